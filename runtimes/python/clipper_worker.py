@@ -1,0 +1,157 @@
+"""clipper's Python runtime: loads one model artifact and answers predict frames on stdin/stdout.
+
+Protocol version 1 (docs/runtime-protocol.md): each frame is a 4-byte little-endian length and one
+msgpack map. stdout carries frames only; anything the model prints goes to stderr, the replica's log.
+"""
+import argparse
+import os
+import pickle
+import platform
+import struct
+import sys
+import time
+import traceback
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+
+# Keep the real stdout for frames, then point fd 1 at stderr so stray prints cannot corrupt the pipe.
+_frames_out = os.fdopen(os.dup(1), "wb", buffering=0)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+import msgpack  # noqa: E402  (after the fd swap, so import-time prints are safe too)
+import numpy as np  # noqa: E402
+
+_DTYPES = {"f8": "<f8", "f4": "<f4", "i4": "<i4"}
+
+
+def send(message):
+    message["v"] = PROTOCOL_VERSION
+    body = msgpack.packb(message, use_bin_type=True)
+    _frames_out.write(struct.pack("<I", len(body)) + body)
+
+
+def read_exact(stream, n):
+    data = stream.read(n)
+    if data is None or len(data) < n:
+        return None
+    return data
+
+
+def read_frame(stream):
+    head = read_exact(stream, 4)
+    if head is None:
+        return None
+    (length,) = struct.unpack("<I", head)
+    if length > MAX_FRAME_BYTES:
+        raise ValueError(f"frame of {length} bytes exceeds the limit")
+    body = read_exact(stream, length)
+    if body is None:
+        return None
+    return msgpack.unpackb(body, raw=False)
+
+
+def load_model(path):
+    """Loads a pickle or joblib file; joblib reads plain pickles too."""
+    try:
+        import joblib
+        return joblib.load(path)
+    except ModuleNotFoundError:
+        raise
+    except Exception:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+
+
+def package_versions():
+    versions = {}
+    for name in ("numpy", "scikit-learn", "joblib", "msgpack"):
+        try:
+            from importlib.metadata import version
+            versions[name] = version(name)
+        except Exception:
+            pass
+    return versions
+
+
+def to_output(value):
+    """One row's prediction as Clipper's clients expect: a string, or a JSON-able list/dict."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return str(value.item())
+    if isinstance(value, (list, tuple)):
+        return [v.item() if isinstance(v, np.generic) else v for v in value]
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def to_batch(msg):
+    if "data" in msg:
+        rows, cols = msg["shape"]
+        return np.frombuffer(msg["data"], dtype=_DTYPES[msg["dtype"]]).reshape(rows, cols)
+    inputs = msg["inputs"]
+    kind = msg.get("input_type")
+    if kind in ("strings", "bytes"):
+        return inputs
+    return [np.asarray(row, dtype=np.float64) for row in inputs]
+
+
+def predict(method, msg):
+    batch = to_batch(msg)
+    started = time.perf_counter()
+    result = method(batch)
+    micros = int((time.perf_counter() - started) * 1e6)
+    outputs = [to_output(v) for v in result]
+    if len(outputs) != len(batch):
+        raise ValueError(f"predict returned {len(outputs)} outputs for {len(batch)} inputs")
+    return outputs, micros
+
+
+def main():
+    parser = argparse.ArgumentParser(description="clipper Python runtime (speaks frames on stdin/stdout)")
+    parser.add_argument("--artifact", required=True)
+    parser.add_argument("--predict-method", default="predict")
+    args = parser.parse_args()
+
+    try:
+        model = load_model(args.artifact)
+        method = getattr(model, args.predict_method, None)
+        if method is None or not callable(method):
+            raise TypeError(f"the loaded {type(model).__name__} has no callable '{args.predict_method}' method")
+    except BaseException as err:  # noqa: BLE001 - every load failure is reported to the server
+        traceback.print_exc()
+        send({"type": "error", "id": 0, "fatal": True, "message": f"could not load the model: {type(err).__name__}: {err}"})
+        sys.exit(3)
+
+    send({"type": "hello", "id": 0, "runtime": {
+        "kind": "python", "protocol": PROTOCOL_VERSION, "python": platform.python_version(),
+        "packages": package_versions(), "model_class": f"{type(model).__module__}.{type(model).__name__}",
+        "pid": os.getpid(),
+    }})
+
+    stdin = sys.stdin.buffer
+    while True:
+        msg = read_frame(stdin)
+        if msg is None or msg.get("type") == "shutdown":
+            return
+        kind, mid = msg.get("type"), msg.get("id", 0)
+        if kind == "ping":
+            send({"type": "pong", "id": mid})
+        elif kind == "predict":
+            try:
+                outputs, micros = predict(method, msg)
+                send({"type": "result", "id": mid, "outputs": outputs, "predict_micros": micros})
+            except Exception as err:  # noqa: BLE001 - a failed batch is answered, not fatal
+                traceback.print_exc()
+                send({"type": "error", "id": mid, "message": f"{type(err).__name__}: {err}"})
+        else:
+            send({"type": "error", "id": mid, "message": f"unknown message type {kind!r}"})
+
+
+if __name__ == "__main__":
+    main()

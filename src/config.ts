@@ -1,0 +1,95 @@
+/** Server configuration: defaults → CLIPPER_* environment → flags, then frozen and passed down. */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly queryPort: number;
+  readonly mgmtPort: number;
+  /** Largest request body accepted on either port. */
+  readonly maxBodyBytes: number;
+  /** Largest model artifact accepted by the management API. */
+  readonly maxArtifactBytes: number;
+  /** Python interpreter for the Python runtime. */
+  readonly python: string;
+  /** Number of predictions kept in the LRU cache; 0 turns the cache off. */
+  readonly cacheEntries: number;
+  /** Upper bound for the adaptive batch size (rows). */
+  readonly maxBatchSize: number;
+  /** How long a replica may take to load its model. */
+  readonly replicaStartTimeoutMs: number;
+  /** How long in-flight queries may take to finish on SIGTERM/SIGINT. */
+  readonly shutdownGraceMs: number;
+}
+
+type Overrides = Partial<Record<keyof ServerConfig, string | number | undefined>>;
+
+const ENV_NAMES: Record<keyof ServerConfig, string> = {
+  dataDir: "CLIPPER_DATA_DIR",
+  host: "CLIPPER_HOST",
+  queryPort: "CLIPPER_QUERY_PORT",
+  mgmtPort: "CLIPPER_MGMT_PORT",
+  maxBodyBytes: "CLIPPER_MAX_BODY_BYTES",
+  maxArtifactBytes: "CLIPPER_MAX_ARTIFACT_BYTES",
+  python: "CLIPPER_PYTHON",
+  cacheEntries: "CLIPPER_CACHE_ENTRIES",
+  maxBatchSize: "CLIPPER_MAX_BATCH_SIZE",
+  replicaStartTimeoutMs: "CLIPPER_REPLICA_START_TIMEOUT_MS",
+  shutdownGraceMs: "CLIPPER_SHUTDOWN_GRACE_MS",
+};
+
+function defaultPython(): string {
+  // A project checkout keeps its pinned environment in ./.venv (scripts/bootstrap makes it).
+  const local = resolve(".venv/bin/python");
+  return existsSync(local) ? local : "python3";
+}
+
+const DEFAULTS: ServerConfig = {
+  dataDir: ".clipper",
+  host: "127.0.0.1",
+  queryPort: 1337,
+  mgmtPort: 1338,
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxArtifactBytes: 1024 * 1024 * 1024,
+  python: "",
+  cacheEntries: 65536,
+  maxBatchSize: 256,
+  replicaStartTimeoutMs: 60_000,
+  shutdownGraceMs: 10_000,
+};
+
+function toInt(name: string, raw: string | number, min: number, max: number): number {
+  const n = typeof raw === "number" ? raw : Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
+  }
+  return n;
+}
+
+/** Builds the frozen config; `flags` win over `env`, which wins over the defaults. */
+export function buildConfig(flags: Overrides, env: Record<string, string | undefined>): ServerConfig {
+  const pick = (key: keyof ServerConfig) => {
+    const flag = flags[key];
+    if (flag !== undefined && flag !== "") return flag;
+    const fromEnv = env[ENV_NAMES[key]];
+    return fromEnv !== undefined && fromEnv !== "" ? fromEnv : DEFAULTS[key];
+  };
+  const intOf = (key: keyof ServerConfig, min: number, max: number) =>
+    toInt(`${key} (${ENV_NAMES[key]})`, pick(key) as string | number, min, max);
+  return Object.freeze({
+    dataDir: resolve(String(pick("dataDir"))),
+    host: String(pick("host")),
+    queryPort: intOf("queryPort", 0, 65535),
+    mgmtPort: intOf("mgmtPort", 0, 65535),
+    maxBodyBytes: intOf("maxBodyBytes", 1024, 2 ** 31 - 1),
+    maxArtifactBytes: intOf("maxArtifactBytes", 1024, 2 ** 40),
+    python: String(pick("python")) || defaultPython(),
+    cacheEntries: intOf("cacheEntries", 0, 10_000_000),
+    maxBatchSize: intOf("maxBatchSize", 1, 100_000),
+    replicaStartTimeoutMs: intOf("replicaStartTimeoutMs", 100, 3_600_000),
+    shutdownGraceMs: intOf("shutdownGraceMs", 0, 3_600_000),
+  });
+}
+
+export { ENV_NAMES };

@@ -1,0 +1,63 @@
+/** Typed errors: each carries a stable code, an HTTP status and a message a user can act on. */
+
+export class ServeError extends Error {
+  readonly code: string;
+  readonly status: number;
+  /** Optional detail shown as `cause` in the HTTP body (what was expected, what was seen). */
+  readonly detail: string | undefined;
+
+  constructor(code: string, status: number, message: string, detail?: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/** The request itself is malformed: wrong JSON, wrong type, missing field. */
+export class BadRequestError extends ServeError {
+  constructor(message: string, detail?: string) {
+    super("bad_request", 400, message, detail);
+  }
+}
+
+export class NotFoundError extends ServeError {
+  constructor(message: string, detail?: string) {
+    super("not_found", 404, message, detail);
+  }
+}
+
+/** The thing being created exists already, or the change conflicts with current state. */
+export class ConflictError extends ServeError {
+  constructor(message: string, detail?: string) {
+    super("conflict", 409, message, detail);
+  }
+}
+
+export class PayloadTooLargeError extends ServeError {
+  constructor(limitBytes: number) {
+    super("payload_too_large", 413, `request body is larger than the limit of ${limitBytes} bytes`,
+      "send a smaller body or raise --max-body-bytes");
+  }
+}
+
+export class UnauthorizedError extends ServeError {
+  constructor(message = "missing or wrong management token") {
+    super("unauthorized", 401, message, "send 'Authorization: Bearer <token>' (the token is in <data-dir>/token)");
+  }
+}
+
+/** A model runtime could not load the artifact or failed to answer. */
+export class RuntimeFailure extends ServeError {
+  constructor(message: string, detail?: string) {
+    super("runtime_error", 400, message, detail);
+  }
+}
+
+/** The server is shutting down or a dependency is not ready. */
+export class UnavailableError extends ServeError {
+  constructor(message: string) {
+    super("unavailable", 503, message);
+  }
+}

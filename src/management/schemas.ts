@@ -1,0 +1,54 @@
+/** Bodies of the management API (Clipper's field names), validated with zod; names use a strict character set. */
+import { z } from "zod";
+import { BadRequestError } from "../errors.ts";
+import { INPUT_TYPES } from "../query/input.ts";
+
+/** Lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters. */
+export const NAME_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+export const VERSION_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+
+const name = z.string().regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit");
+const version = z.union([z.string(), z.number().int().nonnegative()]).transform(String)
+  .pipe(z.string().regex(VERSION_PATTERN, "must be 1-63 letters, digits, '.', '_' or '-'"));
+const inputType = z.enum(INPUT_TYPES as [string, ...string[]]);
+const sloMicros = z.number().int().min(1000).max(60_000_000);
+const defaultOutput = z.string().max(10_000);
+
+export const AddApp = z.object({
+  name,
+  input_type: inputType,
+  default_output: defaultOutput.default("-1.0"),
+  latency_slo_micros: sloMicros.default(100_000),
+});
+
+export const AddModel = z.object({
+  model_name: name,
+  model_version: version.optional(),
+  input_type: inputType.default("doubles"),
+  artifact_sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the 64 hex characters returned by PUT /admin/artifacts"),
+  artifact_name: z.string().max(255).default("model.pkl"),
+  runtime: z.enum(["python"]).default("python"),
+  predict_method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier").default("predict"),
+  replicas: z.number().int().min(1).max(64).default(1),
+  /** Link the model to this app, creating the app when missing, in the same transaction. */
+  app: z.object({
+    name,
+    default_output: defaultOutput.default("-1.0"),
+    latency_slo_micros: sloMicros.default(100_000),
+  }).optional(),
+});
+
+export const AddModelLinks = z.object({ app_name: name, model_names: z.array(name).min(1).max(64) });
+export const NameBody = z.object({ name });
+export const AppNameBody = z.object({ app_name: name });
+export const ModelBody = z.object({ model_name: name, model_version: version });
+export const VerboseBody = z.object({ verbose: z.boolean().default(false) });
+
+/** Parses `body` with `schema`, turning the first problem into a 400 that names the field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = issue.path.length ? issue.path.join(".") : "body";
+  throw new BadRequestError(`${field}: ${issue.message}`, `see the management API reference for the fields of this route`);
+}

@@ -1,0 +1,121 @@
+/** Parses and validates a predict body against the app's input type; every rejection names what was expected. */
+import { BadRequestError } from "../errors.ts";
+import type { InputType } from "../runtime/protocol.ts";
+
+/** One validated input: numbers for numeric types, a string for strings, bytes for bytes. */
+export type Row = number[] | string | Uint8Array;
+
+export interface ParsedQuery {
+  readonly rows: Row[];
+  /** Cache keys, one per row (the row's canonical text). */
+  readonly keys: string[];
+  readonly batch: boolean;
+}
+
+/** Upper bound on values in one input and rows in one batch, beyond what the body limit implies. */
+export const MAX_INPUT_LENGTH = 1_000_000;
+export const MAX_BATCH_ROWS = 10_000;
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles", "strings", "bytes"];
+
+const EXPECTED: Record<InputType, string> = {
+  integers: "a non-empty array of 32-bit integers",
+  floats: "a non-empty array of finite numbers",
+  doubles: "a non-empty array of finite numbers",
+  strings: "a string",
+  bytes: "a base64-encoded string",
+};
+
+export function parseQuery(text: string, inputType: InputType): ParsedQuery {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new BadRequestError("request body is not valid JSON", `expected {"input": ${EXPECTED[inputType]}}; ${(err as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new BadRequestError("request body must be a JSON object", `expected {"input": ${EXPECTED[inputType]}} or {"input_batch": [...]}`);
+  }
+  const obj = body as { input?: unknown; input_batch?: unknown };
+  if (obj.input !== undefined) {
+    const { row, key } = parseRow(obj.input, inputType, "input");
+    return { rows: [row], keys: [key], batch: false };
+  }
+  if (obj.input_batch !== undefined) return parseBatch(obj.input_batch, inputType);
+  throw new BadRequestError("request body has no 'input' or 'input_batch' field", `expected {"input": ${EXPECTED[inputType]}}`);
+}
+
+function parseBatch(value: unknown, inputType: InputType): ParsedQuery {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new BadRequestError("'input_batch' must be a non-empty array of inputs", `each input is ${EXPECTED[inputType]}`);
+  }
+  if (value.length > MAX_BATCH_ROWS) {
+    throw new BadRequestError(`'input_batch' has ${value.length} inputs, more than the limit of ${MAX_BATCH_ROWS}`);
+  }
+  const rows: Row[] = new Array(value.length);
+  const keys: string[] = new Array(value.length);
+  let width = -1;
+  for (let i = 0; i < value.length; i++) {
+    const { row, key } = parseRow(value[i], inputType, `input_batch[${i}]`);
+    if (Array.isArray(row)) {
+      if (width === -1) width = row.length;
+      else if (row.length !== width) {
+        throw new BadRequestError(`'input_batch' is ragged: input_batch[${i}] has ${row.length} values, input_batch[0] has ${width}`,
+          "every input in a batch must have the same length");
+      }
+    }
+    rows[i] = row;
+    keys[i] = key;
+  }
+  return { rows, keys, batch: true };
+}
+
+function parseRow(value: unknown, inputType: InputType, field: string): { row: Row; key: string } {
+  switch (inputType) {
+    case "doubles":
+    case "floats":
+    case "integers":
+      return parseNumbers(value, inputType, field);
+    case "strings":
+      if (typeof value !== "string") throw wrongType(field, inputType, value);
+      if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
+      return { row: value, key: value };
+    case "bytes": {
+      if (typeof value !== "string" || !BASE64.test(value) || value.length % 4 !== 0) throw wrongType(field, inputType, value);
+      return { row: Buffer.from(value, "base64"), key: value };
+    }
+  }
+}
+
+function parseNumbers(value: unknown, inputType: InputType, field: string): { row: number[]; key: string } {
+  if (!Array.isArray(value) || value.length === 0) throw wrongType(field, inputType, value);
+  if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
+  const ints = inputType === "integers";
+  for (let i = 0; i < value.length; i++) {
+    const v = value[i];
+    if (typeof v !== "number" || !Number.isFinite(v) || (ints && (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX))) {
+      throw new BadRequestError(`${field}[${i}] is ${describe(v)}, not ${ints ? "a 32-bit integer" : "a finite number"}`,
+        `${field} must be ${EXPECTED[inputType]}`);
+    }
+  }
+  return { row: value as number[], key: value.join(",") };
+}
+
+function wrongType(field: string, inputType: InputType, value: unknown): BadRequestError {
+  return new BadRequestError(`${field} must be ${EXPECTED[inputType]} (the app's input type is ${inputType}), got ${describe(value)}`);
+}
+
+function tooLong(field: string, length: number): BadRequestError {
+  return new BadRequestError(`${field} has ${length} values, more than the limit of ${MAX_INPUT_LENGTH}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return v.length === 0 ? "an empty array" : `an array of ${v.length}`;
+  if (typeof v === "string") return v.length > 20 ? `a string of ${v.length} characters` : `the string ${JSON.stringify(v)}`;
+  return typeof v === "number" ? `the number ${v}` : `a ${typeof v}`;
+}

@@ -1,0 +1,157 @@
+/**
+ * The SQLite registry (bun:sqlite, WAL): apps, models, links and wanted replica counts.
+ * Never on the hot path: queries are served from an in-memory snapshot built from here.
+ * Every management change is one transaction.
+ */
+import { Database } from "bun:sqlite";
+import type { InputType } from "../runtime/protocol.ts";
+
+export interface AppRecord {
+  readonly name: string;
+  readonly inputType: InputType;
+  readonly defaultOutput: string;
+  readonly sloMicros: number;
+  readonly policy: string;
+  readonly createdAt: string;
+}
+
+export interface ModelRecord {
+  readonly name: string;
+  readonly version: string;
+  readonly inputType: InputType;
+  readonly runtime: string;
+  readonly artifactSha256: string;
+  readonly artifactName: string;
+  readonly predictMethod: string;
+  readonly replicas: number;
+  readonly runtimeInfo: Record<string, unknown>;
+  readonly isCurrent: boolean;
+  readonly createdAt: string;
+}
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE apps (
+     name TEXT PRIMARY KEY,
+     input_type TEXT NOT NULL,
+     default_output TEXT NOT NULL,
+     slo_micros INTEGER NOT NULL,
+     policy TEXT NOT NULL DEFAULT 'single',
+     created_at TEXT NOT NULL);
+   CREATE TABLE models (
+     name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     input_type TEXT NOT NULL,
+     runtime TEXT NOT NULL,
+     artifact_sha256 TEXT NOT NULL,
+     artifact_name TEXT NOT NULL,
+     predict_method TEXT NOT NULL,
+     replicas INTEGER NOT NULL,
+     runtime_info TEXT NOT NULL,
+     is_current INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (name, version));
+   CREATE TABLE links (
+     app_name TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     model_name TEXT NOT NULL,
+     PRIMARY KEY (app_name, model_name));`,
+];
+
+type AppRow = { name: string; input_type: string; default_output: string; slo_micros: number; policy: string; created_at: string };
+type ModelRow = {
+  name: string; version: string; input_type: string; runtime: string; artifact_sha256: string; artifact_name: string;
+  predict_method: string; replicas: number; runtime_info: string; is_current: number; created_at: string;
+};
+
+const toApp = (r: AppRow): AppRecord => ({
+  name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output,
+  sloMicros: r.slo_micros, policy: r.policy, createdAt: r.created_at,
+});
+
+const toModel = (r: ModelRow): ModelRecord => ({
+  name: r.name, version: r.version, inputType: r.input_type as InputType, runtime: r.runtime,
+  artifactSha256: r.artifact_sha256, artifactName: r.artifact_name, predictMethod: r.predict_method,
+  replicas: r.replicas, runtimeInfo: JSON.parse(r.runtime_info) as Record<string, unknown>,
+  isCurrent: r.is_current === 1, createdAt: r.created_at,
+});
+
+export class Registry {
+  readonly #db: Database;
+
+  constructor(path: string) {
+    this.#db = new Database(path, { create: true, strict: true });
+    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    const { user_version: at } = this.#db.query("PRAGMA user_version").get() as { user_version: number };
+    for (let v = at; v < MIGRATIONS.length; v++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[v]!);
+        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  /** Runs `fn` as one transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  apps(): AppRecord[] {
+    return (this.#db.query("SELECT * FROM apps ORDER BY name").all() as AppRow[]).map(toApp);
+  }
+
+  app(name: string): AppRecord | undefined {
+    const row = this.#db.query("SELECT * FROM apps WHERE name = ?").get(name) as AppRow | null;
+    return row ? toApp(row) : undefined;
+  }
+
+  insertApp(a: Omit<AppRecord, "createdAt">): void {
+    this.#db.query(
+      "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, new Date().toISOString());
+  }
+
+  models(): ModelRecord[] {
+    return (this.#db.query("SELECT * FROM models ORDER BY name, created_at").all() as ModelRow[]).map(toModel);
+  }
+
+  model(name: string, version: string): ModelRecord | undefined {
+    const row = this.#db.query("SELECT * FROM models WHERE name = ? AND version = ?").get(name, version) as ModelRow | null;
+    return row ? toModel(row) : undefined;
+  }
+
+  /** Versions of one model, oldest first. */
+  versions(name: string): ModelRecord[] {
+    return (this.#db.query("SELECT * FROM models WHERE name = ? ORDER BY created_at").all(name) as ModelRow[]).map(toModel);
+  }
+
+  currentModel(name: string): ModelRecord | undefined {
+    const row = this.#db.query("SELECT * FROM models WHERE name = ? AND is_current = 1").get(name) as ModelRow | null;
+    return row ? toModel(row) : undefined;
+  }
+
+  /** Inserts a model version and makes it the current one of its name. */
+  insertCurrentModel(m: Omit<ModelRecord, "createdAt" | "isCurrent">): void {
+    this.#db.query("UPDATE models SET is_current = 0 WHERE name = ?").run(m.name);
+    this.#db.query(
+      `INSERT INTO models (name, version, input_type, runtime, artifact_sha256, artifact_name, predict_method,
+         replicas, runtime_info, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+    ).run(m.name, m.version, m.inputType, m.runtime, m.artifactSha256, m.artifactName, m.predictMethod,
+      m.replicas, JSON.stringify(m.runtimeInfo), new Date().toISOString());
+  }
+
+  linkedModels(appName: string): string[] {
+    return (this.#db.query("SELECT model_name FROM links WHERE app_name = ? ORDER BY model_name").all(appName) as { model_name: string }[])
+      .map((r) => r.model_name);
+  }
+
+  insertLink(appName: string, modelName: string): void {
+    this.#db.query("INSERT OR IGNORE INTO links (app_name, model_name) VALUES (?, ?)").run(appName, modelName);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Runs the replicas of every served model version: starts them, routes batches through each
+ * version's queue, replaces a replica that exits with exponential backoff, and stops them all on shutdown.
+ */
+import { join } from "node:path";
+import type { ServerConfig } from "../config.ts";
+import { RuntimeFailure } from "../errors.ts";
+import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
+import type { ModelRecord } from "../registry/registry.ts";
+import { extractPythonWorker } from "./embedded.ts";
+import type { RuntimeInfo } from "./protocol.ts";
+import { Replica } from "./replica.ts";
+
+export const modelKey = (name: string, version: string): string => `${name}:${version}`;
+
+/** Consecutive failed starts after which a model version is marked failed and no longer restarted. */
+const MAX_RESTARTS = 5;
+const BACKOFF_BASE_MS = 200;
+const BACKOFF_MAX_MS = 5000;
+
+export interface PoolStatus {
+  readonly key: string;
+  readonly state: "starting" | "ready" | "degraded" | "failed";
+  readonly lastError: string | undefined;
+  readonly restarts: number;
+}
+
+class Pool {
+  readonly queue: ModelQueue;
+  restarts = 0;
+  consecutiveFailures = 0;
+  failed = false;
+  lastError: string | undefined;
+  stopped = false;
+  #seq = 0;
+
+  constructor(readonly model: ModelRecord, readonly artifactPath: string, maxBatch: number, observer: BatchObserver) {
+    this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer);
+  }
+
+  nextReplicaId(): string {
+    return `${this.queue.key}#${++this.#seq}`;
+  }
+}
+
+export class RuntimeManager {
+  readonly #config: ServerConfig;
+  readonly #pools = new Map<string, Pool>();
+  readonly #observer: BatchObserver;
+  #workerPath: string | undefined;
+
+  constructor(config: ServerConfig, observer: BatchObserver) {
+    this.#config = config;
+    this.#observer = observer;
+  }
+
+  /** The queue of a served model version, or undefined when it is not running. */
+  queue(key: string): ModelQueue | undefined {
+    return this.#pools.get(key)?.queue;
+  }
+
+  /**
+   * Starts `model.replicas` replicas and resolves with the runtime's hello once all are ready.
+   * On failure every started replica is stopped and the runtime's own error is thrown.
+   */
+  async start(model: ModelRecord, artifactPath: string): Promise<RuntimeInfo> {
+    const key = modelKey(model.name, model.version);
+    if (this.#pools.has(key)) throw new RuntimeFailure(`model ${key} is already running`);
+    const pool = new Pool(model, artifactPath, this.#config.maxBatchSize, this.#observer);
+    this.#pools.set(key, pool);
+    try {
+      const infos = await Promise.all(Array.from({ length: model.replicas }, () => this.#startReplica(pool)));
+      return infos[0]!;
+    } catch (err) {
+      await this.stop(key);
+      throw err;
+    }
+  }
+
+  /** Stops every replica of one model version and rejects what waits in its queue. */
+  async stop(key: string): Promise<void> {
+    const pool = this.#pools.get(key);
+    if (!pool) return;
+    pool.stopped = true;
+    this.#pools.delete(key);
+    pool.queue.drain(`model ${key} was stopped`);
+    await Promise.all(pool.queue.replicas.map((r) => r.stop()));
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
+  }
+
+  status(key: string): PoolStatus | undefined {
+    const pool = this.#pools.get(key);
+    if (!pool) return undefined;
+    const ready = pool.queue.replicas.filter((r) => r.state === "ready").length;
+    const state = pool.failed ? "failed" : ready === pool.model.replicas ? "ready" : ready > 0 ? "degraded" : "starting";
+    return { key, state, lastError: pool.lastError, restarts: pool.restarts };
+  }
+
+  /** Every replica of every served version, for get_all_containers. */
+  replicas(): { key: string; model: ModelRecord; replica: Replica }[] {
+    const out: { key: string; model: ModelRecord; replica: Replica }[] = [];
+    for (const [key, pool] of this.#pools) for (const replica of pool.queue.replicas) out.push({ key, model: pool.model, replica });
+    return out;
+  }
+
+  #command(pool: Pool): string[] {
+    this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
+    return [this.#config.python, this.#workerPath, "--artifact", pool.artifactPath, "--predict-method", pool.model.predictMethod];
+  }
+
+  async #startReplica(pool: Pool): Promise<RuntimeInfo> {
+    const id = pool.nextReplicaId();
+    const replica = new Replica({
+      id,
+      command: this.#command(pool),
+      logPath: join(this.#config.dataDir, "logs", `${pool.model.name}-${pool.model.version}.log`),
+      onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
+    });
+    pool.queue.replicas = [...pool.queue.replicas, replica];
+    const info = await replica.start(this.#config.replicaStartTimeoutMs);
+    pool.consecutiveFailures = 0;
+    pool.queue.kick();
+    return info;
+  }
+
+  #onReplicaExit(pool: Pool, replica: Replica, reason: string): void {
+    pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
+    if (pool.stopped || replica.stopRequested) return;
+    pool.lastError = reason;
+    // A replica that never became ready counts toward giving up; one that served and then died does not.
+    if (replica.info === undefined) pool.consecutiveFailures++;
+    if (pool.consecutiveFailures >= MAX_RESTARTS) {
+      pool.failed = true;
+      pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
+      return;
+    }
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** pool.consecutiveFailures);
+    setTimeout(() => {
+      if (pool.stopped) return;
+      pool.restarts++;
+      this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
+    }, delay);
+  }
+}

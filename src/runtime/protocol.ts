@@ -1,0 +1,102 @@
+/**
+ * The runtime wire protocol, version 1 (docs/runtime-protocol.md is the contract).
+ * Each frame is a 4-byte little-endian unsigned length followed by that many bytes of one msgpack map.
+ */
+import { Packr, Unpackr } from "msgpackr";
+
+export const PROTOCOL_VERSION = 1;
+/** A frame larger than this is treated as garbage and the replica is killed. */
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+
+export type InputType = "integers" | "floats" | "doubles" | "strings" | "bytes";
+
+/** Numeric rows travel as one packed little-endian buffer plus a shape; others as a list. */
+export type PredictRequest = {
+  v: number; type: "predict"; id: number; input_type: InputType;
+} & ({ shape: [number, number]; dtype: "f8" | "f4" | "i4"; data: Uint8Array } | { inputs: unknown[] });
+
+export type ServerMessage =
+  | PredictRequest
+  | { v: number; type: "ping"; id: number }
+  | { v: number; type: "shutdown"; id: number };
+
+export interface RuntimeInfo {
+  readonly [key: string]: unknown;
+}
+
+export type RuntimeMessage =
+  | { v: number; type: "hello"; id: number; runtime: RuntimeInfo }
+  | { v: number; type: "result"; id: number; outputs: unknown[] }
+  | { v: number; type: "error"; id: number; message: string; fatal?: boolean }
+  | { v: number; type: "pong"; id: number };
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** Encodes one message as a complete frame (length prefix included). */
+export function encodeFrame(message: ServerMessage | RuntimeMessage): Uint8Array {
+  const body = packr.pack(message);
+  const frame = new Uint8Array(4 + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length, true);
+  frame.set(body, 4);
+  return frame;
+}
+
+export class ProtocolError extends Error {}
+
+/** Incremental frame reader: feed it chunks, it hands back whole decoded messages. */
+export class FrameDecoder {
+  #pending: Uint8Array = new Uint8Array(0);
+
+  /** Returns every complete message in the buffered bytes; throws ProtocolError on garbage. */
+  push(chunk: Uint8Array): unknown[] {
+    let buf: Uint8Array;
+    if (this.#pending.length === 0) {
+      buf = chunk;
+    } else {
+      buf = new Uint8Array(this.#pending.length + chunk.length);
+      buf.set(this.#pending, 0);
+      buf.set(chunk, this.#pending.length);
+    }
+    const out: unknown[] = [];
+    let offset = 0;
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    while (buf.length - offset >= 4) {
+      const length = view.getUint32(offset, true);
+      if (length > MAX_FRAME_BYTES) {
+        throw new ProtocolError(`frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit (garbage on stdout?)`);
+      }
+      if (buf.length - offset - 4 < length) break;
+      const body = buf.subarray(offset + 4, offset + 4 + length);
+      offset += 4 + length;
+      let message: unknown;
+      try {
+        message = unpackr.unpack(body);
+      } catch (err) {
+        throw new ProtocolError(`undecodable msgpack frame: ${(err as Error).message}`);
+      }
+      out.push(message);
+    }
+    // Copy the remainder so the caller's chunk can be reused.
+    this.#pending = offset === buf.length ? new Uint8Array(0) : buf.slice(offset);
+    return out;
+  }
+}
+
+/** Checks that a decoded value is a runtime message of this protocol version. */
+export function asRuntimeMessage(value: unknown): RuntimeMessage {
+  if (typeof value !== "object" || value === null) throw new ProtocolError("frame is not a msgpack map");
+  const m = value as { v?: unknown; type?: unknown; id?: unknown };
+  if (m.v !== PROTOCOL_VERSION) {
+    throw new ProtocolError(`protocol version ${String(m.v)} is not supported (this server speaks ${PROTOCOL_VERSION})`);
+  }
+  if (typeof m.type !== "string" || typeof m.id !== "number") {
+    throw new ProtocolError("frame lacks a string 'type' and a numeric 'id'");
+  }
+  switch (m.type) {
+    case "hello": case "result": case "error": case "pong":
+      return value as RuntimeMessage;
+    default:
+      throw new ProtocolError(`unknown message type '${m.type}'`);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * One runtime process speaking the frame protocol over stdin/stdout.
+ * Invariant: every pending request settles exactly once; a replica that exits rejects all it had in flight.
+ */
+import { appendFileSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { RuntimeFailure } from "../errors.ts";
+import {
+  asRuntimeMessage, encodeFrame, FrameDecoder, PROTOCOL_VERSION, ProtocolError,
+  type RuntimeInfo, type ServerMessage,
+} from "./protocol.ts";
+
+export type ReplicaState = "starting" | "ready" | "stopping" | "exited";
+
+export interface PredictResult {
+  readonly outputs: unknown[];
+  readonly predictMicros: number;
+}
+
+export interface ReplicaOptions {
+  readonly id: string;
+  readonly command: readonly string[];
+  readonly env?: Record<string, string>;
+  /** stderr of the process is appended here. */
+  readonly logPath: string;
+  /** Called once when the process exits for any reason. */
+  readonly onExit?: (replica: Replica, reason: string) => void;
+}
+
+type Distributive<T> = T extends unknown ? Omit<T, "v" | "id"> : never;
+type Pending = { resolve(r: PredictResult): void; reject(e: Error): void; rows: number };
+
+const STDERR_TAIL_BYTES = 4096;
+
+export class Replica {
+  readonly id: string;
+  state: ReplicaState = "starting";
+  info: RuntimeInfo | undefined;
+  /** Rows sent and not answered yet: the load measure for least-outstanding-work routing. */
+  outstandingRows = 0;
+  inflightBatches = 0;
+  exitReason: string | undefined;
+
+  readonly #opts: ReplicaOptions;
+  readonly #pending = new Map<number, Pending>();
+  readonly #decoder = new FrameDecoder();
+  #proc: Subprocess<"pipe", "pipe", "pipe"> | undefined;
+  #nextId = 1;
+  #stderrTail = "";
+  #ready!: { resolve(info: RuntimeInfo): void; reject(e: Error): void };
+  #exited: Promise<void> = Promise.resolve();
+  #stopRequested = false;
+
+  constructor(opts: ReplicaOptions) {
+    this.id = opts.id;
+    this.#opts = opts;
+  }
+
+  /** True once stop() was called: the exit that follows is expected, not a crash. */
+  get stopRequested(): boolean {
+    return this.#stopRequested;
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** Spawns the process and resolves with its hello once the model is loaded. */
+  start(timeoutMs: number): Promise<RuntimeInfo> {
+    const ready = new Promise<RuntimeInfo>((resolve, reject) => (this.#ready = { resolve, reject }));
+    const proc = Bun.spawn([...this.#opts.command], {
+      stdin: "pipe", stdout: "pipe", stderr: "pipe",
+      env: { ...process.env, ...this.#opts.env, PYTHONUNBUFFERED: "1" },
+      onExit: (_p, code, signal) => this.#onExit(code, signal),
+    });
+    this.#proc = proc;
+    this.#exited = proc.exited.then(() => undefined);
+    void this.#readFrames(proc.stdout);
+    void this.#readStderr(proc.stderr);
+    const timer = setTimeout(() => {
+      this.#fail(`the runtime did not finish loading within ${timeoutMs} ms`);
+    }, timeoutMs);
+    return ready.finally(() => clearTimeout(timer));
+  }
+
+  /** Sends one batch; resolves with one output per row. */
+  predict(message: Distributive<Extract<ServerMessage, { type: "predict" }>>, rows: number): Promise<PredictResult> {
+    const id = this.#nextId++;
+    const promise = new Promise<PredictResult>((resolve, reject) => this.#pending.set(id, { resolve, reject, rows }));
+    this.outstandingRows += rows;
+    this.inflightBatches++;
+    this.#send({ ...message, v: PROTOCOL_VERSION, id } as ServerMessage);
+    return promise;
+  }
+
+  /** Asks the runtime to exit, then kills it if it has not within `graceMs`. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.#stopRequested = true;
+    if (!this.#proc || this.state === "exited") return;
+    this.state = "stopping";
+    try {
+      this.#send({ v: PROTOCOL_VERSION, type: "shutdown", id: 0 });
+      this.#proc.stdin.end();
+    } catch {
+      // The pipe may already be closed; the kill below settles it.
+    }
+    const timer = setTimeout(() => this.#proc?.kill("SIGKILL"), graceMs);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  /** The last lines the runtime wrote to stderr, for error messages. */
+  stderrTail(): string {
+    return this.#stderrTail.trim();
+  }
+
+  #send(message: ServerMessage): void {
+    const sink = this.#proc!.stdin;
+    sink.write(encodeFrame(message));
+    sink.flush();
+  }
+
+  async #readFrames(stdout: ReadableStream<Uint8Array>): Promise<void> {
+    try {
+      for await (const chunk of stdout) {
+        for (const raw of this.#decoder.push(chunk)) this.#handle(raw);
+      }
+    } catch (err) {
+      const why = err instanceof ProtocolError ? `protocol error: ${err.message}` : `stdout read failed: ${String(err)}`;
+      this.#fail(why);
+    }
+  }
+
+  async #readStderr(stderr: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stderr) {
+      const text = decoder.decode(chunk, { stream: true });
+      this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL_BYTES);
+      try {
+        appendFileSync(this.#opts.logPath, text);
+      } catch {
+        // Logging must never take a replica down.
+      }
+    }
+  }
+
+  #handle(raw: unknown): void {
+    const msg = asRuntimeMessage(raw);
+    switch (msg.type) {
+      case "hello":
+        if (this.state === "starting") {
+          this.state = "ready";
+          this.info = msg.runtime;
+          this.#ready.resolve(msg.runtime);
+        }
+        return;
+      case "result": {
+        const p = this.#take(msg.id);
+        if (!p) return;
+        if (!Array.isArray(msg.outputs) || msg.outputs.length !== p.rows) {
+          p.reject(new RuntimeFailure(`the runtime answered ${Array.isArray(msg.outputs) ? msg.outputs.length : "no"} outputs for ${p.rows} inputs`));
+          return;
+        }
+        const micros = (msg as { predict_micros?: unknown }).predict_micros;
+        p.resolve({ outputs: msg.outputs, predictMicros: typeof micros === "number" ? micros : 0 });
+        return;
+      }
+      case "error": {
+        if (msg.fatal || this.state === "starting") {
+          this.#fail(msg.message);
+          return;
+        }
+        this.#take(msg.id)?.reject(new RuntimeFailure(`the model raised: ${msg.message}`));
+        return;
+      }
+      case "pong":
+        return;
+    }
+  }
+
+  #take(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (!p) return undefined;
+    this.#pending.delete(id);
+    this.outstandingRows -= p.rows;
+    this.inflightBatches--;
+    return p;
+  }
+
+  /** Kills the process; the exit handler rejects everything outstanding with `reason`. */
+  #fail(reason: string): void {
+    if (this.exitReason === undefined) this.exitReason = reason;
+    this.#proc?.kill("SIGKILL");
+  }
+
+  #onExit(code: number | null, signal: number | null | string): void {
+    const wasStopping = this.#stopRequested;
+    this.state = "exited";
+    const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
+    const tail = this.stderrTail().split("\n").slice(-3).join(" | ");
+    const reason = this.exitReason ?? (wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`);
+    this.exitReason = reason;
+    const error = new RuntimeFailure(reason);
+    this.#ready?.reject(error);
+    for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(error);
+    this.#opts.onExit?.(this, reason);
+  }
+}

@@ -1,0 +1,57 @@
+/** Assembles the server from the frozen config: registry → runtimes → snapshot → both HTTP ports, and shuts it down cleanly. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PredictionCache } from "./cache/prediction-cache.ts";
+import type { ServerConfig } from "./config.ts";
+import { managementRoutes } from "./http/management-routes.ts";
+import { queryRoutes } from "./http/query-routes.ts";
+import { ArtifactStore } from "./management/artifacts.ts";
+import { ManagementService } from "./management/service.ts";
+import { Metrics } from "./metrics/metrics.ts";
+import { QueryProcessor } from "./query/processor.ts";
+import { Registry } from "./registry/registry.ts";
+import { RuntimeManager } from "./runtime/manager.ts";
+
+export interface RunningServer {
+  readonly queryUrl: string;
+  readonly mgmtUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, log: (line: string) => void): Promise<RunningServer> {
+  mkdirSync(join(config.dataDir, "logs"), { recursive: true, mode: 0o700 });
+  const registry = new Registry(join(config.dataDir, "registry.db"));
+  const metrics = new Metrics();
+  const cache = new PredictionCache(config.cacheEntries);
+  const runtimes = new RuntimeManager(config, metrics);
+  const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
+  const management = new ManagementService(registry, runtimes, artifacts, cache);
+  const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics);
+
+  const query = Bun.serve({
+    hostname: config.host, port: config.queryPort,
+    maxRequestBodySize: config.maxBodyBytes + 1,
+    fetch: queryRoutes({ processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes }).fetch,
+  });
+  const mgmt = Bun.serve({
+    hostname: config.host, port: config.mgmtPort,
+    maxRequestBodySize: config.maxArtifactBytes + 1,
+    idleTimeout: 0,
+    fetch: managementRoutes({ service: management, artifacts, maxBodyBytes: config.maxBodyBytes }).fetch,
+  });
+  const queryUrl = `http://${config.host}:${query.port}`;
+  const mgmtUrl = `http://${config.host}:${mgmt.port}`;
+  log(`query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`);
+  await management.restore(log);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    // Stop accepting, let in-flight requests finish within the grace period, then stop the runtimes.
+    const drained = Promise.all([query.stop(false), mgmt.stop(false)]);
+    await Promise.race([drained, Bun.sleep(config.shutdownGraceMs)]);
+    await Promise.all([query.stop(true), mgmt.stop(true)]);
+    await runtimes.stopAll();
+    registry.close();
+  })());
+  return { queryUrl, mgmtUrl, stop };
+}
