@@ -43,6 +43,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;
   log(`query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`);
   await management.restore(log);
+  log("ready to serve");
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {

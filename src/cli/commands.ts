@@ -244,10 +244,25 @@ export function commandHelp(c: Command): string {
   return [`usage: ${c.usage}`, "", c.summary, "", "flags:", ...flags, "  --help".padEnd(26) + "show this help"].join("\n");
 }
 
+/**
+ * Joins `--flag value` into `--flag=value` for string flags, so that values starting with '-'
+ * (`--default-output -1.0`) are taken as values; parseArgs alone calls them ambiguous.
+ */
+function joinStringFlags(c: Command, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const opt = arg.startsWith("--") && !arg.includes("=") ? c.options[arg.slice(2)] : undefined;
+    if (opt?.type === "string" && i + 1 < argv.length) out.push(`${arg}=${argv[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 export function parseCommand(c: Command, argv: string[]): { values: Values; positionals: string[] } {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...c.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinStringFlags(c, argv), options: { ...c.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (err) {
     throw new CliError(`${(err as Error).message.split(/\. To specify|\n/)[0]} (see \`clipper ${c.name} --help\`)`);
   }

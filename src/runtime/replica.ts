@@ -48,7 +48,9 @@ export class Replica {
   #nextId = 1;
   #stderrTail = "";
   #ready!: { resolve(info: RuntimeInfo): void; reject(e: Error): void };
+  /** Settles after #onExit has run, so callers of stop() see the final state. */
   #exited: Promise<void> = Promise.resolve();
+  #markExited: () => void = () => {};
   #stopRequested = false;
 
   constructor(opts: ReplicaOptions) {
@@ -68,13 +70,13 @@ export class Replica {
   /** Spawns the process and resolves with its hello once the model is loaded. */
   start(timeoutMs: number): Promise<RuntimeInfo> {
     const ready = new Promise<RuntimeInfo>((resolve, reject) => (this.#ready = { resolve, reject }));
+    this.#exited = new Promise((resolve) => (this.#markExited = resolve));
     const proc = Bun.spawn([...this.#opts.command], {
       stdin: "pipe", stdout: "pipe", stderr: "pipe",
       env: { ...process.env, ...this.#opts.env, PYTHONUNBUFFERED: "1" },
       onExit: (_p, code, signal) => this.#onExit(code, signal),
     });
     this.#proc = proc;
-    this.#exited = proc.exited.then(() => undefined);
     void this.#readFrames(proc.stdout);
     void this.#readStderr(proc.stderr);
     const timer = setTimeout(() => {
@@ -204,5 +206,6 @@ export class Replica {
     this.#ready?.reject(error);
     for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(error);
     this.#opts.onExit?.(this, reason);
+    this.#markExited();
   }
 }

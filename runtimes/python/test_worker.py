@@ -1,0 +1,103 @@
+"""The runtime side of protocol version 1: drives clipper_worker.py over real pipes with msgpack frames."""
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import msgpack
+import numpy as np
+from sklearn.tree import DecisionTreeClassifier
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clipper_worker.py")
+
+
+def frame(msg):
+    body = msgpack.packb(msg, use_bin_type=True)
+    return struct.pack("<I", len(body)) + body
+
+
+def read(stream):
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack("<I", head)
+    return msgpack.unpackb(stream.read(n), raw=False)
+
+
+class WorkerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+        cls.model = DecisionTreeClassifier(random_state=0).fit(X, [0, 1, 1, 0])
+        cls.path = os.path.join(cls.tmp.name, "m.pkl")
+        with open(cls.path, "wb") as f:
+            pickle.dump(cls.model, f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def start(self, *extra, artifact=None):
+        proc = subprocess.Popen([sys.executable, WORKER, "--artifact", artifact or self.path, *extra],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
+        return proc
+
+    def ask(self, proc, msg):
+        proc.stdin.write(frame({"v": 1, **msg}))
+        proc.stdin.flush()
+        return read(proc.stdout)
+
+    def test_hello_then_packed_predict_matches_sklearn(self):
+        proc = self.start()
+        hello = read(proc.stdout)
+        self.assertEqual((hello["v"], hello["type"], hello["runtime"]["protocol"]), (1, "hello", 1))
+        rows = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+        reply = self.ask(proc, {"type": "predict", "id": 7, "input_type": "doubles", "shape": [3, 2], "dtype": "f8",
+                                "data": rows.astype("<f8").tobytes()})
+        self.assertEqual(reply["type"], "result")
+        self.assertEqual(reply["id"], 7)
+        self.assertEqual(reply["outputs"], [str(v) for v in self.model.predict(rows)])
+
+    def test_list_inputs_ping_and_unknown_type(self):
+        proc = self.start()
+        read(proc.stdout)
+        reply = self.ask(proc, {"type": "predict", "id": 1, "input_type": "doubles", "inputs": [[0.0, 1.0]]})
+        self.assertEqual(reply["outputs"], ["1"])
+        self.assertEqual(self.ask(proc, {"type": "ping", "id": 2}), {"v": 1, "type": "pong", "id": 2})
+        err = self.ask(proc, {"type": "bogus", "id": 3})
+        self.assertEqual((err["type"], err["id"]), ("error", 3))
+
+    def test_exception_in_predict_is_an_error_for_that_batch(self):
+        proc = self.start()
+        read(proc.stdout)
+        err = self.ask(proc, {"type": "predict", "id": 4, "input_type": "doubles", "shape": [1, 3], "dtype": "f8",
+                              "data": np.zeros(3).tobytes()})
+        self.assertEqual((err["type"], err["id"]), ("error", 4))
+        self.assertIn("features", err["message"])
+        self.assertEqual(self.ask(proc, {"type": "ping", "id": 5})["type"], "pong")
+
+    def test_unloadable_artifact_is_a_fatal_error_and_exit(self):
+        bad = os.path.join(self.tmp.name, "bad.pkl")
+        with open(bad, "wb") as f:
+            f.write(b"garbage")
+        proc = self.start(artifact=bad)
+        err = read(proc.stdout)
+        self.assertEqual((err["type"], err["fatal"]), ("error", True))
+        self.assertIn("could not load the model", err["message"])
+        self.assertNotEqual(proc.wait(timeout=10), 0)
+
+    def test_shutdown_exits_cleanly(self):
+        proc = self.start()
+        read(proc.stdout)
+        proc.stdin.write(frame({"v": 1, "type": "shutdown", "id": 0}))
+        proc.stdin.flush()
+        self.assertEqual(proc.wait(timeout=10), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,110 @@
+/** Starts the compiled ./clipper on free ports with a temporary data directory, and drives its CLI. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BINARY = join(ROOT, "clipper");
+export const PYTHON = join(ROOT, ".venv/bin/python");
+export const FIXTURES = join(ROOT, "test/fixtures");
+
+export interface Server {
+  readonly queryUrl: string;
+  readonly mgmtUrl: string;
+  readonly dataDir: string;
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the server wrote to stderr so far. */
+  log(): string;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+  cli(...args: string[]): Promise<CliResult>;
+  predict(app: string, body: unknown): Promise<{ status: number; json: any }>;
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function tempDir(prefix = "clipper-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Runs `./clipper args…` to completion. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const proc = Bun.spawn([BINARY, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Starts `clipper serve`; resolves once both APIs listen (and restored models are up). */
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const proc = Bun.spawn([BINARY, "serve", "--data-dir", dataDir, "--query-port", "0", "--mgmt-port", "0", ...(opts.args ?? [])], {
+    stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    env: { ...process.env, CLIPPER_PYTHON: PYTHON, PYTHONPATH: FIXTURES, ...opts.env },
+  });
+  let log = "";
+  const urls = await new Promise<{ q: string; m: string }>((resolveUrls, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30_000);
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stderr) {
+        log += decoder.decode(chunk);
+        const m = /query API on (\S+), management API on (\S+),/.exec(log);
+        if (m && log.includes("ready to serve")) {
+          clearTimeout(timer);
+          resolveUrls({ q: m[1]!, m: m[2]! });
+        }
+      }
+      reject(new Error(`server exited before it started:\n${log}`));
+    })().catch(() => undefined);
+  });
+  const server: Server = {
+    queryUrl: urls.q, mgmtUrl: urls.m, dataDir, proc,
+    log: () => log,
+    async stop(signal = "SIGTERM") {
+      proc.kill(signal);
+      return proc.exited;
+    },
+    cli: (...args) => runCli(args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q))),
+    async predict(app, body) {
+      const res = await fetch(`${urls.q}/${app}/predict`, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) });
+      return { status: res.status, json: await res.json() };
+    },
+  };
+  return server;
+}
+
+export interface Fixtures {
+  readonly dir: string;
+  readonly rows: number[][];
+  readonly hrExpected: string[];
+}
+
+let fixtures: Fixtures | undefined;
+
+/** Trains hr.pkl and pickles the fixture models once per test process. */
+export function makeFixtures(): Fixtures {
+  if (fixtures) return fixtures;
+  const dir = tempDir("clipper-fixtures-");
+  const rows: number[][] = [];
+  for (let i = 0; i < 40; i++) rows.push([i % 15, 1 + (i % 4), 40 + ((i * 7) % 60), 1 + ((i * 3) % 5), i % 8]);
+  rows.push([5.0, 3.0, 85.0, 4.5, 2.0], [2.0, 2.0, 70.0, 3.0, 1.0], [8.0, 4.0, 95.0, 5.0, 3.0]);
+  const res = Bun.spawnSync([PYTHON, join(FIXTURES, "make_models.py"), dir, JSON.stringify(rows)]);
+  if (res.exitCode !== 0) throw new Error(`make_models.py failed: ${res.stderr.toString()}`);
+  const { hr_expected } = JSON.parse(res.stdout.toString()) as { hr_expected: string[] };
+  fixtures = { dir, rows, hrExpected: hr_expected };
+  return fixtures;
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Fetches and parses a JSON answer (typed loosely: tests assert on its shape). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function fetchJson(url: string, init?: RequestInit): Promise<any> {
+  return (await fetch(url, init)).json();
+}

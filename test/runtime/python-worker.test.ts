@@ -1,0 +1,53 @@
+/** The server side of the protocol against the real Python worker: handshake, packed batches, errors, garbage. */
+import { describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { packBatch } from "../../src/batching/model-queue.ts";
+import { Replica } from "../../src/runtime/replica.ts";
+import { makeFixtures, PYTHON, ROOT, tempDir } from "../e2e/harness.ts";
+
+const fx = makeFixtures();
+const WORKER = join(ROOT, "runtimes/python/clipper_worker.py");
+const logDir = tempDir();
+
+function replica(artifact: string, extra: string[] = []): Replica {
+  return new Replica({
+    id: "t#1", command: [PYTHON, WORKER, "--artifact", join(fx.dir, artifact), ...extra],
+    env: { PYTHONPATH: join(ROOT, "test/fixtures") }, logPath: join(logDir, "replica.log"),
+  });
+}
+
+const q = (row: number[] | string) => ({ row, deadlineMs: Infinity, sloMicros: 1e9, resolve() {}, reject() {} });
+
+describe("Python worker", () => {
+  it("says hello with its versions, then answers a packed batch like scikit-learn", async () => {
+    const r = replica("hr.pkl");
+    const info = await r.start(30_000);
+    expect(info).toMatchObject({ kind: "python", protocol: 1, model_class: "sklearn.tree._classes.DecisionTreeClassifier" });
+    const result = await r.predict(packBatch("doubles", fx.rows.map(q)), fx.rows.length);
+    expect(result.outputs).toEqual(fx.hrExpected);
+    expect(result.predictMicros).toBeGreaterThan(0);
+    await r.stop();
+    expect(r.state).toBe("exited");
+  });
+
+  it("reports an exception in predict for that batch and keeps serving", async () => {
+    const r = replica("raising.pkl");
+    await r.start(30_000);
+    await expect(r.predict(packBatch("doubles", [q([1])]), 1)).rejects.toThrow("ValueError: this model always fails");
+    expect(r.state).toBe("ready");
+    await r.stop();
+  });
+
+  it("fails the start with the load error for a missing method", async () => {
+    const r = replica("hr.pkl", ["--predict-method", "no_such_method"]);
+    await expect(r.start(30_000)).rejects.toThrow("has no callable 'no_such_method' method");
+  });
+
+  it("rejects everything in flight when the process dies", async () => {
+    const r = replica("slow.pkl");
+    await r.start(30_000);
+    const pending = r.predict(packBatch("doubles", [q([1])]), 1);
+    process.kill(r.pid!, "SIGKILL");
+    await expect(pending).rejects.toThrow(/killed by signal/);
+  });
+});
