@@ -21,6 +21,8 @@ export interface ServerConfig {
   readonly replicaStartTimeoutMs: number;
   /** How long in-flight queries may take to finish on SIGTERM/SIGINT. */
   readonly shutdownGraceMs: number;
+  /** Management token from CLIPPER_TOKEN; empty means the data directory's token file. */
+  readonly token: string;
 }
 
 type Overrides = Partial<Record<keyof ServerConfig, string | number | undefined>>;
@@ -37,6 +39,7 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   maxBatchSize: "CLIPPER_MAX_BATCH_SIZE",
   replicaStartTimeoutMs: "CLIPPER_REPLICA_START_TIMEOUT_MS",
   shutdownGraceMs: "CLIPPER_SHUTDOWN_GRACE_MS",
+  token: "CLIPPER_TOKEN",
 };
 
 function defaultPython(): string {
@@ -57,6 +60,7 @@ const DEFAULTS: ServerConfig = {
   maxBatchSize: 256,
   replicaStartTimeoutMs: 60_000,
   shutdownGraceMs: 10_000,
+  token: "",
 };
 
 function toInt(name: string, raw: string | number, min: number, max: number): number {
@@ -89,6 +93,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     maxBatchSize: intOf("maxBatchSize", 1, 100_000),
     replicaStartTimeoutMs: intOf("replicaStartTimeoutMs", 100, 3_600_000),
     shutdownGraceMs: intOf("shutdownGraceMs", 0, 3_600_000),
+    token: String(pick("token")),
   });
 }
 

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PredictionCache } from "./cache/prediction-cache.ts";
 import type { ServerConfig } from "./config.ts";
+import { loadOrCreateToken } from "./http/auth.ts";
 import { managementRoutes } from "./http/management-routes.ts";
 import { queryRoutes } from "./http/query-routes.ts";
 import { ArtifactStore } from "./management/artifacts.ts";
@@ -20,6 +21,7 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, log: (line: string) => void): Promise<RunningServer> {
   mkdirSync(join(config.dataDir, "logs"), { recursive: true, mode: 0o700 });
+  const token = loadOrCreateToken(config.dataDir, config.token || undefined);
   const registry = new Registry(join(config.dataDir, "registry.db"));
   const metrics = new Metrics();
   const cache = new PredictionCache(config.cacheEntries);
@@ -37,7 +39,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     hostname: config.host, port: config.mgmtPort,
     maxRequestBodySize: config.maxArtifactBytes + 1,
     idleTimeout: 0,
-    fetch: managementRoutes({ service: management, artifacts, maxBodyBytes: config.maxBodyBytes }).fetch,
+    fetch: managementRoutes({ service: management, artifacts, maxBodyBytes: config.maxBodyBytes, token }).fetch,
   });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;

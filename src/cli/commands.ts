@@ -3,7 +3,7 @@ import { basename } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { buildConfig } from "../config.ts";
 import { startServer } from "../server.ts";
-import { CliError, request } from "./client.ts";
+import { CliError, request, resolveToken } from "./client.ts";
 import { table } from "./table.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -19,8 +19,20 @@ export interface Command {
   run(values: Values, positionals: string[]): Promise<number>;
 }
 
-const MGMT_URL = { url: { type: "string", default: "http://127.0.0.1:1338" } } as const;
-const URL_HELP = { url: "management API of the running server (default http://127.0.0.1:1338)" };
+const MGMT_URL = {
+  url: { type: "string", default: "http://127.0.0.1:1338" }, token: { type: "string" }, "data-dir": { type: "string" },
+} as const;
+const URL_HELP = {
+  url: "management API of the running server (default http://127.0.0.1:1338)",
+  token: "management token (default: CLIPPER_TOKEN, else the token file in --data-dir)",
+  "data-dir": "the server's data directory, to read its token file (CLIPPER_DATA_DIR, default ./.clipper)",
+};
+
+/** Calls the management API named by the command's --url with the resolved token. */
+function mgmt(v: Values) {
+  const token = resolveToken(str(v, "token"), str(v, "data-dir"), process.env);
+  return (method: string, path: string, body?: unknown): Promise<unknown> => request(str(v, "url")!, method, path, body, token);
+}
 const JSON_OPT = { json: { type: "boolean", default: false } } as const;
 
 const str = (v: Values, k: string) => v[k] as string | undefined;
@@ -115,15 +127,15 @@ const deploy: Command = {
   async run(v, [artifact]) {
     const file = Bun.file(artifact!);
     if (!(await file.exists())) throw new CliError(`no such file: ${artifact}`);
-    const url = str(v, "url")!;
+    const call = mgmt(v);
     const name = str(v, "name") ?? nameFromFile(artifact!);
     const appName = str(v, "app") ?? name;
     const started = performance.now();
     out(`uploading ${basename(artifact!)} (${formatBytes(file.size)})`);
-    const { sha256 } = (await request(url, "PUT", "/admin/artifacts", file)) as { sha256: string };
+    const { sha256 } = (await call("PUT", "/admin/artifacts", file)) as { sha256: string };
     const replicas = int(v, "replicas") ?? 1;
     out(`starting ${replicas} replica${replicas === 1 ? "" : "s"} of model ${name} (artifact ${sha256.slice(0, 12)})`);
-    const model = (await request(url, "POST", "/admin/add_model", {
+    const model = (await call("POST", "/admin/add_model", {
       model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
       artifact_sha256: sha256, artifact_name: basename(artifact!), replicas, predict_method: str(v, "predict-method"),
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
@@ -147,7 +159,7 @@ const registerApp: Command = {
   },
   async run(v, [name]) {
     if (!str(v, "input-type")) throw new CliError("--input-type is required (integers, floats, doubles, strings or bytes)");
-    await request(str(v, "url")!, "POST", "/admin/add_app", {
+    await mgmt(v)("POST", "/admin/add_app", {
       name, input_type: str(v, "input-type"), default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros"),
     });
     out(`registered application ${name}`);
@@ -159,7 +171,7 @@ const link: Command = {
   name: "link", usage: "clipper link APP MODEL", summary: "route an application's queries to a model",
   positionals: 2, options: { ...MGMT_URL }, help: { ...URL_HELP },
   async run(v, [app, model]) {
-    await request(str(v, "url")!, "POST", "/admin/add_model_links", { app_name: app, model_names: [model] });
+    await mgmt(v)("POST", "/admin/add_model_links", { app_name: app, model_names: [model] });
     out(`linked model ${model} to application ${app}`);
     return 0;
   },
@@ -193,7 +205,7 @@ const apps: Command = {
   name: "apps", usage: "clipper apps [--json]", summary: "list applications",
   positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
-    const list = (await request(str(v, "url")!, "POST", "/admin/get_all_applications", { verbose: true })) as AppInfo[];
+    const list = (await mgmt(v)("POST", "/admin/get_all_applications", { verbose: true })) as AppInfo[];
     if (v.json) return out(JSON.stringify(list, null, 2)), 0;
     out(table(["name", "input type", "default", "slo µs", "policy", "models"],
       list.map((a) => [a.name, a.input_type, a.default_output, a.latency_slo_micros, a.policy, a.linked_models.join(",")])));
@@ -205,7 +217,7 @@ const models: Command = {
   name: "models", usage: "clipper models [--json]", summary: "list model versions",
   positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
-    const list = (await request(str(v, "url")!, "POST", "/admin/get_all_models", { verbose: true })) as ModelInfo[];
+    const list = (await mgmt(v)("POST", "/admin/get_all_models", { verbose: true })) as ModelInfo[];
     if (v.json) return out(JSON.stringify(list, null, 2)), 0;
     out(modelTable(list));
     return 0;
@@ -222,7 +234,7 @@ const status: Command = {
   name: "status", usage: "clipper status [--json]", summary: "show apps, models, replicas and errors",
   positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
-    const s = (await request(str(v, "url")!, "GET", "/admin/status")) as { applications: AppInfo[]; models: ModelInfo[]; cache: Record<string, unknown> };
+    const s = (await mgmt(v)("GET", "/admin/status")) as { applications: AppInfo[]; models: ModelInfo[]; cache: Record<string, unknown> };
     if (v.json) return out(JSON.stringify(s, null, 2)), 0;
     out(table(["app", "ready", "policy", "models"], s.applications.map((a) => [a.name, a.ready ? "yes" : "no", a.policy, a.linked_models.join(",")])));
     out("");

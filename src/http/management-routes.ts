@@ -6,6 +6,7 @@ import {
   AddApp, AddModel, AddModelLinks, AppNameBody, ModelBody, NameBody, parseBody, VerboseBody,
 } from "../management/schemas.ts";
 import type { ManagementService } from "../management/service.ts";
+import { requireToken } from "./auth.ts";
 import { readJson } from "./body.ts";
 import { errorResponse } from "./error-response.ts";
 
@@ -13,6 +14,7 @@ export interface ManagementRouteDeps {
   readonly service: ManagementService;
   readonly artifacts: ArtifactStore;
   readonly maxBodyBytes: number;
+  readonly token: string;
 }
 
 export function managementRoutes(d: ManagementRouteDeps): Hono {
@@ -20,6 +22,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   const s = d.service;
   const body = (req: Request) => readJson(req, d.maxBodyBytes);
 
+  app.use("*", requireToken(d.token, ["/admin/ping"]));
   app.get("/admin/ping", (c) => c.text("pong"));
   app.get("/admin/status", (c) => c.json(s.status()));
   app.put("/admin/artifacts", async (c) => c.json(await d.artifacts.put(c.req.raw.body), 201));

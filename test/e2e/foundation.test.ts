@@ -54,7 +54,7 @@ describe("deploy and predict", () => {
     const answer = JSON.parse(pred.stdout);
     expect(answer.output).toBe(fx.hrExpected[fx.rows.length - 3]!);
     expect(answer.default).toBe(false);
-    const containers = await fetchJson(`${server.mgmtUrl}/admin/get_all_containers`, { method: "POST" });
+    const containers = (await server.admin("get_all_containers", {})).json;
     expect(containers.filter((c: { model_name: string }) => c.model_name === "hr-decision-tree")).toHaveLength(2);
   });
 
@@ -74,10 +74,7 @@ describe("deploy and predict", () => {
   });
 
   it("speaks Clipper's management routes and bodies", async () => {
-    const post = async (path: string, body: unknown = {}) => {
-      const res = await fetch(`${server.mgmtUrl}/admin/${path}`, { method: "POST", body: JSON.stringify(body) });
-      return { status: res.status, json: (await res.json()) as any };
-    };
+    const post = (path: string, body: unknown = {}) => server.admin(path, body);
     expect((await post("add_app", { name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 })).status).toBe(201);
     expect((await post("get_application", { name: "clip" })).json).toMatchObject({ name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 });
     expect((await post("add_model_links", { app_name: "clip", model_names: ["hr"] })).status).toBe(200);

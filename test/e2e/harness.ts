@@ -1,5 +1,5 @@
 /** Starts the compiled ./clipper on free ports with a temporary data directory, and drives its CLI. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -13,12 +13,16 @@ export interface Server {
   readonly queryUrl: string;
   readonly mgmtUrl: string;
   readonly dataDir: string;
+  /** The management token the server created in its data directory. */
+  readonly token: string;
   readonly proc: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the server wrote to stderr so far. */
   log(): string;
   stop(signal?: NodeJS.Signals): Promise<number>;
   cli(...args: string[]): Promise<CliResult>;
   predict(app: string, body: unknown): Promise<{ status: number; json: any }>;
+  /** POSTs (or GETs, without a body) a management route with the token. */
+  admin(path: string, body?: unknown): Promise<{ status: number; json: any }>;
 }
 
 export interface CliResult {
@@ -61,14 +65,26 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
       reject(new Error(`server exited before it started:\n${log}`));
     })().catch(() => undefined);
   });
+  const token = readFileSync(join(dataDir, "token"), "utf8").trim();
   const server: Server = {
-    queryUrl: urls.q, mgmtUrl: urls.m, dataDir, proc,
+    queryUrl: urls.q, mgmtUrl: urls.m, dataDir, proc, token,
     log: () => log,
     async stop(signal = "SIGTERM") {
       proc.kill(signal);
       return proc.exited;
     },
-    cli: (...args) => runCli(args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q))),
+    cli: (...args) => runCli(args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q)), { CLIPPER_DATA_DIR: dataDir }),
+    async admin(path, body) {
+      const res = await fetch(`${urls.m}/admin/${path}`, {
+        method: body === undefined && !path.startsWith("get_all_containers") ? "GET" : "POST",
+        headers: { authorization: `Bearer ${token}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json: unknown = text;
+      try { json = JSON.parse(text); } catch { /* plain text */ }
+      return { status: res.status, json: json as any };
+    },
     async predict(app, body) {
       const res = await fetch(`${urls.q}/${app}/predict`, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) });
       return { status: res.status, json: await res.json() };

@@ -1,7 +1,7 @@
 /** End to end: latency SLOs, defaults with reasons, every input type, nested outputs and clean shutdown. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, fetchJson, makeFixtures, type Server, startServer } from "./harness.ts";
+import { cleanup, makeFixtures, type Server, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -43,7 +43,7 @@ describe("latency SLO", () => {
   });
 
   it("answers the default with the reason when no model is linked", async () => {
-    await fetch(`${server.mgmtUrl}/admin/add_app`, { method: "POST", body: JSON.stringify({ name: "empty", input_type: "doubles", default_output: "none" }) });
+    await server.admin("add_app", { name: "empty", input_type: "doubles", default_output: "none" });
     const { json } = await server.predict("empty", { input: [1] });
     expect(json).toMatchObject({ output: "none", default: true, default_explanation: "no model is linked to application 'empty'" });
   });
@@ -91,7 +91,7 @@ describe("shutdown", () => {
     const s = await startServer();
     const dep = await s.cli("deploy", join(fx.dir, "slow.pkl"), "--name", "slow", "--slo-micros", "2000000", "--url", "$MGMT");
     expect(dep.code).toBe(0);
-    const pids = (await fetchJson(`${s.mgmtUrl}/admin/get_all_containers`, { method: "POST" })).map((c: { pid: number }) => c.pid);
+    const pids = (await s.admin("get_all_containers", {})).json.map((c: { pid: number }) => c.pid);
     const inflight = s.predict("slow", { input: [1, 2] });
     await Bun.sleep(100);
     const code = await s.stop("SIGTERM");
