@@ -1,7 +1,8 @@
 /** CLI entry: pick the command, parse its flags, run it; one clear line and a non-zero exit on any error. */
 import pkg from "../package.json" with { type: "json" };
 import { CliError } from "./cli/client.ts";
-import { COMMANDS, commandHelp, parseCommand } from "./cli/commands.ts";
+import { commandHelp, parseCommand } from "./cli/command.ts";
+import { COMMANDS } from "./cli/index.ts";
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`);

@@ -28,7 +28,8 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const runtimes = new RuntimeManager(config, metrics);
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const management = new ManagementService(registry, runtimes, artifacts, cache);
-  const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics);
+  const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics,
+    (app, rewards) => management.recordFeedback(app, rewards));
 
   const query = Bun.serve({
     hostname: config.host, port: config.queryPort,

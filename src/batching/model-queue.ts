@@ -3,7 +3,7 @@
  * (rows, not requests) and sent to the replica with the least outstanding work.
  * Invariant: a query whose deadline has passed is dropped, never sent; a failed batch rejects every query in it.
  */
-import { RuntimeFailure } from "../errors.ts";
+import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { Replica } from "../runtime/replica.ts";
 import { nextBatchSize } from "./batch-size-controller.ts";
@@ -14,6 +14,8 @@ export interface QueuedQuery {
   /** performance.now() in ms after which nobody waits for the answer. */
   readonly deadlineMs: number;
   readonly sloMicros: number;
+  /** Set once the query was re-queued after its replica died; it is not retried twice. */
+  retried: boolean;
   resolve(output: unknown): void;
   reject(err: Error): void;
 }
@@ -31,6 +33,8 @@ export class ModelQueue {
   replicas: Replica[] = [];
   /** Current adaptive limit on rows per batch. */
   batchSize = 8;
+  /** The last input this version answered: replayed as the first prediction of the version that replaces it. */
+  lastRow: Row | undefined;
 
   readonly #ceiling: number;
   readonly #observer: BatchObserver | undefined;
@@ -49,10 +53,15 @@ export class ModelQueue {
     return this.#queue.length;
   }
 
+  /** True when nothing waits and no replica has a batch in flight. */
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.replicas.every((r) => r.inflightBatches === 0);
+  }
+
   /** Queues one row; the answer (or the model's error) settles the returned promise. */
   enqueue(row: Row, deadlineMs: number, sloMicros: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const q: QueuedQuery = { row, deadlineMs, sloMicros, resolve, reject };
+      const q: QueuedQuery = { row, deadlineMs, sloMicros, retried: false, resolve, reject };
       const queue = this.#queue;
       // Deadlines mostly arrive in order: append, and walk back only when an earlier one arrives late.
       let i = queue.length;
@@ -121,6 +130,7 @@ export class ModelQueue {
       (result) => {
         const latencyMicros = (performance.now() - started) * 1000;
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(result.outputs[i]);
+        this.lastRow = batch[0]!.row;
         let slo = Infinity;
         for (const q of batch) if (q.sloMicros < slo) slo = q.sloMicros;
         this.batchSize = nextBatchSize(this.batchSize, batch.length, latencyMicros, slo, this.#ceiling);
@@ -128,7 +138,18 @@ export class ModelQueue {
         this.#schedule();
       },
       (err: Error) => {
-        for (const q of batch) q.reject(err);
+        // A dead replica's queries get one more try on another replica while their deadline allows.
+        const now = performance.now();
+        const retry: QueuedQuery[] = [];
+        for (const q of batch) {
+          if (err instanceof ReplicaExitError && !q.retried && q.deadlineMs > now) {
+            q.retried = true;
+            retry.push(q);
+          } else {
+            q.reject(err);
+          }
+        }
+        if (retry.length) this.#queue = retry.concat(this.#queue);
         this.#schedule();
       },
     );

@@ -1,14 +1,21 @@
 /** The management API (:1338): Clipper's admin paths and bodies, plus the artifact upload. */
 import { Hono } from "hono";
+import { z } from "zod";
 import { NotFoundError } from "../errors.ts";
 import type { ArtifactStore } from "../management/artifacts.ts";
 import {
-  AddApp, AddModel, AddModelLinks, AppNameBody, ModelBody, NameBody, parseBody, VerboseBody,
+  AddApp, AddModel, AddModelLinks, AppNameBody, ModelBody, ModelNameBody, ModelNames, NameBody, parseBody,
+  SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
 } from "../management/schemas.ts";
 import type { ManagementService } from "../management/service.ts";
 import { requireToken } from "./auth.ts";
 import { readJson } from "./body.ts";
 import { errorResponse } from "./error-response.ts";
+
+const LogsQuery = ModelNameBody.extend({
+  model_version: SetModelVersion.shape.model_version.optional(),
+  bytes: z.coerce.number().int().min(1).max(16 * 1024 * 1024).default(64 * 1024),
+});
 
 export interface ManagementRouteDeps {
   readonly service: ManagementService;
@@ -44,6 +51,41 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   app.post("/admin/get_linked_models", async (c) =>
     c.json(s.getLinkedModels(parseBody(AppNameBody, await body(c.req.raw)).app_name)));
   app.post("/admin/get_all_containers", (c) => c.json(s.getAllContainers()));
+  app.post("/admin/get_model_versions", async (c) => c.json(s.versions(parseBody(ModelNameBody, await body(c.req.raw)).model_name)));
+
+  app.post("/admin/set_model_version", async (c) => {
+    const b = parseBody(SetModelVersion, await body(c.req.raw));
+    return c.json(await s.setModelVersion(b.model_name, b.model_version));
+  });
+  app.post("/admin/set_num_replicas", async (c) => {
+    const b = parseBody(SetNumReplicas, await body(c.req.raw));
+    return c.json(await s.setNumReplicas(b.model_name, b.num_replicas));
+  });
+  app.post("/admin/set_policy", async (c) => c.json(s.setPolicy(parseBody(SetPolicy, await body(c.req.raw)))));
+  app.post("/admin/delete_model_links", async (c) => {
+    const b = parseBody(AddModelLinks, await body(c.req.raw));
+    return c.json({ app_name: b.app_name, linked_models: s.deleteModelLinks(b.app_name, b.model_names) });
+  });
+  app.post("/admin/delete_app", async (c) => {
+    s.deleteApp(parseBody(NameBody, await body(c.req.raw)).name);
+    return c.json({ deleted: true });
+  });
+  app.post("/admin/delete_versioned_model", async (c) => {
+    const b = parseBody(ModelBody, await body(c.req.raw));
+    await s.deleteVersionedModel(b.model_name, b.model_version);
+    return c.json({ deleted: `${b.model_name}:${b.model_version}` });
+  });
+  app.post("/admin/stop_models", async (c) => {
+    const b = parseBody(ModelNames, await body(c.req.raw));
+    await s.stopModels(b.model_names);
+    return c.json({ stopped: b.model_names });
+  });
+  app.post("/admin/stop_inactive_model_versions", async (c) =>
+    c.json({ stopped: await s.stopInactiveVersions(parseBody(ModelNames, await body(c.req.raw)).model_names) }));
+  app.get("/admin/logs", (c) => {
+    const b = parseBody(LogsQuery, c.req.query());
+    return c.text(s.logs(b.model_name, b.model_version, b.bytes));
+  });
 
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "see docs/api.md for the management routes")));
   app.onError((err) => errorResponse(err));

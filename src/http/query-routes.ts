@@ -33,6 +33,11 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
     const body = await d.processor.predict(c.req.param("app"), text, arrivalMs);
     return new Response(body, { headers: JSON_HEADERS });
   });
+  app.post("/:app/update", async (c) => {
+    const arrivalMs = performance.now();
+    const text = await readBodyText(c.req.raw, d.maxBodyBytes);
+    return new Response(await d.processor.update(c.req.param("app"), text, arrivalMs), { headers: JSON_HEADERS });
+  });
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "predict with POST /{app}/predict")));
   app.onError((err) => errorResponse(err));
   return app;

@@ -1,6 +1,7 @@
 /** Bodies of the management API (Clipper's field names), validated with zod; names use a strict character set. */
 import { z } from "zod";
 import { BadRequestError } from "../errors.ts";
+import { POLICIES } from "../policy/select.ts";
 import { INPUT_TYPES } from "../query/input.ts";
 
 /** Lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters. */
@@ -37,6 +38,26 @@ export const AddModel = z.object({
     latency_slo_micros: sloMicros.default(100_000),
   }).optional(),
 });
+
+export const SetPolicy = z.object({
+  app_name: name,
+  policy: z.enum(POLICIES),
+  /** split: model name → weight. */
+  weights: z.record(name, z.number().nonnegative().finite()).optional(),
+  primary: name.optional(),
+  shadow: name.optional(),
+}).superRefine((b, ctx) => {
+  if (b.policy === "split" && (!b.weights || Object.keys(b.weights).length < 1 || Object.values(b.weights).every((w) => w === 0))) {
+    ctx.addIssue({ code: "custom", path: ["weights"], message: "split needs weights such as {\"hr-dt\": 90, \"hr-rf\": 10}, not all zero" });
+  }
+  if (b.policy === "shadow" && (!b.primary || !b.shadow || b.primary === b.shadow)) {
+    ctx.addIssue({ code: "custom", path: ["shadow"], message: "shadow needs two different models: primary and shadow" });
+  }
+});
+export const SetModelVersion = z.object({ model_name: name, model_version: version });
+export const SetNumReplicas = z.object({ model_name: name, num_replicas: z.number().int().min(1).max(64) });
+export const ModelNames = z.object({ model_names: z.array(name).min(1).max(64) });
+export const ModelNameBody = z.object({ model_name: name });
 
 export const AddModelLinks = z.object({ app_name: name, model_names: z.array(name).min(1).max(64) });
 export const NameBody = z.object({ name });

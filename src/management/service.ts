@@ -4,13 +4,15 @@
  */
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import { existsSync, openSync, readSync, rmSync, statSync, closeSync } from "node:fs";
+import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
+import { exp3Update, type PolicyName } from "../policy/select.ts";
 import { buildSnapshot, type Snapshot } from "../query/snapshot.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
 import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { ArtifactStore } from "./artifacts.ts";
-import type { AddApp, AddModel, AddModelLinks } from "./schemas.ts";
+import type { AddApp, AddModel, AddModelLinks, SetPolicy } from "./schemas.ts";
 
 export class ManagementService {
   #snapshot: Snapshot;
@@ -22,6 +24,8 @@ export class ManagementService {
     private readonly runtimes: RuntimeManager,
     private readonly artifacts: ArtifactStore,
     private readonly cache: PredictionCache,
+    /** How long a new version's first prediction may take. */
+    private readonly probeTimeoutMs = 10_000,
   ) {
     this.#snapshot = buildSnapshot(registry);
   }
@@ -65,19 +69,24 @@ export class ManagementService {
     if (this.registry.model(body.model_name, version)) {
       throw new ConflictError(`model ${body.model_name} version ${version} already exists`, "deploy with a new --version");
     }
+    const current = this.registry.currentModel(body.model_name);
+    if (current && current.inputType !== body.input_type) {
+      throw new BadRequestError(`model ${body.model_name} takes ${current.inputType} (version ${current.version}); a new version must too`,
+        "deploy under a new model name to change the input type");
+    }
     const app = body.app ? this.registry.app(body.app.name) : undefined;
     if (app && app.inputType !== body.input_type) {
       throw new BadRequestError(`application '${app.name}' takes ${app.inputType} but the model takes ${body.input_type}`);
     }
-    if (body.app) this.#checkSingleLink(body.app.name, body.model_name);
+    if (app) this.#checkSingleLink(app.name, body.model_name);
     const artifactPath = this.artifacts.existing(body.artifact_sha256);
     const draft: ModelRecord = {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256, artifactName: body.artifact_name, predictMethod: body.predict_method,
       replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
     };
-    const runtimeInfo = await this.runtimes.start(draft, artifactPath);
     const previous = this.registry.currentModel(body.model_name);
+    const runtimeInfo = await this.#startAndProbe(draft, artifactPath, previous);
     this.registry.transaction(() => {
       this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo } });
       if (body.app) {
@@ -91,9 +100,162 @@ export class ManagementService {
       }
     });
     this.#refresh();
-    // The previous version stops only after the snapshot routes new queries to the new one.
-    if (previous) await this.runtimes.stop(modelKey(previous.name, previous.version));
+    // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
+    if (previous) await this.runtimes.retire(modelKey(previous.name, previous.version));
     return this.getModel(body.model_name, version);
+  }
+
+  /**
+   * Starts a version's replicas and, when the version it replaces has served a query, replays that
+   * input as a first prediction: a version that cannot answer it is stopped and refused.
+   */
+  async #startAndProbe(model: ModelRecord, artifactPath: string, previous: ModelRecord | undefined) {
+    const info = await this.runtimes.start(model, artifactPath);
+    const key = modelKey(model.name, model.version);
+    const sample = previous ? this.runtimes.queue(modelKey(previous.name, previous.version))?.lastRow : undefined;
+    if (sample !== undefined) {
+      try {
+        await this.runtimes.queue(key)!.enqueue(sample, performance.now() + this.probeTimeoutMs, this.probeTimeoutMs * 1000);
+      } catch (err) {
+        await this.runtimes.stop(key);
+        throw new RuntimeFailure(`model ${key} loaded but failed its first prediction: ${(err as Error).message}`,
+          `version ${previous!.version} keeps serving`);
+      }
+    }
+    return info;
+  }
+
+  /** Makes `version` the current one: starts it if needed, switches traffic, then retires the old one. */
+  async setModelVersion(name: string, version: string) {
+    const target = this.registry.model(name, version);
+    if (!target) throw new NotFoundError(`no model ${name} version ${version}`, `see \`clipper versions ${name}\``);
+    const previous = this.registry.currentModel(name);
+    if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.getModel(name, version);
+    if (!this.runtimes.running(modelKey(name, version))) {
+      await this.#startAndProbe(target, this.artifacts.existing(target.artifactSha256), previous);
+    }
+    this.registry.transaction(() => this.registry.setCurrent(name, version));
+    this.#refresh();
+    if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
+    return this.getModel(name, version);
+  }
+
+  async setNumReplicas(name: string, replicas: number) {
+    const current = this.#current(name);
+    await this.runtimes.scale(modelKey(name, current.version), replicas);
+    this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
+    return this.getModel(name, current.version);
+  }
+
+  /** Removes one version: its replicas, its registry row, its logs and (when unused) its artifact. */
+  async deleteVersionedModel(name: string, version: string): Promise<void> {
+    const model = this.registry.model(name, version);
+    if (!model) throw new NotFoundError(`no model ${name} version ${version}`);
+    await this.runtimes.stop(modelKey(name, version));
+    this.registry.transaction(() => {
+      this.registry.deleteModelVersion(name, version);
+      if (this.registry.versions(name).length === 0) this.registry.deleteLinksOfModel(name);
+    });
+    this.#refresh();
+    this.cache.evictPrefix(modelKey(name, version) + "\u0000");
+    rmSync(this.runtimes.logPath(name, version), { force: true });
+    if (!this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
+  }
+
+  /** Stops and removes every version of each model (Clipper's stop_models). */
+  async stopModels(names: readonly string[]): Promise<void> {
+    for (const name of names) if (this.registry.versions(name).length === 0) throw new NotFoundError(`no model named '${name}'`);
+    for (const name of names) for (const m of this.registry.versions(name)) await this.deleteVersionedModel(name, m.version);
+  }
+
+  /** Removes every version but the current one. */
+  async stopInactiveVersions(names: readonly string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of names) {
+      this.#current(name);
+      for (const m of this.registry.versions(name).filter((v) => !v.isCurrent)) {
+        await this.deleteVersionedModel(name, m.version);
+        removed.push(modelKey(name, m.version));
+      }
+    }
+    return removed;
+  }
+
+  deleteModelLinks(appName: string, modelNames: readonly string[]): string[] {
+    const app = this.#app(appName);
+    const linked = this.registry.linkedModels(app.name);
+    for (const m of modelNames) if (!linked.includes(m)) throw new NotFoundError(`model '${m}' is not linked to application '${app.name}'`);
+    this.registry.transaction(() => modelNames.forEach((m) => this.registry.deleteLink(app.name, m)));
+    this.#refresh();
+    return this.registry.linkedModels(app.name);
+  }
+
+  deleteApp(name: string): void {
+    this.#app(name);
+    this.registry.transaction(() => this.registry.deleteApp(name));
+    this.#refresh();
+  }
+
+  /** Chooses an app's selection policy; models named in it are linked when they are not yet. */
+  setPolicy(body: z.output<typeof SetPolicy>) {
+    const app = this.#app(body.app_name);
+    const policy = body.policy as PolicyName;
+    const named = policy === "split" ? Object.keys(body.weights ?? {}) : policy === "shadow" ? [body.primary!, body.shadow!] : [];
+    for (const name of named) {
+      const model = this.#current(name);
+      if (model.inputType !== app.inputType) {
+        throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
+      }
+    }
+    const linked = new Set([...this.registry.linkedModels(app.name), ...named]);
+    if (policy === "single" && linked.size > 1) {
+      throw new ConflictError(`application '${app.name}' has ${linked.size} linked models; 'single' serves one`, "unlink the others first");
+    }
+    const config = policy === "split" ? { weights: body.weights } : policy === "shadow" ? { primary: body.primary, shadow: body.shadow }
+      : policy === "exp3" ? { weights: Object.fromEntries([...linked].map((m) => [m, 1])) } : {};
+    this.registry.transaction(() => {
+      for (const name of named) this.registry.insertLink(app.name, name);
+      this.registry.setPolicy(app.name, policy, config);
+    });
+    this.#refresh();
+    return this.getApplication(app.name);
+  }
+
+  /** Feedback for one labelled input; under exp3 the arm weights move toward the models that were right. */
+  recordFeedback(appName: string, rewards: ReadonlyMap<string, number>): Record<string, number> | undefined {
+    const app = this.registry.app(appName);
+    if (!app || app.policy !== "exp3") return undefined;
+    const names = [...rewards.keys()];
+    const old = (app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
+    const next = exp3Update(names.map((n) => old[n] ?? 1), names.map((n) => rewards.get(n)!));
+    const weights = Object.fromEntries(names.map((n, i) => [n, next[i]!]));
+    this.registry.transaction(() => this.registry.setPolicy(app.name, "exp3", { weights }));
+    this.#refresh();
+    return weights;
+  }
+
+  /** The end of a version's captured stderr (the current version when none is given). */
+  logs(name: string, version: string | undefined, maxBytes: number): string {
+    const v = version ?? this.#current(name).version;
+    if (!this.registry.model(name, v)) throw new NotFoundError(`no model ${name} version ${v}`);
+    const path = this.runtimes.logPath(name, v);
+    if (!existsSync(path)) return "";
+    const size = statSync(path).size;
+    const length = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(length);
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, buf, 0, length, size - length);
+    } finally {
+      closeSync(fd);
+    }
+    return buf.toString("utf8");
+  }
+
+  versions(name: string) {
+    const versions = this.registry.versions(name);
+    if (versions.length === 0) throw new NotFoundError(`no model named '${name}'`);
+    return versions.map((m) => this.#describeModel(m));
   }
 
   addModelLinks(body: z.output<typeof AddModelLinks>): string[] {
@@ -115,7 +277,8 @@ export class ManagementService {
     const app = this.#app(name);
     return {
       name: app.name, input_type: app.inputType, default_output: app.defaultOutput,
-      latency_slo_micros: app.sloMicros, policy: app.policy, linked_models: this.registry.linkedModels(app.name),
+      latency_slo_micros: app.sloMicros, policy: app.policy, policy_config: app.policyConfig,
+      linked_models: this.registry.linkedModels(app.name),
     };
   }
 
@@ -175,6 +338,12 @@ export class ManagementService {
       artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
       runtime_info: m.runtimeInfo, created_at: m.createdAt,
     };
+  }
+
+  #current(name: string): ModelRecord {
+    const model = this.registry.currentModel(name);
+    if (!model) throw new NotFoundError(`no model named '${name}' with a current version`, "deploy it first with `clipper deploy`");
+    return model;
   }
 
   #app(name: string): AppRecord {

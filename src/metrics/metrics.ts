@@ -7,6 +7,16 @@ interface ModelCounters { batches: number; rows: number; latencyMicrosSum: numbe
 export class Metrics implements BatchObserver {
   readonly #apps = new Map<string, AppCounters>();
   readonly #models = new Map<string, ModelCounters>();
+  /** app → shadow model key → [agreements, disagreements] */
+  readonly #shadow = new Map<string, Map<string, [number, number]>>();
+
+  onShadow(app: string, shadowKey: string, agreed: boolean): void {
+    let byModel = this.#shadow.get(app);
+    if (!byModel) this.#shadow.set(app, (byModel = new Map()));
+    let c = byModel.get(shadowKey);
+    if (!c) byModel.set(shadowKey, (c = [0, 0]));
+    c[agreed ? 0 : 1]++;
+  }
 
   /** Counts one answered row of an app; `isDefault` when the default output went out. */
   onAnswer(app: string, isDefault: boolean): void {
@@ -45,6 +55,8 @@ export class Metrics implements BatchObserver {
     return {
       apps: Object.fromEntries(this.#apps),
       models,
+      shadow: Object.fromEntries([...this.#shadow].map(([app, m]) =>
+        [app, Object.fromEntries([...m].map(([k, [agree, disagree]]) => [k, { agree, disagree }]))])),
       cache: { enabled: cache.enabled, hits: cache.hits, misses: cache.misses, entries: cache.size },
     };
   }

@@ -1,21 +1,68 @@
 /**
- * Selection policies: pure functions from an app's routing state to the model version that answers.
- * A policy holds no state of its own; what it needs lives in the registry and reaches it through the snapshot.
+ * Selection policies: pure functions from an app's routing state (and a random number) to the model
+ * version that answers. A policy holds no state of its own: split weights and exp3's learned weights
+ * live in the registry and reach it through the snapshot.
+ *
+ * - single: the current version of the one linked model.
+ * - split:  weighted random choice among linked models (A/B tests).
+ * - exp3:   a bandit; arm probabilities (1-γ)·w/Σw + γ/K, weights learned from feedback.
+ * - shadow: the primary answers; the shadow model gets a copy off the response path.
  */
+
+export const POLICIES = ["single", "split", "exp3", "shadow"] as const;
+export type PolicyName = (typeof POLICIES)[number];
 
 export interface ModelChoice {
   readonly name: string;
   readonly version: string;
   readonly key: string;
+  /** `{"name":…,"version":…}` pre-serialized for the response. */
+  readonly json: string;
 }
 
 export interface AppRouting {
-  readonly policy: string;
-  /** Current versions of the linked models, in link order. */
+  readonly policy: PolicyName;
+  /** Current versions of the linked models that can answer (for shadow: the primary only). */
   readonly candidates: readonly ModelChoice[];
+  /** One weight per candidate (split, exp3). */
+  readonly weights: readonly number[];
+  /** shadow: the model that receives copies. */
+  readonly shadow: ModelChoice | undefined;
 }
 
-/** `single`: the current version of the one linked model; undefined when nothing is linked. */
-export function selectModel(routing: AppRouting): ModelChoice | undefined {
-  return routing.candidates[0];
+/** Exploration rate of exp3. */
+export const EXP3_GAMMA = 0.1;
+/** Learning rate of the exp3 weight update. */
+export const EXP3_ETA = 0.1;
+
+export function selectModel(routing: AppRouting, random: number): ModelChoice | undefined {
+  const c = routing.candidates;
+  if (c.length <= 1 || routing.policy === "single" || routing.policy === "shadow") return c[0];
+  const p = routing.policy === "exp3" ? exp3Probabilities(routing.weights) : normalize(routing.weights);
+  let acc = 0;
+  for (let i = 0; i < c.length; i++) {
+    acc += p[i]!;
+    if (random < acc) return c[i];
+  }
+  return c[c.length - 1];
+}
+
+function normalize(weights: readonly number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  return total > 0 ? weights.map((w) => w / total) : weights.map(() => 1 / weights.length);
+}
+
+export function exp3Probabilities(weights: readonly number[]): number[] {
+  const k = weights.length;
+  return normalize(weights).map((p) => (1 - EXP3_GAMMA) * p + EXP3_GAMMA / k);
+}
+
+/**
+ * One feedback step with every arm's reward observed (each linked model is asked about the labelled
+ * input): w_i ← w_i · exp(η · r_i), rescaled so the largest weight is 1.
+ */
+export function exp3Update(weights: readonly number[], rewards: readonly number[]): number[] {
+  const next = weights.map((w, i) => w * Math.exp(EXP3_ETA * rewards[i]!));
+  const max = Math.max(...next);
+  return next.map((w) => w / max);
 }

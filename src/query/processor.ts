@@ -4,15 +4,18 @@
  * prediction by then gets the app's default output and the reason.
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { NotFoundError } from "../errors.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { selectModel } from "../policy/select.ts";
+import { type ModelChoice, selectModel } from "../policy/select.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
-import { parseQuery } from "./input.ts";
+import { parseQuery, type Row } from "./input.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out. */
 type Outcome = { ok: true; output: unknown } | { ok: false; reason: string };
+
+/** Receives the reward of each linked model for one labelled input (exp3 learns from it). */
+export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
 
 export class QueryProcessor {
   #nextQueryId = 0;
@@ -22,12 +25,12 @@ export class QueryProcessor {
     private readonly runtimes: RuntimeManager,
     private readonly cache: PredictionCache,
     private readonly metrics: Metrics,
+    private readonly onFeedback: FeedbackSink,
   ) {}
 
   /** Answers one predict body for `appName` with the JSON text of the response. */
   async predict(appName: string, bodyText: string, arrivalMs: number): Promise<string> {
-    const route = this.snapshot().apps.get(appName);
-    if (!route) throw new NotFoundError(`no application named '${appName}'`, "register it with `clipper register-app` or POST /admin/add_app");
+    const route = this.#route(appName);
     let parsed;
     try {
       parsed = parseQuery(bodyText, route.app.inputType);
@@ -35,32 +38,80 @@ export class QueryProcessor {
       this.metrics.onRejected(appName);
       throw err;
     }
-    const outcomes = await this.#predictRows(route, parsed.rows, parsed.keys, arrivalMs);
-    if (!parsed.batch) return this.#answer(route, outcomes[0]!);
+    const choice = selectModel(route, Math.random());
+    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
+    if (route.shadow) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
+    const outcomes = await this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
+    const model = choice?.json ?? "null";
+    if (!parsed.batch) return this.#answer(route, outcomes[0]!, model);
     let out = '{"batch_predictions":[';
-    for (let i = 0; i < outcomes.length; i++) out += (i ? "," : "") + this.#answer(route, outcomes[i]!);
+    for (let i = 0; i < outcomes.length; i++) out += (i ? "," : "") + this.#answer(route, outcomes[i]!, model);
     return out + "]}";
   }
 
-  #predictRows(route: AppRoute, rows: readonly unknown[], keys: readonly string[], arrivalMs: number): Promise<Outcome[]> | Outcome[] {
-    const choice = selectModel(route);
+  /**
+   * Clipper's feedback route: `{"input": ..., "label": ...}`. Every linked model is asked about the
+   * input; a model whose output equals the label is rewarded 1, others 0.
+   */
+  async update(appName: string, bodyText: string, arrivalMs: number): Promise<string> {
+    const route = this.#route(appName);
+    const parsed = parseQuery(bodyText, route.app.inputType);
+    const label = (JSON.parse(bodyText) as { label?: unknown }).label;
+    if (parsed.batch || (typeof label !== "string" && typeof label !== "number")) {
+      throw new BadRequestError("feedback needs one 'input' and a 'label' (a string or a number)", '{"input": [...], "label": "1"}');
+    }
+    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
+    const rewards = new Map<string, number>();
+    await Promise.all(route.linked.map(async (choice) => {
+      const [outcome] = await this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
+      rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, label) ? 1 : 0);
+    }));
+    const weights = this.onFeedback(appName, rewards);
+    return JSON.stringify({ app_name: appName, rewards: Object.fromEntries(rewards), weights: weights ?? null });
+  }
+
+  #route(appName: string): AppRoute {
+    const route = this.snapshot().apps.get(appName);
+    if (!route) throw new NotFoundError(`no application named '${appName}'`, "register it with `clipper register-app` or POST /admin/add_app");
+    return route;
+  }
+
+  #predictRows(route: AppRoute, choice: ModelChoice | undefined, rows: readonly Row[], keys: readonly string[], deadlineMs: number): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const queue = this.runtimes.queue(choice.key);
     if (!queue) return rows.map(() => ({ ok: false, reason: `model ${choice.key} has no running replicas` }));
     const sloMicros = route.app.sloMicros;
-    const deadlineMs = arrivalMs + sloMicros / 1000;
     const prefix = choice.key + "\u0000";
-    const promises = rows.map((row, i) =>
-      this.cache.getOrCompute(prefix + keys[i], () => queue.enqueue(row as never, deadlineMs, sloMicros)));
+    const promises = rows.map((row, i) => this.cache.getOrCompute(prefix + keys[i], () => queue.enqueue(row, deadlineMs, sloMicros)));
     return settleByDeadline(promises, deadlineMs, sloMicros);
   }
 
-  #answer(route: AppRoute, outcome: Outcome): string {
+  /** Sends a copy to the shadow model off the response path and counts agreement with the primary. */
+  #shadow(route: AppRoute, primary: ModelChoice | undefined, shadow: ModelChoice, rows: readonly Row[], keys: readonly string[], deadlineMs: number): void {
+    if (!primary) return;
+    void Promise.all([
+      this.#predictRows(route, primary, rows, keys, deadlineMs),
+      this.#predictRows(route, shadow, rows, keys, deadlineMs),
+    ]).then(([a, b]) => {
+      for (let i = 0; i < a.length; i++) {
+        const x = a[i]!, y = b[i]!;
+        if (x.ok && y.ok) this.metrics.onShadow(route.app.name, shadow.key, JSON.stringify(x.output) === JSON.stringify(y.output));
+      }
+    });
+  }
+
+  #answer(route: AppRoute, outcome: Outcome, modelJson: string): string {
     const id = this.#nextQueryId++;
     this.metrics.onAnswer(route.app.name, !outcome.ok);
-    if (outcome.ok) return `{"query_id":${id},"output":${JSON.stringify(outcome.output)},"default":false}`;
+    if (outcome.ok) return `{"query_id":${id},"output":${JSON.stringify(outcome.output)},"default":false,"model":${modelJson}}`;
     return `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}}`;
   }
+}
+
+function sameLabel(output: unknown, label: string | number): boolean {
+  if (String(output) === String(label)) return true;
+  const a = Number(output), b = Number(label);
+  return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
 }
 
 /** Waits for every promise until `deadlineMs`; rows not settled by then time out. One timer per request. */

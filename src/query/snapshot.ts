@@ -1,12 +1,12 @@
 /** The in-memory view of the registry that serves queries; rebuilt after every management write. */
-import type { ModelChoice } from "../policy/select.ts";
+import type { AppRouting, ModelChoice, PolicyName } from "../policy/select.ts";
 import type { AppRecord, Registry } from "../registry/registry.ts";
 import { modelKey } from "../runtime/manager.ts";
 
-export interface AppRoute {
+export interface AppRoute extends AppRouting {
   readonly app: AppRecord;
-  readonly policy: string;
-  readonly candidates: readonly ModelChoice[];
+  /** Every linked model with a current version, in link order (what feedback asks). */
+  readonly linked: readonly ModelChoice[];
   /** The app's default output, pre-serialized for the default answer. */
   readonly defaultOutputJson: string;
 }
@@ -15,15 +15,26 @@ export interface Snapshot {
   readonly apps: ReadonlyMap<string, AppRoute>;
 }
 
+function choice(registry: Registry, name: string): ModelChoice | undefined {
+  const current = registry.currentModel(name);
+  if (!current) return undefined;
+  return { name, version: current.version, key: modelKey(name, current.version), json: JSON.stringify({ name, version: current.version }) };
+}
+
 export function buildSnapshot(registry: Registry): Snapshot {
   const apps = new Map<string, AppRoute>();
   for (const app of registry.apps()) {
-    const candidates: ModelChoice[] = [];
-    for (const name of registry.linkedModels(app.name)) {
-      const current = registry.currentModel(name);
-      if (current) candidates.push({ name, version: current.version, key: modelKey(name, current.version) });
+    const linked = registry.linkedModels(app.name).map((n) => choice(registry, n)).filter((c) => c !== undefined);
+    const config = app.policyConfig as { weights?: Record<string, number>; primary?: string; shadow?: string };
+    const policy = app.policy as PolicyName;
+    let candidates = linked;
+    let shadow: ModelChoice | undefined;
+    if (policy === "shadow") {
+      candidates = linked.filter((c) => c.name === config.primary);
+      shadow = linked.find((c) => c.name === config.shadow);
     }
-    apps.set(app.name, { app, policy: app.policy, candidates, defaultOutputJson: JSON.stringify(app.defaultOutput) });
+    const weights = candidates.map((c) => config.weights?.[c.name] ?? (policy === "exp3" ? 1 : 0));
+    apps.set(app.name, { app, policy, candidates, weights, shadow, linked, defaultOutputJson: JSON.stringify(app.defaultOutput) });
   }
   return { apps };
 }

@@ -12,6 +12,8 @@ export interface AppRecord {
   readonly defaultOutput: string;
   readonly sloMicros: number;
   readonly policy: string;
+  /** Policy parameters and learned state (split weights, exp3 arm weights, shadow model), as JSON. */
+  readonly policyConfig: Record<string, unknown>;
   readonly createdAt: string;
 }
 
@@ -54,9 +56,12 @@ const MIGRATIONS: readonly string[] = [
      app_name TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
      model_name TEXT NOT NULL,
      PRIMARY KEY (app_name, model_name));`,
+  `ALTER TABLE apps ADD COLUMN policy_config TEXT NOT NULL DEFAULT '{}';`,
 ];
 
-type AppRow = { name: string; input_type: string; default_output: string; slo_micros: number; policy: string; created_at: string };
+type AppRow = {
+  name: string; input_type: string; default_output: string; slo_micros: number; policy: string; policy_config: string; created_at: string;
+};
 type ModelRow = {
   name: string; version: string; input_type: string; runtime: string; artifact_sha256: string; artifact_name: string;
   predict_method: string; replicas: number; runtime_info: string; is_current: number; created_at: string;
@@ -64,7 +69,8 @@ type ModelRow = {
 
 const toApp = (r: AppRow): AppRecord => ({
   name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output,
-  sloMicros: r.slo_micros, policy: r.policy, createdAt: r.created_at,
+  sloMicros: r.slo_micros, policy: r.policy, policyConfig: JSON.parse(r.policy_config) as Record<string, unknown>,
+  createdAt: r.created_at,
 });
 
 const toModel = (r: ModelRow): ModelRecord => ({
@@ -111,10 +117,19 @@ export class Registry {
     return row ? toApp(row) : undefined;
   }
 
-  insertApp(a: Omit<AppRecord, "createdAt">): void {
+  insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig">): void {
     this.#db.query(
       "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, new Date().toISOString());
+  }
+
+  setPolicy(app: string, policy: string, config: Record<string, unknown>): void {
+    this.#db.query("UPDATE apps SET policy = ?, policy_config = ? WHERE name = ?").run(policy, JSON.stringify(config), app);
+  }
+
+  deleteApp(name: string): void {
+    this.#db.query("DELETE FROM links WHERE app_name = ?").run(name);
+    this.#db.query("DELETE FROM apps WHERE name = ?").run(name);
   }
 
   models(): ModelRecord[] {
@@ -144,6 +159,37 @@ export class Registry {
          replicas, runtime_info, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
     ).run(m.name, m.version, m.inputType, m.runtime, m.artifactSha256, m.artifactName, m.predictMethod,
       m.replicas, JSON.stringify(m.runtimeInfo), new Date().toISOString());
+  }
+
+  setCurrent(name: string, version: string): void {
+    this.#db.query("UPDATE models SET is_current = (version = ?) WHERE name = ?").run(version, name);
+  }
+
+  setReplicas(name: string, version: string, replicas: number): void {
+    this.#db.query("UPDATE models SET replicas = ? WHERE name = ? AND version = ?").run(replicas, name, version);
+  }
+
+  deleteModelVersion(name: string, version: string): void {
+    this.#db.query("DELETE FROM models WHERE name = ? AND version = ?").run(name, version);
+  }
+
+  /** Removes a model's links once it has no versions left. */
+  deleteLinksOfModel(name: string): void {
+    this.#db.query("DELETE FROM links WHERE model_name = ?").run(name);
+  }
+
+  artifactInUse(sha256: string): boolean {
+    return this.#db.query("SELECT 1 FROM models WHERE artifact_sha256 = ? LIMIT 1").get(sha256) !== null;
+  }
+
+  /** Apps a model is linked to. */
+  appsOfModel(modelName: string): string[] {
+    return (this.#db.query("SELECT app_name FROM links WHERE model_name = ? ORDER BY app_name").all(modelName) as { app_name: string }[])
+      .map((r) => r.app_name);
+  }
+
+  deleteLink(appName: string, modelName: string): void {
+    this.#db.query("DELETE FROM links WHERE app_name = ? AND model_name = ?").run(appName, modelName);
   }
 
   linkedModels(appName: string): string[] {

@@ -1,6 +1,7 @@
 /**
  * Runs the replicas of every served model version: starts them, routes batches through each
- * version's queue, replaces a replica that exits with exponential backoff, and stops them all on shutdown.
+ * version's queue, scales them live, replaces a replica that exits (exponential backoff, then
+ * "failed"), and retires a version only once its queue has drained.
  */
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
@@ -14,9 +15,11 @@ import { Replica } from "./replica.ts";
 export const modelKey = (name: string, version: string): string => `${name}:${version}`;
 
 /** Consecutive failed starts after which a model version is marked failed and no longer restarted. */
-const MAX_RESTARTS = 5;
+const MAX_FAILED_STARTS = 5;
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_MAX_MS = 5000;
+/** How long a retiring version or replica may take to finish what it has. */
+const DRAIN_TIMEOUT_MS = 30_000;
 
 export interface PoolStatus {
   readonly key: string;
@@ -27,6 +30,7 @@ export interface PoolStatus {
 
 class Pool {
   readonly queue: ModelQueue;
+  wanted: number;
   restarts = 0;
   consecutiveFailures = 0;
   failed = false;
@@ -36,11 +40,17 @@ class Pool {
 
   constructor(readonly model: ModelRecord, readonly artifactPath: string, maxBatch: number, observer: BatchObserver) {
     this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer);
+    this.wanted = model.replicas;
   }
 
   nextReplicaId(): string {
     return `${this.queue.key}#${++this.#seq}`;
   }
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition() && performance.now() < deadline) await Bun.sleep(5);
 }
 
 export class RuntimeManager {
@@ -57,6 +67,10 @@ export class RuntimeManager {
   /** The queue of a served model version, or undefined when it is not running. */
   queue(key: string): ModelQueue | undefined {
     return this.#pools.get(key)?.queue;
+  }
+
+  running(key: string): boolean {
+    return this.#pools.has(key);
   }
 
   /**
@@ -77,7 +91,33 @@ export class RuntimeManager {
     }
   }
 
-  /** Stops every replica of one model version and rejects what waits in its queue. */
+  /** Changes the number of replicas live: new ones join when ready; removed ones finish their batches first. */
+  async scale(key: string, replicas: number): Promise<void> {
+    const pool = this.#pools.get(key);
+    if (!pool) throw new RuntimeFailure(`model ${key} is not running`);
+    pool.wanted = replicas;
+    const current = pool.queue.replicas;
+    if (replicas > current.length) {
+      await Promise.all(Array.from({ length: replicas - current.length }, () => this.#startReplica(pool)));
+      return;
+    }
+    const leaving = [...current].sort((a, b) => a.outstandingRows - b.outstandingRows).slice(0, current.length - replicas);
+    pool.queue.replicas = current.filter((r) => !leaving.includes(r));
+    await Promise.all(leaving.map(async (r) => {
+      await until(() => r.inflightBatches === 0, DRAIN_TIMEOUT_MS);
+      await r.stop();
+    }));
+  }
+
+  /** Stops a version once its queue is empty and its replicas idle (new queries already go elsewhere). */
+  async retire(key: string): Promise<void> {
+    const pool = this.#pools.get(key);
+    if (!pool) return;
+    await until(() => pool.queue.idle, DRAIN_TIMEOUT_MS);
+    await this.stop(key);
+  }
+
+  /** Stops every replica of one model version now and rejects what waits in its queue. */
   async stop(key: string): Promise<void> {
     const pool = this.#pools.get(key);
     if (!pool) return;
@@ -95,7 +135,7 @@ export class RuntimeManager {
     const pool = this.#pools.get(key);
     if (!pool) return undefined;
     const ready = pool.queue.replicas.filter((r) => r.state === "ready").length;
-    const state = pool.failed ? "failed" : ready === pool.model.replicas ? "ready" : ready > 0 ? "degraded" : "starting";
+    const state = pool.failed ? "failed" : ready >= pool.wanted ? "ready" : ready > 0 ? "degraded" : "starting";
     return { key, state, lastError: pool.lastError, restarts: pool.restarts };
   }
 
@@ -106,17 +146,20 @@ export class RuntimeManager {
     return out;
   }
 
+  logPath(name: string, version: string): string {
+    return join(this.#config.dataDir, "logs", `${name}-${version}.log`);
+  }
+
   #command(pool: Pool): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
     return [this.#config.python, this.#workerPath, "--artifact", pool.artifactPath, "--predict-method", pool.model.predictMethod];
   }
 
   async #startReplica(pool: Pool): Promise<RuntimeInfo> {
-    const id = pool.nextReplicaId();
     const replica = new Replica({
-      id,
+      id: pool.nextReplicaId(),
       command: this.#command(pool),
-      logPath: join(this.#config.dataDir, "logs", `${pool.model.name}-${pool.model.version}.log`),
+      logPath: this.logPath(pool.model.name, pool.model.version),
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
     });
     pool.queue.replicas = [...pool.queue.replicas, replica];
@@ -127,19 +170,20 @@ export class RuntimeManager {
   }
 
   #onReplicaExit(pool: Pool, replica: Replica, reason: string): void {
+    const wasRouted = pool.queue.replicas.includes(replica);
     pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
-    if (pool.stopped || replica.stopRequested) return;
+    if (pool.stopped || replica.stopRequested || !wasRouted) return;
     pool.lastError = reason;
     // A replica that never became ready counts toward giving up; one that served and then died does not.
     if (replica.info === undefined) pool.consecutiveFailures++;
-    if (pool.consecutiveFailures >= MAX_RESTARTS) {
+    if (pool.consecutiveFailures >= MAX_FAILED_STARTS) {
       pool.failed = true;
       pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
       return;
     }
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** pool.consecutiveFailures);
     setTimeout(() => {
-      if (pool.stopped) return;
+      if (pool.stopped || pool.queue.replicas.length >= pool.wanted) return;
       pool.restarts++;
       this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
     }, delay);

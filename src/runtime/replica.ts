@@ -4,7 +4,7 @@
  */
 import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { RuntimeFailure } from "../errors.ts";
+import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import {
   asRuntimeMessage, encodeFrame, FrameDecoder, PROTOCOL_VERSION, ProtocolError,
   type RuntimeInfo, type ServerMessage,
@@ -202,7 +202,7 @@ export class Replica {
     const tail = this.stderrTail().split("\n").slice(-3).join(" | ");
     const reason = this.exitReason ?? (wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`);
     this.exitReason = reason;
-    const error = new RuntimeFailure(reason);
+    const error = new ReplicaExitError(reason);
     this.#ready?.reject(error);
     for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(error);
     this.#opts.onExit?.(this, reason);

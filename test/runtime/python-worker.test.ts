@@ -16,7 +16,7 @@ function replica(artifact: string, extra: string[] = []): Replica {
   });
 }
 
-const q = (row: number[] | string) => ({ row, deadlineMs: Infinity, sloMicros: 1e9, resolve() {}, reject() {} });
+const q = (row: number[] | string) => ({ row, deadlineMs: Infinity, sloMicros: 1e9, retried: false, resolve() {}, reject() {} });
 
 describe("Python worker", () => {
   it("says hello with its versions, then answers a packed batch like scikit-learn", async () => {

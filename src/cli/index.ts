@@ -1,0 +1,10 @@
+/** Every CLI command, in the order `clipper --help` lists them. */
+import { apps, deleteApp, link, policy, predict, registerApp, status, unlink } from "./app-commands.ts";
+import type { Command } from "./command.ts";
+import { deploy, logs, models, rollback, scale, stop, stopInactive, versions } from "./model-commands.ts";
+import { serve } from "./serve-command.ts";
+
+export const COMMANDS: readonly Command[] = [
+  serve, deploy, registerApp, link, predict, apps, models, status,
+  versions, rollback, scale, logs, policy, unlink, deleteApp, stop, stopInactive,
+];

@@ -1,0 +1,154 @@
+/** Model commands: deploy, rollback, versions, scale, logs, stop, stop-inactive, models. */
+import { basename } from "node:path";
+import { CliError } from "./client.ts";
+import { type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
+import { table } from "./table.ts";
+
+export type AppInfo = { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; linked_models: string[]; ready?: boolean };
+export type ModelInfo = {
+  model_name: string; model_version: string; input_type: string; runtime: string; is_current: boolean; state: string;
+  replicas: number; ready_replicas: number; last_error: string | null; runtime_info: { python?: string; packages?: Record<string, string> };
+};
+
+/** Derives a valid model name from a file name: hr.pkl → hr. */
+function nameFromFile(path: string): string {
+  const stem = basename(path).replace(/\.[^.]*$/, "").toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "");
+  return stem.slice(0, 63) || "model";
+}
+
+export const deploy: Command = {
+  name: "deploy", usage: "clipper deploy ARTIFACT [flags]", summary: "upload a model, start its replicas, link it to an app",
+  positionals: 1,
+  options: {
+    ...MGMT_URL, name: { type: "string" }, version: { type: "string" }, app: { type: "string" },
+    "input-type": { type: "string" }, replicas: { type: "string" }, "predict-method": { type: "string" },
+    "default-output": { type: "string" }, "slo-micros": { type: "string" },
+  },
+  help: {
+    ...URL_HELP,
+    name: "model name (default: the file name without extension)",
+    version: "model version (default: one more than the highest numeric version, else 1)",
+    app: "app to link, created when missing (default: the model name)",
+    "input-type": "integers | floats | doubles | strings | bytes (default doubles)",
+    replicas: "replicas to run (default 1)",
+    "predict-method": "method called on the loaded object (default predict)",
+    "default-output": "default output of an app this creates (default -1.0)",
+    "slo-micros": "latency SLO of an app this creates (default 100000)",
+  },
+  async run(v, [artifact]) {
+    const file = Bun.file(artifact!);
+    if (!(await file.exists())) throw new CliError(`no such file: ${artifact}`);
+    const call = mgmt(v);
+    const name = str(v, "name") ?? nameFromFile(artifact!);
+    const appName = str(v, "app") ?? name;
+    const started = performance.now();
+    out(`uploading ${basename(artifact!)} (${formatBytes(file.size)})`);
+    const { sha256 } = (await call("PUT", "/admin/artifacts", file)) as { sha256: string };
+    const replicas = int(v, "replicas") ?? 1;
+    out(`starting ${replicas} replica${replicas === 1 ? "" : "s"} of model ${name} (artifact ${sha256.slice(0, 12)})`);
+    const model = (await call("POST", "/admin/add_model", {
+      model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
+      artifact_sha256: sha256, artifact_name: basename(artifact!), replicas, predict_method: str(v, "predict-method"),
+      app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
+    })) as { model_version: string; runtime_info: { python?: string; packages?: Record<string, string> } };
+    const secs = ((performance.now() - started) / 1000).toFixed(2);
+    const pkgs = model.runtime_info.packages ?? {};
+    out(`ready: model ${name} version ${model.model_version} serves app ${appName} in ${secs} s` +
+      ` (python ${model.runtime_info.python ?? "?"}, scikit-learn ${pkgs["scikit-learn"] ?? "?"})`);
+    return 0;
+  },
+};
+
+export const models: Command = {
+  name: "models", usage: "clipper models [--json]", summary: "list model versions",
+  positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
+  async run(v) {
+    const list = (await mgmt(v)("POST", "/admin/get_all_models", { verbose: true })) as ModelInfo[];
+    if (v.json) return out(JSON.stringify(list, null, 2)), 0;
+    out(modelTable(list));
+    return 0;
+  },
+};
+
+export function modelTable(list: ModelInfo[]): string {
+  return table(["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn"],
+    list.map((m) => [m.model_name, m.model_version, m.is_current ? "*" : "", m.input_type, m.state,
+      `${m.ready_replicas}/${m.replicas}`, m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"]]));
+}
+
+function formatBytes(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`;
+}
+
+
+const MODEL_OPTS = { ...MGMT_URL };
+
+export const rollback: Command = {
+  name: "rollback", usage: "clipper rollback MODEL VERSION", summary: "make an earlier version current again, without dropping queries",
+  positionals: 2, options: MODEL_OPTS, help: URL_HELP,
+  async run(v, [model, version]) {
+    const started = performance.now();
+    await mgmt(v)("POST", "/admin/set_model_version", { model_name: model, model_version: version });
+    out(`model ${model} now serves version ${version} (switched in ${((performance.now() - started) / 1000).toFixed(2)} s)`);
+    return 0;
+  },
+};
+
+export const versions: Command = {
+  name: "versions", usage: "clipper versions MODEL [--json]", summary: "list a model's versions and which is current",
+  positionals: 1, options: { ...MODEL_OPTS, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
+  async run(v, [model]) {
+    const list = (await mgmt(v)("POST", "/admin/get_model_versions", { model_name: model })) as (ModelInfo & { created_at: string; artifact_sha256: string })[];
+    if (v.json) return out(JSON.stringify(list, null, 2)), 0;
+    out(table(["version", "current", "deployed", "state", "artifact sha256", "python", "scikit-learn"],
+      list.map((m) => [m.model_version, m.is_current ? "*" : "", m.created_at, m.state, m.artifact_sha256.slice(0, 12),
+        m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"]])));
+    return 0;
+  },
+};
+
+export const scale: Command = {
+  name: "scale", usage: "clipper scale MODEL REPLICAS", summary: "change the number of replicas of a model's current version, live",
+  positionals: 2, options: MODEL_OPTS, help: URL_HELP,
+  async run(v, [model, n]) {
+    const replicas = Number(n);
+    if (!Number.isInteger(replicas) || replicas < 1) throw new CliError(`REPLICAS must be a whole number of at least 1, got '${n}'`);
+    const m = (await mgmt(v)("POST", "/admin/set_num_replicas", { model_name: model, num_replicas: replicas })) as ModelInfo;
+    out(`model ${model} version ${m.model_version} runs ${m.ready_replicas}/${m.replicas} replicas`);
+    return 0;
+  },
+};
+
+export const logs: Command = {
+  name: "logs", usage: "clipper logs MODEL [--version V] [--bytes N]", summary: "show the captured stderr of a model's replicas",
+  positionals: 1, options: { ...MODEL_OPTS, version: { type: "string" }, bytes: { type: "string" } },
+  help: { ...URL_HELP, version: "model version (default: the current one)", bytes: "how much of the end of the log (default 65536)" },
+  async run(v, [model]) {
+    const q = new URLSearchParams({ model_name: model! });
+    if (str(v, "version")) q.set("model_version", str(v, "version")!);
+    if (str(v, "bytes")) q.set("bytes", String(int(v, "bytes")));
+    process.stdout.write(String(await mgmt(v)("GET", `/admin/logs?${q}`)));
+    return 0;
+  },
+};
+
+export const stop: Command = {
+  name: "stop", usage: "clipper stop MODEL [VERSION]", summary: "stop and remove a model (all versions) or one version",
+  positionals: [1, 2], options: MODEL_OPTS, help: URL_HELP,
+  async run(v, [model, version]) {
+    if (version) await mgmt(v)("POST", "/admin/delete_versioned_model", { model_name: model, model_version: version });
+    else await mgmt(v)("POST", "/admin/stop_models", { model_names: [model] });
+    out(version ? `stopped and removed model ${model} version ${version}` : `stopped and removed every version of model ${model}`);
+    return 0;
+  },
+};
+
+export const stopInactive: Command = {
+  name: "stop-inactive", usage: "clipper stop-inactive MODEL", summary: "remove every version of a model but the current one",
+  positionals: 1, options: MODEL_OPTS, help: URL_HELP,
+  async run(v, [model]) {
+    const { stopped } = (await mgmt(v)("POST", "/admin/stop_inactive_model_versions", { model_names: [model] })) as { stopped: string[] };
+    out(stopped.length ? `removed ${stopped.join(", ")}` : `model ${model} has no inactive versions`);
+    return 0;
+  },
+};

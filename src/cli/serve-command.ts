@@ -1,0 +1,59 @@
+/** `clipper serve`: builds the config from flags and CLIPPER_* variables, runs the server until a signal. */
+import { buildConfig } from "../config.ts";
+import { startServer } from "../server.ts";
+import { CliError } from "./client.ts";
+import { type Command, str } from "./command.ts";
+
+export const serve: Command = {
+  name: "serve", usage: "clipper serve [flags]", summary: "run the query and management APIs",
+  positionals: 0,
+  options: {
+    "data-dir": { type: "string" }, host: { type: "string" }, "query-port": { type: "string" }, "mgmt-port": { type: "string" },
+    python: { type: "string" }, "cache-entries": { type: "string" }, "max-batch-size": { type: "string" },
+    "max-body-bytes": { type: "string" }, "shutdown-grace-ms": { type: "string" },
+  },
+  help: {
+    "data-dir": "registry, artifacts and logs (CLIPPER_DATA_DIR, default ./.clipper)",
+    host: "address both APIs bind to (CLIPPER_HOST, default 127.0.0.1)",
+    "query-port": "query API port (CLIPPER_QUERY_PORT, default 1337)",
+    "mgmt-port": "management API port (CLIPPER_MGMT_PORT, default 1338)",
+    python: "Python interpreter for the Python runtime (CLIPPER_PYTHON, default ./.venv/bin/python or python3)",
+    "cache-entries": "predictions kept in the LRU cache, 0 turns it off (CLIPPER_CACHE_ENTRIES, default 65536)",
+    "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 256)",
+    "max-body-bytes": "largest request body (CLIPPER_MAX_BODY_BYTES, default 10485760)",
+    "shutdown-grace-ms": "time in-flight queries get on SIGTERM (CLIPPER_SHUTDOWN_GRACE_MS, default 10000)",
+  },
+  async run(v) {
+    const config = (() => {
+      try {
+        return buildConfig({
+          dataDir: str(v, "data-dir"), host: str(v, "host"), queryPort: str(v, "query-port"), mgmtPort: str(v, "mgmt-port"),
+          python: str(v, "python"), cacheEntries: str(v, "cache-entries"), maxBatchSize: str(v, "max-batch-size"),
+          maxBodyBytes: str(v, "max-body-bytes"), shutdownGraceMs: str(v, "shutdown-grace-ms"),
+        }, process.env);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+    })();
+    const log = (line: string) => process.stderr.write(`[clipper] ${line}\n`);
+    let server;
+    try {
+      server = await startServer(config, log);
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      if (e.code === "EADDRINUSE") throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port`);
+      throw err;
+    }
+    const running = server;
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: string) => {
+        log(`${sig}: finishing in-flight queries and stopping runtimes`);
+        void running.stop().then(resolve);
+      };
+      process.once("SIGINT", () => onSignal("SIGINT"));
+      process.once("SIGTERM", () => onSignal("SIGTERM"));
+    });
+    log("stopped");
+    return 0;
+  },
+};
