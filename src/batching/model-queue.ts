@@ -24,6 +24,8 @@ export interface BatchObserver {
   onBatch(modelKey: string, rows: number, latencyMicros: number, predictMicros: number): void;
 }
 
+const EXPIRED = new RuntimeFailure("the query's deadline passed while it waited in the queue");
+
 /** Batches per replica that may be in flight at once: one computing, one on the pipe. */
 const MAX_INFLIGHT_BATCHES = 2;
 
@@ -117,8 +119,9 @@ export class ModelQueue {
     const now = performance.now();
     const queue = this.#queue;
     let skip = 0;
-    while (skip < queue.length && queue[skip]!.deadlineMs <= now) skip++;
-    // Expired queries were already answered with the default by their deadline timer.
+    // Expired queries were already answered with the default by their deadline timer; settling them
+    // here releases whatever still waits on them (the cache's in-flight entry).
+    while (skip < queue.length && queue[skip]!.deadlineMs <= now) queue[skip++]!.reject(EXPIRED);
     const batch = queue.slice(skip, skip + this.batchSize);
     this.#queue = queue.slice(skip + batch.length);
     return batch;

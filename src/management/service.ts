@@ -86,7 +86,14 @@ export class ManagementService {
       replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
     };
     const previous = this.registry.currentModel(body.model_name);
-    const runtimeInfo = await this.#startAndProbe(draft, artifactPath, previous);
+    let runtimeInfo;
+    try {
+      runtimeInfo = await this.#startAndProbe(draft, artifactPath, previous);
+    } catch (err) {
+      // Nothing half-registered: an upload that no model uses goes too.
+      if (!this.registry.artifactInUse(body.artifact_sha256)) this.artifacts.remove(body.artifact_sha256);
+      throw err;
+    }
     this.registry.transaction(() => {
       this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo } });
       if (body.app) {

@@ -14,9 +14,11 @@ import { Replica } from "./replica.ts";
 
 export const modelKey = (name: string, version: string): string => `${name}:${version}`;
 
-/** Consecutive failed starts after which a model version is marked failed and no longer restarted. */
-const MAX_FAILED_STARTS = 5;
-const BACKOFF_BASE_MS = 200;
+/** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
+const MAX_EARLY_EXITS = 5;
+/** A replica that ran this long before exiting is treated as stable: the crash counter starts over. */
+const STABLE_AFTER_MS = 30_000;
+const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 /** How long a retiring version or replica may take to finish what it has. */
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -164,7 +166,6 @@ export class RuntimeManager {
     });
     pool.queue.replicas = [...pool.queue.replicas, replica];
     const info = await replica.start(this.#config.replicaStartTimeoutMs);
-    pool.consecutiveFailures = 0;
     pool.queue.kick();
     return info;
   }
@@ -174,9 +175,10 @@ export class RuntimeManager {
     pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
     if (pool.stopped || replica.stopRequested || !wasRouted) return;
     pool.lastError = reason;
-    // A replica that never became ready counts toward giving up; one that served and then died does not.
-    if (replica.info === undefined) pool.consecutiveFailures++;
-    if (pool.consecutiveFailures >= MAX_FAILED_STARTS) {
+    // Replicas that die at start or soon after count toward giving up; one that ran a long time starts the count over.
+    const early = replica.readyAtMs === undefined || performance.now() - replica.readyAtMs < STABLE_AFTER_MS;
+    pool.consecutiveFailures = early ? pool.consecutiveFailures + 1 : 1;
+    if (pool.consecutiveFailures >= MAX_EARLY_EXITS) {
       pool.failed = true;
       pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
       return;

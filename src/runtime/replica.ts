@@ -40,6 +40,8 @@ export class Replica {
   outstandingRows = 0;
   inflightBatches = 0;
   exitReason: string | undefined;
+  /** performance.now() when the hello arrived. */
+  readyAtMs: number | undefined;
 
   readonly #opts: ReplicaOptions;
   readonly #pending = new Map<number, Pending>();
@@ -152,6 +154,7 @@ export class Replica {
       case "hello":
         if (this.state === "starting") {
           this.state = "ready";
+          this.readyAtMs = performance.now();
           this.info = msg.runtime;
           this.#ready.resolve(msg.runtime);
         }
