@@ -21,6 +21,10 @@ export interface ServerConfig {
   readonly replicaStartTimeoutMs: number;
   /** How long in-flight queries may take to finish on SIGTERM/SIGINT. */
   readonly shutdownGraceMs: number;
+  /** Largest answer frame a runtime may send; a larger one fails its batch. */
+  readonly maxResponseBytes: number;
+  /** A batch unanswered this long marks the replica as hung: it is killed and replaced. */
+  readonly predictTimeoutMs: number;
   /** Management token from CLIPPER_TOKEN; empty means the data directory's token file. */
   readonly token: string;
 }
@@ -39,6 +43,8 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   maxBatchSize: "CLIPPER_MAX_BATCH_SIZE",
   replicaStartTimeoutMs: "CLIPPER_REPLICA_START_TIMEOUT_MS",
   shutdownGraceMs: "CLIPPER_SHUTDOWN_GRACE_MS",
+  maxResponseBytes: "CLIPPER_MAX_RESPONSE_BYTES",
+  predictTimeoutMs: "CLIPPER_PREDICT_TIMEOUT_MS",
   token: "CLIPPER_TOKEN",
 };
 
@@ -60,6 +66,8 @@ const DEFAULTS: ServerConfig = {
   maxBatchSize: 256,
   replicaStartTimeoutMs: 60_000,
   shutdownGraceMs: 10_000,
+  maxResponseBytes: 64 * 1024 * 1024,
+  predictTimeoutMs: 30_000,
   token: "",
 };
 
@@ -93,6 +101,8 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     maxBatchSize: intOf("maxBatchSize", 1, 100_000),
     replicaStartTimeoutMs: intOf("replicaStartTimeoutMs", 100, 3_600_000),
     shutdownGraceMs: intOf("shutdownGraceMs", 0, 3_600_000),
+    maxResponseBytes: intOf("maxResponseBytes", 1024, 256 * 1024 * 1024),
+    predictTimeoutMs: intOf("predictTimeoutMs", 10, 3_600_000),
     token: String(pick("token")),
   });
 }

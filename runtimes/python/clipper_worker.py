@@ -64,15 +64,39 @@ def load_model(path):
             return pickle.load(f)
 
 
+def load_module(path):
+    """Loads a Python file exposing predict(inputs), calling its load() first when it has one."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("clipper_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if callable(getattr(module, "load", None)):
+        module.load()
+    return module
+
+
 def package_versions():
     versions = {}
-    for name in ("numpy", "scikit-learn", "joblib", "msgpack"):
+    for name in ("numpy", "scikit-learn", "joblib", "msgpack", "cloudpickle", "xgboost", "lightgbm"):
         try:
             from importlib.metadata import version
             versions[name] = version(name)
         except Exception:
             pass
     return versions
+
+
+def to_json(value):
+    """Numpy scalars and arrays inside lists and dicts become plain msgpack-able values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return value
 
 
 def to_output(value):
@@ -82,9 +106,9 @@ def to_output(value):
     if isinstance(value, np.generic):
         return str(value.item())
     if isinstance(value, (list, tuple)):
-        return [v.item() if isinstance(v, np.generic) else v for v in value]
+        return [to_json(v) for v in value]
     if isinstance(value, dict):
-        return value
+        return to_json(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
@@ -101,8 +125,10 @@ def to_batch(msg):
     return [np.asarray(row, dtype=np.float64) for row in inputs]
 
 
-def predict(method, msg):
+def predict(method, msg, as_list):
     batch = to_batch(msg)
+    if as_list and isinstance(batch, np.ndarray):
+        batch = list(batch)
     started = time.perf_counter()
     result = method(batch)
     micros = int((time.perf_counter() - started) * 1e6)
@@ -116,11 +142,17 @@ def main():
     parser = argparse.ArgumentParser(description="clipper Python runtime (speaks frames on stdin/stdout)")
     parser.add_argument("--artifact", required=True)
     parser.add_argument("--predict-method", default="predict")
+    parser.add_argument("--module", action="store_true", help="the artifact is a .py file exposing predict(inputs)")
     args = parser.parse_args()
 
     try:
-        model = load_model(args.artifact)
+        model = load_module(args.artifact) if args.module else load_model(args.artifact)
         method = getattr(model, args.predict_method, None)
+        # A bare function (a cloudpickled closure, Clipper's deploy_python_closure) is the predict itself;
+        # functions and modules get a list of inputs, estimators a 2-D array.
+        as_list = args.module
+        if method is None and callable(model) and not isinstance(model, type):
+            method, as_list = model, True
         if method is None or not callable(method):
             raise TypeError(f"the loaded {type(model).__name__} has no callable '{args.predict_method}' method")
     except BaseException as err:  # noqa: BLE001 - every load failure is reported to the server
@@ -144,7 +176,7 @@ def main():
             send({"type": "pong", "id": mid})
         elif kind == "predict":
             try:
-                outputs, micros = predict(method, msg)
+                outputs, micros = predict(method, msg, as_list)
                 send({"type": "result", "id": mid, "outputs": outputs, "predict_micros": micros})
             except Exception as err:  # noqa: BLE001 - a failed batch is answered, not fatal
                 traceback.print_exc()

@@ -2,9 +2,10 @@
 import { apps, deleteApp, link, policy, predict, registerApp, status, unlink } from "./app-commands.ts";
 import type { Command } from "./command.ts";
 import { deploy, logs, models, rollback, scale, stop, stopInactive, versions } from "./model-commands.ts";
+import { runtime } from "./runtime-command.ts";
 import { serve } from "./serve-command.ts";
 
 export const COMMANDS: readonly Command[] = [
   serve, deploy, registerApp, link, predict, apps, models, status,
-  versions, rollback, scale, logs, policy, unlink, deleteApp, stop, stopInactive,
+  versions, rollback, scale, logs, policy, unlink, deleteApp, stop, stopInactive, runtime,
 ];

@@ -7,7 +7,8 @@ import { table } from "./table.ts";
 export type AppInfo = { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; linked_models: string[]; ready?: boolean };
 export type ModelInfo = {
   model_name: string; model_version: string; input_type: string; runtime: string; is_current: boolean; state: string;
-  replicas: number; ready_replicas: number; last_error: string | null; runtime_info: { python?: string; packages?: Record<string, string> };
+  replicas: number; ready_replicas: number; last_error: string | null;
+  runtime_info: { kind?: string; python?: string; bun?: string; packages?: Record<string, string> };
 };
 
 /** Derives a valid model name from a file name: hr.pkl → hr. */
@@ -16,13 +17,21 @@ function nameFromFile(path: string): string {
   return stem.slice(0, 63) || "model";
 }
 
+/** The runtime an artifact needs, from its extension: JS/TS modules run in the Node runtime, the rest in Python. */
+function runtimeFor(artifact: string | undefined, image: string | undefined): string {
+  if (image) return "docker";
+  return /\.(js|mjs|cjs|ts)$/.test(artifact ?? "") ? "node" : "python";
+}
+
 export const deploy: Command = {
-  name: "deploy", usage: "clipper deploy ARTIFACT [flags]", summary: "upload a model, start its replicas, link it to an app",
-  positionals: 1,
+  name: "deploy", usage: "clipper deploy ARTIFACT [flags] | clipper deploy --image NAME[:TAG] [ARTIFACT] [flags]",
+  summary: "upload a model, start its replicas, link it to an app",
+  positionals: [0, 1],
   options: {
     ...MGMT_URL, name: { type: "string" }, version: { type: "string" }, app: { type: "string" },
     "input-type": { type: "string" }, replicas: { type: "string" }, "predict-method": { type: "string" },
-    "default-output": { type: "string" }, "slo-micros": { type: "string" },
+    "default-output": { type: "string" }, "slo-micros": { type: "string" }, runtime: { type: "string" },
+    image: { type: "string" }, cpus: { type: "string" }, memory: { type: "string" },
   },
   help: {
     ...URL_HELP,
@@ -34,30 +43,46 @@ export const deploy: Command = {
     "predict-method": "method called on the loaded object (default predict)",
     "default-output": "default output of an app this creates (default -1.0)",
     "slo-micros": "latency SLO of an app this creates (default 100000)",
+    runtime: "python | node | docker (default: node for .js/.mjs/.cjs/.ts, docker with --image, else python)",
+    image: "docker image speaking the runtime protocol (runs `docker run -i --rm`)",
+    cpus: "docker --cpus for each replica",
+    memory: "docker --memory for each replica (e.g. 512m)",
   },
   async run(v, [artifact]) {
-    const file = Bun.file(artifact!);
-    if (!(await file.exists())) throw new CliError(`no such file: ${artifact}`);
+    const image = str(v, "image");
+    if (!artifact && !image) throw new CliError("deploy needs an ARTIFACT, or --image for a docker runtime");
     const call = mgmt(v);
-    const name = str(v, "name") ?? nameFromFile(artifact!);
+    const name = str(v, "name") ?? nameFromFile(artifact ?? image!.replace(/[:@].*$/, "").split("/").pop()!);
     const appName = str(v, "app") ?? name;
     const started = performance.now();
-    out(`uploading ${basename(artifact!)} (${formatBytes(file.size)})`);
-    const { sha256 } = (await call("PUT", "/admin/artifacts", file)) as { sha256: string };
+    let sha256: string | undefined;
+    if (artifact) {
+      const file = Bun.file(artifact);
+      if (!(await file.exists())) throw new CliError(`no such file: ${artifact}`);
+      out(`uploading ${basename(artifact)} (${formatBytes(file.size)})`);
+      sha256 = ((await call("PUT", "/admin/artifacts", file)) as { sha256: string }).sha256;
+    }
     const replicas = int(v, "replicas") ?? 1;
-    out(`starting ${replicas} replica${replicas === 1 ? "" : "s"} of model ${name} (artifact ${sha256.slice(0, 12)})`);
+    const runtime = str(v, "runtime") ?? runtimeFor(artifact, image);
+    out(`starting ${replicas} ${runtime} replica${replicas === 1 ? "" : "s"} of model ${name}` +
+      (sha256 ? ` (artifact ${sha256.slice(0, 12)})` : ` (image ${image})`));
     const model = (await call("POST", "/admin/add_model", {
       model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
-      artifact_sha256: sha256, artifact_name: basename(artifact!), replicas, predict_method: str(v, "predict-method"),
+      artifact_sha256: sha256, artifact_name: artifact ? basename(artifact) : undefined, replicas,
+      predict_method: str(v, "predict-method"), runtime, image, cpus: str(v, "cpus"), memory: str(v, "memory"),
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
-    })) as { model_version: string; runtime_info: { python?: string; packages?: Record<string, string> } };
+    })) as ModelInfo;
     const secs = ((performance.now() - started) / 1000).toFixed(2);
-    const pkgs = model.runtime_info.packages ?? {};
-    out(`ready: model ${name} version ${model.model_version} serves app ${appName} in ${secs} s` +
-      ` (python ${model.runtime_info.python ?? "?"}, scikit-learn ${pkgs["scikit-learn"] ?? "?"})`);
+    out(`ready: model ${name} version ${model.model_version} serves app ${appName} in ${secs} s (${describeRuntime(model.runtime_info)})`);
     return 0;
   },
 };
+
+function describeRuntime(info: ModelInfo["runtime_info"]): string {
+  if (info.kind === "node") return `node runtime, bun ${info.bun ?? "?"}`;
+  const pkgs = info.packages ?? {};
+  return `python ${info.python ?? "?"}` + (pkgs["scikit-learn"] ? `, scikit-learn ${pkgs["scikit-learn"]}` : "");
+}
 
 export const models: Command = {
   name: "models", usage: "clipper models [--json]", summary: "list model versions",

@@ -3,11 +3,12 @@
  * Paths are derived from the hash only, so nothing a request sends can name a file elsewhere.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const EXTENSION = /^\.(js|mjs|cjs|ts|py)$/;
 
 export class ArtifactStore {
   readonly #dir: string;
@@ -61,7 +62,20 @@ export class ArtifactStore {
     return statSync(this.path(sha256)).size;
   }
 
+  /**
+   * The artifact under a name with `ext` (a hard link beside it), for runtimes that pick a loader by
+   * extension (`.mjs`, `.ts`, `.py`).
+   */
+  withExtension(sha256: string, ext: string): string {
+    if (!EXTENSION.test(ext)) throw new BadRequestError(`artifact extension '${ext}' is not one a runtime can import`, ".js, .mjs, .cjs, .ts or .py");
+    const target = this.existing(sha256) + ext;
+    if (!existsSync(target)) linkSync(this.path(sha256), target);
+    return target;
+  }
+
   remove(sha256: string): void {
-    rmSync(this.path(sha256), { force: true });
+    const base = this.path(sha256);
+    rmSync(base, { force: true });
+    for (const ext of [".js", ".mjs", ".cjs", ".ts", ".py"]) rmSync(base + ext, { force: true });
   }
 }

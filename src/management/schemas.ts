@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { BadRequestError } from "../errors.ts";
 import { POLICIES } from "../policy/select.ts";
+import { RUNTIME_KINDS } from "../runtime/kinds.ts";
 import { INPUT_TYPES } from "../query/input.ts";
 
 /** Lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters. */
@@ -26,9 +27,13 @@ export const AddModel = z.object({
   model_name: name,
   model_version: version.optional(),
   input_type: inputType.default("doubles"),
-  artifact_sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the 64 hex characters returned by PUT /admin/artifacts"),
-  artifact_name: z.string().max(255).default("model.pkl"),
-  runtime: z.enum(["python"]).default("python"),
+  artifact_sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the 64 hex characters returned by PUT /admin/artifacts").optional(),
+  artifact_name: z.string().regex(/^[^/\\\0]{1,255}$/, "must be a file name without a directory").default("model.pkl"),
+  runtime: z.enum(RUNTIME_KINDS).default("python"),
+  /** docker: the image speaking the runtime protocol, and resource flags passed to `docker run`. */
+  image: z.string().regex(/^[a-z0-9][a-z0-9._\/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/, "must be an image reference like name:tag").optional(),
+  cpus: z.string().regex(/^\d+(\.\d+)?$/, "must be a number of CPUs like 1.5").optional(),
+  memory: z.string().regex(/^\d+[bkmg]?$/i, "must be a size like 512m").optional(),
   predict_method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier").default("predict"),
   replicas: z.number().int().min(1).max(64).default(1),
   /** Link the model to this app, creating the app when missing, in the same transaction. */
@@ -37,6 +42,11 @@ export const AddModel = z.object({
     default_output: defaultOutput.default("-1.0"),
     latency_slo_micros: sloMicros.default(100_000),
   }).optional(),
+}).superRefine((b, ctx) => {
+  if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
+  if (b.runtime !== "docker" && !b.artifact_sha256) {
+    ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });
+  }
 });
 
 export const SetPolicy = z.object({

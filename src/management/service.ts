@@ -4,11 +4,13 @@
  */
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
+import { extname } from "node:path";
 import { existsSync, openSync, readSync, rmSync, statSync, closeSync } from "node:fs";
 import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
 import { buildSnapshot, type Snapshot } from "../query/snapshot.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
+import { needsExtension } from "../runtime/kinds.ts";
 import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { ArtifactStore } from "./artifacts.ts";
@@ -44,7 +46,7 @@ export class ManagementService {
     await Promise.all(current.map(async (m) => {
       const key = modelKey(m.name, m.version);
       try {
-        await this.runtimes.start(m, this.artifacts.existing(m.artifactSha256));
+        await this.runtimes.start(m, this.#artifactPath(m));
         log(`restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`);
       } catch (err) {
         this.#restoreErrors.set(key, (err as Error).message);
@@ -79,19 +81,19 @@ export class ManagementService {
       throw new BadRequestError(`application '${app.name}' takes ${app.inputType} but the model takes ${body.input_type}`);
     }
     if (app) this.#checkSingleLink(app.name, body.model_name);
-    const artifactPath = this.artifacts.existing(body.artifact_sha256);
     const draft: ModelRecord = {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
-      artifactSha256: body.artifact_sha256, artifactName: body.artifact_name, predictMethod: body.predict_method,
+      artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
       replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
+      options: { image: body.image, cpus: body.cpus, memory: body.memory },
     };
     const previous = this.registry.currentModel(body.model_name);
     let runtimeInfo;
     try {
-      runtimeInfo = await this.#startAndProbe(draft, artifactPath, previous);
+      runtimeInfo = await this.#startAndProbe(draft, previous);
     } catch (err) {
       // Nothing half-registered: an upload that no model uses goes too.
-      if (!this.registry.artifactInUse(body.artifact_sha256)) this.artifacts.remove(body.artifact_sha256);
+      if (draft.artifactSha256 && !this.registry.artifactInUse(draft.artifactSha256)) this.artifacts.remove(draft.artifactSha256);
       throw err;
     }
     this.registry.transaction(() => {
@@ -116,8 +118,8 @@ export class ManagementService {
    * Starts a version's replicas and, when the version it replaces has served a query, replays that
    * input as a first prediction: a version that cannot answer it is stopped and refused.
    */
-  async #startAndProbe(model: ModelRecord, artifactPath: string, previous: ModelRecord | undefined) {
-    const info = await this.runtimes.start(model, artifactPath);
+  async #startAndProbe(model: ModelRecord, previous: ModelRecord | undefined) {
+    const info = await this.runtimes.start(model, this.#artifactPath(model));
     const key = modelKey(model.name, model.version);
     const sample = previous ? this.runtimes.queue(modelKey(previous.name, previous.version))?.lastRow : undefined;
     if (sample !== undefined) {
@@ -139,7 +141,7 @@ export class ManagementService {
     const previous = this.registry.currentModel(name);
     if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.getModel(name, version);
     if (!this.runtimes.running(modelKey(name, version))) {
-      await this.#startAndProbe(target, this.artifacts.existing(target.artifactSha256), previous);
+      await this.#startAndProbe(target, previous);
     }
     this.registry.transaction(() => this.registry.setCurrent(name, version));
     this.#refresh();
@@ -166,7 +168,7 @@ export class ManagementService {
     this.#refresh();
     this.cache.evictPrefix(modelKey(name, version) + "\u0000");
     rmSync(this.runtimes.logPath(name, version), { force: true });
-    if (!this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
+    if (model.artifactSha256 && !this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
   }
 
   /** Stops and removes every version of each model (Clipper's stop_models). */
@@ -345,6 +347,13 @@ export class ManagementService {
       artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
       runtime_info: m.runtimeInfo, created_at: m.createdAt,
     };
+  }
+
+  /** The artifact file a runtime opens: none for an image-only docker model; with its extension for importers. */
+  #artifactPath(model: ModelRecord): string | undefined {
+    if (!model.artifactSha256) return undefined;
+    if (!needsExtension(model)) return this.artifacts.existing(model.artifactSha256);
+    return this.artifacts.withExtension(model.artifactSha256, extname(model.artifactName));
   }
 
   #current(name: string): ModelRecord {

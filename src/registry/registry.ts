@@ -17,6 +17,13 @@ export interface AppRecord {
   readonly createdAt: string;
 }
 
+export interface RuntimeOptions {
+  readonly image?: string;
+  readonly cpus?: string;
+  readonly memory?: string;
+  readonly pkgs?: readonly string[];
+}
+
 export interface ModelRecord {
   readonly name: string;
   readonly version: string;
@@ -27,6 +34,8 @@ export interface ModelRecord {
   readonly predictMethod: string;
   readonly replicas: number;
   readonly runtimeInfo: Record<string, unknown>;
+  /** Runtime options: docker image and resource flags, Python packages. */
+  readonly options: RuntimeOptions;
   readonly isCurrent: boolean;
   readonly createdAt: string;
 }
@@ -57,6 +66,7 @@ const MIGRATIONS: readonly string[] = [
      model_name TEXT NOT NULL,
      PRIMARY KEY (app_name, model_name));`,
   `ALTER TABLE apps ADD COLUMN policy_config TEXT NOT NULL DEFAULT '{}';`,
+  `ALTER TABLE models ADD COLUMN options TEXT NOT NULL DEFAULT '{}';`,
 ];
 
 type AppRow = {
@@ -64,7 +74,7 @@ type AppRow = {
 };
 type ModelRow = {
   name: string; version: string; input_type: string; runtime: string; artifact_sha256: string; artifact_name: string;
-  predict_method: string; replicas: number; runtime_info: string; is_current: number; created_at: string;
+  predict_method: string; replicas: number; runtime_info: string; options: string; is_current: number; created_at: string;
 };
 
 const toApp = (r: AppRow): AppRecord => ({
@@ -77,6 +87,7 @@ const toModel = (r: ModelRow): ModelRecord => ({
   name: r.name, version: r.version, inputType: r.input_type as InputType, runtime: r.runtime,
   artifactSha256: r.artifact_sha256, artifactName: r.artifact_name, predictMethod: r.predict_method,
   replicas: r.replicas, runtimeInfo: JSON.parse(r.runtime_info) as Record<string, unknown>,
+  options: JSON.parse(r.options) as RuntimeOptions,
   isCurrent: r.is_current === 1, createdAt: r.created_at,
 });
 
@@ -156,9 +167,9 @@ export class Registry {
     this.#db.query("UPDATE models SET is_current = 0 WHERE name = ?").run(m.name);
     this.#db.query(
       `INSERT INTO models (name, version, input_type, runtime, artifact_sha256, artifact_name, predict_method,
-         replicas, runtime_info, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+         replicas, runtime_info, options, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
     ).run(m.name, m.version, m.inputType, m.runtime, m.artifactSha256, m.artifactName, m.predictMethod,
-      m.replicas, JSON.stringify(m.runtimeInfo), new Date().toISOString());
+      m.replicas, JSON.stringify(m.runtimeInfo), JSON.stringify(m.options), new Date().toISOString());
   }
 
   setCurrent(name: string, version: string): void {

@@ -9,6 +9,7 @@ import { RuntimeFailure } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { extractPythonWorker } from "./embedded.ts";
+import { launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 
@@ -40,7 +41,10 @@ class Pool {
   stopped = false;
   #seq = 0;
 
-  constructor(readonly model: ModelRecord, readonly artifactPath: string, maxBatch: number, observer: BatchObserver) {
+  constructor(
+    readonly model: ModelRecord, readonly artifactPath: string | undefined, readonly python: string | undefined,
+    maxBatch: number, observer: BatchObserver,
+  ) {
     this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer);
     this.wanted = model.replicas;
   }
@@ -60,6 +64,7 @@ export class RuntimeManager {
   readonly #pools = new Map<string, Pool>();
   readonly #observer: BatchObserver;
   #workerPath: string | undefined;
+  readonly #self = selfCommand();
 
   constructor(config: ServerConfig, observer: BatchObserver) {
     this.#config = config;
@@ -79,10 +84,10 @@ export class RuntimeManager {
    * Starts `model.replicas` replicas and resolves with the runtime's hello once all are ready.
    * On failure every started replica is stopped and the runtime's own error is thrown.
    */
-  async start(model: ModelRecord, artifactPath: string): Promise<RuntimeInfo> {
+  async start(model: ModelRecord, artifactPath: string | undefined, python?: string): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
     if (this.#pools.has(key)) throw new RuntimeFailure(`model ${key} is already running`);
-    const pool = new Pool(model, artifactPath, this.#config.maxBatchSize, this.#observer);
+    const pool = new Pool(model, artifactPath, python, this.#config.maxBatchSize, this.#observer);
     this.#pools.set(key, pool);
     try {
       const infos = await Promise.all(Array.from({ length: model.replicas }, () => this.#startReplica(pool)));
@@ -154,7 +159,9 @@ export class RuntimeManager {
 
   #command(pool: Pool): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
-    return [this.#config.python, this.#workerPath, "--artifact", pool.artifactPath, "--predict-method", pool.model.predictMethod];
+    return launchCommand(pool.model, {
+      python: pool.python ?? this.#config.python, pythonWorker: this.#workerPath, self: this.#self, artifactPath: pool.artifactPath,
+    });
   }
 
   async #startReplica(pool: Pool): Promise<RuntimeInfo> {
@@ -162,6 +169,8 @@ export class RuntimeManager {
       id: pool.nextReplicaId(),
       command: this.#command(pool),
       logPath: this.logPath(pool.model.name, pool.model.version),
+      maxResponseBytes: this.#config.maxResponseBytes,
+      predictTimeoutMs: this.#config.predictTimeoutMs,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
     });
     pool.queue.replicas = [...pool.queue.replicas, replica];

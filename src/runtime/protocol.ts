@@ -44,12 +44,37 @@ export function encodeFrame(message: ServerMessage | RuntimeMessage): Uint8Array
 
 export class ProtocolError extends Error {}
 
-/** Incremental frame reader: feed it chunks, it hands back whole decoded messages. */
+/** Stands in the decoded stream for a well-formed frame that was over the size limit and was skipped. */
+export class OversizedFrame {
+  constructor(readonly bytes: number) {}
+}
+
+/** True when `byte` can start a msgpack map (fixmap, map16, map32): every frame body does. */
+const startsMap = (byte: number) => (byte >= 0x80 && byte <= 0x8f) || byte === 0xde || byte === 0xdf;
+
+/**
+ * Incremental frame reader: feed it chunks, it hands back whole decoded messages. A frame over
+ * `maxFrameBytes` whose body starts like a msgpack map is skipped and reported as an OversizedFrame;
+ * anything else malformed throws ProtocolError (the stream cannot be trusted any more).
+ */
 export class FrameDecoder {
   #pending: Uint8Array = new Uint8Array(0);
+  /** Bytes of an oversized frame still to be discarded. */
+  #skip = 0;
+  readonly #maxFrameBytes: number;
+
+  constructor(maxFrameBytes = MAX_FRAME_BYTES) {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
 
   /** Returns every complete message in the buffered bytes; throws ProtocolError on garbage. */
   push(chunk: Uint8Array): unknown[] {
+    if (this.#skip > 0) {
+      const n = Math.min(this.#skip, chunk.length);
+      this.#skip -= n;
+      chunk = chunk.subarray(n);
+      if (chunk.length === 0) return [];
+    }
     let buf: Uint8Array;
     if (this.#pending.length === 0) {
       buf = chunk;
@@ -63,12 +88,25 @@ export class FrameDecoder {
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     while (buf.length - offset >= 4) {
       const length = view.getUint32(offset, true);
-      if (length > MAX_FRAME_BYTES) {
-        throw new ProtocolError(`frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit (garbage on stdout?)`);
+      if (length > this.#maxFrameBytes) {
+        if (buf.length - offset < 5) break;
+        if (length > MAX_FRAME_BYTES || !startsMap(buf[offset + 4]!)) {
+          throw new ProtocolError(`a frame of ${length} bytes that is not a msgpack map (garbage on stdout?)`);
+        }
+        out.push(new OversizedFrame(length));
+        const available = buf.length - offset - 4;
+        if (available < length) {
+          this.#skip = length - available;
+          offset = buf.length;
+          break;
+        }
+        offset += 4 + length;
+        continue;
       }
       if (buf.length - offset - 4 < length) break;
       const body = buf.subarray(offset + 4, offset + 4 + length);
       offset += 4 + length;
+      if (length === 0 || !startsMap(body[0]!)) throw new ProtocolError("a frame that is not a msgpack map (garbage on stdout?)");
       let message: unknown;
       try {
         message = unpackr.unpack(body);
@@ -78,7 +116,7 @@ export class FrameDecoder {
       out.push(message);
     }
     // Copy the remainder so the caller's chunk can be reused.
-    this.#pending = offset === buf.length ? new Uint8Array(0) : buf.slice(offset);
+    this.#pending = offset >= buf.length ? new Uint8Array(0) : buf.slice(offset);
     return out;
   }
 }

@@ -6,7 +6,7 @@ import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import {
-  asRuntimeMessage, encodeFrame, FrameDecoder, PROTOCOL_VERSION, ProtocolError,
+  asRuntimeMessage, encodeFrame, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
   type RuntimeInfo, type ServerMessage,
 } from "./protocol.ts";
 
@@ -23,12 +23,16 @@ export interface ReplicaOptions {
   readonly env?: Record<string, string>;
   /** stderr of the process is appended here. */
   readonly logPath: string;
+  /** Largest answer frame accepted; a larger one fails its batch and is skipped. */
+  readonly maxResponseBytes?: number;
+  /** A batch unanswered this long means the runtime hangs: it is killed (and replaced). */
+  readonly predictTimeoutMs?: number;
   /** Called once when the process exits for any reason. */
   readonly onExit?: (replica: Replica, reason: string) => void;
 }
 
 type Distributive<T> = T extends unknown ? Omit<T, "v" | "id"> : never;
-type Pending = { resolve(r: PredictResult): void; reject(e: Error): void; rows: number };
+type Pending = { resolve(r: PredictResult): void; reject(e: Error): void; rows: number; timer: Timer | undefined };
 
 const STDERR_TAIL_BYTES = 4096;
 
@@ -45,7 +49,7 @@ export class Replica {
 
   readonly #opts: ReplicaOptions;
   readonly #pending = new Map<number, Pending>();
-  readonly #decoder = new FrameDecoder();
+  readonly #decoder: FrameDecoder;
   #proc: Subprocess<"pipe", "pipe", "pipe"> | undefined;
   #nextId = 1;
   #stderrTail = "";
@@ -58,6 +62,7 @@ export class Replica {
   constructor(opts: ReplicaOptions) {
     this.id = opts.id;
     this.#opts = opts;
+    this.#decoder = new FrameDecoder(opts.maxResponseBytes);
   }
 
   /** True once stop() was called: the exit that follows is expected, not a crash. */
@@ -90,7 +95,9 @@ export class Replica {
   /** Sends one batch; resolves with one output per row. */
   predict(message: Distributive<Extract<ServerMessage, { type: "predict" }>>, rows: number): Promise<PredictResult> {
     const id = this.#nextId++;
-    const promise = new Promise<PredictResult>((resolve, reject) => this.#pending.set(id, { resolve, reject, rows }));
+    const ms = this.#opts.predictTimeoutMs;
+    const timer = ms ? setTimeout(() => this.#fail(`the runtime did not answer a batch within ${ms} ms (hung?)`), ms) : undefined;
+    const promise = new Promise<PredictResult>((resolve, reject) => this.#pending.set(id, { resolve, reject, rows, timer }));
     this.outstandingRows += rows;
     this.inflightBatches++;
     this.#send({ ...message, v: PROTOCOL_VERSION, id } as ServerMessage);
@@ -149,6 +156,16 @@ export class Replica {
   }
 
   #handle(raw: unknown): void {
+    if (raw instanceof OversizedFrame) {
+      // Runtimes answer batches in order, so the skipped answer belongs to the oldest batch.
+      const oldest = this.#pending.keys().next();
+      if (!oldest.done) {
+        this.#take(oldest.value)!.reject(new RuntimeFailure(
+          `the runtime's answer of ${raw.bytes} bytes is over the limit of ${this.#opts.maxResponseBytes} bytes`,
+          "return smaller outputs or raise CLIPPER_MAX_RESPONSE_BYTES"));
+      }
+      return;
+    }
     const msg = asRuntimeMessage(raw);
     switch (msg.type) {
       case "hello":
@@ -187,6 +204,7 @@ export class Replica {
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
+    clearTimeout(p.timer);
     this.outstandingRows -= p.rows;
     this.inflightBatches--;
     return p;

@@ -21,7 +21,7 @@ describe("deploy and predict", () => {
     expect(dep.stderr).toBe("");
     expect(dep.code).toBe(0);
     expect(dep.stdout).toContain("uploading hr.pkl");
-    expect(dep.stdout).toContain("starting 1 replica");
+    expect(dep.stdout).toContain("starting 1 python replica");
     expect(dep.stdout).toMatch(/ready: model hr version 1 serves app hr/);
     for (let i = 0; i < fx.rows.length; i++) {
       const { status, json } = await server.predict("hr", { input: fx.rows[i] });
@@ -46,7 +46,7 @@ describe("deploy and predict", () => {
     const dep = await server.cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-decision-tree", "--version", "2",
       "--app", "hr-hiring", "--input-type", "doubles", "--replicas", "2", "--url", "$MGMT");
     expect(dep.code).toBe(0);
-    expect(dep.stdout).toContain("starting 2 replicas");
+    expect(dep.stdout).toContain("starting 2 python replicas");
     const link = await server.cli("link", "hr-hiring", "hr-decision-tree", "--url", "$MGMT");
     expect(link.code).toBe(0);
     const pred = await server.cli("predict", "hr-hiring", "[5.0, 3.0, 85.0, 4.5, 2.0]", "--query-url", "$QUERY");

@@ -1,0 +1,56 @@
+/**
+ * Runtime kinds: how a model version's replica process is started. Each speaks protocol version 1
+ * (docs/runtime-protocol.md) on stdin/stdout; only the command line differs.
+ */
+import type { ModelRecord } from "../registry/registry.ts";
+
+export const RUNTIME_KINDS = ["python", "node", "docker"] as const;
+export type RuntimeKindName = (typeof RUNTIME_KINDS)[number];
+
+export interface LaunchContext {
+  /** Python interpreter of this model (its own environment, or the server's default). */
+  readonly python: string;
+  /** Path of the extracted Python worker script. */
+  readonly pythonWorker: string;
+  /** How to run this binary again (`clipper runtime node …`). */
+  readonly self: readonly string[];
+  /** The artifact on disk (with its original extension where the runtime needs one), or undefined. */
+  readonly artifactPath: string | undefined;
+}
+
+/** The argv that starts one replica of `model`. */
+export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] {
+  switch (model.runtime as RuntimeKindName) {
+    case "python": {
+      const module = model.artifactName.endsWith(".py") ? ["--module"] : [];
+      return [ctx.python, ctx.pythonWorker, "--artifact", ctx.artifactPath!, "--predict-method", model.predictMethod, ...module];
+    }
+    case "node":
+      return [...ctx.self, "runtime", "node", "--artifact", ctx.artifactPath!];
+    case "docker":
+      return dockerCommand(model, ctx.artifactPath);
+  }
+}
+
+/** `docker run -i --rm` with resource flags; a given artifact is mounted read-only at /model/artifact. */
+export function dockerCommand(model: ModelRecord, artifactPath: string | undefined): string[] {
+  const o = model.options;
+  const args = ["docker", "run", "-i", "--rm", "--init", "--log-driver", "none"];
+  if (o.cpus) args.push("--cpus", o.cpus);
+  if (o.memory) args.push("--memory", o.memory);
+  args.push("--label", `clipper.model=${model.name}:${model.version}`);
+  if (artifactPath) args.push("-v", `${artifactPath}:/model/artifact:ro`);
+  args.push(o.image!);
+  if (artifactPath) args.push("--artifact", "/model/artifact", "--predict-method", model.predictMethod);
+  return args;
+}
+
+/** The command that runs this very program: the compiled binary, or bun with the entry script in development. */
+export function selfCommand(): string[] {
+  return Bun.main.endsWith(".ts") ? [process.execPath, Bun.main] : [process.execPath];
+}
+
+/** Runtimes that import the artifact by file name need its extension. */
+export function needsExtension(model: ModelRecord): boolean {
+  return model.runtime === "node" || (model.runtime === "python" && model.artifactName.endsWith(".py"));
+}
