@@ -1,0 +1,119 @@
+/**
+ * The runtime contract, run against every runtime kind: the same inputs give the same answers, and an
+ * exception in predict, a crash, a hang and an oversized answer each end the same way.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { cleanup, FIXTURES, makeFixtures, PYTHON, ROOT, type Server, startServer } from "./harness.ts";
+
+const fx = makeFixtures();
+const PREDICT_TIMEOUT_MS = 1500;
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+interface RuntimeUnderTest {
+  readonly kind: string;
+  /** artifact and extra deploy flags per behaviour */
+  readonly sum: string[];
+  readonly raising: string[];
+  readonly hang: string[];
+  readonly big: string[];
+}
+
+const docker = ["--image", "clipper/python-runtime:contract"];
+const RUNTIMES: RuntimeUnderTest[] = [
+  { kind: "python", sum: [join(fx.dir, "sum.pkl")], raising: [join(fx.dir, "raising.pkl")], hang: [join(fx.dir, "hang.pkl")], big: [join(fx.dir, "big.pkl")] },
+  {
+    kind: "node", sum: [join(FIXTURES, "sum_model.mjs")], raising: [join(FIXTURES, "raising_model.mjs")],
+    hang: [join(FIXTURES, "hang_model.mjs")], big: [join(FIXTURES, "big_model.mjs")],
+  },
+  {
+    kind: "docker", sum: [join(fx.dir, "sum.pkl"), ...docker], raising: [join(fx.dir, "raising.pkl"), ...docker],
+    hang: [join(fx.dir, "hang.pkl"), ...docker], big: [join(fx.dir, "big.pkl"), ...docker],
+  },
+];
+
+let server: Server;
+beforeAll(async () => {
+  server = await startServer({
+    env: {
+      CLIPPER_PREDICT_TIMEOUT_MS: String(PREDICT_TIMEOUT_MS), CLIPPER_MAX_RESPONSE_BYTES: String(MAX_RESPONSE_BYTES),
+      PATH: `${join(FIXTURES, "fake-docker")}:${process.env.PATH}`,
+      FAKE_DOCKER_PYTHON: PYTHON, FAKE_DOCKER_WORKER: join(ROOT, "runtimes/python/clipper_worker.py"),
+    },
+  });
+});
+afterAll(async () => {
+  await server?.stop();
+  cleanup(server.dataDir);
+});
+
+async function deploy(name: string, args: string[]) {
+  const res = await server.cli("deploy", ...args, "--name", name, "--default-output", "fallback", "--url", "$MGMT");
+  if (res.code !== 0) throw new Error(`deploy ${name} failed: ${res.stderr}`);
+}
+
+async function pidOf(model: string): Promise<number | undefined> {
+  return (await server.admin("get_all_containers", {})).json.find((c: { model_name: string; state: string }) => c.model_name === model && c.state === "ready")?.pid;
+}
+
+async function waitFor<T>(what: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T | undefined> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    const v = await what();
+    if (v !== undefined) return v;
+    await Bun.sleep(50);
+  }
+  return undefined;
+}
+
+for (const rt of RUNTIMES) {
+  describe(`${rt.kind} runtime`, () => {
+    it("answers the same inputs with the same outputs", async () => {
+      await deploy(`${rt.kind}-sum`, rt.sum);
+      const { json } = await server.predict(`${rt.kind}-sum`, { input_batch: [[1, 2, 3], [10, 20, 30], [0, 0, 7]] });
+      expect(json.batch_predictions.map((p: { output: string }) => p.output)).toEqual(["6", "60", "7"]);
+    });
+
+    it("answers the default with the model's message when predict raises, and keeps the replica", async () => {
+      await deploy(`${rt.kind}-raising`, rt.raising);
+      const pid = await pidOf(`${rt.kind}-raising`);
+      const { json } = await server.predict(`${rt.kind}-raising`, { input: [1] });
+      expect(json).toMatchObject({ output: "fallback", default: true });
+      expect(json.default_explanation).toContain("this model always fails");
+      expect(await pidOf(`${rt.kind}-raising`)).toBe(pid);
+    });
+
+    it("replaces a replica that crashes, and serves again", async () => {
+      const pid = (await pidOf(`${rt.kind}-sum`))!;
+      process.kill(pid, "SIGKILL");
+      const replaced = await waitFor(async () => {
+        const p = await pidOf(`${rt.kind}-sum`);
+        return p !== undefined && p !== pid ? p : undefined;
+      });
+      expect(replaced).toBeDefined();
+      expect((await server.predict(`${rt.kind}-sum`, { input: [2, 2] })).json).toMatchObject({ output: "4", default: false });
+    });
+
+    it("answers on the SLO when the model hangs, then kills and replaces the hung replica", async () => {
+      await deploy(`${rt.kind}-hang`, rt.hang);
+      const pid = await pidOf(`${rt.kind}-hang`);
+      const { json } = await server.predict(`${rt.kind}-hang`, { input: [1] });
+      expect(json).toMatchObject({ output: "fallback", default: true });
+      const status = await waitFor(async () => {
+        const m = (await server.admin("status")).json.models.find((x: { model_name: string }) => x.model_name === `${rt.kind}-hang`);
+        return m.last_error?.includes(`did not answer a batch within ${PREDICT_TIMEOUT_MS} ms`) ? m : undefined;
+      });
+      expect(status).toBeDefined();
+      expect(await waitFor(async () => { const p = await pidOf(`${rt.kind}-hang`); return p !== pid ? p : undefined; })).toBeDefined();
+    });
+
+    it("fails a batch whose answer is over the size limit, and keeps the replica", async () => {
+      await deploy(`${rt.kind}-big`, rt.big);
+      const pid = await pidOf(`${rt.kind}-big`);
+      const { json } = await server.predict(`${rt.kind}-big`, { input: [1] });
+      expect(json).toMatchObject({ output: "fallback", default: true });
+      expect(json.default_explanation).toContain(`over the limit of ${MAX_RESPONSE_BYTES} bytes`);
+      expect(await pidOf(`${rt.kind}-big`)).toBe(pid);
+    });
+  });
+}
