@@ -31,7 +31,7 @@ export const deploy: Command = {
     ...MGMT_URL, name: { type: "string" }, version: { type: "string" }, app: { type: "string" },
     "input-type": { type: "string" }, replicas: { type: "string" }, "predict-method": { type: "string" },
     "default-output": { type: "string" }, "slo-micros": { type: "string" }, runtime: { type: "string" },
-    image: { type: "string" }, cpus: { type: "string" }, memory: { type: "string" },
+    image: { type: "string" }, cpus: { type: "string" }, memory: { type: "string" }, command: { type: "string" },
   },
   help: {
     ...URL_HELP,
@@ -43,16 +43,18 @@ export const deploy: Command = {
     "predict-method": "method called on the loaded object (default predict)",
     "default-output": "default output of an app this creates (default -1.0)",
     "slo-micros": "latency SLO of an app this creates (default 100000)",
-    runtime: "python | node | docker (default: node for .js/.mjs/.cjs/.ts, docker with --image, else python)",
+    runtime: "python | node | docker | command (default: node for .js/.mjs/.cjs/.ts, docker with --image, command with --command, else python)",
     image: "docker image speaking the runtime protocol (runs `docker run -i --rm`)",
     cpus: "docker --cpus for each replica",
     memory: "docker --memory for each replica (e.g. 512m)",
+    command: "command runtime: the program speaking the runtime protocol, split on spaces (docs/custom-runtime.md)",
   },
   async run(v, [artifact]) {
     const image = str(v, "image");
-    if (!artifact && !image) throw new CliError("deploy needs an ARTIFACT, or --image for a docker runtime");
+    const command = str(v, "command")?.trim().split(/\s+/);
+    if (!artifact && !image && !command) throw new CliError("deploy needs an ARTIFACT, or --image for a docker runtime, or --command");
     const call = mgmt(v);
-    const name = str(v, "name") ?? nameFromFile(artifact ?? image!.replace(/[:@].*$/, "").split("/").pop()!);
+    const name = str(v, "name") ?? nameFromFile(artifact ?? (image ? image.replace(/[:@].*$/, "").split("/").pop()! : command!.at(-1)!));
     const appName = str(v, "app") ?? name;
     const started = performance.now();
     let sha256: string | undefined;
@@ -63,13 +65,13 @@ export const deploy: Command = {
       sha256 = ((await call("PUT", "/admin/artifacts", file)) as { sha256: string }).sha256;
     }
     const replicas = int(v, "replicas") ?? 1;
-    const runtime = str(v, "runtime") ?? runtimeFor(artifact, image);
+    const runtime = str(v, "runtime") ?? (command ? "command" : runtimeFor(artifact, image));
     out(`starting ${replicas} ${runtime} replica${replicas === 1 ? "" : "s"} of model ${name}` +
-      (sha256 ? ` (artifact ${sha256.slice(0, 12)})` : ` (image ${image})`));
+      (sha256 ? ` (artifact ${sha256.slice(0, 12)})` : image ? ` (image ${image})` : ""));
     const model = (await call("POST", "/admin/add_model", {
       model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
       artifact_sha256: sha256, artifact_name: artifact ? basename(artifact) : undefined, replicas,
-      predict_method: str(v, "predict-method"), runtime, image, cpus: str(v, "cpus"), memory: str(v, "memory"),
+      predict_method: str(v, "predict-method"), runtime, image, cpus: str(v, "cpus"), memory: str(v, "memory"), command,
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
     })) as ModelInfo;
     const secs = ((performance.now() - started) / 1000).toFixed(2);
@@ -80,6 +82,7 @@ export const deploy: Command = {
 
 function describeRuntime(info: ModelInfo["runtime_info"]): string {
   if (info.kind === "node") return `node runtime, bun ${info.bun ?? "?"}`;
+  if (info.kind !== "python") return `${info.kind} runtime`;
   const pkgs = info.packages ?? {};
   return `python ${info.python ?? "?"}` + (pkgs["scikit-learn"] ? `, scikit-learn ${pkgs["scikit-learn"]}` : "");
 }

@@ -34,6 +34,8 @@ export const AddModel = z.object({
   image: z.string().regex(/^[a-z0-9][a-z0-9._\/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/, "must be an image reference like name:tag").optional(),
   cpus: z.string().regex(/^\d+(\.\d+)?$/, "must be a number of CPUs like 1.5").optional(),
   memory: z.string().regex(/^\d+[bkmg]?$/i, "must be a size like 512m").optional(),
+  /** command runtime: the program (and its arguments) that speaks the runtime protocol. */
+  command: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
   predict_method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier").default("predict"),
   replicas: z.number().int().min(1).max(64).default(1),
   /** Link the model to this app, creating the app when missing, in the same transaction. */
@@ -44,7 +46,8 @@ export const AddModel = z.object({
   }).optional(),
 }).superRefine((b, ctx) => {
   if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
-  if (b.runtime !== "docker" && !b.artifact_sha256) {
+  if (b.runtime === "command" && !b.command) ctx.addIssue({ code: "custom", path: ["command"], message: "the command runtime needs a command" });
+  if ((b.runtime === "python" || b.runtime === "node") && !b.artifact_sha256) {
     ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });
   }
 });

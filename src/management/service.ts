@@ -85,7 +85,7 @@ export class ManagementService {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
       replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
-      options: { image: body.image, cpus: body.cpus, memory: body.memory },
+      options: { image: body.image, cpus: body.cpus, memory: body.memory, command: body.command },
     };
     const previous = this.registry.currentModel(body.model_name);
     let runtimeInfo;

@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   readonly cpus?: string;
   readonly memory?: string;
   readonly pkgs?: readonly string[];
+  /** command runtime: the argv that starts it. */
+  readonly command?: readonly string[];
 }
 
 export interface ModelRecord {

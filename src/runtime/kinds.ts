@@ -4,7 +4,7 @@
  */
 import type { ModelRecord } from "../registry/registry.ts";
 
-export const RUNTIME_KINDS = ["python", "node", "docker"] as const;
+export const RUNTIME_KINDS = ["python", "node", "docker", "command"] as const;
 export type RuntimeKindName = (typeof RUNTIME_KINDS)[number];
 
 export interface LaunchContext {
@@ -29,6 +29,9 @@ export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] 
       return [...ctx.self, "runtime", "node", "--artifact", ctx.artifactPath!];
     case "docker":
       return dockerCommand(model, ctx.artifactPath);
+    case "command":
+      // A runtime of the user's own (docs/custom-runtime.md), given the artifact's path when there is one.
+      return [...model.options.command!, ...(ctx.artifactPath ? ["--artifact", ctx.artifactPath] : [])];
   }
 }
 

@@ -73,6 +73,16 @@ describe("Node runtime", () => {
   });
 });
 
+describe("a runtime of your own", () => {
+  it("runs the documented 60-line example with --command", async () => {
+    const out = await deploy("", "--command", `${PYTHON} ${join(ROOT, "examples/custom-runtime/upper_runtime.py")}`,
+      "--name", "upper", "--input-type", "strings");
+    expect(out).toContain("starting 1 command replica");
+    expect((await server.predict("upper", { input_batch: ["hello", "Clipper"] })).json.batch_predictions.map((p: { output: string }) => p.output))
+      .toEqual(["HELLO", "CLIPPER"]);
+  });
+});
+
 describe("Docker runtime", () => {
   it("runs `docker run -i --rm` with resource flags and the artifact mounted read-only", async () => {
     const out = await deploy("sum.pkl", "--name", "dock", "--image", "clipper/python-runtime:test", "--cpus", "1.5", "--memory", "512m",
