@@ -11,6 +11,7 @@ import { ManagementService } from "./management/service.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { QueryProcessor } from "./query/processor.ts";
 import { Registry } from "./registry/registry.ts";
+import { EnvironmentBuilder } from "./runtime/environments.ts";
 import { RuntimeManager } from "./runtime/manager.ts";
 
 export interface RunningServer {
@@ -27,7 +28,8 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const cache = new PredictionCache(config.cacheEntries);
   const runtimes = new RuntimeManager(config, metrics);
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
-  const management = new ManagementService(registry, runtimes, artifacts, cache);
+  const envs = new EnvironmentBuilder(config.dataDir, config.python, log);
+  const management = new ManagementService(registry, runtimes, artifacts, cache, envs);
   const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics,
     (app, rewards) => management.recordFeedback(app, rewards));
 
@@ -40,7 +42,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     hostname: config.host, port: config.mgmtPort,
     maxRequestBodySize: config.maxArtifactBytes + 1,
     idleTimeout: 0,
-    fetch: managementRoutes({ service: management, artifacts, maxBodyBytes: config.maxBodyBytes, token }).fetch,
+    fetch: managementRoutes({ service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token }).fetch,
   });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;

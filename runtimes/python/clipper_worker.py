@@ -53,15 +53,20 @@ def read_frame(stream):
 
 
 def load_model(path):
-    """Loads a pickle or joblib file; joblib reads plain pickles too."""
+    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too."""
     try:
         import joblib
-        return joblib.load(path)
-    except ModuleNotFoundError:
-        raise
-    except Exception:
-        with open(path, "rb") as f:
-            return pickle.load(f)
+    except ImportError:
+        joblib = None
+    if joblib is not None:
+        try:
+            return joblib.load(path)
+        except ModuleNotFoundError:
+            raise
+        except Exception:
+            pass
+    with open(path, "rb") as f:
+        return pickle.load(f)
 
 
 def load_module(path):
@@ -77,7 +82,8 @@ def load_module(path):
 
 def package_versions():
     versions = {}
-    for name in ("numpy", "scikit-learn", "joblib", "msgpack", "cloudpickle", "xgboost", "lightgbm"):
+    asked = [n for n in os.environ.get("CLIPPER_REPORT_PACKAGES", "").split(",") if n]
+    for name in ("numpy", "scikit-learn", "joblib", "msgpack", "cloudpickle", "xgboost", "lightgbm", *asked):
         try:
             from importlib.metadata import version
             versions[name] = version(name)

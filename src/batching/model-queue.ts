@@ -1,22 +1,25 @@
 /**
  * Per-model-version queue: queries wait here ordered by deadline, are coalesced into batches
- * (rows, not requests) and sent to the replica with the least outstanding work.
- * Invariant: a query whose deadline has passed is dropped, never sent; a failed batch rejects every query in it.
+ * (counted in rows, not requests) and sent to the replica with the least outstanding work.
+ * Invariants: a query whose deadline has passed is settled as expired, never sent; a failed batch
+ * rejects every query in it (or re-queues it once when its replica died).
  */
 import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
+import type { Row } from "../query/input.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { Replica } from "../runtime/replica.ts";
 import { nextBatchSize } from "./batch-size-controller.ts";
-import type { Row } from "../query/input.ts";
 
+/** One request's rows: they travel in the same batch and settle together. */
 export interface QueuedQuery {
-  readonly row: Row;
+  readonly rows: readonly Row[];
   /** performance.now() in ms after which nobody waits for the answer. */
   readonly deadlineMs: number;
   readonly sloMicros: number;
   /** Set once the query was re-queued after its replica died; it is not retried twice. */
   retried: boolean;
-  resolve(output: unknown): void;
+  /** Receives the batch's outputs and where this query's rows start in them. */
+  resolve(outputs: readonly unknown[], start: number): void;
   reject(err: Error): void;
 }
 
@@ -34,13 +37,15 @@ export class ModelQueue {
   readonly inputType: InputType;
   replicas: Replica[] = [];
   /** Current adaptive limit on rows per batch. */
-  batchSize = 8;
+  batchSize: number;
   /** The last input this version answered: replayed as the first prediction of the version that replaces it. */
   lastRow: Row | undefined;
 
   readonly #ceiling: number;
   readonly #observer: BatchObserver | undefined;
   #queue: QueuedQuery[] = [];
+  /** Index of the first waiting query in #queue (taken ones are dropped lazily). */
+  #head = 0;
   #scheduled = false;
 
   constructor(key: string, inputType: InputType, maxBatchSize: number, observer?: BatchObserver) {
@@ -52,25 +57,28 @@ export class ModelQueue {
   }
 
   get depth(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#head;
   }
 
   /** True when nothing waits and no replica has a batch in flight. */
   get idle(): boolean {
-    return this.#queue.length === 0 && this.replicas.every((r) => r.inflightBatches === 0);
+    return this.depth === 0 && this.replicas.every((r) => r.inflightBatches === 0);
   }
 
-  /** Queues one row; the answer (or the model's error) settles the returned promise. */
+  /** Queues one row; resolves with its output. */
   enqueue(row: Row, deadlineMs: number, sloMicros: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const q: QueuedQuery = { row, deadlineMs, sloMicros, retried: false, resolve, reject };
-      const queue = this.#queue;
-      // Deadlines mostly arrive in order: append, and walk back only when an earlier one arrives late.
-      let i = queue.length;
-      while (i > 0 && queue[i - 1]!.deadlineMs > deadlineMs) i--;
-      if (i === queue.length) queue.push(q);
-      else queue.splice(i, 0, q);
-      this.#schedule();
+      this.#push({ rows: [row], deadlineMs, sloMicros, retried: false, resolve: (outputs, start) => resolve(outputs[start]), reject });
+    });
+  }
+
+  /** Queues a request's rows as one unit; resolves with their outputs in order. */
+  enqueueRows(rows: readonly Row[], deadlineMs: number, sloMicros: number): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      this.#push({
+        rows, deadlineMs, sloMicros, retried: false, reject,
+        resolve: (outputs, start) => resolve(start === 0 && outputs.length === rows.length ? outputs as unknown[] : outputs.slice(start, start + rows.length)),
+      });
     });
   }
 
@@ -82,8 +90,19 @@ export class ModelQueue {
   /** Rejects everything waiting (model removed or server stopping). */
   drain(reason: string): void {
     const err = new RuntimeFailure(reason);
-    for (const q of this.#queue) q.reject(err);
+    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.reject(err);
     this.#queue = [];
+    this.#head = 0;
+  }
+
+  #push(q: QueuedQuery): void {
+    const queue = this.#queue;
+    // Deadlines mostly arrive in order: append, and walk back only when an earlier one arrives late.
+    let i = queue.length;
+    while (i > this.#head && queue[i - 1]!.deadlineMs > q.deadlineMs) i--;
+    if (i === queue.length) queue.push(q);
+    else queue.splice(i, 0, q);
+    this.#schedule();
   }
 
   // Flushing once per event-loop turn lets every request parsed in this turn join the batch.
@@ -97,7 +116,7 @@ export class ModelQueue {
   }
 
   #flush(): void {
-    while (this.#queue.length > 0) {
+    while (this.depth > 0) {
       const replica = this.#pickReplica();
       if (!replica) return;
       const batch = this.#takeBatch();
@@ -115,29 +134,51 @@ export class ModelQueue {
     return best;
   }
 
+  /** Takes queries in deadline order up to `batchSize` rows (always at least one query). */
   #takeBatch(): QueuedQuery[] {
     const now = performance.now();
     const queue = this.#queue;
-    let skip = 0;
-    // Expired queries were already answered with the default by their deadline timer; settling them
-    // here releases whatever still waits on them (the cache's in-flight entry).
-    while (skip < queue.length && queue[skip]!.deadlineMs <= now) queue[skip++]!.reject(EXPIRED);
-    const batch = queue.slice(skip, skip + this.batchSize);
-    this.#queue = queue.slice(skip + batch.length);
+    const batch: QueuedQuery[] = [];
+    let rows = 0;
+    while (this.#head < queue.length) {
+      const q = queue[this.#head]!;
+      if (q.deadlineMs <= now) {
+        // Its deadline timer already answered the default; settling here releases whoever still waits on it.
+        q.reject(EXPIRED);
+      } else {
+        if (batch.length > 0 && rows + q.rows.length > this.batchSize) break;
+        batch.push(q);
+        rows += q.rows.length;
+      }
+      this.#head++;
+    }
+    if (this.#head === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#queue = queue.slice(this.#head);
+      this.#head = 0;
+    }
     return batch;
   }
 
   #send(replica: Replica, batch: QueuedQuery[]): void {
     const started = performance.now();
-    replica.predict(packBatch(this.inputType, batch), batch.length).then(
+    const packed = packBatch(this.inputType, batch);
+    const rows = packed.rows;
+    replica.predict(packed.message, rows).then(
       (result) => {
         const latencyMicros = (performance.now() - started) * 1000;
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(result.outputs[i]);
-        this.lastRow = batch[0]!.row;
+        let start = 0;
         let slo = Infinity;
-        for (const q of batch) if (q.sloMicros < slo) slo = q.sloMicros;
-        this.batchSize = nextBatchSize(this.batchSize, batch.length, latencyMicros, slo, this.#ceiling);
-        this.#observer?.onBatch(this.key, batch.length, latencyMicros, result.predictMicros);
+        for (const q of batch) {
+          q.resolve(result.outputs, start);
+          start += q.rows.length;
+          if (q.sloMicros < slo) slo = q.sloMicros;
+        }
+        this.lastRow = batch[0]!.rows[0];
+        this.batchSize = nextBatchSize(this.batchSize, rows, latencyMicros, slo, this.#ceiling);
+        this.#observer?.onBatch(this.key, rows, latencyMicros, result.predictMicros);
         this.#schedule();
       },
       (err: Error) => {
@@ -152,7 +193,10 @@ export class ModelQueue {
             q.reject(err);
           }
         }
-        if (retry.length) this.#queue = retry.concat(this.#queue);
+        if (retry.length) {
+          this.#queue = retry.concat(this.#queue.slice(this.#head));
+          this.#head = 0;
+        }
         this.#schedule();
       },
     );
@@ -163,17 +207,23 @@ const DTYPES = { doubles: "f8", floats: "f4", integers: "i4" } as const;
 
 /** Numeric rows of one length travel as one packed buffer; anything else as a list. */
 export function packBatch(inputType: InputType, batch: readonly QueuedQuery[]) {
+  const all: Row[] = [];
+  for (const q of batch) for (const r of q.rows) all.push(r);
+  const rows = all.length;
   if (inputType === "doubles" || inputType === "floats" || inputType === "integers") {
-    const cols = (batch[0]!.row as number[]).length;
-    if (batch.every((q) => (q.row as number[]).length === cols)) {
+    const cols = (all[0] as number[]).length;
+    if (all.every((r) => (r as number[]).length === cols)) {
       const Typed = inputType === "doubles" ? Float64Array : inputType === "floats" ? Float32Array : Int32Array;
-      const data = new Typed(batch.length * cols);
-      for (let i = 0; i < batch.length; i++) data.set(batch[i]!.row as number[], i * cols);
+      const data = new Typed(rows * cols);
+      for (let i = 0; i < rows; i++) data.set(all[i] as number[], i * cols);
       return {
-        type: "predict" as const, input_type: inputType, shape: [batch.length, cols] as [number, number],
-        dtype: DTYPES[inputType], data: new Uint8Array(data.buffer),
+        rows,
+        message: {
+          type: "predict" as const, input_type: inputType, shape: [rows, cols] as [number, number],
+          dtype: DTYPES[inputType], data: new Uint8Array(data.buffer),
+        },
       };
     }
   }
-  return { type: "predict" as const, input_type: inputType, inputs: batch.map((q) => q.row) };
+  return { rows, message: { type: "predict" as const, input_type: inputType, inputs: all } };
 }

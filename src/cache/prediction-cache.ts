@@ -23,6 +23,21 @@ export class PredictionCache {
     return this.#lru?.size ?? 0;
   }
 
+  /** The cached answer for `key`, counted as a hit, or undefined (not counted: the caller computes and counts). */
+  peek(key: string): unknown {
+    const hit = this.#lru?.get(key);
+    if (hit === undefined) return undefined;
+    this.hits++;
+    return hit.v;
+  }
+
+  /** Stores an answer computed outside getOrCompute (rows of a batch request), counting the miss. */
+  store(key: string, value: unknown): void {
+    if (!this.#lru) return;
+    this.misses++;
+    this.#lru.set(key, { v: value });
+  }
+
   /**
    * The answer for `key`: from the LRU, from an identical query in flight, or from `compute`.
    * Only successful answers are stored; a failure is shared by the queries waiting on it, then forgotten.

@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CliError, request, resolveToken } from "./client.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
-export type Values = Record<string, string | boolean | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export interface Command {
   readonly name: string;
@@ -51,7 +51,10 @@ function joinStringFlags(c: Command, argv: string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const opt = arg.startsWith("--") && !arg.includes("=") ? c.options[arg.slice(2)] : undefined;
-    if (opt?.type === "string" && i + 1 < argv.length) out.push(`${arg}=${argv[++i]}`);
+    if (opt?.type === "string" && opt.multiple) {
+      // A list flag takes every following word up to the next flag: --pkgs a==1 b==2
+      while (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) out.push(`${arg}=${argv[++i]}`);
+    } else if (opt?.type === "string" && i + 1 < argv.length) out.push(`${arg}=${argv[++i]}`);
     else out.push(arg);
   }
   return out;

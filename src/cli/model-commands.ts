@@ -32,6 +32,7 @@ export const deploy: Command = {
     "input-type": { type: "string" }, replicas: { type: "string" }, "predict-method": { type: "string" },
     "default-output": { type: "string" }, "slo-micros": { type: "string" }, runtime: { type: "string" },
     image: { type: "string" }, cpus: { type: "string" }, memory: { type: "string" }, command: { type: "string" },
+    pkgs: { type: "string", multiple: true },
   },
   help: {
     ...URL_HELP,
@@ -47,6 +48,7 @@ export const deploy: Command = {
     image: "docker image speaking the runtime protocol (runs `docker run -i --rm`)",
     cpus: "docker --cpus for each replica",
     memory: "docker --memory for each replica (e.g. 512m)",
+    pkgs: "python runtime: exact packages for the model's own environment, built once and cached (put this flag last)",
     command: "command runtime: the program speaking the runtime protocol, split on spaces (docs/custom-runtime.md)",
   },
   async run(v, [artifact]) {
@@ -64,6 +66,8 @@ export const deploy: Command = {
       out(`uploading ${basename(artifact)} (${formatBytes(file.size)})`);
       sha256 = ((await call("PUT", "/admin/artifacts", file)) as { sha256: string }).sha256;
     }
+    const pkgs = v.pkgs as string[] | undefined;
+    if (pkgs?.length) await buildEnvironment(call, pkgs);
     const replicas = int(v, "replicas") ?? 1;
     const runtime = str(v, "runtime") ?? (command ? "command" : runtimeFor(artifact, image));
     out(`starting ${replicas} ${runtime} replica${replicas === 1 ? "" : "s"} of model ${name}` +
@@ -71,7 +75,7 @@ export const deploy: Command = {
     const model = (await call("POST", "/admin/add_model", {
       model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
       artifact_sha256: sha256, artifact_name: artifact ? basename(artifact) : undefined, replicas,
-      predict_method: str(v, "predict-method"), runtime, image, cpus: str(v, "cpus"), memory: str(v, "memory"), command,
+      predict_method: str(v, "predict-method"), runtime, image, cpus: str(v, "cpus"), memory: str(v, "memory"), command, pkgs,
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
     })) as ModelInfo;
     const secs = ((performance.now() - started) / 1000).toFixed(2);
@@ -79,6 +83,31 @@ export const deploy: Command = {
     return 0;
   },
 };
+
+type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
+type EnvStatus = { id: string; state: string; log: string[]; log_total: number; error: string | null };
+
+/** Asks the server for the environment of `pkgs` and shows its build log until it is ready. */
+async function buildEnvironment(call: Call, pkgs: string[]): Promise<void> {
+  let env = (await call("POST", "/admin/environments", { pkgs })) as EnvStatus;
+  if (env.state === "ready") {
+    out(`environment for ${pkgs.join(" ")}: cached`);
+    return;
+  }
+  out(`building the environment for ${pkgs.join(" ")} (once; later deploys reuse it)`);
+  let shown = 0;
+  const started = performance.now();
+  while (env.state === "building") {
+    await Bun.sleep(300);
+    env = (await call("GET", `/admin/environments/${env.id}`)) as EnvStatus;
+    // The server sends its last lines and how many there were in all: show the new ones.
+    const fresh = Math.min(env.log_total - shown, env.log.length);
+    for (const line of env.log.slice(env.log.length - fresh)) out(`  | ${line}`);
+    shown = env.log_total;
+  }
+  if (env.state === "failed") throw new CliError(env.error ?? "building the environment failed");
+  out(`environment ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
 
 function describeRuntime(info: ModelInfo["runtime_info"]): string {
   if (info.kind === "node") return `node runtime, bun ${info.bun ?? "?"}`;

@@ -3,8 +3,9 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { NotFoundError } from "../errors.ts";
 import type { ArtifactStore } from "../management/artifacts.ts";
+import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import {
-  AddApp, AddModel, AddModelLinks, AppNameBody, ModelBody, ModelNameBody, ModelNames, NameBody, parseBody,
+  AddApp, AddModel, AddModelLinks, BuildEnvironment, AppNameBody, ModelBody, ModelNameBody, ModelNames, NameBody, parseBody,
   SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
 } from "../management/schemas.ts";
 import type { ManagementService } from "../management/service.ts";
@@ -20,6 +21,7 @@ const LogsQuery = ModelNameBody.extend({
 export interface ManagementRouteDeps {
   readonly service: ManagementService;
   readonly artifacts: ArtifactStore;
+  readonly envs: EnvironmentBuilder;
   readonly maxBodyBytes: number;
   readonly token: string;
 }
@@ -82,6 +84,9 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   });
   app.post("/admin/stop_inactive_model_versions", async (c) =>
     c.json({ stopped: await s.stopInactiveVersions(parseBody(ModelNames, await body(c.req.raw)).model_names) }));
+  app.post("/admin/environments", async (c) =>
+    c.json(d.envs.status(d.envs.start(parseBody(BuildEnvironment, await body(c.req.raw)).pkgs)), 202));
+  app.get("/admin/environments/:id", (c) => c.json(d.envs.status(c.req.param("id"))));
   app.get("/admin/logs", (c) => {
     const b = parseBody(LogsQuery, c.req.query());
     return c.text(s.logs(b.model_name, b.model_version, b.bytes));

@@ -34,6 +34,8 @@ export const AddModel = z.object({
   image: z.string().regex(/^[a-z0-9][a-z0-9._\/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/, "must be an image reference like name:tag").optional(),
   cpus: z.string().regex(/^\d+(\.\d+)?$/, "must be a number of CPUs like 1.5").optional(),
   memory: z.string().regex(/^\d+[bkmg]?$/i, "must be a size like 512m").optional(),
+  /** python runtime: run in its own environment with exactly these packages (built once, cached). */
+  pkgs: z.array(z.string().max(200)).min(1).max(100).optional(),
   /** command runtime: the program (and its arguments) that speaks the runtime protocol. */
   command: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
   predict_method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier").default("predict"),
@@ -46,6 +48,7 @@ export const AddModel = z.object({
   }).optional(),
 }).superRefine((b, ctx) => {
   if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
+  if (b.pkgs && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["pkgs"], message: "only the python runtime builds environments" });
   if (b.runtime === "command" && !b.command) ctx.addIssue({ code: "custom", path: ["command"], message: "the command runtime needs a command" });
   if ((b.runtime === "python" || b.runtime === "node") && !b.artifact_sha256) {
     ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });
@@ -67,6 +70,7 @@ export const SetPolicy = z.object({
     ctx.addIssue({ code: "custom", path: ["shadow"], message: "shadow needs two different models: primary and shadow" });
   }
 });
+export const BuildEnvironment = z.object({ pkgs: z.array(z.string().max(200)).min(1).max(100) });
 export const SetModelVersion = z.object({ model_name: name, model_version: version });
 export const SetNumReplicas = z.object({ model_name: name, num_replicas: z.number().int().min(1).max(64) });
 export const ModelNames = z.object({ model_names: z.array(name).min(1).max(64) });

@@ -10,6 +10,7 @@ import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from ".
 import { exp3Update, type PolicyName } from "../policy/select.ts";
 import { buildSnapshot, type Snapshot } from "../query/snapshot.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
+import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
 import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
 import type { InputType } from "../runtime/protocol.ts";
@@ -26,6 +27,7 @@ export class ManagementService {
     private readonly runtimes: RuntimeManager,
     private readonly artifacts: ArtifactStore,
     private readonly cache: PredictionCache,
+    private readonly envs: EnvironmentBuilder,
     /** How long a new version's first prediction may take. */
     private readonly probeTimeoutMs = 10_000,
   ) {
@@ -46,7 +48,8 @@ export class ManagementService {
     await Promise.all(current.map(async (m) => {
       const key = modelKey(m.name, m.version);
       try {
-        await this.runtimes.start(m, this.#artifactPath(m));
+        const python = m.options.pkgs ? await this.envs.ensure(m.options.pkgs) : undefined;
+        await this.runtimes.start(m, this.#artifactPath(m), python);
         log(`restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`);
       } catch (err) {
         this.#restoreErrors.set(key, (err as Error).message);
@@ -55,14 +58,14 @@ export class ManagementService {
     }));
   }
 
-  addApp(body: z.output<typeof AddApp>): AppRecord {
+  addApp(body: z.output<typeof AddApp>) {
     if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
     this.registry.insertApp({
       name: body.name, inputType: body.input_type as InputType, defaultOutput: body.default_output,
       sloMicros: body.latency_slo_micros, policy: "single",
     });
     this.#refresh();
-    return this.registry.app(body.name)!;
+    return this.getApplication(body.name);
   }
 
   /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
@@ -85,7 +88,10 @@ export class ManagementService {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
       replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
-      options: { image: body.image, cpus: body.cpus, memory: body.memory, command: body.command },
+      options: {
+        image: body.image, cpus: body.cpus, memory: body.memory, command: body.command,
+        pkgs: body.pkgs ? EnvironmentBuilder.normalize(body.pkgs) : undefined,
+      },
     };
     const previous = this.registry.currentModel(body.model_name);
     let runtimeInfo;
@@ -119,7 +125,8 @@ export class ManagementService {
    * input as a first prediction: a version that cannot answer it is stopped and refused.
    */
   async #startAndProbe(model: ModelRecord, previous: ModelRecord | undefined) {
-    const info = await this.runtimes.start(model, this.#artifactPath(model));
+    const python = model.options.pkgs ? await this.envs.ensure(model.options.pkgs) : undefined;
+    const info = await this.runtimes.start(model, this.#artifactPath(model), python);
     const key = modelKey(model.name, model.version);
     const sample = previous ? this.runtimes.queue(modelKey(previous.name, previous.version))?.lastRow : undefined;
     if (sample !== undefined) {

@@ -41,7 +41,8 @@ export class QueryProcessor {
     const choice = selectModel(route, Math.random());
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     if (route.shadow) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
-    const outcomes = await this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
+    const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
+    const outcomes = Array.isArray(predicted) ? predicted : await predicted;
     const model = choice?.json ?? "null";
     if (!parsed.batch) return this.#answer(route, outcomes[0]!, model);
     let out = '{"batch_predictions":[';
@@ -76,14 +77,40 @@ export class QueryProcessor {
     return route;
   }
 
+  /**
+   * One outcome per row. Cached rows answer at once (no timer, no promise when all are cached); a single
+   * uncached row shares an identical query in flight; the uncached rows of a batch go as one unit.
+   */
   #predictRows(route: AppRoute, choice: ModelChoice | undefined, rows: readonly Row[], keys: readonly string[], deadlineMs: number): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const queue = this.runtimes.queue(choice.key);
     if (!queue) return rows.map(() => ({ ok: false, reason: `model ${choice.key} has no running replicas` }));
-    const sloMicros = route.app.sloMicros;
+    const cache = this.cache;
     const prefix = choice.key + "\u0000";
-    const promises = rows.map((row, i) => this.cache.getOrCompute(prefix + keys[i], () => queue.enqueue(row, deadlineMs, sloMicros)));
-    return settleByDeadline(promises, deadlineMs, sloMicros);
+    const sloMicros = route.app.sloMicros;
+    const outcomes: Outcome[] = new Array(rows.length);
+    const missing: number[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const hit = cache.peek(prefix + keys[i]);
+      if (hit === undefined) missing.push(i);
+      else outcomes[i] = { ok: true, output: hit };
+    }
+    if (missing.length === 0) return outcomes;
+    let pending: Promise<unknown[]>;
+    if (rows.length === 1) {
+      pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros)).then((o) => [o]);
+    } else {
+      pending = queue.enqueueRows(missing.map((i) => rows[i]!), deadlineMs, sloMicros).then((outs) => {
+        for (let m = 0; m < missing.length; m++) cache.store(prefix + keys[missing[m]!], outs[m]);
+        return outs;
+      });
+    }
+    return settleByDeadline(pending, deadlineMs, sloMicros).then((result) => {
+      for (let m = 0; m < missing.length; m++) {
+        outcomes[missing[m]!] = result.ok ? { ok: true, output: result.outputs[m] } : result;
+      }
+      return outcomes;
+    });
   }
 
   /** Sends a copy to the shadow model off the response path and counts agreement with the primary. */
@@ -114,34 +141,16 @@ function sameLabel(output: unknown, label: string | number): boolean {
   return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
 }
 
-/** Waits for every promise until `deadlineMs`; rows not settled by then time out. One timer per request. */
-function settleByDeadline(promises: Promise<unknown>[], deadlineMs: number, sloMicros: number): Promise<Outcome[]> {
+type Settled = { ok: true; outputs: unknown[] } | { ok: false; reason: string };
+
+/** Waits for `pending` until `deadlineMs`; past it, the rows time out. One timer per request. */
+function settleByDeadline(pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
   return new Promise((resolve) => {
-    const outcomes: (Outcome | undefined)[] = new Array(promises.length);
-    let remaining = promises.length;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const late: Outcome = { ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` };
-      for (let i = 0; i < outcomes.length; i++) outcomes[i] ??= late;
-      resolve(outcomes as Outcome[]);
-    };
-    const timer = setTimeout(finish, Math.max(0, deadlineMs - performance.now()));
-    promises.forEach((p, i) => {
-      p.then(
-        (output) => {
-          if (done) return;
-          outcomes[i] = { ok: true, output };
-          if (--remaining === 0) finish();
-        },
-        (err: Error) => {
-          if (done) return;
-          outcomes[i] = { ok: false, reason: err.message };
-          if (--remaining === 0) finish();
-        },
-      );
-    });
+    const timer = setTimeout(() => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }),
+      Math.max(0, deadlineMs - performance.now()));
+    pending.then(
+      (outputs) => { clearTimeout(timer); resolve({ ok: true, outputs }); },
+      (err: Error) => { clearTimeout(timer); resolve({ ok: false, reason: err.message }); },
+    );
   });
 }

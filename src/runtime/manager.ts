@@ -169,6 +169,8 @@ export class RuntimeManager {
       id: pool.nextReplicaId(),
       command: this.#command(pool),
       logPath: this.logPath(pool.model.name, pool.model.version),
+      // The Python runtime reports the versions of the packages the model asked for.
+      env: pool.model.options.pkgs ? { CLIPPER_REPORT_PACKAGES: pool.model.options.pkgs.map((p) => p.split(/[[=<>!~]/)[0]).join(",") } : {},
       maxResponseBytes: this.#config.maxResponseBytes,
       predictTimeoutMs: this.#config.predictTimeoutMs,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),

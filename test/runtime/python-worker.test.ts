@@ -16,14 +16,15 @@ function replica(artifact: string, extra: string[] = []): Replica {
   });
 }
 
-const q = (row: number[] | string) => ({ row, deadlineMs: Infinity, sloMicros: 1e9, retried: false, resolve() {}, reject() {} });
+const q = (row: number[] | string) => ({ rows: [row], deadlineMs: Infinity, sloMicros: 1e9, retried: false, resolve() {}, reject() {} });
+const pack = (rows: (number[] | string)[]) => packBatch("doubles", rows.map(q)).message;
 
 describe("Python worker", () => {
   it("says hello with its versions, then answers a packed batch like scikit-learn", async () => {
     const r = replica("hr.pkl");
     const info = await r.start(30_000);
     expect(info).toMatchObject({ kind: "python", protocol: 1, model_class: "sklearn.tree._classes.DecisionTreeClassifier" });
-    const result = await r.predict(packBatch("doubles", fx.rows.map(q)), fx.rows.length);
+    const result = await r.predict(pack(fx.rows), fx.rows.length);
     expect(result.outputs).toEqual(fx.hrExpected);
     expect(result.predictMicros).toBeGreaterThan(0);
     await r.stop();
@@ -33,7 +34,7 @@ describe("Python worker", () => {
   it("reports an exception in predict for that batch and keeps serving", async () => {
     const r = replica("raising.pkl");
     await r.start(30_000);
-    await expect(r.predict(packBatch("doubles", [q([1])]), 1)).rejects.toThrow("ValueError: this model always fails");
+    await expect(r.predict(pack([[1]]), 1)).rejects.toThrow("ValueError: this model always fails");
     expect(r.state).toBe("ready");
     await r.stop();
   });
@@ -46,7 +47,7 @@ describe("Python worker", () => {
   it("rejects everything in flight when the process dies", async () => {
     const r = replica("slow.pkl");
     await r.start(30_000);
-    const pending = r.predict(packBatch("doubles", [q([1])]), 1);
+    const pending = r.predict(pack([[1]]), 1);
     process.kill(r.pid!, "SIGKILL");
     await expect(pending).rejects.toThrow(/killed by signal/);
   });

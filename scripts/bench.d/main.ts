@@ -1,0 +1,323 @@
+/** scripts/bench: runs issue 5's benchmark (clipper vs the Bun.serve limit, FastAPI and MLServer) and writes the report. */
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "./bodies.ts";
+import { describeMachine } from "./machine.ts";
+import { installCleanup, logTail, rssBytes, run, sampleRss, serviceRss, waitFor, waitQuiet } from "./proc.ts";
+import { latencySvg, markdown, throughputSvg } from "./report.ts";
+import { computeTargets, MB, type ClipperRunMetrics, type DeploySample, type Results, type RunResult, type SystemResult } from "./results.ts";
+import { deployHr, predictsOk, startClipper, SYSTEMS, type Context, type Running, type SystemId, type SystemSpec } from "./systems.ts";
+import { ensureBenchVenv, trainModel } from "./venv.ts";
+import { runWrk } from "./wrk.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const BATCH_ROWS = 100;
+const BATCH_CONNECTIONS = 16;
+const MLSERVER_BATCH = { maxBatchSize: 64, maxBatchTimeSec: 0.002 };
+/** Systems whose failure makes the run fail; the peers' failures are reported and the rest goes on. */
+const ESSENTIAL: readonly SystemId[] = ["clipper", "clipper-cache-hit", "limit"];
+
+const HELP = `usage: scripts/bench [--quick] [--out DIR] [flags]
+
+Starts each system in turn (clipper cache off, clipper cache hit, a bare Bun.serve limit,
+FastAPI, MLServer), loads it with wrk on 127.0.0.1, and writes results.md, results.json,
+throughput.svg and latency.svg.
+
+  --quick            smoke run: clipper cache-off and the Bun limit at 16 connections plus the
+                     batch run, ~2 s per point, no Python peers; results go to a temp dir
+  --out DIR          where the results go (default: bench/, or a temp dir with --quick)
+  --duration SEC     measured seconds per point (default 10, quick 2)
+  --warmup SEC       warm-up seconds before each point (default 2, quick 1)
+  --systems LIST     comma-separated subset of: ${SYSTEMS.map((s) => s.id).join(", ")}
+  --deploy-runs N    deploy-to-first-prediction samples (default 5, quick 1)
+  --clipper PATH     the binary to test (default ./clipper; built into a temp dir when missing)
+  -h, --help         this help`;
+
+interface Options {
+  readonly quick: boolean;
+  readonly out: string;
+  readonly durationSec: number;
+  readonly warmupSec: number;
+  readonly systems: readonly SystemSpec[];
+  readonly deployRuns: number;
+  readonly clipper: string | undefined;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      quick: { type: "boolean", default: false }, out: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
+      systems: { type: "string" }, "deploy-runs": { type: "string" }, clipper: { type: "string" }, help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  const num = (name: string, raw: string | undefined, dflt: number, min: number) => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number ≥ ${min}, got '${raw}'`);
+    return n;
+  };
+  const wanted = values.systems?.split(",").map((s) => s.trim()).filter(Boolean)
+    ?? (quick ? ["clipper", "limit"] : SYSTEMS.map((s) => s.id));
+  const unknown = wanted.filter((w) => !SYSTEMS.some((s) => s.id === w));
+  if (unknown.length) throw new Error(`unknown system(s) ${unknown.join(", ")}; pick from ${SYSTEMS.map((s) => s.id).join(", ")}`);
+  return {
+    quick,
+    out: resolve(values.out ?? (quick ? mkdtempSync(join(tmpdir(), "clipper-bench-quick-")) : join(ROOT, "bench"))),
+    durationSec: num("duration", values.duration, quick ? 2 : 10, 1),
+    warmupSec: num("warmup", values.warmup, quick ? 1 : 2, 0),
+    systems: SYSTEMS.filter((s) => wanted.includes(s.id)),
+    deployRuns: num("deploy-runs", values["deploy-runs"], quick ? 1 : 5, 0),
+    clipper: values.clipper,
+  };
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+/** Counters from clipper's /metrics, turned into the sums that can be subtracted. */
+interface Counters { batches: number; rows: number; predictMicros: number; defaults: number; hits: number; misses: number }
+
+async function clipperCounters(url: string): Promise<Counters> {
+  const m = (await (await fetch(url)).json()) as {
+    apps: Record<string, { defaults: number }>;
+    models: Record<string, { batches: number; rows: number; mean_predict_micros: number }>;
+    cache: { hits: number; misses: number };
+  };
+  const model = Object.values(m.models)[0] ?? { batches: 0, rows: 0, mean_predict_micros: 0 };
+  return {
+    batches: model.batches, rows: model.rows, predictMicros: model.mean_predict_micros * model.batches,
+    defaults: m.apps.hr?.defaults ?? 0, hits: m.cache.hits, misses: m.cache.misses,
+  };
+}
+
+function delta(a: Counters, b: Counters): ClipperRunMetrics {
+  const batches = b.batches - a.batches;
+  const rows = b.rows - a.rows;
+  return {
+    batches, rows, meanBatchSize: batches ? rows / batches : 0, meanPredictMicros: batches ? (b.predictMicros - a.predictMicros) / batches : 0,
+    defaults: b.defaults - a.defaults, cacheHits: b.hits - a.hits, cacheMisses: b.misses - a.misses,
+  };
+}
+
+interface BodyFiles { readonly single: string; readonly constant: string; readonly batch: string }
+
+function writeBodyFiles(work: string): Record<Protocol, BodyFiles> {
+  const rows = hrRows(10_000);
+  const batches = Array.from({ length: 100 }, (_, i) => rows.slice(i * BATCH_ROWS, (i + 1) * BATCH_ROWS));
+  const files = (p: Protocol): BodyFiles => ({
+    single: writeBodies(join(work, `${p}-single.txt`), rows.map((r) => singleBody(p, r))),
+    constant: writeBodies(join(work, `${p}-constant.txt`), [singleBody(p, CONSTANT_ROW)]),
+    batch: writeBodies(join(work, `${p}-batch.txt`), batches.map((b) => batchBody(p, b))),
+  });
+  return { clipper: files("clipper"), v2: files("v2") };
+}
+
+async function measurePoint(spec: SystemSpec, running: Running, bodies: string, kind: "single" | "batch", connections: number, o: Options): Promise<RunResult> {
+  const backgroundCpuPct = await waitQuiet(o.quick ? 0 : 30_000);
+  if (o.warmupSec > 0) await runWrk(running.predictUrl, bodies, connections, o.warmupSec);
+  const before = running.metricsUrl ? await clipperCounters(running.metricsUrl) : undefined;
+  const rss = sampleRss(running.service.pid);
+  const wrk = await runWrk(running.predictUrl, bodies, connections, o.durationSec);
+  const peakRssBytes = rss.stop();
+  const clipper = before && running.metricsUrl ? delta(before, await clipperCounters(running.metricsUrl)) : undefined;
+  const rowsPerRequest = kind === "batch" ? BATCH_ROWS : 1;
+  const result: RunResult = { kind, connections, rowsPerRequest, wrk, rowsPerSec: wrk.requestsPerSec * rowsPerRequest, peakRssBytes,
+    backgroundCpuPct, ...(clipper ? { clipper } : {}) };
+  log(`${spec.label} ${kind} c=${connections}: ${Math.round(wrk.requestsPerSec)} req/s` +
+    (kind === "batch" ? ` (${Math.round(result.rowsPerSec)} rows/s)` : "") +
+    `, p50 ${wrk.p50Ms.toFixed(3)} ms, p99 ${wrk.p99Ms.toFixed(3)} ms, errors ${wrk.errors}, RSS ${(peakRssBytes / MB).toFixed(1)} MB` +
+    (clipper ? `, mean batch ${clipper.meanBatchSize.toFixed(2)}, defaults ${clipper.defaults}` : "") +
+    `, background CPU before ${backgroundCpuPct.toFixed(0)}%`);
+  return result;
+}
+
+async function benchSystem(spec: SystemSpec, ctx: Context | undefined, venvError: string | undefined, bodies: Record<Protocol, BodyFiles>,
+  concurrencies: readonly number[], o: Options): Promise<SystemResult> {
+  const result: SystemResult = { id: spec.id, label: spec.label, description: spec.description, status: "ok", runs: [] };
+  if (!ctx || (spec.needsBenchVenv && venvError)) {
+    result.status = "failed";
+    result.error = venvError ?? "no context";
+    log(`${spec.label}: skipped, ${result.error.split("\n")[0]}`);
+    return result;
+  }
+  log(`starting ${spec.label}`);
+  let running: Running;
+  try {
+    running = await spec.start(ctx);
+  } catch (err) {
+    result.status = "failed";
+    result.error = (err as Error).message;
+    log(`${spec.label} FAILED to start: ${result.error}`);
+    return result;
+  }
+  try {
+    await Bun.sleep(300);
+    const idle = serviceRss(running.service.pid);
+    result.idleRss = { leaderBytes: idle.leaderBytes, totalBytes: idle.totalBytes, processes: idle.children.length + 1 };
+    result.sample = running.sample;
+    const files = bodies[spec.protocol];
+    for (const c of concurrencies) {
+      result.runs.push(await measurePoint(spec, running, spec.constantInput ? files.constant : files.single, "single", c, o));
+    }
+    if (!spec.constantInput) result.runs.push(await measurePoint(spec, running, files.batch, "batch", BATCH_CONNECTIONS, o));
+  } catch (err) {
+    result.status = "failed";
+    result.error = `${(err as Error).message}\n${logTail(running.service.logPath)}`;
+    log(`${spec.label} FAILED: ${result.error}`);
+  } finally {
+    await running.service.stop();
+  }
+  return result;
+}
+
+/** Fresh server per sample: RSS before deploy, time from `clipper deploy` to the first real prediction, RSS after. */
+async function measureDeploy(ctx: Context, runs: number): Promise<DeploySample[]> {
+  const samples: DeploySample[] = [];
+  for (let i = 0; i < runs; i++) {
+    const { service, queryUrl, mgmtUrl } = await startClipper(ctx, `deploy-${i + 1}`, true);
+    try {
+      await Bun.sleep(300);
+      const serverIdleRssBytes = rssBytes(service.pid);
+      const started = performance.now();
+      let cliDone = 0;
+      const deploying = deployHr(ctx, mgmtUrl).then(() => (cliDone = performance.now()));
+      let failed: unknown;
+      deploying.catch((err: unknown) => (failed = err));
+      await waitFor("the first prediction after deploy", async () => {
+        if (failed) throw failed;
+        return predictsOk(queryUrl);
+      }, 60_000, 2, service);
+      const firstPrediction = performance.now();
+      await deploying;
+      await Bun.sleep(500);
+      const rss = serviceRss(service.pid);
+      samples.push({
+        firstPredictionSec: (firstPrediction - started) / 1000, cliSec: (cliDone - started) / 1000,
+        serverIdleRssBytes, serverRssWithModelBytes: rss.leaderBytes, replicaRssBytes: rss.totalBytes - rss.leaderBytes,
+      });
+      log(`deploy ${i + 1}/${runs}: first prediction after ${samples.at(-1)!.firstPredictionSec.toFixed(3)} s, ` +
+        `server ${(rss.leaderBytes / MB).toFixed(1)} MB + replica ${((rss.totalBytes - rss.leaderBytes) / MB).toFixed(1)} MB`);
+    } finally {
+      await service.stop();
+    }
+  }
+  return samples;
+}
+
+function clipperBuilt(o: Options): string {
+  const bin = o.clipper ? resolve(o.clipper) : join(ROOT, "clipper");
+  return existsSync(bin) ? statSync(bin).mtime.toISOString().replace(/\.\d+Z$/, "Z") : "by this run from src/";
+}
+
+/** A private copy of the binary (a rebuild of ./clipper mid-run must not change what runs), or a fresh build. */
+async function ensureClipper(o: Options, work: string): Promise<string> {
+  const bin = o.clipper ? resolve(o.clipper) : join(ROOT, "clipper");
+  const out = join(work, "clipper");
+  if (existsSync(bin)) {
+    copyFileSync(bin, out);
+    chmodSync(out, 0o755);
+    return out;
+  }
+  if (o.clipper) throw new Error(`no clipper binary at ${bin}`);
+  log(`no ./clipper: building ${out}`);
+  const r = await run([process.execPath, "build", "src/main.ts", "--compile", "--minify", "--outfile", out], { cwd: ROOT, timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`bun build failed:\n${r.stdout}\n${r.stderr}`);
+  return out;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const o = parseOptions(argv);
+  const work = mkdtempSync(join(tmpdir(), "clipper-bench-"));
+  installCleanup(() => rmSync(work, { recursive: true, force: true }));
+  const started = performance.now();
+  try {
+    mkdirSync(o.out, { recursive: true });
+    const clipperBin = await ensureClipper(o, work);
+    const python = join(ROOT, ".venv/bin/python");
+    if (!existsSync(python)) throw new Error(`no ${python}: run scripts/bootstrap first`);
+    const notes: string[] = [];
+
+    log("training the HR model (examples/hr/train.py)");
+    const modelPath = await trainModel(ROOT, python, join(work, "hr.pkl"));
+
+    const needsPeers = o.systems.some((s) => s.needsBenchVenv);
+    let benchPython = "";
+    let benchModelPath = modelPath;
+    let venvError: string | undefined;
+    if (needsPeers) {
+      try {
+        benchPython = await ensureBenchVenv(ROOT, log);
+        const model = await trainModel(ROOT, benchPython, join(work, "hr-bench.pkl"), modelPath);
+        if (model !== modelPath) notes.push("The peers' venv could not load clipper's hr.pkl cleanly, so FastAPI and MLServer load a copy trained by the bench venv's Python.");
+        benchModelPath = model;
+      } catch (err) {
+        venvError = (err as Error).message;
+        log(`peers unavailable: ${venvError}`);
+      }
+    }
+
+    const ctx: Context = { root: ROOT, work, clipperBin, python, benchPython, modelPath, benchModelPath, mlserverBatch: MLSERVER_BATCH,
+      token: crypto.randomUUID().replace(/-/g, "") };
+    const machine = await describeMachine({ root: ROOT, clipperBin, python, ...(benchPython ? { benchPython } : {}) });
+    machine.versions["clipper binary"] = `${o.clipper ?? "./clipper"}, built ${clipperBuilt(o)}`;
+    const concurrencies = o.quick ? [16] : [1, 16, 64, 256];
+    const results: Results = {
+      generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      mode: o.quick ? "quick" : "full",
+      command: ["scripts/bench", ...argv].join(" "),
+      settings: { warmupSec: o.warmupSec, durationSec: o.durationSec, concurrencies, batchConnections: BATCH_CONNECTIONS, batchRows: BATCH_ROWS, mlserverBatch: MLSERVER_BATCH },
+      machine, systems: [], notes,
+    };
+
+    if (o.deployRuns > 0) {
+      try {
+        results.deploy = { samples: await measureDeploy(ctx, o.deployRuns) };
+      } catch (err) {
+        results.deploy = { samples: [], error: (err as Error).message };
+        log(`deploy measurement FAILED: ${(err as Error).message}`);
+      }
+    }
+    if (!o.quick) {
+      const r = await run([python, join(import.meta.dir, "predict_time.py"), modelPath], { cwd: ROOT, timeoutMs: 120_000 });
+      if (r.code === 0) results.pythonPredict = JSON.parse(r.stdout);
+      else notes.push(`predict_time.py failed: ${r.stderr.trim()}`);
+    }
+
+    const bodies = writeBodyFiles(work);
+    for (const spec of o.systems) results.systems.push(await benchSystem(spec, ctx, venvError, bodies, concurrencies, o));
+
+    results.targets = computeTargets(results);
+    writeFileSync(join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    writeFileSync(join(o.out, "results.md"), markdown(results));
+    writeFileSync(join(o.out, "throughput.svg"), throughputSvg(results));
+    writeFileSync(join(o.out, "latency.svg"), latencySvg(results));
+    log(`wrote ${o.out}/{results.md,results.json,throughput.svg,latency.svg} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    for (const t of results.targets) log(`target ${t.status.padEnd(12)} ${t.name}: ${t.measured} (goal ${t.goal})`);
+
+    const broken = results.systems.filter((s) => ESSENTIAL.includes(s.id) && s.status !== "ok").map((s) => s.label);
+    if (results.deploy?.error) broken.push("deploy measurement");
+    if (o.quick) broken.push(...results.systems.filter((s) => s.runs.some((r) => r.wrk.errors > 0)).map((s) => `${s.label} (request errors)`));
+    if (broken.length) {
+      log(`FAILED: ${broken.join(", ")}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

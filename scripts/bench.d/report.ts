@@ -1,0 +1,144 @@
+/** Turns Results into results.md, throughput.svg and latency.svg. */
+import { chart, type Series } from "./svg.ts";
+import { MB, median, type Results, type RunResult, type SystemResult } from "./results.ts";
+import type { SystemId } from "./systems.ts";
+
+const COLORS: Record<SystemId, string> = {
+  clipper: "#1f77b4",
+  "clipper-cache-hit": "#7fb8e6",
+  limit: "#9a9a9a",
+  fastapi: "#2ca02c",
+  mlserver: "#d62728",
+};
+
+const f1 = (x: number) => x.toFixed(1);
+const f3 = (x: number) => x.toFixed(3);
+const int = (x: number) => Math.round(x).toLocaleString("en-US");
+
+function runRow(s: SystemResult, run: RunResult): string {
+  const w = run.wrk;
+  const label = run.kind === "batch" ? `${run.connections} (input_batch of ${run.rowsPerRequest})` : String(run.connections);
+  const errs = w.errors === 0 ? "0" : `${w.errors} (non-2xx ${w.non2xx}, connect ${w.socketErrors.connect}, read ${w.socketErrors.read}, write ${w.socketErrors.write}, timeout ${w.socketErrors.timeout})`;
+  const cells = [label, int(w.requestsPerSec), run.kind === "batch" ? int(run.rowsPerSec) : "", f3(w.p50Ms), f3(w.p99Ms), f3(w.p999Ms), errs,
+    f1(run.peakRssBytes / MB), run.backgroundCpuPct.toFixed(0)];
+  if (s.id === "clipper" || s.id === "clipper-cache-hit") {
+    const c = run.clipper;
+    cells.push(c ? (c.batches ? c.meanBatchSize.toFixed(2) : "— (all cache hits)") : "—", c ? String(c.defaults) : "—");
+  }
+  return `| ${cells.join(" | ")} |`;
+}
+
+function systemTable(s: SystemResult): string[] {
+  const head = ["connections", "req/s", "rows/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server RSS MB (peak)", "bg CPU %"];
+  if (s.id === "clipper" || s.id === "clipper-cache-hit") head.push("mean batch size", "default answers");
+  const lines = [`### ${s.label}`, "", s.description + ".", ""];
+  if (s.status !== "ok") {
+    lines.push(`**${s.status === "failed" ? "FAILED" : "skipped"}**: ${s.status === "failed" ? "the exact error:" : (s.error ?? "")}`, "");
+    if (s.status === "failed") lines.push("```", (s.error ?? "").trim(), "```", "");
+    if (s.runs.length === 0) return lines;
+  }
+  lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...s.runs.map((r) => runRow(s, r)), "");
+  if (s.idleRss) lines.push(`Idle RSS after start-up (with the model loaded, where there is one): ${f1(s.idleRss.totalBytes / MB)} MB in ${s.idleRss.processes} process(es) (leader ${f1(s.idleRss.leaderBytes / MB)} MB).`, "");
+  return lines;
+}
+
+export function markdown(r: Results): string {
+  const m = r.machine;
+  const L: string[] = [
+    "# clipper benchmark (issue 5: Performance)", "",
+    `Generated ${r.generatedAt} by \`${r.command}\` (${r.mode} mode: ${r.settings.warmupSec} s warm-up, then ${r.settings.durationSec} s per point). ` +
+      "All systems ran one after another on this machine, started and stopped by the script; wrk and the server share the same cores.", "",
+    "## Targets", "",
+    "| target | goal | measured | status |", "|---|---|---|---|",
+    ...(r.targets ?? []).map((t) => `| ${t.name} | ${t.goal} | ${t.measured} | ${t.status === "met" ? "**met**" : t.status === "missed" ? "**missed**" : "not measured"} |`),
+    "",
+    "![requests per second](throughput.svg)", "", "![latency](latency.svg)", "",
+    "## Machine", "",
+    "| | |", "|---|---|",
+    `| nproc | ${m.nproc} |`, `| CPU | ${m.cpuModel} |`, `| memory | ${m.memoryGiB} GiB |`, `| kernel | ${m.kernel} |`, `| OS | ${m.os} |`,
+    `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`,
+    `| clipper checkout | ${m.git} |`,
+    ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`),
+    "",
+    "## Results per system", "",
+    "Latencies are wrk's (from request sent to response read, per connection). Errors = non-2xx responses + socket errors " +
+      "(connect, read, write, timeout). Server RSS is the peak, sampled every 0.5 s, of the server process plus all its children " +
+      "(clipper: server + Python replica; MLServer: server + inference worker). bg CPU % is the share of both cores other processes " +
+      "kept busy just before the point (the script waits up to 30 s for it to fall under 25%): a high value marks a disturbed point.", "",
+  ];
+  for (const s of r.systems) L.push(...systemTable(s));
+
+  L.push("## Deploy and memory", "");
+  if (r.deploy?.error) L.push("Deploy measurement FAILED:", "```", r.deploy.error.trim(), "```", "");
+  const ds = r.deploy?.samples ?? [];
+  if (ds.length) {
+    L.push("Each sample starts a fresh `clipper serve --cache-entries 0` with an empty data dir, then times `clipper deploy hr.pkl` " +
+      "from its spawn until the first `POST /hr/predict` answers 200 with a non-default output (polled every few ms).", "",
+      "| sample | deploy → first prediction s | deploy CLI exits s | server RSS before deploy MB | server RSS with HR MB | Python replica RSS MB |",
+      "|---|---|---|---|---|---|",
+      ...ds.map((d, i) => `| ${i + 1} | ${d.firstPredictionSec.toFixed(3)} | ${d.cliSec.toFixed(3)} | ${f1(d.serverIdleRssBytes / MB)} | ${f1(d.serverRssWithModelBytes / MB)} | ${f1(d.replicaRssBytes / MB)} |`),
+      `| **median** | **${median(ds.map((d) => d.firstPredictionSec)).toFixed(3)}** | ${median(ds.map((d) => d.cliSec)).toFixed(3)} | ${f1(median(ds.map((d) => d.serverIdleRssBytes)) / MB)} | ${f1(median(ds.map((d) => d.serverRssWithModelBytes)) / MB)} | ${f1(median(ds.map((d) => d.replicaRssBytes)) / MB)} |`,
+      "");
+  }
+  if (r.pythonPredict) {
+    L.push(`The model's own \`predict\` on one row, timed in Python directly (scripts/bench.d/predict_time.py, ${r.pythonPredict.iterations} calls): ` +
+      `median ${f3(r.pythonPredict.median_micros / 1000)} ms, mean ${f3(r.pythonPredict.mean_micros / 1000)} ms. ` +
+      "The latency-overhead target subtracts clipper's own measurement (mean_predict_micros from /metrics during the 1-connection run).", "");
+  }
+
+  L.push("## Method", "",
+    `- Load: wrk with scripts/bench.d/post.lua (POST bodies read from a file, formatted once; its \`done()\` prints p50/p99/p99.9), -t1 (on 2 cores wrk takes one, the server the other), ` +
+      `--timeout 5s, concurrencies ${r.settings.concurrencies.join(", ")}; each point is a ${r.settings.warmupSec} s warm-up run (discarded) and a ${r.settings.durationSec} s measured run.`,
+    "- Inputs: 10,000 distinct HR rows (5 doubles, fixed seed) cycled by every system except the cache-hit one, which sends one constant row with the cache on. " +
+      "clipper cache-off also runs with `--cache-entries 0`, so no query is a cache hit.",
+    `- Batch: \`{"input_batch": [100 rows]}\` (MLServer: one V2 input of shape [100, 5]) at ${r.settings.batchConnections} connections, rows/s = req/s × ${r.settings.batchRows}.`,
+    "- MLServer is queried over `POST /v2/models/hr/infer` with `{\"inputs\":[{\"name\":\"input-0\",\"shape\":[1,5],\"datatype\":\"FP64\",\"data\":[...]}]}`; " +
+      `adaptive batching max_batch_size ${r.settings.mlserverBatch.maxBatchSize}, max_batch_time ${r.settings.mlserverBatch.maxBatchTimeSec} s.`,
+    "- Peers' Python packages: `.venv-bench`, made by the script from the pinned scripts/bench.d/requirements.txt (same scikit-learn 1.7.2 as clipper's runtime, so every system loads the same hr.pkl).",
+    "- The machine is shared and noisy: compare systems within one run, not across runs.",
+    ...r.notes.map((n) => `- ${n}`),
+    "");
+  return L.join("\n");
+}
+
+function seriesOf(r: Results, pick: (s: SystemResult, c: number) => number | null, groups: readonly number[]): Series[] {
+  return r.systems.filter((s) => s.runs.some((x) => x.kind === "single"))
+    .map((s) => ({ name: s.label, color: COLORS[s.id], values: groups.map((c) => pick(s, c)) }));
+}
+
+const single = (s: SystemResult, c: number) => s.runs.find((x) => x.kind === "single" && x.connections === c);
+
+export function throughputSvg(r: Results): string {
+  const cs = r.settings.concurrencies;
+  const series = seriesOf(r, (s, c) => single(s, c)?.wrk.requestsPerSec ?? null, cs);
+  const batchSystems = r.systems.filter((s) => s.runs.some((x) => x.kind === "batch"));
+  const batchSeries: Series[] = series.map((s) => {
+    const sys = batchSystems.find((b) => b.label === s.name);
+    return { ...s, values: [sys?.runs.find((x) => x.kind === "batch")?.rowsPerSec ?? null] };
+  });
+  return chart({
+    title: "HR decision tree: throughput (higher is better)",
+    caption: `${r.machine.nproc} cores, ${r.machine.cpuModel}; wrk ${r.settings.durationSec} s per point; ${r.generatedAt}`,
+    series,
+    panels: [
+      { kind: "bar", weight: 3, panel: { title: "single input: requests/s", yLabel: "requests / s", xLabel: "concurrent connections", groups: cs.map(String), series } },
+      { kind: "bar", weight: 1.1, panel: { title: `input_batch of ${r.settings.batchRows}: rows/s`, yLabel: "rows / s", xLabel: `${r.settings.batchConnections} connections`, groups: [""], series: batchSeries } },
+    ],
+  });
+}
+
+export function latencySvg(r: Results): string {
+  const cs = r.settings.concurrencies;
+  const p50 = seriesOf(r, (s, c) => single(s, c)?.wrk.p50Ms ?? null, cs);
+  const p99 = seriesOf(r, (s, c) => single(s, c)?.wrk.p99Ms ?? null, cs);
+  return chart({
+    title: "HR decision tree: latency (lower is better, log scale)",
+    caption: `single-input requests; wrk latency in ms; ${r.machine.nproc} cores; ${r.generatedAt}`,
+    series: p50,
+    panels: [
+      { kind: "loglines", weight: 1, panel: { title: "p50 latency (ms)", yLabel: "ms (log)", xLabel: "concurrent connections", groups: cs.map(String), series: p50 } },
+      { kind: "loglines", weight: 1, panel: { title: "p99 latency (ms)", yLabel: "ms (log)", xLabel: "concurrent connections", groups: cs.map(String), series: p99 } },
+    ],
+  });
+}
+

@@ -1,0 +1,121 @@
+/**
+ * Per-model Python environments: one virtual environment per exact package set, built once (uv when
+ * it is there, else venv + pip), cached under `<dataDir>/envs/<key>` and reused by every model that asks
+ * for the same set.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { execa } from "execa";
+import { BadRequestError, NotFoundError, RuntimeFailure } from "../errors.ts";
+
+/** A requirement specifier: a name, optional extras and version constraints; never a URL or a pip option. */
+const REQUIREMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9._,-]{1,100}\])?((===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50})?(,(===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50}){0,4}$/;
+/** The runtime's own needs (frames, arrays, joblib files, cloudpickled closures), added unless the set names them. */
+const WORKER_NEEDS = ["msgpack", "numpy", "joblib", "cloudpickle"];
+const LOG_LINES = 200;
+
+export interface EnvironmentStatus {
+  readonly id: string;
+  readonly pkgs: readonly string[];
+  readonly state: "building" | "ready" | "failed";
+  readonly python: string | undefined;
+  /** The last lines of the build's output, and how many lines it wrote in all. */
+  readonly log: readonly string[];
+  readonly log_total: number;
+  readonly error: string | undefined;
+}
+
+const packageName = (req: string) => req.split(/[[=<>!~]/)[0]!.toLowerCase().replace(/_/g, "-");
+
+export class EnvironmentBuilder {
+  readonly #dir: string;
+  readonly #basePython: string;
+  readonly #log: (line: string) => void;
+  readonly #builds = new Map<string, { status: EnvironmentStatus & { log: string[] }; done: Promise<string> }>();
+
+  constructor(dataDir: string, basePython: string, log: (line: string) => void) {
+    this.#dir = join(dataDir, "envs");
+    this.#basePython = basePython;
+    this.#log = log;
+  }
+
+  /** Validates and normalizes a package set (sorted, deduplicated). */
+  static normalize(pkgs: readonly string[]): string[] {
+    for (const p of pkgs) {
+      if (!REQUIREMENT.test(p)) throw new BadRequestError(`pkgs: '${p}' is not a package requirement`, "use name==version, like scikit-learn==1.5.2");
+    }
+    return [...new Set(pkgs)].sort();
+  }
+
+  id(pkgs: readonly string[]): string {
+    return createHash("sha256").update(`${this.#basePython}\n${pkgs.join("\n")}`).digest("hex").slice(0, 16);
+  }
+
+  /** Starts building (or finds) the environment of `pkgs`; returns its id at once. */
+  start(pkgs: readonly string[]): string {
+    const set = EnvironmentBuilder.normalize(pkgs);
+    const id = this.id(set);
+    // A failed build stays visible in status() until someone asks for the same set again.
+    if (this.#builds.has(id) && this.#builds.get(id)!.status.state !== "failed") return id;
+    const envDir = join(this.#dir, id);
+    const python = join(envDir, "bin", "python");
+    const status = {
+      id, pkgs: set, state: "building" as EnvironmentStatus["state"], python: undefined as string | undefined,
+      log: [] as string[], log_total: 0, error: undefined as string | undefined,
+    };
+    if (existsSync(join(envDir, ".ready"))) {
+      Object.assign(status, { state: "ready", python });
+      this.#builds.set(id, { status, done: Promise.resolve(python) });
+      return id;
+    }
+    const done = this.#build(envDir, set, status.log).then(
+      () => (Object.assign(status, { state: "ready", python }), python),
+      (err: Error) => {
+        Object.assign(status, { state: "failed", error: err.message });
+        throw err;
+      },
+    );
+    done.catch(() => undefined);
+    this.#builds.set(id, { status, done });
+    return id;
+  }
+
+  /** The interpreter of the environment of `pkgs`, building it first when needed. */
+  async ensure(pkgs: readonly string[]): Promise<string> {
+    const id = this.start(pkgs);
+    return this.#builds.get(id)!.done;
+  }
+
+  status(id: string): EnvironmentStatus {
+    const b = this.#builds.get(id);
+    if (!b) throw new NotFoundError(`no environment build '${id}'`);
+    return { ...b.status, log: b.status.log.slice(-LOG_LINES), log_total: b.status.log.length };
+  }
+
+  async #build(envDir: string, pkgs: readonly string[], log: string[]): Promise<void> {
+    rmSync(envDir, { recursive: true, force: true });
+    const names = new Set(pkgs.map(packageName));
+    const install = [...pkgs, ...WORKER_NEEDS.filter((n) => !names.has(n))];
+    const uv = [join(dirname(this.#basePython), "uv"), Bun.which("uv")].find((p) => p && existsSync(p));
+    const run = async (cmd: string, args: string[]) => {
+      log.push(`$ ${[cmd, ...args].join(" ")}`);
+      this.#log(`environment ${envDir}: ${[cmd, ...args].join(" ")}`);
+      const proc = execa(cmd, args, { all: true, reject: false, env: { PIP_DISABLE_PIP_VERSION_CHECK: "1" } });
+      for await (const line of proc.iterable({ from: "all" })) log.push(String(line));
+      const result = await proc;
+      if (result.exitCode !== 0) {
+        const tail = log.filter((l) => !l.startsWith("$ ")).slice(-15).join("\n");
+        throw new RuntimeFailure(`building the environment failed (${cmd.split("/").pop()} exited with ${result.exitCode}):\n${tail}`);
+      }
+    };
+    if (uv) {
+      await run(uv, ["venv", "--quiet", "--python", this.#basePython, envDir]);
+      await run(uv, ["pip", "install", "--python", join(envDir, "bin", "python"), ...install]);
+    } else {
+      await run(this.#basePython, ["-m", "venv", envDir]);
+      await run(join(envDir, "bin", "pip"), ["install", "--progress-bar", "off", ...install]);
+    }
+    writeFileSync(join(envDir, ".ready"), JSON.stringify({ pkgs, built_at: new Date().toISOString() }) + "\n");
+  }
+}
