@@ -5,7 +5,7 @@ import { PredictionCache } from "./cache/prediction-cache.ts";
 import type { ServerConfig } from "./config.ts";
 import { loadOrCreateToken } from "./http/auth.ts";
 import { managementRoutes } from "./http/management-routes.ts";
-import { queryRoutes } from "./http/query-routes.ts";
+import { hotQueryRoutes, queryRoutes } from "./http/query-routes.ts";
 import { ArtifactStore } from "./management/artifacts.ts";
 import { ManagementService } from "./management/service.ts";
 import { Metrics } from "./metrics/metrics.ts";
@@ -33,10 +33,12 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics,
     (app, rewards) => management.recordFeedback(app, rewards));
 
+  const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes };
   const query = Bun.serve({
     hostname: config.host, port: config.queryPort,
     maxRequestBodySize: config.maxBodyBytes + 1,
-    fetch: queryRoutes({ processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes }).fetch,
+    routes: hotQueryRoutes(queryDeps),
+    fetch: queryRoutes(queryDeps).fetch,
   });
   const mgmt = Bun.serve({
     hostname: config.host, port: config.mgmtPort,

@@ -120,6 +120,16 @@ def to_output(value):
     return str(value)
 
 
+def to_outputs(result):
+    """All rows' outputs; a 1-D numeric or string array (the common classifier case) in one pass."""
+    if isinstance(result, np.ndarray):
+        if result.ndim == 1 and result.dtype.kind in "iubfU":
+            return [str(v) for v in result.tolist()]
+        if result.ndim == 2:
+            return result.tolist()
+    return [to_output(v) for v in result]
+
+
 def to_batch(msg):
     if "data" in msg:
         rows, cols = msg["shape"]
@@ -138,7 +148,7 @@ def predict(method, msg, as_list):
     started = time.perf_counter()
     result = method(batch)
     micros = int((time.perf_counter() - started) * 1e6)
-    outputs = [to_output(v) for v in result]
+    outputs = to_outputs(result)
     if len(outputs) != len(batch):
         raise ValueError(f"predict returned {len(outputs)} outputs for {len(batch)} inputs")
     return outputs, micros
@@ -165,6 +175,14 @@ def main():
         traceback.print_exc()
         send({"type": "error", "id": 0, "fatal": True, "message": f"could not load the model: {type(err).__name__}: {err}"})
         sys.exit(3)
+
+    try:
+        # clipper rejects NaN and infinite numbers before they reach the runtime, so scikit-learn's own
+        # finiteness check (about a fifth of a small predict) can be skipped.
+        import sklearn
+        sklearn.set_config(assume_finite=True)
+    except ImportError:
+        pass
 
     send({"type": "hello", "id": 0, "runtime": {
         "kind": "python", "protocol": PROTOCOL_VERSION, "python": platform.python_version(),

@@ -4,9 +4,10 @@ import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 export async function readBodyText(req: Request, limitBytes: number): Promise<string> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limitBytes) throw new PayloadTooLargeError(limitBytes);
-  const buf = await req.arrayBuffer();
-  if (buf.byteLength > limitBytes) throw new PayloadTooLargeError(limitBytes);
-  return new TextDecoder().decode(buf);
+  const text = await req.text();
+  // Bun.serve's maxRequestBodySize bounds the bytes read; this check covers bodies without a length.
+  if (text.length > limitBytes) throw new PayloadTooLargeError(limitBytes);
+  return text;
 }
 
 /** Parses a JSON body (empty body → {}) for the management routes. */

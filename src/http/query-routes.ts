@@ -1,4 +1,9 @@
-/** The query API (:1337): routes only parse and serialize; the processor does the work. */
+/**
+ * The query API (:1337): routes only parse and serialize; the processor does the work.
+ * The two hot routes are Bun.serve native routes (measured: hono's URL parsing and context cost about a
+ * quarter of a cache hit's time); everything else goes through hono.
+ */
+import type { BunRequest } from "bun";
 import { Hono } from "hono";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import type { ManagementService } from "../management/service.ts";
@@ -18,6 +23,31 @@ export interface QueryRouteDeps {
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
+
+/** Runs one hot route, mapping any error to its response in the one place that does it. */
+function hot<P extends string>(run: (req: BunRequest<P>, arrivalMs: number) => Promise<string>) {
+  return async (req: BunRequest<P>): Promise<Response> => {
+    const arrivalMs = performance.now();
+    try {
+      return new Response(await run(req, arrivalMs), { headers: JSON_HEADERS });
+    } catch (err) {
+      return errorResponse(err);
+    }
+  };
+}
+
+/** Native Bun.serve routes for predict and feedback. */
+export function hotQueryRoutes(d: QueryRouteDeps) {
+  return {
+    "/:app/predict": {
+      POST: hot<"/:app/predict">(async (req, arrivalMs) => d.processor.predict(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs)),
+    },
+    "/:app/update": {
+      POST: hot<"/:app/update">(async (req, arrivalMs) => d.processor.update(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs)),
+    },
+  };
+}
+
 export function queryRoutes(d: QueryRouteDeps): Hono {
   const app = new Hono();
   app.get("/health", (c) => c.json({ status: "ok" }));
@@ -27,17 +57,6 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
     return c.json({ ready: notReady.length === 0, not_ready: notReady }, notReady.length === 0 ? 200 : 503);
   });
   app.get("/metrics", (c) => c.json(d.metrics.toJSON(d.cache)));
-  app.post("/:app/predict", async (c) => {
-    const arrivalMs = performance.now();
-    const text = await readBodyText(c.req.raw, d.maxBodyBytes);
-    const body = await d.processor.predict(c.req.param("app"), text, arrivalMs);
-    return new Response(body, { headers: JSON_HEADERS });
-  });
-  app.post("/:app/update", async (c) => {
-    const arrivalMs = performance.now();
-    const text = await readBodyText(c.req.raw, d.maxBodyBytes);
-    return new Response(await d.processor.update(c.req.param("app"), text, arrivalMs), { headers: JSON_HEADERS });
-  });
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "predict with POST /{app}/predict")));
   app.onError((err) => errorResponse(err));
   return app;

@@ -7,7 +7,7 @@ export type Row = number[] | string | Uint8Array;
 
 export interface ParsedQuery {
   readonly rows: Row[];
-  /** Cache keys, one per row (the row's canonical text). */
+  /** Cache keys, one per row (the row's canonical text); empty when not asked for. */
   readonly keys: string[];
   readonly batch: boolean;
 }
@@ -30,7 +30,7 @@ const EXPECTED: Record<InputType, string> = {
   bytes: "a base64-encoded string",
 };
 
-export function parseQuery(text: string, inputType: InputType): ParsedQuery {
+export function parseQuery(text: string, inputType: InputType, withKeys = true): ParsedQuery {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -42,14 +42,14 @@ export function parseQuery(text: string, inputType: InputType): ParsedQuery {
   }
   const obj = body as { input?: unknown; input_batch?: unknown };
   if (obj.input !== undefined) {
-    const { row, key } = parseRow(obj.input, inputType, "input");
-    return { rows: [row], keys: [key], batch: false };
+    const { row, key } = parseRow(obj.input, inputType, "input", withKeys);
+    return { rows: [row], keys: withKeys ? [key] : [], batch: false };
   }
-  if (obj.input_batch !== undefined) return parseBatch(obj.input_batch, inputType);
+  if (obj.input_batch !== undefined) return parseBatch(obj.input_batch, inputType, withKeys);
   throw new BadRequestError("request body has no 'input' or 'input_batch' field", `expected {"input": ${EXPECTED[inputType]}}`);
 }
 
-function parseBatch(value: unknown, inputType: InputType): ParsedQuery {
+function parseBatch(value: unknown, inputType: InputType, withKeys: boolean): ParsedQuery {
   if (!Array.isArray(value) || value.length === 0) {
     throw new BadRequestError("'input_batch' must be a non-empty array of inputs", `each input is ${EXPECTED[inputType]}`);
   }
@@ -57,10 +57,10 @@ function parseBatch(value: unknown, inputType: InputType): ParsedQuery {
     throw new BadRequestError(`'input_batch' has ${value.length} inputs, more than the limit of ${MAX_BATCH_ROWS}`);
   }
   const rows: Row[] = new Array(value.length);
-  const keys: string[] = new Array(value.length);
+  const keys: string[] = withKeys ? new Array(value.length) : [];
   let width = -1;
   for (let i = 0; i < value.length; i++) {
-    const { row, key } = parseRow(value[i], inputType, `input_batch[${i}]`);
+    const { row, key } = parseRow(value[i], inputType, `input_batch[${i}]`, withKeys);
     if (Array.isArray(row)) {
       if (width === -1) width = row.length;
       else if (row.length !== width) {
@@ -69,17 +69,17 @@ function parseBatch(value: unknown, inputType: InputType): ParsedQuery {
       }
     }
     rows[i] = row;
-    keys[i] = key;
+    if (withKeys) keys[i] = key;
   }
   return { rows, keys, batch: true };
 }
 
-function parseRow(value: unknown, inputType: InputType, field: string): { row: Row; key: string } {
+function parseRow(value: unknown, inputType: InputType, field: string, withKey: boolean): { row: Row; key: string } {
   switch (inputType) {
     case "doubles":
     case "floats":
     case "integers":
-      return parseNumbers(value, inputType, field);
+      return parseNumbers(value, inputType, field, withKey);
     case "strings":
       if (typeof value !== "string") throw wrongType(field, inputType, value);
       if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
@@ -91,7 +91,7 @@ function parseRow(value: unknown, inputType: InputType, field: string): { row: R
   }
 }
 
-function parseNumbers(value: unknown, inputType: InputType, field: string): { row: number[]; key: string } {
+function parseNumbers(value: unknown, inputType: InputType, field: string, withKey: boolean): { row: number[]; key: string } {
   if (!Array.isArray(value) || value.length === 0) throw wrongType(field, inputType, value);
   if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
   const ints = inputType === "integers";
@@ -102,7 +102,7 @@ function parseNumbers(value: unknown, inputType: InputType, field: string): { ro
         `${field} must be ${EXPECTED[inputType]}`);
     }
   }
-  return { row: value as number[], key: value.join(",") };
+  return { row: value as number[], key: withKey ? value.join(",") : "" };
 }
 
 function wrongType(field: string, inputType: InputType, value: unknown): BadRequestError {

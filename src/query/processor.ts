@@ -33,7 +33,7 @@ export class QueryProcessor {
     const route = this.#route(appName);
     let parsed;
     try {
-      parsed = parseQuery(bodyText, route.app.inputType);
+      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled);
     } catch (err) {
       this.metrics.onRejected(appName);
       throw err;
@@ -91,13 +91,15 @@ export class QueryProcessor {
     const outcomes: Outcome[] = new Array(rows.length);
     const missing: number[] = [];
     for (let i = 0; i < rows.length; i++) {
-      const hit = cache.peek(prefix + keys[i]);
+      const hit = cache.enabled ? cache.peek(prefix + keys[i]) : undefined;
       if (hit === undefined) missing.push(i);
       else outcomes[i] = { ok: true, output: hit };
     }
     if (missing.length === 0) return outcomes;
     let pending: Promise<unknown[]>;
-    if (rows.length === 1) {
+    if (!cache.enabled) {
+      pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros);
+    } else if (rows.length === 1) {
       pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros)).then((o) => [o]);
     } else {
       pending = queue.enqueueRows(missing.map((i) => rows[i]!), deadlineMs, sloMicros).then((outs) => {
