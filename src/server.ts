@@ -24,9 +24,15 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   mkdirSync(join(config.dataDir, "logs"), { recursive: true, mode: 0o700 });
   const token = loadOrCreateToken(config.dataDir, config.token || undefined);
   const registry = new Registry(join(config.dataDir, "registry.db"));
-  const metrics = new Metrics();
   const cache = new PredictionCache(config.cacheEntries);
-  const runtimes = new RuntimeManager(config, metrics);
+  // The scrape-time gauges read the runtime manager (only when scraped), which reports batches to the metrics.
+  const metrics: Metrics = new Metrics({
+    cache: () => ({ hits: cache.hits, misses: cache.misses, entries: cache.size }),
+    queues: () => runtimes.queues(),
+    replicas: () => runtimes.replicas().map((r) => ({ model: r.key, state: r.replica.state as string })),
+    restarts: () => runtimes.restartCounts(),
+  });
+  const runtimes: RuntimeManager = new RuntimeManager(config, metrics);
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, log);
   const management = new ManagementService(registry, runtimes, artifacts, cache, envs);

@@ -106,7 +106,7 @@ function clipperSpec(cacheHit: boolean): SystemSpec {
         await deployHr(ctx, mgmtUrl);
         await waitFor("clipper's first prediction", () => predictsOk(queryUrl), 30_000, 20, service);
         const sample = await check(service, `${queryUrl}/hr/predict`, "clipper");
-        return { predictUrl: `${queryUrl}/hr/predict`, metricsUrl: `${queryUrl}/metrics`, service, sample };
+        return { predictUrl: `${queryUrl}/hr/predict`, metricsUrl: `${queryUrl}/metrics.json`, service, sample };
       } catch (err) {
         await service.stop();
         throw new Error(`${(err as Error).message}\n${logTail(service.logPath)}`);

@@ -56,7 +56,9 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
     const notReady = apps.filter((a) => !d.management.isAppReady(a));
     return c.json({ ready: notReady.length === 0, not_ready: notReady }, notReady.length === 0 ? 200 : 503);
   });
-  app.get("/metrics", (c) => c.json(d.metrics.toJSON(d.cache)));
+  app.get("/metrics", async () =>
+    new Response(await d.metrics.prometheus.text(), { headers: { "content-type": d.metrics.prometheus.contentType } }));
+  app.get("/metrics.json", (c) => c.json(d.metrics.toJSON(d.cache)));
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "predict with POST /{app}/predict")));
   app.onError((err) => errorResponse(err));
   return app;

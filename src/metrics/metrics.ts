@@ -1,14 +1,45 @@
-/** Counters behind GET /metrics (JSON for now): queries, defaults, batches, cache. */
+/**
+ * What the request path counts: per-app answers, per-model batches, shadow agreement. Each event goes
+ * to the Prometheus metrics (GET /metrics) and to a JSON summary (GET /metrics.json, `clipper status`).
+ */
 import type { BatchObserver } from "../batching/model-queue.ts";
+import { type LiveState, PrometheusMetrics } from "./prometheus.ts";
 
 interface AppCounters { queries: number; defaults: number; errors: number }
 interface ModelCounters { batches: number; rows: number; latencyMicrosSum: number; predictMicrosSum: number; maxBatch: number }
 
 export class Metrics implements BatchObserver {
+  readonly prometheus: PrometheusMetrics;
   readonly #apps = new Map<string, AppCounters>();
   readonly #models = new Map<string, ModelCounters>();
   /** app → shadow model key → [agreements, disagreements] */
   readonly #shadow = new Map<string, Map<string, [number, number]>>();
+
+  constructor(live: LiveState) {
+    this.prometheus = new PrometheusMetrics(live);
+  }
+
+  #app(app: string): AppCounters {
+    let c = this.#apps.get(app);
+    if (!c) this.#apps.set(app, (c = { queries: 0, defaults: 0, errors: 0 }));
+    return c;
+  }
+
+  /** One answered request: `rows` rows, `defaults` of them with the default output, after `seconds`. */
+  onAnswered(app: string, rows: number, defaults: number, seconds: number): void {
+    const c = this.#app(app);
+    c.queries += rows;
+    c.defaults += defaults;
+    const p = this.prometheus;
+    if (rows > defaults) p.queries.inc({ app, outcome: "prediction" }, rows - defaults);
+    if (defaults > 0) p.queries.inc({ app, outcome: "default" }, defaults);
+    p.queryLatency.observe({ app }, seconds);
+  }
+
+  onRejected(app: string): void {
+    this.#app(app).errors++;
+    this.prometheus.queries.inc({ app, outcome: "rejected" });
+  }
 
   onShadow(app: string, shadowKey: string, agreed: boolean): void {
     let byModel = this.#shadow.get(app);
@@ -16,20 +47,7 @@ export class Metrics implements BatchObserver {
     let c = byModel.get(shadowKey);
     if (!c) byModel.set(shadowKey, (c = [0, 0]));
     c[agreed ? 0 : 1]++;
-  }
-
-  /** Counts one answered row of an app; `isDefault` when the default output went out. */
-  onAnswer(app: string, isDefault: boolean): void {
-    let c = this.#apps.get(app);
-    if (!c) this.#apps.set(app, (c = { queries: 0, defaults: 0, errors: 0 }));
-    c.queries++;
-    if (isDefault) c.defaults++;
-  }
-
-  onRejected(app: string): void {
-    let c = this.#apps.get(app);
-    if (!c) this.#apps.set(app, (c = { queries: 0, defaults: 0, errors: 0 }));
-    c.errors++;
+    this.prometheus.shadow.inc({ app, model: shadowKey, result: agreed ? "agree" : "disagree" });
   }
 
   onBatch(model: string, rows: number, latencyMicros: number, predictMicros: number): void {
@@ -40,6 +58,10 @@ export class Metrics implements BatchObserver {
     c.latencyMicrosSum += latencyMicros;
     c.predictMicrosSum += predictMicros;
     if (rows > c.maxBatch) c.maxBatch = rows;
+    const p = this.prometheus;
+    p.batchSize.observe({ model }, rows);
+    p.batchLatency.observe({ model }, latencyMicros / 1e6);
+    p.predictTime.observe({ model }, predictMicros / 1e6);
   }
 
   toJSON(cache: { hits: number; misses: number; size: number; enabled: boolean }): unknown {

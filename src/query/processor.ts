@@ -44,6 +44,9 @@ export class QueryProcessor {
     const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
     const outcomes = Array.isArray(predicted) ? predicted : await predicted;
     const model = choice?.json ?? "null";
+    let defaults = 0;
+    for (const o of outcomes) if (!o.ok) defaults++;
+    this.metrics.onAnswered(appName, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
     if (!parsed.batch) return this.#answer(route, outcomes[0]!, model);
     let out = '{"batch_predictions":[';
     for (let i = 0; i < outcomes.length; i++) out += (i ? "," : "") + this.#answer(route, outcomes[i]!, model);
@@ -131,7 +134,6 @@ export class QueryProcessor {
 
   #answer(route: AppRoute, outcome: Outcome, modelJson: string): string {
     const id = this.#nextQueryId++;
-    this.metrics.onAnswer(route.app.name, !outcome.ok);
     if (outcome.ok) return `{"query_id":${id},"output":${JSON.stringify(outcome.output)},"default":false,"model":${modelJson}}`;
     return `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}}`;
   }

@@ -153,6 +153,14 @@ export class RuntimeManager {
     return out;
   }
 
+  queues(): { model: string; depth: number; batchSize: number }[] {
+    return [...this.#pools].map(([model, p]) => ({ model, depth: p.queue.depth, batchSize: p.queue.batchSize }));
+  }
+
+  restartCounts(): { model: string; restarts: number }[] {
+    return [...this.#pools].map(([model, p]) => ({ model, restarts: p.restarts }));
+  }
+
   logPath(name: string, version: string): string {
     return join(this.#config.dataDir, "logs", `${name}-${version}.log`);
   }

@@ -94,12 +94,12 @@ describe("deploy and predict", () => {
   });
 
   it("serves a cached answer for a repeated query and counts hits at /metrics", async () => {
-    const before = (await fetchJson(`${server.queryUrl}/metrics`)).cache;
+    const before = (await fetchJson(`${server.queryUrl}/metrics.json`)).cache;
     const input = { input: [3.0, 2.0, 77.0, 3.5, 1.0] };
     const first = await server.predict("hr", input);
     const second = await server.predict("hr", input);
     expect(second.json.output).toBe(first.json.output);
-    const after = (await fetchJson(`${server.queryUrl}/metrics`)).cache;
+    const after = (await fetchJson(`${server.queryUrl}/metrics.json`)).cache;
     expect(after.misses - before.misses).toBe(1);
     expect(after.hits - before.hits).toBe(1);
   });
@@ -108,7 +108,7 @@ describe("deploy and predict", () => {
     const rows = Array.from({ length: 400 }, (_, i) => [i % 15, 1 + (i % 4), 40 + (i % 60) + 0.25, 1 + (i % 5), (i * 13) % 8]);
     const answers = await Promise.all(rows.map((r) => server.predict("hr-hiring", { input: r })));
     expect(answers.every((a) => a.status === 200 && a.json.default === false)).toBe(true);
-    const metrics = await fetchJson(`${server.queryUrl}/metrics`);
+    const metrics = await fetchJson(`${server.queryUrl}/metrics.json`);
     expect(metrics.models["hr-decision-tree:2"].max_batch_size).toBeGreaterThan(1);
   });
 

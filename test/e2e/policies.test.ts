@@ -98,7 +98,7 @@ describe("shadow", () => {
     await cli("policy", "sh2", "shadow", "pa", "pa2");
     await count("sh2", 50, () => [Math.random()], 8);
     await Bun.sleep(200);
-    const shadow = (await fetchJson(`${server.queryUrl}/metrics`)).shadow;
+    const shadow = (await fetchJson(`${server.queryUrl}/metrics.json`)).shadow;
     expect(shadow.sh["pb:1"].disagree).toBeGreaterThan(40);
     expect(shadow.sh["pb:1"].agree).toBe(0);
     expect(shadow.sh2["pa2:1"].agree).toBeGreaterThan(40);

@@ -1,0 +1,94 @@
+/**
+ * Prometheus metrics (text format at GET /metrics), on a registry of our own: query outcomes and latency
+ * per app, batch size, batch latency and runtime predict time per model, queue depth, cache, replicas.
+ * Gauges are read from live state when scraped, so the hot path only counts and observes.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** What the scrape-time gauges read from. */
+export interface LiveState {
+  cache(): { hits: number; misses: number; entries: number };
+  queues(): { model: string; depth: number; batchSize: number }[];
+  replicas(): { model: string; state: string }[];
+  restarts(): { model: string; restarts: number }[];
+}
+
+const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+export class PrometheusMetrics {
+  readonly registry = new Registry();
+  readonly queries = new Counter({
+    name: "clipper_queries_total", help: "Answered query rows by app and outcome (prediction, default) and rejected requests",
+    labelNames: ["app", "outcome"] as const, registers: [this.registry],
+  });
+  readonly queryLatency = new Histogram({
+    name: "clipper_query_duration_seconds", help: "Time from a predict request's arrival to its answer, by app",
+    labelNames: ["app"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly batchSize = new Histogram({
+    name: "clipper_batch_size_rows", help: "Rows per batch sent to a model version's replicas",
+    labelNames: ["model"] as const, buckets: BATCH_BUCKETS, registers: [this.registry],
+  });
+  readonly batchLatency = new Histogram({
+    name: "clipper_batch_duration_seconds", help: "Round trip of one batch to a replica, by model version",
+    labelNames: ["model"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly predictTime = new Histogram({
+    name: "clipper_runtime_predict_duration_seconds", help: "Time the runtime spent in the model's predict for one batch",
+    labelNames: ["model"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly shadow = new Counter({
+    name: "clipper_shadow_comparisons_total", help: "Shadow policy: rows where the shadow model agreed or disagreed with the primary",
+    labelNames: ["app", "model", "result"] as const, registers: [this.registry],
+  });
+
+  constructor(live: LiveState) {
+    const r = [this.registry];
+    new Counter({
+      name: "clipper_cache_hits_total", help: "Prediction cache hits (including identical queries in flight)", registers: r,
+      collect() { this.reset(); this.inc(live.cache().hits); },
+    });
+    new Counter({
+      name: "clipper_cache_misses_total", help: "Prediction cache misses", registers: r,
+      collect() { this.reset(); this.inc(live.cache().misses); },
+    });
+    new Gauge({
+      name: "clipper_cache_entries", help: "Predictions held in the cache", registers: r,
+      collect() { this.set(live.cache().entries); },
+    });
+    new Gauge({
+      name: "clipper_queue_depth", help: "Queries waiting in a model version's queue", labelNames: ["model"] as const, registers: r,
+      collect() { this.reset(); for (const q of live.queues()) this.set({ model: q.model }, q.depth); },
+    });
+    new Gauge({
+      name: "clipper_batch_size_limit_rows", help: "Current adaptive batch size limit of a model version", labelNames: ["model"] as const, registers: r,
+      collect() { this.reset(); for (const q of live.queues()) this.set({ model: q.model }, q.batchSize); },
+    });
+    new Gauge({
+      name: "clipper_replicas", help: "Replicas by model version and state", labelNames: ["model", "state"] as const, registers: r,
+      collect() {
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const x of live.replicas()) counts.set(`${x.model}\u0000${x.state}`, (counts.get(`${x.model}\u0000${x.state}`) ?? 0) + 1);
+        for (const [k, n] of counts) {
+          const [model, state] = k.split("\u0000") as [string, string];
+          this.set({ model, state }, n);
+        }
+      },
+    });
+    new Counter({
+      name: "clipper_replica_restarts_total", help: "Replicas started again after one exited, by model version",
+      labelNames: ["model"] as const, registers: r,
+      collect() { this.reset(); for (const x of live.restarts()) this.inc({ model: x.model }, x.restarts); },
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

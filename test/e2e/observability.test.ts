@@ -1,0 +1,58 @@
+/** End to end: GET /metrics in Prometheus text format, parsed by the official Python client's parser. */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { cleanup, makeFixtures, PYTHON, type Server, startServer } from "./harness.ts";
+
+const fx = makeFixtures();
+let server: Server;
+
+beforeAll(async () => {
+  server = await startServer();
+  const dep = await server.cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr", "--url", "$MGMT");
+  if (dep.code !== 0) throw new Error(dep.stderr);
+  await Promise.all(fx.rows.map((r) => server.predict("hr", { input: r })));
+  await server.predict("hr", { input_batch: fx.rows });
+  await server.predict("hr", "{broken");
+});
+afterAll(async () => {
+  await server?.stop();
+  cleanup(server.dataDir);
+});
+
+/** Parses Prometheus text with prometheus_client's parser; returns [name, labels, value] per sample. */
+function parsePrometheus(text: string): [string, Record<string, string>, number][] {
+  const script = `
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        out.append([s.name, s.labels, s.value])
+print(json.dumps(out))`;
+  const res = Bun.spawnSync([PYTHON, "-c", script], { stdin: new TextEncoder().encode(text) });
+  if (res.exitCode !== 0) throw new Error(`the Prometheus parser refused the output: ${res.stderr.toString()}`);
+  return JSON.parse(res.stdout.toString());
+}
+
+describe("GET /metrics", () => {
+  it("is valid Prometheus text with query, latency, batch, cache, queue and replica series", async () => {
+    const res = await fetch(`${server.queryUrl}/metrics`);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const samples = parsePrometheus(await res.text());
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      samples.filter(([n, l]) => n === name && Object.entries(labels).every(([k, v]) => l[k] === v)).reduce((a, [, , v]) => a + v, 0);
+    expect(value("clipper_queries_total", { app: "hr", outcome: "prediction" })).toBe(fx.rows.length * 2);
+    expect(value("clipper_queries_total", { app: "hr", outcome: "rejected" })).toBe(1);
+    expect(value("clipper_query_duration_seconds_count", { app: "hr" })).toBe(fx.rows.length + 1);
+    expect(value("clipper_batch_size_rows_sum", { model: "hr:1" })).toBe(fx.rows.length * 2 - value("clipper_cache_hits_total"));
+    expect(value("clipper_runtime_predict_duration_seconds_count", { model: "hr:1" })).toBeGreaterThan(0);
+    expect(value("clipper_replicas", { model: "hr:1", state: "ready" })).toBe(1);
+    expect(samples.some(([n, l]) => n === "clipper_queue_depth" && l.model === "hr:1")).toBe(true);
+    expect(value("clipper_cache_misses_total")).toBeGreaterThan(0);
+  });
+
+  it("keeps a JSON summary at /metrics.json", async () => {
+    const json = (await (await fetch(`${server.queryUrl}/metrics.json`)).json()) as { models: Record<string, { mean_batch_size: number }> };
+    expect(json.models["hr:1"]!.mean_batch_size).toBeGreaterThan(0);
+  });
+});
