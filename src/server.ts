@@ -50,7 +50,10 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     hostname: config.host, port: config.mgmtPort,
     maxRequestBodySize: config.maxArtifactBytes + 1,
     idleTimeout: 0,
-    fetch: managementRoutes({ service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token }).fetch,
+    fetch: managementRoutes({
+      service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token,
+      metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
+    }).fetch,
   });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;

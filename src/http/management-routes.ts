@@ -24,6 +24,8 @@ export interface ManagementRouteDeps {
   readonly envs: EnvironmentBuilder;
   readonly maxBodyBytes: number;
   readonly token: string;
+  /** The query side's metrics, for dashboards on the management port: JSON summary and Prometheus text. */
+  metrics(): Promise<{ summary: unknown; prometheus: string }>;
 }
 
 export function managementRoutes(d: ManagementRouteDeps): Hono {
@@ -34,6 +36,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   app.use("*", requireToken(d.token, ["/admin/ping"]));
   app.get("/admin/ping", (c) => c.text("pong"));
   app.get("/admin/status", (c) => c.json(s.status()));
+  app.get("/admin/metrics", async (c) => c.json(await d.metrics()));
   app.put("/admin/artifacts", async (c) => c.json(await d.artifacts.put(c.req.raw.body), 201));
 
   app.post("/admin/add_app", async (c) => c.json(s.addApp(parseBody(AddApp, await body(c.req.raw))), 201));
