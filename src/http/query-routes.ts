@@ -10,6 +10,7 @@ import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import { readBodyText } from "./body.ts";
+import { oipRoutes } from "./oip-routes.ts";
 import { errorResponse } from "./error-response.ts";
 import { NotFoundError } from "../errors.ts";
 
@@ -59,6 +60,7 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
   app.get("/metrics", async () =>
     new Response(await d.metrics.prometheus.text(), { headers: { "content-type": d.metrics.prometheus.contentType } }));
   app.get("/metrics.json", (c) => c.json(d.metrics.toJSON(d.cache)));
+  app.route("/", oipRoutes(d));
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "predict with POST /{app}/predict")));
   app.onError((err) => errorResponse(err));
   return app;

@@ -335,6 +335,11 @@ export class ManagementService {
     };
   }
 
+  /** True when the model version `key` has replicas running. */
+  isRunning(key: string): boolean {
+    return this.runtimes.running(key);
+  }
+
   /** An app is ready when every linked model's current version has a ready replica. */
   isAppReady(appName: string): boolean {
     const route = this.#snapshot.apps.get(appName);

@@ -45,26 +45,27 @@ export function parseQuery(text: string, inputType: InputType, withKeys = true):
     const { row, key } = parseRow(obj.input, inputType, "input", withKeys);
     return { rows: [row], keys: withKeys ? [key] : [], batch: false };
   }
-  if (obj.input_batch !== undefined) return parseBatch(obj.input_batch, inputType, withKeys);
+  if (obj.input_batch !== undefined) return parseRows(obj.input_batch, inputType, withKeys, "input_batch");
   throw new BadRequestError("request body has no 'input' or 'input_batch' field", `expected {"input": ${EXPECTED[inputType]}}`);
 }
 
-function parseBatch(value: unknown, inputType: InputType, withKeys: boolean): ParsedQuery {
+/** Validates a list of inputs (`field` names it in messages): non-empty, bounded, not ragged. */
+export function parseRows(value: unknown, inputType: InputType, withKeys: boolean, field: string): ParsedQuery {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new BadRequestError("'input_batch' must be a non-empty array of inputs", `each input is ${EXPECTED[inputType]}`);
+    throw new BadRequestError(`'${field}' must be a non-empty array of inputs`, `each input is ${EXPECTED[inputType]}`);
   }
   if (value.length > MAX_BATCH_ROWS) {
-    throw new BadRequestError(`'input_batch' has ${value.length} inputs, more than the limit of ${MAX_BATCH_ROWS}`);
+    throw new BadRequestError(`'${field}' has ${value.length} inputs, more than the limit of ${MAX_BATCH_ROWS}`);
   }
   const rows: Row[] = new Array(value.length);
   const keys: string[] = withKeys ? new Array(value.length) : [];
   let width = -1;
   for (let i = 0; i < value.length; i++) {
-    const { row, key } = parseRow(value[i], inputType, `input_batch[${i}]`, withKeys);
+    const { row, key } = parseRow(value[i], inputType, `${field}[${i}]`, withKeys);
     if (Array.isArray(row)) {
       if (width === -1) width = row.length;
       else if (row.length !== width) {
-        throw new BadRequestError(`'input_batch' is ragged: input_batch[${i}] has ${row.length} values, input_batch[0] has ${width}`,
+        throw new BadRequestError(`'${field}' is ragged: ${field}[${i}] has ${row.length} values, ${field}[0] has ${width}`,
           "every input in a batch must have the same length");
       }
     }

@@ -8,11 +8,17 @@ import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
-import { parseQuery, type Row } from "./input.ts";
+import { type ParsedQuery, parseQuery, type Row } from "./input.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out. */
-type Outcome = { ok: true; output: unknown } | { ok: false; reason: string };
+export type Outcome = { ok: true; output: unknown } | { ok: false; reason: string };
+
+export interface Answered {
+  readonly outcomes: Outcome[];
+  /** The model version that answered (undefined when none is linked). */
+  readonly choice: ModelChoice | undefined;
+}
 
 /** Receives the reward of each linked model for one labelled input (exp3 learns from it). */
 export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
@@ -38,19 +44,36 @@ export class QueryProcessor {
       this.metrics.onRejected(appName);
       throw err;
     }
-    const choice = selectModel(route, Math.random());
-    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
-    if (route.shadow) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
-    const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
-    const outcomes = Array.isArray(predicted) ? predicted : await predicted;
+    const answered = this.answerRows(route, parsed, arrivalMs);
+    const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
     const model = choice?.json ?? "null";
-    let defaults = 0;
-    for (const o of outcomes) if (!o.ok) defaults++;
-    this.metrics.onAnswered(appName, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
     if (!parsed.batch) return this.#answer(route, outcomes[0]!, model);
     let out = '{"batch_predictions":[';
     for (let i = 0; i < outcomes.length; i++) out += (i ? "," : "") + this.#answer(route, outcomes[i]!, model);
     return out + "]}";
+  }
+
+  /**
+   * The transport-free core of a predict: the policy picks a model (or `pinned` names one), rows go
+   * through cache and batcher against the app's deadline, and each row gets an outcome.
+   */
+  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice): Answered | Promise<Answered> {
+    const choice = pinned ?? selectModel(route, Math.random());
+    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
+    if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
+    const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
+    const done = (outcomes: Outcome[]): Answered => {
+      let defaults = 0;
+      for (const o of outcomes) if (!o.ok) defaults++;
+      this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
+      return { outcomes, choice };
+    };
+    return Array.isArray(predicted) ? done(predicted) : predicted.then(done);
+  }
+
+  /** The route of an app, or 404. */
+  route(appName: string): AppRoute {
+    return this.#route(appName);
   }
 
   /**
