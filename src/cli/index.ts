@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `clipper --help` lists them. */
 import { apps, deleteApp, link, policy, predict, registerApp, status, unlink } from "./app-commands.ts";
+import { apply } from "./apply-command.ts";
 import type { Command } from "./command.ts";
 import { deploy, logs, models, rollback, scale, stop, stopInactive, versions } from "./model-commands.ts";
 import { runtime } from "./runtime-command.ts";
@@ -7,5 +8,5 @@ import { serve } from "./serve-command.ts";
 
 export const COMMANDS: readonly Command[] = [
   serve, deploy, registerApp, link, predict, apps, models, status,
-  versions, rollback, scale, logs, policy, unlink, deleteApp, stop, stopInactive, runtime,
+  versions, rollback, scale, logs, policy, unlink, deleteApp, stop, stopInactive, apply, runtime,
 ];

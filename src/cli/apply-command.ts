@@ -1,0 +1,111 @@
+/**
+ * `clipper apply -f FILE`: makes a running server match a declarative file of apps, models and links.
+ * Idempotent: what already matches is left alone, so N servers given the same file converge to the same state.
+ */
+import { createHash } from "node:crypto";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ConfigFile, parseConfigFile } from "../management/config-file.ts";
+import { CliError } from "./client.ts";
+import { type Command, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
+
+type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
+type AppInfo = { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; policy_config: Record<string, unknown>; linked_models: string[] };
+type ModelInfo = { model_name: string; model_version: string; is_current: boolean; replicas: number; artifact_sha256: string };
+
+function artifactPath(ref: string, configDir: string): string {
+  if (ref.startsWith("file://")) return fileURLToPath(ref);
+  if (/^[a-z]+:\/\//i.test(ref)) throw new CliError(`artifact ${ref}: only local paths and file:// URLs are supported`);
+  return isAbsolute(ref) ? ref : resolve(configDir, ref);
+}
+
+async function applyApps(call: Call, config: ConfigFile, apps: Map<string, AppInfo>, changes: string[]): Promise<void> {
+  for (const a of config.apps) {
+    const have = apps.get(a.name);
+    if (!have) {
+      await call("POST", "/admin/add_app", { name: a.name, input_type: a.input_type, default_output: a.default_output, latency_slo_micros: a.latency_slo_micros });
+      changes.push(`app ${a.name}: created`);
+    } else if (have.input_type !== a.input_type || have.default_output !== a.default_output || have.latency_slo_micros !== a.latency_slo_micros) {
+      throw new CliError(`app ${a.name} exists with other settings (input type, default output or SLO); delete it first to change them`);
+    }
+  }
+}
+
+async function applyModels(call: Call, config: ConfigFile, configDir: string, changes: string[]): Promise<void> {
+  const all = (await call("POST", "/admin/get_all_models", { verbose: true })) as ModelInfo[];
+  for (const m of config.models) {
+    const path = artifactPath(m.artifact, configDir);
+    const file = Bun.file(path);
+    if (!(await file.exists())) throw new CliError(`model ${m.name}: no artifact at ${path}`);
+    const sha256 = createHash("sha256").update(new Uint8Array(await file.arrayBuffer())).digest("hex");
+    const have = all.find((x) => x.model_name === m.name && x.model_version === m.version);
+    if (have && have.artifact_sha256 !== sha256) {
+      throw new CliError(`model ${m.name} version ${m.version} exists with another artifact; versions are immutable, give it a new version`);
+    }
+    if (!have) {
+      await call("PUT", "/admin/artifacts", file);
+      await call("POST", "/admin/add_model", {
+        model_name: m.name, model_version: m.version, input_type: m.input_type, artifact_sha256: sha256,
+        artifact_name: basename(path), replicas: m.replicas, predict_method: m.predict_method, runtime: m.runtime, pkgs: m.pkgs,
+      });
+      changes.push(`model ${m.name}:${m.version}: deployed (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`);
+      continue;
+    }
+    if (!have.is_current) {
+      await call("POST", "/admin/set_model_version", { model_name: m.name, model_version: m.version });
+      changes.push(`model ${m.name}: version ${m.version} made current`);
+    }
+    if (have.replicas !== m.replicas) {
+      await call("POST", "/admin/set_num_replicas", { model_name: m.name, num_replicas: m.replicas });
+      changes.push(`model ${m.name}:${m.version}: scaled to ${m.replicas} replicas`);
+    }
+  }
+}
+
+async function applyLinksAndPolicies(call: Call, config: ConfigFile, changes: string[]): Promise<void> {
+  const apps = new Map(((await call("POST", "/admin/get_all_applications", { verbose: true })) as AppInfo[]).map((a) => [a.name, a]));
+  for (const m of config.models) {
+    for (const app of m.links) {
+      if (apps.get(app)?.linked_models.includes(m.name)) continue;
+      await call("POST", "/admin/add_model_links", { app_name: app, model_names: [m.name] });
+      changes.push(`link ${app} → ${m.name}: created`);
+    }
+  }
+  for (const a of config.apps) {
+    if (!a.policy) continue;
+    const want = a.policy === "split" ? { weights: a.weights } : a.policy === "shadow" ? { primary: a.primary, shadow: a.shadow } : undefined;
+    const have = apps.get(a.name)!;
+    const same = have.policy === a.policy && (want === undefined || JSON.stringify(have.policy_config) === JSON.stringify(want));
+    if (same) continue;
+    await call("POST", "/admin/set_policy", { app_name: a.name, policy: a.policy, ...want });
+    changes.push(`app ${a.name}: policy ${a.policy}`);
+  }
+}
+
+export const apply: Command = {
+  name: "apply", usage: "clipper apply -f FILE", summary: "make the server match a file of apps, models and links (idempotent)",
+  positionals: 0, options: { ...MGMT_URL, file: { type: "string", short: "f" } },
+  help: { ...URL_HELP, file: "YAML file of apps, models (artifact paths relative to it) and links; see examples/hr/clipper.yaml" },
+  async run(v) {
+    const file = str(v, "file");
+    if (!file) throw new CliError("-f FILE is required");
+    const text = await Bun.file(file).text().catch(() => {
+      throw new CliError(`cannot read ${file}`);
+    });
+    let config: ConfigFile;
+    try {
+      config = parseConfigFile(text);
+    } catch (err) {
+      throw new CliError(`${file}: ${(err as Error).message}`);
+    }
+    const call = mgmt(v);
+    const changes: string[] = [];
+    const apps = new Map(((await call("POST", "/admin/get_all_applications", { verbose: true })) as AppInfo[]).map((a) => [a.name, a]));
+    await applyApps(call, config, apps, changes);
+    await applyModels(call, config, dirname(resolve(file)), changes);
+    await applyLinksAndPolicies(call, config, changes);
+    for (const c of changes) out(c);
+    out(changes.length ? `applied ${file}: ${changes.length} change${changes.length === 1 ? "" : "s"}` : `applied ${file}: nothing to change`);
+    return 0;
+  },
+};

@@ -1,0 +1,51 @@
+/** The declarative config of `clipper apply -f FILE`: apps, models (artifacts on the local file system) and links. */
+import { parse } from "yaml";
+import { z } from "zod";
+import { INPUT_TYPES } from "../query/input.ts";
+import { NAME_PATTERN, VERSION_PATTERN } from "./schemas.ts";
+
+const name = z.string().regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits, '-' or '.'");
+const inputType = z.enum(INPUT_TYPES as [string, ...string[]]);
+
+export const ConfigFile = z.object({
+  apps: z.array(z.object({
+    name,
+    input_type: inputType,
+    default_output: z.string().default("-1.0"),
+    latency_slo_micros: z.number().int().min(1000).default(100_000),
+    policy: z.enum(["single", "split", "exp3", "shadow"]).optional(),
+    weights: z.record(name, z.number().nonnegative()).optional(),
+    primary: name.optional(),
+    shadow: name.optional(),
+  }).strict()).default([]),
+  models: z.array(z.object({
+    name,
+    version: z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(VERSION_PATTERN, "must be letters, digits, '.', '_' or '-'")),
+    /** Path relative to the config file, or a file:// URL. */
+    artifact: z.string().min(1),
+    input_type: inputType.default("doubles"),
+    replicas: z.number().int().min(1).max(64).default(1),
+    predict_method: z.string().optional(),
+    runtime: z.enum(["python", "node"]).optional(),
+    pkgs: z.array(z.string()).optional(),
+    links: z.array(name).default([]),
+  }).strict()).default([]),
+}).strict();
+
+export type ConfigFile = z.output<typeof ConfigFile>;
+
+/** Parses and validates the YAML text; errors name the path of the offending field. */
+export function parseConfigFile(text: string): ConfigFile {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new Error(`the file is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const result = ConfigFile.safeParse(raw ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new Error(`${issue.path.join(".") || "the file"}: ${issue.message}`);
+  }
+  return result.data;
+}
