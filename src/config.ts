@@ -25,6 +25,8 @@ export interface ServerConfig {
   readonly maxResponseBytes: number;
   /** A batch unanswered this long marks the replica as hung: it is killed and replaced. */
   readonly predictTimeoutMs: number;
+  /** A replica whose resident memory passes this many MiB is killed and replaced; 0 means no limit. */
+  readonly replicaMemoryMb: number;
   /** Management token from CLIPPER_TOKEN; empty means the data directory's token file. */
   readonly token: string;
 }
@@ -45,6 +47,7 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   shutdownGraceMs: "CLIPPER_SHUTDOWN_GRACE_MS",
   maxResponseBytes: "CLIPPER_MAX_RESPONSE_BYTES",
   predictTimeoutMs: "CLIPPER_PREDICT_TIMEOUT_MS",
+  replicaMemoryMb: "CLIPPER_REPLICA_MEMORY_MB",
   token: "CLIPPER_TOKEN",
 };
 
@@ -68,6 +71,7 @@ const DEFAULTS: ServerConfig = {
   shutdownGraceMs: 10_000,
   maxResponseBytes: 64 * 1024 * 1024,
   predictTimeoutMs: 30_000,
+  replicaMemoryMb: 0,
   token: "",
 };
 
@@ -103,6 +107,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     shutdownGraceMs: intOf("shutdownGraceMs", 0, 3_600_000),
     maxResponseBytes: intOf("maxResponseBytes", 1024, 256 * 1024 * 1024),
     predictTimeoutMs: intOf("predictTimeoutMs", 10, 3_600_000),
+    replicaMemoryMb: intOf("replicaMemoryMb", 0, 1_048_576),
     token: String(pick("token")),
   });
 }

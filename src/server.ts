@@ -58,6 +58,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;
   log(`query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`);
+  runtimes.startSupervision(log);
   await management.restore(log);
   log("ready to serve");
 

@@ -26,6 +26,20 @@ import numpy as np  # noqa: E402
 _DTYPES = {"f8": "<f8", "f4": "<f4", "i4": "<i4"}
 
 
+def die_with_parent():
+    """On Linux, ask the kernel to kill this process when the server dies, even mid-predict."""
+    try:
+        import ctypes
+        import signal
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass  # not Linux: stdin closing still ends the loop
+
+
 def send(message):
     message["v"] = PROTOCOL_VERSION
     body = msgpack.packb(message, use_bin_type=True)
@@ -155,6 +169,7 @@ def predict(method, msg, as_list):
 
 
 def main():
+    die_with_parent()
     parser = argparse.ArgumentParser(description="clipper Python runtime (speaks frames on stdin/stdout)")
     parser.add_argument("--artifact", required=True)
     parser.add_argument("--predict-method", default="predict")

@@ -9,6 +9,7 @@ import {
   SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
 } from "../management/schemas.ts";
 import type { ManagementService } from "../management/service.ts";
+import { mountDashboard } from "../dashboard/routes.ts";
 import { requireToken } from "./auth.ts";
 import { readJson } from "./body.ts";
 import { errorResponse } from "./error-response.ts";
@@ -33,7 +34,8 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   const s = d.service;
   const body = (req: Request) => readJson(req, d.maxBodyBytes);
 
-  app.use("*", requireToken(d.token, ["/admin/ping"]));
+  app.use("*", requireToken(d.token, ["/admin/ping", "/dashboard", "/"]));
+  mountDashboard(app);
   app.get("/admin/ping", (c) => c.text("pong"));
   app.get("/admin/status", (c) => c.json(s.status()));
   app.get("/admin/metrics", async (c) => c.json(await d.metrics()));

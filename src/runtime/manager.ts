@@ -9,6 +9,7 @@ import { RuntimeFailure } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { extractPythonWorker } from "./embedded.ts";
+import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
 import { launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
@@ -66,9 +67,34 @@ export class RuntimeManager {
   #workerPath: string | undefined;
   readonly #self = selfCommand();
 
+  readonly #pidFile: string;
+  #watch: Timer | undefined;
+
   constructor(config: ServerConfig, observer: BatchObserver) {
     this.#config = config;
     this.#observer = observer;
+    this.#pidFile = join(config.dataDir, "replicas.pid");
+  }
+
+  /** Kills replicas a previous run left behind, then watches the memory of this run's replicas. */
+  startSupervision(log: (line: string) => void): void {
+    const killed = killLeftovers(this.#pidFile, this.#config.dataDir);
+    if (killed) log(`killed ${killed} replica process${killed === 1 ? "" : "es"} left by a previous run`);
+    const limitMb = this.#config.replicaMemoryMb;
+    if (limitMb > 0) this.#watch = setInterval(() => this.#checkMemory(limitMb), 500);
+  }
+
+  #checkMemory(limitMb: number): void {
+    for (const { replica } of this.replicas()) {
+      const mb = replica.pid === undefined ? undefined : residentMb(replica.pid);
+      if (mb !== undefined && mb > limitMb) {
+        replica.kill(`the replica used ${Math.round(mb)} MiB of memory, over the limit of ${limitMb} MiB (CLIPPER_REPLICA_MEMORY_MB)`);
+      }
+    }
+  }
+
+  #recordPids(): void {
+    writePidFile(this.#pidFile, this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid])));
   }
 
   /** The queue of a served model version, or undefined when it is not running. */
@@ -135,7 +161,9 @@ export class RuntimeManager {
   }
 
   async stopAll(): Promise<void> {
+    clearInterval(this.#watch);
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
+    this.#recordPids();
   }
 
   status(key: string): PoolStatus | undefined {
@@ -184,7 +212,9 @@ export class RuntimeManager {
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
     });
     pool.queue.replicas = [...pool.queue.replicas, replica];
-    const info = await replica.start(this.#config.replicaStartTimeoutMs);
+    const started = replica.start(this.#config.replicaStartTimeoutMs);
+    this.#recordPids();
+    const info = await started;
     pool.queue.kick();
     return info;
   }
@@ -202,7 +232,8 @@ export class RuntimeManager {
       pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
       return;
     }
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** pool.consecutiveFailures);
+    // The first exit is replaced at once; exits in a row back off exponentially.
+    const delay = pool.consecutiveFailures <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (pool.consecutiveFailures - 1));
     setTimeout(() => {
       if (pool.stopped || pool.queue.replicas.length >= pool.wanted) return;
       pool.restarts++;

@@ -104,6 +104,11 @@ export class Replica {
     return promise;
   }
 
+  /** Kills the process, recording `reason` as why it exited (what status and the log show). */
+  kill(reason: string): void {
+    this.#fail(reason);
+  }
+
   /** Asks the runtime to exit, then kills it if it has not within `graceMs`. */
   async stop(graceMs = 2000): Promise<void> {
     this.#stopRequested = true;
