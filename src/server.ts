@@ -39,7 +39,9 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics,
     (app, rewards) => management.recordFeedback(app, rewards));
 
-  const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes };
+  // Known once both servers listen (port 0 picks a free one).
+  const urls = () => ({ query: queryUrl, management: mgmtUrl });
+  const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes, urls };
   const query = Bun.serve({
     hostname: config.host, port: config.queryPort,
     maxRequestBodySize: config.maxBodyBytes + 1,
@@ -51,7 +53,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     maxRequestBodySize: config.maxArtifactBytes + 1,
     idleTimeout: 0,
     fetch: managementRoutes({
-      service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token,
+      service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token, urls,
       metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
     }).fetch,
   });

@@ -11,6 +11,7 @@ import {
 import type { ManagementService } from "../management/service.ts";
 import { mountDashboard } from "../dashboard/routes.ts";
 import { requireToken } from "./auth.ts";
+import { mountDocs, type ServerUrls } from "./docs-routes.ts";
 import { readJson } from "./body.ts";
 import { errorResponse } from "./error-response.ts";
 
@@ -27,6 +28,7 @@ export interface ManagementRouteDeps {
   readonly token: string;
   /** The query side's metrics, for dashboards on the management port: JSON summary and Prometheus text. */
   metrics(): Promise<{ summary: unknown; prometheus: string }>;
+  readonly urls: ServerUrls;
 }
 
 export function managementRoutes(d: ManagementRouteDeps): Hono {
@@ -34,8 +36,9 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   const s = d.service;
   const body = (req: Request) => readJson(req, d.maxBodyBytes);
 
-  app.use("*", requireToken(d.token, ["/admin/ping", "/dashboard", "/"]));
+  app.use("*", requireToken(d.token, ["/admin/ping", "/dashboard", "/", "/openapi.json", "/docs"]));
   mountDashboard(app);
+  mountDocs(app, d.urls);
   app.get("/admin/ping", (c) => c.text("pong"));
   app.get("/admin/status", (c) => c.json(s.status()));
   app.get("/admin/metrics", async (c) => c.json(await d.metrics()));

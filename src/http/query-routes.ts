@@ -10,6 +10,7 @@ import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import { readBodyText } from "./body.ts";
+import { mountDocs, type ServerUrls } from "./docs-routes.ts";
 import { oipRoutes } from "./oip-routes.ts";
 import { errorResponse } from "./error-response.ts";
 import { NotFoundError } from "../errors.ts";
@@ -20,6 +21,7 @@ export interface QueryRouteDeps {
   readonly metrics: Metrics;
   readonly cache: PredictionCache;
   readonly maxBodyBytes: number;
+  readonly urls: ServerUrls;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -61,6 +63,7 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
     new Response(await d.metrics.prometheus.text(), { headers: { "content-type": d.metrics.prometheus.contentType } }));
   app.get("/metrics.json", (c) => c.json(d.metrics.toJSON(d.cache)));
   app.route("/", oipRoutes(d));
+  mountDocs(app, d.urls);
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "predict with POST /{app}/predict")));
   app.onError((err) => errorResponse(err));
   return app;

@@ -56,3 +56,17 @@ describe("GET /metrics", () => {
     expect(json.models["hr:1"]!.mean_batch_size).toBeGreaterThan(0);
   });
 });
+
+describe("API documentation", () => {
+  it("serves the OpenAPI document and the interactive page on both ports, without a token", async () => {
+    for (const base of [server.queryUrl, server.mgmtUrl]) {
+      const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; servers: { url: string }[]; paths: Record<string, unknown> };
+      expect(doc.openapi).toBe("3.1.0");
+      expect(doc.servers.map((s) => s.url)).toEqual([server.queryUrl, server.mgmtUrl]);
+      expect(Object.keys(doc.paths)).toContain("/{app}/predict");
+      const page = await fetch(`${base}/docs`);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      expect(await page.text()).toContain("/openapi.json");
+    }
+  });
+});
