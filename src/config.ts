@@ -27,6 +27,10 @@ export interface ServerConfig {
   readonly predictTimeoutMs: number;
   /** A replica whose resident memory passes this many MiB is killed and replaced; 0 means no limit. */
   readonly replicaMemoryMb: number;
+  /** `json` (one object per line) or `pretty` (for people). */
+  readonly logFormat: "json" | "pretty";
+  /** `debug` adds a line per query. */
+  readonly logLevel: "debug" | "info" | "warn" | "error";
   /** Management token from CLIPPER_TOKEN; empty means the data directory's token file. */
   readonly token: string;
 }
@@ -48,6 +52,8 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   maxResponseBytes: "CLIPPER_MAX_RESPONSE_BYTES",
   predictTimeoutMs: "CLIPPER_PREDICT_TIMEOUT_MS",
   replicaMemoryMb: "CLIPPER_REPLICA_MEMORY_MB",
+  logFormat: "CLIPPER_LOG_FORMAT",
+  logLevel: "CLIPPER_LOG_LEVEL",
   token: "CLIPPER_TOKEN",
 };
 
@@ -72,6 +78,8 @@ const DEFAULTS: ServerConfig = {
   maxResponseBytes: 64 * 1024 * 1024,
   predictTimeoutMs: 30_000,
   replicaMemoryMb: 0,
+  logFormat: "json",
+  logLevel: "info",
   token: "",
 };
 
@@ -91,6 +99,11 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     const fromEnv = env[ENV_NAMES[key]];
     return fromEnv !== undefined && fromEnv !== "" ? fromEnv : DEFAULTS[key];
   };
+  const oneOf = <T extends string>(key: keyof ServerConfig, allowed: readonly T[]): T => {
+    const v = String(pick(key));
+    if (!allowed.includes(v as T)) throw new Error(`${key} (${ENV_NAMES[key]}) must be one of ${allowed.join(", ")}, got '${v}'`);
+    return v as T;
+  };
   const intOf = (key: keyof ServerConfig, min: number, max: number) =>
     toInt(`${key} (${ENV_NAMES[key]})`, pick(key) as string | number, min, max);
   return Object.freeze({
@@ -108,6 +121,8 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     maxResponseBytes: intOf("maxResponseBytes", 1024, 256 * 1024 * 1024),
     predictTimeoutMs: intOf("predictTimeoutMs", 10, 3_600_000),
     replicaMemoryMb: intOf("replicaMemoryMb", 0, 1_048_576),
+    logFormat: oneOf("logFormat", ["json", "pretty"] as const),
+    logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
     token: String(pick("token")),
   });
 }

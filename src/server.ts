@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PredictionCache } from "./cache/prediction-cache.ts";
 import type { ServerConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { loadOrCreateToken } from "./http/auth.ts";
 import { managementRoutes } from "./http/management-routes.ts";
 import { hotQueryRoutes, queryRoutes } from "./http/query-routes.ts";
@@ -20,7 +21,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: ServerConfig, log: (line: string) => void): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   mkdirSync(join(config.dataDir, "logs"), { recursive: true, mode: 0o700 });
   const token = loadOrCreateToken(config.dataDir, config.token || undefined);
   const registry = new Registry(join(config.dataDir, "registry.db"));
@@ -34,14 +35,14 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   });
   const runtimes: RuntimeManager = new RuntimeManager(config, metrics);
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
-  const envs = new EnvironmentBuilder(config.dataDir, config.python, log);
+  const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));
   const management = new ManagementService(registry, runtimes, artifacts, cache, envs);
-  const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics,
+  const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics, logger,
     (app, rewards) => management.recordFeedback(app, rewards));
 
   // Known once both servers listen (port 0 picks a free one).
   const urls = () => ({ query: queryUrl, management: mgmtUrl });
-  const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes, urls };
+  const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes, urls, logger };
   const query = Bun.serve({
     hostname: config.host, port: config.queryPort,
     maxRequestBodySize: config.maxBodyBytes + 1,
@@ -53,16 +54,17 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     maxRequestBodySize: config.maxArtifactBytes + 1,
     idleTimeout: 0,
     fetch: managementRoutes({
-      service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token, urls,
+      service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token, urls, logger,
       metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
     }).fetch,
   });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;
-  log(`query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`);
-  runtimes.startSupervision(log);
-  await management.restore(log);
-  log("ready to serve");
+  logger.info("listening", `query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`,
+    { query_url: queryUrl, management_url: mgmtUrl, data_dir: config.dataDir });
+  runtimes.startSupervision((line) => logger.warn("orphans", line));
+  await management.restore(logger);
+  logger.info("ready", "ready to serve");
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {

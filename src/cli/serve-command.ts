@@ -1,5 +1,6 @@
 /** `clipper serve`: builds the config from flags and CLIPPER_* variables, runs the server until a signal. */
 import { buildConfig } from "../config.ts";
+import { Logger } from "../log.ts";
 import { startServer } from "../server.ts";
 import { CliError } from "./client.ts";
 import { type Command, str } from "./command.ts";
@@ -10,7 +11,8 @@ export const serve: Command = {
   options: {
     "data-dir": { type: "string" }, host: { type: "string" }, "query-port": { type: "string" }, "mgmt-port": { type: "string" },
     python: { type: "string" }, "cache-entries": { type: "string" }, "max-batch-size": { type: "string" },
-    "max-body-bytes": { type: "string" }, "shutdown-grace-ms": { type: "string" },
+    "max-body-bytes": { type: "string" }, "shutdown-grace-ms": { type: "string" }, "log-format": { type: "string" },
+    "log-level": { type: "string" }, "replica-memory-mb": { type: "string" },
   },
   help: {
     "data-dir": "registry, artifacts and logs (CLIPPER_DATA_DIR, default ./.clipper)",
@@ -22,6 +24,9 @@ export const serve: Command = {
     "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 256)",
     "max-body-bytes": "largest request body (CLIPPER_MAX_BODY_BYTES, default 10485760)",
     "shutdown-grace-ms": "time in-flight queries get on SIGTERM (CLIPPER_SHUTDOWN_GRACE_MS, default 10000)",
+    "log-format": "json (one object per line) or pretty (CLIPPER_LOG_FORMAT, default json)",
+    "log-level": "debug (a line per query) | info | warn | error (CLIPPER_LOG_LEVEL, default info)",
+    "replica-memory-mb": "kill and replace a replica past this resident memory, 0 = no limit (CLIPPER_REPLICA_MEMORY_MB)",
   },
   async run(v) {
     const config = (() => {
@@ -30,15 +35,16 @@ export const serve: Command = {
           dataDir: str(v, "data-dir"), host: str(v, "host"), queryPort: str(v, "query-port"), mgmtPort: str(v, "mgmt-port"),
           python: str(v, "python"), cacheEntries: str(v, "cache-entries"), maxBatchSize: str(v, "max-batch-size"),
           maxBodyBytes: str(v, "max-body-bytes"), shutdownGraceMs: str(v, "shutdown-grace-ms"),
+          logFormat: str(v, "log-format"), logLevel: str(v, "log-level"), replicaMemoryMb: str(v, "replica-memory-mb"),
         }, process.env);
       } catch (err) {
         throw new CliError((err as Error).message);
       }
     })();
-    const log = (line: string) => process.stderr.write(`[clipper] ${line}\n`);
+    const logger = new Logger(config.logFormat, config.logLevel);
     let server;
     try {
-      server = await startServer(config, log);
+      server = await startServer(config, logger);
     } catch (err) {
       const e = err as { code?: string; message: string };
       if (e.code === "EADDRINUSE") throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port`);
@@ -47,13 +53,13 @@ export const serve: Command = {
     const running = server;
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => {
-        log(`${sig}: finishing in-flight queries and stopping runtimes`);
+        logger.info("shutdown", `${sig}: finishing in-flight queries and stopping runtimes`, { signal: sig });
         void running.stop().then(resolve);
       };
       process.once("SIGINT", () => onSignal("SIGINT"));
       process.once("SIGTERM", () => onSignal("SIGTERM"));
     });
-    log("stopped");
+    logger.info("stopped", "stopped");
     return 0;
   },
 };

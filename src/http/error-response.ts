@@ -1,10 +1,13 @@
 /** The one place where errors become HTTP responses: typed errors map to their status, anything else to a logged 500. */
 import { ServeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 
-export function errorResponse(err: unknown, log: (line: string) => void = console.error): Response {
+export function errorResponse(err: unknown, logger?: Logger, requestId?: string): Response {
   if (err instanceof ServeError) {
     return Response.json({ error: err.message, cause: err.detail ?? null, code: err.code }, { status: err.status });
   }
-  log(`internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  const detail = err instanceof Error ? err.stack ?? err.message : String(err);
+  if (logger) logger.error("internal_error", "internal error", { request_id: requestId, stack: detail });
+  else console.error(`internal error: ${detail}`);
   return Response.json({ error: "internal server error", cause: "see the server log", code: "internal" }, { status: 500 });
 }

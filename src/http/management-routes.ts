@@ -14,6 +14,7 @@ import { requireToken } from "./auth.ts";
 import { mountDocs, type ServerUrls } from "./docs-routes.ts";
 import { readJson } from "./body.ts";
 import { errorResponse } from "./error-response.ts";
+import type { Logger } from "../log.ts";
 
 const LogsQuery = ModelNameBody.extend({
   model_version: SetModelVersion.shape.model_version.optional(),
@@ -29,6 +30,7 @@ export interface ManagementRouteDeps {
   /** The query side's metrics, for dashboards on the management port: JSON summary and Prometheus text. */
   metrics(): Promise<{ summary: unknown; prometheus: string }>;
   readonly urls: ServerUrls;
+  readonly logger: Logger;
 }
 
 export function managementRoutes(d: ManagementRouteDeps): Hono {
@@ -101,6 +103,6 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   });
 
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "see docs/api.md for the management routes")));
-  app.onError((err) => errorResponse(err));
+  app.onError((err) => errorResponse(err, d.logger));
   return app;
 }

@@ -13,6 +13,7 @@ import { readBodyText } from "./body.ts";
 import { mountDocs, type ServerUrls } from "./docs-routes.ts";
 import { oipRoutes } from "./oip-routes.ts";
 import { errorResponse } from "./error-response.ts";
+import type { Logger } from "../log.ts";
 import { NotFoundError } from "../errors.ts";
 
 export interface QueryRouteDeps {
@@ -22,19 +23,29 @@ export interface QueryRouteDeps {
   readonly cache: PredictionCache;
   readonly maxBodyBytes: number;
   readonly urls: ServerUrls;
+  readonly logger: Logger;
 }
 
-const JSON_HEADERS = { "content-type": "application/json" };
+let requestSeq = 0;
+const REQUEST_PREFIX = `${process.pid.toString(36)}-`;
+
+/** The client's X-Request-Id when it sent a sane one, else a new one (cheap: pid and a counter). */
+function requestIdOf(req: Request): string {
+  const given = req.headers.get("x-request-id");
+  return given && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : REQUEST_PREFIX + (requestSeq++).toString(36);
+}
+
 
 
 /** Runs one hot route, mapping any error to its response in the one place that does it. */
-function hot<P extends string>(run: (req: BunRequest<P>, arrivalMs: number) => Promise<string>) {
+function hot<P extends string>(logger: Logger, run: (req: BunRequest<P>, arrivalMs: number, requestId: string) => Promise<string>) {
   return async (req: BunRequest<P>): Promise<Response> => {
     const arrivalMs = performance.now();
+    const requestId = requestIdOf(req);
     try {
-      return new Response(await run(req, arrivalMs), { headers: JSON_HEADERS });
+      return new Response(await run(req, arrivalMs, requestId), { headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
-      return errorResponse(err);
+      return errorResponse(err, logger, requestId);
     }
   };
 }
@@ -43,10 +54,11 @@ function hot<P extends string>(run: (req: BunRequest<P>, arrivalMs: number) => P
 export function hotQueryRoutes(d: QueryRouteDeps) {
   return {
     "/:app/predict": {
-      POST: hot<"/:app/predict">(async (req, arrivalMs) => d.processor.predict(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs)),
+      POST: hot<"/:app/predict">(d.logger, async (req, arrivalMs, id) =>
+        d.processor.predict(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs, id)),
     },
     "/:app/update": {
-      POST: hot<"/:app/update">(async (req, arrivalMs) => d.processor.update(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs)),
+      POST: hot<"/:app/update">(d.logger, async (req, arrivalMs) => d.processor.update(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs)),
     },
   };
 }
@@ -65,6 +77,6 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
   app.route("/", oipRoutes(d));
   mountDocs(app, d.urls);
   app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "predict with POST /{app}/predict")));
-  app.onError((err) => errorResponse(err));
+  app.onError((err) => errorResponse(err, d.logger));
   return app;
 }

@@ -5,6 +5,7 @@
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { extname } from "node:path";
+import type { Logger } from "../log.ts";
 import { existsSync, openSync, readSync, rmSync, statSync, closeSync } from "node:fs";
 import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
@@ -43,17 +44,17 @@ export class ManagementService {
   }
 
   /** Starts the current version of every registered model (server start-up). */
-  async restore(log: (line: string) => void): Promise<void> {
+  async restore(logger: Logger): Promise<void> {
     const current = this.registry.models().filter((m) => m.isCurrent);
     await Promise.all(current.map(async (m) => {
       const key = modelKey(m.name, m.version);
       try {
         const python = m.options.pkgs ? await this.envs.ensure(m.options.pkgs) : undefined;
         await this.runtimes.start(m, this.#artifactPath(m), python);
-        log(`restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`);
+        logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
       } catch (err) {
         this.#restoreErrors.set(key, (err as Error).message);
-        log(`could not restore model ${key}: ${(err as Error).message}`);
+        logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
       }
     }));
   }

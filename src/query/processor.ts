@@ -5,6 +5,7 @@
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
@@ -31,11 +32,12 @@ export class QueryProcessor {
     private readonly runtimes: RuntimeManager,
     private readonly cache: PredictionCache,
     private readonly metrics: Metrics,
+    private readonly logger: Logger,
     private readonly onFeedback: FeedbackSink,
   ) {}
 
   /** Answers one predict body for `appName` with the JSON text of the response. */
-  async predict(appName: string, bodyText: string, arrivalMs: number): Promise<string> {
+  async predict(appName: string, bodyText: string, arrivalMs: number, requestId = ""): Promise<string> {
     const route = this.#route(appName);
     let parsed;
     try {
@@ -46,6 +48,7 @@ export class QueryProcessor {
     }
     const answered = this.answerRows(route, parsed, arrivalMs);
     const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
+    this.#logAnswer(appName, requestId, outcomes, choice, arrivalMs);
     const model = choice?.json ?? "null";
     if (!parsed.batch) return this.#answer(route, outcomes[0]!, model);
     let out = '{"batch_predictions":[';
@@ -69,6 +72,16 @@ export class QueryProcessor {
       return { outcomes, choice };
     };
     return Array.isArray(predicted) ? done(predicted) : predicted.then(done);
+  }
+
+  /** A warning line (with the request id) when rows got the default; with --log-level debug, a line per query. */
+  #logAnswer(app: string, requestId: string, outcomes: readonly Outcome[], choice: ModelChoice | undefined, arrivalMs: number): void {
+    const failed = outcomes.find((o) => !o.ok) as { reason: string } | undefined;
+    if (failed) {
+      this.logger.warn("default_answer", failed.reason, { request_id: requestId, app, model: choice?.key, rows: outcomes.length });
+    } else if (this.logger.enabled("debug")) {
+      this.logger.debug("query", "answered", { request_id: requestId, app, model: choice?.key, rows: outcomes.length, micros: Math.round((performance.now() - arrivalMs) * 1000) });
+    }
   }
 
   /** The route of an app, or 404. */

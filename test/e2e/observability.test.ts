@@ -70,3 +70,36 @@ describe("API documentation", () => {
     }
   });
 });
+
+describe("logs", () => {
+  it("writes one JSON object per line, with the request id on the lines of a query's path", async () => {
+    const s = await startServer({ env: { CLIPPER_LOG_LEVEL: "debug" } });
+    try {
+      await s.admin("add_app", { name: "lonely", input_type: "doubles" });
+      const res = await fetch(`${s.queryUrl}/lonely/predict`, { method: "POST", body: '{"input": [1]}', headers: { "x-request-id": "req-42" } });
+      expect(res.headers.get("x-request-id")).toBe("req-42");
+      const ok = await fetch(`${s.queryUrl}/lonely/predict`, { method: "POST", body: '{"input": [1]}' });
+      expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-z]+-[0-9a-z]+$/);
+      await Bun.sleep(100);
+      const lines = s.log().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      for (const l of lines) expect(Object.keys(l).slice(0, 4)).toEqual(["ts", "level", "event", "msg"]);
+      expect(lines).toContainEqual(expect.objectContaining({
+        level: "warn", event: "default_answer", request_id: "req-42", app: "lonely", msg: "no model is linked to application 'lonely'",
+      }));
+      expect(lines.some((l) => l.event === "listening" && typeof l.query_url === "string")).toBe(true);
+    } finally {
+      await s.stop();
+      cleanup(s.dataDir);
+    }
+  });
+
+  it("writes aligned lines for people with --log-format pretty", async () => {
+    const s = await startServer({ args: ["--log-format", "pretty"] });
+    try {
+      expect(s.log()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[clipper\] query API on http/m);
+    } finally {
+      await s.stop();
+      cleanup(s.dataDir);
+    }
+  });
+});
