@@ -52,6 +52,25 @@ describe("per-model environments", () => {
     console.log(`environment build (uncached) ${buildSecs.toFixed(1)} s; deploy with the environment cached ${cachedSecs.toFixed(2)} s`);
   });
 
+  it("serves LightGBM and XGBoost scikit-learn wrappers from joblib files in their environment", async () => {
+    const pkgs = ["lightgbm==4.6.0", "xgboost-cpu==3.1.1", "scikit-learn==1.7.2"];
+    const { json: build } = await server.admin("environments", { pkgs });
+    const env = await waitForEnvironment(build.id);
+    expect(env.state).toBe("ready");
+    const out = tempDir();
+    const train = Bun.spawnSync([env.python, join(ROOT, "test/fixtures/train_boosted.py"), out, JSON.stringify(fx.rows)]);
+    expect(train.stderr.toString()).not.toContain("Error");
+    const expected = JSON.parse(train.stdout.toString()) as Record<string, string[]>;
+    for (const name of ["lgbm", "xgb"]) {
+      const dep = await server.cli("deploy", join(out, `${name}.joblib`), "--name", name, "--url", "$MGMT", "--pkgs", ...pkgs);
+      expect(dep.stderr).toBe("");
+      const { json } = await server.predict(name, { input_batch: fx.rows });
+      expect(json.batch_predictions.map((p: { output: string }) => p.output)).toEqual(expected[name]!);
+    }
+    const models = JSON.parse((await server.cli("models", "--json", "--url", "$MGMT")).stdout);
+    expect(models.find((m: { model_name: string }) => m.model_name === "xgb").runtime_info.packages["xgboost-cpu"]).toBe("3.1.1");
+  });
+
   it("reports the installer's own message when a package cannot be installed", async () => {
     const res = await server.cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-broken", "--url", "$MGMT", "--pkgs", "clipper-no-such-package-xyz==9.9.9");
     expect(res.code).not.toBe(0);
