@@ -42,6 +42,12 @@ export const serve: Command = {
       }
     })();
     const logger = new Logger(config.logFormat, config.logLevel);
+    // Signals are caught from the start: one that arrives while models are still being restored
+    // stops the server as soon as it is up, instead of killing it mid-restore.
+    let signalled: ((sig: string) => void) | undefined;
+    const pending = new Promise<string>((resolve) => (signalled = resolve));
+    process.once("SIGINT", () => signalled!("SIGINT"));
+    process.once("SIGTERM", () => signalled!("SIGTERM"));
     let server;
     try {
       server = await startServer(config, logger);
@@ -50,15 +56,9 @@ export const serve: Command = {
       if (e.code === "EADDRINUSE") throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port`);
       throw err;
     }
-    const running = server;
-    await new Promise<void>((resolve) => {
-      const onSignal = (sig: string) => {
-        logger.info("shutdown", `${sig}: finishing in-flight queries and stopping runtimes`, { signal: sig });
-        void running.stop().then(resolve);
-      };
-      process.once("SIGINT", () => onSignal("SIGINT"));
-      process.once("SIGTERM", () => onSignal("SIGTERM"));
-    });
+    const sig = await pending;
+    logger.info("shutdown", `${sig}: finishing in-flight queries and stopping runtimes`, { signal: sig });
+    await server.stop();
     logger.info("stopped", "stopped");
     return 0;
   },
