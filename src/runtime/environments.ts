@@ -111,7 +111,8 @@ export class EnvironmentBuilder {
     };
     if (uv) {
       await run(uv, ["venv", "--quiet", "--python", this.#basePython, envDir]);
-      await run(uv, ["pip", "install", "--python", join(envDir, "bin", "python"), ...install]);
+      // Byte-compiled at install: a replica then imports as fast as from the server's own environment.
+      await run(uv, ["pip", "install", "--compile-bytecode", "--python", join(envDir, "bin", "python"), ...install]);
     } else {
       await run(this.#basePython, ["-m", "venv", envDir]);
       await run(join(envDir, "bin", "pip"), ["install", "--progress-bar", "off", ...install]);
