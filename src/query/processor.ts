@@ -10,6 +10,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
 import { type ParsedQuery, parseQuery, type Row } from "./input.ts";
+import { DeadlineTimers } from "./deadlines.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out. */
@@ -26,6 +27,7 @@ export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) =
 
 export class QueryProcessor {
   #nextQueryId = 0;
+  readonly #timers = new DeadlineTimers();
 
   constructor(
     private readonly snapshot: () => Snapshot,
@@ -146,7 +148,7 @@ export class QueryProcessor {
         return outs;
       });
     }
-    return settleByDeadline(pending, deadlineMs, sloMicros).then((result) => {
+    return settleByDeadline(this.#timers, pending, deadlineMs, sloMicros).then((result) => {
       for (let m = 0; m < missing.length; m++) {
         outcomes[missing[m]!] = result.ok ? { ok: true, output: result.outputs[m] } : result;
       }
@@ -183,14 +185,22 @@ function sameLabel(output: unknown, label: string | number): boolean {
 
 type Settled = { ok: true; outputs: unknown[] } | { ok: false; reason: string };
 
-/** Waits for `pending` until `deadlineMs`; past it, the rows time out. One timer per request. */
-function settleByDeadline(pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
+/** Waits for `pending` until `deadlineMs`; past it, the rows time out. Shares one timer among all queries. */
+function settleByDeadline(timers: DeadlineTimers, pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }),
-      Math.max(0, deadlineMs - performance.now()));
+    const deadline = timers.add(deadlineMs, sloMicros, () =>
+      resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
     pending.then(
-      (outputs) => { clearTimeout(timer); resolve({ ok: true, outputs }); },
-      (err: Error) => { clearTimeout(timer); resolve({ ok: false, reason: err.message }); },
+      (outputs) => {
+        if (deadline.settled) return;
+        deadline.settled = true;
+        resolve({ ok: true, outputs });
+      },
+      (err: Error) => {
+        if (deadline.settled) return;
+        deadline.settled = true;
+        resolve({ ok: false, reason: err.message });
+      },
     );
   });
 }

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "bun:test";
+import { DeadlineTimers } from "../../src/query/deadlines.ts";
+
+describe("DeadlineTimers", () => {
+  it("fires each unsettled entry once, at or after its deadline, across SLOs", async () => {
+    const timers = new DeadlineTimers();
+    const fired: string[] = [];
+    const t0 = performance.now();
+    const at: Record<string, number> = {};
+    const add = (name: string, ms: number, slo: number) => timers.add(t0 + ms, slo, () => { fired.push(name); at[name] = performance.now() - t0; });
+    add("a", 30, 30_000);
+    const b = add("b", 35, 30_000);
+    add("c", 10, 10_000);
+    add("d", 40, 30_000);
+    b.settled = true;
+    await Bun.sleep(80);
+    expect(fired).toEqual(["c", "a", "d"]);
+    for (const [name, ms] of Object.entries({ a: 30, c: 10, d: 40 })) expect(at[name]!).toBeGreaterThanOrEqual(ms - 1);
+  });
+
+  it("fires nothing for entries settled in time", async () => {
+    const timers = new DeadlineTimers();
+    let fired = 0;
+    const entries = Array.from({ length: 3000 }, (_, i) => timers.add(performance.now() + 5 + i / 1000, 1, () => fired++));
+    for (const e of entries) e.settled = true;
+    await Bun.sleep(20);
+    expect(fired).toBe(0);
+  });
+});
