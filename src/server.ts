@@ -45,7 +45,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes, urls, logger };
   const query = Bun.serve({
     hostname: config.host, port: config.queryPort,
-    maxRequestBodySize: config.maxBodyBytes + 1,
+    // Above our own limit, so that readBodyText answers the JSON 413 (Bun's own 413 has no body).
+    maxRequestBodySize: config.maxBodyBytes * 2 + 1024,
     routes: hotQueryRoutes(queryDeps),
     fetch: queryRoutes(queryDeps).fetch,
   });

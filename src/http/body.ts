@@ -4,10 +4,26 @@ import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 export async function readBodyText(req: Request, limitBytes: number): Promise<string> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limitBytes) throw new PayloadTooLargeError(limitBytes);
-  const text = await req.text();
-  // Bun.serve's maxRequestBodySize bounds the bytes read; this check covers bodies without a length.
-  if (text.length > limitBytes) throw new PayloadTooLargeError(limitBytes);
-  return text;
+  try {
+    // With a declared length within the limit, read it whole (the common, fast case); without one
+    // (chunked), stop reading as soon as the limit is passed.
+    return declared !== null ? await req.text() : await readChunked(req, limitBytes);
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) throw err;
+    throw new BadRequestError("the request body was cut short", "the client closed the connection before sending the whole body");
+  }
+}
+
+async function readChunked(req: Request, limitBytes: number): Promise<string> {
+  if (!req.body) return "";
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.length;
+    if (size > limitBytes) throw new PayloadTooLargeError(limitBytes);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, size).toString("utf8");
 }
 
 /** Parses a JSON body (empty body → {}) for the management routes. */

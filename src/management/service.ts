@@ -85,6 +85,8 @@ export class ManagementService {
       throw new BadRequestError(`application '${app.name}' takes ${app.inputType} but the model takes ${body.input_type}`);
     }
     if (app) this.#checkSingleLink(app.name, body.model_name);
+    // The upload must be there before anything slow (an environment build) starts.
+    if (body.artifact_sha256) this.artifacts.existing(body.artifact_sha256);
     const draft: ModelRecord = {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,

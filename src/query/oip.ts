@@ -5,7 +5,7 @@
  */
 import { BadRequestError } from "../errors.ts";
 import type { InputType } from "../runtime/protocol.ts";
-import { type ParsedQuery, parseRows } from "./input.ts";
+import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
 import type { Outcome } from "./processor.ts";
 
 /** The V2 datatype clipper reports for each input type. */
@@ -39,8 +39,13 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
     throw new BadRequestError(`inputs[0].datatype '${String(datatype)}' does not fit the app's input type ${inputType}`,
       `use ${V2_DATATYPE[inputType]}`);
   }
-  const flat = flatten(t.data);
   const [n, k] = numeric ? (shape.length === 2 ? shape : [1, shape[0]]) as [number, number] : [shape[0] as number, 1];
+  // Bound the shape before anything is built from it: the data check below cannot when a dimension is 0.
+  if (n < 1 || n > MAX_BATCH_ROWS || k < 1 || k > MAX_INPUT_LENGTH) {
+    throw new BadRequestError(`inputs[0].shape ${JSON.stringify(shape)} is out of range`,
+      `1 to ${MAX_BATCH_ROWS} rows of 1 to ${MAX_INPUT_LENGTH} values`);
+  }
+  const flat = flatten(t.data);
   if (flat.length !== n * k) {
     throw new BadRequestError(`inputs[0].data has ${flat.length} values but shape ${JSON.stringify(shape)} needs ${n * k}`);
   }
