@@ -26,8 +26,9 @@ afterAll(async () => {
 });
 
 describe("versions and rollback", () => {
+  // The apps here get a 5 s SLO: these tests are about dropped queries, not latency, on a shared machine.
   it("switches versions under steady load without a single failed or default answer", async () => {
-    await cli("deploy", join(fx.dir, "const-a.pkl"), "--name", "ab", "--version", "1");
+    await cli("deploy", join(fx.dir, "const-a.pkl"), "--name", "ab", "--version", "1", "--slo-micros", "5000000");
     const load = steadyLoad(`${server.queryUrl}/ab/predict`, () => ({ input: [Math.random()] }), 16);
     await Bun.sleep(300);
     const deployStarted = performance.now();
@@ -83,7 +84,7 @@ describe("versions and rollback", () => {
 
 describe("replicas", () => {
   it("scales up and down live without dropping queries", async () => {
-    await cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-scale");
+    await cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-scale", "--slo-micros", "5000000");
     const load = steadyLoad(`${server.queryUrl}/hr-scale/predict`, () => ({ input: [Math.random() * 10, 2, 70, 3, 1] }), 8);
     await cli("scale", "hr-scale", "3");
     expect(await pidsOf(server, "hr-scale")).toHaveLength(3);

@@ -28,10 +28,11 @@ async function count(app: string, n: number, input: () => unknown, concurrency =
 
 beforeAll(async () => {
   server = await startServer();
-  await cli("deploy", join(fx.dir, "const-a.pkl"), "--name", "pa", "--app", "ab-test");
+  // 5 s SLOs: these tests count which model answered, so a slow moment on a shared machine must not turn answers into defaults.
+  await cli("deploy", join(fx.dir, "const-a.pkl"), "--name", "pa", "--app", "ab-test", "--slo-micros", "5000000");
   await cli("deploy", join(fx.dir, "const-b.pkl"), "--name", "pb");
   await cli("deploy", join(fx.dir, "const-a.pkl"), "--name", "pa2");
-  await cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-good", "--app", "bandit");
+  await cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-good", "--app", "bandit", "--slo-micros", "5000000");
   await cli("deploy", join(fx.dir, "const-0.pkl"), "--name", "always-zero");
 });
 afterAll(async () => {
@@ -90,11 +91,11 @@ describe("exp3", () => {
 
 describe("shadow", () => {
   it("answers from the primary, sends copies to the shadow and counts agreement", async () => {
-    await cli("register-app", "sh", "--input-type", "doubles");
+    await cli("register-app", "sh", "--input-type", "doubles", "--slo-micros", "5000000");
     await cli("policy", "sh", "shadow", "pa", "pb");
     const outputs = await count("sh", 50, () => [Math.random()], 8);
     expect([...outputs.keys()]).toEqual(["a"]);
-    await cli("register-app", "sh2", "--input-type", "doubles");
+    await cli("register-app", "sh2", "--input-type", "doubles", "--slo-micros", "5000000");
     await cli("policy", "sh2", "shadow", "pa", "pa2");
     await count("sh2", 50, () => [Math.random()], 8);
     await Bun.sleep(200);
