@@ -2,16 +2,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, runCli, type Server, startServer } from "./harness.ts";
+import { runCli, type Server, shutdown, startServer } from "./harness.ts";
 
 let server: Server;
 beforeAll(async () => {
   server = await startServer();
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("management token", () => {
   it("creates a random token file readable only by its owner", () => {

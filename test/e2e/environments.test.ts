@@ -1,7 +1,7 @@
 /** End to end: a model pickled with another scikit-learn runs in its own environment beside one on the default. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, makeFixtures, ROOT, type Server, startServer, tempDir } from "./harness.ts";
+import { makeFixtures, ROOT, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 
 const fx = makeFixtures();
 const OLD_SKLEARN = "scikit-learn==1.6.1";
@@ -10,10 +10,7 @@ let server: Server;
 beforeAll(async () => {
   server = await startServer();
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 async function waitForEnvironment(id: string): Promise<{ state: string; python: string; error: string | null }> {
   for (;;) {

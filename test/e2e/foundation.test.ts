@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, fetchJson, makeFixtures, runCli, type Server, startServer, tempDir } from "./harness.ts";
+import { cleanup, fetchJson, makeFixtures, runCli, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -10,10 +10,7 @@ let server: Server;
 beforeAll(async () => {
   server = await startServer();
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("deploy and predict", () => {
   it("deploys hr.pkl as model hr version 1 with app hr, and answers like scikit-learn", async () => {

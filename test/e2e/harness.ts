@@ -20,6 +20,8 @@ export interface Server {
   log(): string;
   stop(signal?: NodeJS.Signals): Promise<number>;
   cli(...args: string[]): Promise<CliResult>;
+  /** Runs a management CLI command against this server; throws with its stderr when it fails; returns stdout. */
+  cliOk(...args: string[]): Promise<string>;
   predict(app: string, body: unknown): Promise<{ status: number; json: any }>;
   /** POSTs (or GETs, without a body) a management route with the token. */
   admin(path: string, body?: unknown): Promise<{ status: number; json: any }>;
@@ -74,6 +76,11 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
       return proc.exited;
     },
     cli: (...args) => runCli(args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q)), { CLIPPER_DATA_DIR: dataDir }),
+    async cliOk(...args) {
+      const res = await runCli([...args, "--url", urls.m], { CLIPPER_DATA_DIR: dataDir });
+      if (res.code !== 0) throw new Error(`clipper ${args.join(" ")} failed: ${res.stderr}`);
+      return res.stdout;
+    },
     async admin(path, body) {
       const res = await fetch(`${urls.m}/admin/${path}`, {
         method: body === undefined && !path.startsWith("get_all_containers") ? "GET" : "POST",
@@ -113,6 +120,13 @@ export function makeFixtures(): Fixtures {
   const { hr_expected } = JSON.parse(res.stdout.toString()) as { hr_expected: string[] };
   fixtures = { dir, rows, hrExpected: hr_expected };
   return fixtures;
+}
+
+/** Stops a test's server (if it started) and removes its data directory. */
+export async function shutdown(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  await server.stop();
+  cleanup(server.dataDir);
 }
 
 export function cleanup(dir: string): void {

@@ -2,17 +2,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, makeFixtures, type Server, startServer } from "./harness.ts";
+import { cleanup, makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
 import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
 let server: Server;
 
-async function cli(...args: string[]) {
-  const res = await server.cli(...args, "--url", "$MGMT");
-  if (res.code !== 0) throw new Error(`clipper ${args.join(" ")} failed: ${res.stderr}`);
-  return res.stdout;
-}
+const cli = (...args: string[]) => server.cliOk(...args);
 
 const pidsOf = async (s: Server, model: string): Promise<number[]> =>
   (await s.admin("get_all_containers", {})).json.filter((c: { model_name: string }) => c.model_name === model).map((c: { pid: number }) => c.pid);
@@ -20,10 +16,7 @@ const pidsOf = async (s: Server, model: string): Promise<number[]> =>
 beforeAll(async () => {
   server = await startServer();
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("versions and rollback", () => {
   // The apps here get a 5 s SLO: these tests are about dropped queries, not latency, on a shared machine.

@@ -1,7 +1,7 @@
 /** End to end: GET /metrics in Prometheus text format, parsed by the official Python client's parser. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, makeFixtures, PYTHON, type Server, startServer } from "./harness.ts";
+import { cleanup, makeFixtures, PYTHON, type Server, shutdown, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -14,10 +14,7 @@ beforeAll(async () => {
   await server.predict("hr", { input_batch: fx.rows });
   await server.predict("hr", "{broken");
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 /** Parses Prometheus text with prometheus_client's parser; returns [name, labels, value] per sample. */
 function parsePrometheus(text: string): [string, Record<string, string>, number][] {

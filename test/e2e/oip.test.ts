@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, makeFixtures, ROOT, type Server, startServer } from "./harness.ts";
+import { makeFixtures, ROOT, type Server, shutdown, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
 const VENV = join(ROOT, ".venv-oip");
@@ -27,10 +27,7 @@ beforeAll(async () => {
   const dep = await server.cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-dt", "--app", "hr-hiring", "--url", "$MGMT");
   if (dep.code !== 0) throw new Error(dep.stderr);
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("Open Inference Protocol", () => {
   it("serves Triton's HTTP client: health, metadata, infer with and without a version, V2 errors", () => {

@@ -1,16 +1,12 @@
 /** End to end: split, exp3 and shadow selection policies through the compiled binary, kept across a restart. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, fetchJson, makeFixtures, type Server, startServer } from "./harness.ts";
+import { fetchJson, makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server;
 
-async function cli(...args: string[]) {
-  const res = await server.cli(...args, "--url", "$MGMT");
-  if (res.code !== 0) throw new Error(`clipper ${args.join(" ")} failed: ${res.stderr}`);
-  return res.stdout;
-}
+const cli = (...args: string[]) => server.cliOk(...args);
 
 /** Sends `n` queries, `concurrency` at a time, and counts outputs of non-default answers. */
 async function count(app: string, n: number, input: () => unknown, concurrency = 32): Promise<Map<string, number>> {
@@ -35,10 +31,7 @@ beforeAll(async () => {
   await cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-good", "--app", "bandit", "--slo-micros", "5000000");
   await cli("deploy", join(fx.dir, "const-0.pkl"), "--name", "always-zero");
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("split", () => {
   it("refuses a second model under 'single' and says how to proceed", async () => {

@@ -1,7 +1,7 @@
 /** End to end: latency SLOs, defaults with reasons, every input type, nested outputs and clean shutdown. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, makeFixtures, type Server, startServer } from "./harness.ts";
+import { cleanup, makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -20,10 +20,7 @@ beforeAll(async () => {
   await deploy("dict.pkl", "--name", "dict");
   await deploy("raising.pkl", "--name", "raising", "--default-output", "fallback");
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("latency SLO", () => {
   it("answers the default output when the model misses the SLO, on time", async () => {

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, FIXTURES, makeFixtures, PYTHON, ROOT, type Server, startServer } from "./harness.ts";
+import { FIXTURES, makeFixtures, PYTHON, ROOT, type Server, shutdown, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
 const PREDICT_TIMEOUT_MS = 1500;
@@ -42,10 +42,7 @@ beforeAll(async () => {
     },
   });
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 async function deploy(name: string, args: string[]) {
   const res = await server.cli("deploy", ...args, "--name", name, "--default-output", "fallback", "--url", "$MGMT");

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, FIXTURES, makeFixtures, PYTHON, ROOT, type Server, startServer, tempDir } from "./harness.ts";
+import { FIXTURES, makeFixtures, PYTHON, ROOT, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 
 const fx = makeFixtures();
 const dockerLog = join(tempDir(), "docker.log");
@@ -22,10 +22,7 @@ beforeAll(async () => {
     },
   });
 });
-afterAll(async () => {
-  await server?.stop();
-  cleanup(server.dataDir);
-});
+afterAll(() => shutdown(server));
 
 describe("Python runtime artifacts", () => {
   it("serves a joblib file", async () => {
