@@ -43,8 +43,9 @@ export class PayloadTooLargeError extends ServeError {
 }
 
 export class UnauthorizedError extends ServeError {
-  constructor(message = "missing or wrong management token") {
-    super("unauthorized", 401, message, "send 'Authorization: Bearer <token>' (the token is in <data-dir>/token)");
+  constructor(message = "missing or wrong management token",
+    detail = "send 'Authorization: Bearer <token>' (the token is in <data-dir>/token)") {
+    super("unauthorized", 401, message, detail);
   }
 }
 

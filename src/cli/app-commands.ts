@@ -7,16 +7,21 @@ import { table } from "./table.ts";
 export const registerApp: Command = {
   name: "register-app", usage: "clipper register-app NAME --input-type TYPE [flags]", summary: "create an application (a REST endpoint)",
   positionals: 1,
-  options: { ...MGMT_URL, "input-type": { type: "string" }, "default-output": { type: "string" }, "slo-micros": { type: "string" } },
+  options: {
+    ...MGMT_URL, "input-type": { type: "string" }, "default-output": { type: "string" }, "slo-micros": { type: "string" },
+    "query-token": { type: "string" },
+  },
   help: {
     ...URL_HELP, "input-type": "integers | floats | doubles | strings | bytes (required)",
     "default-output": "answer when no prediction is ready in time (default -1.0)",
     "slo-micros": "latency SLO in microseconds (default 100000)",
+    "query-token": "make queries to this app send 'Authorization: Bearer <token>' (16+ characters; only its hash is stored)",
   },
   async run(v, [name]) {
     if (!str(v, "input-type")) throw new CliError("--input-type is required (integers, floats, doubles, strings or bytes)");
     await mgmt(v)("POST", "/admin/add_app", {
       name, input_type: str(v, "input-type"), default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros"),
+      query_token: str(v, "query-token"),
     });
     out(`registered application ${name}`);
     return 0;
@@ -35,8 +40,11 @@ export const link: Command = {
 
 export const predict: Command = {
   name: "predict", usage: "clipper predict APP INPUT_JSON", summary: "send one query and print the answer",
-  positionals: 2, options: { "query-url": { type: "string", default: "http://127.0.0.1:1337" } },
-  help: { "query-url": "query API of the running server (default http://127.0.0.1:1337)" },
+  positionals: 2, options: { "query-url": { type: "string", default: "http://127.0.0.1:1337" }, "query-token": { type: "string" } },
+  help: {
+    "query-url": "query API of the running server (default http://127.0.0.1:1337)",
+    "query-token": "the app's query token, when it has one",
+  },
   async run(v, [app, input]) {
     let parsed: unknown;
     try {
@@ -45,7 +53,7 @@ export const predict: Command = {
       throw new CliError(`INPUT_JSON is not valid JSON: ${input}`);
     }
     const answer = await request(str(v, "query-url")!, "POST", `/${encodeURIComponent(app!)}/predict`,
-      Array.isArray(parsed) && Array.isArray(parsed[0]) ? { input_batch: parsed } : { input: parsed });
+      Array.isArray(parsed) && Array.isArray(parsed[0]) ? { input_batch: parsed } : { input: parsed }, str(v, "query-token"));
     out(JSON.stringify(answer));
     return 0;
   },

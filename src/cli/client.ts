@@ -33,7 +33,7 @@ export async function request(base: string, method: string, path: string, body?:
   } catch {
     // Plain-text answers (ping) stay text.
   }
-  if (res.status === 401) {
+  if (res.status === 401 && path.startsWith("/admin")) {
     throw new CliError(`the server at ${base} refused the management token: pass --token, set CLIPPER_TOKEN, ` +
       "or point --data-dir at the server's data directory (its token file is read from there)");
   }

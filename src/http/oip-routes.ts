@@ -69,7 +69,7 @@ export function oipRoutes(d: OipDeps): Hono {
 
   const infer = async (req: Request, name: string, version?: string) => {
     const arrivalMs = performance.now();
-    const route = d.processor.route(name);
+    const route = d.processor.route(name, req.headers.get("authorization"));
     const text = await readBodyText(req, d.maxBodyBytes);
     let body: unknown;
     try {

@@ -55,10 +55,11 @@ export function hotQueryRoutes(d: QueryRouteDeps) {
   return {
     "/:app/predict": {
       POST: hot<"/:app/predict">(d.logger, async (req, arrivalMs, id) =>
-        d.processor.predict(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs, id)),
+        d.processor.predict(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs, id, req.headers.get("authorization"))),
     },
     "/:app/update": {
-      POST: hot<"/:app/update">(d.logger, async (req, arrivalMs) => d.processor.update(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs)),
+      POST: hot<"/:app/update">(d.logger, async (req, arrivalMs) =>
+        d.processor.update(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs, req.headers.get("authorization"))),
     },
   };
 }

@@ -21,6 +21,8 @@ export const AddApp = z.object({
   input_type: inputType,
   default_output: defaultOutput.default("-1.0"),
   latency_slo_micros: sloMicros.default(100_000),
+  /** When given, queries to this app must send `Authorization: Bearer <query_token>`. Only its hash is kept. */
+  query_token: z.string().min(16, "must be at least 16 characters").max(256).optional(),
 });
 
 export const AddModel = z.object({

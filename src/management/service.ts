@@ -4,6 +4,7 @@
  */
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
+import { createHash } from "node:crypto";
 import { extname } from "node:path";
 import type { Logger } from "../log.ts";
 import { existsSync, openSync, readSync, rmSync, statSync, closeSync } from "node:fs";
@@ -64,6 +65,7 @@ export class ManagementService {
     this.registry.insertApp({
       name: body.name, inputType: body.input_type as InputType, defaultOutput: body.default_output,
       sloMicros: body.latency_slo_micros, policy: "single",
+      queryTokenSha256: body.query_token ? createHash("sha256").update(body.query_token).digest("hex") : undefined,
     });
     this.#refresh();
     return this.getApplication(body.name);
@@ -297,6 +299,7 @@ export class ManagementService {
     return {
       name: app.name, input_type: app.inputType, default_output: app.defaultOutput,
       latency_slo_micros: app.sloMicros, policy: app.policy, policy_config: app.policyConfig,
+      query_token_required: app.queryTokenSha256 !== undefined,
       linked_models: this.registry.linkedModels(app.name),
     };
   }

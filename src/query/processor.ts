@@ -4,7 +4,8 @@
  * prediction by then gets the app's default output and the reason.
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { BadRequestError, NotFoundError } from "../errors.ts";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
@@ -39,8 +40,8 @@ export class QueryProcessor {
   ) {}
 
   /** Answers one predict body for `appName` with the JSON text of the response. */
-  async predict(appName: string, bodyText: string, arrivalMs: number, requestId = ""): Promise<string> {
-    const route = this.#route(appName);
+  async predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null): Promise<string> {
+    const route = this.route(appName, authorization);
     let parsed;
     try {
       parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled);
@@ -86,17 +87,19 @@ export class QueryProcessor {
     }
   }
 
-  /** The route of an app, or 404. */
-  route(appName: string): AppRoute {
-    return this.#route(appName);
+  /** The route of an app, or 404; 401 when the app has a query token and `authorization` does not carry it. */
+  route(appName: string, authorization: string | null = null): AppRoute {
+    const route = this.#route(appName);
+    if (route.queryTokenHash) checkQueryToken(route, authorization);
+    return route;
   }
 
   /**
    * Clipper's feedback route: `{"input": ..., "label": ...}`. Every linked model is asked about the
    * input; a model whose output equals the label is rewarded 1, others 0.
    */
-  async update(appName: string, bodyText: string, arrivalMs: number): Promise<string> {
-    const route = this.#route(appName);
+  async update(appName: string, bodyText: string, arrivalMs: number, authorization: string | null = null): Promise<string> {
+    const route = this.route(appName, authorization);
     const parsed = parseQuery(bodyText, route.app.inputType);
     const label = (JSON.parse(bodyText) as { label?: unknown }).label;
     if (parsed.batch || (typeof label !== "string" && typeof label !== "number")) {
@@ -174,6 +177,16 @@ export class QueryProcessor {
     const id = this.#nextQueryId++;
     if (outcome.ok) return `{"query_id":${id},"output":${JSON.stringify(outcome.output)},"default":false,"model":${modelJson}}`;
     return `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}}`;
+  }
+}
+
+/** Constant-time check of `Authorization: Bearer <query token>` against the app's stored hash. */
+function checkQueryToken(route: AppRoute, authorization: string | null): void {
+  const given = authorization?.startsWith("Bearer ") ? authorization.slice(7).trim() : "";
+  const hash = createHash("sha256").update(given).digest();
+  if (!given || !timingSafeEqual(hash, route.queryTokenHash!)) {
+    throw new UnauthorizedError(`application '${route.app.name}' needs its query token`,
+      "send 'Authorization: Bearer <query token>' (set with register-app --query-token)");
   }
 }
 

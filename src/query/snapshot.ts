@@ -9,6 +9,8 @@ export interface AppRoute extends AppRouting {
   readonly linked: readonly ModelChoice[];
   /** The app's default output, pre-serialized for the default answer. */
   readonly defaultOutputJson: string;
+  /** sha256 of the app's query token, when its queries need one. */
+  readonly queryTokenHash: Buffer | undefined;
 }
 
 export interface Snapshot {
@@ -34,7 +36,10 @@ export function buildSnapshot(registry: Registry): Snapshot {
       shadow = linked.find((c) => c.name === config.shadow);
     }
     const weights = candidates.map((c) => config.weights?.[c.name] ?? (policy === "exp3" ? 1 : 0));
-    apps.set(app.name, { app, policy, candidates, weights, shadow, linked, defaultOutputJson: JSON.stringify(app.defaultOutput) });
+    apps.set(app.name, {
+      app, policy, candidates, weights, shadow, linked, defaultOutputJson: JSON.stringify(app.defaultOutput),
+      queryTokenHash: app.queryTokenSha256 ? Buffer.from(app.queryTokenSha256, "hex") : undefined,
+    });
   }
   return { apps };
 }

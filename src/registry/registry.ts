@@ -14,6 +14,8 @@ export interface AppRecord {
   readonly policy: string;
   /** Policy parameters and learned state (split weights, exp3 arm weights, shadow model), as JSON. */
   readonly policyConfig: Record<string, unknown>;
+  /** sha256 (hex) of the app's query token, when queries to it need one. */
+  readonly queryTokenSha256: string | undefined;
   readonly createdAt: string;
 }
 
@@ -69,10 +71,12 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (app_name, model_name));`,
   `ALTER TABLE apps ADD COLUMN policy_config TEXT NOT NULL DEFAULT '{}';`,
   `ALTER TABLE models ADD COLUMN options TEXT NOT NULL DEFAULT '{}';`,
+  `ALTER TABLE apps ADD COLUMN query_token_sha256 TEXT;`,
 ];
 
 type AppRow = {
   name: string; input_type: string; default_output: string; slo_micros: number; policy: string; policy_config: string; created_at: string;
+  query_token_sha256: string | null;
 };
 type ModelRow = {
   name: string; version: string; input_type: string; runtime: string; artifact_sha256: string; artifact_name: string;
@@ -82,7 +86,7 @@ type ModelRow = {
 const toApp = (r: AppRow): AppRecord => ({
   name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output,
   sloMicros: r.slo_micros, policy: r.policy, policyConfig: JSON.parse(r.policy_config) as Record<string, unknown>,
-  createdAt: r.created_at,
+  queryTokenSha256: r.query_token_sha256 ?? undefined, createdAt: r.created_at,
 });
 
 const toModel = (r: ModelRow): ModelRecord => ({
@@ -130,10 +134,10 @@ export class Registry {
     return row ? toApp(row) : undefined;
   }
 
-  insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig">): void {
+  insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig" | "queryTokenSha256"> & { queryTokenSha256?: string }): void {
     this.#db.query(
-      "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, new Date().toISOString());
+      "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, a.queryTokenSha256 ?? null, new Date().toISOString());
   }
 
   setPolicy(app: string, policy: string, config: Record<string, unknown>): void {

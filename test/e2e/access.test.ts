@@ -38,3 +38,26 @@ describe("management token", () => {
     expect(server.log()).not.toContain(server.token);
   });
 });
+
+describe("per-app query tokens", () => {
+  it("answers 401 to queries without the app's token, and predicts with it", async () => {
+    const token = "app-token-0123456789";
+    const reg = await server.cli("register-app", "guarded", "--input-type", "doubles", "--query-token", token, "--url", "$MGMT");
+    expect(reg.code).toBe(0);
+    expect((await server.admin("get_application", { name: "guarded" })).json).toMatchObject({ query_token_required: true });
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.queryUrl}/guarded/predict`, { method: "POST", body: '{"input": [1]}', headers });
+    const none = await post({});
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { error: string }).error).toBe("application 'guarded' needs its query token");
+    expect((await post({ authorization: "Bearer wrong-token-0123456789" })).status).toBe(401);
+    const ok = await post({ authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { default: boolean }).default).toBe(true); // no model linked: the default, but authorized
+    const v2 = await fetch(`${server.queryUrl}/v2/models/guarded/infer`, { method: "POST", body: "{}" });
+    expect(v2.status).toBe(401);
+    const cli = await server.cli("predict", "guarded", "[1]", "--query-url", "$QUERY", "--query-token", token);
+    expect(cli.code).toBe(0);
+    expect(JSON.stringify(await (await fetch(`${server.mgmtUrl}/admin/status`, { headers: { authorization: `Bearer ${server.token}` } })).json())).not.toContain(token);
+  });
+});
