@@ -1,42 +1,42 @@
 /**
- * Management operations: each is a registry write (one transaction) → snapshot refresh → runtime change.
+ * Management writes (reads are in reads.ts): each is a registry write (one transaction) → snapshot refresh → runtime change.
  * A model version enters the registry only after its replicas have loaded it, so a failed deploy leaves nothing behind.
  */
+import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
+import { extname } from "node:path";
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { createHash } from "node:crypto";
-import { extname } from "node:path";
 import type { Logger } from "../log.ts";
-import { existsSync, openSync, readSync, rmSync, statSync, closeSync } from "node:fs";
 import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
 import { buildSnapshot, type Snapshot } from "../query/snapshot.ts";
-import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
+import type { ModelRecord, Registry } from "../registry/registry.ts";
 import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
 import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { ArtifactStore } from "./artifacts.ts";
+import { ManagementReads } from "./reads.ts";
 import type { AddApp, AddModel, AddModelLinks, SetPolicy } from "./schemas.ts";
 
-export class ManagementService {
+export class ManagementService extends ManagementReads {
   #snapshot: Snapshot;
-  /** Model versions that could not be started when the server restored them, with the reason. */
-  readonly #restoreErrors = new Map<string, string>();
 
   constructor(
-    private readonly registry: Registry,
-    private readonly runtimes: RuntimeManager,
+    registry: Registry,
+    runtimes: RuntimeManager,
     private readonly artifacts: ArtifactStore,
-    private readonly cache: PredictionCache,
+    cache: PredictionCache,
     private readonly envs: EnvironmentBuilder,
     /** How long a new version's first prediction may take. */
     private readonly probeTimeoutMs = 10_000,
   ) {
+    super(registry, runtimes, cache);
     this.#snapshot = buildSnapshot(registry);
   }
 
-  get snapshot(): Snapshot {
+  override get snapshot(): Snapshot {
     return this.#snapshot;
   }
 
@@ -54,7 +54,7 @@ export class ManagementService {
         await this.runtimes.start(m, this.#artifactPath(m), python);
         logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
       } catch (err) {
-        this.#restoreErrors.set(key, (err as Error).message);
+        this.restoreErrors.set(key, (err as Error).message);
         logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
       }
     }));
@@ -162,7 +162,7 @@ export class ManagementService {
   }
 
   async setNumReplicas(name: string, replicas: number) {
-    const current = this.#current(name);
+    const current = this.current(name);
     await this.runtimes.scale(modelKey(name, current.version), replicas);
     this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
     return this.getModel(name, current.version);
@@ -193,7 +193,7 @@ export class ManagementService {
   async stopInactiveVersions(names: readonly string[]): Promise<string[]> {
     const removed: string[] = [];
     for (const name of names) {
-      this.#current(name);
+      this.current(name);
       for (const m of this.registry.versions(name).filter((v) => !v.isCurrent)) {
         await this.deleteVersionedModel(name, m.version);
         removed.push(modelKey(name, m.version));
@@ -203,7 +203,7 @@ export class ManagementService {
   }
 
   deleteModelLinks(appName: string, modelNames: readonly string[]): string[] {
-    const app = this.#app(appName);
+    const app = this.app(appName);
     const linked = this.registry.linkedModels(app.name);
     for (const m of modelNames) if (!linked.includes(m)) throw new NotFoundError(`model '${m}' is not linked to application '${app.name}'`);
     this.registry.transaction(() => modelNames.forEach((m) => this.registry.deleteLink(app.name, m)));
@@ -212,18 +212,18 @@ export class ManagementService {
   }
 
   deleteApp(name: string): void {
-    this.#app(name);
+    this.app(name);
     this.registry.transaction(() => this.registry.deleteApp(name));
     this.#refresh();
   }
 
   /** Chooses an app's selection policy; models named in it are linked when they are not yet. */
   setPolicy(body: z.output<typeof SetPolicy>) {
-    const app = this.#app(body.app_name);
+    const app = this.app(body.app_name);
     const policy = body.policy as PolicyName;
     const named = policy === "split" ? Object.keys(body.weights ?? {}) : policy === "shadow" ? [body.primary!, body.shadow!] : [];
     for (const name of named) {
-      const model = this.#current(name);
+      const model = this.current(name);
       if (model.inputType !== app.inputType) {
         throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
       }
@@ -255,32 +255,10 @@ export class ManagementService {
     return weights;
   }
 
-  /** The end of a version's captured stderr (the current version when none is given). */
-  logs(name: string, version: string | undefined, maxBytes: number): string {
-    const v = version ?? this.#current(name).version;
-    if (!this.registry.model(name, v)) throw new NotFoundError(`no model ${name} version ${v}`);
-    const path = this.runtimes.logPath(name, v);
-    if (!existsSync(path)) return "";
-    const size = statSync(path).size;
-    const length = Math.min(size, maxBytes);
-    const buf = Buffer.alloc(length);
-    const fd = openSync(path, "r");
-    try {
-      readSync(fd, buf, 0, length, size - length);
-    } finally {
-      closeSync(fd);
-    }
-    return buf.toString("utf8");
-  }
 
-  versions(name: string) {
-    const versions = this.registry.versions(name);
-    if (versions.length === 0) throw new NotFoundError(`no model named '${name}'`);
-    return versions.map((m) => this.#describeModel(m));
-  }
 
   addModelLinks(body: z.output<typeof AddModelLinks>): string[] {
-    const app = this.#app(body.app_name);
+    const app = this.app(body.app_name);
     for (const name of body.model_names) {
       const model = this.registry.currentModel(name);
       if (!model) throw new NotFoundError(`no model named '${name}'`, "deploy it first with `clipper deploy`");
@@ -294,78 +272,15 @@ export class ManagementService {
     return this.registry.linkedModels(app.name);
   }
 
-  getApplication(name: string) {
-    const app = this.#app(name);
-    return {
-      name: app.name, input_type: app.inputType, default_output: app.defaultOutput,
-      latency_slo_micros: app.sloMicros, policy: app.policy, policy_config: app.policyConfig,
-      query_token_required: app.queryTokenSha256 !== undefined,
-      linked_models: this.registry.linkedModels(app.name),
-    };
-  }
 
-  getAllApplications(verbose: boolean) {
-    const apps = this.registry.apps();
-    return verbose ? apps.map((a) => this.getApplication(a.name)) : apps.map((a) => a.name);
-  }
 
-  getLinkedModels(appName: string): string[] {
-    return this.registry.linkedModels(this.#app(appName).name);
-  }
 
-  getModel(name: string, version: string) {
-    const m = this.registry.model(name, version);
-    if (!m) throw new NotFoundError(`no model ${name} version ${version}`);
-    return this.#describeModel(m);
-  }
 
-  getAllModels(verbose: boolean) {
-    const models = this.registry.models();
-    return verbose ? models.map((m) => this.#describeModel(m)) : models.map((m) => modelKey(m.name, m.version));
-  }
 
-  getAllContainers() {
-    return this.runtimes.replicas().map(({ model, replica }) => ({
-      model_name: model.name, model_version: model.version, model_replica_id: replica.id,
-      state: replica.state, pid: replica.pid ?? null, outstanding_rows: replica.outstandingRows,
-    }));
-  }
 
-  status() {
-    return {
-      applications: this.registry.apps().map((a) => ({
-        ...this.getApplication(a.name), ready: this.isAppReady(a.name),
-      })),
-      models: this.registry.models().map((m) => this.#describeModel(m)),
-      cache: { enabled: this.cache.enabled, entries: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
-    };
-  }
 
-  /** True when the model version `key` has replicas running. */
-  isRunning(key: string): boolean {
-    return this.runtimes.running(key);
-  }
 
-  /** An app is ready when every linked model's current version has a ready replica. */
-  isAppReady(appName: string): boolean {
-    const route = this.#snapshot.apps.get(appName);
-    if (!route) return false;
-    return route.candidates.every((c) => (this.runtimes.queue(c.key)?.replicas ?? []).some((r) => r.state === "ready"));
-  }
 
-  #describeModel(m: ModelRecord) {
-    const key = modelKey(m.name, m.version);
-    const pool = this.runtimes.status(key);
-    const state = pool?.state ?? (m.isCurrent ? (this.#restoreErrors.has(key) ? "failed" : "stopped") : "inactive");
-    return {
-      model_name: m.name, model_version: m.version, input_type: m.inputType, runtime: m.runtime,
-      is_current: m.isCurrent, replicas: m.replicas, state,
-      ready_replicas: (this.runtimes.queue(key)?.replicas ?? []).filter((r) => r.state === "ready").length,
-      last_error: pool?.lastError ?? this.#restoreErrors.get(key) ?? null,
-      artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
-      runtime_info: m.runtimeInfo, created_at: m.createdAt,
-    };
-  }
 
   /** The artifact file a runtime opens: none for an image-only docker model; with its extension for importers. */
   #artifactPath(model: ModelRecord): string | undefined {
@@ -374,17 +289,7 @@ export class ManagementService {
     return this.artifacts.withExtension(model.artifactSha256, extname(model.artifactName));
   }
 
-  #current(name: string): ModelRecord {
-    const model = this.registry.currentModel(name);
-    if (!model) throw new NotFoundError(`no model named '${name}' with a current version`, "deploy it first with `clipper deploy`");
-    return model;
-  }
 
-  #app(name: string): AppRecord {
-    const app = this.registry.app(name);
-    if (!app) throw new NotFoundError(`no application named '${name}'`, "register it with `clipper register-app`");
-    return app;
-  }
 
   /** The `single` policy serves one model: a second, different link is refused. */
   #checkSingleLink(appName: string, modelName: string): void {

@@ -1,0 +1,133 @@
+/**
+ * The read side of management: what the registry and the runtimes say about apps, models, versions,
+ * replicas and logs, in the shapes of Clipper's management API. Writes live in service.ts.
+ */
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import type { PredictionCache } from "../cache/prediction-cache.ts";
+import { NotFoundError } from "../errors.ts";
+import type { Snapshot } from "../query/snapshot.ts";
+import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
+import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
+
+export abstract class ManagementReads {
+  /** Model versions that could not be started when the server restored them, with the reason. */
+  protected readonly restoreErrors = new Map<string, string>();
+
+  constructor(
+    protected readonly registry: Registry,
+    protected readonly runtimes: RuntimeManager,
+    protected readonly cache: PredictionCache,
+  ) {}
+
+  /** The in-memory view that serves queries. */
+  abstract get snapshot(): Snapshot;
+
+  /** The end of a version's captured stderr (the current version when none is given). */
+  logs(name: string, version: string | undefined, maxBytes: number): string {
+    const v = version ?? this.current(name).version;
+    if (!this.registry.model(name, v)) throw new NotFoundError(`no model ${name} version ${v}`);
+    const path = this.runtimes.logPath(name, v);
+    if (!existsSync(path)) return "";
+    const size = statSync(path).size;
+    const length = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(length);
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, buf, 0, length, size - length);
+    } finally {
+      closeSync(fd);
+    }
+    return buf.toString("utf8");
+  }
+
+  versions(name: string) {
+    const versions = this.registry.versions(name);
+    if (versions.length === 0) throw new NotFoundError(`no model named '${name}'`);
+    return versions.map((m) => this.describeModel(m));
+  }
+
+  getApplication(name: string) {
+    const app = this.app(name);
+    return {
+      name: app.name, input_type: app.inputType, default_output: app.defaultOutput,
+      latency_slo_micros: app.sloMicros, policy: app.policy, policy_config: app.policyConfig,
+      query_token_required: app.queryTokenSha256 !== undefined,
+      linked_models: this.registry.linkedModels(app.name),
+    };
+  }
+
+  getAllApplications(verbose: boolean) {
+    const apps = this.registry.apps();
+    return verbose ? apps.map((a) => this.getApplication(a.name)) : apps.map((a) => a.name);
+  }
+
+  getLinkedModels(appName: string): string[] {
+    return this.registry.linkedModels(this.app(appName).name);
+  }
+
+  getModel(name: string, version: string) {
+    const m = this.registry.model(name, version);
+    if (!m) throw new NotFoundError(`no model ${name} version ${version}`);
+    return this.describeModel(m);
+  }
+
+  getAllModels(verbose: boolean) {
+    const models = this.registry.models();
+    return verbose ? models.map((m) => this.describeModel(m)) : models.map((m) => modelKey(m.name, m.version));
+  }
+
+  getAllContainers() {
+    return this.runtimes.replicas().map(({ model, replica }) => ({
+      model_name: model.name, model_version: model.version, model_replica_id: replica.id,
+      state: replica.state, pid: replica.pid ?? null, outstanding_rows: replica.outstandingRows,
+    }));
+  }
+
+  status() {
+    return {
+      applications: this.registry.apps().map((a) => ({
+        ...this.getApplication(a.name), ready: this.isAppReady(a.name),
+      })),
+      models: this.registry.models().map((m) => this.describeModel(m)),
+      cache: { enabled: this.cache.enabled, entries: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
+    };
+  }
+
+  /** True when the model version `key` has replicas running. */
+  isRunning(key: string): boolean {
+    return this.runtimes.running(key);
+  }
+
+  /** An app is ready when every linked model's current version has a ready replica. */
+  isAppReady(appName: string): boolean {
+    const route = this.snapshot.apps.get(appName);
+    if (!route) return false;
+    return route.candidates.every((c) => (this.runtimes.queue(c.key)?.replicas ?? []).some((r) => r.state === "ready"));
+  }
+
+  protected describeModel(m: ModelRecord) {
+    const key = modelKey(m.name, m.version);
+    const pool = this.runtimes.status(key);
+    const state = pool?.state ?? (m.isCurrent ? (this.restoreErrors.has(key) ? "failed" : "stopped") : "inactive");
+    return {
+      model_name: m.name, model_version: m.version, input_type: m.inputType, runtime: m.runtime,
+      is_current: m.isCurrent, replicas: m.replicas, state,
+      ready_replicas: (this.runtimes.queue(key)?.replicas ?? []).filter((r) => r.state === "ready").length,
+      last_error: pool?.lastError ?? this.restoreErrors.get(key) ?? null,
+      artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
+      runtime_info: m.runtimeInfo, created_at: m.createdAt,
+    };
+  }
+
+  protected current(name: string): ModelRecord {
+    const model = this.registry.currentModel(name);
+    if (!model) throw new NotFoundError(`no model named '${name}' with a current version`, "deploy it first with `clipper deploy`");
+    return model;
+  }
+
+  protected app(name: string): AppRecord {
+    const app = this.registry.app(name);
+    if (!app) throw new NotFoundError(`no application named '${name}'`, "register it with `clipper register-app`");
+    return app;
+  }
+}
