@@ -126,7 +126,7 @@ export const policy: Command = {
     } else if (args.length) {
       throw new CliError(`policy ${name} takes no further arguments`);
     }
-    const res = (await mgmt(v)("POST", "/admin/set_policy", body)) as AppInfo & { policy_config: unknown };
+    const res = (await mgmt(v)("POST", "/admin/set_policy", body)) as AppInfo;
     out(`application ${app} uses policy ${res.policy} over ${res.linked_models.join(", ")} ${JSON.stringify(res.policy_config)}`);
     return 0;
   },

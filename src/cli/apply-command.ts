@@ -7,11 +7,9 @@ import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ConfigFile, parseConfigFile } from "../management/config-file.ts";
 import { CliError } from "./client.ts";
-import { type Command, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
+import { type Call, type Command, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
+import type { AppInfo, ModelInfo } from "./model-commands.ts";
 
-type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
-type AppInfo = { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; policy_config: Record<string, unknown>; linked_models: string[] };
-type ModelInfo = { model_name: string; model_version: string; is_current: boolean; replicas: number; artifact_sha256: string };
 
 function artifactPath(ref: string, configDir: string): string {
   if (ref.startsWith("file://")) return fileURLToPath(ref);

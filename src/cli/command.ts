@@ -36,8 +36,11 @@ export const int = (v: Values, k: string): number | undefined => {
 };
 export const out = (line: string) => process.stdout.write(line + "\n");
 
+/** A call to the management API: method, path, JSON body (or a Blob to upload). */
+export type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
+
 /** Calls the management API named by the command's --url with the resolved token. */
-export function mgmt(v: Values) {
+export function mgmt(v: Values): Call {
   const token = resolveToken(str(v, "token"), str(v, "data-dir"), process.env);
   return (method: string, path: string, body?: unknown): Promise<unknown> => request(str(v, "url")!, method, path, body, token);
 }

@@ -1,13 +1,18 @@
 /** Model commands: deploy, rollback, versions, scale, logs, stop, stop-inactive, models. */
 import { basename } from "node:path";
 import { CliError } from "./client.ts";
-import { type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
+import { type Call, type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
 import { table } from "./table.ts";
 
-export type AppInfo = { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; linked_models: string[]; ready?: boolean };
+/** An application as the management API describes it. */
+export type AppInfo = {
+  name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string;
+  policy_config: Record<string, unknown>; linked_models: string[]; ready?: boolean;
+};
+/** A model version as the management API describes it. */
 export type ModelInfo = {
   model_name: string; model_version: string; input_type: string; runtime: string; is_current: boolean; state: string;
-  replicas: number; ready_replicas: number; last_error: string | null;
+  replicas: number; ready_replicas: number; last_error: string | null; artifact_sha256: string; created_at: string;
   runtime_info: { kind?: string; python?: string; bun?: string; packages?: Record<string, string> };
 };
 
@@ -84,7 +89,6 @@ export const deploy: Command = {
   },
 };
 
-type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
 type EnvStatus = { id: string; state: string; log: string[]; log_total: number; error: string | null };
 
 /** Asks the server for the environment of `pkgs` and shows its build log until it is ready. */
@@ -155,7 +159,7 @@ export const versions: Command = {
   name: "versions", usage: "clipper versions MODEL [--json]", summary: "list a model's versions and which is current",
   positionals: 1, options: { ...MODEL_OPTS, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v, [model]) {
-    const list = (await mgmt(v)("POST", "/admin/get_model_versions", { model_name: model })) as (ModelInfo & { created_at: string; artifact_sha256: string })[];
+    const list = (await mgmt(v)("POST", "/admin/get_model_versions", { model_name: model })) as ModelInfo[];
     if (v.json) return out(JSON.stringify(list, null, 2)), 0;
     out(table(["version", "current", "deployed", "state", "artifact sha256", "python", "scikit-learn"],
       list.map((m) => [m.model_version, m.is_current ? "*" : "", m.created_at, m.state, m.artifact_sha256.slice(0, 12),

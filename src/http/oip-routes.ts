@@ -7,8 +7,8 @@ import type { QueryProcessor } from "../query/processor.ts";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import type { AppRoute } from "../query/snapshot.ts";
 import { modelKey } from "../runtime/manager.ts";
-import { BadRequestError, NotFoundError } from "../errors.ts";
-import { readBodyText } from "./body.ts";
+import { NotFoundError } from "../errors.ts";
+import { readJson } from "./body.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export interface OipDeps {
@@ -70,13 +70,7 @@ export function oipRoutes(d: OipDeps): Hono {
   const infer = async (req: Request, name: string, version?: string) => {
     const arrivalMs = performance.now();
     const route = d.processor.route(name, req.headers.get("authorization"));
-    const text = await readBodyText(req, d.maxBodyBytes);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      throw new BadRequestError("request body is not valid JSON", (err as Error).message);
-    }
+    const body = await readJson(req, d.maxBodyBytes);
     const { id, parsed } = parseV2Request(body, route.app.inputType, d.cache.enabled);
     const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
     const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned);

@@ -31,12 +31,20 @@ const EXPECTED: Record<InputType, string> = {
 };
 
 export function parseQuery(text: string, inputType: InputType, withKeys = true): ParsedQuery {
-  let body: unknown;
+  return parseQueryBody(parseJsonBody(text, inputType), inputType, withKeys);
+}
+
+/** The body's JSON value, or a 400 saying what an app of `inputType` expects. */
+export function parseJsonBody(text: string, inputType: InputType): unknown {
   try {
-    body = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new BadRequestError("request body is not valid JSON", `expected {"input": ${EXPECTED[inputType]}}; ${(err as Error).message}`);
   }
+}
+
+/** Validates an already parsed body: `{"input": ...}` or `{"input_batch": [...]}`. */
+export function parseQueryBody(body: unknown, inputType: InputType, withKeys = true): ParsedQuery {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequestError("request body must be a JSON object", `expected {"input": ${EXPECTED[inputType]}} or {"input_batch": [...]}`);
   }

@@ -10,7 +10,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
-import { type ParsedQuery, parseQuery, type Row } from "./input.ts";
+import { parseJsonBody, type ParsedQuery, parseQuery, parseQueryBody, type Row } from "./input.ts";
 import { DeadlineTimers } from "./deadlines.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
 
@@ -100,8 +100,9 @@ export class QueryProcessor {
    */
   async update(appName: string, bodyText: string, arrivalMs: number, authorization: string | null = null): Promise<string> {
     const route = this.route(appName, authorization);
-    const parsed = parseQuery(bodyText, route.app.inputType);
-    const label = (JSON.parse(bodyText) as { label?: unknown }).label;
+    const body = parseJsonBody(bodyText, route.app.inputType);
+    const parsed = parseQueryBody(body, route.app.inputType);
+    const label = (body as { label?: unknown }).label;
     if (parsed.batch || (typeof label !== "string" && typeof label !== "number")) {
       throw new BadRequestError("feedback needs one 'input' and a 'label' (a string or a number)", '{"input": [...], "label": "1"}');
     }

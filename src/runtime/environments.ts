@@ -26,7 +26,8 @@ export interface EnvironmentStatus {
   readonly error: string | undefined;
 }
 
-const packageName = (req: string) => req.split(/[[=<>!~]/)[0]!.toLowerCase().replace(/_/g, "-");
+/** The distribution name of a requirement: `scikit-learn==1.5.2` → `scikit-learn`. */
+export const packageName = (req: string) => req.split(/[[=<>!~]/)[0]!.toLowerCase().replace(/_/g, "-");
 
 export class EnvironmentBuilder {
   readonly #dir: string;

@@ -9,6 +9,7 @@ import { RuntimeFailure } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { extractPythonWorker } from "./embedded.ts";
+import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
 import { launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
@@ -206,7 +207,7 @@ export class RuntimeManager {
       command: this.#command(pool),
       logPath: this.logPath(pool.model.name, pool.model.version),
       // The Python runtime reports the versions of the packages the model asked for.
-      env: pool.model.options.pkgs ? { CLIPPER_REPORT_PACKAGES: pool.model.options.pkgs.map((p) => p.split(/[[=<>!~]/)[0]).join(",") } : {},
+      env: pool.model.options.pkgs ? { CLIPPER_REPORT_PACKAGES: pool.model.options.pkgs.map(packageName).join(",") } : {},
       maxResponseBytes: this.#config.maxResponseBytes,
       predictTimeoutMs: this.#config.predictTimeoutMs,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
