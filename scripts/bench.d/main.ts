@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "./bodies.ts";
 import { describeMachine } from "./machine.ts";
-import { installCleanup, logTail, rssBytes, run, sampleRss, serviceRss, waitFor, waitQuiet } from "./proc.ts";
+import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "./proc.ts";
 import { latencySvg, markdown, throughputSvg } from "./report.ts";
 import { computeTargets, MB, type ClipperRunMetrics, type DeploySample, type Results, type RunResult, type SystemResult } from "./results.ts";
 import { deployHr, predictsOk, startClipper, SYSTEMS, type Context, type Running, type SystemId, type SystemSpec } from "./systems.ts";
@@ -32,6 +32,8 @@ throughput.svg and latency.svg.
   --warmup SEC       warm-up seconds before each point (default 2, quick 1)
   --systems LIST     comma-separated subset of: ${SYSTEMS.map((s) => s.id).join(", ")}
   --deploy-runs N    deploy-to-first-prediction samples (default 5, quick 1)
+  --connections LIST comma-separated concurrencies of the single-input points (default 1,16,64,256; quick 16)
+  --no-batch         skip the input_batch point
   --clipper PATH     the binary to test (default ./clipper; built into a temp dir when missing)
   -h, --help         this help`;
 
@@ -43,6 +45,8 @@ interface Options {
   readonly systems: readonly SystemSpec[];
   readonly deployRuns: number;
   readonly clipper: string | undefined;
+  readonly concurrencies: readonly number[];
+  readonly batch: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -50,7 +54,7 @@ function parseOptions(argv: string[]): Options {
     args: argv, strict: true, allowPositionals: false,
     options: {
       quick: { type: "boolean", default: false }, out: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
-      systems: { type: "string" }, "deploy-runs": { type: "string" }, clipper: { type: "string" }, help: { type: "boolean", short: "h" },
+      systems: { type: "string" }, "deploy-runs": { type: "string" }, connections: { type: "string" }, "no-batch": { type: "boolean" }, clipper: { type: "string" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -76,6 +80,9 @@ function parseOptions(argv: string[]): Options {
     systems: SYSTEMS.filter((s) => wanted.includes(s.id)),
     deployRuns: num("deploy-runs", values["deploy-runs"], quick ? 1 : 5, 0),
     clipper: values.clipper,
+    concurrencies: values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256])
+      : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
+    batch: !values["no-batch"],
   };
 }
 
@@ -124,15 +131,24 @@ async function measurePoint(spec: SystemSpec, running: Running, bodies: string, 
   if (o.warmupSec > 0) await runWrk(running.predictUrl, bodies, connections, o.warmupSec);
   const before = running.metricsUrl ? await clipperCounters(running.metricsUrl) : undefined;
   const rss = sampleRss(running.service.pid);
+  const cpuBefore = serviceCpu(running.service.pid);
   const wrk = await runWrk(running.predictUrl, bodies, connections, o.durationSec);
+  const cpuAfter = serviceCpu(running.service.pid);
   const peakRssBytes = rss.stop();
+  const perRequest = (sec: number) => (wrk.requests ? (sec * 1e6) / wrk.requests : 0);
+  const cpuMicrosPerRequest = {
+    server: perRequest(cpuAfter.leaderSec - cpuBefore.leaderSec),
+    children: perRequest(Math.max(0, cpuAfter.childrenSec - cpuBefore.childrenSec)),
+    wrk: perRequest(wrk.cpuSec),
+  };
   const clipper = before && running.metricsUrl ? delta(before, await clipperCounters(running.metricsUrl)) : undefined;
   const rowsPerRequest = kind === "batch" ? BATCH_ROWS : 1;
   const result: RunResult = { kind, connections, rowsPerRequest, wrk, rowsPerSec: wrk.requestsPerSec * rowsPerRequest, peakRssBytes,
-    backgroundCpuPct, ...(clipper ? { clipper } : {}) };
+    backgroundCpuPct, cpuMicrosPerRequest, ...(clipper ? { clipper } : {}) };
   log(`${spec.label} ${kind} c=${connections}: ${Math.round(wrk.requestsPerSec)} req/s` +
     (kind === "batch" ? ` (${Math.round(result.rowsPerSec)} rows/s)` : "") +
     `, p50 ${wrk.p50Ms.toFixed(3)} ms, p99 ${wrk.p99Ms.toFixed(3)} ms, errors ${wrk.errors}, RSS ${(peakRssBytes / MB).toFixed(1)} MB` +
+    `, CPU µs/req server ${cpuMicrosPerRequest.server.toFixed(1)} + children ${cpuMicrosPerRequest.children.toFixed(1)} + wrk ${cpuMicrosPerRequest.wrk.toFixed(1)}` +
     (clipper ? `, mean batch ${clipper.meanBatchSize.toFixed(2)}, defaults ${clipper.defaults}` : "") +
     `, background CPU before ${backgroundCpuPct.toFixed(0)}%`);
   return result;
@@ -166,7 +182,7 @@ async function benchSystem(spec: SystemSpec, ctx: Context | undefined, venvError
     for (const c of concurrencies) {
       result.runs.push(await measurePoint(spec, running, spec.constantInput ? files.constant : files.single, "single", c, o));
     }
-    if (!spec.constantInput) result.runs.push(await measurePoint(spec, running, files.batch, "batch", BATCH_CONNECTIONS, o));
+    if (!spec.constantInput && o.batch) result.runs.push(await measurePoint(spec, running, files.batch, "batch", BATCH_CONNECTIONS, o));
   } catch (err) {
     result.status = "failed";
     result.error = `${(err as Error).message}\n${logTail(running.service.logPath)}`;
@@ -267,7 +283,7 @@ async function main(argv: string[]): Promise<number> {
       token: crypto.randomUUID().replace(/-/g, "") };
     const machine = await describeMachine({ root: ROOT, clipperBin, python, ...(benchPython ? { benchPython } : {}) });
     machine.versions["clipper binary"] = `${o.clipper ?? "./clipper"}, built ${clipperBuilt(o)}`;
-    const concurrencies = o.quick ? [16] : [1, 16, 64, 256];
+    const concurrencies = o.concurrencies;
     const results: Results = {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       mode: o.quick ? "quick" : "full",

@@ -88,14 +88,18 @@ export function installCleanup(onSignal: () => void = () => undefined): void {
   }
 }
 
-interface ProcStat { readonly pid: number; readonly ppid: number; readonly session: number }
+interface ProcStat { readonly pid: number; readonly ppid: number; readonly session: number; readonly cpuTicks: number }
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const TICKS_PER_SEC = 100;
 
 function readStat(pid: number): ProcStat | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     // comm may hold spaces and parentheses: the fields we want follow the last ')'.
     const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { pid, ppid: Number(rest[1]), session: Number(rest[3]) };
+    // utime and stime are fields 14 and 15 of stat; rest[0] is field 3 (state).
+    return { pid, ppid: Number(rest[1]), session: Number(rest[3]), cpuTicks: Number(rest[11]) + Number(rest[12]) };
   } catch {
     return undefined;
   }
@@ -120,6 +124,18 @@ export function sessionPids(session: number): number[] {
     if (st && st.session === session) pids.push(st.pid);
   }
   return pids;
+}
+
+/** CPU seconds (user + system, all threads) used so far by a service's leader and, summed, by its other processes. */
+export function serviceCpu(leader: number): { leaderSec: number; childrenSec: number } {
+  let leaderTicks = 0;
+  let childTicks = 0;
+  for (const pid of sessionPids(leader)) {
+    const ticks = readStat(pid)?.cpuTicks ?? 0;
+    if (pid === leader) leaderTicks = ticks;
+    else childTicks += ticks;
+  }
+  return { leaderSec: leaderTicks / TICKS_PER_SEC, childrenSec: childTicks / TICKS_PER_SEC };
 }
 
 /** RSS of a service: its leader alone, and the leader plus every child in its session. */

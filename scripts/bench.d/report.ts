@@ -15,12 +15,18 @@ const f1 = (x: number) => x.toFixed(1);
 const f3 = (x: number) => x.toFixed(3);
 const int = (x: number) => Math.round(x).toLocaleString("en-US");
 
+/** CPU µs per request: server + its children + wrk (— in results from before this column existed). */
+function cpuCell(run: RunResult): string {
+  const c = run.cpuMicrosPerRequest;
+  return c ? `${f1(c.server)} + ${f1(c.children)} + ${f1(c.wrk)}` : "—";
+}
+
 function runRow(s: SystemResult, run: RunResult): string {
   const w = run.wrk;
   const label = run.kind === "batch" ? `${run.connections} (input_batch of ${run.rowsPerRequest})` : String(run.connections);
   const errs = w.errors === 0 ? "0" : `${w.errors} (non-2xx ${w.non2xx}, connect ${w.socketErrors.connect}, read ${w.socketErrors.read}, write ${w.socketErrors.write}, timeout ${w.socketErrors.timeout})`;
   const cells = [label, int(w.requestsPerSec), run.kind === "batch" ? int(run.rowsPerSec) : "", f3(w.p50Ms), f3(w.p99Ms), f3(w.p999Ms), errs,
-    f1(run.peakRssBytes / MB), run.backgroundCpuPct.toFixed(0)];
+    f1(run.peakRssBytes / MB), run.backgroundCpuPct.toFixed(0), cpuCell(run)];
   if (s.id === "clipper" || s.id === "clipper-cache-hit") {
     const c = run.clipper;
     cells.push(c ? (c.batches ? c.meanBatchSize.toFixed(2) : "— (all cache hits)") : "—", c ? String(c.defaults) : "—");
@@ -29,7 +35,7 @@ function runRow(s: SystemResult, run: RunResult): string {
 }
 
 function systemTable(s: SystemResult): string[] {
-  const head = ["connections", "req/s", "rows/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server RSS MB (peak)", "bg CPU %"];
+  const head = ["connections", "req/s", "rows/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server RSS MB (peak)", "bg CPU %", "CPU µs/req: server + children + wrk"];
   if (s.id === "clipper" || s.id === "clipper-cache-hit") head.push("mean batch size", "default answers");
   const lines = [`### ${s.label}`, "", s.description + ".", ""];
   if (s.status !== "ok") {
@@ -64,7 +70,10 @@ export function markdown(r: Results): string {
     "Latencies are wrk's (from request sent to response read, per connection). Errors = non-2xx responses + socket errors " +
       "(connect, read, write, timeout). Server RSS is the peak, sampled every 0.5 s, of the server process plus all its children " +
       "(clipper: server + Python replica; MLServer: server + inference worker). bg CPU % is the share of both cores other processes " +
-      "kept busy just before the point (the script waits up to 30 s for it to fall under 25%): a high value marks a disturbed point.", "",
+      "kept busy just before the point (the script waits up to 30 s for it to fall under 25%): a high value marks a disturbed point. " +
+      "CPU µs/req is the CPU time (user + system) used during the measured window divided by the requests answered, for the server " +
+      "process, its child processes (clipper's Python replica, MLServer's workers) and wrk: a cost per request that, unlike req/s, " +
+      "barely moves with the machine's noise.", "",
   ];
   for (const s of r.systems) L.push(...systemTable(s));
 

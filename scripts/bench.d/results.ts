@@ -25,6 +25,12 @@ export interface RunResult {
   /** Share of all cores busy (other processes: our server is idle then) just before the warm-up. */
   readonly backgroundCpuPct: number;
   readonly clipper?: ClipperRunMetrics;
+  /**
+   * CPU microseconds per request over the measured window: the server process, its other processes
+   * (clipper's runtime replicas, MLServer's workers) and wrk. Unlike req/s, these barely move when the
+   * machine is busy, so they compare builds across runs.
+   */
+  readonly cpuMicrosPerRequest?: { readonly server: number; readonly children: number; readonly wrk: number };
 }
 
 export interface SystemResult {

@@ -20,6 +20,8 @@ export interface WrkResult {
   readonly non2xx: number;
   readonly socketErrors: { connect: number; read: number; write: number; timeout: number };
   readonly errors: number;
+  /** CPU seconds (user + system) wrk itself used. */
+  readonly cpuSec: number;
 }
 
 interface Raw {
@@ -41,6 +43,8 @@ export async function runWrk(url: string, bodiesPath: string, connections: numbe
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(killer);
   untrack();
+  const usage = proc.resourceUsage();
+  const cpuSec = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0;
   const line = stdout.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
   if (code !== 0 || !line) throw new Error(`wrk exited ${code} without a result:\n${stdout}\n${stderr}`.trim());
   const r = JSON.parse(line.slice("BENCH_RESULT ".length)) as Raw;
@@ -53,5 +57,6 @@ export async function runWrk(url: string, bodiesPath: string, connections: numbe
     maxMs: r.max_us / 1000, meanMs: r.mean_us / 1000,
     non2xx: r.errors_status, socketErrors,
     errors: r.errors_status + r.errors_connect + r.errors_read + r.errors_write + r.errors_timeout,
+    cpuSec,
   };
 }

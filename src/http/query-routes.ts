@@ -38,14 +38,15 @@ function requestIdOf(req: Request): string {
 
 
 /** Runs one hot route, mapping any error to its response in the one place that does it. */
-function hot<P extends string>(logger: Logger, run: (req: BunRequest<P>, arrivalMs: number, requestId: string) => Promise<string>) {
+function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body: string, arrivalMs: number, requestId: string) => string | Promise<string>) {
   return async (req: BunRequest<P>): Promise<Response> => {
     const arrivalMs = performance.now();
     const requestId = requestIdOf(req);
     try {
-      return new Response(await run(req, arrivalMs, requestId), { headers: { "content-type": "application/json", "x-request-id": requestId } });
+      const answer = run(req, await readBodyText(req, d.maxBodyBytes), arrivalMs, requestId);
+      return new Response(typeof answer === "string" ? answer : await answer, { headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
-      return errorResponse(err, logger, requestId);
+      return errorResponse(err, d.logger, requestId);
     }
   };
 }
@@ -54,12 +55,10 @@ function hot<P extends string>(logger: Logger, run: (req: BunRequest<P>, arrival
 export function hotQueryRoutes(d: QueryRouteDeps) {
   return {
     "/:app/predict": {
-      POST: hot<"/:app/predict">(d.logger, async (req, arrivalMs, id) =>
-        d.processor.predict(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs, id, req.headers.get("authorization"))),
+      POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) => d.processor.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"))),
     },
     "/:app/update": {
-      POST: hot<"/:app/update">(d.logger, async (req, arrivalMs) =>
-        d.processor.update(req.params.app, await readBodyText(req, d.maxBodyBytes), arrivalMs, req.headers.get("authorization"))),
+      POST: hot<"/:app/update">(d, (req, body, arrivalMs) => d.processor.update(req.params.app, body, arrivalMs, req.headers.get("authorization"))),
     },
   };
 }

@@ -3,20 +3,19 @@
  * to the Prometheus metrics (GET /metrics) and to a JSON summary (GET /metrics.json, `clipper status`).
  */
 import type { BatchObserver } from "../batching/model-queue.ts";
+import type { Buckets } from "./hot-histogram.ts";
 import { type LiveState, PrometheusMetrics } from "./prometheus.ts";
 
 interface AppCounters {
   queries: number; defaults: number; errors: number;
-  /** Labelled Prometheus children, looked up once per app instead of once per request. */
-  readonly predictions: { inc(n: number): void };
-  readonly defaultAnswers: { inc(n: number): void };
-  readonly latency: { observe(seconds: number): void };
+  /** The app's latency histogram, looked up once per app instead of once per request. */
+  readonly latency: Buckets;
 }
 interface ModelCounters {
   batches: number; rows: number; latencyMicrosSum: number; predictMicrosSum: number; maxBatch: number;
-  readonly size: { observe(v: number): void };
-  readonly latency: { observe(v: number): void };
-  readonly predict: { observe(v: number): void };
+  readonly size: Buckets;
+  readonly latency: Buckets;
+  readonly predict: Buckets;
 }
 
 export class Metrics implements BatchObserver {
@@ -26,20 +25,18 @@ export class Metrics implements BatchObserver {
   /** app → shadow model key → [agreements, disagreements] */
   readonly #shadow = new Map<string, Map<string, [number, number]>>();
 
-  constructor(live: LiveState) {
-    this.prometheus = new PrometheusMetrics(live);
+  constructor(live: Omit<LiveState, "apps">) {
+    this.prometheus = new PrometheusMetrics({
+      ...live,
+      apps: () => [...this.#apps].map(([app, c]) => ({ app, predictions: c.queries - c.defaults, defaults: c.defaults, rejected: c.errors })),
+    });
   }
 
   #app(app: string): AppCounters {
     let c = this.#apps.get(app);
     if (!c) {
       const p = this.prometheus;
-      c = {
-        queries: 0, defaults: 0, errors: 0,
-        predictions: p.queries.labels({ app, outcome: "prediction" }),
-        defaultAnswers: p.queries.labels({ app, outcome: "default" }),
-        latency: p.queryLatency.labels({ app }),
-      };
+      c = { queries: 0, defaults: 0, errors: 0, latency: p.queryLatency.child(app) };
       this.#apps.set(app, c);
     }
     return c;
@@ -50,14 +47,11 @@ export class Metrics implements BatchObserver {
     const c = this.#app(app);
     c.queries += rows;
     c.defaults += defaults;
-    if (rows > defaults) c.predictions.inc(rows - defaults);
-    if (defaults > 0) c.defaultAnswers.inc(defaults);
     c.latency.observe(seconds);
   }
 
   onRejected(app: string): void {
     this.#app(app).errors++;
-    this.prometheus.queries.inc({ app, outcome: "rejected" });
   }
 
   onShadow(app: string, shadowKey: string, agreed: boolean): void {
@@ -75,7 +69,7 @@ export class Metrics implements BatchObserver {
       const p = this.prometheus;
       c = {
         batches: 0, rows: 0, latencyMicrosSum: 0, predictMicrosSum: 0, maxBatch: 0,
-        size: p.batchSize.labels({ model }), latency: p.batchLatency.labels({ model }), predict: p.predictTime.labels({ model }),
+        size: p.batchSize.child(model), latency: p.batchLatency.child(model), predict: p.predictTime.child(model),
       };
       this.#models.set(model, c);
     }

@@ -1,12 +1,16 @@
 /**
  * Prometheus metrics (text format at GET /metrics), on a registry of our own: query outcomes and latency
  * per app, batch size, batch latency and runtime predict time per model, queue depth, cache, replicas.
- * Gauges are read from live state when scraped, so the hot path only counts and observes.
+ * Counters and gauges are read from live state when scraped, and the histograms are hot-histogram.ts's, so
+ * the hot path only adds to plain numbers.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { HotHistogram } from "./hot-histogram.ts";
 
 /** What the scrape-time gauges read from. */
 export interface LiveState {
+  /** Rows answered with a prediction or the default, and requests rejected, per app since start. */
+  apps(): { app: string; predictions: number; defaults: number; rejected: number }[];
   cache(): { hits: number; misses: number; entries: number };
   queues(): { model: string; depth: number; batchSize: number }[];
   replicas(): { model: string; state: string }[];
@@ -18,26 +22,14 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class PrometheusMetrics {
   readonly registry = new Registry();
-  readonly queries = new Counter({
-    name: "clipper_queries_total", help: "Answered query rows by app and outcome (prediction, default) and rejected requests",
-    labelNames: ["app", "outcome"] as const, registers: [this.registry],
-  });
-  readonly queryLatency = new Histogram({
-    name: "clipper_query_duration_seconds", help: "Time from a predict request's arrival to its answer, by app",
-    labelNames: ["app"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
-  readonly batchSize = new Histogram({
-    name: "clipper_batch_size_rows", help: "Rows per batch sent to a model version's replicas",
-    labelNames: ["model"] as const, buckets: BATCH_BUCKETS, registers: [this.registry],
-  });
-  readonly batchLatency = new Histogram({
-    name: "clipper_batch_duration_seconds", help: "Round trip of one batch to a replica, by model version",
-    labelNames: ["model"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
-  readonly predictTime = new Histogram({
-    name: "clipper_runtime_predict_duration_seconds", help: "Time the runtime spent in the model's predict for one batch",
-    labelNames: ["model"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
+  readonly queryLatency = new HotHistogram("clipper_query_duration_seconds", "Time from a predict request's arrival to its answer, by app",
+    "app", LATENCY_BUCKETS, this.registry);
+  readonly batchSize = new HotHistogram("clipper_batch_size_rows", "Rows per batch sent to a model version's replicas",
+    "model", BATCH_BUCKETS, this.registry);
+  readonly batchLatency = new HotHistogram("clipper_batch_duration_seconds", "Round trip of one batch to a replica, by model version",
+    "model", LATENCY_BUCKETS, this.registry);
+  readonly predictTime = new HotHistogram("clipper_runtime_predict_duration_seconds", "Time the runtime spent in the model's predict for one batch",
+    "model", LATENCY_BUCKETS, this.registry);
   readonly shadow = new Counter({
     name: "clipper_shadow_comparisons_total", help: "Shadow policy: rows where the shadow model agreed or disagreed with the primary",
     labelNames: ["app", "model", "result"] as const, registers: [this.registry],
@@ -45,6 +37,18 @@ export class PrometheusMetrics {
 
   constructor(live: LiveState) {
     const r = [this.registry];
+    new Counter({
+      name: "clipper_queries_total", help: "Answered query rows by app and outcome (prediction, default) and rejected requests",
+      labelNames: ["app", "outcome"] as const, registers: r,
+      collect() {
+        this.reset();
+        for (const a of live.apps()) {
+          this.inc({ app: a.app, outcome: "prediction" }, a.predictions);
+          this.inc({ app: a.app, outcome: "default" }, a.defaults);
+          this.inc({ app: a.app, outcome: "rejected" }, a.rejected);
+        }
+      },
+    });
     new Counter({
       name: "clipper_cache_hits_total", help: "Prediction cache hits (including identical queries in flight)", registers: r,
       collect() { this.reset(); this.inc(live.cache().hits); },

@@ -67,9 +67,18 @@ export function parseRows(value: unknown, inputType: InputType, withKeys: boolea
   }
   const rows: Row[] = new Array(value.length);
   const keys: string[] = withKeys ? new Array(value.length) : [];
+  const numeric = inputType === "doubles" || inputType === "floats" || inputType === "integers";
   let width = -1;
   for (let i = 0; i < value.length; i++) {
-    const { row, key } = parseRow(value[i], inputType, `${field}[${i}]`, withKeys);
+    // The common case (numeric rows that are all valid) is checked inline, without a result object per row.
+    const v = value[i];
+    if (numeric && Array.isArray(v) && v.length > 0 && v.length <= MAX_INPUT_LENGTH && (width === -1 || v.length === width) && allValid(v, inputType)) {
+      width = v.length;
+      rows[i] = v as number[];
+      if (withKeys) keys[i] = v.join(",");
+      continue;
+    }
+    const { row, key } = parseRow(v, inputType, `${field}[${i}]`, withKeys);
     if (Array.isArray(row)) {
       if (width === -1) width = row.length;
       else if (row.length !== width) {
@@ -100,16 +109,24 @@ function parseRow(value: unknown, inputType: InputType, field: string, withKey: 
   }
 }
 
+/** True when every value is a finite number (a 32-bit integer for `integers`). */
+function allValid(values: readonly unknown[], inputType: InputType): boolean {
+  const ints = inputType === "integers";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "number" || !Number.isFinite(v) || (ints && (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX))) return false;
+  }
+  return true;
+}
+
 function parseNumbers(value: unknown, inputType: InputType, field: string, withKey: boolean): { row: number[]; key: string } {
   if (!Array.isArray(value) || value.length === 0) throw wrongType(field, inputType, value);
   if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
-  const ints = inputType === "integers";
-  for (let i = 0; i < value.length; i++) {
-    const v = value[i];
-    if (typeof v !== "number" || !Number.isFinite(v) || (ints && (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX))) {
-      throw new BadRequestError(`${field}[${i}] is ${describe(v)}, not ${ints ? "a 32-bit integer" : "a finite number"}`,
-        `${field} must be ${EXPECTED[inputType]}`);
-    }
+  if (!allValid(value, inputType)) {
+    const ints = inputType === "integers";
+    const i = value.findIndex((v) => !allValid([v], inputType));
+    throw new BadRequestError(`${field}[${i}] is ${describe(value[i])}, not ${ints ? "a 32-bit integer" : "a finite number"}`,
+      `${field} must be ${EXPECTED[inputType]}`);
   }
   return { row: value as number[], key: withKey ? value.join(",") : "" };
 }

@@ -28,6 +28,8 @@ export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) =
 
 export class QueryProcessor {
   #nextQueryId = 0;
+  /** JSON of recent string outputs: a classifier answers the same few labels over and over. */
+  readonly #outputJsonMemo = new Map<string, string>();
   readonly #timers = new DeadlineTimers();
 
   constructor(
@@ -39,8 +41,8 @@ export class QueryProcessor {
     private readonly onFeedback: FeedbackSink,
   ) {}
 
-  /** Answers one predict body for `appName` with the JSON text of the response. */
-  async predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null): Promise<string> {
+  /** Answers one predict body for `appName` with the JSON text of the response (at once when every row was cached). */
+  predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null): string | Promise<string> {
     const route = this.route(appName, authorization);
     let parsed;
     try {
@@ -50,10 +52,15 @@ export class QueryProcessor {
       throw err;
     }
     const answered = this.answerRows(route, parsed, arrivalMs);
-    const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
-    this.#logAnswer(appName, requestId, outcomes, choice, arrivalMs);
+    return "outcomes" in answered
+      ? this.#respond(route, parsed.batch, answered, requestId, arrivalMs)
+      : answered.then((a) => this.#respond(route, parsed.batch, a, requestId, arrivalMs));
+  }
+
+  #respond(route: AppRoute, batch: boolean, { outcomes, choice }: Answered, requestId: string, arrivalMs: number): string {
+    this.#logAnswer(route.app.name, requestId, outcomes, choice, arrivalMs);
     const model = choice?.json ?? "null";
-    if (!parsed.batch) return this.#answer(route, outcomes[0]!, model);
+    if (!batch) return this.#answer(route, outcomes[0]!, model);
     let out = '{"batch_predictions":[';
     for (let i = 0; i < outcomes.length; i++) out += (i ? "," : "") + this.#answer(route, outcomes[i]!, model);
     return out + "]}";
@@ -174,9 +181,20 @@ export class QueryProcessor {
     });
   }
 
+  #outputJson(output: unknown): string {
+    if (typeof output !== "string" || output.length > 64) return JSON.stringify(output);
+    const memo = this.#outputJsonMemo;
+    let json = memo.get(output);
+    if (json === undefined) {
+      if (memo.size >= 1024) memo.clear();
+      memo.set(output, (json = JSON.stringify(output)));
+    }
+    return json;
+  }
+
   #answer(route: AppRoute, outcome: Outcome, modelJson: string): string {
     const id = this.#nextQueryId++;
-    if (outcome.ok) return `{"query_id":${id},"output":${JSON.stringify(outcome.output)},"default":false,"model":${modelJson}}`;
+    if (outcome.ok) return `{"query_id":${id},"output":${this.#outputJson(outcome.output)},"default":false,"model":${modelJson}}`;
     return `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}}`;
   }
 }

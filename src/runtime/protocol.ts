@@ -33,11 +33,19 @@ export type RuntimeMessage =
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
+/** Encodes one message as a frame's two parts, the 4-byte length prefix and the body, for a sink that takes both. */
+export function encodeFrameParts(message: ServerMessage | RuntimeMessage): [Uint8Array, Uint8Array] {
+  const body = packr.pack(message);
+  const n = body.length;
+  // Bytes written one by one: a DataView would need the typed array's .buffer, which JSC materializes at a cost.
+  return [new Uint8Array([n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24]), body];
+}
+
 /** Encodes one message as a complete frame (length prefix included). */
 export function encodeFrame(message: ServerMessage | RuntimeMessage): Uint8Array {
-  const body = packr.pack(message);
+  const [head, body] = encodeFrameParts(message);
   const frame = new Uint8Array(4 + body.length);
-  new DataView(frame.buffer).setUint32(0, body.length, true);
+  frame.set(head, 0);
   frame.set(body, 4);
   return frame;
 }
@@ -85,9 +93,8 @@ export class FrameDecoder {
     }
     const out: unknown[] = [];
     let offset = 0;
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     while (buf.length - offset >= 4) {
-      const length = view.getUint32(offset, true);
+      const length = (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16)) + buf[offset + 3]! * 0x1000000;
       if (length > this.#maxFrameBytes) {
         if (buf.length - offset < 5) break;
         if (length > MAX_FRAME_BYTES || !startsMap(buf[offset + 4]!)) {

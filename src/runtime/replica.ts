@@ -6,7 +6,7 @@ import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import {
-  asRuntimeMessage, encodeFrame, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
+  asRuntimeMessage, encodeFrameParts, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
   type RuntimeInfo, type ServerMessage,
 } from "./protocol.ts";
 
@@ -132,7 +132,9 @@ export class Replica {
 
   #send(message: ServerMessage): void {
     const sink = this.#proc!.stdin;
-    sink.write(encodeFrame(message));
+    const [head, body] = encodeFrameParts(message);
+    sink.write(head);
+    sink.write(body);
     sink.flush();
   }
 
