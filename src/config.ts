@@ -27,6 +27,8 @@ export interface ServerConfig {
   readonly predictTimeoutMs: number;
   /** A replica whose resident memory passes this many MiB is killed and replaced; 0 means no limit. */
   readonly replicaMemoryMb: number;
+  /** 1: keep one Python worker warm (libraries imported) for the next Python replica to start from; 0: none. */
+  readonly pythonSpares: number;
   /** `json` (one object per line) or `pretty` (for people). */
   readonly logFormat: "json" | "pretty";
   /** `debug` adds a line per query. */
@@ -52,6 +54,7 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   maxResponseBytes: "CLIPPER_MAX_RESPONSE_BYTES",
   predictTimeoutMs: "CLIPPER_PREDICT_TIMEOUT_MS",
   replicaMemoryMb: "CLIPPER_REPLICA_MEMORY_MB",
+  pythonSpares: "CLIPPER_PYTHON_SPARES",
   logFormat: "CLIPPER_LOG_FORMAT",
   logLevel: "CLIPPER_LOG_LEVEL",
   token: "CLIPPER_TOKEN",
@@ -78,6 +81,7 @@ const DEFAULTS: ServerConfig = {
   maxResponseBytes: 64 * 1024 * 1024,
   predictTimeoutMs: 30_000,
   replicaMemoryMb: 0,
+  pythonSpares: 1,
   logFormat: "json",
   logLevel: "info",
   token: "",
@@ -121,6 +125,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     maxResponseBytes: intOf("maxResponseBytes", 1024, 256 * 1024 * 1024),
     predictTimeoutMs: intOf("predictTimeoutMs", 10, 3_600_000),
     replicaMemoryMb: intOf("replicaMemoryMb", 0, 1_048_576),
+    pythonSpares: intOf("pythonSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
     token: String(pick("token")),

@@ -168,13 +168,33 @@ def predict(method, msg, as_list):
     return outputs, micros
 
 
+def preload():
+    """A spare's head start: what loading a scikit-learn model imports anyway (each only if installed)."""
+    for name in ("joblib", "sklearn", "sklearn.base", "sklearn.utils.validation"):
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - a missing or broken library is the model's problem, reported at load
+            pass
+
+
 def main():
     die_with_parent()
     parser = argparse.ArgumentParser(description="clipper Python runtime (speaks frames on stdin/stdout)")
-    parser.add_argument("--artifact", required=True)
+    parser.add_argument("--artifact")
     parser.add_argument("--predict-method", default="predict")
     parser.add_argument("--module", action="store_true", help="the artifact is a .py file exposing predict(inputs)")
+    parser.add_argument("--standby", action="store_true",
+                        help="import the usual libraries now, then wait for a 'load' frame naming the artifact")
     args = parser.parse_args()
+    stdin = sys.stdin.buffer
+    if args.standby:
+        preload()
+        msg = read_frame(stdin)
+        if msg is None or msg.get("type") != "load":
+            return
+        args.artifact, args.predict_method, args.module = msg["artifact"], msg.get("predict_method", "predict"), bool(msg.get("module"))
+    elif not args.artifact:
+        parser.error("--artifact is required (or --standby)")
 
     try:
         model = load_module(args.artifact) if args.module else load_model(args.artifact)
@@ -205,7 +225,6 @@ def main():
         "pid": os.getpid(),
     }})
 
-    stdin = sys.stdin.buffer
     while True:
         msg = read_frame(stdin)
         if msg is None or msg.get("type") == "shutdown":

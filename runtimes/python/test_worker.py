@@ -63,6 +63,21 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(reply["id"], 7)
         self.assertEqual(reply["outputs"], [str(v) for v in self.model.predict(rows)])
 
+    def test_standby_loads_the_artifact_named_by_a_load_frame(self):
+        proc = subprocess.Popen([sys.executable, WORKER, "--standby"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
+        hello = self.ask(proc, {"type": "load", "id": 0, "artifact": self.path, "predict_method": "predict", "module": False})
+        self.assertEqual((hello["type"], hello["runtime"]["pid"]), ("hello", proc.pid))
+        reply = self.ask(proc, {"type": "predict", "id": 1, "input_type": "doubles", "inputs": [[1.0, 0.0]]})
+        self.assertEqual(reply["outputs"], ["0"])
+
+    def test_standby_exits_quietly_when_stdin_closes_before_a_load(self):
+        proc = subprocess.Popen([sys.executable, WORKER, "--standby"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, _ = proc.communicate(b"", timeout=60)
+        self.assertEqual((proc.returncode, out), (0, b""))
+
     def test_list_inputs_ping_and_unknown_type(self):
         proc = self.start()
         read(proc.stdout)

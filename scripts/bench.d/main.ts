@@ -7,10 +7,10 @@ import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol
 import { describeMachine } from "./machine.ts";
 import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "./proc.ts";
 import { latencySvg, markdown, throughputSvg } from "./report.ts";
-import { computeTargets, MB, type ClipperRunMetrics, type DeploySample, type Results, type RunResult, type SystemResult } from "./results.ts";
+import { computeTargets, MB, type ClipperRunMetrics, type DeploySample, type Interleaved, type Results, type RunResult, type SystemResult } from "./results.ts";
 import { deployHr, predictsOk, startClipper, SYSTEMS, type Context, type Running, type SystemId, type SystemSpec } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
-import { runWrk } from "./wrk.ts";
+import { pinWrk, runWrk } from "./wrk.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BATCH_ROWS = 100;
@@ -34,6 +34,10 @@ throughput.svg and latency.svg.
   --deploy-runs N    deploy-to-first-prediction samples (default 5, quick 1)
   --connections LIST comma-separated concurrencies of the single-input points (default 1,16,64,256; quick 16)
   --no-batch         skip the input_batch point
+  --interleaved N    rounds of the interleaved phase, where clipper (cache off and cache hit) and the
+                     limit run at once and are loaded in turn at 64 connections (default 5, quick 0)
+  --round-seconds S  measured seconds per system per interleaved round (default 5)
+  --no-pin           let the scheduler place wrk (default: pinned to CPU 0 with taskset)
   --clipper PATH     the binary to test (default ./clipper; built into a temp dir when missing)
   -h, --help         this help`;
 
@@ -47,6 +51,9 @@ interface Options {
   readonly clipper: string | undefined;
   readonly concurrencies: readonly number[];
   readonly batch: boolean;
+  readonly interleavedRounds: number;
+  readonly roundSec: number;
+  readonly pin: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -54,7 +61,8 @@ function parseOptions(argv: string[]): Options {
     args: argv, strict: true, allowPositionals: false,
     options: {
       quick: { type: "boolean", default: false }, out: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
-      systems: { type: "string" }, "deploy-runs": { type: "string" }, connections: { type: "string" }, "no-batch": { type: "boolean" }, clipper: { type: "string" }, help: { type: "boolean", short: "h" },
+      systems: { type: "string" }, "deploy-runs": { type: "string" }, connections: { type: "string" }, "no-batch": { type: "boolean" },
+      interleaved: { type: "string" }, "round-seconds": { type: "string" }, "no-pin": { type: "boolean" }, clipper: { type: "string" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -83,6 +91,9 @@ function parseOptions(argv: string[]): Options {
     concurrencies: values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256])
       : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
     batch: !values["no-batch"],
+    interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : 5, 0),
+    roundSec: num("round-seconds", values["round-seconds"], 5, 1),
+    pin: !values["no-pin"],
   };
 }
 
@@ -193,6 +204,46 @@ async function benchSystem(spec: SystemSpec, ctx: Context | undefined, venvError
   return result;
 }
 
+const INTERLEAVED: readonly SystemId[] = ["clipper", "clipper-cache-hit", "limit"];
+const INTERLEAVED_CONNECTIONS = 64;
+
+/** The ratio targets again, with the three systems up at once and loaded in turn (see Interleaved). */
+async function measureInterleaved(ctx: Context, bodies: Record<Protocol, BodyFiles>, o: Options): Promise<Interleaved | undefined> {
+  const specs = o.systems.filter((s) => INTERLEAVED.includes(s.id));
+  if (o.interleavedRounds === 0 || !specs.some((s) => s.id === "limit") || specs.length < 2) return undefined;
+  log(`interleaved phase: ${specs.map((s) => s.label).join(", ")} at once, ${o.interleavedRounds} rounds of ${o.roundSec} s each`);
+  const running: { spec: SystemSpec; run: Running; bodies: string }[] = [];
+  try {
+    for (const spec of specs) {
+      const files = bodies[spec.protocol];
+      running.push({ spec, run: await spec.start(ctx), bodies: spec.constantInput ? files.constant : files.single });
+    }
+    for (const r of running) await runWrk(r.run.predictUrl, r.bodies, INTERLEAVED_CONNECTIONS, Math.max(1, o.warmupSec));
+    const result: Interleaved = { connections: INTERLEAVED_CONNECTIONS, secondsPerRound: o.roundSec, rounds: [], serverCpuMicros: [] };
+    for (let round = 0; round < o.interleavedRounds; round++) {
+      await waitQuiet(o.quick ? 0 : 15_000);
+      // Rotate the order so that no system always runs first (or right after another's load).
+      const order = running.map((_, i) => running[(i + round) % running.length]!);
+      const rps: Partial<Record<SystemId, number>> = {};
+      const cpu: Partial<Record<SystemId, number>> = {};
+      for (const r of order) {
+        const before = serviceCpu(r.run.service.pid);
+        const wrk = await runWrk(r.run.predictUrl, r.bodies, INTERLEAVED_CONNECTIONS, o.roundSec);
+        const after = serviceCpu(r.run.service.pid);
+        if (wrk.errors > 0) throw new Error(`${r.spec.label}: ${wrk.errors} errors in interleaved round ${round + 1}`);
+        rps[r.spec.id] = wrk.requestsPerSec;
+        cpu[r.spec.id] = wrk.requests ? ((after.leaderSec - before.leaderSec) * 1e6) / wrk.requests : 0;
+      }
+      result.rounds.push(rps);
+      result.serverCpuMicros.push(cpu);
+      log(`interleaved round ${round + 1}: ${specs.map((s) => `${s.label} ${Math.round(rps[s.id] ?? 0)} req/s (${(cpu[s.id] ?? 0).toFixed(1)} µs CPU/req)`).join(", ")}`);
+    }
+    return result;
+  } finally {
+    for (const r of running) await r.run.service.stop();
+  }
+}
+
 /** Fresh server per sample: RSS before deploy, time from `clipper deploy` to the first real prediction, RSS after. */
 async function measureDeploy(ctx: Context, runs: number): Promise<DeploySample[]> {
   const samples: DeploySample[] = [];
@@ -284,11 +335,14 @@ async function main(argv: string[]): Promise<number> {
     const machine = await describeMachine({ root: ROOT, clipperBin, python, ...(benchPython ? { benchPython } : {}) });
     machine.versions["clipper binary"] = `${o.clipper ?? "./clipper"}, built ${clipperBuilt(o)}`;
     const concurrencies = o.concurrencies;
+    const wrkCpu = o.pin && machine.nproc >= 2 && Bun.which("taskset") ? 0 : undefined;
+    pinWrk(wrkCpu);
     const results: Results = {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       mode: o.quick ? "quick" : "full",
       command: ["scripts/bench", ...argv].join(" "),
-      settings: { warmupSec: o.warmupSec, durationSec: o.durationSec, concurrencies, batchConnections: BATCH_CONNECTIONS, batchRows: BATCH_ROWS, mlserverBatch: MLSERVER_BATCH },
+      settings: { warmupSec: o.warmupSec, durationSec: o.durationSec, concurrencies, batchConnections: BATCH_CONNECTIONS, batchRows: BATCH_ROWS, mlserverBatch: MLSERVER_BATCH,
+        ...(wrkCpu === undefined ? {} : { wrkCpu }) },
       machine, systems: [], notes,
     };
 
@@ -308,6 +362,13 @@ async function main(argv: string[]): Promise<number> {
 
     const bodies = writeBodyFiles(work);
     for (const spec of o.systems) results.systems.push(await benchSystem(spec, ctx, venvError, bodies, concurrencies, o));
+    try {
+      const interleaved = await measureInterleaved(ctx, bodies, o);
+      if (interleaved) results.interleaved = interleaved;
+    } catch (err) {
+      notes.push(`The interleaved phase failed: ${(err as Error).message}`);
+      log(`interleaved phase FAILED: ${(err as Error).message}`);
+    }
 
     results.targets = computeTargets(results);
     writeFileSync(join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");

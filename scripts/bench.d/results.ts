@@ -66,6 +66,8 @@ export interface Results {
     readonly batchConnections: number;
     readonly batchRows: number;
     readonly mlserverBatch: { readonly maxBatchSize: number; readonly maxBatchTimeSec: number };
+    /** CPU wrk was pinned to, when it was. */
+    readonly wrkCpu?: number;
   };
   readonly machine: Machine;
   readonly systems: SystemResult[];
@@ -73,6 +75,21 @@ export interface Results {
   pythonPredict?: { readonly median_micros: number; readonly mean_micros: number; readonly iterations: number };
   notes: string[];
   targets?: Target[];
+  interleaved?: Interleaved;
+}
+
+/**
+ * The ratio targets measured a second way: clipper (cache off), clipper (cache hit) and the limit all
+ * running at once, loaded in turn for short rounds (order rotating each round), so that a noisy minute of
+ * the machine falls on all three instead of on one.
+ */
+export interface Interleaved {
+  readonly connections: number;
+  readonly secondsPerRound: number;
+  /** Per round, req/s of each system. */
+  readonly rounds: Partial<Record<SystemId, number>>[];
+  /** Per round, CPU µs per request of each system's server process (its replica not included). */
+  readonly serverCpuMicros: Partial<Record<SystemId, number>>[];
 }
 
 export interface Target {
@@ -111,7 +128,22 @@ export function computeTargets(r: Results): Target[] {
     const x = num.wrk.requestsPerSec / den.wrk.requestsPerSec;
     out.push({ name, goal, measured: `${fmt(x)} (${Math.round(num.wrk.requestsPerSec)} vs ${Math.round(den.wrk.requestsPerSec)} req/s)`, status: x >= min ? "met" : "missed" });
   };
-  ratio(`clipper cache-off vs Bun.serve limit, ${headline} conns`, "≥ 75%", a, findRun(r, "limit", "single", headline), 0.75, pct);
+  const interleavedRatio = (name: string, goal: string, id: SystemId, min: number): boolean => {
+    const il = r.interleaved;
+    const per = il?.rounds.filter((x) => x[id] && x.limit).map((x) => x[id]! / x.limit!) ?? [];
+    if (!il || per.length === 0) return false;
+    const m = median(per);
+    out.push({
+      name, goal, status: m >= min ? "met" : "missed",
+      measured: `${pct(m)}, median of ${per.length} interleaved rounds of ${il.secondsPerRound} s (rounds: ${per.map(pct).join(", ")}; ` +
+        `${Math.round(median(il.rounds.map((x) => x[id] ?? 0)))} vs ${Math.round(median(il.rounds.map((x) => x.limit ?? 0)))} req/s)`,
+    });
+    return true;
+  };
+  const vsLimit = `vs Bun.serve limit, ${headline} conns`;
+  if (!interleavedRatio(`clipper cache-off ${vsLimit}`, "≥ 75%", "clipper", 0.75)) {
+    ratio(`clipper cache-off ${vsLimit}`, "≥ 75%", a, findRun(r, "limit", "single", headline), 0.75, pct);
+  }
   ratio(`clipper cache-off vs FastAPI, ${headline} conns`, "≥ 5x", a, findRun(r, "fastapi", "single", headline), 5, times);
   ratio(`clipper cache-off vs MLServer, ${headline} conns`, "≥ 10x", a, findRun(r, "mlserver", "single", headline), 10, times);
 
@@ -122,8 +154,9 @@ export function computeTargets(r: Results): Target[] {
     const measured = [`clipper ${ms(a.wrk.p99Ms)}`, ...peers.map((p) => `${p.id} ${ms(p.run!.wrk.p99Ms)}`)].join(", ");
     out.push({ name: `clipper cache-off p99 below every peer, ${headline} conns`, goal: "lower", measured, status: worst ? "met" : "missed" });
   }
-  ratio(`clipper cache-hit vs Bun.serve limit, ${headline} conns`, "≥ 90%", findRun(r, "clipper-cache-hit", "single", headline),
-    findRun(r, "limit", "single", headline), 0.9, pct);
+  if (!interleavedRatio(`clipper cache-hit ${vsLimit}`, "≥ 90%", "clipper-cache-hit", 0.9)) {
+    ratio(`clipper cache-hit ${vsLimit}`, "≥ 90%", findRun(r, "clipper-cache-hit", "single", headline), findRun(r, "limit", "single", headline), 0.9, pct);
+  }
 
   const one = findRun(r, "clipper", "single", 1);
   if (!one?.clipper) out.push({ name: "1-conn cache-off p50 minus the runtime's predict time", goal: "≤ 0.15 ms", measured: "—", status: "not measured" });

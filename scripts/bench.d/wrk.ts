@@ -33,9 +33,20 @@ interface Raw {
  * One wrk run: `-t1 -c connections -d durationSec --latency`. One thread: on 2 cores, wrk on one core and the
  * server on the other gave the Bun limit ~50k req/s at 64 connections, -t2 (wrk taking both) ~30k.
  */
+/**
+ * The CPU wrk is pinned to (with taskset), or undefined to let the scheduler place it. Pinned, wrk keeps one
+ * core and the server has the other to itself; unpinned, the scheduler now and then puts both on one core,
+ * and the same server's req/s swung by ±30% from one run to the next.
+ */
+let pinCpu: number | undefined;
+
+export function pinWrk(cpu: number | undefined): void {
+  pinCpu = cpu;
+}
+
 export async function runWrk(url: string, bodiesPath: string, connections: number, durationSec: number, timeoutSec = 5): Promise<WrkResult> {
   const threads = 1;
-  const cmd = ["wrk", `-t${threads}`, `-c${connections}`, `-d${durationSec}s`, `--timeout`, `${timeoutSec}s`, "--latency", "-s", LUA, url];
+  const cmd = [...(pinCpu === undefined ? [] : ["taskset", "-c", String(pinCpu)]), "wrk", `-t${threads}`, `-c${connections}`, `-d${durationSec}s`, `--timeout`, `${timeoutSec}s`, "--latency", "-s", LUA, url];
   const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, BENCH_BODIES: bodiesPath } });
   const untrack = trackChild(proc.pid);
   // wrk stops itself after -d; this bounds a wrk that hangs on a server that stopped answering.

@@ -13,6 +13,7 @@ export const serve: Command = {
     python: { type: "string" }, "cache-entries": { type: "string" }, "max-batch-size": { type: "string" },
     "max-body-bytes": { type: "string" }, "shutdown-grace-ms": { type: "string" }, "log-format": { type: "string" },
     "log-level": { type: "string" }, "replica-memory-mb": { type: "string" },
+    "python-spares": { type: "string" },
   },
   help: {
     "data-dir": "registry, artifacts and logs (CLIPPER_DATA_DIR, default ./.clipper)",
@@ -27,6 +28,7 @@ export const serve: Command = {
     "log-format": "json (one object per line) or pretty (CLIPPER_LOG_FORMAT, default json)",
     "log-level": "debug (a line per query) | info | warn | error (CLIPPER_LOG_LEVEL, default info)",
     "replica-memory-mb": "kill and replace a replica past this resident memory, 0 = no limit (CLIPPER_REPLICA_MEMORY_MB)",
+    "python-spares": "1 keeps a Python worker with its libraries imported ready for the next replica (fast deploys and restarts), 0 none (CLIPPER_PYTHON_SPARES, default 1)",
   },
   async run(v) {
     const config = (() => {
@@ -36,6 +38,7 @@ export const serve: Command = {
           python: str(v, "python"), cacheEntries: str(v, "cache-entries"), maxBatchSize: str(v, "max-batch-size"),
           maxBodyBytes: str(v, "max-body-bytes"), shutdownGraceMs: str(v, "shutdown-grace-ms"),
           logFormat: str(v, "log-format"), logLevel: str(v, "log-level"), replicaMemoryMb: str(v, "replica-memory-mb"),
+          pythonSpares: str(v, "python-spares"),
         }, process.env);
       } catch (err) {
         throw new CliError((err as Error).message);

@@ -14,6 +14,7 @@ import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
 import { launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
+import { Spare } from "./spare.ts";
 
 export const modelKey = (name: string, version: string): string => `${name}:${version}`;
 
@@ -70,6 +71,9 @@ export class RuntimeManager {
 
   readonly #pidFile: string;
   #watch: Timer | undefined;
+  /** The warm Python worker the next Python replica on the server's environment starts from (pythonSpares = 1). */
+  #spare: Spare | undefined;
+  #stopping = false;
 
   constructor(config: ServerConfig, observer: BatchObserver) {
     this.#config = config;
@@ -83,6 +87,28 @@ export class RuntimeManager {
     if (killed) log(`killed ${killed} replica process${killed === 1 ? "" : "es"} left by a previous run`);
     const limitMb = this.#config.replicaMemoryMb;
     if (limitMb > 0) this.#watch = setInterval(() => this.#checkMemory(limitMb), 500);
+    this.#warmSpare();
+  }
+
+  /** Starts a spare when spares are on and none is alive. */
+  #warmSpare(): void {
+    if (this.#config.pythonSpares === 0 || this.#stopping || this.#spare?.alive) return;
+    this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
+    try {
+      this.#spare = new Spare([this.#config.python, this.#workerPath, "--standby"]);
+    } catch {
+      this.#spare = undefined; // No such interpreter: Python replicas will report it when one is asked for.
+    }
+    this.#recordPids();
+  }
+
+  /** The live spare for a Python replica on the server's own environment (others start cold), replaced at once. */
+  #takeSpare(pool: Pool): Spare | undefined {
+    if (pool.model.runtime !== "python" || pool.python !== undefined || !this.#spare?.alive) return undefined;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    setTimeout(() => this.#warmSpare(), 0);
+    return spare;
   }
 
   #checkMemory(limitMb: number): void {
@@ -95,7 +121,9 @@ export class RuntimeManager {
   }
 
   #recordPids(): void {
-    writePidFile(this.#pidFile, this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid])));
+    const pids = this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid]));
+    if (this.#spare?.alive) pids.push(this.#spare.proc.pid);
+    writePidFile(this.#pidFile, pids);
   }
 
   /** The queue of a served model version, or undefined when it is not running. */
@@ -163,6 +191,9 @@ export class RuntimeManager {
 
   async stopAll(): Promise<void> {
     clearInterval(this.#watch);
+    this.#stopping = true;
+    this.#spare?.kill();
+    this.#spare = undefined;
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
     this.#recordPids();
   }
@@ -202,6 +233,7 @@ export class RuntimeManager {
   }
 
   async #startReplica(pool: Pool): Promise<RuntimeInfo> {
+    const spare = this.#takeSpare(pool);
     const replica = new Replica({
       id: pool.nextReplicaId(),
       command: this.#command(pool),
@@ -211,6 +243,9 @@ export class RuntimeManager {
       maxResponseBytes: this.#config.maxResponseBytes,
       predictTimeoutMs: this.#config.predictTimeoutMs,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
+      ...(spare ? {
+        spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
+      } : {}),
     });
     pool.queue.replicas = [...pool.queue.replicas, replica];
     const started = replica.start(this.#config.replicaStartTimeoutMs);

@@ -18,6 +18,8 @@ export type PredictRequest = {
 export type ServerMessage =
   | PredictRequest
   | { v: number; type: "ping"; id: number }
+  /** To a Python worker started with --standby only: the model to load (it then says hello as usual). */
+  | { v: number; type: "load"; id: number; artifact: string; predict_method: string; module: boolean }
   | { v: number; type: "shutdown"; id: number };
 
 export interface RuntimeInfo {

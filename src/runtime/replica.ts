@@ -5,6 +5,7 @@
 import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
+import type { Spare } from "./spare.ts";
 import {
   asRuntimeMessage, encodeFrameParts, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
   type RuntimeInfo, type ServerMessage,
@@ -29,6 +30,8 @@ export interface ReplicaOptions {
   readonly predictTimeoutMs?: number;
   /** Called once when the process exits for any reason. */
   readonly onExit?: (replica: Replica, reason: string) => void;
+  /** A warm Python worker to adopt instead of spawning `command`, and the model it is to load. */
+  readonly spare?: { readonly spare: Spare; readonly load: { artifact: string; predict_method: string; module: boolean } };
 }
 
 type Distributive<T> = T extends unknown ? Omit<T, "v" | "id"> : never;
@@ -78,14 +81,23 @@ export class Replica {
   start(timeoutMs: number): Promise<RuntimeInfo> {
     const ready = new Promise<RuntimeInfo>((resolve, reject) => (this.#ready = { resolve, reject }));
     this.#exited = new Promise((resolve) => (this.#markExited = resolve));
-    const proc = Bun.spawn([...this.#opts.command], {
+    const onExit = (code: number | null, signal: number | string | null) => this.#onExit(code, signal);
+    const adopted = this.#opts.spare;
+    const proc = adopted ? adopted.spare.adopt(onExit) : Bun.spawn([...this.#opts.command], {
       stdin: "pipe", stdout: "pipe", stderr: "pipe",
       env: { ...process.env, ...this.#opts.env, PYTHONUNBUFFERED: "1" },
-      onExit: (_p, code, signal) => this.#onExit(code, signal),
+      onExit: (_p, code, signal) => onExit(code, signal),
     });
     this.#proc = proc;
     void this.#readFrames(proc.stdout);
     void this.#readStderr(proc.stderr);
+    if (adopted) {
+      try {
+        this.#send({ v: PROTOCOL_VERSION, type: "load", id: 0, ...adopted.load });
+      } catch {
+        // The spare died as it was adopted: its exit handler reports it.
+      }
+    }
     const timer = setTimeout(() => {
       this.#fail(`the runtime did not finish loading within ${timeoutMs} ms`);
     }, timeoutMs);

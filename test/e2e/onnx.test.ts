@@ -87,7 +87,8 @@ beforeAll(async () => {
   run([python, join(EXAMPLE, "export.py"), "--pkl", join(fx.dir, "hr.pkl"), onnxFile]);
   // The model module is imported from <data-dir>/artifacts/<sha256>.mjs: it finds onnxruntime-node and the .onnx
   // file through these absolute paths, which the server's replicas inherit from its environment.
-  server = await startServer({ env: { CLIPPER_ONNX_DIR: EXAMPLE, HR_ONNX_MODEL: onnxFile } });
+  // No warm Python spare either: then any Python process under the server would be the model's.
+  server = await startServer({ args: ["--python-spares", "0"], env: { CLIPPER_ONNX_DIR: EXAMPLE, HR_ONNX_MODEL: onnxFile } });
   const dep = await server.cli("deploy", join(EXAMPLE, "hr_onnx.mjs"), "--name", "hr-onnx", "--url", "$MGMT");
   if (dep.code !== 0) throw new Error(`deploy failed: ${dep.stderr}\n${server.log()}`);
   expect(dep.stdout).toContain("starting 1 node replica");
