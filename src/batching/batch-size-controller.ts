@@ -15,17 +15,19 @@ export interface BatchSizeRule {
 export const DEFAULT_RULE: BatchSizeRule = { growBelow: 0.25, shrinkAbove: 0.5, step: 4, backoff: 0.75 };
 
 /**
- * Next maximum batch size after a batch of `rows` took `latencyMicros` under an SLO of `sloMicros`.
- * Grows only when the batch was full, so a quiet queue does not inflate the limit.
+ * Next maximum batch size after a batch took `latencyMicros` under an SLO of `sloMicros`. `full` says the
+ * limit was binding: the batch reached it, or the next waiting query did not fit (a request's rows travel
+ * together, so a batch of 100-row requests under a limit of 104 holds 100 rows and is still full).
+ * Grows only then, so a quiet queue does not inflate the limit.
  */
 export function nextBatchSize(
-  current: number, rows: number, latencyMicros: number, sloMicros: number, ceiling: number,
+  current: number, full: boolean, latencyMicros: number, sloMicros: number, ceiling: number,
   rule: BatchSizeRule = DEFAULT_RULE,
 ): number {
   if (latencyMicros > sloMicros * rule.shrinkAbove) {
     return Math.max(1, Math.floor(current * rule.backoff));
   }
-  if (rows >= current && latencyMicros < sloMicros * rule.growBelow) {
+  if (full && latencyMicros < sloMicros * rule.growBelow) {
     return Math.min(ceiling, current + rule.step);
   }
   return current;

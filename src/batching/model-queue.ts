@@ -119,9 +119,9 @@ export class ModelQueue {
     while (this.depth > 0) {
       const replica = this.#pickReplica();
       if (!replica) return;
-      const batch = this.#takeBatch();
+      const { batch, full } = this.#takeBatch();
       if (batch.length === 0) return;
-      this.#send(replica, batch);
+      this.#send(replica, batch, full);
     }
   }
 
@@ -134,24 +134,32 @@ export class ModelQueue {
     return best;
   }
 
-  /** Takes queries in deadline order up to `batchSize` rows (always at least one query). */
-  #takeBatch(): QueuedQuery[] {
+  /**
+   * Takes queries in deadline order up to `batchSize` rows (always at least one query). The batch is
+   * full when it reached the limit or the next query did not fit.
+   */
+  #takeBatch(): { batch: QueuedQuery[]; full: boolean } {
     const now = performance.now();
     const queue = this.#queue;
     const batch: QueuedQuery[] = [];
     let rows = 0;
+    let full = false;
     while (this.#head < queue.length) {
       const q = queue[this.#head]!;
       if (q.deadlineMs <= now) {
         // Its deadline timer already answered the default; settling here releases whoever still waits on it.
         q.reject(EXPIRED);
       } else {
-        if (batch.length > 0 && rows + q.rows.length > this.batchSize) break;
+        if (batch.length > 0 && rows + q.rows.length > this.batchSize) {
+          full = true;
+          break;
+        }
         batch.push(q);
         rows += q.rows.length;
       }
       this.#head++;
     }
+    if (rows >= this.batchSize) full = true;
     if (this.#head === queue.length) {
       this.#queue = [];
       this.#head = 0;
@@ -159,10 +167,10 @@ export class ModelQueue {
       this.#queue = queue.slice(this.#head);
       this.#head = 0;
     }
-    return batch;
+    return { batch, full };
   }
 
-  #send(replica: Replica, batch: QueuedQuery[]): void {
+  #send(replica: Replica, batch: QueuedQuery[], full: boolean): void {
     const started = performance.now();
     const packed = packBatch(this.inputType, batch);
     const rows = packed.rows;
@@ -177,7 +185,7 @@ export class ModelQueue {
           if (q.sloMicros < slo) slo = q.sloMicros;
         }
         this.lastRow = batch[0]!.rows[0];
-        this.batchSize = nextBatchSize(this.batchSize, rows, latencyMicros, slo, this.#ceiling);
+        this.batchSize = nextBatchSize(this.batchSize, full, latencyMicros, slo, this.#ceiling);
         this.#observer?.onBatch(this.key, rows, latencyMicros, result.predictMicros);
         this.#schedule();
       },

@@ -61,9 +61,10 @@ export class QueryProcessor {
     this.#logAnswer(route.app.name, requestId, outcomes, choice, arrivalMs);
     const model = choice?.json ?? "null";
     if (!batch) return this.#answer(route, outcomes[0]!, model);
-    let out = '{"batch_predictions":[';
-    for (let i = 0; i < outcomes.length; i++) out += (i ? "," : "") + this.#answer(route, outcomes[i]!, model);
-    return out + "]}";
+    // One join of the parts: appending answer by answer builds a rope that costs twice as much to flatten.
+    const parts = new Array<string>(outcomes.length);
+    for (let i = 0; i < outcomes.length; i++) parts[i] = this.#answer(route, outcomes[i]!, model);
+    return `{"batch_predictions":[${parts.join(",")}]}`;
   }
 
   /**

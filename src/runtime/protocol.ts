@@ -35,19 +35,16 @@ export type RuntimeMessage =
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-/** Encodes one message as a frame's two parts, the 4-byte length prefix and the body, for a sink that takes both. */
-export function encodeFrameParts(message: ServerMessage | RuntimeMessage): [Uint8Array, Uint8Array] {
-  const body = packr.pack(message);
-  const n = body.length;
-  // Bytes written one by one: a DataView would need the typed array's .buffer, which JSC materializes at a cost.
-  return [new Uint8Array([n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24]), body];
-}
-
 /** Encodes one message as a complete frame (length prefix included). */
 export function encodeFrame(message: ServerMessage | RuntimeMessage): Uint8Array {
-  const [head, body] = encodeFrameParts(message);
-  const frame = new Uint8Array(4 + body.length);
-  frame.set(head, 0);
+  const body = packr.pack(message);
+  const n = body.length;
+  const frame = new Uint8Array(4 + n);
+  // Bytes written one by one: a DataView would need the typed array's .buffer, which JSC materializes at a cost.
+  frame[0] = n & 0xff;
+  frame[1] = (n >>> 8) & 0xff;
+  frame[2] = (n >>> 16) & 0xff;
+  frame[3] = n >>> 24;
   frame.set(body, 4);
   return frame;
 }

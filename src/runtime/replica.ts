@@ -7,7 +7,7 @@ import type { Subprocess } from "bun";
 import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import type { Spare } from "./spare.ts";
 import {
-  asRuntimeMessage, encodeFrameParts, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
+  asRuntimeMessage, encodeFrame, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
   type RuntimeInfo, type ServerMessage,
 } from "./protocol.ts";
 
@@ -144,9 +144,7 @@ export class Replica {
 
   #send(message: ServerMessage): void {
     const sink = this.#proc!.stdin;
-    const [head, body] = encodeFrameParts(message);
-    sink.write(head);
-    sink.write(body);
+    sink.write(encodeFrame(message));
     sink.flush();
   }
 
