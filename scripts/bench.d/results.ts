@@ -50,6 +50,10 @@ export interface DeploySample {
   readonly firstPredictionSec: number;
   /** From spawning `clipper deploy` to its exit. */
   readonly cliSec: number;
+  /** The same for a second model deployed on the now running server, 2 s later (its warm spare ready). */
+  readonly runningServerSec?: number;
+  /** RSS of the warm Python spare (clipper's own children that are not replicas). */
+  readonly spareRssBytes?: number;
   readonly serverIdleRssBytes: number;
   readonly serverRssWithModelBytes: number;
   readonly replicaRssBytes: number;
@@ -183,10 +187,15 @@ export function computeTargets(r: Results): Target[] {
     const rss = median(samples.map((s) => s.serverRssWithModelBytes)) / MB;
     const replica = median(samples.map((s) => s.replicaRssBytes)) / MB;
     out.push({ name: "clipper server RSS with HR deployed (idle)", goal: "≤ 80 MB",
-      measured: `${rss.toFixed(1)} MB server process (+ ${replica.toFixed(1)} MB Python replica = ${(rss + replica).toFixed(1)} MB)`, status: rss <= 80 ? "met" : "missed" });
+      measured: `${rss.toFixed(1)} MB server process (+ ${replica.toFixed(1)} MB Python replica = ${(rss + replica).toFixed(1)} MB` +
+        (samples[0]?.spareRssBytes ? `; + ${(median(samples.map((s) => s.spareRssBytes ?? 0)) / MB).toFixed(1)} MB warm spare, --python-spares 0 drops it)` : ")"),
+      status: rss <= 80 ? "met" : "missed" });
     const d = median(samples.map((s) => s.firstPredictionSec));
-    out.push({ name: `deploy start → first prediction (median of ${samples.length})`, goal: "≤ 1.5 s",
-      measured: `${d.toFixed(2)} s (runs: ${samples.map((s) => s.firstPredictionSec.toFixed(2)).join(", ")})`, status: d <= 1.5 ? "met" : "missed" });
+    const running = samples.flatMap((s) => (s.runningServerSec === undefined ? [] : [s.runningServerSec]));
+    out.push({ name: `deploy start → first prediction, fresh server (median of ${samples.length})`, goal: "≤ 1.5 s",
+      measured: `${d.toFixed(2)} s (runs: ${samples.map((s) => s.firstPredictionSec.toFixed(2)).join(", ")})` +
+        (running.length ? `; a second model on the running server: ${median(running).toFixed(2)} s` : ""),
+      status: d <= 1.5 ? "met" : "missed" });
   }
   return out;
 }

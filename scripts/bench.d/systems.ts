@@ -77,16 +77,16 @@ export async function startClipper(ctx: Context, tag: string, cacheOff: boolean)
 }
 
 /** `clipper deploy hr.pkl --name hr --app hr`; throws with the CLI's output when it fails. */
-export async function deployHr(ctx: Context, mgmtUrl: string): Promise<void> {
-  const r = await run([ctx.clipperBin, "deploy", ctx.modelPath, "--url", mgmtUrl, "--name", "hr", "--app", "hr"], {
+export async function deployHr(ctx: Context, mgmtUrl: string, name = "hr"): Promise<void> {
+  const r = await run([ctx.clipperBin, "deploy", ctx.modelPath, "--url", mgmtUrl, "--name", name, "--app", name], {
     cwd: ctx.root, env: { CLIPPER_TOKEN: ctx.token }, timeoutMs: 90_000,
   });
   if (r.code !== 0) throw new Error(`clipper deploy exited ${r.code}: ${r.stderr || r.stdout}`);
 }
 
 /** True when one predict answers 200 with a real (non-default) output. */
-export async function predictsOk(queryUrl: string): Promise<boolean> {
-  const res = await post(`${queryUrl}/hr/predict`, singleBody("clipper", CONSTANT_ROW));
+export async function predictsOk(queryUrl: string, app = "hr"): Promise<boolean> {
+  const res = await post(`${queryUrl}/${app}/predict`, singleBody("clipper", CONSTANT_ROW));
   if (res.status !== 200) return false;
   const body = (await res.json()) as { default?: boolean };
   return body.default === false;
