@@ -1,0 +1,216 @@
+/**
+ * Management writes of model versions: deploy, switch, scale, remove, and restore at start-up. Each is a
+ * registry write (one transaction) → snapshot refresh → runtime change. A model version enters the registry
+ * only after its replicas have loaded it, so a failed deploy leaves nothing behind.
+ */
+import { rmSync } from "node:fs";
+import { extname } from "node:path";
+import type { z } from "zod";
+import type { PredictionCache } from "../cache/prediction-cache.ts";
+import type { Logger } from "../log.ts";
+import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
+import { buildSnapshot, type Snapshot } from "../query/snapshot.ts";
+import type { ModelRecord, Registry } from "../registry/registry.ts";
+import { EnvironmentBuilder } from "../runtime/environments.ts";
+import { needsExtension } from "../runtime/kinds.ts";
+import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
+import type { InputType } from "../runtime/protocol.ts";
+import type { ArtifactStore } from "./artifacts.ts";
+import { ManagementReads } from "./reads.ts";
+import type { AddModel } from "./schemas.ts";
+
+export abstract class ModelWrites extends ManagementReads {
+  #snapshot: Snapshot;
+
+  constructor(
+    registry: Registry,
+    runtimes: RuntimeManager,
+    protected readonly artifacts: ArtifactStore,
+    cache: PredictionCache,
+    private readonly envs: EnvironmentBuilder,
+    /** How long a new version's first prediction may take. */
+    private readonly probeTimeoutMs = 10_000,
+  ) {
+    super(registry, runtimes, cache);
+    this.#snapshot = buildSnapshot(registry);
+  }
+
+  override get snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  /** Rebuilds the query snapshot after a registry write. */
+  protected refresh(): void {
+    this.#snapshot = buildSnapshot(this.registry);
+  }
+
+  /** Starts the current version of every registered model (server start-up). */
+  async restore(logger: Logger): Promise<void> {
+    const current = this.registry.models().filter((m) => m.isCurrent);
+    await Promise.all(current.map(async (m) => {
+      const key = modelKey(m.name, m.version);
+      try {
+        const python = m.options.pkgs ? await this.envs.ensure(m.options.pkgs) : undefined;
+        await this.runtimes.start(m, this.#artifactPath(m), python);
+        logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
+      } catch (err) {
+        this.restoreErrors.set(key, (err as Error).message);
+        logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
+      }
+    }));
+  }
+
+  /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
+  async addModel(body: z.output<typeof AddModel>) {
+    const version = body.model_version ?? this.#nextVersion(body.model_name);
+    if (this.registry.model(body.model_name, version)) {
+      throw new ConflictError(`model ${body.model_name} version ${version} already exists`, "deploy with a new --version");
+    }
+    const current = this.registry.currentModel(body.model_name);
+    if (current && current.inputType !== body.input_type) {
+      throw new BadRequestError(`model ${body.model_name} takes ${current.inputType} (version ${current.version}); a new version must too`,
+        "deploy under a new model name to change the input type");
+    }
+    const app = body.app ? this.registry.app(body.app.name) : undefined;
+    if (app && app.inputType !== body.input_type) {
+      throw new BadRequestError(`application '${app.name}' takes ${app.inputType} but the model takes ${body.input_type}`);
+    }
+    if (app) this.checkSingleLink(app.name, body.model_name);
+    // The upload must be there before anything slow (an environment build) starts.
+    if (body.artifact_sha256) this.artifacts.existing(body.artifact_sha256);
+    const draft: ModelRecord = {
+      name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
+      artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
+      replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
+      options: {
+        image: body.image, cpus: body.cpus, memory: body.memory, command: body.command,
+        pkgs: body.pkgs ? EnvironmentBuilder.normalize(body.pkgs) : undefined,
+      },
+    };
+    const previous = this.registry.currentModel(body.model_name);
+    let runtimeInfo;
+    try {
+      runtimeInfo = await this.#startAndProbe(draft, previous);
+    } catch (err) {
+      // Nothing half-registered: an upload that no model uses goes too.
+      if (draft.artifactSha256 && !this.registry.artifactInUse(draft.artifactSha256)) this.artifacts.remove(draft.artifactSha256);
+      throw err;
+    }
+    this.registry.transaction(() => {
+      this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo } });
+      if (body.app) {
+        if (!app) {
+          this.registry.insertApp({
+            name: body.app.name, inputType: draft.inputType, defaultOutput: body.app.default_output,
+            sloMicros: body.app.latency_slo_micros, policy: "single",
+          });
+        }
+        this.registry.insertLink(body.app.name, body.model_name);
+      }
+    });
+    this.refresh();
+    // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
+    if (previous) await this.runtimes.retire(modelKey(previous.name, previous.version));
+    return this.getModel(body.model_name, version);
+  }
+
+  /**
+   * Starts a version's replicas and, when the version it replaces has served a query, replays that
+   * input as a first prediction: a version that cannot answer it is stopped and refused.
+   */
+  async #startAndProbe(model: ModelRecord, previous: ModelRecord | undefined) {
+    const python = model.options.pkgs ? await this.envs.ensure(model.options.pkgs) : undefined;
+    const info = await this.runtimes.start(model, this.#artifactPath(model), python);
+    const key = modelKey(model.name, model.version);
+    const sample = previous ? this.runtimes.queue(modelKey(previous.name, previous.version))?.lastRow : undefined;
+    if (sample !== undefined) {
+      try {
+        await this.runtimes.queue(key)!.enqueue(sample, performance.now() + this.probeTimeoutMs, this.probeTimeoutMs * 1000);
+      } catch (err) {
+        await this.runtimes.stop(key);
+        throw new RuntimeFailure(`model ${key} loaded but failed its first prediction: ${(err as Error).message}`,
+          `version ${previous!.version} keeps serving`);
+      }
+    }
+    return info;
+  }
+
+  /** Makes `version` the current one: starts it if needed, switches traffic, then retires the old one. */
+  async setModelVersion(name: string, version: string) {
+    const target = this.registry.model(name, version);
+    if (!target) throw new NotFoundError(`no model ${name} version ${version}`, `see \`clipper versions ${name}\``);
+    const previous = this.registry.currentModel(name);
+    if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.getModel(name, version);
+    if (!this.runtimes.running(modelKey(name, version))) {
+      await this.#startAndProbe(target, previous);
+    }
+    this.registry.transaction(() => this.registry.setCurrent(name, version));
+    this.refresh();
+    if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
+    return this.getModel(name, version);
+  }
+
+  async setNumReplicas(name: string, replicas: number) {
+    const current = this.current(name);
+    await this.runtimes.scale(modelKey(name, current.version), replicas);
+    this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
+    return this.getModel(name, current.version);
+  }
+
+  /** Removes one version: its replicas, its registry row, its logs and (when unused) its artifact. */
+  async deleteVersionedModel(name: string, version: string): Promise<void> {
+    const model = this.registry.model(name, version);
+    if (!model) throw new NotFoundError(`no model ${name} version ${version}`);
+    await this.runtimes.stop(modelKey(name, version));
+    this.registry.transaction(() => {
+      this.registry.deleteModelVersion(name, version);
+      if (this.registry.versions(name).length === 0) this.registry.deleteLinksOfModel(name);
+    });
+    this.refresh();
+    this.cache.evictPrefix(modelKey(name, version) + "\u0000");
+    rmSync(this.runtimes.logPath(name, version), { force: true });
+    if (model.artifactSha256 && !this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
+  }
+
+  /** Stops and removes every version of each model (Clipper's stop_models). */
+  async stopModels(names: readonly string[]): Promise<void> {
+    for (const name of names) if (this.registry.versions(name).length === 0) throw new NotFoundError(`no model named '${name}'`);
+    for (const name of names) for (const m of this.registry.versions(name)) await this.deleteVersionedModel(name, m.version);
+  }
+
+  /** Removes every version but the current one. */
+  async stopInactiveVersions(names: readonly string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of names) {
+      this.current(name);
+      for (const m of this.registry.versions(name).filter((v) => !v.isCurrent)) {
+        await this.deleteVersionedModel(name, m.version);
+        removed.push(modelKey(name, m.version));
+      }
+    }
+    return removed;
+  }
+
+  /** The artifact file a runtime opens: none for an image-only docker model; with its extension for importers. */
+  #artifactPath(model: ModelRecord): string | undefined {
+    if (!model.artifactSha256) return undefined;
+    if (!needsExtension(model)) return this.artifacts.existing(model.artifactSha256);
+    return this.artifacts.withExtension(model.artifactSha256, extname(model.artifactName));
+  }
+
+  /** The `single` policy serves one model: a second, different link is refused. */
+  protected checkSingleLink(appName: string, modelName: string): void {
+    const app = this.registry.app(appName);
+    if (!app || app.policy !== "single") return;
+    const other = this.registry.linkedModels(appName).find((m) => m !== modelName);
+    if (other) {
+      throw new ConflictError(`application '${appName}' already serves model '${other}' (policy 'single')`,
+        "unlink it first, or deploy a new version of that model");
+    }
+  }
+
+  #nextVersion(name: string): string {
+    const numeric = this.registry.versions(name).map((m) => Number(m.version)).filter(Number.isInteger);
+    return String(numeric.length ? Math.max(...numeric) + 1 : 1);
+  }
+}
