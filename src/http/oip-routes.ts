@@ -24,7 +24,7 @@ function pinnedVersion(route: AppRoute, version: string, running: (key: string) 
   if (!model) throw new NotFoundError(`application '${route.app.name}' has no linked model`);
   const key = modelKey(model.name, version);
   if (!running(key)) throw new NotFoundError(`version ${version} of model '${model.name}' is not being served`, `current: ${model.version}`);
-  return { name: model.name, version, key, json: JSON.stringify({ name: model.name, version }) };
+  return { name: model.name, version, key, json: JSON.stringify({ name: model.name, version }), cachePrefix: `${key}\u0000` };
 }
 
 export function oipRoutes(d: OipDeps): Hono {

@@ -18,6 +18,8 @@ export interface ModelChoice {
   readonly key: string;
   /** `{"name":…,"version":…}` pre-serialized for the response. */
   readonly json: string;
+  /** What this version's cache keys start with (`key` and a NUL). */
+  readonly cachePrefix: string;
 }
 
 export interface AppRouting {

@@ -76,18 +76,22 @@ export class QueryProcessor {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
     const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
-    const done = (outcomes: Outcome[]): Answered => {
-      let defaults = 0;
-      for (const o of outcomes) if (!o.ok) defaults++;
-      this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
-      return { outcomes, choice };
-    };
-    return Array.isArray(predicted) ? done(predicted) : predicted.then(done);
+    return Array.isArray(predicted)
+      ? this.#answered(route, choice, predicted, arrivalMs)
+      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs));
+  }
+
+  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number): Answered {
+    let defaults = 0;
+    for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
+    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
+    return { outcomes, choice };
   }
 
   /** A warning line (with the request id) when rows got the default; with --log-level debug, a line per query. */
   #logAnswer(app: string, requestId: string, outcomes: readonly Outcome[], choice: ModelChoice | undefined, arrivalMs: number): void {
-    const failed = outcomes.find((o) => !o.ok) as { reason: string } | undefined;
+    let failed: { reason: string } | undefined;
+    for (let i = 0; i < outcomes.length && !failed; i++) if (!outcomes[i]!.ok) failed = outcomes[i] as { reason: string };
     if (failed) {
       this.logger.warn("default_answer", failed.reason, { request_id: requestId, app, model: choice?.key, rows: outcomes.length });
     } else if (this.logger.enabled("debug")) {
@@ -136,10 +140,8 @@ export class QueryProcessor {
    */
   #predictRows(route: AppRoute, choice: ModelChoice | undefined, rows: readonly Row[], keys: readonly string[], deadlineMs: number): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
-    const queue = this.runtimes.queue(choice.key);
-    if (!queue) return rows.map(() => ({ ok: false, reason: `model ${choice.key} has no running replicas` }));
     const cache = this.cache;
-    const prefix = choice.key + "\u0000";
+    const prefix = choice.cachePrefix;
     const sloMicros = route.app.sloMicros;
     const outcomes: Outcome[] = new Array(rows.length);
     const missing: number[] = [];
@@ -148,7 +150,13 @@ export class QueryProcessor {
       if (hit === undefined) missing.push(i);
       else outcomes[i] = { ok: true, output: hit };
     }
+    // Answers this version gave before stay valid while its replicas are down (a version's entries go when it is deleted).
     if (missing.length === 0) return outcomes;
+    const queue = this.runtimes.queue(choice.key);
+    if (!queue) {
+      for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
+      return outcomes;
+    }
     let pending: Promise<unknown[]>;
     if (!cache.enabled) {
       pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros);

@@ -20,7 +20,8 @@ export interface Snapshot {
 function choice(registry: Registry, name: string): ModelChoice | undefined {
   const current = registry.currentModel(name);
   if (!current) return undefined;
-  return { name, version: current.version, key: modelKey(name, current.version), json: JSON.stringify({ name, version: current.version }) };
+  const key = modelKey(name, current.version);
+  return { name, version: current.version, key, json: JSON.stringify({ name, version: current.version }), cachePrefix: `${key}\u0000` };
 }
 
 export function buildSnapshot(registry: Registry): Snapshot {
