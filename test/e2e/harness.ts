@@ -82,10 +82,16 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
       return res.stdout;
     },
     async admin(path, body) {
-      const res = await fetch(`${urls.m}/admin/${path}`, {
+      const send = () => fetch(`${urls.m}/admin/${path}`, {
         method: body === undefined && !path.startsWith("get_all_containers") ? "GET" : "POST",
         headers: { authorization: `Bearer ${token}` },
         body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      // Bun 1.4 on linux-x64 sometimes resets a reused keep-alive socket when a request follows a fast
+      // response at once (oven-sh/bun#42212); the reset comes before the handler runs, so one retry is safe.
+      const res = await send().catch((err: { code?: string }) => {
+        if (err.code !== "ECONNRESET") throw err;
+        return send();
       });
       const text = await res.text();
       let json: unknown = text;
