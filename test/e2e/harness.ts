@@ -67,11 +67,17 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
       reject(new Error(`server exited before it started:\n${log}`));
     })().catch(() => undefined);
   });
+  // A server that dies on its own says why: its log goes to the test output.
+  let stopping = false;
+  void proc.exited.then((code) => {
+    if (!stopping) process.stderr.write(`\n[harness] clipper serve exited on its own (code ${code}); its log ends:\n${log.slice(-4000)}\n`);
+  });
   const token = readFileSync(join(dataDir, "token"), "utf8").trim();
   const server: Server = {
     queryUrl: urls.q, mgmtUrl: urls.m, dataDir, proc, token,
     log: () => log,
     async stop(signal = "SIGTERM") {
+      stopping = true;
       proc.kill(signal);
       return proc.exited;
     },
