@@ -17,9 +17,9 @@ export const MAX_INPUT_LENGTH = 1_000_000;
 export const MAX_BATCH_ROWS = 10_000;
 
 const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
 /** The keys of a query parsed without them (shared: nobody writes to it). */
 const NO_KEYS: string[] = [];
-const INT32_MAX = 2 ** 31 - 1;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles", "strings", "bytes"];
@@ -53,10 +53,7 @@ export function parseQueryBody(body: unknown, inputType: InputType, withKeys = t
   const obj = body as { input?: unknown; input_batch?: unknown };
   const input = obj.input;
   // The common case, one valid numeric input, without the intermediate result object.
-  if (Array.isArray(input) && input.length > 0 && input.length <= MAX_INPUT_LENGTH && inputType !== "strings" && inputType !== "bytes" &&
-    allValid(input, inputType)) {
-    return { rows: [input as number[]], keys: withKeys ? [input.join(",")] : NO_KEYS, batch: false };
-  }
+  if (validNumbers(input, inputType)) return { rows: [input], keys: withKeys ? [input.join(",")] : NO_KEYS, batch: false };
   if (obj.input !== undefined) {
     const { row, key } = parseRow(obj.input, inputType, "input", withKeys);
     return { rows: [row], keys: withKeys ? [key] : [], batch: false };
@@ -75,14 +72,13 @@ export function parseRows(value: unknown, inputType: InputType, withKeys: boolea
   }
   const rows: Row[] = new Array(value.length);
   const keys: string[] = withKeys ? new Array(value.length) : [];
-  const numeric = inputType === "doubles" || inputType === "floats" || inputType === "integers";
   let width = -1;
   for (let i = 0; i < value.length; i++) {
     // The common case (numeric rows that are all valid) is checked inline, without a result object per row.
     const v = value[i];
-    if (numeric && Array.isArray(v) && v.length > 0 && v.length <= MAX_INPUT_LENGTH && (width === -1 || v.length === width) && allValid(v, inputType)) {
+    if (validNumbers(v, inputType) && (width === -1 || v.length === width)) {
       width = v.length;
-      rows[i] = v as number[];
+      rows[i] = v;
       if (withKeys) keys[i] = v.join(",");
       continue;
     }
@@ -117,23 +113,28 @@ function parseRow(value: unknown, inputType: InputType, field: string, withKey: 
   }
 }
 
-/** True when every value is a finite number (a 32-bit integer for `integers`). */
-function allValid(values: readonly unknown[], inputType: InputType): boolean {
+/** Index of the first value that is not a finite number (a 32-bit integer for `integers`), or -1. */
+function firstInvalid(values: readonly unknown[], inputType: InputType): number {
   const ints = inputType === "integers";
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (typeof v !== "number" || !Number.isFinite(v) || (ints && (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX))) return false;
+    if (typeof v !== "number" || !Number.isFinite(v) || (ints && (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX))) return i;
   }
-  return true;
+  return -1;
+}
+
+/** The fast path's test: a numeric app's input that parseNumbers would accept as it is. */
+function validNumbers(value: unknown, inputType: InputType): value is number[] {
+  return (inputType === "doubles" || inputType === "floats" || inputType === "integers") && Array.isArray(value) &&
+    value.length > 0 && value.length <= MAX_INPUT_LENGTH && firstInvalid(value, inputType) === -1;
 }
 
 function parseNumbers(value: unknown, inputType: InputType, field: string, withKey: boolean): { row: number[]; key: string } {
   if (!Array.isArray(value) || value.length === 0) throw wrongType(field, inputType, value);
   if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
-  if (!allValid(value, inputType)) {
-    const ints = inputType === "integers";
-    const i = value.findIndex((v) => !allValid([v], inputType));
-    throw new BadRequestError(`${field}[${i}] is ${describe(value[i])}, not ${ints ? "a 32-bit integer" : "a finite number"}`,
+  const i = firstInvalid(value, inputType);
+  if (i !== -1) {
+    throw new BadRequestError(`${field}[${i}] is ${describe(value[i])}, not ${inputType === "integers" ? "a 32-bit integer" : "a finite number"}`,
       `${field} must be ${EXPECTED[inputType]}`);
   }
   return { row: value as number[], key: withKey ? value.join(",") : "" };
