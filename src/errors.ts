@@ -59,6 +59,9 @@ export class RuntimeFailure extends ServeError {
 /** A replica exited with requests in flight: they may be retried on another replica. */
 export class ReplicaExitError extends RuntimeFailure {}
 
+/** The model raised on a batch (the runtime answered an error frame): the batch is split to find the rows that raise. */
+export class ModelRaisedError extends RuntimeFailure {}
+
 /** The server is shutting down or a dependency is not ready. */
 export class UnavailableError extends ServeError {
   constructor(message: string) {

@@ -74,6 +74,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     await Promise.race([drained, Bun.sleep(config.shutdownGraceMs)]);
     await Promise.all([query.stop(true), mgmt.stop(true)]);
     await runtimes.stopAll();
+    management.flushPolicyState();
     registry.close();
   })());
   return { queryUrl, mgmtUrl, stop };

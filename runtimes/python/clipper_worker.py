@@ -168,6 +168,22 @@ def predict(method, msg, as_list):
     return outputs, micros
 
 
+def input_signature(model):
+    """What the model says of its input, for the server to check rows at the door: scikit-learn's
+    n_features_in_ (estimators and pipelines) and feature_names_in_, or a module's INPUT_SHAPE."""
+    found = {}
+    shape = getattr(model, "INPUT_SHAPE", None)
+    width = getattr(model, "n_features_in_", None)
+    if isinstance(shape, (list, tuple)) and shape and all(isinstance(d, int) and d > 0 for d in shape):
+        found["input_shape"] = [int(d) for d in shape]
+    elif isinstance(width, (int, np.integer)) and not isinstance(width, bool) and width > 0:
+        found["input_shape"] = [int(width)]
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and len(names) == found.get("input_shape", [-1])[0]:
+        found["feature_names"] = [str(n) for n in names]
+    return found
+
+
 def preload():
     """A spare's head start: what loading a scikit-learn model imports anyway (each only if installed)."""
     for name in ("joblib", "sklearn", "sklearn.base", "sklearn.utils.validation"):
@@ -222,7 +238,7 @@ def main():
     send({"type": "hello", "id": 0, "runtime": {
         "kind": "python", "protocol": PROTOCOL_VERSION, "python": platform.python_version(),
         "packages": package_versions(), "model_class": f"{type(model).__module__}.{type(model).__name__}",
-        "pid": os.getpid(),
+        "pid": os.getpid(), **input_signature(model),
     }})
 
     while True:

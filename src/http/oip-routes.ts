@@ -73,7 +73,7 @@ export function oipRoutes(d: OipDeps): Hono {
     const body = await readJson(req, d.maxBodyBytes);
     const { id, parsed } = parseV2Request(body, route.app.inputType, d.cache.enabled);
     const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
-    const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned);
+    const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, "each row of inputs[0]", req.signal);
     const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
     return Response.json(v2Response(name, choice?.version, id, outcomes, route.app.defaultOutput));
   };

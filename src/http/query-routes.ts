@@ -55,7 +55,7 @@ function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body
 export function hotQueryRoutes(d: QueryRouteDeps) {
   return {
     "/:app/predict": {
-      POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) => d.processor.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"))),
+      POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) => d.processor.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"), req.signal)),
     },
     "/:app/update": {
       POST: hot<"/:app/update">(d, (req, body, arrivalMs) => d.processor.update(req.params.app, body, arrivalMs, req.headers.get("authorization"))),

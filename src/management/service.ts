@@ -7,10 +7,32 @@ import type { z } from "zod";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
 import type { InputType } from "../runtime/protocol.ts";
+import { patchWeights } from "../query/snapshot.ts";
 import { ModelWrites } from "./model-writes.ts";
+import { PolicyState } from "./policy-state.ts";
 import type { AddApp, AddModelLinks, SetPolicy } from "./schemas.ts";
 
 export class ManagementService extends ModelWrites {
+  readonly #policyState = new PolicyState(this.registry);
+
+  /** Every write starts from the registry: learned weights not yet written go there first. */
+  protected override refresh(): void {
+    this.#policyState.flush();
+    super.refresh();
+  }
+
+  /** An app as the registry has it, with weights learned and not yet written. */
+  override getApplication(name: string) {
+    const app = super.getApplication(name);
+    const weights = this.#policyState.pending(app.name);
+    return weights ? { ...app, policy_config: { ...app.policy_config, weights } } : app;
+  }
+
+  /** Writes what policies learned (shutdown). */
+  flushPolicyState(): void {
+    this.#policyState.flush();
+  }
+
   addApp(body: z.output<typeof AddApp>) {
     if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
     this.registry.insertApp({
@@ -33,6 +55,7 @@ export class ManagementService extends ModelWrites {
 
   deleteApp(name: string): void {
     this.app(name);
+    this.#policyState.discard(name);
     this.registry.transaction(() => this.registry.deleteApp(name));
     this.refresh();
   }
@@ -48,6 +71,7 @@ export class ManagementService extends ModelWrites {
         throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
       }
     }
+    this.#policyState.discard(app.name);
     const linked = new Set([...this.registry.linkedModels(app.name), ...named]);
     if (policy === "single" && linked.size > 1) {
       throw new ConflictError(`application '${app.name}' has ${linked.size} linked models; 'single' serves one`, "unlink the others first");
@@ -62,16 +86,19 @@ export class ManagementService extends ModelWrites {
     return this.getApplication(app.name);
   }
 
-  /** Feedback for one labelled input; under exp3 the arm weights move toward the models that were right. */
+  /**
+   * Feedback for one labelled input; under exp3 the arm weights move toward the models that were right.
+   * In memory and in the query snapshot at once; in the registry within PolicyState's interval.
+   */
   recordFeedback(appName: string, rewards: ReadonlyMap<string, number>): Record<string, number> | undefined {
-    const app = this.registry.app(appName);
-    if (!app || app.policy !== "exp3") return undefined;
+    const route = this.snapshot.apps.get(appName);
+    if (!route || route.app.policy !== "exp3") return undefined;
     const names = [...rewards.keys()];
-    const old = (app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
+    const old = this.#policyState.pending(appName) ?? (route.app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
     const next = exp3Update(names.map((n) => old[n] ?? 1), names.map((n) => rewards.get(n)!));
-    const weights = Object.fromEntries(names.map((n, i) => [n, next[i]!]));
-    this.registry.transaction(() => this.registry.setPolicy(app.name, "exp3", { weights }));
-    this.refresh();
+    const weights = { ...old, ...Object.fromEntries(names.map((n, i) => [n, next[i]!])) };
+    this.#policyState.record(appName, weights);
+    patchWeights(this.snapshot, appName, weights);
     return weights;
   }
 

@@ -12,6 +12,7 @@ interface AppCounters {
   readonly latency: Buckets;
 }
 interface ModelCounters {
+  splits: number; failedRows: number; clientGone: number;
   batches: number; rows: number; latencyMicrosSum: number; predictMicrosSum: number; maxBatch: number;
   readonly size: Buckets;
   readonly latency: Buckets;
@@ -64,15 +65,7 @@ export class Metrics implements BatchObserver {
   }
 
   onBatch(model: string, rows: number, latencyMicros: number, predictMicros: number): void {
-    let c = this.#models.get(model);
-    if (!c) {
-      const p = this.prometheus;
-      c = {
-        batches: 0, rows: 0, latencyMicrosSum: 0, predictMicrosSum: 0, maxBatch: 0,
-        size: p.batchSize.child(model), latency: p.batchLatency.child(model), predict: p.predictTime.child(model),
-      };
-      this.#models.set(model, c);
-    }
+    const c = this.#model(model);
     c.batches++;
     c.rows += rows;
     c.latencyMicrosSum += latencyMicros;
@@ -83,6 +76,34 @@ export class Metrics implements BatchObserver {
     c.predict.observe(predictMicros / 1e6);
   }
 
+  onSplit(model: string): void {
+    this.#model(model).splits++;
+    this.prometheus.batchSplits.inc({ model });
+  }
+
+  onRowsFailed(model: string, rows: number): void {
+    this.#model(model).failedRows += rows;
+    this.prometheus.failedRows.inc({ model }, rows);
+  }
+
+  onClientGone(model: string, queries: number): void {
+    this.#model(model).clientGone += queries;
+    this.prometheus.clientGone.inc({ model }, queries);
+  }
+
+  #model(model: string): ModelCounters {
+    let c = this.#models.get(model);
+    if (!c) {
+      const p = this.prometheus;
+      c = {
+        splits: 0, failedRows: 0, clientGone: 0, batches: 0, rows: 0, latencyMicrosSum: 0, predictMicrosSum: 0, maxBatch: 0,
+        size: p.batchSize.child(model), latency: p.batchLatency.child(model), predict: p.predictTime.child(model),
+      };
+      this.#models.set(model, c);
+    }
+    return c;
+  }
+
   toJSON(cache: { hits: number; misses: number; size: number; enabled: boolean }): unknown {
     const models: Record<string, unknown> = {};
     for (const [key, c] of this.#models) {
@@ -91,6 +112,7 @@ export class Metrics implements BatchObserver {
         mean_batch_size: c.batches ? c.rows / c.batches : 0,
         mean_batch_latency_micros: c.batches ? c.latencyMicrosSum / c.batches : 0,
         mean_predict_micros: c.batches ? c.predictMicrosSum / c.batches : 0,
+        batch_splits: c.splits, isolated_row_failures: c.failedRows, client_gone: c.clientGone,
       };
     }
     return {

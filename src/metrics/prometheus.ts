@@ -35,6 +35,20 @@ export class PrometheusMetrics {
     labelNames: ["app", "model", "result"] as const, registers: [this.registry],
   });
 
+  /** Fault isolation (rare events, so labels are hashed per call). */
+  readonly batchSplits = new Counter({
+    name: "clipper_batch_splits_total", help: "Failed batches split in two to isolate the rows the model raised on, by model version",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  readonly failedRows = new Counter({
+    name: "clipper_isolated_row_failures_total", help: "Rows the model raised on by themselves (answered with the default and the model's error)",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  readonly clientGone = new Counter({
+    name: "clipper_client_gone_total", help: "Queries dropped from a model version's queue because their client had gone away",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+
   constructor(live: LiveState) {
     const r = [this.registry];
     new Counter({

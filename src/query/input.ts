@@ -22,6 +22,13 @@ const INT32_MAX = 2 ** 31 - 1;
 const NO_KEYS: string[] = [];
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** The row width a model declared (the check at the door), and how messages name the model. */
+export interface ExpectedWidth {
+  readonly width: number;
+  /** `model NAME version V` */
+  readonly label: string;
+}
+
 export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles", "strings", "bytes"];
 
 const EXPECTED: Record<InputType, string> = {
@@ -32,8 +39,8 @@ const EXPECTED: Record<InputType, string> = {
   bytes: "a base64-encoded string",
 };
 
-export function parseQuery(text: string, inputType: InputType, withKeys = true): ParsedQuery {
-  return parseQueryBody(parseJsonBody(text, inputType), inputType, withKeys);
+export function parseQuery(text: string, inputType: InputType, withKeys = true, expect?: ExpectedWidth): ParsedQuery {
+  return parseQueryBody(parseJsonBody(text, inputType), inputType, withKeys, expect);
 }
 
 /** The body's JSON value, or a 400 saying what an app of `inputType` expects. */
@@ -46,24 +53,27 @@ export function parseJsonBody(text: string, inputType: InputType): unknown {
 }
 
 /** Validates an already parsed body: `{"input": ...}` or `{"input_batch": [...]}`. */
-export function parseQueryBody(body: unknown, inputType: InputType, withKeys = true): ParsedQuery {
+export function parseQueryBody(body: unknown, inputType: InputType, withKeys = true, expect?: ExpectedWidth): ParsedQuery {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequestError("request body must be a JSON object", `expected {"input": ${EXPECTED[inputType]}} or {"input_batch": [...]}`);
   }
   const obj = body as { input?: unknown; input_batch?: unknown };
   const input = obj.input;
   // The common case, one valid numeric input, without the intermediate result object.
-  if (validNumbers(input, inputType)) return { rows: [input], keys: withKeys ? [input.join(",")] : NO_KEYS, batch: false };
+  if (validNumbers(input, inputType) && (expect === undefined || input.length === expect.width)) {
+    return { rows: [input], keys: withKeys ? [input.join(",")] : NO_KEYS, batch: false };
+  }
   if (obj.input !== undefined) {
     const { row, key } = parseRow(obj.input, inputType, "input", withKeys);
+    if (expect && Array.isArray(row) && row.length !== expect.width) throw wrongWidth("input", row.length, expect);
     return { rows: [row], keys: withKeys ? [key] : [], batch: false };
   }
-  if (obj.input_batch !== undefined) return parseRows(obj.input_batch, inputType, withKeys, "input_batch");
+  if (obj.input_batch !== undefined) return parseRows(obj.input_batch, inputType, withKeys, "input_batch", expect);
   throw new BadRequestError("request body has no 'input' or 'input_batch' field", `expected {"input": ${EXPECTED[inputType]}}`);
 }
 
 /** Validates a list of inputs (`field` names it in messages): non-empty, bounded, not ragged. */
-export function parseRows(value: unknown, inputType: InputType, withKeys: boolean, field: string): ParsedQuery {
+export function parseRows(value: unknown, inputType: InputType, withKeys: boolean, field: string, expect?: ExpectedWidth): ParsedQuery {
   if (!Array.isArray(value) || value.length === 0) {
     throw new BadRequestError(`'${field}' must be a non-empty array of inputs`, `each input is ${EXPECTED[inputType]}`);
   }
@@ -72,7 +82,7 @@ export function parseRows(value: unknown, inputType: InputType, withKeys: boolea
   }
   const rows: Row[] = new Array(value.length);
   const keys: string[] = withKeys ? new Array(value.length) : [];
-  let width = -1;
+  let width = expect ? expect.width : -1;
   for (let i = 0; i < value.length; i++) {
     // The common case (numeric rows that are all valid) is checked inline, without a result object per row.
     const v = value[i];
@@ -86,6 +96,7 @@ export function parseRows(value: unknown, inputType: InputType, withKeys: boolea
     if (Array.isArray(row)) {
       if (width === -1) width = row.length;
       else if (row.length !== width) {
+        if (expect) throw wrongWidth(`${field}[${i}]`, row.length, expect);
         throw new BadRequestError(`'${field}' is ragged: ${field}[${i}] has ${row.length} values, ${field}[0] has ${width}`,
           "every input in a batch must have the same length");
       }
@@ -138,6 +149,12 @@ function parseNumbers(value: unknown, inputType: InputType, field: string, withK
       `${field} must be ${EXPECTED[inputType]}`);
   }
   return { row: value as number[], key: withKey ? value.join(",") : "" };
+}
+
+/** A row whose width is not the model's: a client bug, answered before it can share a batch with others. */
+export function wrongWidth(field: string, values: number, expect: ExpectedWidth): BadRequestError {
+  return new BadRequestError(`${field} has ${values} value${values === 1 ? "" : "s"}; ${expect.label} expects ${expect.width}`,
+    `send rows of ${expect.width} values`);
 }
 
 function wrongType(field: string, inputType: InputType, value: unknown): BadRequestError {

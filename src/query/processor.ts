@@ -9,8 +9,9 @@ import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts"
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
+import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
-import { parseJsonBody, type ParsedQuery, parseQuery, parseQueryBody, type Row } from "./input.ts";
+import { parseJsonBody, type ParsedQuery, parseQuery, parseQueryBody, type Row, wrongWidth } from "./input.ts";
 import { DeadlineTimers } from "./deadlines.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
 
@@ -41,17 +42,22 @@ export class QueryProcessor {
     private readonly onFeedback: FeedbackSink,
   ) {}
 
-  /** Answers one predict body for `appName` with the JSON text of the response (at once when every row was cached). */
-  predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null): string | Promise<string> {
+  /**
+   * Answers one predict body for `appName` with the JSON text of the response (at once when every row was
+   * cached). The model is chosen first, so rows are checked against the width it declared before they queue.
+   */
+  predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null, signal?: AbortSignal): string | Promise<string> {
     const route = this.route(appName, authorization);
+    const choice = selectModel(route, Math.random());
+    const queue = choice && this.runtimes.queue(choice.key);
     let parsed;
     try {
-      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled);
+      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled, queue?.shape);
     } catch (err) {
       this.metrics.onRejected(appName);
       throw err;
     }
-    const answered = this.answerRows(route, parsed, arrivalMs);
+    const answered = this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow, signal);
     return "outcomes" in answered
       ? this.#respond(route, parsed.batch, answered, requestId, arrivalMs)
       : answered.then((a) => this.#respond(route, parsed.batch, a, requestId, arrivalMs));
@@ -68,20 +74,34 @@ export class QueryProcessor {
   }
 
   /**
-   * The transport-free core of a predict: the policy picks a model (or `pinned` names one), rows go
-   * through cache and batcher against the app's deadline, and each row gets an outcome.
+   * The transport-free core of a predict: the policy picks a model (or `pinned` names one), rows are
+   * checked against the width it declared (`field` names them in the 400), go through cache and batcher
+   * against the app's deadline, and each row gets an outcome.
    */
-  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice): Answered | Promise<Answered> {
+  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, field = "each input row", signal?: AbortSignal): Answered | Promise<Answered> {
     const choice = pinned ?? selectModel(route, Math.random());
-    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
-    if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
-    const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
-    return Array.isArray(predicted)
-      ? this.#answered(route, choice, predicted, arrivalMs)
-      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs));
+    const queue = choice && this.runtimes.queue(choice.key);
+    const first = parsed.rows[0];
+    if (queue?.shape && Array.isArray(first) && first.length !== queue.shape.width) {
+      this.metrics.onRejected(route.app.name);
+      throw wrongWidth(field, first.length, queue.shape);
+    }
+    return this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow && !pinned, signal);
   }
 
-  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number): Answered {
+  #answerChosen(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, choice: ModelChoice | undefined, queue: ModelQueue | undefined,
+    withShadow: boolean, signal: AbortSignal | undefined): Answered | Promise<Answered> {
+    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
+    if (withShadow) this.#shadow(route, choice, route.shadow!, parsed.rows, parsed.keys, deadlineMs);
+    const predicted = this.#predictRows(route, choice, queue, parsed.rows, parsed.keys, deadlineMs, signal);
+    return Array.isArray(predicted)
+      ? this.#answered(route, choice, predicted, arrivalMs, signal)
+      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, signal));
+  }
+
+  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, signal: AbortSignal | undefined): Answered {
+    // Nobody reads the answer of a client that went away: it is neither a prediction nor a default.
+    if (signal?.aborted) return { outcomes, choice };
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
     this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
@@ -119,9 +139,12 @@ export class QueryProcessor {
       throw new BadRequestError("feedback needs one 'input' and a 'label' (a string or a number)", '{"input": [...], "label": "1"}');
     }
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
+    const queues = route.linked.map((choice) => this.runtimes.queue(choice.key));
+    const row = parsed.rows[0];
+    for (const queue of queues) if (queue?.shape && Array.isArray(row) && row.length !== queue.shape.width) throw wrongWidth("input", row.length, queue.shape);
     const rewards = new Map<string, number>();
-    await Promise.all(route.linked.map(async (choice) => {
-      const [outcome] = await this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
+    await Promise.all(route.linked.map(async (choice, i) => {
+      const [outcome] = await this.#predictRows(route, choice, queues[i], parsed.rows, parsed.keys, deadlineMs, undefined);
       rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, label) ? 1 : 0);
     }));
     const weights = this.onFeedback(appName, rewards);
@@ -136,9 +159,11 @@ export class QueryProcessor {
 
   /**
    * One outcome per row. Cached rows answer at once (no timer, no promise when all are cached); a single
-   * uncached row shares an identical query in flight; the uncached rows of a batch go as one unit.
+   * uncached row shares an identical query in flight; the uncached rows of a batch go as one unit. A row
+   * the model raised on alone gets its own default; the others keep their predictions.
    */
-  #predictRows(route: AppRoute, choice: ModelChoice | undefined, rows: readonly Row[], keys: readonly string[], deadlineMs: number): Promise<Outcome[]> | Outcome[] {
+  #predictRows(route: AppRoute, choice: ModelChoice | undefined, queue: ModelQueue | undefined, rows: readonly Row[], keys: readonly string[],
+    deadlineMs: number, signal: AbortSignal | undefined): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const cache = this.cache;
     const prefix = choice.cachePrefix;
@@ -152,25 +177,25 @@ export class QueryProcessor {
     }
     // Answers this version gave before stay valid while its replicas are down (a version's entries go when it is deleted).
     if (missing.length === 0) return outcomes;
-    const queue = this.runtimes.queue(choice.key);
     if (!queue) {
       for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
       return outcomes;
     }
     let pending: Promise<unknown[]>;
     if (!cache.enabled) {
-      pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros);
+      pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
     } else if (rows.length === 1) {
-      pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros)).then((o) => [o]);
+      pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((o) => [o]);
     } else {
-      pending = queue.enqueueRows(missing.map((i) => rows[i]!), deadlineMs, sloMicros).then((outs) => {
-        for (let m = 0; m < missing.length; m++) cache.store(prefix + keys[missing[m]!], outs[m]);
+      pending = queue.enqueueRows(missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal).then((outs) => {
+        for (let m = 0; m < missing.length; m++) if (!(outs[m] instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], outs[m]);
         return outs;
       });
     }
     return settleByDeadline(this.#timers, pending, deadlineMs, sloMicros).then((result) => {
       for (let m = 0; m < missing.length; m++) {
-        outcomes[missing[m]!] = result.ok ? { ok: true, output: result.outputs[m] } : result;
+        const output = result.ok ? result.outputs[m] : undefined;
+        outcomes[missing[m]!] = !result.ok ? result : output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
       }
       return outcomes;
     });
@@ -180,8 +205,8 @@ export class QueryProcessor {
   #shadow(route: AppRoute, primary: ModelChoice | undefined, shadow: ModelChoice, rows: readonly Row[], keys: readonly string[], deadlineMs: number): void {
     if (!primary) return;
     void Promise.all([
-      this.#predictRows(route, primary, rows, keys, deadlineMs),
-      this.#predictRows(route, shadow, rows, keys, deadlineMs),
+      this.#predictRows(route, primary, this.runtimes.queue(primary.key), rows, keys, deadlineMs, undefined),
+      this.#predictRows(route, shadow, this.runtimes.queue(shadow.key), rows, keys, deadlineMs, undefined),
     ]).then(([a, b]) => {
       for (let i = 0; i < a.length; i++) {
         const x = a[i]!, y = b[i]!;

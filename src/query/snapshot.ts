@@ -44,3 +44,11 @@ export function buildSnapshot(registry: Registry): Snapshot {
   }
   return { apps };
 }
+
+/** Puts an app's newly learned weights into the live snapshot (feedback), without a rebuild from the registry. */
+export function patchWeights(snapshot: Snapshot, appName: string, weights: Record<string, number>): void {
+  const route = snapshot.apps.get(appName);
+  if (!route) return;
+  const app = { ...route.app, policyConfig: { ...route.app.policyConfig, weights } };
+  (snapshot.apps as Map<string, AppRoute>).set(appName, { ...route, app, weights: route.candidates.map((c) => weights[c.name] ?? 1) });
+}

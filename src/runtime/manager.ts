@@ -251,6 +251,7 @@ export class RuntimeManager {
     const started = replica.start(this.#config.replicaStartTimeoutMs);
     this.#recordPids();
     const info = await started;
+    pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
     pool.queue.kick();
     return info;
   }

@@ -53,23 +53,35 @@ async function handle(predict: PredictFn, msg: Incoming): Promise<void> {
   }
 }
 
+/** A module's optional `inputShape` export (a positive integer, or a list of them: one row's shape). */
+function declaredShape(value: unknown): number[] | undefined {
+  const shape = typeof value === "number" ? [value] : value;
+  if (!Array.isArray(shape) || shape.length === 0) return undefined;
+  return shape.every((d) => Number.isInteger(d) && d > 0) ? (shape as number[]) : undefined;
+}
+
 export async function runNodeRuntime(artifact: string): Promise<number> {
   // Keep stdout for frames only.
   console.log = console.error;
   console.info = console.error;
   let predict: PredictFn;
+  let inputShape: number[] | undefined;
   try {
-    const mod = (await import(artifact)) as { predict?: PredictFn; load?: () => unknown; default?: { predict?: PredictFn; load?: () => unknown } };
+    type Api = { predict?: PredictFn; load?: () => unknown; inputShape?: unknown };
+    const mod = (await import(artifact)) as Api & { default?: Api };
     const api = typeof mod.predict === "function" ? mod : mod.default ?? {};
     if (typeof api.predict !== "function") throw new TypeError("the module exports no predict(inputs) function");
     if (typeof api.load === "function") await api.load();
     predict = api.predict;
+    inputShape = declaredShape(api.inputShape);
   } catch (err) {
     console.error(err);
     send({ type: "error", id: 0, fatal: true, message: `could not load the model: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}` });
     return 3;
   }
-  send({ type: "hello", id: 0, runtime: { kind: "node", protocol: PROTOCOL_VERSION, bun: Bun.version, pid: process.pid } });
+  send({ type: "hello", id: 0, runtime: {
+    kind: "node", protocol: PROTOCOL_VERSION, bun: Bun.version, pid: process.pid, ...(inputShape ? { input_shape: inputShape } : {}),
+  } });
   const decoder = new FrameDecoder();
   // Batches are answered in order, one at a time, like the Python runtime.
   let chain = Promise.resolve();

@@ -4,7 +4,7 @@
  */
 import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { ReplicaExitError, RuntimeFailure } from "../errors.ts";
+import { ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import type { Spare } from "./spare.ts";
 import {
   asRuntimeMessage, encodeFrame, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
@@ -209,7 +209,7 @@ export class Replica {
           this.#fail(msg.message);
           return;
         }
-        this.#take(msg.id)?.reject(new RuntimeFailure(`the model raised: ${msg.message}`));
+        this.#take(msg.id)?.reject(new ModelRaisedError(`the model raised: ${msg.message}`));
         return;
       }
       case "pong":

@@ -150,3 +150,13 @@ export function cleanup(dir: string): void {
 export async function fetchJson(url: string, init?: RequestInit): Promise<any> {
   return (await fetch(url, init)).json();
 }
+
+/** Polls `check` every 25 ms until it holds; resolves with the milliseconds it took, or Infinity after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (await check()) return performance.now() - started;
+    await Bun.sleep(25);
+  }
+  return Infinity;
+}
