@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { cleanup, makeFixtures, type Server, startServer } from "./harness.ts";
+import { cleanup, makeFixtures, type Server, startServer, waitUntil } from "./harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -20,12 +20,9 @@ async function traffic(n: number, offset = 0): Promise<void> {
   await Promise.all(Array.from({ length: n }, (_, i) => server.predict("ab", { input: [offset + (i % 15), 1, 2, 3, 4] })));
 }
 
-/** Polls `check` (the page's CSP forbids the string evaluation waitForFunction would need for typed DOM access). */
+/** Waits for `check` (the page's CSP forbids the string evaluation waitForFunction would need for typed DOM access). */
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !(await check());) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(200);
-  }
+  if ((await waitUntil(check, timeoutMs)) === Infinity) throw new Error(`timed out waiting for ${what}`);
 }
 
 async function openDashboard(withToken: boolean): Promise<Page> {

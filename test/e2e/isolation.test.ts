@@ -55,7 +55,7 @@ describe("fault isolation", () => {
       method: "POST", body: JSON.stringify({ inputs: [{ name: "x", shape: [2, 3], datatype: "FP64", data: [1, 2, 3, 4, 5, 6] }] }),
     });
     expect(v2.status).toBe(400);
-    expect((await v2.json()).error).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5");
+    expect(((await v2.json()) as { error: string }).error).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5");
   });
 
   it("answers other bad inputs 400 naming the field: infinity, a string among numbers", async () => {

@@ -2,13 +2,28 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
+import { cleanup, makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
 import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
 let server: Server;
 
 const cli = (...args: string[]) => server.cliOk(...args);
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Waits until the load has had `n` more answers than it has now (the traffic goes on meanwhile). */
+async function moreAnswers(counts: { ok: number; defaults: number }, n: number): Promise<void> {
+  const target = counts.ok + counts.defaults + n;
+  expect(await waitUntil(() => counts.ok + counts.defaults >= target, 20_000)).toBeLessThan(Infinity);
+}
 
 const pidsOf = async (s: Server, model: string): Promise<number[]> =>
   (await s.admin("get_all_containers", {})).json.filter((c: { model_name: string }) => c.model_name === model).map((c: { pid: number }) => c.pid);
@@ -23,13 +38,14 @@ describe("versions and rollback", () => {
   it("switches versions under steady load without a single failed or default answer", async () => {
     await cli("deploy", join(fx.dir, "const-a.pkl"), "--name", "ab", "--version", "1", "--slo-micros", "5000000");
     const load = steadyLoad(`${server.queryUrl}/ab/predict`, () => ({ input: [Math.random()] }), 16);
-    await Bun.sleep(300);
+    await moreAnswers(load.counts, 50);
     const deployStarted = performance.now();
     await cli("deploy", join(fx.dir, "const-b.pkl"), "--name", "ab", "--version", "2");
-    await Bun.sleep(300);
+    expect(await waitUntil(() => (load.counts.outputs.get("b") ?? 0) >= 50, 20_000)).toBeLessThan(Infinity);
     const rollbackStarted = performance.now();
     await cli("rollback", "ab", "1");
-    await Bun.sleep(300);
+    const aAtRollback = load.counts.outputs.get("a") ?? 0;
+    expect(await waitUntil(() => (load.counts.outputs.get("a") ?? 0) >= aAtRollback + 50, 20_000)).toBeLessThan(Infinity);
     const counts = await load.stop();
     console.log(`rollout under load: sent ${counts.sent}, ok ${counts.ok}, defaults ${counts.defaults}, 5xx ${counts.errors5xx}, ` +
       `4xx ${counts.errors4xx}, failed ${counts.failed}, outputs ${JSON.stringify(Object.fromEntries(counts.outputs))}, ` +
@@ -81,9 +97,9 @@ describe("replicas", () => {
     const load = steadyLoad(`${server.queryUrl}/hr-scale/predict`, () => ({ input: [Math.random() * 10, 2, 70, 3, 1] }), 8);
     await cli("scale", "hr-scale", "3");
     expect(await pidsOf(server, "hr-scale")).toHaveLength(3);
-    await Bun.sleep(200);
+    await moreAnswers(load.counts, 50);
     await cli("scale", "hr-scale", "1");
-    await Bun.sleep(200);
+    await moreAnswers(load.counts, 50);
     const counts = await load.stop();
     expect(await pidsOf(server, "hr-scale")).toHaveLength(1);
     expect(counts.sent).toBeGreaterThan(50);
@@ -94,13 +110,15 @@ describe("replicas", () => {
     await cli("scale", "hr-scale", "2");
     const [victim] = await pidsOf(server, "hr-scale");
     const load = steadyLoad(`${server.queryUrl}/hr-scale/predict`, () => ({ input: [Math.random() * 10, 2, 70, 3, 1] }), 16);
-    await Bun.sleep(200);
+    await moreAnswers(load.counts, 50);
     process.kill(victim!, "SIGKILL");
-    await Bun.sleep(1500);
+    const replaced = async () => {
+      const now = await pidsOf(server, "hr-scale");
+      return now.length === 2 && !now.includes(victim!);
+    };
+    expect(await waitUntil(replaced, 20_000)).toBeLessThan(Infinity);
+    await moreAnswers(load.counts, 50);
     const counts = await load.stop();
-    const pids = await pidsOf(server, "hr-scale");
-    expect(pids).toHaveLength(2);
-    expect(pids).not.toContain(victim);
     expect(counts.errors5xx + counts.failed + counts.errors4xx).toBe(0);
     expect(counts.ok + counts.defaults).toBe(counts.sent);
   });
@@ -123,8 +141,7 @@ describe("replicas", () => {
   it("shows a replica's captured stderr, including what the model printed", async () => {
     await cli("deploy", join(fx.dir, "loud.pkl"), "--name", "loud");
     expect((await server.predict("loud", { input: [1, 2] })).json).toMatchObject({ output: "2", default: false });
-    await Bun.sleep(100);
-    expect(await cli("logs", "loud")).toContain("hello from predict 1");
+    expect(await waitUntil(async () => (await cli("logs", "loud")).includes("hello from predict 1"), 10_000)).toBeLessThan(Infinity);
   });
 });
 
@@ -142,8 +159,7 @@ describe("links and cleanup", () => {
     expect(pids).toHaveLength(1);
     await cli("stop", "tidy");
     expect(await pidsOf(server, "tidy")).toHaveLength(0);
-    await Bun.sleep(100);
-    expect(() => process.kill(pids[0]!, 0)).toThrow();
+    expect(await waitUntil(() => !alive(pids[0]!), 10_000)).toBeLessThan(Infinity);
     expect(existsSync(join(server.dataDir, "logs", "tidy-2.log"))).toBe(false);
     expect((await server.admin("get_all_models", {})).json.filter((m: string) => m.startsWith("tidy:"))).toEqual([]);
   });
@@ -151,9 +167,13 @@ describe("links and cleanup", () => {
   it("keeps every change across a restart, with no orphan replicas", async () => {
     const dataDir = server.dataDir;
     const before = (await server.admin("get_all_containers", {})).json.map((c: { pid: number }) => c.pid);
+    expect(before.length).toBeGreaterThan(0);
     await server.stop("SIGKILL");
-    for (const pid of before) try { process.kill(pid, "SIGKILL"); } catch { /* already gone with its parent */ }
     server = await startServer({ dataDir });
+    // The replicas of the killed server die with it or are swept by the next start: none is left running.
+    expect(await waitUntil(() => before.every((pid: number) => !alive(pid)), 10_000)).toBeLessThan(Infinity);
+    const now = (await server.admin("get_all_containers", {})).json.map((c: { pid: number }) => c.pid) as number[];
+    expect(now.filter((pid) => before.includes(pid))).toEqual([]);
     const versions = JSON.parse(await cli("versions", "ab", "--json"));
     expect(versions.find((m: { is_current: boolean }) => m.is_current).model_version).toBe("1");
     expect((await server.predict("ab", { input: [7] })).json).toMatchObject({ output: "a", default: false });

@@ -1,7 +1,7 @@
 /** End to end: split, exp3 and shadow selection policies through the compiled binary, kept across a restart. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { fetchJson, makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
+import { fetchJson, makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -91,7 +91,12 @@ describe("shadow", () => {
     await cli("register-app", "sh2", "--input-type", "doubles", "--slo-micros", "5000000");
     await cli("policy", "sh2", "shadow", "pa", "pa2");
     await count("sh2", 50, () => [Math.random()], 8);
-    await Bun.sleep(200);
+    // The shadow copies are answered off the response path: wait until both apps' comparisons are in.
+    const counted = async () => {
+      const s = (await fetchJson(`${server.queryUrl}/metrics.json`)).shadow;
+      return (s.sh?.["pb:1"]?.disagree ?? 0) >= 50 && (s.sh2?.["pa2:1"]?.agree ?? 0) >= 50;
+    };
+    expect(await waitUntil(counted, 10_000)).toBeLessThan(Infinity);
     const shadow = (await fetchJson(`${server.queryUrl}/metrics.json`)).shadow;
     expect(shadow.sh["pb:1"].disagree).toBeGreaterThan(40);
     expect(shadow.sh["pb:1"].agree).toBe(0);
