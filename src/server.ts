@@ -70,8 +70,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     // Stop accepting, let in-flight requests finish within the grace period, then stop the runtimes.
+    // Idle keep-alive connections would hold stop(false) open until the grace period ends: the drain is over
+    // once no request is in flight.
     const drained = Promise.all([query.stop(false), mgmt.stop(false)]);
-    await Promise.race([drained, Bun.sleep(config.shutdownGraceMs)]);
+    const idle = (async () => {
+      while (query.pendingRequests > 0 || mgmt.pendingRequests > 0) await Bun.sleep(10);
+    })();
+    await Promise.race([drained, idle, Bun.sleep(config.shutdownGraceMs)]);
     await Promise.all([query.stop(true), mgmt.stop(true)]);
     await runtimes.stopAll();
     management.flushPolicyState();
