@@ -168,6 +168,22 @@ def predict(method, msg, as_list):
     return outputs, micros
 
 
+_failures_logged = {}
+
+
+def log_failure(message):
+    """The traceback of a batch's exception, once per distinct message: the server splits a failed batch
+    to isolate the rows that raise, so one bad row raises several times, and a log line per time costs."""
+    seen = _failures_logged.get(message, 0)
+    _failures_logged[message] = seen + 1
+    if seen == 0:
+        if len(_failures_logged) > 1000:
+            _failures_logged.clear()
+        traceback.print_exc()
+    elif seen & (seen + 1) == 0:  # 1, 3, 7, 15, ... repeats: the log grows with the log of the count
+        print(f"the model raised again ({seen + 1} times): {message}", file=sys.stderr)
+
+
 def input_signature(model):
     """What the model says of its input, for the server to check rows at the door: scikit-learn's
     n_features_in_ (estimators and pipelines) and feature_names_in_, or a module's INPUT_SHAPE."""
@@ -253,8 +269,9 @@ def main():
                 outputs, micros = predict(method, msg, as_list)
                 send({"type": "result", "id": mid, "outputs": outputs, "predict_micros": micros})
             except Exception as err:  # noqa: BLE001 - a failed batch is answered, not fatal
-                traceback.print_exc()
-                send({"type": "error", "id": mid, "message": f"{type(err).__name__}: {err}"})
+                message = f"{type(err).__name__}: {err}"
+                log_failure(message)
+                send({"type": "error", "id": mid, "message": message})
         else:
             send({"type": "error", "id": mid, "message": f"unknown message type {kind!r}"})
 

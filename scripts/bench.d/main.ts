@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "./bodies.ts";
+import { runFaultsBench } from "./faults.ts";
 import { describeMachine } from "./machine.ts";
 import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "./proc.ts";
 import { latencySvg, markdown, throughputSvg } from "./report.ts";
@@ -40,6 +41,9 @@ throughput.svg and latency.svg.
   --pin-wrk          pin wrk to CPU 0 with taskset (default: the scheduler places every process; pinned, the
                      limit gets a core to itself while clipper's server and replica share the other)
   --clipper PATH     the binary to test (default ./clipper; built into a temp dir when missing)
+  --faults           instead: the cost of fault isolation (0% against 5% raising rows, interleaved rounds
+                     of --round-seconds, --interleaved rounds, default 3) and feedback req/s; writes
+                     faults.md and faults.json to --out
   -h, --help         this help`;
 
 interface Options {
@@ -55,6 +59,7 @@ interface Options {
   readonly interleavedRounds: number;
   readonly roundSec: number;
   readonly pin: boolean;
+  readonly faults: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -63,7 +68,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       quick: { type: "boolean", default: false }, out: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
       systems: { type: "string" }, "deploy-runs": { type: "string" }, connections: { type: "string" }, "no-batch": { type: "boolean" },
-      interleaved: { type: "string" }, "round-seconds": { type: "string" }, "pin-wrk": { type: "boolean" }, clipper: { type: "string" }, help: { type: "boolean", short: "h" },
+      interleaved: { type: "string" }, "round-seconds": { type: "string" }, "pin-wrk": { type: "boolean" }, clipper: { type: "string" }, faults: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -92,9 +97,10 @@ function parseOptions(argv: string[]): Options {
     concurrencies: values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256])
       : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
     batch: !values["no-batch"],
-    interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : 5, 0),
+    interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : values.faults ? 3 : 5, 0),
     roundSec: num("round-seconds", values["round-seconds"], 5, 1),
     pin: values["pin-wrk"] ?? false,
+    faults: values.faults ?? false,
   };
 }
 
@@ -327,6 +333,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     mkdirSync(o.out, { recursive: true });
     const clipperBin = await ensureClipper(o, work);
+    if (o.faults) {
+      await runFaultsBench({ out: o.out, roundSec: o.roundSec, rounds: o.interleavedRounds, clipperBin });
+      return 0;
+    }
     const python = join(ROOT, ".venv/bin/python");
     if (!existsSync(python)) throw new Error(`no ${python}: run scripts/bootstrap first`);
     const notes: string[] = [];
