@@ -1,5 +1,6 @@
-import { expect, it } from "bun:test";
-import { ModelQueue } from "../../src/batching/model-queue.ts";
+import { describe, expect, it } from "bun:test";
+import { ModelQueue, RowFailure } from "../../src/batching/model-queue.ts";
+import { ModelRaisedError } from "../../src/errors.ts";
 import type { Replica } from "../../src/runtime/replica.ts";
 
 /** A stand-in replica that answers every batch at once with one output per row, recording batch sizes. */
@@ -25,4 +26,113 @@ it("grows the batch limit past a request's size when requests of 100 rows arrive
   }
   expect(queue.batchSize).toBeGreaterThanOrEqual(200);
   expect(sizes.slice(-8).some((n) => n >= 200)).toBe(true);
+});
+
+/**
+ * A stand-in replica running `model` on each batch's rows (decoded from the packed doubles): it raises the
+ * way a runtime answers an error frame, with ModelRaisedError. Batch sizes are recorded.
+ */
+function modelReplica(model: (rows: number[][]) => unknown[], sizes: number[]): Replica {
+  return {
+    state: "ready", inflightBatches: 0, outstandingRows: 0,
+    predict(message: { shape: [number, number]; data: Uint8Array }, rows: number) {
+      sizes.push(rows);
+      const values = new Float64Array(message.data.buffer, message.data.byteOffset, rows * message.shape[1]);
+      const decoded = Array.from({ length: rows }, (_, r) => Array.from(values.subarray(r * message.shape[1], (r + 1) * message.shape[1])));
+      try {
+        return Promise.resolve({ outputs: model(decoded), predictMicros: 1 });
+      } catch (err) {
+        return Promise.reject(new ModelRaisedError(`the model raised: ${(err as Error).message}`));
+      }
+    },
+  } as unknown as Replica;
+}
+
+const picky = (rows: number[][]) => {
+  if (rows.some((r) => r[0] === 13)) throw new Error("13 is not a valid first value");
+  return rows.map((r) => String(r[0]));
+};
+
+describe("a batch the model raised on", () => {
+  it("settles every query: the raising rows with a RowFailure or a rejection, the others with their outputs", async () => {
+    const sizes: number[] = [];
+    const queue = new ModelQueue("m:1", "doubles", 64);
+    queue.replicas = [modelReplica(picky, sizes)];
+    const deadline = performance.now() + 10_000;
+    const singles = Array.from({ length: 20 }, (_, i) => queue.enqueue([i === 5 || i === 11 ? 13 : 100 + i, 1], deadline, 100_000));
+    const batch = queue.enqueueRows([[1, 0], [13, 0], [3, 0]], deadline, 100_000);
+    const settled = await Promise.allSettled(singles);
+    settled.forEach((s, i) => {
+      if (i === 5 || i === 11) expect(s).toMatchObject({ status: "rejected", reason: { message: "the model raised: 13 is not a valid first value" } });
+      else expect(s).toEqual({ status: "fulfilled", value: String(100 + i) });
+    });
+    const outputs = await batch;
+    expect(outputs[0]).toBe("1");
+    expect(outputs[1]).toBeInstanceOf(RowFailure);
+    expect(outputs[2]).toBe("3");
+    expect(queue.depth).toBe(0);
+  });
+
+  it("splits at most log2(rows) levels deep", async () => {
+    const sizes: number[] = [];
+    const queue = new ModelQueue("m:1", "doubles", 64);
+    queue.batchSize = 64;
+    queue.replicas = [modelReplica(picky, sizes)];
+    const deadline = performance.now() + 10_000;
+    const rows = Array.from({ length: 64 }, (_, i) => [i === 40 ? 13 : 100 + i, 0]);
+    await queue.enqueueRows(rows, deadline, 100_000);
+    // 64 → 32 → 16 → 8 → 4 → 2 → 1: the first batch, then two halves per level.
+    expect(sizes[0]).toBe(64);
+    expect(sizes.length).toBe(1 + 2 * 6);
+  });
+
+  it("answers a part at once, without splitting further, once the model fails every row it is given", async () => {
+    const sizes: number[] = [];
+    const queue = new ModelQueue("m:1", "doubles", 64);
+    queue.batchSize = 64;
+    queue.replicas = [modelReplica(() => { throw new Error("always"); }, sizes)];
+    const deadline = performance.now() + 10_000;
+    const first = await queue.enqueueRows(Array.from({ length: 16 }, (_, i) => [i, 0]), deadline, 100_000);
+    expect(first.every((o) => o instanceof RowFailure)).toBe(true);
+    const before = sizes.length;
+    const second = await queue.enqueueRows(Array.from({ length: 16 }, (_, i) => [i, 0]), deadline, 100_000);
+    expect(second.every((o) => o instanceof RowFailure)).toBe(true);
+    // The batch and its two halves.
+    expect(sizes.length - before).toBe(3);
+  });
+
+  it("rejects a query whose deadline passes before its part is retried, with a reason starting 'deadline'", async () => {
+    const queue = new ModelQueue("m:1", "doubles", 64);
+    let calls = 0;
+    const slowFail = {
+      state: "ready", inflightBatches: 0, outstandingRows: 0,
+      predict() {
+        calls++;
+        return new Promise((_, reject) => setTimeout(() => reject(new ModelRaisedError("the model raised: no")), 30));
+      },
+    } as unknown as Replica;
+    queue.replicas = [slowFail];
+    const res = await Promise.allSettled([queue.enqueue([1, 0], performance.now() + 10, 10_000), queue.enqueue([2, 0], performance.now() + 10, 10_000)]);
+    for (const r of res) expect(r).toMatchObject({ status: "rejected", reason: { message: expect.stringMatching(/^deadline:/) } });
+    expect(calls).toBe(1);
+  });
+});
+
+describe("queries of clients that went away", () => {
+  it("are dropped before they are sent and counted", async () => {
+    const sizes: number[] = [];
+    const gone: number[] = [];
+    const observer = { onBatch() {}, onSplit() {}, onRowsFailed() {}, onClientGone: (_: string, n: number) => gone.push(n) };
+    const queue = new ModelQueue("m:1", "doubles", 64, observer);
+    queue.replicas = [modelReplica(picky, sizes)];
+    const left = new AbortController();
+    const deadline = performance.now() + 10_000;
+    const dropped = queue.enqueue([1, 0], deadline, 100_000, left.signal);
+    const kept = queue.enqueue([2, 0], deadline, 100_000, new AbortController().signal);
+    left.abort();
+    expect(await kept).toBe("2");
+    expect(dropped).rejects.toThrow("the client went away");
+    expect(sizes).toEqual([1]);
+    expect(gone).toEqual([1]);
+  });
 });

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { fetchJson, makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
+import { FIXTURES, fetchJson, makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
 
 const fx = makeFixtures();
 
@@ -56,6 +56,15 @@ describe("fault isolation", () => {
     });
     expect(v2.status).toBe(400);
     expect(((await v2.json()) as { error: string }).error).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5");
+  });
+
+  it("checks the width a Node module declares with its inputShape export", async () => {
+    await s.cliOk("deploy", join(FIXTURES, "pair_model.mjs"), "--name", "pair");
+    expect((await s.admin("get_model", { model_name: "pair", model_version: "1" })).json.runtime_info.input_shape).toEqual([2]);
+    expect((await s.predict("pair", { input: [3, 4] })).json).toMatchObject({ output: "12", default: false });
+    const bad = await s.predict("pair", { input: [3, 4, 5] });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toBe("input has 3 values; model pair version 1 expects 2");
   });
 
   it("answers other bad inputs 400 naming the field: infinity, a string among numbers", async () => {
