@@ -49,10 +49,14 @@ export class UnauthorizedError extends ServeError {
   }
 }
 
-/** A model runtime could not load the artifact or failed to answer. */
+/**
+ * A model runtime could not load the artifact or failed to answer: the artifact the client sent is the
+ * cause (it does not load, or fails its first prediction), so 422. On the query path these never reach
+ * a client: a failed query gets the app's default output with the message.
+ */
 export class RuntimeFailure extends ServeError {
   constructor(message: string, detail?: string) {
-    super("runtime_error", 400, message, detail);
+    super("runtime_error", 422, message, detail);
   }
 }
 
@@ -61,6 +65,13 @@ export class ReplicaExitError extends RuntimeFailure {}
 
 /** The model raised on a batch (the runtime answered an error frame): the batch is split to find the rows that raise. */
 export class ModelRaisedError extends RuntimeFailure {}
+
+/** Something outside the request failed: a package index during an environment build, a container engine. */
+export class UpstreamFailure extends ServeError {
+  constructor(code: string, message: string, detail?: string) {
+    super(code, 502, message, detail);
+  }
+}
 
 /** The server is shutting down or a dependency is not ready. */
 export class UnavailableError extends ServeError {

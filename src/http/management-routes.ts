@@ -102,7 +102,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     return c.text(s.logs(b.model_name, b.model_version, b.bytes));
   });
 
-  app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "see docs/api.md for the management routes")));
+  app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "the management routes are listed at GET /docs (OpenAPI: GET /openapi.json)")));
   app.onError((err) => errorResponse(err, d.logger));
   return app;
 }

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
-import { BadRequestError, NotFoundError, RuntimeFailure } from "../errors.ts";
+import { BadRequestError, NotFoundError, UpstreamFailure } from "../errors.ts";
 
 /** A requirement specifier: a name, optional extras and version constraints; never a URL or a pip option. */
 const REQUIREMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9._,-]{1,100}\])?((===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50})?(,(===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50}){0,4}$/;
@@ -107,7 +107,9 @@ export class EnvironmentBuilder {
       const result = await proc;
       if (result.exitCode !== 0) {
         const tail = log.filter((l) => !l.startsWith("$ ")).slice(-15).join("\n");
-        throw new RuntimeFailure(`building the environment failed (${cmd.split("/").pop()} exited with ${result.exitCode}):\n${tail}`);
+        throw new UpstreamFailure("environment_build_failed",
+          `building the environment failed (${cmd.split("/").pop()} exited with ${result.exitCode}):\n${tail}`,
+          "check the package names and versions in --pkgs, and that the package index is reachable");
       }
     };
     if (uv) {

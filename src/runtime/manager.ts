@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
-import { RuntimeFailure } from "../errors.ts";
+import { ConflictError } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { extractPythonWorker } from "./embedded.ts";
@@ -141,7 +141,7 @@ export class RuntimeManager {
    */
   async start(model: ModelRecord, artifactPath: string | undefined, python?: string): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
-    if (this.#pools.has(key)) throw new RuntimeFailure(`model ${key} is already running`);
+    if (this.#pools.has(key)) throw new ConflictError(`model ${key} is already running`);
     const pool = new Pool(model, artifactPath, python, this.#config.maxBatchSize, this.#observer);
     this.#pools.set(key, pool);
     try {
@@ -156,7 +156,7 @@ export class RuntimeManager {
   /** Changes the number of replicas live: new ones join when ready; removed ones finish their batches first. */
   async scale(key: string, replicas: number): Promise<void> {
     const pool = this.#pools.get(key);
-    if (!pool) throw new RuntimeFailure(`model ${key} is not running`);
+    if (!pool) throw new ConflictError(`model ${key} is not running`, "start it with `clipper rollback` or `clipper deploy` first");
     pool.wanted = replicas;
     const current = pool.queue.replicas;
     if (replicas > current.length) {
