@@ -1,4 +1,4 @@
-/** scripts/bench: runs issue 5's benchmark (clipper vs the Bun.serve limit, FastAPI and MLServer) and writes the report. */
+/** scripts/bench: runs the benchmark (clipper vs the Bun.serve limit, FastAPI and MLServer) and writes the report. */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

@@ -1,5 +1,5 @@
 /**
- * Bun.spawn against execa for the long-lived replica pipe (issue 2 asked which is faster): the same
+ * Bun.spawn against execa for the long-lived replica pipe (which is faster?): the same
  * Python worker, the same frames, ping round trips one at a time and 64 in flight. Writes bench/pipes.md.
  * usage: .tools/node_modules/bun/bin/bun.exe scripts/bench.d/pipes.ts HR_PKL
  */

@@ -83,7 +83,7 @@ function interleavedTable(r: Results): string[] {
 export function markdown(r: Results): string {
   const m = r.machine;
   const L: string[] = [
-    "# clipper benchmark (issue 5: Performance)", "",
+    "# clipper benchmark", "",
     `Generated ${r.generatedAt} by \`${r.command}\` (${r.mode} mode: ${r.settings.warmupSec} s warm-up, then ${r.settings.durationSec} s per point). ` +
       "All systems ran one after another on this machine, started and stopped by the script; wrk and the server share the same cores" +
       (r.settings.wrkCpu === undefined ? "." : `, wrk pinned to CPU ${r.settings.wrkCpu} with taskset (the server and its replicas are not pinned).`), "",

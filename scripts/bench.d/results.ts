@@ -120,7 +120,7 @@ const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const times = (x: number) => `${x.toFixed(1)}x`;
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 
-/** Every target of issue 5, each met, missed, or not measured in this run. */
+/** Every performance target, each met, missed, or not measured in this run. */
 export function computeTargets(r: Results): Target[] {
   const out: Target[] = [];
   // 64 connections is the issue's headline; a run without it (--quick) compares at its highest concurrency.

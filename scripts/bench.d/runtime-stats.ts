@@ -1,5 +1,5 @@
 /**
- * Per-runtime numbers for issue 4: time from `clipper deploy` to the first prediction (Python with the
+ * Per-runtime numbers: time from `clipper deploy` to the first prediction (Python with the
  * default environment, Python with its own environment cached and uncached, Node) and the idle RSS of one
  * replica of each. Writes bench/runtimes.md. usage: scripts/runtime-stats [--out DIR]
  */
