@@ -53,7 +53,8 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   });
   let log = "";
   const urls = await new Promise<{ q: string; m: string }>((resolveUrls, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30_000);
+    // Generous: restoring several Python models on a busy 2-core machine can take tens of seconds.
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 90_000);
     void (async () => {
       const decoder = new TextDecoder();
       for await (const chunk of proc.stderr) {
