@@ -126,7 +126,7 @@ describe("bad queries", () => {
     ["a string inside the numbers", '{"input": [1, "2", 3]}', /input\[1\] is the string "2", not a finite number/],
     ["an empty input", '{"input": []}', /got an empty array/],
     ["a huge number", '{"input": [1e999, 1]}', /input\[0\] is the number Infinity/],
-    ["a ragged batch", '{"input_batch": [[1,2,3],[1,2]]}', /ragged: input_batch\[1\] has 2 values/],
+    ["a ragged batch", '{"input_batch": [[1,2,3,4,5],[1,2]]}', /input_batch\[1\] has 2 values; model hr version 1 expects 5/],
     ["an empty batch", '{"input_batch": []}', /non-empty array/],
   ];
   for (const [what, body, message] of cases) {
