@@ -21,6 +21,8 @@ export interface PredictResult {
 export interface ReplicaOptions {
   readonly id: string;
   readonly command: readonly string[];
+  /** Docker runtime: the name of the replica's container. */
+  readonly container?: string;
   readonly env?: Record<string, string>;
   /** stderr of the process is appended here. */
   readonly logPath: string;
@@ -41,6 +43,7 @@ const STDERR_TAIL_BYTES = 4096;
 
 export class Replica {
   readonly id: string;
+  readonly container: string | undefined;
   state: ReplicaState = "starting";
   info: RuntimeInfo | undefined;
   /** Rows sent and not answered yet: the load measure for least-outstanding-work routing. */
@@ -64,6 +67,7 @@ export class Replica {
 
   constructor(opts: ReplicaOptions) {
     this.id = opts.id;
+    this.container = opts.container;
     this.#opts = opts;
     this.#decoder = new FrameDecoder(opts.maxResponseBytes);
   }

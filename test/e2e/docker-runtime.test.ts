@@ -1,0 +1,147 @@
+/**
+ * The Docker runtime on a real engine, beyond the shared runtime contract: resource flags, names and labels
+ * reach the container; containers go when their model stops and when a restarted server sweeps what a
+ * SIGKILLed one left; a memory limit that kills replicas ends in "failed"; a bad image fails the deploy with
+ * its name and its own last words, registering nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { containersLabelled, docker, dockerMissing, inspect, RUNTIME_IMAGE } from "./docker.ts";
+import { cleanup, makeFixtures, type Server, shutdown, startServer, tempDir } from "./harness.ts";
+
+const missing = dockerMissing(RUNTIME_IMAGE);
+if (missing) console.log(`Docker runtime tests skipped: ${missing}`);
+const fx = makeFixtures();
+const portable = (name: string) => join(fx.dir, "portable", `${name}.pkl`);
+
+interface Container { model_name: string; state: string; container: string | null; model_replica_id: string }
+
+async function waitFor<T>(what: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T | undefined> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    const v = await what();
+    if (v !== undefined) return v;
+    await Bun.sleep(100);
+  }
+  return undefined;
+}
+
+describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => {
+  let server: Server;
+  const badImages: string[] = [];
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    await shutdown(server);
+    if (badImages.length) docker("rmi", "--force", ...badImages);
+  });
+
+  const containers = async (model: string): Promise<Container[]> =>
+    (await server.admin("get_all_containers", {})).json.filter((c: Container) => c.model_name === model);
+
+  it("runs each replica in its own named, labelled container with --cpus and --memory applied", async () => {
+    await server.cliOk("deploy", portable("sum"), "--image", RUNTIME_IMAGE, "--name", "dsum", "--replicas", "2",
+      "--cpus", "0.5", "--memory", "256m", "--input-type", "integers", "--url", "$MGMT");
+    expect((await server.predict("dsum", { input: [2, 3] })).json).toMatchObject({ output: "5", default: false });
+    const replicas = await containers("dsum");
+    expect(replicas).toHaveLength(2);
+    expect(new Set(replicas.map((r) => r.container)).size).toBe(2);
+    for (const r of replicas) {
+      const c = inspect(r.container!);
+      expect(c.State.Running).toBe(true);
+      expect(c.Config.Image).toBe(RUNTIME_IMAGE);
+      expect(c.HostConfig.NanoCpus).toBe(500_000_000);
+      expect(c.HostConfig.Memory).toBe(256 * 1024 * 1024);
+      expect(c.Config.Labels).toMatchObject({
+        "clipper.model": "dsum", "clipper.version": "1", "clipper.replica": r.model_replica_id, "clipper.data-dir": server.dataDir,
+      });
+      expect(c.Mounts.map((m: { Destination: string; RW: boolean }) => [m.Destination, m.RW])).toEqual([["/model/artifact", false]]);
+    }
+  });
+
+  it("removes the containers when the model is stopped", async () => {
+    const names = (await containers("dsum")).map((r) => r.container!);
+    await server.cliOk("stop", "dsum", "--url", "$MGMT");
+    const gone = await waitFor(() => (names.every((n) => inspect(n) === undefined) ? true : undefined), 15_000);
+    expect(gone).toBe(true);
+  });
+
+  it("replaces a container its memory limit kills, then marks the version failed with the reason", async () => {
+    await server.cliOk("deploy", portable("hog"), "--image", RUNTIME_IMAGE, "--name", "dhog", "--memory", "96m",
+      "--default-output", "fallback", "--url", "$MGMT");
+    const status = await waitFor(async () => {
+      const { json } = await server.predict("dhog", { input: [1] });
+      expect(json).toMatchObject({ output: "fallback", default: true });
+      const m = (await server.admin("status")).json.models.find((x: { model_name: string }) => x.model_name === "dhog");
+      return m.state === "failed" ? m : undefined;
+    }, 90_000);
+    expect(status).toBeDefined();
+    expect(status.last_error).toContain("exited with code 137");
+    expect(status.last_error).toContain("--memory 96m");
+    expect(status.restarts).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+
+  /** A throwaway image on top of the runtime image whose entrypoint misbehaves. */
+  function badImage(tag: string, script: string): string {
+    const dir = tempDir("clipper-bad-image-");
+    writeFileSync(join(dir, "Dockerfile"), `FROM ${RUNTIME_IMAGE}\nENTRYPOINT ["/bin/sh", "-c", ${JSON.stringify(script)}]\n`);
+    const r = docker("build", "--quiet", "--tag", tag, dir);
+    cleanup(dir);
+    if (r.code !== 0) throw new Error(`docker build ${tag} failed: ${r.stderr}`);
+    badImages.push(tag);
+    return tag;
+  }
+
+  async function expectDeployRefused(image: string, ...said: string[]) {
+    const res = await server.cli("deploy", portable("sum"), "--image", image, "--name", "dbad", "--url", "$MGMT");
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(`image ${image}`);
+    for (const s of said) expect(res.stderr).toContain(s);
+    expect((await server.admin("get_all_models", {})).json).not.toContain("dbad:1");
+    expect(containersLabelled("clipper.model", "dbad").filter((n) => inspect(n)?.State.Running)).toEqual([]);
+  }
+
+  it("refuses an image that does not exist, naming it, without waiting on a registry", async () => {
+    const started = performance.now();
+    await expectDeployRefused("clipper-test/no-such-image:1", "No such image");
+    expect(performance.now() - started).toBeLessThan(20_000);
+  });
+
+  it("refuses an image whose entrypoint exits at once, with its last stderr lines", async () => {
+    await expectDeployRefused(badImage("clipper-test/exits:1", "echo 'cannot start: no model here' >&2; exit 3"),
+      "exited with code 3", "cannot start: no model here");
+  });
+
+  it("refuses an image that writes garbage to stdout, with its last stderr lines", async () => {
+    await expectDeployRefused(badImage("clipper-test/garbage:1", "echo 'about to misbehave' >&2; while true; do echo garbage garbage garbage; sleep 0.1; done"),
+      "protocol", "about to misbehave");
+  });
+});
+
+describe.skipIf(missing !== undefined)("a restarted server and the containers of the one before", () => {
+  it("removes the containers a SIGKILLed server left running, and starts its models afresh", async () => {
+    const dataDir = tempDir();
+    mkdirSync(dataDir, { recursive: true });
+    let server = await startServer({ dataDir });
+    await server.cliOk("deploy", portable("hang"), "--image", RUNTIME_IMAGE, "--name", "dhang", "--url", "$MGMT");
+    // A query the model never answers: its container is busy, not waiting on a stdin that would close.
+    void server.predict("dhang", { input: [1] });
+    const before = containersLabelled("clipper.data-dir", dataDir);
+    expect(before).toHaveLength(1);
+    await server.stop("SIGKILL");
+    expect(inspect(before[0]!)?.State.Running).toBe(true); // nothing else would remove it
+    server = await startServer({ dataDir });
+    try {
+      expect(inspect(before[0]!)).toBeUndefined();
+      expect(server.log()).toContain("removed 1 container left by a previous run");
+      const now = containersLabelled("clipper.data-dir", dataDir);
+      expect(now).toHaveLength(1);
+      expect(now[0]).not.toBe(before[0]);
+    } finally {
+      await shutdown(server);
+    }
+    expect(containersLabelled("clipper.data-dir", dataDir)).toEqual([]);
+  }, 120_000);
+});
