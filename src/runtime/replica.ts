@@ -64,6 +64,8 @@ export class Replica {
   #exited: Promise<void> = Promise.resolve();
   #markExited: () => void = () => {};
   #stopRequested = false;
+  /** The exit reason was set before the process ended: add what it said on stderr by then (what it was doing). */
+  #tailWithReason = false;
 
   constructor(opts: ReplicaOptions) {
     this.id = opts.id;
@@ -159,6 +161,7 @@ export class Replica {
       }
     } catch (err) {
       const why = err instanceof ProtocolError ? `protocol error: ${err.message}` : `stdout read failed: ${String(err)}`;
+      this.#tailWithReason = true;
       this.#fail(why);
     }
   }
@@ -242,7 +245,9 @@ export class Replica {
     this.state = "exited";
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const tail = this.stderrTail().split("\n").slice(-3).join(" | ");
-    const reason = this.exitReason ?? (wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`);
+    const reason = this.exitReason !== undefined
+      ? `${this.exitReason}${this.#tailWithReason && tail ? `; its stderr: ${tail}` : ""}`
+      : wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`;
     this.exitReason = reason;
     const error = new ReplicaExitError(reason);
     this.#ready?.reject(error);
