@@ -14,11 +14,10 @@ ARG RUNTIME_BASE=python:3.11-slim-bookworm
 
 FROM ${BUILD_BASE} AS build
 WORKDIR /src
-# Dependencies first, so a source change does not reinstall Bun or node_modules. BUN_VERSION is
-# scripts/bootstrap's (a test checks they agree).
-ENV BUN_VERSION=1.4.5
+# Dependencies first, so a source change does not reinstall Bun or node_modules. Bun's version is
+# scripts/bootstrap's BUN_VERSION (a test checks they agree).
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
-RUN npm install --silent --prefix .tools --no-save --no-audit --no-fund "bun@${BUN_VERSION}" \
+RUN npm install --silent --prefix=.tools --no-save --no-audit --no-fund bun@1.4.5 \
  && .tools/node_modules/bun/bin/bun.exe install --frozen-lockfile --silent
 COPY src src
 COPY runtimes runtimes
