@@ -43,7 +43,7 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
 
   it("runs each replica in its own named, labelled container with --cpus and --memory applied", async () => {
     await server.cliOk("deploy", portable("sum"), "--image", RUNTIME_IMAGE, "--name", "dsum", "--replicas", "2",
-      "--cpus", "0.5", "--memory", "256m", "--input-type", "integers", "--url", "$MGMT");
+      "--cpus", "0.5", "--memory", "256m", "--input-type", "integers");
     expect((await server.predict("dsum", { input: [2, 3] })).json).toMatchObject({ output: "5", default: false });
     const replicas = await containers("dsum");
     expect(replicas).toHaveLength(2);
@@ -63,14 +63,14 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
 
   it("removes the containers when the model is stopped", async () => {
     const names = (await containers("dsum")).map((r) => r.container!);
-    await server.cliOk("stop", "dsum", "--url", "$MGMT");
+    await server.cliOk("stop", "dsum");
     const gone = await waitFor(() => (names.every((n) => inspect(n) === undefined) ? true : undefined), 15_000);
     expect(gone).toBe(true);
   });
 
   it("replaces a container its memory limit kills, then marks the version failed with the reason", async () => {
     await server.cliOk("deploy", portable("hog"), "--image", RUNTIME_IMAGE, "--name", "dhog", "--memory", "96m",
-      "--default-output", "fallback", "--url", "$MGMT");
+      "--default-output", "fallback");
     const status = await waitFor(async () => {
       const { json } = await server.predict("dhog", { input: [1] });
       expect(json).toMatchObject({ output: "fallback", default: true });
@@ -127,7 +127,7 @@ describe.skipIf(missing !== undefined)("a restarted server and the containers of
     const dataDir = tempDir();
     mkdirSync(dataDir, { recursive: true });
     let server = await startServer({ dataDir });
-    await server.cliOk("deploy", portable("hang"), "--image", RUNTIME_IMAGE, "--name", "dhang", "--url", "$MGMT");
+    await server.cliOk("deploy", portable("hang"), "--image", RUNTIME_IMAGE, "--name", "dhang");
     // A query the model never answers: its container is busy, not waiting on a stdin that would close.
     void server.predict("dhang", { input: [1] }).catch(() => "the server is SIGKILLed below");
     const busy = await waitFor(async () => ((await server.admin("get_all_containers", {})).json[0]?.outstanding_rows > 0 ? true : undefined));
