@@ -22,16 +22,20 @@ export function containerName(dataDir: string, model: string, version: string, r
   return `clipper-${scope}-${safe(model)}-${safe(version)}-${replicaSeq}-${randomBytes(3).toString("hex")}`;
 }
 
-/** Removes containers by name (running or not); resolves when docker is done or gave up. Never throws. */
-export async function removeContainers(names: readonly string[]): Promise<void> {
-  if (names.length === 0) return;
+/**
+ * Removes containers by name (running or not). Resolves true when the engine answered (removed, or no such
+ * container), false when it did not (gone, or no answer within REMOVE_TIMEOUT_MS). Never throws.
+ */
+export async function removeContainers(names: readonly string[]): Promise<boolean> {
+  if (names.length === 0) return true;
   try {
-    const proc = Bun.spawn(["docker", "rm", "--force", ...names], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+    const proc = Bun.spawn(["docker", "rm", "--force", ...names], { stdout: "ignore", stderr: "pipe", stdin: "ignore" });
     const timer = setTimeout(() => proc.kill("SIGKILL"), REMOVE_TIMEOUT_MS);
-    await proc.exited;
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
     clearTimeout(timer);
+    return code === 0 || /No such container|is already in progress/i.test(stderr);
   } catch {
-    // No docker CLI: there is nothing it could have started either.
+    return true; // No docker CLI: there is nothing it could have started either.
   }
 }
 
@@ -47,6 +51,10 @@ export class ContainerRecord {
   add(name: string): void {
     this.#names.add(name);
     this.#write();
+  }
+
+  names(): string[] {
+    return [...this.#names];
   }
 
   delete(name: string): void {

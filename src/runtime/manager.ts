@@ -25,6 +25,8 @@ const MAX_EARLY_EXITS = 5;
 const STABLE_AFTER_MS = 30_000;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/** What the docker CLI says when no engine answers: its replicas wait for it instead of counting as crashes. */
+const ENGINE_GONE = /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i;
 /** How long a retiring version or replica may take to finish what it has. */
 const DRAIN_TIMEOUT_MS = 30_000;
 
@@ -253,13 +255,22 @@ export class RuntimeManager {
     return { name, dataDir, replicaId: id };
   }
 
-  /** Removes a replica's container: killing the `docker run` client (a hang, a crash) does not stop it. */
+  /**
+   * Removes a replica's container: killing the `docker run` client (a hang, a crash) does not stop it. A name
+   * the engine could not remove (it was gone) stays recorded, and is removed once a container starts again.
+   */
   #removeContainer(name: string): void {
-    const removal = removeContainers([name]).then(() => {
-      this.#containers.delete(name);
+    const removal = removeContainers([name]).then((removed) => {
+      if (removed) this.#containers.delete(name);
       this.#removals.delete(removal);
     });
     this.#removals.add(removal);
+  }
+
+  /** Removes recorded containers that no replica runs in (left while the engine was gone). */
+  #removeStrays(): void {
+    const live = new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : [])));
+    for (const name of this.#containers.names()) if (!live.has(name)) this.#removeContainer(name);
   }
 
   async #startReplica(pool: Pool): Promise<RuntimeInfo> {
@@ -284,8 +295,30 @@ export class RuntimeManager {
     const started = replica.start(this.#config.replicaStartTimeoutMs);
     this.#recordPids();
     const info = await started;
+    if (pool.queue.unavailable !== undefined) {
+      pool.queue.unavailable = undefined;
+      this.#removeStrays();
+    }
     pool.queue.kick();
     return info;
+  }
+
+  /**
+   * The Docker engine stopped answering: not the model's fault, so it does not count toward "failed". Queries
+   * get the reason at once, and a replica is tried again every BACKOFF_MAX_MS until the engine is back.
+   */
+  #waitForEngine(pool: Pool, reason: string): void {
+    const why = `the Docker engine is not answering, model ${pool.queue.key} waits for it: ${reason}`;
+    pool.lastError = why;
+    if (pool.queue.replicas.length === 0) {
+      pool.queue.unavailable = why;
+      pool.queue.drain(why);
+    }
+    setTimeout(() => {
+      if (pool.stopped || pool.queue.replicas.length >= pool.wanted) return;
+      pool.restarts++;
+      this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
+    }, BACKOFF_MAX_MS);
   }
 
   #onReplicaExit(pool: Pool, replica: Replica, reason: string): void {
@@ -293,6 +326,10 @@ export class RuntimeManager {
     const wasRouted = pool.queue.replicas.includes(replica);
     pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
     if (pool.stopped || replica.stopRequested || !wasRouted) return;
+    if (replica.container && ENGINE_GONE.test(reason)) {
+      this.#waitForEngine(pool, reason);
+      return;
+    }
     pool.lastError = replica.container && pool.model.options.memory && /code 137\b/.test(reason)
       ? `${reason} (exit code 137: the container was killed, e.g. by the kernel at its --memory ${pool.model.options.memory} limit)`
       : reason;

@@ -2,10 +2,12 @@
  * The Docker runtime on a real engine, beyond the shared runtime contract: resource flags, names and labels
  * reach the container; containers go when their model stops and when a restarted server sweeps what a
  * SIGKILLed one left; a memory limit that kills replicas ends in "failed"; a bad image fails the deploy with
- * its name and its own last words, registering nothing.
+ * its name and its own last words, registering nothing; an engine that goes away leaves the server up,
+ * answering defaults with the reason, until the engine is back.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Server as Server_, type Socket } from "node:net";
 import { join } from "node:path";
 import { containersLabelled, docker, dockerMissing, inspect, RUNTIME_IMAGE } from "./docker.ts";
 import { cleanup, makeFixtures, type Server, shutdown, startServer, tempDir } from "./harness.ts";
@@ -147,5 +149,72 @@ describe.skipIf(missing !== undefined)("a restarted server and the containers of
       await shutdown(server);
     }
     expect(containersLabelled("clipper.data-dir", dataDir)).toEqual([]);
+  }, 120_000);
+});
+
+/** A stand-in for the engine's socket that the test can take away and bring back (the engine itself stays up). */
+class EngineLink {
+  readonly path: string;
+  #server: Server_ | undefined;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(dir: string) {
+    this.path = join(dir, "docker.sock");
+  }
+
+  async up(): Promise<void> {
+    rmSync(this.path, { force: true });
+    const engine = (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock").replace(/^unix:\/\//, "");
+    this.#server = createServer((client) => {
+      const upstream = connect(engine);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on("error", () => undefined);
+        s.on("close", () => { this.#sockets.delete(s); client.destroy(); upstream.destroy(); });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(this.path, resolve));
+  }
+
+  async down(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server?.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+}
+
+describe.skipIf(missing !== undefined)("a Docker engine that goes away while models run", () => {
+  it("answers the default with the reason, stays up, and brings the replicas back when the engine returns", async () => {
+    const dir = tempDir("clipper-engine-link-");
+    const link = new EngineLink(dir);
+    await link.up();
+    const server = await startServer({ env: { DOCKER_HOST: `unix://${link.path}` } });
+    try {
+      await server.cliOk("deploy", portable("sum"), "--image", RUNTIME_IMAGE, "--name", "dgone", "--input-type", "integers", "--default-output", "fallback", "--slo-micros", "2000000");
+      expect((await server.predict("dgone", { input: [1, 2] })).json).toMatchObject({ output: "3", default: false });
+      await link.down();
+      const during = await waitFor(async () => {
+        const { json } = await server.predict("dgone", { input: [2, 2] });
+        return json.default_explanation?.includes("the Docker engine is not answering") ? json : undefined;
+      });
+      expect(during).toMatchObject({ output: "fallback", default: true });
+      expect((await fetch(`${server.queryUrl}/health`)).status).toBe(200);
+      const status = (await server.admin("status")).json.models.find((m: { model_name: string }) => m.model_name === "dgone");
+      expect(status.state).not.toBe("failed");
+      await link.up();
+      const back = await waitFor(async () => {
+        const { json } = await server.predict("dgone", { input: [3, 3] });
+        return json.default === false ? json : undefined;
+      }, 30_000);
+      expect(back).toMatchObject({ output: "6", default: false });
+      // The container whose client died with the link is removed once the engine answers again.
+      expect(await waitFor(() => (containersLabelled("clipper.data-dir", server.dataDir).length === 1 ? true : undefined), 20_000)).toBe(true);
+    } finally {
+      await shutdown(server);
+      await link.down();
+      cleanup(dir);
+    }
   }, 120_000);
 });
