@@ -89,6 +89,8 @@ export interface ReplicaInfo {
   readonly model_replica_id: string;
   readonly state: "starting" | "ready" | "stopping" | "exited";
   readonly pid: number | null;
+  /** Docker runtime: the replica's container name; null for process runtimes. */
+  readonly container: string | null;
   readonly outstanding_rows: number;
 }
 

@@ -26,6 +26,9 @@ import numpy as np  # noqa: E402
 _DTYPES = {"f8": "<f8", "f4": "<f4", "i4": "<i4"}
 
 
+_PARENT_AT_START = os.getppid()
+
+
 def die_with_parent():
     """On Linux, ask the kernel to kill this process when the server dies, even mid-predict."""
     try:
@@ -34,7 +37,9 @@ def die_with_parent():
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
+        # The parent died before prctl took effect (we were re-parented). Compared with the parent seen at
+        # start, not with 1: in a container the parent is its init (pid 1) from the beginning.
+        if os.getppid() != _PARENT_AT_START:
             os._exit(1)
     except (OSError, AttributeError):
         pass  # not Linux: stdin closing still ends the loop

@@ -128,6 +128,12 @@ export class ModelQueue {
     this.#schedule();
   }
 
+  /**
+   * Why no replica can start (the Docker engine is gone), while that lasts: queries are answered with it at
+   * once instead of waiting out their deadline for a replica that cannot come.
+   */
+  unavailable: string | undefined;
+
   /** Rejects everything waiting (model removed or server stopping). */
   drain(reason: string): void {
     const err = new RuntimeFailure(reason);
@@ -139,6 +145,10 @@ export class ModelQueue {
   }
 
   #push(q: QueuedQuery): void {
+    if (this.unavailable !== undefined && this.replicas.length === 0) {
+      q.reject(new RuntimeFailure(this.unavailable));
+      return;
+    }
     const queue = this.#queue;
     // Deadlines mostly arrive in order: append, and walk back only when an earlier one arrives late.
     let i = queue.length;

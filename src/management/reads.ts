@@ -79,7 +79,7 @@ export abstract class ManagementReads {
   getAllContainers() {
     return this.runtimes.replicas().map(({ model, replica }) => ({
       model_name: model.name, model_version: model.version, model_replica_id: replica.id,
-      state: replica.state, pid: replica.pid ?? null, outstanding_rows: replica.outstandingRows,
+      state: replica.state, pid: replica.pid ?? null, container: replica.container ?? null, outstanding_rows: replica.outstandingRows,
     }));
   }
 

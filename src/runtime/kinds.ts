@@ -3,6 +3,7 @@
  * (docs/runtime-protocol.md) on stdin/stdout; only the command line differs.
  */
 import type { ModelRecord } from "../registry/registry.ts";
+import { LABEL_DATA_DIR, LABEL_MODEL, LABEL_REPLICA, LABEL_VERSION } from "./docker.ts";
 
 export const RUNTIME_KINDS = ["python", "node", "docker", "command"] as const;
 export type RuntimeKindName = (typeof RUNTIME_KINDS)[number];
@@ -16,6 +17,8 @@ export interface LaunchContext {
   readonly self: readonly string[];
   /** The artifact on disk (with its original extension where the runtime needs one), or undefined. */
   readonly artifactPath: string | undefined;
+  /** Docker: the container's name and what its labels say (see docker.ts). */
+  readonly container?: { readonly name: string; readonly dataDir: string; readonly replicaId: string };
 }
 
 /** The argv that starts one replica of `model`. */
@@ -28,20 +31,26 @@ export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] 
     case "node":
       return [...ctx.self, "runtime", "node", "--artifact", ctx.artifactPath!];
     case "docker":
-      return dockerCommand(model, ctx.artifactPath);
+      return dockerCommand(model, ctx.artifactPath, ctx.container);
     case "command":
       // A runtime of the user's own (docs/custom-runtime.md), given the artifact's path when there is one.
       return [...model.options.command!, ...(ctx.artifactPath ? ["--artifact", ctx.artifactPath] : [])];
   }
 }
 
-/** `docker run -i --rm` with resource flags; a given artifact is mounted read-only at /model/artifact. */
-export function dockerCommand(model: ModelRecord, artifactPath: string | undefined): string[] {
+/**
+ * `docker run -i --rm` with resource flags, named and labelled per replica; a given artifact is mounted
+ * read-only at /model/artifact. `--pull never`: a missing image fails at once instead of waiting on a registry.
+ */
+export function dockerCommand(model: ModelRecord, artifactPath: string | undefined, container?: LaunchContext["container"]): string[] {
   const o = model.options;
-  const args = ["docker", "run", "-i", "--rm", "--init", "--log-driver", "none"];
+  const args = ["docker", "run", "-i", "--rm", "--init", "--pull", "never", "--log-driver", "none"];
   if (o.cpus) args.push("--cpus", o.cpus);
   if (o.memory) args.push("--memory", o.memory);
-  args.push("--label", `clipper.model=${model.name}:${model.version}`);
+  if (container) {
+    args.push("--name", container.name, "--label", `${LABEL_DATA_DIR}=${container.dataDir}`, "--label", `${LABEL_REPLICA}=${container.replicaId}`);
+  }
+  args.push("--label", `${LABEL_MODEL}=${model.name}`, "--label", `${LABEL_VERSION}=${model.version}`);
   if (artifactPath) args.push("-v", `${artifactPath}:/model/artifact:ro`);
   args.push(o.image!);
   if (artifactPath) args.push("--artifact", "/model/artifact", "--predict-method", model.predictMethod);

@@ -8,6 +8,7 @@ import type { ServerConfig } from "../config.ts";
 import { ConflictError } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
+import { ContainerRecord, containerName, removeContainers } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
@@ -24,6 +25,8 @@ const MAX_EARLY_EXITS = 5;
 const STABLE_AFTER_MS = 30_000;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/** What the docker CLI says when no engine answers: its replicas wait for it instead of counting as crashes. */
+const ENGINE_GONE = /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i;
 /** How long a retiring version or replica may take to finish what it has. */
 const DRAIN_TIMEOUT_MS = 30_000;
 
@@ -74,17 +77,23 @@ export class RuntimeManager {
   /** The warm Python worker the next Python replica on the server's environment starts from (pythonSpares = 1). */
   #spare: Spare | undefined;
   #stopping = false;
+  /** Docker runtime: the containers started, and their removals still under way. */
+  readonly #containers: ContainerRecord;
+  readonly #removals = new Set<Promise<void>>();
 
   constructor(config: ServerConfig, observer: BatchObserver) {
     this.#config = config;
     this.#observer = observer;
     this.#pidFile = join(config.dataDir, "replicas.pid");
+    this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
   }
 
   /** Kills replicas a previous run left behind, then watches the memory of this run's replicas. */
   startSupervision(log: (line: string) => void): void {
     const killed = killLeftovers(this.#pidFile, this.#config.dataDir);
     if (killed) log(`killed ${killed} replica process${killed === 1 ? "" : "es"} left by a previous run`);
+    const swept = this.#containers.sweep();
+    if (swept) log(`removed ${swept} container${swept === 1 ? "" : "s"} left by a previous run`);
     const limitMb = this.#config.replicaMemoryMb;
     if (limitMb > 0) this.#watch = setInterval(() => this.#checkMemory(limitMb), 500);
     this.#warmSpare();
@@ -149,6 +158,8 @@ export class RuntimeManager {
       return infos[0]!;
     } catch (err) {
       await this.stop(key);
+      // Docker: which image failed matters as much as how (a missing image, an entrypoint that exits, garbage).
+      if (model.runtime === "docker" && err instanceof RuntimeFailure) throw new RuntimeFailure(`image ${model.options.image}: ${err.message}`);
       throw err;
     }
   }
@@ -187,6 +198,7 @@ export class RuntimeManager {
     this.#pools.delete(key);
     pool.queue.drain(`model ${key} was stopped`);
     await Promise.all(pool.queue.replicas.map((r) => r.stop()));
+    await Promise.all(this.#removals);
   }
 
   async stopAll(): Promise<void> {
@@ -195,6 +207,7 @@ export class RuntimeManager {
     this.#spare?.kill();
     this.#spare = undefined;
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
+    await Promise.all(this.#removals);
     this.#recordPids();
   }
 
@@ -225,18 +238,49 @@ export class RuntimeManager {
     return join(this.#config.dataDir, "logs", `${name}-${version}.log`);
   }
 
-  #command(pool: Pool): string[] {
+  #command(pool: Pool, container: { name: string; dataDir: string; replicaId: string } | undefined): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
     return launchCommand(pool.model, {
       python: pool.python ?? this.#config.python, pythonWorker: this.#workerPath, self: this.#self, artifactPath: pool.artifactPath,
+      ...(container ? { container } : {}),
     });
+  }
+
+  /** Docker runtime: a new container name for replica `id`, recorded for the sweep after a SIGKILL. */
+  #container(pool: Pool, id: string): { name: string; dataDir: string; replicaId: string } | undefined {
+    if (pool.model.runtime !== "docker") return undefined;
+    const dataDir = this.#config.dataDir;
+    const name = containerName(dataDir, pool.model.name, pool.model.version, Number(id.slice(id.lastIndexOf("#") + 1)));
+    this.#containers.add(name);
+    return { name, dataDir, replicaId: id };
+  }
+
+  /**
+   * Removes a replica's container: killing the `docker run` client (a hang, a crash) does not stop it. A name
+   * the engine could not remove (it was gone) stays recorded, and is removed once a container starts again.
+   */
+  #removeContainer(name: string): void {
+    const removal = removeContainers([name]).then((removed) => {
+      if (removed) this.#containers.delete(name);
+      this.#removals.delete(removal);
+    });
+    this.#removals.add(removal);
+  }
+
+  /** Removes recorded containers that no replica runs in (left while the engine was gone). */
+  #removeStrays(): void {
+    const live = new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : [])));
+    for (const name of this.#containers.names()) if (!live.has(name)) this.#removeContainer(name);
   }
 
   async #startReplica(pool: Pool): Promise<RuntimeInfo> {
     const spare = this.#takeSpare(pool);
+    const id = pool.nextReplicaId();
+    const container = this.#container(pool, id);
     const replica = new Replica({
-      id: pool.nextReplicaId(),
-      command: this.#command(pool),
+      id,
+      command: this.#command(pool, container),
+      ...(container ? { container: container.name } : {}),
       logPath: this.logPath(pool.model.name, pool.model.version),
       // The Python runtime reports the versions of the packages the model asked for.
       env: pool.model.options.pkgs ? { CLIPPER_REPORT_PACKAGES: pool.model.options.pkgs.map(packageName).join(",") } : {},
@@ -252,15 +296,44 @@ export class RuntimeManager {
     this.#recordPids();
     const info = await started;
     pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
+    if (pool.queue.unavailable !== undefined) {
+      pool.queue.unavailable = undefined;
+      this.#removeStrays();
+    }
     pool.queue.kick();
     return info;
   }
 
+  /**
+   * The Docker engine stopped answering: not the model's fault, so it does not count toward "failed". Queries
+   * get the reason at once, and a replica is tried again every BACKOFF_MAX_MS until the engine is back.
+   */
+  #waitForEngine(pool: Pool, reason: string): void {
+    const why = `the Docker engine is not answering, model ${pool.queue.key} waits for it: ${reason}`;
+    pool.lastError = why;
+    if (pool.queue.replicas.length === 0) {
+      pool.queue.unavailable = why;
+      pool.queue.drain(why);
+    }
+    setTimeout(() => {
+      if (pool.stopped || pool.queue.replicas.length >= pool.wanted) return;
+      pool.restarts++;
+      this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
+    }, BACKOFF_MAX_MS);
+  }
+
   #onReplicaExit(pool: Pool, replica: Replica, reason: string): void {
+    if (replica.container) this.#removeContainer(replica.container);
     const wasRouted = pool.queue.replicas.includes(replica);
     pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
     if (pool.stopped || replica.stopRequested || !wasRouted) return;
-    pool.lastError = reason;
+    if (replica.container && ENGINE_GONE.test(reason)) {
+      this.#waitForEngine(pool, reason);
+      return;
+    }
+    pool.lastError = replica.container && pool.model.options.memory && /code 137\b/.test(reason)
+      ? `${reason} (exit code 137: the container was killed, e.g. by the kernel at its --memory ${pool.model.options.memory} limit)`
+      : reason;
     // Replicas that die at start or soon after count toward giving up; one that ran a long time starts the count over.
     const early = replica.readyAtMs === undefined || performance.now() - replica.readyAtMs < STABLE_AFTER_MS;
     pool.consecutiveFailures = early ? pool.consecutiveFailures + 1 : 1;

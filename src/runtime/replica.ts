@@ -21,6 +21,8 @@ export interface PredictResult {
 export interface ReplicaOptions {
   readonly id: string;
   readonly command: readonly string[];
+  /** Docker runtime: the name of the replica's container. */
+  readonly container?: string;
   readonly env?: Record<string, string>;
   /** stderr of the process is appended here. */
   readonly logPath: string;
@@ -41,6 +43,7 @@ const STDERR_TAIL_BYTES = 4096;
 
 export class Replica {
   readonly id: string;
+  readonly container: string | undefined;
   state: ReplicaState = "starting";
   info: RuntimeInfo | undefined;
   /** Rows sent and not answered yet: the load measure for least-outstanding-work routing. */
@@ -61,9 +64,12 @@ export class Replica {
   #exited: Promise<void> = Promise.resolve();
   #markExited: () => void = () => {};
   #stopRequested = false;
+  /** The exit reason was set before the process ended: add what it said on stderr by then (what it was doing). */
+  #tailWithReason = false;
 
   constructor(opts: ReplicaOptions) {
     this.id = opts.id;
+    this.container = opts.container;
     this.#opts = opts;
     this.#decoder = new FrameDecoder(opts.maxResponseBytes);
   }
@@ -155,6 +161,7 @@ export class Replica {
       }
     } catch (err) {
       const why = err instanceof ProtocolError ? `protocol error: ${err.message}` : `stdout read failed: ${String(err)}`;
+      this.#tailWithReason = true;
       this.#fail(why);
     }
   }
@@ -238,7 +245,9 @@ export class Replica {
     this.state = "exited";
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const tail = this.stderrTail().split("\n").slice(-3).join(" | ");
-    const reason = this.exitReason ?? (wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`);
+    const reason = this.exitReason !== undefined
+      ? `${this.exitReason}${this.#tailWithReason && tail ? `; its stderr: ${tail}` : ""}`
+      : wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`;
     this.exitReason = reason;
     const error = new ReplicaExitError(reason);
     this.#ready?.reject(error);

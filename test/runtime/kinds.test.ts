@@ -22,12 +22,21 @@ describe("launchCommand", () => {
 describe("dockerCommand", () => {
   it("passes resource flags through and mounts the artifact read-only", () => {
     expect(dockerCommand(model({ runtime: "docker", options: { image: "img:1", cpus: "2", memory: "1g" } }), "/a")).toEqual([
-      "docker", "run", "-i", "--rm", "--init", "--log-driver", "none", "--cpus", "2", "--memory", "1g", "--label", "clipper.model=m:2",
+      "docker", "run", "-i", "--rm", "--init", "--pull", "never", "--log-driver", "none", "--cpus", "2", "--memory", "1g",
+      "--label", "clipper.model=m", "--label", "clipper.version=2",
       "-v", "/a:/model/artifact:ro", "img:1", "--artifact", "/model/artifact", "--predict-method", "predict",
     ]);
   });
 
+  it("names the container and labels it with the data directory and replica", () => {
+    const argv = dockerCommand(model({ runtime: "docker", options: { image: "img:1" } }), undefined, { name: "clipper-x-m-2-1-abc", dataDir: "/d", replicaId: "m:2#1" });
+    expect(argv.slice(argv.indexOf("--name"), -1)).toEqual([
+      "--name", "clipper-x-m-2-1-abc", "--label", "clipper.data-dir=/d", "--label", "clipper.replica=m:2#1",
+      "--label", "clipper.model=m", "--label", "clipper.version=2",
+    ]);
+  });
+
   it("runs an image on its own when there is no artifact", () => {
-    expect(dockerCommand(model({ runtime: "docker", options: { image: "img:1" } }), undefined).slice(-2)).toEqual(["clipper.model=m:2", "img:1"]);
+    expect(dockerCommand(model({ runtime: "docker", options: { image: "img:1" } }), undefined).slice(-2)).toEqual(["clipper.version=2", "img:1"]);
   });
 });
