@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
-import { ConflictError } from "../errors.ts";
+import { ConflictError, RuntimeFailure } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { ContainerRecord, containerName, removeContainers } from "./docker.ts";
