@@ -46,7 +46,7 @@ export class QueryProcessor {
     const route = this.route(appName, authorization);
     let parsed;
     try {
-      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled);
+      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled && route.app.cache);
     } catch (err) {
       this.metrics.onRejected(appName);
       throw err;
@@ -141,12 +141,14 @@ export class QueryProcessor {
   #predictRows(route: AppRoute, choice: ModelChoice | undefined, rows: readonly Row[], keys: readonly string[], deadlineMs: number): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const cache = this.cache;
+    // An app registered with cache=False neither reads nor fills the cache.
+    const cached = cache.enabled && route.app.cache;
     const prefix = choice.cachePrefix;
     const sloMicros = route.app.sloMicros;
     const outcomes: Outcome[] = new Array(rows.length);
     const missing: number[] = [];
     for (let i = 0; i < rows.length; i++) {
-      const hit = cache.enabled ? cache.peek(prefix + keys[i]) : undefined;
+      const hit = cached ? cache.peek(prefix + keys[i]) : undefined;
       if (hit === undefined) missing.push(i);
       else outcomes[i] = { ok: true, output: hit };
     }
@@ -158,7 +160,7 @@ export class QueryProcessor {
       return outcomes;
     }
     let pending: Promise<unknown[]>;
-    if (!cache.enabled) {
+    if (!cached) {
       pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros);
     } else if (rows.length === 1) {
       pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros)).then((o) => [o]);

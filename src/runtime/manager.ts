@@ -142,7 +142,8 @@ export class RuntimeManager {
   async start(model: ModelRecord, artifactPath: string | undefined, python?: string): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
     if (this.#pools.has(key)) throw new RuntimeFailure(`model ${key} is already running`);
-    const pool = new Pool(model, artifactPath, python, this.#config.maxBatchSize, this.#observer);
+    const maxBatch = model.options.batchSize ? Math.min(model.options.batchSize, this.#config.maxBatchSize) : this.#config.maxBatchSize;
+    const pool = new Pool(model, artifactPath, python, maxBatch, this.#observer);
     this.#pools.set(key, pool);
     try {
       const infos = await Promise.all(Array.from({ length: model.replicas }, () => this.#startReplica(pool)));
