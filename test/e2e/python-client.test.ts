@@ -18,7 +18,8 @@ async function run(args: string[], env: Record<string, string> = {}) {
 
 beforeAll(async () => {
   // Installs the client into the Python the tests (and the server) use; reinstalling is idempotent.
-  const pip = await run([join(ROOT, ".venv/bin/pip"), "install", "--quiet", "./clients/python"]);
+  // python -m pip: a copied venv's bin/pip script may point at another interpreter.
+  const pip = await run([PYTHON, "-m", "pip", "install", "--quiet", "./clients/python"]);
   if (pip.code !== 0) throw new Error(`pip install ./clients/python failed:\n${pip.stderr}`);
   server = await startServer();
   const script = await run([PYTHON, "clients/python/tests/e2e_script.py", server.mgmtUrl, server.queryUrl, server.dataDir,

@@ -35,9 +35,9 @@ class LocalContainerManager(ContainerManager):
     Args:
         clipper_binary: the ``clipper`` executable; default: ``clipper`` on PATH, else ``./clipper``.
         data_dir: the server's data directory (registry, artifacts, token, logs); default ``./.clipper``.
-        host: the address both APIs bind to.
-        clipper_query_port: the query API's port (1337, as in Clipper); 0 picks a free one.
-        clipper_management_port: the management API's port (1338); 0 picks a free one.
+        host: the address both APIs bind to (``CLIPPER_HOST``, else 127.0.0.1).
+        clipper_query_port: the query API's port (``CLIPPER_QUERY_PORT``, else 1337 as in Clipper); 0 picks a free one.
+        clipper_management_port: the management API's port (``CLIPPER_MGMT_PORT``, else 1338); 0 picks a free one.
         python: the Python interpreter for models (``clipper serve --python``); default: the server's choice.
         extra_args: more ``clipper serve`` flags, such as ``["--python-spares", "0"]``.
         env: extra environment variables for the server.
@@ -45,21 +45,23 @@ class LocalContainerManager(ContainerManager):
 
     cluster_identifier = "local"
 
-    def __init__(self, clipper_binary: Optional[str] = None, data_dir: Optional[str] = None, host: str = "127.0.0.1",
-                 clipper_query_port: int = CLIPPER_INTERNAL_QUERY_PORT,
-                 clipper_management_port: int = CLIPPER_INTERNAL_MANAGEMENT_PORT, python: Optional[str] = None,
+    def __init__(self, clipper_binary: Optional[str] = None, data_dir: Optional[str] = None,
+                 host: Optional[str] = None, clipper_query_port: Optional[int] = None,
+                 clipper_management_port: Optional[int] = None, python: Optional[str] = None,
                  extra_args: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None) -> None:
         self.clipper_binary = clipper_binary
+        # Unset arguments follow the server's own environment variables, then its defaults.
         self.data_dir = os.path.abspath(data_dir or os.environ.get("CLIPPER_DATA_DIR") or ".clipper")
-        self.host = host
-        self.query_port = int(clipper_query_port)
-        self.management_port = int(clipper_management_port)
+        self.host = host or os.environ.get("CLIPPER_HOST") or "127.0.0.1"
+        self.query_port = _port("clipper_query_port", clipper_query_port, "CLIPPER_QUERY_PORT", CLIPPER_INTERNAL_QUERY_PORT)
+        self.management_port = _port("clipper_management_port", clipper_management_port, "CLIPPER_MGMT_PORT",
+                                     CLIPPER_INTERNAL_MANAGEMENT_PORT)
         self.python = python
         self.extra_args = list(extra_args or [])
         self.env = dict(env or {})
         self.process: Optional[subprocess.Popen] = None
         self.log_path = os.path.join(self.data_dir, "clipper-serve.log")
-        super().__init__(f"http://{host}:{self.management_port}", f"http://{host}:{self.query_port}")
+        super().__init__(f"http://{self.host}:{self.management_port}", f"http://{self.host}:{self.query_port}")
 
     def start_clipper(self, query_frontend_image: Optional[str] = None, mgmt_frontend_image: Optional[str] = None,
                       frontend_exporter_image: Optional[str] = None,
@@ -141,6 +143,17 @@ class LocalContainerManager(ContainerManager):
                 return f.read().strip() or None
         except OSError:
             return None
+
+
+def _port(field: str, value: Optional[int], env: str, default: int) -> int:
+    raw: object = value if value is not None else os.environ.get(env) or default
+    try:
+        port = int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ClipperException(f"{field} must be a port number, got {raw!r}") from None
+    if not 0 <= port <= 65535 or isinstance(raw, bool):
+        raise ClipperException(f"{field} must be a port number (0 picks a free one), got {raw!r}")
+    return port
 
 
 def _lines(path: str) -> List[dict]:
