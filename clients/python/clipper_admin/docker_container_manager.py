@@ -106,7 +106,9 @@ class DockerContainerManager(ContainerManager):
             raise ClipperException(f"the Docker image {image} is not on this engine: build it with scripts/image")
         self.token = self.token or secrets.token_hex(32)
         self._docker("rm", "-f", self.container_name, check=False)
-        args = ["run", "-d", "--name", self.container_name, "--label", f"{CLIPPER_DOCKER_LABEL}={self.cluster_name}",
+        # --init: the server must not be PID 1, because a Python replica whose parent is PID 1 takes it for an
+        # orphan (its parent died) and exits at once.
+        args = ["run", "-d", "--init", "--name", self.container_name, "--label", f"{CLIPPER_DOCKER_LABEL}={self.cluster_name}",
                 "-p", f"{self.clipper_query_port}:1337", "-p", f"{self.clipper_management_port}:1338",
                 "-e", "CLIPPER_TOKEN", "-e", "CLIPPER_HOST=0.0.0.0"]
         if self.docker_network:

@@ -38,7 +38,9 @@ def log(line):
     print(line, file=sys.stderr, flush=True)
 
 
-manager = LocalContainerManager() if sys.argv[1] == "local" else DockerContainerManager()
+# CLIPPER_TEST_IMAGE: another image than clipper:latest for DockerContainerManager (a locally built test image).
+manager = LocalContainerManager() if sys.argv[1] == "local" else \
+    DockerContainerManager(image=os.environ.get("CLIPPER_TEST_IMAGE", "clipper:latest"))
 
 # ---- the tutorial, as written ----------------------------------------------------------------------------------
 clipper_conn = ClipperConnection(manager)
