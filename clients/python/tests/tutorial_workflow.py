@@ -46,47 +46,52 @@ manager = LocalContainerManager() if sys.argv[1] == "local" else \
 clipper_conn = ClipperConnection(manager)
 clipper_conn.start_clipper()
 log(f"started: query API at {clipper_conn.get_query_addr()}")
-clipper_conn.register_application(name='hr-hiring', input_type='doubles', default_output='-1.0', slo_micros=100000)
-from clipper_admin.deployers import python as python_deployer  # noqa: E402
-started = time.monotonic()
-python_deployer.deploy_python_closure(clipper_conn, name='hr-decision-tree', version='1', input_type='doubles',
-                                      func=predict_hiring, pkgs_to_install=['scikit-learn'])
-out["deploy_seconds"] = round(time.monotonic() - started, 2)
-log(f"deployed version 1 in {out['deploy_seconds']} s")
-clipper_conn.link_model_to_app(app_name='hr-hiring', model_name='hr-decision-tree')
+try:
+    clipper_conn.register_application(name='hr-hiring', input_type='doubles', default_output='-1.0', slo_micros=100000)
+    from clipper_admin.deployers import python as python_deployer  # noqa: E402
+    started = time.monotonic()
+    python_deployer.deploy_python_closure(clipper_conn, name='hr-decision-tree', version='1', input_type='doubles',
+                                          func=predict_hiring, pkgs_to_install=['scikit-learn'])
+    out["deploy_seconds"] = round(time.monotonic() - started, 2)
+    log(f"deployed version 1 in {out['deploy_seconds']} s")
+    clipper_conn.link_model_to_app(app_name='hr-hiring', model_name='hr-decision-tree')
 
-# ---- REST predict, as the tutorial's client does ---------------------------------------------------------------
-url = f"http://{clipper_conn.get_query_addr()}/hr-hiring/predict"
-
-
-def predict_all():
-    answers = [requests.post(url, json={"input": c}, timeout=30).json() for c in CANDIDATES]
-    return {"outputs": [a["output"] for a in answers], "defaults": [a["default"] for a in answers],
-            "versions": [a.get("model", {}).get("version") for a in answers]}
+    # ---- REST predict, as the tutorial's client does ---------------------------------------------------------------
+    url = f"http://{clipper_conn.get_query_addr()}/hr-hiring/predict"
 
 
-out["v1"] = predict_all()
-python_deployer.deploy_python_closure(clipper_conn, name='hr-decision-tree', version='2', input_type='doubles',
-                                      func=predict_hiring_v2, pkgs_to_install=['scikit-learn'])
-out["v2"] = predict_all()
-out["expected_v2"] = [f"{p:.3f}" for p in model.predict_proba(CANDIDATES)[:, 1]]
-out["current_version"] = clipper_conn.get_current_model_version('hr-decision-tree')
+    def predict_all():
+        answers = [requests.post(url, json={"input": c}, timeout=30).json() for c in CANDIDATES]
+        return {"outputs": [a["output"] for a in answers], "defaults": [a["default"] for a in answers],
+                "versions": [a.get("model", {}).get("version") for a in answers]}
 
-# ---- health ----------------------------------------------------------------------------------------------------
-out["apps"] = clipper_conn.get_all_apps()
-out["models"] = [{k: m[k] for k in ("model_name", "model_version", "status")} for m in clipper_conn.get_all_models(verbose=True)]
-replicas = clipper_conn.get_all_model_replicas(verbose=True)
-out["replicas"] = [{k: r[k] for k in ("model_name", "model_version", "status")} for r in replicas]
-pids = [r["pid"] for r in replicas if r.get("pid")]
-server_pid = manager.process.pid if isinstance(manager, LocalContainerManager) else None
 
-# ---- cleanup ---------------------------------------------------------------------------------------------------
-clipper_conn.unlink_model_from_app(app_name='hr-hiring', model_name='hr-decision-tree')
-out["linked_after_unlink"] = clipper_conn.get_linked_models('hr-hiring')
-clipper_conn.stop_models('hr-decision-tree')
-out["models_after_stop"] = clipper_conn.get_all_models()
-out["replicas_after_stop"] = clipper_conn.get_all_model_replicas()
-admin_addr = clipper_conn.cm.get_admin_addr()
+    out["v1"] = predict_all()
+    python_deployer.deploy_python_closure(clipper_conn, name='hr-decision-tree', version='2', input_type='doubles',
+                                          func=predict_hiring_v2, pkgs_to_install=['scikit-learn'])
+    out["v2"] = predict_all()
+    out["expected_v2"] = [f"{p:.3f}" for p in model.predict_proba(CANDIDATES)[:, 1]]
+    out["current_version"] = clipper_conn.get_current_model_version('hr-decision-tree')
+
+    # ---- health ----------------------------------------------------------------------------------------------------
+    out["apps"] = clipper_conn.get_all_apps()
+    out["models"] = [{k: m[k] for k in ("model_name", "model_version", "status")} for m in clipper_conn.get_all_models(verbose=True)]
+    replicas = clipper_conn.get_all_model_replicas(verbose=True)
+    out["replicas"] = [{k: r[k] for k in ("model_name", "model_version", "status")} for r in replicas]
+    pids = [r["pid"] for r in replicas if r.get("pid")]
+    server_pid = manager.process.pid if isinstance(manager, LocalContainerManager) else None
+
+    # ---- cleanup ---------------------------------------------------------------------------------------------------
+    clipper_conn.unlink_model_from_app(app_name='hr-hiring', model_name='hr-decision-tree')
+    out["linked_after_unlink"] = clipper_conn.get_linked_models('hr-hiring')
+    clipper_conn.stop_models('hr-decision-tree')
+    out["models_after_stop"] = clipper_conn.get_all_models()
+    out["replicas_after_stop"] = clipper_conn.get_all_model_replicas()
+    admin_addr = clipper_conn.cm.get_admin_addr()
+except BaseException:
+    clipper_conn.stop_all(graceful=False)  # leave nothing running when a step fails
+    raise
+
 clipper_conn.stop_all()
 
 
