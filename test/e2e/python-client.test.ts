@@ -75,6 +75,9 @@ describe("clipper_admin.ClipperConnection against clipper serve", () => {
     expect(out.replicas_verbose_states).toEqual(["ready", "ready"]);
     expect(out.stopped_inactive).toEqual(["py-hr-dt:2"]);
     expect(out.after_rollback_prediction).toBe(fx.hrExpected.at(-3)!);
+    expect(out.num_replicas).toBe(2);
+    // get_clipper_logs writes one file per model version (the replicas' stderr, from GET /admin/logs).
+    expect(out.log_files).toEqual(["py-hr-dt_1.log"]);
   });
 
   it("raises ClipperException carrying the server's error, cause and status", () => {
