@@ -42,16 +42,19 @@ export class ModelQueue {
   lastRow: Row | undefined;
 
   readonly #ceiling: number;
+  /** A model's own batch_size (Clipper's): a request's rows are split into units of at most this many. */
+  readonly #unitRows: number;
   readonly #observer: BatchObserver | undefined;
   #queue: QueuedQuery[] = [];
   /** Index of the first waiting query in #queue (taken ones are dropped lazily). */
   #head = 0;
   #scheduled = false;
 
-  constructor(key: string, inputType: InputType, maxBatchSize: number, observer?: BatchObserver) {
+  constructor(key: string, inputType: InputType, maxBatchSize: number, observer?: BatchObserver, hardBatchSize = Infinity) {
     this.key = key;
     this.inputType = inputType;
     this.#ceiling = maxBatchSize;
+    this.#unitRows = hardBatchSize;
     this.batchSize = Math.min(8, maxBatchSize);
     this.#observer = observer;
   }
@@ -74,6 +77,11 @@ export class ModelQueue {
 
   /** Queues a request's rows as one unit; resolves with their outputs in order. */
   enqueueRows(rows: readonly Row[], deadlineMs: number, sloMicros: number): Promise<unknown[]> {
+    if (rows.length > this.#unitRows) {
+      const parts: Promise<unknown[]>[] = [];
+      for (let i = 0; i < rows.length; i += this.#unitRows) parts.push(this.enqueueRows(rows.slice(i, i + this.#unitRows), deadlineMs, sloMicros));
+      return Promise.all(parts).then((outs) => outs.flat());
+    }
     return new Promise((resolve, reject) => {
       this.#push({
         rows, deadlineMs, sloMicros, retried: false, reject,

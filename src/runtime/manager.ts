@@ -48,7 +48,7 @@ class Pool {
     readonly model: ModelRecord, readonly artifactPath: string | undefined, readonly python: string | undefined,
     maxBatch: number, observer: BatchObserver,
   ) {
-    this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer);
+    this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer, model.options.batchSize);
     this.wanted = model.replicas;
   }
 
