@@ -66,6 +66,8 @@ export class ModelQueue {
   shape: RowShape | undefined;
 
   readonly #ceiling: number;
+  /** A model's own batch_size (Clipper's): a request's rows are split into units of at most this many. */
+  readonly #unitRows: number;
   readonly #observer: BatchObserver | undefined;
   #queue: QueuedQuery[] = [];
   /** Index of the first waiting query in #queue (taken ones are dropped lazily). */
@@ -78,10 +80,11 @@ export class ModelQueue {
   /** performance.now() of the model's last answered batch or part. */
   #lastAnswerMs = -Infinity;
 
-  constructor(key: string, inputType: InputType, maxBatchSize: number, observer?: BatchObserver) {
+  constructor(key: string, inputType: InputType, maxBatchSize: number, observer?: BatchObserver, hardBatchSize = Infinity) {
     this.key = key;
     this.inputType = inputType;
     this.#ceiling = maxBatchSize;
+    this.#unitRows = hardBatchSize;
     this.batchSize = Math.min(8, maxBatchSize);
     this.#observer = observer;
   }
@@ -115,6 +118,11 @@ export class ModelQueue {
 
   /** Queues a request's rows as one unit; resolves with their outputs in order (a RowFailure where a row raised alone). */
   enqueueRows(rows: readonly Row[], deadlineMs: number, sloMicros: number, signal?: AbortSignal): Promise<unknown[]> {
+    if (rows.length > this.#unitRows) {
+      const parts: Promise<unknown[]>[] = [];
+      for (let i = 0; i < rows.length; i += this.#unitRows) parts.push(this.enqueueRows(rows.slice(i, i + this.#unitRows), deadlineMs, sloMicros, signal));
+      return Promise.all(parts).then((outs) => outs.flat());
+    }
     return new Promise((resolve, reject) => {
       this.#push({
         rows, deadlineMs, sloMicros, signal, retried: false, partial: undefined, reject,

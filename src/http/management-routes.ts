@@ -5,7 +5,7 @@ import { NotFoundError } from "../errors.ts";
 import type { ArtifactStore } from "../management/artifacts.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import {
-  AddApp, AddModel, AddModelLinks, BuildEnvironment, AppNameBody, ModelBody, ModelNameBody, ModelNames, NameBody, parseBody,
+  AddApp, AddModel, AddModelLinks, BuildEnvironment, AppNameBody, ContainerBody, ContainersBody, ModelBody, ModelNameBody, ModelNames, NameBody, parseBody,
   SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
 } from "../management/schemas.ts";
 import type { ManagementService } from "../management/service.ts";
@@ -46,8 +46,9 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   app.get("/admin/metrics", async (c) => c.json(await d.metrics()));
   app.put("/admin/artifacts", async (c) => c.json(await d.artifacts.put(c.req.raw.body), 201));
 
-  app.post("/admin/add_app", async (c) => c.json(s.addApp(parseBody(AddApp, await body(c.req.raw))), 201));
-  app.post("/admin/add_model", async (c) => c.json(await s.addModel(parseBody(AddModel, await body(c.req.raw))), 201));
+  // Clipper answered 200 to add_app and add_model, and its client checks for exactly 200.
+  app.post("/admin/add_app", async (c) => c.json(s.addApp(parseBody(AddApp, await body(c.req.raw)))));
+  app.post("/admin/add_model", async (c) => c.json(await s.addModel(parseBody(AddModel, await body(c.req.raw)))));
   app.post("/admin/add_model_links", async (c) => {
     const b = parseBody(AddModelLinks, await body(c.req.raw));
     return c.json({ app_name: b.app_name, linked_models: s.addModelLinks(b) });
@@ -62,7 +63,12 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   });
   app.post("/admin/get_linked_models", async (c) =>
     c.json(s.getLinkedModels(parseBody(AppNameBody, await body(c.req.raw)).app_name)));
-  app.post("/admin/get_all_containers", (c) => c.json(s.getAllContainers()));
+  app.post("/admin/get_all_containers", async (c) =>
+    c.json(parseBody(ContainersBody, await body(c.req.raw)).verbose ? s.getAllContainers() : s.getAllContainerNames()));
+  app.post("/admin/get_container", async (c) => {
+    const b = parseBody(ContainerBody, await body(c.req.raw));
+    return c.json(s.getContainer(b.model_name, b.model_version, b.replica_id));
+  });
   app.post("/admin/get_model_versions", async (c) => c.json(s.versions(parseBody(ModelNameBody, await body(c.req.raw)).model_name)));
 
   app.post("/admin/set_model_version", async (c) => {

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import pkg from "../../package.json" with { type: "json" };
 import {
-  AddApp, AddModel, AddModelLinks, AppNameBody, BuildEnvironment, ModelBody, ModelNameBody, ModelNames, NameBody,
+  AddApp, AddModel, AddModelLinks, AppNameBody, BuildEnvironment, ContainerBody, ContainersBody, ModelBody, ModelNameBody, ModelNames, NameBody,
   SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
 } from "../management/schemas.ts";
 
@@ -46,7 +46,7 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "query", method: "post", path: "/{app}/update", summary: "Feedback: a labelled input; exp3 learns from it", body: FEEDBACK_BODY },
   { api: "query", method: "get", path: "/health", summary: "Liveness" },
   { api: "query", method: "get", path: "/ready", summary: "Readiness: every linked model has a ready replica (503 otherwise)" },
-  { api: "query", method: "get", path: "/metrics", summary: "Prometheus metrics (text format)" },
+  { api: "query", method: "get", path: "/metrics", summary: "Prometheus text to a scraper (Accept: text/plain or OpenMetrics); Clipper's JSON metrics to any other client" },
   { api: "query", method: "get", path: "/metrics.json", summary: "JSON summary of queries, batches and cache" },
   { api: "query", method: "get", path: "/v2", summary: "Open Inference Protocol: server metadata" },
   { api: "query", method: "get", path: "/v2/health/live", summary: "Open Inference Protocol: liveness" },
@@ -74,7 +74,8 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "management", method: "post", path: "/admin/get_all_models", summary: "List model versions", body: VerboseBody },
   { api: "management", method: "post", path: "/admin/get_model", summary: "One model version", body: ModelBody },
   { api: "management", method: "post", path: "/admin/get_linked_models", summary: "Models linked to an application", body: AppNameBody },
-  { api: "management", method: "post", path: "/admin/get_all_containers", summary: "Every replica process" },
+  { api: "management", method: "post", path: "/admin/get_all_containers", summary: "Every replica process (verbose: false gives Clipper's \"name:version:replica\" strings)", body: ContainersBody },
+  { api: "management", method: "post", path: "/admin/get_container", summary: "One replica (Clipper's get_container)", body: ContainerBody },
   { api: "management", method: "post", path: "/admin/get_model_versions", summary: "Versions of a model", body: ModelNameBody },
   { api: "management", method: "post", path: "/admin/set_model_version", summary: "Make a version current (rollback)", body: SetModelVersion },
   { api: "management", method: "post", path: "/admin/set_num_replicas", summary: "Scale the current version", body: SetNumReplicas },

@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { clipperMetricsJson, type MetricsSummary, wantsPrometheusText } from "../metrics/clipper-json.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import { readBodyText } from "./body.ts";
 import { mountDocs, type ServerUrls } from "./docs-routes.ts";
@@ -71,8 +72,12 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
     const notReady = apps.filter((a) => !d.management.isAppReady(a));
     return c.json({ ready: notReady.length === 0, not_ready: notReady }, notReady.length === 0 ? 200 : 503);
   });
-  app.get("/metrics", async () =>
-    new Response(await d.metrics.prometheus.text(), { headers: { "content-type": d.metrics.prometheus.contentType } }));
+  app.get("/metrics", async (c) => {
+    if (!wantsPrometheusText(c.req.header("accept") ?? null)) {
+      return c.json(clipperMetricsJson(d.metrics.toJSON(d.cache) as MetricsSummary));
+    }
+    return new Response(await d.metrics.prometheus.text(), { headers: { "content-type": d.metrics.prometheus.contentType } });
+  });
   app.get("/metrics.json", (c) => c.json(d.metrics.toJSON(d.cache)));
   app.route("/", oipRoutes(d));
   mountDocs(app, d.urls);

@@ -46,7 +46,7 @@ export abstract class ModelWrites extends ManagementReads {
 
   /** Starts the current version of every registered model (server start-up). */
   async restore(logger: Logger): Promise<void> {
-    const current = this.registry.models().filter((m) => m.isCurrent);
+    const current = this.registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
     await Promise.all(current.map(async (m) => {
       const key = modelKey(m.name, m.version);
       try {
@@ -63,7 +63,9 @@ export abstract class ModelWrites extends ManagementReads {
   /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
   async addModel(body: z.output<typeof AddModel>) {
     const version = body.model_version ?? this.#nextVersion(body.model_name);
-    if (this.registry.model(body.model_name, version)) {
+    // A version registered without containers (Clipper's NO_CONTAINER) can be deployed later under its own version.
+    const registered = this.registry.model(body.model_name, version);
+    if (registered && (registered.runtime !== "none" || body.runtime === "none")) {
       throw new ConflictError(`model ${body.model_name} version ${version} already exists`, "deploy with a new --version");
     }
     const current = this.registry.currentModel(body.model_name);
@@ -78,25 +80,29 @@ export abstract class ModelWrites extends ManagementReads {
     if (app) this.checkSingleLink(app.name, body.model_name);
     // The upload must be there before anything slow (an environment build) starts.
     if (body.artifact_sha256) this.artifacts.existing(body.artifact_sha256);
+    const containerless = body.runtime === "none";
     const draft: ModelRecord = {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
-      replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
+      replicas: containerless ? 0 : body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
       options: {
         image: body.image, cpus: body.cpus, memory: body.memory, command: body.command,
         pkgs: body.pkgs ? EnvironmentBuilder.normalize(body.pkgs) : undefined,
+        labels: body.labels.length ? body.labels : undefined, containerName: body.container_name,
+        batchSize: body.batch_size > 0 ? body.batch_size : undefined,
       },
     };
     const previous = this.registry.currentModel(body.model_name);
-    let runtimeInfo;
+    let runtimeInfo = {};
     try {
-      runtimeInfo = await this.#startAndProbe(draft, previous);
+      if (!containerless) runtimeInfo = await this.#startAndProbe(draft, previous?.runtime === "none" ? undefined : previous);
     } catch (err) {
       // Nothing half-registered: an upload that no model uses goes too.
       if (draft.artifactSha256 && !this.registry.artifactInUse(draft.artifactSha256)) this.artifacts.remove(draft.artifactSha256);
       throw err;
     }
     this.registry.transaction(() => {
+      if (registered) this.registry.deleteModelVersion(body.model_name, version);
       this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo } });
       if (body.app) {
         if (!app) {
@@ -110,7 +116,7 @@ export abstract class ModelWrites extends ManagementReads {
     });
     this.refresh();
     // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
-    if (previous) await this.runtimes.retire(modelKey(previous.name, previous.version));
+    if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
     return this.getModel(body.model_name, version);
   }
 
@@ -141,7 +147,7 @@ export abstract class ModelWrites extends ManagementReads {
     if (!target) throw new NotFoundError(`no model ${name} version ${version}`, `see \`clipper versions ${name}\``);
     const previous = this.registry.currentModel(name);
     if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.getModel(name, version);
-    if (!this.runtimes.running(modelKey(name, version))) {
+    if (target.runtime !== "none" && !this.runtimes.running(modelKey(name, version))) {
       await this.#startAndProbe(target, previous);
     }
     this.registry.transaction(() => this.registry.setCurrent(name, version));
@@ -152,6 +158,10 @@ export abstract class ModelWrites extends ManagementReads {
 
   async setNumReplicas(name: string, replicas: number) {
     const current = this.current(name);
+    if (current.runtime === "none") {
+      throw new ConflictError(`model ${name} version ${current.version} was registered without containers (NO_CONTAINER) and has no replicas to scale`,
+        "deploy a version with an artifact or an image first");
+    }
     await this.runtimes.scale(modelKey(name, current.version), replicas);
     this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
     return this.getModel(name, current.version);

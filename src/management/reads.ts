@@ -51,7 +51,7 @@ export abstract class ManagementReads {
     return {
       name: app.name, input_type: app.inputType, default_output: app.defaultOutput,
       latency_slo_micros: app.sloMicros, policy: app.policy, policy_config: app.policyConfig,
-      query_token_required: app.queryTokenSha256 !== undefined,
+      query_token_required: app.queryTokenSha256 !== undefined, cache: app.cache,
       linked_models: this.registry.linkedModels(app.name),
     };
   }
@@ -76,11 +76,32 @@ export abstract class ManagementReads {
     return verbose ? models.map((m) => this.describeModel(m)) : models.map((m) => modelKey(m.name, m.version));
   }
 
+  /**
+   * Every replica. Clipper's fields (`model_id`, a numeric `model_replica_id`, `input_type`, `batch_size`)
+   * beside clipper's own (`replica_id` "name:version#n", `state` and its alias `status`, `pid`).
+   */
   getAllContainers() {
-    return this.runtimes.replicas().map(({ model, replica }) => ({
-      model_name: model.name, model_version: model.version, model_replica_id: replica.id,
-      state: replica.state, pid: replica.pid ?? null, container: replica.container ?? null, outstanding_rows: replica.outstandingRows,
-    }));
+    return this.runtimes.replicas().map(({ model, replica }) => {
+      const key = modelKey(model.name, model.version);
+      const n = replica.id.startsWith(`${key}#`) ? Number(replica.id.slice(key.length + 1)) : replica.id;
+      return {
+        model_name: model.name, model_version: model.version, model_id: key, model_replica_id: n, replica_id: replica.id,
+        input_type: model.inputType, batch_size: model.options.batchSize ?? -1, zmq_connection_id: null,
+        state: replica.state, status: replica.state, pid: replica.pid ?? null, container: replica.container ?? null, outstanding_rows: replica.outstandingRows,
+      };
+    });
+  }
+
+  /** Clipper's names list: "name:version:replica". */
+  getAllContainerNames(): string[] {
+    return this.getAllContainers().map((c) => `${c.model_id}:${c.model_replica_id}`);
+  }
+
+  /** One replica (Clipper's get_container), by its number within the version. */
+  getContainer(name: string, version: string, replicaNumber: number) {
+    const found = this.getAllContainers().find((c) => c.model_name === name && c.model_version === version && c.model_replica_id === replicaNumber);
+    if (!found) throw new NotFoundError(`no replica ${replicaNumber} of model ${name} version ${version}`, "see get_all_containers");
+    return found;
   }
 
   status() {
@@ -108,10 +129,14 @@ export abstract class ManagementReads {
   protected describeModel(m: ModelRecord) {
     const key = modelKey(m.name, m.version);
     const pool = this.runtimes.status(key);
-    const state = pool?.state ?? (m.isCurrent ? (this.restoreErrors.has(key) ? "failed" : "stopped") : "inactive");
+    const state = m.runtime === "none" ? "registered"
+      : pool?.state ?? (m.isCurrent ? (this.restoreErrors.has(key) ? "failed" : "stopped") : "inactive");
     return {
       model_name: m.name, model_version: m.version, input_type: m.inputType, runtime: m.runtime,
-      is_current: m.isCurrent, replicas: m.replicas, state,
+      // Clipper's fields, beside clipper's own.
+      is_current_version: m.isCurrent, labels: m.options.labels ?? [], container_name: containerName(m),
+      model_data_path: "DEPRECATED", batch_size: m.options.batchSize ?? -1,
+      is_current: m.isCurrent, replicas: m.replicas, state, status: state,
       ready_replicas: (this.runtimes.queue(key)?.replicas ?? []).filter((r) => r.state === "ready").length,
       last_error: pool?.lastError ?? this.restoreErrors.get(key) ?? null,
       artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
@@ -130,4 +155,10 @@ export abstract class ManagementReads {
     if (!app) throw new NotFoundError(`no application named '${name}'`, "register it with `clipper register-app`");
     return app;
   }
+}
+
+/** What Clipper showed as `container_name`: the image a docker model runs, NO_CONTAINER for none, else the runtime's name. */
+function containerName(m: ModelRecord): string {
+  if (m.runtime === "none") return "NO_CONTAINER";
+  return m.options.containerName ?? m.options.image ?? `clipper/${m.runtime}-runtime`;
 }

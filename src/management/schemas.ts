@@ -21,9 +21,15 @@ export const AddApp = z.object({
   input_type: inputType,
   default_output: defaultOutput.default("-1.0"),
   latency_slo_micros: sloMicros.default(100_000),
+  /** Whether this app's answers go through the prediction cache (Clipper's register_application(cache=...)). */
+  cache: z.boolean().default(true),
   /** When given, queries to this app must send `Authorization: Bearer <query_token>`. Only its hash is kept. */
   query_token: z.string().min(16, "must be at least 16 characters").max(256).optional(),
 });
+
+/** Clipper's image name for a model registered without containers (register_model with no image). */
+export const CONTAINERLESS_IMAGE = "NO_CONTAINER";
+const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._\/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/;
 
 export const AddModel = z.object({
   model_name: name,
@@ -31,9 +37,18 @@ export const AddModel = z.object({
   input_type: inputType.default("doubles"),
   artifact_sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the 64 hex characters returned by PUT /admin/artifacts").optional(),
   artifact_name: z.string().regex(/^[^/\\\0]{1,255}$/, "must be a file name without a directory").default("model.pkl"),
-  runtime: z.enum(RUNTIME_KINDS).default("python"),
+  /** Default: python; docker when Clipper's `container_name` names an image; none for Clipper's NO_CONTAINER. */
+  runtime: z.enum(RUNTIME_KINDS).optional(),
   /** docker: the image speaking the runtime protocol, and resource flags passed to `docker run`. */
-  image: z.string().regex(/^[a-z0-9][a-z0-9._\/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/, "must be an image reference like name:tag").optional(),
+  image: z.string().regex(IMAGE_PATTERN, "must be an image reference like name:tag").optional(),
+  /** Clipper's body: the model's Docker image, or NO_CONTAINER to register the model without replicas. */
+  container_name: z.union([z.literal(CONTAINERLESS_IMAGE), z.string().regex(IMAGE_PATTERN, "must be an image reference like name:tag or NO_CONTAINER")]).optional(),
+  /** Clipper's body: annotations kept with the model version. */
+  labels: z.array(z.string().max(200)).max(64).default([]),
+  /** Clipper's body: the most rows a batch may hold (-1: adaptive, up to --max-batch-size). */
+  batch_size: z.number().int().min(-1).max(1_000_000).refine((n) => n !== 0, "must be -1 (adaptive) or at least 1").default(-1),
+  /** Clipper's body sends "DEPRECATED" here; accepted and ignored (no file is read from it). */
+  model_data_path: z.string().max(4096).optional(),
   cpus: z.string().regex(/^\d+(\.\d+)?$/, "must be a number of CPUs like 1.5").optional(),
   memory: z.string().regex(/^\d+[bkmg]?$/i, "must be a size like 512m").optional(),
   /** python runtime: run in its own environment with exactly these packages (built once, cached). */
@@ -48,6 +63,12 @@ export const AddModel = z.object({
     default_output: defaultOutput.default("-1.0"),
     latency_slo_micros: sloMicros.default(100_000),
   }).optional(),
+}).transform((b) => {
+  // Clipper's register_model names the image in container_name and sends no artifact.
+  const fromContainer = b.container_name && !b.artifact_sha256 && !b.runtime && !b.image;
+  if (!fromContainer) return { ...b, runtime: b.runtime ?? ("python" as const) };
+  if (b.container_name === CONTAINERLESS_IMAGE) return { ...b, runtime: "none" as const };
+  return { ...b, runtime: "docker" as const, image: b.container_name };
 }).superRefine((b, ctx) => {
   if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
   if (b.pkgs && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["pkgs"], message: "only the python runtime builds environments" });
@@ -83,6 +104,9 @@ export const NameBody = z.object({ name });
 export const AppNameBody = z.object({ app_name: name });
 export const ModelBody = z.object({ model_name: name, model_version: version });
 export const VerboseBody = z.object({ verbose: z.boolean().default(false) });
+/** get_all_containers: Clipper's clients send verbose; without it the answer is the verbose list (clipper's own clients). */
+export const ContainersBody = z.object({ verbose: z.boolean().default(true) });
+export const ContainerBody = z.object({ model_name: name, model_version: version, replica_id: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,9}$/, "must be a replica number")]).transform(Number) });
 
 /** Parses `body` with `schema`, turning the first problem into a 400 that names the field. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {

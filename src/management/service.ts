@@ -37,7 +37,7 @@ export class ManagementService extends ModelWrites {
     if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
     this.registry.insertApp({
       name: body.name, inputType: body.input_type as InputType, defaultOutput: body.default_output,
-      sloMicros: body.latency_slo_micros, policy: "single",
+      sloMicros: body.latency_slo_micros, policy: "single", cache: body.cache,
       queryTokenSha256: body.query_token ? createHash("sha256").update(body.query_token).digest("hex") : undefined,
     });
     this.refresh();

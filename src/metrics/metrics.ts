@@ -116,7 +116,10 @@ export class Metrics implements BatchObserver {
       };
     }
     return {
-      apps: Object.fromEntries([...this.#apps].map(([app, c]) => [app, { queries: c.queries, defaults: c.defaults, errors: c.errors }])),
+      apps: Object.fromEntries([...this.#apps].map(([app, c]) => [app, {
+        queries: c.queries, defaults: c.defaults, errors: c.errors,
+        mean_latency_micros: c.latency.count ? (c.latency.sum / c.latency.count) * 1e6 : 0,
+      }])),
       models,
       shadow: Object.fromEntries([...this.#shadow].map(([app, m]) =>
         [app, Object.fromEntries([...m].map(([k, [agree, disagree]]) => [k, { agree, disagree }]))])),

@@ -30,7 +30,7 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
   if (typeof t.name !== "string") throw new BadRequestError("inputs[0].name must be a string");
   const shape = t.shape;
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new BadRequestError("inputs[0].shape must be [N] or [N, K] with whole numbers", `got ${JSON.stringify(shape)}`);
+    throw new BadRequestError("inputs[0].shape must be [N] or [N, K] with whole numbers", `got ${shown(shape)}`);
   }
   const datatype = t.datatype;
   const numeric = inputType === "doubles" || inputType === "floats" || inputType === "integers";
@@ -79,4 +79,13 @@ export function v2Response(modelName: string, version: string | undefined, id: s
     ...(defaults.length ? { parameters: { default_rows: JSON.stringify(defaults) } } : {}),
     outputs: [{ name: "output", shape: [data.length], datatype: "BYTES", data }],
   };
+}
+
+/** A value for an error message: its JSON, cut short; a value nested too deeply for JSON.stringify says so. */
+function shown(value: unknown): string {
+  try {
+    return String(JSON.stringify(value)).slice(0, 200);
+  } catch {
+    return "a value nested too deeply to show";
+  }
 }

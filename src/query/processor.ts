@@ -52,7 +52,7 @@ export class QueryProcessor {
     const queue = choice && this.runtimes.queue(choice.key);
     let parsed;
     try {
-      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled, queue?.shape);
+      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled && route.app.cache, queue?.shape);
     } catch (err) {
       this.metrics.onRejected(appName);
       throw err;
@@ -166,12 +166,14 @@ export class QueryProcessor {
     deadlineMs: number, signal: AbortSignal | undefined): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const cache = this.cache;
+    // An app registered with cache=False neither reads nor fills the cache.
+    const cached = cache.enabled && route.app.cache;
     const prefix = choice.cachePrefix;
     const sloMicros = route.app.sloMicros;
     const outcomes: Outcome[] = new Array(rows.length);
     const missing: number[] = [];
     for (let i = 0; i < rows.length; i++) {
-      const hit = cache.enabled ? cache.peek(prefix + keys[i]) : undefined;
+      const hit = cached ? cache.peek(prefix + keys[i]) : undefined;
       if (hit === undefined) missing.push(i);
       else outcomes[i] = { ok: true, output: hit };
     }
@@ -182,7 +184,7 @@ export class QueryProcessor {
       return outcomes;
     }
     let pending: Promise<unknown[]>;
-    if (!cache.enabled) {
+    if (!cached) {
       pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
     } else if (rows.length === 1) {
       pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((o) => [o]);

@@ -16,6 +16,8 @@ export interface AppRecord {
   readonly policyConfig: Record<string, unknown>;
   /** sha256 (hex) of the app's query token, when queries to it need one. */
   readonly queryTokenSha256: string | undefined;
+  /** Whether the app's answers go through the prediction cache (Clipper's register_application(cache=...)). */
+  readonly cache: boolean;
   readonly createdAt: string;
 }
 
@@ -26,6 +28,11 @@ export interface RuntimeOptions {
   readonly pkgs?: readonly string[];
   /** command runtime: the argv that starts it. */
   readonly command?: readonly string[];
+  /** Clipper's model description: annotations, and the image named at registration (NO_CONTAINER for none). */
+  readonly labels?: readonly string[];
+  readonly containerName?: string;
+  /** The most rows a batch may hold; absent: adaptive up to the server's --max-batch-size. */
+  readonly batchSize?: number;
 }
 
 export interface ModelRecord {
@@ -72,11 +79,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE apps ADD COLUMN policy_config TEXT NOT NULL DEFAULT '{}';`,
   `ALTER TABLE models ADD COLUMN options TEXT NOT NULL DEFAULT '{}';`,
   `ALTER TABLE apps ADD COLUMN query_token_sha256 TEXT;`,
+  `ALTER TABLE apps ADD COLUMN cache INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 type AppRow = {
   name: string; input_type: string; default_output: string; slo_micros: number; policy: string; policy_config: string; created_at: string;
-  query_token_sha256: string | null;
+  query_token_sha256: string | null; cache: number;
 };
 type ModelRow = {
   name: string; version: string; input_type: string; runtime: string; artifact_sha256: string; artifact_name: string;
@@ -86,7 +94,7 @@ type ModelRow = {
 const toApp = (r: AppRow): AppRecord => ({
   name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output,
   sloMicros: r.slo_micros, policy: r.policy, policyConfig: JSON.parse(r.policy_config) as Record<string, unknown>,
-  queryTokenSha256: r.query_token_sha256 ?? undefined, createdAt: r.created_at,
+  queryTokenSha256: r.query_token_sha256 ?? undefined, cache: r.cache !== 0, createdAt: r.created_at,
 });
 
 const toModel = (r: ModelRow): ModelRecord => ({
@@ -134,10 +142,10 @@ export class Registry {
     return row ? toApp(row) : undefined;
   }
 
-  insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig" | "queryTokenSha256"> & { queryTokenSha256?: string }): void {
+  insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig" | "queryTokenSha256" | "cache"> & { queryTokenSha256?: string; cache?: boolean }): void {
     this.#db.query(
-      "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, a.queryTokenSha256 ?? null, new Date().toISOString());
+      "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, cache, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, a.queryTokenSha256 ?? null, a.cache === false ? 0 : 1, new Date().toISOString());
   }
 
   setPolicy(app: string, policy: string, config: Record<string, unknown>): void {

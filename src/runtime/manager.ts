@@ -51,7 +51,7 @@ class Pool {
     readonly model: ModelRecord, readonly artifactPath: string | undefined, readonly python: string | undefined,
     maxBatch: number, observer: BatchObserver,
   ) {
-    this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer);
+    this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer, model.options.batchSize);
     this.wanted = model.replicas;
   }
 
@@ -151,7 +151,8 @@ export class RuntimeManager {
   async start(model: ModelRecord, artifactPath: string | undefined, python?: string): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
     if (this.#pools.has(key)) throw new ConflictError(`model ${key} is already running`);
-    const pool = new Pool(model, artifactPath, python, this.#config.maxBatchSize, this.#observer);
+    const maxBatch = model.options.batchSize ? Math.min(model.options.batchSize, this.#config.maxBatchSize) : this.#config.maxBatchSize;
+    const pool = new Pool(model, artifactPath, python, maxBatch, this.#observer);
     this.#pools.set(key, pool);
     try {
       const infos = await Promise.all(Array.from({ length: model.replicas }, () => this.#startReplica(pool)));

@@ -82,7 +82,7 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
     expect(status).toBeDefined();
     expect(status.last_error).toContain("exited with code 137");
     expect(status.last_error).toContain("--memory 96m");
-    const metrics = await (await fetch(`${server.queryUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${server.queryUrl}/metrics`, { headers: { accept: "text/plain" } })).text();
     const restarts = Number(/clipper_replica_restarts_total\{model="dhog:1"\} (\d+)/.exec(metrics)?.[1]);
     expect(restarts).toBeGreaterThanOrEqual(3);
   }, 120_000);

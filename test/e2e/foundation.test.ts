@@ -72,7 +72,7 @@ describe("deploy and predict", () => {
 
   it("speaks Clipper's management routes and bodies", async () => {
     const post = (path: string, body: unknown = {}) => server.admin(path, body);
-    expect((await post("add_app", { name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 })).status).toBe(201);
+    expect((await post("add_app", { name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 })).status).toBe(200);
     expect((await post("get_application", { name: "clip" })).json).toMatchObject({ name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 });
     expect((await post("add_model_links", { app_name: "clip", model_names: ["hr"] })).status).toBe(200);
     expect((await post("get_linked_models", { app_name: "clip" })).json).toEqual(["hr"]);

@@ -127,7 +127,7 @@ describe("fault isolation", () => {
         expect(p).toMatchObject({ default: false, output: String(24 + i) });
       }
     });
-    const metrics = await (await fetch(`${s.queryUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${s.queryUrl}/metrics`, { headers: { accept: "text/plain" } })).text();
     expect(metrics).toMatch(/clipper_batch_splits_total\{model="picky:1"\} [1-9]/);
     expect(metrics).toMatch(/clipper_isolated_row_failures_total\{model="picky:1"\} [1-9]/);
   });
@@ -178,7 +178,7 @@ describe("client disconnects", () => {
     const gaveUp = results.filter((r) => r === "gave up").length;
     // Whatever was sent before the clients left finishes; then nothing waits and no replica has work.
     const idle = async () => {
-      const prom = await (await fetch(`${s.queryUrl}/metrics`)).text();
+      const prom = await (await fetch(`${s.queryUrl}/metrics`, { headers: { accept: "text/plain" } })).text();
       const containers = (await s.admin("get_all_containers", {})).json as { outstanding_rows: number }[];
       return /clipper_queue_depth\{model="slow:1"\} 0/.test(prom) && containers.every((c) => c.outstanding_rows === 0);
     };

@@ -31,9 +31,12 @@ print(json.dumps(out))`;
   return JSON.parse(res.stdout.toString());
 }
 
+const PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
 describe("GET /metrics", () => {
   it("is valid Prometheus text with query, latency, batch, cache, queue and replica series", async () => {
-    const res = await fetch(`${server.queryUrl}/metrics`);
+    // The Accept header Prometheus's scraper sends.
+    const res = await fetch(`${server.queryUrl}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT } });
     expect(res.headers.get("content-type")).toContain("text/plain");
     const samples = parsePrometheus(await res.text());
     const value = (name: string, labels: Record<string, string> = {}) =>
@@ -46,6 +49,17 @@ describe("GET /metrics", () => {
     expect(value("clipper_replicas", { model: "hr:1", state: "ready" })).toBe(1);
     expect(samples.some(([n, l]) => n === "clipper_queue_depth" && l.model === "hr:1")).toBe(true);
     expect(value("clipper_cache_misses_total")).toBeGreaterThan(0);
+  });
+
+  it("answers Clipper's metrics JSON to a client that states no text preference", async () => {
+    for (const accept of [undefined, "*/*", "application/json"]) {
+      const res = await fetch(`${server.queryUrl}/metrics`, { headers: accept ? { accept } : {} });
+      expect(res.headers.get("content-type")).toContain("application/json");
+      const json = (await res.json()) as { counters: Record<string, { count: string }>[]; histograms: unknown[] };
+      const hr = json.counters.find((c) => "app:hr:num_predictions" in c)!;
+      expect(Number(hr["app:hr:num_predictions"]!.count)).toBe(fx.rows.length * 2);
+      expect(json.histograms.length).toBeGreaterThan(0);
+    }
   });
 
   it("keeps a JSON summary at /metrics.json", async () => {

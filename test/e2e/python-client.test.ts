@@ -18,7 +18,8 @@ async function run(args: string[], env: Record<string, string> = {}) {
 
 beforeAll(async () => {
   // Installs the client into the Python the tests (and the server) use; reinstalling is idempotent.
-  const pip = await run([join(ROOT, ".venv/bin/pip"), "install", "--quiet", "./clients/python"]);
+  // python -m pip: a copied venv's bin/pip script may point at another interpreter.
+  const pip = await run([PYTHON, "-m", "pip", "install", "--quiet", "./clients/python"]);
   if (pip.code !== 0) throw new Error(`pip install ./clients/python failed:\n${pip.stderr}`);
   server = await startServer();
   const script = await run([PYTHON, "clients/python/tests/e2e_script.py", server.mgmtUrl, server.queryUrl, server.dataDir,
@@ -74,6 +75,9 @@ describe("clipper_admin.ClipperConnection against clipper serve", () => {
     expect(out.replicas_verbose_states).toEqual(["ready", "ready"]);
     expect(out.stopped_inactive).toEqual(["py-hr-dt:2"]);
     expect(out.after_rollback_prediction).toBe(fx.hrExpected.at(-3)!);
+    expect(out.num_replicas).toBe(2);
+    // get_clipper_logs writes one file per model version (the replicas' stderr, from GET /admin/logs).
+    expect(out.log_files).toEqual(["py-hr-dt_1.log"]);
   });
 
   it("raises ClipperException carrying the server's error, cause and status", () => {

@@ -29,7 +29,7 @@ describe("the OpenAPI document", () => {
     };
     expect(doc.openapi).toBe("3.1.0");
     const addApp = doc.paths["/admin/add_app"]!.post!;
-    expect(Object.keys(addApp.requestBody!.content["application/json"]!.schema.properties!)).toEqual(["name", "input_type", "default_output", "latency_slo_micros", "query_token"]);
+    expect(Object.keys(addApp.requestBody!.content["application/json"]!.schema.properties!)).toEqual(["name", "input_type", "default_output", "latency_slo_micros", "cache", "query_token"]);
     expect(addApp.security).toEqual([{ bearer: [] }]);
     expect(doc.paths["/admin/ping"]!.get!.security).toBeUndefined();
   });

@@ -24,3 +24,11 @@ class ClipperException(Exception):
         self.cause = cause
         self.code = code
         self.status = status
+
+
+class UnconnectedException(ClipperException):
+    """Clipper raised this when a method ran before connect(); clipper's methods connect as needed, so it is
+    exported for ``except`` clauses of Clipper code and not raised."""
+
+    def __init__(self, msg: str = "Not connected to Clipper; call connect() or start_clipper()") -> None:
+        super().__init__(msg)

@@ -4,7 +4,9 @@ usage: e2e_script.py MGMT_URL QUERY_URL DATA_DIR HR_PKL ROWS_JSON
 Progress goes to stderr; stdout's last line is the JSON result.
 """
 import json
+import os
 import sys
+import tempfile
 from typing import Any, Callable, Dict
 
 from clipper_admin import ClipperConnection, ClipperException
@@ -101,6 +103,10 @@ def main() -> None:
     out["replicas_verbose_states"] = [r["state"] for r in conn.get_all_model_replicas(verbose=True) if r["model_name"] == MODEL]
     out["stopped_inactive"] = conn.stop_inactive_model_versions([MODEL])
     out["after_rollback_prediction"] = conn.predict(APP, rows[0])["output"]
+    out["num_replicas"] = conn.get_num_replicas(MODEL)
+    with tempfile.TemporaryDirectory() as logs:
+        files = conn.get_clipper_logs(logs)
+        out["log_files"] = [os.path.basename(f) for f in files]
 
     log("errors")
     out["duplicate_app"] = failure(lambda: conn.register_application(APP, "doubles", "-1.0", 100000))

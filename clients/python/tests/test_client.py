@@ -225,7 +225,7 @@ class ManagementTest(FakeServerTest):
         self.assertEqual(self.fake.bodies("/admin/add_model"), [{
             "model_name": "m", "model_version": "3", "input_type": "doubles", "artifact_sha256": "ab" * 32,
             "artifact_name": os.path.basename(f.name), "replicas": 2, "predict_method": "predict_proba",
-            "app": {"name": "a"},
+            "app": {"name": "a"}, "labels": [], "batch_size": -1,
         }])
 
     def test_deploy_model_of_a_missing_file_sends_nothing(self) -> None:
@@ -275,7 +275,7 @@ class ManagementTest(FakeServerTest):
         self.assertEqual(c.get_all_model_replicas(), ["m:2:1", "m:2:7"])
         sent = {r["path"]: json.loads(r["raw"]) for r in self.fake.requests}
         self.assertEqual(sent["/admin/add_app"], {"name": "a", "input_type": "doubles", "default_output": "-1.0",
-                                                  "latency_slo_micros": 20000})
+                                                  "latency_slo_micros": 20000, "cache": True})
         self.assertEqual(sent["/admin/add_model_links"], {"app_name": "a", "model_names": ["m"]})
         self.assertEqual(sent["/admin/set_model_version"], {"model_name": "m", "model_version": "2"})
         self.assertEqual(sent["/admin/set_num_replicas"], {"model_name": "m", "num_replicas": 3})

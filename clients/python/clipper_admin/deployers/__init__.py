@@ -1,1 +1,1 @@
-"""Clipper's deployer modules; ``python`` deploys Python closures (``from clipper_admin.deployers import python``)."""
+"""Clipper's deployer modules: python, pytorch, tensorflow, keras, onnx (pyspark and mxnet raise what to use instead)."""

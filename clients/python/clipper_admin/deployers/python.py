@@ -1,7 +1,9 @@
-"""Clipper's Python deployer functions (``from clipper_admin.deployers import python as python_deployer``).
+"""Clipper's Python deployer (``from clipper_admin.deployers import python as python_deployer``).
 
-Clipper built a Docker image per closure; clipper runs the pickled closure in its Python runtime instead, so
-the Docker arguments (``base_image``, ``labels``, ``registry``) and ``batch_size`` are accepted and ignored.
+Clipper built a Docker image per closure; clipper runs the cloudpickled closure in its Python runtime instead.
+``base_image`` and ``registry`` name Clipper's image build and do not apply; ``pkgs_to_install`` builds the
+model's own Python environment on the server (once per package set, cached); ``labels`` and ``batch_size`` go
+to the server as in Clipper.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ def deploy_python_closure(clipper_conn: ClipperConnection, name: str, version: U
                           batch_size: int = -1, pkgs_to_install: Optional[List[str]] = None) -> Dict[str, Any]:
     """Deploys ``func`` as model ``name`` version ``version``; see :meth:`ClipperConnection.deploy_python_closure`."""
     return clipper_conn.deploy_python_closure(name, version, input_type, func, pkgs_to_install=pkgs_to_install,
-                                              num_replicas=num_replicas)
+                                              num_replicas=num_replicas, labels=labels, batch_size=batch_size)
 
 
 def create_endpoint(clipper_conn: ClipperConnection, name: str, input_type: str,
@@ -26,6 +28,6 @@ def create_endpoint(clipper_conn: ClipperConnection, name: str, input_type: str,
                     batch_size: int = -1, pkgs_to_install: Optional[List[str]] = None) -> None:
     """Registers application ``name``, deploys ``func`` as model ``name`` and links the two, as Clipper did."""
     clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    clipper_conn.deploy_python_closure(name, version, input_type, func, pkgs_to_install=pkgs_to_install,
-                                       num_replicas=num_replicas)
+    deploy_python_closure(clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas,
+                          batch_size, pkgs_to_install)
     clipper_conn.link_model_to_app(name, name)
