@@ -121,7 +121,7 @@ class Load {
 
 /** Queries the container on `port` has answered (its own /metrics). */
 async function served(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { accept: "text/plain" } })).text();
   return [...text.matchAll(/^clipper_queries_total\{[^}]*app="hr-hiring"[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
 }
 
