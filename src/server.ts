@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { PredictionCache } from "./cache/prediction-cache.ts";
 import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { startGrpc } from "./grpc/server.ts";
 import { loadOrCreateToken } from "./http/auth.ts";
 import { managementRoutes } from "./http/management-routes.ts";
 import { hotQueryRoutes, queryRoutes } from "./http/query-routes.ts";
@@ -59,6 +60,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
     }).fetch,
   });
+  const grpc = config.grpcPort === 0 ? undefined : await startGrpc({ processor, management, cache, logger },
+    { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes });
+  if (grpc) logger.info("grpc_listening", `gRPC API on ${grpc.address}`, { grpc_address: grpc.address });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;
   logger.info("listening", `query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`,
@@ -70,8 +74,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     // Stop accepting, let in-flight requests finish within the grace period, then stop the runtimes.
-    const drained = Promise.all([query.stop(false), mgmt.stop(false)]);
+    const drained = Promise.all([query.stop(false), mgmt.stop(false), grpc?.drain()]);
     await Promise.race([drained, Bun.sleep(config.shutdownGraceMs)]);
+    grpc?.forceStop();
     await Promise.all([query.stop(true), mgmt.stop(true)]);
     await runtimes.stopAll();
     registry.close();

@@ -1,0 +1,103 @@
+/**
+ * The V2 gRPC service (inference.GRPCInferenceService): parses calls into the same V2 core the REST
+ * routes use and answers through the same policy, cache, batcher and SLO. Query tokens come as
+ * `authorization: Bearer ...` metadata.
+ */
+import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { PredictionCache } from "../cache/prediction-cache.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import { V2_SERVER } from "../http/oip-routes.ts";
+import type { Logger } from "../log.ts";
+import type { ManagementService } from "../management/service.ts";
+import { parseV2Tensor, pinnedVersion, v2Answer, v2Metadata } from "../query/oip.ts";
+import { encodeBytesTensor } from "../query/oip-tensor.ts";
+import type { QueryProcessor } from "../query/processor.ts";
+import { contentsData, hasContents, type TensorContents } from "./contents.ts";
+import { grpcError } from "./status.ts";
+
+export interface GrpcDeps {
+  readonly processor: QueryProcessor;
+  readonly management: ManagementService;
+  readonly cache: PredictionCache;
+  readonly logger: Logger;
+  /** True once shutdown began: new calls get UNAVAILABLE. */
+  readonly draining: () => boolean;
+}
+
+interface InferInput { name?: string; datatype?: string; shape?: number[]; contents?: TensorContents }
+interface InferRequest {
+  model_name?: string; model_version?: string; id?: string; inputs?: InferInput[];
+  outputs?: { name?: string }[]; raw_input_contents?: Uint8Array[];
+}
+
+const authorizationOf = (metadata: Metadata): string | null => {
+  const v = metadata.get("authorization")[0];
+  return typeof v === "string" ? v : null;
+};
+
+/** A unary handler: runs `fn`, maps whatever it throws to a status. */
+function unary<Req>(d: GrpcDeps, fn: (req: Req, metadata: Metadata) => unknown) {
+  return (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => {
+    if (d.draining()) {
+      callback({ code: status.UNAVAILABLE, details: "the server is shutting down" });
+      return;
+    }
+    Promise.resolve()
+      .then(() => fn(call.request, call.metadata))
+      .then((res) => callback(null, res), (err: unknown) => callback(grpcError(err, d.logger)));
+  };
+}
+
+export function grpcService(d: GrpcDeps): UntypedServiceImplementation {
+  const allReady = () => [...d.management.snapshot.apps.keys()].every((a) => d.management.isAppReady(a));
+  return {
+    ServerLive: unary(d, () => ({ live: true })),
+    ServerReady: unary(d, () => ({ ready: allReady() })),
+    ServerMetadata: unary(d, () => ({ ...V2_SERVER, extensions: [...V2_SERVER.extensions] })),
+    ModelReady: unary<{ name?: string; version?: string }>(d, (req, md) => {
+      const route = d.processor.route(req.name ?? "", authorizationOf(md));
+      if (req.version) pinnedVersion(route, req.version, (k) => d.management.isRunning(k));
+      return { ready: d.management.isAppReady(route.app.name) };
+    }),
+    ModelMetadata: unary<{ name?: string; version?: string }>(d, (req, md) => {
+      const meta = v2Metadata(d.processor.route(req.name ?? "", authorizationOf(md)));
+      if (!req.version) return meta;
+      if (!meta.versions.includes(req.version)) throw new NotFoundError(`model '${meta.name}' has no version ${req.version} being served`);
+      return { ...meta, versions: [req.version] };
+    }),
+    ModelInfer: unary<InferRequest>(d, (req, md) => infer(d, req, md)),
+  };
+}
+
+async function infer(d: GrpcDeps, req: InferRequest, md: Metadata) {
+  const arrivalMs = performance.now();
+  const name = req.model_name ?? "";
+  const route = d.processor.route(name, authorizationOf(md));
+  const inputs = req.inputs ?? [];
+  if (inputs.length !== 1) throw new BadRequestError(`'inputs' must hold exactly one tensor, got ${inputs.length}`);
+  const raws = req.raw_input_contents ?? [];
+  const t = inputs[0]!;
+  if (raws.length > 1) throw new BadRequestError(`raw_input_contents has ${raws.length} entries but there is one input`);
+  if (raws.length === 1 && hasContents(t.contents)) {
+    throw new BadRequestError("inputs[0] has both contents and raw_input_contents", "give one of them");
+  }
+  for (const [i, o] of (req.outputs ?? []).entries()) {
+    if (o.name !== "output") throw new BadRequestError(`outputs[${i}] names no output of this model`, "its one output is named 'output'");
+  }
+  const datatype = t.datatype ?? "";
+  const tensor = { name: t.name ?? "", shape: t.shape ?? [], datatype };
+  const parsed = parseV2Tensor(raws.length === 1 ? { ...tensor, raw: raws[0] }
+    : { ...tensor, data: contentsData(t.contents, datatype, route.app.inputType, "inputs[0].contents") },
+  route.app.inputType, d.cache.enabled);
+  const pinned = req.model_version ? pinnedVersion(route, req.model_version, (k) => d.management.isRunning(k)) : undefined;
+  const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned);
+  const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
+  const a = v2Answer(name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
+  return {
+    model_name: a.modelName, model_version: a.version ?? "", id: a.id ?? "",
+    parameters: a.defaultRows === undefined ? {} : { default_rows: { string_param: a.defaultRows } },
+    outputs: [{ name: "output", datatype: "BYTES", shape: [a.data.length] }],
+    raw_output_contents: [encodeBytesTensor(a.data)],
+  };
+}
