@@ -60,7 +60,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
     }).fetch,
   });
-  const grpc = config.grpcPort === 0 ? undefined : await startGrpc({ processor, management, cache, logger },
+  const grpc = config.grpcPort === 0 ? undefined : await startGrpc({ processor, management, cache, metrics, logger },
     { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes });
   if (grpc) logger.info("grpc_listening", `gRPC API on ${grpc.address}`, { grpc_address: grpc.address });
   const queryUrl = `http://${config.host}:${query.port}`;

@@ -10,9 +10,11 @@ import { BadRequestError, NotFoundError } from "../errors.ts";
 import { V2_SERVER } from "../http/oip-routes.ts";
 import type { Logger } from "../log.ts";
 import type { ManagementService } from "../management/service.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { parseV2Tensor, pinnedVersion, v2Answer, v2Metadata } from "../query/oip.ts";
 import { encodeBytesTensor } from "../query/oip-tensor.ts";
 import type { QueryProcessor } from "../query/processor.ts";
+import type { AppRoute } from "../query/snapshot.ts";
 import { contentsData, hasContents, type TensorContents } from "./contents.ts";
 import { grpcError } from "./status.ts";
 
@@ -20,6 +22,7 @@ export interface GrpcDeps {
   readonly processor: QueryProcessor;
   readonly management: ManagementService;
   readonly cache: PredictionCache;
+  readonly metrics: Metrics;
   readonly logger: Logger;
   /** True once shutdown began: new calls get UNAVAILABLE. */
   readonly draining: () => boolean;
@@ -74,6 +77,15 @@ async function infer(d: GrpcDeps, req: InferRequest, md: Metadata) {
   const arrivalMs = performance.now();
   const name = req.model_name ?? "";
   const route = d.processor.route(name, authorizationOf(md));
+  try {
+    return await answer(d, req, route, arrivalMs);
+  } catch (err) {
+    if (err instanceof BadRequestError) d.metrics.onRejected(name, "grpc");
+    throw err;
+  }
+}
+
+async function answer(d: GrpcDeps, req: InferRequest, route: AppRoute, arrivalMs: number) {
   const inputs = req.inputs ?? [];
   if (inputs.length !== 1) throw new BadRequestError(`'inputs' must hold exactly one tensor, got ${inputs.length}`);
   const raws = req.raw_input_contents ?? [];
@@ -91,9 +103,9 @@ async function infer(d: GrpcDeps, req: InferRequest, md: Metadata) {
     : { ...tensor, data: contentsData(t.contents, datatype, route.app.inputType, "inputs[0].contents") },
   route.app.inputType, d.cache.enabled);
   const pinned = req.model_version ? pinnedVersion(route, req.model_version, (k) => d.management.isRunning(k)) : undefined;
-  const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned);
+  const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, "grpc");
   const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
-  const a = v2Answer(name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
+  const a = v2Answer(route.app.name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
   return {
     model_name: a.modelName, model_version: a.version ?? "", id: a.id ?? "",
     parameters: a.defaultRows === undefined ? {} : { default_rows: { string_param: a.defaultRows } },

@@ -1,10 +1,11 @@
 /** Open Inference Protocol (KServe V2) REST routes on the query port, through the same request path. */
 import { Hono } from "hono";
 import type { ManagementService } from "../management/service.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { parseV2Request, pinnedVersion, v2Answer, v2Json, v2Metadata } from "../query/oip.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { NotFoundError } from "../errors.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
 import { readBodyBytes, readJson } from "./body.ts";
 import { binaryResponse, HEADER_LENGTH, splitBinaryBody } from "./oip-binary.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -13,6 +14,7 @@ export interface OipDeps {
   readonly processor: QueryProcessor;
   readonly management: ManagementService;
   readonly cache: PredictionCache;
+  readonly metrics: Metrics;
   readonly maxBodyBytes: number;
 }
 
@@ -56,10 +58,17 @@ export function oipRoutes(d: OipDeps): Hono {
     const route = d.processor.route(name, req.headers.get("authorization"));
     // With the binary data extension the body is a JSON header of the declared length, then raw tensors.
     const headerLength = req.headers.get(HEADER_LENGTH);
-    const { json, binary } = headerLength === null
-      ? { json: await readJson(req, d.maxBodyBytes), binary: undefined }
-      : splitBinaryBody(await readBodyBytes(req, d.maxBodyBytes), headerLength);
-    const { id, parsed, binaryOutput } = parseV2Request(json, route.app.inputType, d.cache.enabled, binary);
+    let request;
+    try {
+      const { json, binary } = headerLength === null
+        ? { json: await readJson(req, d.maxBodyBytes), binary: undefined }
+        : splitBinaryBody(await readBodyBytes(req, d.maxBodyBytes), headerLength);
+      request = parseV2Request(json, route.app.inputType, d.cache.enabled, binary);
+    } catch (err) {
+      if (err instanceof BadRequestError) d.metrics.onRejected(name);
+      throw err;
+    }
+    const { id, parsed, binaryOutput } = request;
     const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
     const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned);
     const { outcomes, choice } = "outcomes" in answered ? answered : await answered;

@@ -7,7 +7,7 @@ import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics/metrics.ts";
+import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
 import { parseJsonBody, type ParsedQuery, parseQuery, parseQueryBody, type Row } from "./input.ts";
@@ -71,20 +71,20 @@ export class QueryProcessor {
    * The transport-free core of a predict: the policy picks a model (or `pinned` names one), rows go
    * through cache and batcher against the app's deadline, and each row gets an outcome.
    */
-  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice): Answered | Promise<Answered> {
+  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, protocol: Protocol = "rest"): Answered | Promise<Answered> {
     const choice = pinned ?? selectModel(route, Math.random());
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
     const predicted = this.#predictRows(route, choice, parsed.rows, parsed.keys, deadlineMs);
     return Array.isArray(predicted)
-      ? this.#answered(route, choice, predicted, arrivalMs)
-      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs));
+      ? this.#answered(route, choice, predicted, arrivalMs, protocol)
+      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, protocol));
   }
 
-  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number): Answered {
+  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, protocol: Protocol): Answered {
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
-    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
+    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000, protocol);
     return { outcomes, choice };
   }
 
