@@ -2,11 +2,11 @@
  * The V2 gRPC server on its own port: the proto is embedded in the binary and loaded from the data
  * directory; messages over --max-body-bytes get RESOURCE_EXHAUSTED; stop() lets calls in flight finish.
  */
-import { Server, ServerCredentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from "@grpc/grpc-js";
+import { Server, ServerCredentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { extract } from "../runtime/embedded.ts";
 import protoSource from "./grpc_predict_v2.proto" with { type: "text" };
-import { type GrpcDeps, grpcService } from "./service.ts";
+import { type GrpcDeps, grpcService, MalformedMessage } from "./service.ts";
 
 export interface GrpcServer {
   /** host:port it listens on. */
@@ -22,7 +22,7 @@ export async function startGrpc(deps: Omit<GrpcDeps, "draining">, opts: { host: 
     keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true,
   });
   const inference = loadPackageDefinition(definition).inference as GrpcObject;
-  const service = (inference.GRPCInferenceService as ServiceClientConstructor).service;
+  const service = guardDecoding((inference.GRPCInferenceService as ServiceClientConstructor).service);
   let draining = false;
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
@@ -44,4 +44,21 @@ export async function startGrpc(deps: Omit<GrpcDeps, "draining">, opts: { host: 
     }),
     forceStop: () => server.forceShutdown(),
   };
+}
+
+/**
+ * grpc-js answers INTERNAL when a request does not decode; the client sent it, so a message that is not
+ * valid protobuf becomes a MalformedMessage, which the handler answers with INVALID_ARGUMENT.
+ */
+function guardDecoding(service: ServiceDefinition): ServiceDefinition {
+  return Object.fromEntries(Object.entries(service).map(([method, def]) => [method, {
+    ...def,
+    requestDeserialize: (bytes: Buffer) => {
+      try {
+        return def.requestDeserialize(bytes);
+      } catch (err) {
+        return new MalformedMessage(def.originalName ?? method, (err as Error).message);
+      }
+    },
+  }]));
 }

@@ -34,6 +34,11 @@ interface InferRequest {
   outputs?: { name?: string }[]; raw_input_contents?: Uint8Array[];
 }
 
+/** A request that did not decode as its protobuf message. */
+export class MalformedMessage {
+  constructor(readonly method: string, readonly reason: string) {}
+}
+
 const authorizationOf = (metadata: Metadata): string | null => {
   const v = metadata.get("authorization")[0];
   return typeof v === "string" ? v : null;
@@ -44,6 +49,10 @@ function unary<Req>(d: GrpcDeps, fn: (req: Req, metadata: Metadata) => unknown) 
   return (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => {
     if (d.draining()) {
       callback({ code: status.UNAVAILABLE, details: "the server is shutting down" });
+      return;
+    }
+    if (call.request instanceof MalformedMessage) {
+      callback({ code: status.INVALID_ARGUMENT, details: `the ${call.request.method} request is not a valid protobuf message: ${call.request.reason}` });
       return;
     }
     Promise.resolve()

@@ -13,6 +13,8 @@ export interface V2GrpcClient {
   readonly client: Client;
   /** Calls METHOD; resolves with the answer or the status (never rejects). */
   call(method: string, request: unknown, token?: string): Promise<GrpcResult>;
+  /** Calls METHOD with `bytes` as the request message, whatever they are; the answer stays undecoded. */
+  callRaw(method: string, bytes: Buffer, deadlineMs: number): Promise<GrpcResult>;
   close(): void;
 }
 
@@ -28,8 +30,20 @@ export function v2Grpc(address: string): V2GrpcClient {
           resolve(error ? { ok: false, error } : { ok: true, value }));
       });
     },
+    callRaw(method, bytes, deadlineMs) {
+      const same = (b: Buffer) => b;
+      return new Promise((resolve) => {
+        client.makeUnaryRequest(`/inference.GRPCInferenceService/${method}`, same, same, bytes, new Metadata(), { deadline: Date.now() + deadlineMs },
+          (error, value) => resolve(error ? { ok: false, error } : { ok: true, value }));
+      });
+    },
     close: () => client.close(),
   };
+}
+
+/** A request message of METHOD as protobuf bytes. */
+export function encodeRequest(method: string, message: unknown): Buffer {
+  return Service.service[method]!.requestSerialize(message);
 }
 
 /** Rows as a ModelInfer request with FP64 raw_input_contents. */
