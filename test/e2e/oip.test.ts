@@ -76,6 +76,51 @@ describe("Open Inference Protocol", () => {
     expect(((await bad.json()) as { error: string }).error).toBe("inputs[0].data has 3 values but shape [2,5] needs 10");
   });
 
+  it("answers bad binary framing with a 400 naming what is wrong", async () => {
+    const post = async (header: unknown, binary: Uint8Array, declared?: number) => {
+      const json = Buffer.from(JSON.stringify(header));
+      const res = await fetch(`${server.queryUrl}/v2/models/hr-hiring/infer`, {
+        method: "POST", body: Buffer.concat([json, binary]),
+        headers: { "inference-header-content-length": String(declared ?? json.length), "content-type": "application/octet-stream" },
+      });
+      return { status: res.status, error: ((await res.json()) as { error: string }).error };
+    };
+    const rows = Buffer.from(new Float64Array(fx.rows.slice(0, 2).flat()).buffer);
+    const tensor = (size: number, datatype = "FP64", shape = [2, 5]) => ({ inputs: [{ name: "input", shape, datatype, parameters: { binary_data_size: size } }] });
+    expect(await post(tensor(80), rows, 10_000)).toEqual({ status: 400, error: `Inference-Header-Content-Length is 10000 but the body has only ${JSON.stringify(tensor(80)).length + 80} bytes` });
+    expect(await post(tensor(88), rows)).toEqual({ status: 400, error: "inputs[0].parameters.binary_data_size is 88 but 80 bytes of binary data follow the JSON header" });
+    expect(await post(tensor(72), rows.subarray(0, 72))).toEqual({ status: 400, error: "inputs[0] has 72 bytes of FP64 data but its shape needs 80" });
+    expect(await post(tensor(80, "BYTES", [2]), rows)).toEqual({ status: 400, error: "inputs[0].datatype 'BYTES' does not fit the app's input type doubles" });
+    expect(await post(tensor(2 ** 53), rows)).toMatchObject({ status: 400 });
+    const lying = Buffer.alloc(8);
+    lying.writeUInt32LE(0xffffffff, 0);
+    const res = await fetch(`${server.queryUrl}/v2/models/reviews/infer`, {
+      method: "POST", headers: { "inference-header-content-length": String(JSON.stringify(tensor(8, "BYTES", [1])).length) },
+      body: Buffer.concat([Buffer.from(JSON.stringify(tensor(8, "BYTES", [1]))), lying]),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("inputs[0]: BYTES element 0 claims 4294967295 bytes but only 4 follow");
+  });
+
+  it("answers binary output, after a JSON part of the length its header gives, when an output asks for binary_data", async () => {
+    const rows = fx.rows.slice(0, 3);
+    const header = Buffer.from(JSON.stringify({
+      inputs: [{ name: "input", shape: [3, 5], datatype: "FP64", parameters: { binary_data_size: 120 } }],
+      outputs: [{ name: "output", parameters: { binary_data: true } }],
+    }));
+    const res = await fetch(`${server.queryUrl}/v2/models/hr-hiring/infer`, {
+      method: "POST", headers: { "inference-header-content-length": String(header.length) },
+      body: Buffer.concat([header, Buffer.from(new Float64Array(rows.flat()).buffer)]),
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    const jsonLength = Number(res.headers.get("inference-header-content-length"));
+    const head = JSON.parse(body.subarray(0, jsonLength).toString());
+    expect(head.outputs).toEqual([{ name: "output", shape: [3], datatype: "BYTES", parameters: { binary_data_size: body.length - jsonLength } }]);
+    const out: string[] = [];
+    for (let at = jsonLength; at < body.length; at += 4 + body.readUInt32LE(at)) out.push(body.subarray(at + 4, at + 4 + body.readUInt32LE(at)).toString());
+    expect(out).toEqual(fx.hrExpected.slice(0, 3));
+  });
+
   it("goes through the cache and the same metrics as /{app}/predict", async () => {
     const before = ((await (await fetch(`${server.queryUrl}/metrics.json`)).json()) as { apps: Record<string, { queries: number }> }).apps["hr-hiring"]!.queries;
     await fetch(`${server.queryUrl}/v2/models/hr-hiring/infer`, {
