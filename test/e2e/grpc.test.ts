@@ -16,6 +16,7 @@ beforeAll(async () => {
   await server.cliOk("register-app", "secret-hr", "--input-type", "doubles", "--query-token", "query-secret-0123456789");
   await server.cliOk("link", "secret-hr", "hr");
   await server.cliOk("deploy", join(fx.dir, "slow.pkl"), "--name", "slow", "--slo-micros", "20000", "--default-output", "late");
+  await server.cliOk("deploy", join(fx.dir, "length.pkl"), "--name", "length", "--input-type", "strings");
   grpc = v2Grpc(server.grpcAddress!);
 });
 afterAll(async () => {
@@ -24,6 +25,23 @@ afterAll(async () => {
 });
 
 describe("V2 gRPC", () => {
+  it("takes typed contents (fp64, fp32, bytes) as well as raw_input_contents, and an empty request is INVALID_ARGUMENT", async () => {
+    const rows = fx.rows.slice(0, 4);
+    const typed = (datatype: string, field: string) => grpc.call("ModelInfer", {
+      model_name: "hr", inputs: [{ name: "input", datatype, shape: [4, 5], contents: { [field]: rows.flat() } }],
+    });
+    for (const res of [await typed("FP64", "fp64_contents"), await typed("FP32", "fp32_contents")]) {
+      expect(res.ok && bytesOutput(res.value.raw_output_contents[0])).toEqual(fx.hrExpected.slice(0, 4));
+    }
+    const text = await grpc.call("ModelInfer", {
+      model_name: "length", inputs: [{ name: "input", datatype: "BYTES", shape: [2], contents: { bytes_contents: [Buffer.from("héllo"), Buffer.from("")] } }],
+    });
+    expect(text.ok && bytesOutput(text.value.raw_output_contents[0])).toEqual(["5", "0"]);
+    const empty = await grpc.call("ModelInfer", { model_name: "hr" });
+    expect(!empty.ok && empty.error.code).toBe(status.INVALID_ARGUMENT);
+    expect(!empty.ok && empty.error.details).toBe("'inputs' must hold exactly one tensor, got 0");
+  });
+
   it("needs an app's query token in the authorization metadata", async () => {
     const req = fp64Infer("secret-hr", fx.rows.slice(0, 3));
     const none = await grpc.call("ModelInfer", req);
