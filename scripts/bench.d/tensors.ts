@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hrRows, type Row } from "./bodies.ts";
 import { describeMachine, type Machine } from "./machine.ts";
-import { freePort, installCleanup, waitFor, waitQuiet } from "./proc.ts";
+import { freePort, installCleanup, serviceCpu, waitFor, waitQuiet } from "./proc.ts";
 import { deployHr, mlserver, predictsOk, startClipper, type Context } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
 
@@ -25,13 +25,15 @@ interface Point {
   system: string; transport: string; requests: number; errors: number; seconds: number;
   /** Rows answered with a prediction per second (rows that got clipper's default output are not counted). */
   rowsPerSec: number; defaultRows: number; p50Ms: number; p99Ms: number; firstError?: string;
+  /** CPU per request of the server process and of its children (the replicas, MLServer's workers). */
+  serverCpuMicros: number; childrenCpuMicros: number;
 }
 
 /** One call: resolves when the answer is in and checked; throws on anything but a good answer. */
 type Call = (batch: number) => Promise<void>;
 
 /** CALLERS loops calling back to back for `seconds`; latency per call, errors counted (a failing call is not retried). */
-async function drive(call: Call, seconds: number): Promise<Omit<Point, "system" | "transport" | "defaultRows">> {
+async function drive(call: Call, seconds: number): Promise<Pick<Point, "requests" | "errors" | "seconds" | "rowsPerSec" | "p50Ms" | "p99Ms" | "firstError">> {
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
@@ -97,17 +99,21 @@ function grpcInfer(client: Client, model: string, typed: boolean): Call {
   });
 }
 
-async function measure(system: string, transport: string, call: Call, o: { durationSec: number; warmupSec: number },
+async function measure(system: string, transport: string, call: Call, o: { durationSec: number; warmupSec: number }, pid: number,
   defaults: () => Promise<number> = async () => 0): Promise<Point> {
   await call(0); // fails loudly before any load when the transport does not work
   await waitQuiet(20_000);
   if (o.warmupSec > 0) await drive(call, o.warmupSec);
   const before = await defaults();
+  const cpuBefore = serviceCpu(pid);
   const driven = await drive(call, o.durationSec);
+  const cpuAfter = serviceCpu(pid);
   const defaultRows = (await defaults()) - before;
-  const point = { system, transport, ...driven, defaultRows, rowsPerSec: (driven.requests * ROWS - defaultRows) / driven.seconds };
+  const perRequest = (sec: number) => (driven.requests ? (sec * 1e6) / driven.requests : 0);
+  const point = { system, transport, ...driven, defaultRows, rowsPerSec: (driven.requests * ROWS - defaultRows) / driven.seconds,
+    serverCpuMicros: perRequest(cpuAfter.leaderSec - cpuBefore.leaderSec), childrenCpuMicros: perRequest(cpuAfter.childrenSec - cpuBefore.childrenSec) };
   log(`${system} ${transport}: ${Math.round(point.rowsPerSec)} rows/s predicted (${Math.round(point.requests / point.seconds)} req/s), ` +
-    `p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, errors ${point.errors}${point.firstError ? ` (${point.firstError})` : ""}, default rows ${defaultRows}`);
+    `p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, errors ${point.errors}${point.firstError ? ` (${point.firstError})` : ""}, default rows ${defaultRows}, CPU µs/req server ${point.serverCpuMicros.toFixed(0)} + children ${point.childrenCpuMicros.toFixed(0)}`);
   return point;
 }
 
@@ -145,9 +151,9 @@ async function main(): Promise<void> {
       const infer = `${queryUrl}/v2/models/hr/infer`;
       const client = new Service(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
       const defaults = () => clipperDefaults(queryUrl);
-      points.push(await measure("clipper", "REST JSON", restJson(infer), o, defaults));
-      points.push(await measure("clipper", "REST binary", restBinary(infer), o, defaults));
-      points.push(await measure("clipper", "gRPC", grpcInfer(client, "hr", false), o, defaults));
+      points.push(await measure("clipper", "REST JSON", restJson(infer), o, service.pid, defaults));
+      points.push(await measure("clipper", "REST binary", restBinary(infer), o, service.pid, defaults));
+      points.push(await measure("clipper", "gRPC", grpcInfer(client, "hr", false), o, service.pid, defaults));
       client.close();
     } finally {
       await service.stop();
@@ -157,10 +163,10 @@ async function main(): Promise<void> {
       const running = await mlserver.start(ctx);
       try {
         const client = new Service(running.grpcAddress!, credentials.createInsecure());
-        points.push(await measure("MLServer", "REST JSON", restJson(running.predictUrl), o));
+        points.push(await measure("MLServer", "REST JSON", restJson(running.predictUrl), o, running.service.pid));
         // MLServer takes raw_input_contents too; typed contents are the fallback when it does not.
         const raw = await grpcInfer(client, "hr", false)(0).then(() => true, () => false);
-        points.push(await measure("MLServer", raw ? "gRPC" : "gRPC (typed contents)", grpcInfer(client, "hr", !raw), o));
+        points.push(await measure("MLServer", raw ? "gRPC" : "gRPC (typed contents)", grpcInfer(client, "hr", !raw), o, running.service.pid));
         client.close();
       } finally {
         await running.service.stop();
@@ -199,9 +205,9 @@ function writeReport(out: string, points: Point[], o: { durationSec: number; war
     "",
     "rows/s counts rows answered with a prediction; rows that got clipper's default output (the HR app's SLO is the default 100 ms) are in their own column.",
     "",
-    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
-    ...points.map((p) => `| ${p.system} | ${p.transport} | ${Math.round(p.rowsPerSec)} | ${Math.round(p.requests / p.seconds)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.errors} | ${p.defaultRows} |`),
+    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...points.map((p) => `| ${p.system} | ${p.transport} | ${Math.round(p.rowsPerSec)} | ${Math.round(p.requests / p.seconds)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.errors} | ${p.defaultRows} | ${p.serverCpuMicros.toFixed(0)} + ${p.childrenCpuMicros.toFixed(0)} |`),
     "",
     "| goal | target | measured | status |",
     "|---|---:|---:|---|",

@@ -27,6 +27,8 @@ export async function startGrpc(deps: Omit<GrpcDeps, "draining">, opts: { host: 
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": -1,
+    // Per-call bookkeeping for a debugging service clipper does not serve.
+    "grpc.enable_channelz": 0,
   });
   server.addService(service, grpcService({ ...deps, draining: () => draining }));
   const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;

@@ -89,15 +89,14 @@ export function bytesElementsAsData(elements: readonly Uint8Array[], inputType: 
 
 /** Strings as one BYTES tensor: each a 4-byte little-endian length and its UTF-8 bytes. */
 export function encodeBytesTensor(values: readonly string[]): Buffer {
-  const encoded = values.map((v) => Buffer.from(v, "utf8"));
+  const lengths = new Array<number>(values.length);
   let total = 0;
-  for (const e of encoded) total += 4 + e.length;
+  for (let i = 0; i < values.length; i++) total += 4 + (lengths[i] = Buffer.byteLength(values[i]!, "utf8"));
   const out = Buffer.allocUnsafe(total);
   let at = 0;
-  for (const e of encoded) {
-    out.writeUInt32LE(e.length, at);
-    e.copy(out, at + 4);
-    at += 4 + e.length;
+  for (let i = 0; i < values.length; i++) {
+    out.writeUInt32LE(lengths[i]!, at);
+    at += 4 + out.write(values[i]!, at + 4, "utf8");
   }
   return out;
 }
