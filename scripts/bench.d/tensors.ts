@@ -1,7 +1,7 @@
 /**
  * scripts/bench --tensors: rows/s for [64, 5] FP64 tensors at 16 concurrent callers, clipper over V2 REST
  * JSON, REST binary tensor data and gRPC (cache off, 1 Python replica), beside MLServer's REST and gRPC on the
- * same pickle. One Bun process drives every system the same way (fetch; @grpc/grpc-js with its defaults).
+ * same pickle. REST load comes from fetch in this Bun process, gRPC load from grpcio (grpc_load.py), the same for both systems.
  * Writes tensors.md and tensors.json.
  */
 import { credentials, loadPackageDefinition, type Client, type GrpcObject, type ServiceClientConstructor } from "@grpc/grpc-js";
@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hrRows, type Row } from "./bodies.ts";
 import { describeMachine, type Machine } from "./machine.ts";
-import { freePort, installCleanup, serviceCpu, waitFor, waitQuiet } from "./proc.ts";
+import { freePort, installCleanup, run, serviceCpu, waitFor, waitQuiet } from "./proc.ts";
 import { deployHr, mlserver, predictsOk, startClipper, type Context } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
 
@@ -99,14 +99,35 @@ function grpcInfer(client: Client, model: string, typed: boolean): Call {
   });
 }
 
-async function measure(system: string, transport: string, call: Call, o: { durationSec: number; warmupSec: number }, pid: number,
-  defaults: () => Promise<number> = async () => 0): Promise<Point> {
+type Driven = Awaited<ReturnType<typeof drive>>;
+/** Loads a system for `seconds` and says what came back. */
+type Load = (seconds: number) => Promise<Driven>;
+
+const fetchLoad = (call: Call): Load => async (seconds) => {
   await call(0); // fails loudly before any load when the transport does not work
+  return drive(call, seconds);
+};
+
+/**
+ * gRPC load from grpcio's C core (scripts/bench.d/grpc_load.py, Triton's stubs): a @grpc/grpc-js client in
+ * this process costs more CPU per call than the servers under test and would measure itself.
+ */
+const pythonGrpcLoad = (benchPython: string, address: string, model: string): Load => async (seconds) => {
+  const r = await run([benchPython, join(import.meta.dir, "grpc_load.py"), address, model, String(seconds), String(CALLERS), JSON.stringify(BATCHES.slice(0, 20))],
+    { cwd: ROOT, timeoutMs: (seconds + 60) * 1000 });
+  if (r.code !== 0) throw new Error(`grpc_load.py exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  const x = JSON.parse(r.stdout) as { requests: number; errors: number; seconds: number; p50_ms: number; p99_ms: number; first_error: string | null };
+  return { requests: x.requests, errors: x.errors, seconds: x.seconds, rowsPerSec: (x.requests * ROWS) / x.seconds, p50Ms: x.p50_ms, p99Ms: x.p99_ms,
+    ...(x.first_error ? { firstError: x.first_error } : {}) };
+};
+
+async function measure(system: string, transport: string, load: Load, o: { durationSec: number; warmupSec: number }, pid: number,
+  defaults: () => Promise<number> = async () => 0): Promise<Point> {
   await waitQuiet(20_000);
-  if (o.warmupSec > 0) await drive(call, o.warmupSec);
+  if (o.warmupSec > 0) await load(o.warmupSec);
   const before = await defaults();
   const cpuBefore = serviceCpu(pid);
-  const driven = await drive(call, o.durationSec);
+  const driven = await load(o.durationSec);
   const cpuAfter = serviceCpu(pid);
   const defaultRows = (await defaults()) - before;
   const perRequest = (sec: number) => (driven.requests ? (sec * 1e6) / driven.requests : 0);
@@ -151,9 +172,10 @@ async function main(): Promise<void> {
       const infer = `${queryUrl}/v2/models/hr/infer`;
       const client = new Service(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
       const defaults = () => clipperDefaults(queryUrl);
-      points.push(await measure("clipper", "REST JSON", restJson(infer), o, service.pid, defaults));
-      points.push(await measure("clipper", "REST binary", restBinary(infer), o, service.pid, defaults));
-      points.push(await measure("clipper", "gRPC", grpcInfer(client, "hr", false), o, service.pid, defaults));
+      points.push(await measure("clipper", "REST JSON", fetchLoad(restJson(infer)), o, service.pid, defaults));
+      points.push(await measure("clipper", "REST binary", fetchLoad(restBinary(infer)), o, service.pid, defaults));
+      const grpcLoad = benchPython ? pythonGrpcLoad(benchPython, `127.0.0.1:${grpcPort}`, "hr") : fetchLoad(grpcInfer(client, "hr", false));
+      points.push(await measure("clipper", "gRPC", grpcLoad, o, service.pid, defaults));
       client.close();
     } finally {
       await service.stop();
@@ -163,10 +185,10 @@ async function main(): Promise<void> {
       const running = await mlserver.start(ctx);
       try {
         const client = new Service(running.grpcAddress!, credentials.createInsecure());
-        points.push(await measure("MLServer", "REST JSON", restJson(running.predictUrl), o, running.service.pid));
-        // MLServer takes raw_input_contents too; typed contents are the fallback when it does not.
-        const raw = await grpcInfer(client, "hr", false)(0).then(() => true, () => false);
-        points.push(await measure("MLServer", raw ? "gRPC" : "gRPC (typed contents)", grpcInfer(client, "hr", !raw), o, running.service.pid));
+        points.push(await measure("MLServer", "REST JSON", fetchLoad(restJson(running.predictUrl)), o, running.service.pid));
+        // MLServer takes raw_input_contents (checked here first, with the grpc-js client).
+        await grpcInfer(client, "hr", false)(0);
+        points.push(await measure("MLServer", "gRPC", pythonGrpcLoad(benchPython, running.grpcAddress!, "hr"), o, running.service.pid));
         client.close();
       } finally {
         await running.service.stop();
@@ -195,9 +217,10 @@ function writeReport(out: string, points: Point[], o: { durationSec: number; war
     "# V2 tensors: REST JSON, REST binary and gRPC",
     "",
     `\`scripts/bench --tensors\`: rows/s for [${ROWS}, 5] FP64 tensors (the HR decision tree, 100 different batches in turn) at ${CALLERS} concurrent callers, ` +
-      `${o.durationSec} s per point after ${o.warmupSec} s of warm-up, all on 127.0.0.1. One Bun process is the client of every system (fetch, and @grpc/grpc-js ` +
-      "with its defaults); the REST binary requests are what Triton's HTTP client sends by default (binary input, binary output asked for), the gRPC ones " +
-      "what Triton's gRPC client sends (raw_input_contents). clipper: `clipper serve --cache-entries 0`, 1 Python replica. MLServer 1.7.1 with mlserver-sklearn, " +
+      `${o.durationSec} s per point after ${o.warmupSec} s of warm-up, all on 127.0.0.1. REST load: fetch from one Bun process; the REST binary requests ` +
+      "are what Triton's HTTP client sends by default (binary input, binary output asked for). gRPC load: grpcio's asyncio client (C core) with Triton's " +
+      "generated stubs, raw_input_contents as Triton's gRPC client sends (scripts/bench.d/grpc_load.py; a @grpc/grpc-js client costs more CPU per call " +
+      "than the servers under test). The client shares the machine's cores with the server. clipper: `clipper serve --cache-entries 0`, 1 Python replica. MLServer 1.7.1 with mlserver-sklearn, " +
       "adaptive batching (64 rows, 2 ms), on the same pickle.",
     "",
     `Machine: ${machine.nproc} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, load average ${machine.loadAverage.join(" / ")} at the start (shared with other work); ` +
