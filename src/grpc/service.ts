@@ -1,10 +1,8 @@
 /**
  * The V2 gRPC service (inference.GRPCInferenceService): parses calls into the same V2 core the REST
  * routes use and answers through the same policy, cache, batcher and SLO. Query tokens come as
- * `authorization: Bearer ...` metadata.
+ * `authorization: Bearer ...` metadata. Transport-free: server.ts carries the calls.
  */
-import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import { V2_SERVER } from "../http/oip-routes.ts";
@@ -16,7 +14,7 @@ import { encodeBytesTensor } from "../query/oip-tensor.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import type { AppRoute } from "../query/snapshot.ts";
 import { contentsData, hasContents, type TensorContents } from "./contents.ts";
-import { grpcError } from "./status.ts";
+
 
 export interface GrpcDeps {
   readonly processor: QueryProcessor;
@@ -24,9 +22,12 @@ export interface GrpcDeps {
   readonly cache: PredictionCache;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** True once shutdown began: new calls get UNAVAILABLE. */
-  readonly draining: () => boolean;
 }
+
+/** One method: the decoded request and the caller's `authorization` metadata in, the response out (or a thrown error). */
+export type UnaryHandler = (request: unknown, authorization: string | null) => unknown;
+
+interface ModelRef { name?: string; version?: string }
 
 interface InferInput { name?: string; datatype?: string; shape?: number[]; contents?: TensorContents }
 interface InferRequest {
@@ -34,58 +35,33 @@ interface InferRequest {
   outputs?: { name?: string }[]; raw_input_contents?: Uint8Array[];
 }
 
-/** A request that did not decode as its protobuf message. */
-export class MalformedMessage {
-  constructor(readonly method: string, readonly reason: string) {}
-}
-
-const authorizationOf = (metadata: Metadata): string | null => {
-  const v = metadata.get("authorization")[0];
-  return typeof v === "string" ? v : null;
-};
-
-/** A unary handler: runs `fn`, maps whatever it throws to a status. */
-function unary<Req>(d: GrpcDeps, fn: (req: Req, metadata: Metadata) => unknown) {
-  return (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => {
-    if (d.draining()) {
-      callback({ code: status.UNAVAILABLE, details: "the server is shutting down" });
-      return;
-    }
-    if (call.request instanceof MalformedMessage) {
-      callback({ code: status.INVALID_ARGUMENT, details: `the ${call.request.method} request is not a valid protobuf message: ${call.request.reason}` });
-      return;
-    }
-    Promise.resolve()
-      .then(() => fn(call.request, call.metadata))
-      .then((res) => callback(null, res), (err: unknown) => callback(grpcError(err, d.logger)));
-  };
-}
-
-export function grpcService(d: GrpcDeps): UntypedServiceImplementation {
+export function grpcService(d: GrpcDeps): Record<string, UnaryHandler> {
   const allReady = () => [...d.management.snapshot.apps.keys()].every((a) => d.management.isAppReady(a));
   return {
-    ServerLive: unary(d, () => ({ live: true })),
-    ServerReady: unary(d, () => ({ ready: allReady() })),
-    ServerMetadata: unary(d, () => ({ ...V2_SERVER, extensions: [...V2_SERVER.extensions] })),
-    ModelReady: unary<{ name?: string; version?: string }>(d, (req, md) => {
-      const route = d.processor.route(req.name ?? "", authorizationOf(md));
+    ServerLive: () => ({ live: true }),
+    ServerReady: () => ({ ready: allReady() }),
+    ServerMetadata: () => ({ ...V2_SERVER, extensions: [...V2_SERVER.extensions] }),
+    ModelReady: (request, auth) => {
+      const req = request as ModelRef;
+      const route = d.processor.route(req.name ?? "", auth);
       if (req.version) pinnedVersion(route, req.version, (k) => d.management.isRunning(k));
       return { ready: d.management.isAppReady(route.app.name) };
-    }),
-    ModelMetadata: unary<{ name?: string; version?: string }>(d, (req, md) => {
-      const meta = v2Metadata(d.processor.route(req.name ?? "", authorizationOf(md)));
+    },
+    ModelMetadata: (request, auth) => {
+      const req = request as ModelRef;
+      const meta = v2Metadata(d.processor.route(req.name ?? "", auth));
       if (!req.version) return meta;
       if (!meta.versions.includes(req.version)) throw new NotFoundError(`model '${meta.name}' has no version ${req.version} being served`);
       return { ...meta, versions: [req.version] };
-    }),
-    ModelInfer: unary<InferRequest>(d, (req, md) => infer(d, req, md)),
+    },
+    ModelInfer: (request, auth) => infer(d, request as InferRequest, auth),
   };
 }
 
-async function infer(d: GrpcDeps, req: InferRequest, md: Metadata) {
+async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null) {
   const arrivalMs = performance.now();
   const name = req.model_name ?? "";
-  const route = d.processor.route(name, authorizationOf(md));
+  const route = d.processor.route(name, authorization);
   try {
     return await answer(d, req, route, arrivalMs);
   } catch (err) {
