@@ -1,5 +1,6 @@
 /** End to end: V2 gRPC's query tokens, message size limit, default rows, metrics label and graceful shutdown, with @grpc/grpc-js as the client. */
 import { status } from "@grpc/grpc-js";
+import { connect } from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -62,6 +63,28 @@ describe("V2 gRPC", () => {
     expect(!big.ok && big.error.details).toContain("4096");
     const small = await grpc.call("ModelInfer", fp64Infer("hr", fx.rows.slice(0, 2)));
     expect(small.ok && bytesOutput(small.value.raw_output_contents[0])).toEqual(fx.hrExpected.slice(0, 2));
+  });
+
+  it("answers lying gRPC framing (short message, compressed flag, trailing bytes, a prefix over the limit) with a status, not a hang", async () => {
+    const session = connect(`http://${server.grpcAddress}`);
+    const send = (body: Buffer) => new Promise<{ status: string; message: string }>((resolve) => {
+      const req = session.request({ ":method": "POST", ":path": "/inference.GRPCInferenceService/ServerLive", "content-type": "application/grpc", te: "trailers" });
+      let headers: Record<string, unknown> = {};
+      req.on("response", (h) => (headers = h));
+      req.on("trailers", (t) => (headers = { ...headers, ...t }));
+      req.on("end", () => resolve({ status: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) }));
+      req.resume();
+      req.end(body);
+    });
+    const prefix = (flag: number, length: number) => Buffer.from([flag, length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255]);
+    expect(await send(Buffer.concat([prefix(0, 10), Buffer.alloc(3)]))).toEqual({ status: String(status.INVALID_ARGUMENT), message: "a unary call carries one message of 10 bytes, got 3 bytes after its prefix" });
+    expect(await send(Buffer.from([0, 0]))).toEqual({ status: String(status.INVALID_ARGUMENT), message: "a unary call carries one message, got 2 bytes" });
+    expect((await send(prefix(1, 0))).status).toBe(String(status.UNIMPLEMENTED));
+    expect((await send(Buffer.concat([prefix(0, 0), prefix(0, 0)]))).status).toBe(String(status.INVALID_ARGUMENT));
+    const huge = await send(prefix(0, 2 ** 31));
+    expect(huge).toEqual({ status: String(status.RESOURCE_EXHAUSTED), message: "the request message is larger than the limit of 4096 bytes (--max-body-bytes)" });
+    expect(await send(prefix(0, 0))).toEqual({ status: "0", message: "" });
+    session.close();
   });
 
   it("flags rows that got the default output in the response parameters, as REST does", async () => {
