@@ -2,10 +2,12 @@
 (grpcio's asyncio API, the C core), each with a [ROWS, 5] FP64 tensor in raw_input_contents as Triton's
 gRPC client sends it, using Triton's own generated stubs.
 
-usage: grpc_load.py ADDR MODEL SECONDS CALLERS BATCHES_JSON  → prints {"requests", "errors", "seconds", "p50_ms", "p99_ms", "first_error"}
+usage: grpc_load.py ADDR MODEL SECONDS CALLERS BATCHES_JSON
+  → prints {"requests", "errors", "seconds", "p50_ms", "p99_ms", "first_error", "cpu_sec"} (cpu_sec: this client's own CPU time)
 """
 import asyncio
 import json
+import resource
 import sys
 import time
 
@@ -50,11 +52,14 @@ async def main():
                     errors += 1
                     first_error = first_error or str(err)[:300]
 
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         await asyncio.gather(*(caller() for _ in range(callers)))
         elapsed = time.perf_counter() - started
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     latencies.sort()
     pct = lambda p: latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0
-    print(json.dumps({"requests": len(latencies), "errors": errors, "seconds": elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "first_error": first_error}))
+    print(json.dumps({"requests": len(latencies), "errors": errors, "seconds": elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "first_error": first_error,
+                      "cpu_sec": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime}))
 
 
 if __name__ == "__main__":
