@@ -144,10 +144,10 @@ function fail(stream: ServerHttp2Stream, failure: GrpcFailure): void {
   }, { endStream: true });
 }
 
-/** grpc-message's encoding: UTF-8 bytes outside printable ASCII, and '%', as %XX; the rest as it is. */
+/** grpc-message's encoding: UTF-8 bytes outside printable ASCII, and '%', as %XX; the rest as it is. Cut at 2 KiB (it echoes names). */
 function percentEncode(message: string): string {
   let out = "";
-  for (const byte of Buffer.from(message, "utf8")) {
+  for (const byte of Buffer.from(message.length > 2048 ? `${message.slice(0, 2048)}…` : message, "utf8")) {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
