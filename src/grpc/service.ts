@@ -5,11 +5,10 @@
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
-import { V2_SERVER } from "../http/oip-routes.ts";
 import type { Logger } from "../log.ts";
 import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { parseV2Tensor, pinnedVersion, v2Answer, v2Metadata } from "../query/oip.ts";
+import { parseV2Tensor, pinnedVersion, V2_SERVER, v2Answer, v2Metadata } from "../query/oip.ts";
 import { encodeBytesTensor } from "../query/oip-tensor.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import type { AppRoute } from "../query/snapshot.ts";

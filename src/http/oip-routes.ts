@@ -2,13 +2,12 @@
 import { Hono } from "hono";
 import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { parseV2Request, pinnedVersion, v2Answer, v2Json, v2Metadata } from "../query/oip.ts";
+import { parseV2Request, pinnedVersion, V2_SERVER, v2Answer, v2Json, v2Metadata } from "../query/oip.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import { readBodyBytes, readJson } from "./body.ts";
 import { binaryResponse, HEADER_LENGTH, splitBinaryBody } from "./oip-binary.ts";
-import pkg from "../../package.json" with { type: "json" };
 
 export interface OipDeps {
   readonly processor: QueryProcessor;
@@ -17,9 +16,6 @@ export interface OipDeps {
   readonly metrics: Metrics;
   readonly maxBodyBytes: number;
 }
-
-/** The server metadata both V2 adapters answer. */
-export const V2_SERVER = { name: "clipper", version: pkg.version, extensions: ["binary_tensor_data"] } as const;
 
 export function oipRoutes(d: OipDeps): Hono {
   const app = new Hono();

@@ -11,6 +11,10 @@ import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from ".
 import { bytesElementsAsData, decodeRaw } from "./oip-tensor.ts";
 import type { Outcome } from "./processor.ts";
 import type { AppRoute } from "./snapshot.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+/** The server metadata both V2 adapters answer. */
+export const V2_SERVER = { name: "clipper", version: pkg.version, extensions: ["binary_tensor_data"] } as const;
 
 /** The V2 datatype clipper reports for each input type. */
 export const V2_DATATYPE: Record<InputType, string> = {
