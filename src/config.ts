@@ -7,6 +7,8 @@ export interface ServerConfig {
   readonly host: string;
   readonly queryPort: number;
   readonly mgmtPort: number;
+  /** V2 gRPC port (Triton's 8001); 0 turns gRPC off. */
+  readonly grpcPort: number;
   /** Largest request body accepted on either port. */
   readonly maxBodyBytes: number;
   /** Largest model artifact accepted by the management API. */
@@ -44,6 +46,7 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   host: "CLIPPER_HOST",
   queryPort: "CLIPPER_QUERY_PORT",
   mgmtPort: "CLIPPER_MGMT_PORT",
+  grpcPort: "CLIPPER_GRPC_PORT",
   maxBodyBytes: "CLIPPER_MAX_BODY_BYTES",
   maxArtifactBytes: "CLIPPER_MAX_ARTIFACT_BYTES",
   python: "CLIPPER_PYTHON",
@@ -71,6 +74,7 @@ const DEFAULTS: ServerConfig = {
   host: "127.0.0.1",
   queryPort: 1337,
   mgmtPort: 1338,
+  grpcPort: 8001,
   maxBodyBytes: 10 * 1024 * 1024,
   maxArtifactBytes: 1024 * 1024 * 1024,
   python: "",
@@ -115,6 +119,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     host: String(pick("host")),
     queryPort: intOf("queryPort", 0, 65535),
     mgmtPort: intOf("mgmtPort", 0, 65535),
+    grpcPort: intOf("grpcPort", 0, 65535),
     maxBodyBytes: intOf("maxBodyBytes", 1024, 2 ** 31 - 1),
     maxArtifactBytes: intOf("maxArtifactBytes", 1024, 2 ** 40),
     python: String(pick("python")) || defaultPython(),

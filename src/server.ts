@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { PredictionCache } from "./cache/prediction-cache.ts";
 import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { startGrpc } from "./grpc/server.ts";
 import { loadOrCreateToken } from "./http/auth.ts";
 import { managementRoutes } from "./http/management-routes.ts";
 import { hotQueryRoutes, queryRoutes } from "./http/query-routes.ts";
@@ -59,6 +60,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
     }).fetch,
   });
+  const grpc = config.grpcPort === 0 ? undefined : await startGrpc({ processor, management, cache, metrics, logger },
+    { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes });
+  if (grpc) logger.info("grpc_listening", `gRPC API on ${grpc.address}`, { grpc_address: grpc.address });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;
   logger.info("listening", `query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`,
@@ -71,12 +75,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const stop = () => (stopping ??= (async () => {
     // Stop accepting, let in-flight requests finish within the grace period, then stop the runtimes.
     // Idle keep-alive connections would hold stop(false) open until the grace period ends: the drain is over
-    // once no request is in flight.
-    const drained = Promise.all([query.stop(false), mgmt.stop(false)]);
+    // once no request is in flight (and the gRPC calls in flight have finished).
+    const grpcDrained = grpc?.drain() ?? Promise.resolve();
+    const drained = Promise.all([query.stop(false), mgmt.stop(false), grpcDrained]);
     const idle = (async () => {
       while (query.pendingRequests > 0 || mgmt.pendingRequests > 0) await Bun.sleep(10);
+      await grpcDrained;
     })();
     await Promise.race([drained, idle, Bun.sleep(config.shutdownGraceMs)]);
+    grpc?.forceStop();
     await Promise.all([query.stop(true), mgmt.stop(true)]);
     await runtimes.stopAll();
     management.flushPolicyState();

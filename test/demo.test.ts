@@ -15,7 +15,7 @@ function freePort(): Promise<number> {
 
 describe("scripts/demo", () => {
   it("trains, serves, registers, deploys, links and predicts the tutorial's three candidates, then stops", async () => {
-    const env = { ...process.env, CLIPPER_QUERY_PORT: String(await freePort()), CLIPPER_MGMT_PORT: String(await freePort()) };
+    const env = { ...process.env, CLIPPER_QUERY_PORT: String(await freePort()), CLIPPER_MGMT_PORT: String(await freePort()), CLIPPER_GRPC_PORT: String(await freePort()) };
     const proc = Bun.spawn([join(ROOT, "scripts/demo")], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     expect({ code, tail: code === 0 ? "" : (out + err).slice(-2000) }).toEqual({ code: 0, tail: "" });

@@ -22,7 +22,7 @@ await run([PY, join(ROOT, "examples/hr/train.py"), hr], { cwd: ROOT });
 const q = await freePort();
 const m = await freePort();
 const dataDir = join(work, "data");
-const server = spawnService("clipper", [BIN, "serve", "--data-dir", dataDir, "--query-port", String(q), "--mgmt-port", String(m)], {
+const server = spawnService("clipper", [BIN, "serve", "--data-dir", dataDir, "--query-port", String(q), "--mgmt-port", String(m), "--grpc-port", "0"], {
   cwd: ROOT, env: { CLIPPER_TOKEN: TOKEN, CLIPPER_PYTHON: PY }, logPath: join(work, "server.log"),
 });
 await waitFor("server", async () => (await fetch(`http://127.0.0.1:${m}/admin/ping`).catch(() => null))?.ok ?? false, 30_000);

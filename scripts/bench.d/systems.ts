@@ -31,6 +31,8 @@ export interface Running {
   readonly service: Service;
   /** The answer to one check request, kept in results.json. */
   readonly sample: string;
+  /** host:port of the V2 gRPC API, for systems that serve one. */
+  readonly grpcAddress?: string;
 }
 
 export interface SystemSpec {
@@ -55,12 +57,12 @@ async function check(service: Service, url: string, protocol: Protocol): Promise
   return text;
 }
 
-/** Starts `clipper serve` on free ports; resolves once both APIs answer. */
-export async function startClipper(ctx: Context, tag: string, cacheOff: boolean): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
+/** Starts `clipper serve` on free ports (gRPC off unless `grpcPort`); resolves once both APIs answer. */
+export async function startClipper(ctx: Context, tag: string, cacheOff: boolean, grpcPort = 0): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
   const [q, m] = [await freePort(), await freePort()];
   const dataDir = join(ctx.work, `data-${tag}`);
   const service = spawnService(`clipper (${tag})`, [ctx.clipperBin, "serve", "--data-dir", dataDir, "--query-port", String(q),
-    "--mgmt-port", String(m), ...(cacheOff ? ["--cache-entries", "0"] : [])], {
+    "--mgmt-port", String(m), "--grpc-port", String(grpcPort), ...(cacheOff ? ["--cache-entries", "0"] : [])], {
     cwd: ctx.root, env: { CLIPPER_PYTHON: ctx.python, CLIPPER_TOKEN: ctx.token }, logPath: join(ctx.work, `${tag}.log`),
   });
   const queryUrl = `http://127.0.0.1:${q}`;
@@ -160,7 +162,8 @@ const mlserver: SystemSpec = {
     const bin = join(ctx.benchPython, "..", "mlserver");
     const service = spawnService("mlserver", [bin, "start", dir], { cwd: dir, logPath: join(ctx.work, "mlserver.log") });
     const base = `http://127.0.0.1:${http}`;
-    return ready(service, base, `${base}/v2/models/hr/infer`, "v2", async () => (await fetch(`${base}/v2/models/hr/ready`)).ok, 120_000);
+    const running = await ready(service, base, `${base}/v2/models/hr/infer`, "v2", async () => (await fetch(`${base}/v2/models/hr/ready`)).ok, 120_000);
+    return { ...running, grpcAddress: `127.0.0.1:${grpc}` };
   },
 };
 
@@ -177,3 +180,4 @@ async function ready(service: Service, base: string, predictUrl: string, protoco
 
 /** In the order they run and appear in the report. */
 export const SYSTEMS: readonly SystemSpec[] = [clipperSpec(false), clipperSpec(true), limit, fastapi, mlserver];
+export { mlserver };

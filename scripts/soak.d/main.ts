@@ -95,7 +95,7 @@ async function trainArtifacts(python: string, work: string): Promise<string[]> {
 
 async function startServer(bin: string, python: string, work: string, token: string): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
   const [q, m] = [await freePort(), await freePort()];
-  const service = spawnService("clipper serve", [bin, "serve", "--data-dir", join(work, "data"), "--query-port", String(q), "--mgmt-port", String(m),
+  const service = spawnService("clipper serve", [bin, "serve", "--data-dir", join(work, "data"), "--query-port", String(q), "--mgmt-port", String(m), "--grpc-port", "0",
     "--cache-entries", String(CACHE_ENTRIES)], { cwd: ROOT, env: { CLIPPER_PYTHON: python, CLIPPER_TOKEN: token }, logPath: join(work, "server.log") });
   const queryUrl = `http://127.0.0.1:${q}`;
   const mgmtUrl = `http://127.0.0.1:${m}`;

@@ -10,7 +10,7 @@ export const serve: Command = {
   positionals: 0,
   options: {
     "data-dir": { type: "string" }, host: { type: "string" }, "query-port": { type: "string" }, "mgmt-port": { type: "string" },
-    python: { type: "string" }, "cache-entries": { type: "string" }, "max-batch-size": { type: "string" },
+    "grpc-port": { type: "string" }, python: { type: "string" }, "cache-entries": { type: "string" }, "max-batch-size": { type: "string" },
     "max-body-bytes": { type: "string" }, "shutdown-grace-ms": { type: "string" }, "log-format": { type: "string" },
     "log-level": { type: "string" }, "replica-memory-mb": { type: "string" },
     "python-spares": { type: "string" },
@@ -20,6 +20,7 @@ export const serve: Command = {
     host: "address both APIs bind to (CLIPPER_HOST, default 127.0.0.1)",
     "query-port": "query API port (CLIPPER_QUERY_PORT, default 1337)",
     "mgmt-port": "management API port (CLIPPER_MGMT_PORT, default 1338)",
+    "grpc-port": "V2 gRPC port, 0 turns gRPC off (CLIPPER_GRPC_PORT, default 8001)",
     python: "Python interpreter for the Python runtime (CLIPPER_PYTHON, default ./.venv/bin/python or python3)",
     "cache-entries": "predictions kept in the LRU cache, 0 turns it off (CLIPPER_CACHE_ENTRIES, default 65536)",
     "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 256)",
@@ -34,7 +35,7 @@ export const serve: Command = {
     const config = (() => {
       try {
         return buildConfig({
-          dataDir: str(v, "data-dir"), host: str(v, "host"), queryPort: str(v, "query-port"), mgmtPort: str(v, "mgmt-port"),
+          dataDir: str(v, "data-dir"), host: str(v, "host"), queryPort: str(v, "query-port"), mgmtPort: str(v, "mgmt-port"), grpcPort: str(v, "grpc-port"),
           python: str(v, "python"), cacheEntries: str(v, "cache-entries"), maxBatchSize: str(v, "max-batch-size"),
           maxBodyBytes: str(v, "max-body-bytes"), shutdownGraceMs: str(v, "shutdown-grace-ms"),
           logFormat: str(v, "log-format"), logLevel: str(v, "log-level"), replicaMemoryMb: str(v, "replica-memory-mb"),
@@ -56,7 +57,7 @@ export const serve: Command = {
       server = await startServer(config, logger);
     } catch (err) {
       const e = err as { code?: string; message: string };
-      if (e.code === "EADDRINUSE") throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port`);
+      if (e.code === "EADDRINUSE") throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port/--grpc-port (0 turns gRPC off)`);
       throw err;
     }
     const sig = await pending;

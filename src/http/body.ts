@@ -7,15 +7,27 @@ export async function readBodyText(req: Request, limitBytes: number): Promise<st
   try {
     // With a declared length within the limit, read it whole (the common, fast case); without one
     // (chunked), stop reading as soon as the limit is passed.
-    return declared !== null ? await req.text() : await readChunked(req, limitBytes);
+    return declared !== null ? await req.text() : (await readChunked(req, limitBytes)).toString("utf8");
   } catch (err) {
     if (err instanceof PayloadTooLargeError) throw err;
     throw new BadRequestError("the request body was cut short", "the client closed the connection before sending the whole body");
   }
 }
 
-async function readChunked(req: Request, limitBytes: number): Promise<string> {
-  if (!req.body) return "";
+/** Reads a request body as bytes within a byte limit (413 past it). */
+export async function readBodyBytes(req: Request, limitBytes: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > limitBytes) throw new PayloadTooLargeError(limitBytes);
+  try {
+    return declared !== null ? new Uint8Array(await req.arrayBuffer()) : await readChunked(req, limitBytes);
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) throw err;
+    throw new BadRequestError("the request body was cut short", "the client closed the connection before sending the whole body");
+  }
+}
+
+async function readChunked(req: Request, limitBytes: number): Promise<Buffer> {
+  if (!req.body) return Buffer.alloc(0);
   const parts: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of req.body) {
@@ -23,7 +35,7 @@ async function readChunked(req: Request, limitBytes: number): Promise<string> {
     if (size > limitBytes) throw new PayloadTooLargeError(limitBytes);
     parts.push(chunk);
   }
-  return Buffer.concat(parts, size).toString("utf8");
+  return Buffer.concat(parts, size);
 }
 
 /** Parses a JSON body (empty body → {}) for the management routes. */

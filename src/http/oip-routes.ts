@@ -1,51 +1,33 @@
 /** Open Inference Protocol (KServe V2) REST routes on the query port, through the same request path. */
 import { Hono } from "hono";
 import type { ManagementService } from "../management/service.ts";
-import type { ModelChoice } from "../policy/select.ts";
-import { parseV2Request, V2_DATATYPE, v2Response } from "../query/oip.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { parseV2Request, pinnedVersion, V2_SERVER, v2Answer, v2Json, v2Metadata } from "../query/oip.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import type { AppRoute } from "../query/snapshot.ts";
-import { modelKey } from "../runtime/manager.ts";
-import { NotFoundError } from "../errors.ts";
-import { readJson } from "./body.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import { readBodyBytes, readJson } from "./body.ts";
+import { binaryResponse, HEADER_LENGTH, splitBinaryBody } from "./oip-binary.ts";
 
 export interface OipDeps {
   readonly processor: QueryProcessor;
   readonly management: ManagementService;
   readonly cache: PredictionCache;
+  readonly metrics: Metrics;
   readonly maxBodyBytes: number;
-}
-
-/** The linked model's version `version`, which must be running, as the pinned choice. */
-function pinnedVersion(route: AppRoute, version: string, running: (key: string) => boolean): ModelChoice {
-  const model = route.linked[0];
-  if (!model) throw new NotFoundError(`application '${route.app.name}' has no linked model`);
-  const key = modelKey(model.name, version);
-  if (!running(key)) throw new NotFoundError(`version ${version} of model '${model.name}' is not being served`, `current: ${model.version}`);
-  return { name: model.name, version, key, json: JSON.stringify({ name: model.name, version }), cachePrefix: `${key}\u0000` };
 }
 
 export function oipRoutes(d: OipDeps): Hono {
   const app = new Hono();
-  const versionsOf = (route: AppRoute) => route.linked.map((c) => c.version);
 
-  app.get("/v2", (c) => c.json({ name: "clipper", version: pkg.version, extensions: [] }));
+  app.get("/v2", (c) => c.json(V2_SERVER));
   app.get("/v2/health/live", (c) => c.json({ live: true }));
   app.get("/v2/health/ready", (c) => {
     const ready = [...d.management.snapshot.apps.keys()].every((a) => d.management.isAppReady(a));
     return c.json({ ready }, ready ? 200 : 503);
   });
 
-  const metadata = (name: string) => {
-    const route = d.processor.route(name);
-    return {
-      name, versions: versionsOf(route), platform: `clipper-${route.app.policy}`,
-      inputs: [{ name: "input", datatype: V2_DATATYPE[route.app.inputType], shape: V2_DATATYPE[route.app.inputType] === "BYTES" ? [-1] : [-1, -1] }],
-      outputs: [{ name: "output", datatype: "BYTES", shape: [-1] }],
-    };
-  };
+  const metadata = (name: string) => v2Metadata(d.processor.route(name));
   const ready = (name: string, version?: string) => {
     const route = d.processor.route(name);
     if (version !== undefined) pinnedVersion(route, version, (k) => d.management.isRunning(k));
@@ -70,12 +52,24 @@ export function oipRoutes(d: OipDeps): Hono {
   const infer = async (req: Request, name: string, version?: string) => {
     const arrivalMs = performance.now();
     const route = d.processor.route(name, req.headers.get("authorization"));
-    const body = await readJson(req, d.maxBodyBytes);
-    const { id, parsed } = parseV2Request(body, route.app.inputType, d.cache.enabled);
+    // With the binary data extension the body is a JSON header of the declared length, then raw tensors.
+    const headerLength = req.headers.get(HEADER_LENGTH);
+    let request;
+    try {
+      const { json, binary } = headerLength === null
+        ? { json: await readJson(req, d.maxBodyBytes), binary: undefined }
+        : splitBinaryBody(await readBodyBytes(req, d.maxBodyBytes), headerLength);
+      request = parseV2Request(json, route.app.inputType, d.cache.enabled, binary);
+    } catch (err) {
+      if (err instanceof BadRequestError) d.metrics.onRejected(name);
+      throw err;
+    }
+    const { id, parsed, binaryOutput } = request;
     const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
-    const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, "each row of inputs[0]", req.signal);
+    const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, { field: "each row of inputs[0]", signal: req.signal });
     const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
-    return Response.json(v2Response(name, choice?.version, id, outcomes, route.app.defaultOutput));
+    const answer = v2Answer(name, choice?.version, id, outcomes, route.app.defaultOutput);
+    return binaryOutput ? binaryResponse(answer) : Response.json(v2Json(answer));
   };
   app.post("/v2/models/:m/infer", (c) => infer(c.req.raw, c.req.param("m")));
   app.post("/v2/models/:m/versions/:v/infer", (c) => infer(c.req.raw, c.req.param("m"), c.req.param("v")));

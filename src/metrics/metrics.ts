@@ -6,8 +6,13 @@ import type { BatchObserver } from "../batching/model-queue.ts";
 import type { Buckets } from "./hot-histogram.ts";
 import { type LiveState, PrometheusMetrics } from "./prometheus.ts";
 
+/** The transport a query came by (a label on clipper_queries_total). */
+export type Protocol = "rest" | "grpc";
+
 interface AppCounters {
   queries: number; defaults: number; errors: number;
+  /** The part of the counts above that came by gRPC. */
+  grpcQueries: number; grpcDefaults: number; grpcErrors: number;
   /** The app's latency histogram, looked up once per app instead of once per request. */
   readonly latency: Buckets;
 }
@@ -29,7 +34,10 @@ export class Metrics implements BatchObserver {
   constructor(live: Omit<LiveState, "apps">) {
     this.prometheus = new PrometheusMetrics({
       ...live,
-      apps: () => [...this.#apps].map(([app, c]) => ({ app, predictions: c.queries - c.defaults, defaults: c.defaults, rejected: c.errors })),
+      apps: () => [...this.#apps].flatMap(([app, c]) => [
+        { app, protocol: "rest", predictions: c.queries - c.grpcQueries - (c.defaults - c.grpcDefaults), defaults: c.defaults - c.grpcDefaults, rejected: c.errors - c.grpcErrors },
+        { app, protocol: "grpc", predictions: c.grpcQueries - c.grpcDefaults, defaults: c.grpcDefaults, rejected: c.grpcErrors },
+      ]),
     });
   }
 
@@ -37,22 +45,28 @@ export class Metrics implements BatchObserver {
     let c = this.#apps.get(app);
     if (!c) {
       const p = this.prometheus;
-      c = { queries: 0, defaults: 0, errors: 0, latency: p.queryLatency.child(app) };
+      c = { queries: 0, defaults: 0, errors: 0, grpcQueries: 0, grpcDefaults: 0, grpcErrors: 0, latency: p.queryLatency.child(app) };
       this.#apps.set(app, c);
     }
     return c;
   }
 
   /** One answered request: `rows` rows, `defaults` of them with the default output, after `seconds`. */
-  onAnswered(app: string, rows: number, defaults: number, seconds: number): void {
+  onAnswered(app: string, rows: number, defaults: number, seconds: number, protocol: Protocol = "rest"): void {
     const c = this.#app(app);
     c.queries += rows;
     c.defaults += defaults;
+    if (protocol === "grpc") {
+      c.grpcQueries += rows;
+      c.grpcDefaults += defaults;
+    }
     c.latency.observe(seconds);
   }
 
-  onRejected(app: string): void {
-    this.#app(app).errors++;
+  onRejected(app: string, protocol: Protocol = "rest"): void {
+    const c = this.#app(app);
+    c.errors++;
+    if (protocol === "grpc") c.grpcErrors++;
   }
 
   onShadow(app: string, shadowKey: string, agreed: boolean): void {

@@ -9,8 +9,8 @@ import { HotHistogram } from "./hot-histogram.ts";
 
 /** What the scrape-time gauges read from. */
 export interface LiveState {
-  /** Rows answered with a prediction or the default, and requests rejected, per app since start. */
-  apps(): { app: string; predictions: number; defaults: number; rejected: number }[];
+  /** Rows answered with a prediction or the default, and requests rejected, per app and protocol since start. */
+  apps(): { app: string; protocol: string; predictions: number; defaults: number; rejected: number }[];
   cache(): { hits: number; misses: number; entries: number };
   queues(): { model: string; depth: number; batchSize: number }[];
   replicas(): { model: string; state: string }[];
@@ -52,14 +52,14 @@ export class PrometheusMetrics {
   constructor(live: LiveState) {
     const r = [this.registry];
     new Counter({
-      name: "clipper_queries_total", help: "Answered query rows by app and outcome (prediction, default) and rejected requests",
-      labelNames: ["app", "outcome"] as const, registers: r,
+      name: "clipper_queries_total", help: "Answered query rows by app, outcome (prediction, default) and protocol (rest, grpc), and rejected requests",
+      labelNames: ["app", "outcome", "protocol"] as const, registers: r,
       collect() {
         this.reset();
         for (const a of live.apps()) {
-          this.inc({ app: a.app, outcome: "prediction" }, a.predictions);
-          this.inc({ app: a.app, outcome: "default" }, a.defaults);
-          this.inc({ app: a.app, outcome: "rejected" }, a.rejected);
+          this.inc({ app: a.app, outcome: "prediction", protocol: a.protocol }, a.predictions);
+          this.inc({ app: a.app, outcome: "default", protocol: a.protocol }, a.defaults);
+          this.inc({ app: a.app, outcome: "rejected", protocol: a.protocol }, a.rejected);
         }
       },
     });

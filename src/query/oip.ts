@@ -1,12 +1,20 @@
 /**
  * The Open Inference Protocol (KServe V2) on clipper's terms: a V2 model is a clipper application;
- * `versions/{v}` pins the version of its linked model. Pure translation between V2 JSON and the rows
- * and outcomes of the request path.
+ * `versions/{v}` pins the version of its linked model. Pure translation between V2 requests (JSON, with
+ * or without binary tensor data, or gRPC) and the rows and outcomes of the request path.
  */
-import { BadRequestError } from "../errors.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import type { ModelChoice } from "../policy/select.ts";
 import type { InputType } from "../runtime/protocol.ts";
+import { modelKey } from "../runtime/manager.ts";
 import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
+import { bytesElementsAsData, decodeRaw } from "./oip-tensor.ts";
 import type { Outcome } from "./processor.ts";
+import type { AppRoute } from "./snapshot.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+/** The server metadata both V2 adapters answer. */
+export const V2_SERVER = { name: "clipper", version: pkg.version, extensions: ["binary_tensor_data"] } as const;
 
 /** The V2 datatype clipper reports for each input type. */
 export const V2_DATATYPE: Record<InputType, string> = {
@@ -16,51 +24,114 @@ export const V2_DATATYPE: Record<InputType, string> = {
 const NUMERIC_V2 = new Set(["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64"]);
 const INTEGER_V2 = new Set(["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"]);
 
-interface V2Tensor { name?: unknown; shape?: unknown; datatype?: unknown; data?: unknown }
+/** One input tensor: its values as JSON `data` (flat or nested), or as `raw` little-endian bytes. */
+export interface V2Tensor { name?: unknown; shape?: unknown; datatype?: unknown; data?: unknown; raw?: Uint8Array }
 
-/** Turns a V2 infer body into rows for an app of `inputType`: shape [N, K] is N rows of K values; [K] is one row. */
-export function parseV2Request(body: unknown, inputType: InputType, withKeys: boolean): { id: string | undefined; parsed: ParsedQuery } {
+export interface V2Request {
+  readonly id: string | undefined;
+  readonly parsed: ParsedQuery;
+  /** The client asked for the output as binary data (`binary_data` on it, or `binary_data_output`). */
+  readonly binaryOutput: boolean;
+}
+
+/**
+ * Turns a V2 infer body into rows for an app of `inputType`. `binary` is what followed the JSON header
+ * under the binary data extension: the input's `parameters.binary_data_size` bytes of it are its data.
+ */
+export function parseV2Request(body: unknown, inputType: InputType, withKeys: boolean, binary?: Uint8Array): V2Request {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BadRequestError("the request body must be a JSON object with 'inputs'");
-  const { id, inputs } = body as { id?: unknown; inputs?: unknown };
+  const { id, inputs, outputs, parameters } = body as { id?: unknown; inputs?: unknown; outputs?: unknown; parameters?: unknown };
   if (!Array.isArray(inputs) || inputs.length !== 1) {
     throw new BadRequestError("'inputs' must be an array holding exactly one tensor", `{"inputs": [{"name": "input", "shape": [1, 5], "datatype": "${V2_DATATYPE[inputType]}", "data": [...]}]}`);
   }
-  const t = inputs[0] as V2Tensor;
+  const t = inputs[0] as V2Tensor & { parameters?: unknown };
   if (typeof t !== "object" || t === null) throw new BadRequestError("inputs[0] must be a tensor object");
-  if (typeof t.name !== "string") throw new BadRequestError("inputs[0].name must be a string");
+  const size = paramOf(t.parameters, "binary_data_size");
+  const binaryLength = binary?.length ?? 0;
+  let tensor: V2Tensor = t;
+  if (size !== undefined) {
+    if (!Number.isSafeInteger(size) || (size as number) < 0) {
+      throw new BadRequestError("inputs[0].parameters.binary_data_size must be a whole number of bytes", `got ${JSON.stringify(size)}`);
+    }
+    if (t.data !== undefined) throw new BadRequestError("inputs[0] has both 'data' and parameters.binary_data_size", "give one of them");
+    if ((size as number) !== binaryLength) {
+      throw new BadRequestError(`inputs[0].parameters.binary_data_size is ${size as number} but ${binaryLength} bytes of binary data follow the JSON header`,
+        binary === undefined ? "binary data needs the Inference-Header-Content-Length header" : "the sizes of the inputs must add up to the bytes after the header");
+    }
+    tensor = { ...t, raw: binary };
+  } else if (binaryLength > 0) {
+    throw new BadRequestError(`${binaryLength} bytes of binary data follow the JSON header but no input has parameters.binary_data_size`);
+  }
+  return {
+    id: typeof id === "string" ? id : undefined,
+    parsed: parseV2Tensor(tensor, inputType, withKeys),
+    binaryOutput: wantsBinaryOutput(outputs, parameters),
+  };
+}
+
+function paramOf(parameters: unknown, name: string): unknown {
+  return typeof parameters === "object" && parameters !== null ? (parameters as Record<string, unknown>)[name] : undefined;
+}
+
+/** The output goes as binary when its own `binary_data` says so, else when the request's `binary_data_output` does. */
+function wantsBinaryOutput(outputs: unknown, parameters: unknown): boolean {
+  const all = paramOf(parameters, "binary_data_output") === true;
+  if (outputs === undefined) return all;
+  if (!Array.isArray(outputs)) throw new BadRequestError("'outputs' must be an array of requested outputs", '[{"name": "output"}]');
+  let binary = all;
+  for (let i = 0; i < outputs.length; i++) {
+    const o = outputs[i] as { name?: unknown; parameters?: unknown } | null;
+    if (typeof o !== "object" || o === null || o.name !== "output") {
+      throw new BadRequestError(`outputs[${i}] names no output of this model`, "its one output is named 'output'");
+    }
+    const own = paramOf(o.parameters, "binary_data");
+    if (typeof own === "boolean") binary = own;
+  }
+  return binary;
+}
+
+/** One input tensor as rows: shape [N, K] is N rows of K values; [K] is one row; BYTES [N] is N rows. */
+export function parseV2Tensor(t: V2Tensor, inputType: InputType, withKeys: boolean, field = "inputs[0]"): ParsedQuery {
+  if (typeof t.name !== "string") throw new BadRequestError(`${field}.name must be a string`);
   const shape = t.shape;
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new BadRequestError("inputs[0].shape must be [N] or [N, K] with whole numbers", `got ${shown(shape)}`);
+    throw new BadRequestError(`${field}.shape must be [N] or [N, K] with whole numbers`, `got ${shown(shape)}`);
   }
   const datatype = t.datatype;
   const numeric = inputType === "doubles" || inputType === "floats" || inputType === "integers";
   if (typeof datatype !== "string" || (numeric ? !NUMERIC_V2.has(datatype) : datatype !== "BYTES")
       || (inputType === "integers" && !INTEGER_V2.has(datatype))) {
-    throw new BadRequestError(`inputs[0].datatype '${String(datatype)}' does not fit the app's input type ${inputType}`,
+    throw new BadRequestError(`${field}.datatype '${String(datatype)}' does not fit the app's input type ${inputType}`,
       `use ${V2_DATATYPE[inputType]}`);
   }
   const [n, k] = numeric ? (shape.length === 2 ? shape : [1, shape[0]]) as [number, number] : [shape[0] as number, 1];
   // Bound the shape before anything is built from it: the data check below cannot when a dimension is 0.
-  if (n < 1 || n > MAX_BATCH_ROWS || k < 1 || k > MAX_INPUT_LENGTH) {
-    throw new BadRequestError(`inputs[0].shape ${JSON.stringify(shape)} is out of range`,
+  if (n < 1 || n > MAX_BATCH_ROWS || k < 1 || k > MAX_INPUT_LENGTH || n * k > MAX_INPUT_LENGTH * 10) {
+    throw new BadRequestError(`${field}.shape ${JSON.stringify(shape)} is out of range`,
       `1 to ${MAX_BATCH_ROWS} rows of 1 to ${MAX_INPUT_LENGTH} values`);
   }
-  const flat = flatten(t.data);
+  let flat: unknown[];
+  if (t.raw !== undefined) {
+    const decoded = decodeRaw(t.raw, datatype, n * k, field);
+    flat = datatype === "BYTES" ? bytesElementsAsData(decoded as Uint8Array[], inputType, field) : decoded;
+  } else {
+    flat = flatten(t.data, field);
+  }
   if (flat.length !== n * k) {
-    throw new BadRequestError(`inputs[0].data has ${flat.length} values but shape ${JSON.stringify(shape)} needs ${n * k}`);
+    throw new BadRequestError(`${field}.data has ${flat.length} values but shape ${JSON.stringify(shape)} needs ${n * k}`);
   }
   const values = datatype === "BOOL" ? flat.map((v) => (v === true ? 1 : v === false ? 0 : v)) : flat;
   const rows = numeric ? Array.from({ length: n }, (_, r) => values.slice(r * k, r * k + k)) : values;
-  return { id: typeof id === "string" ? id : undefined, parsed: parseRows(rows, inputType, withKeys, "inputs[0].data") };
+  return parseRows(rows, inputType, withKeys, `${field}.data`);
 }
 
 /** Row-major flattening of nested data (V2 allows both flat and nested). */
-function flatten(data: unknown): unknown[] {
-  if (!Array.isArray(data)) throw new BadRequestError("inputs[0].data must be an array (flat row-major, or nested)");
+function flatten(data: unknown, field: string): unknown[] {
+  if (!Array.isArray(data)) throw new BadRequestError(`${field}.data must be an array (flat row-major, or nested)`);
   if (!data.some(Array.isArray)) return data;
   const out: unknown[] = [];
   const walk = (v: unknown, depth: number) => {
-    if (depth > 8) throw new BadRequestError("inputs[0].data is nested too deeply");
+    if (depth > 8) throw new BadRequestError(`${field}.data is nested too deeply`);
     if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
     else out.push(v);
   };
@@ -68,16 +139,33 @@ function flatten(data: unknown): unknown[] {
   return out;
 }
 
-/** The V2 response: one BYTES output of N strings (structured outputs as JSON text). */
-export function v2Response(modelName: string, version: string | undefined, id: string | undefined, outcomes: readonly Outcome[], defaultOutput: string) {
+/** What any V2 answer carries, whatever its encoding. */
+export interface V2Answer {
+  readonly modelName: string;
+  readonly version: string | undefined;
+  readonly id: string | undefined;
+  /** JSON list of `{row, explanation}` for the rows that got the default output, when any did. */
+  readonly defaultRows: string | undefined;
+  /** One string per row (structured outputs as JSON text). */
+  readonly data: string[];
+}
+
+export function v2Answer(modelName: string, version: string | undefined, id: string | undefined, outcomes: readonly Outcome[], defaultOutput: string): V2Answer {
   const data = outcomes.map((o) => (o.ok ? (typeof o.output === "string" ? o.output : JSON.stringify(o.output)) : defaultOutput));
   const defaults = outcomes.flatMap((o, i) => (o.ok ? [] : [{ row: i, explanation: o.reason }]));
+  return { modelName, version, id, defaultRows: defaults.length ? JSON.stringify(defaults) : undefined, data };
+}
+
+/** The V2 JSON response: one BYTES output of N strings, or only its size when `binaryDataSize` is given. */
+export function v2Json(a: V2Answer, binaryDataSize?: number) {
   return {
-    model_name: modelName,
-    ...(version === undefined ? {} : { model_version: version }),
-    ...(id === undefined ? {} : { id }),
-    ...(defaults.length ? { parameters: { default_rows: JSON.stringify(defaults) } } : {}),
-    outputs: [{ name: "output", shape: [data.length], datatype: "BYTES", data }],
+    model_name: a.modelName,
+    ...(a.version === undefined ? {} : { model_version: a.version }),
+    ...(a.id === undefined ? {} : { id: a.id }),
+    ...(a.defaultRows === undefined ? {} : { parameters: { default_rows: a.defaultRows } }),
+    outputs: [binaryDataSize === undefined
+      ? { name: "output", shape: [a.data.length], datatype: "BYTES", data: a.data }
+      : { name: "output", shape: [a.data.length], datatype: "BYTES", parameters: { binary_data_size: binaryDataSize } }],
   };
 }
 
@@ -88,4 +176,23 @@ function shown(value: unknown): string {
   } catch {
     return "a value nested too deeply to show";
   }
+}
+
+/** The V2 model metadata of an app. */
+export function v2Metadata(route: AppRoute) {
+  const datatype = V2_DATATYPE[route.app.inputType];
+  return {
+    name: route.app.name, versions: route.linked.map((c) => c.version), platform: `clipper-${route.app.policy}`,
+    inputs: [{ name: "input", datatype, shape: datatype === "BYTES" ? [-1] : [-1, -1] }],
+    outputs: [{ name: "output", datatype: "BYTES", shape: [-1] }],
+  };
+}
+
+/** The linked model's version `version`, which must be running, as the pinned choice. */
+export function pinnedVersion(route: AppRoute, version: string, running: (key: string) => boolean): ModelChoice {
+  const model = route.linked[0];
+  if (!model) throw new NotFoundError(`application '${route.app.name}' has no linked model`);
+  const key = modelKey(model.name, version);
+  if (!running(key)) throw new NotFoundError(`version ${version} of model '${model.name}' is not being served`, `current: ${model.version}`);
+  return { name: model.name, version, key, json: JSON.stringify({ name: model.name, version }), cachePrefix: `${key}\u0000` };
 }

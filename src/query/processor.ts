@@ -7,7 +7,7 @@ import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics/metrics.ts";
+import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
@@ -17,6 +17,15 @@ import type { AppRoute, Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out. */
 export type Outcome = { ok: true; output: unknown } | { ok: false; reason: string };
+
+/** How a transport calls the core: its name for the metrics, how its 400s name the rows, and its client's abort signal. */
+export interface AnswerOptions {
+  readonly protocol?: Protocol;
+  /** Names the rows in a wrong-width 400 (`each row of inputs[0]`). */
+  readonly field?: string;
+  /** Aborts when the client has gone: its queries are dropped before they are sent. */
+  readonly signal?: AbortSignal;
+}
 
 export interface Answered {
   readonly outcomes: Outcome[];
@@ -57,7 +66,7 @@ export class QueryProcessor {
       this.metrics.onRejected(appName);
       throw err;
     }
-    const answered = this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow, signal);
+    const answered = this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow, signal, "rest");
     return "outcomes" in answered
       ? this.#respond(route, parsed.batch, answered, requestId, arrivalMs)
       : answered.then((a) => this.#respond(route, parsed.batch, a, requestId, arrivalMs));
@@ -78,7 +87,8 @@ export class QueryProcessor {
    * checked against the width it declared (`field` names them in the 400), go through cache and batcher
    * against the app's deadline, and each row gets an outcome.
    */
-  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, field = "each input row", signal?: AbortSignal): Answered | Promise<Answered> {
+  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, opts: AnswerOptions = {}): Answered | Promise<Answered> {
+    const { protocol = "rest", field = "each input row", signal } = opts;
     const choice = pinned ?? selectModel(route, Math.random());
     const queue = choice && this.runtimes.queue(choice.key);
     const first = parsed.rows[0];
@@ -86,25 +96,26 @@ export class QueryProcessor {
       this.metrics.onRejected(route.app.name);
       throw wrongWidth(field, first.length, queue.shape);
     }
-    return this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow && !pinned, signal);
+    return this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow && !pinned, signal, protocol);
   }
 
   #answerChosen(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, choice: ModelChoice | undefined, queue: ModelQueue | undefined,
-    withShadow: boolean, signal: AbortSignal | undefined): Answered | Promise<Answered> {
+    withShadow: boolean, signal: AbortSignal | undefined, protocol: Protocol): Answered | Promise<Answered> {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     if (withShadow) this.#shadow(route, choice, route.shadow!, parsed.rows, parsed.keys, deadlineMs);
     const predicted = this.#predictRows(route, choice, queue, parsed.rows, parsed.keys, deadlineMs, signal);
     return Array.isArray(predicted)
-      ? this.#answered(route, choice, predicted, arrivalMs, signal)
-      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, signal));
+      ? this.#answered(route, choice, predicted, arrivalMs, signal, protocol)
+      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, signal, protocol));
   }
 
-  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, signal: AbortSignal | undefined): Answered {
+  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, signal: AbortSignal | undefined,
+    protocol: Protocol): Answered {
     // Nobody reads the answer of a client that went away: it is neither a prediction nor a default.
     if (signal?.aborted) return { outcomes, choice };
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
-    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000);
+    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000, protocol);
     return { outcomes, choice };
   }
 

@@ -12,7 +12,8 @@ export function extractPythonWorker(dataDir: string): string {
   return extract(dataDir, "clipper_worker", ".py", pythonWorker);
 }
 
-function extract(dataDir: string, stem: string, ext: string, source: string): string {
+/** Writes `source` to `<dataDir>/runtimes/<stem>-<hash><ext>` (once per content) and returns its path. */
+export function extract(dataDir: string, stem: string, ext: string, source: string): string {
   const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
   const dir = join(dataDir, "runtimes");
   const path = join(dir, `${stem}-${hash}${ext}`);

@@ -12,6 +12,8 @@ export const FIXTURES = join(ROOT, "test/fixtures");
 export interface Server {
   readonly queryUrl: string;
   readonly mgmtUrl: string;
+  /** host:port of the V2 gRPC API, when started with `grpc: true`. */
+  readonly grpcAddress: string | undefined;
   readonly dataDir: string;
   /** The management token the server created in its data directory. */
   readonly token: string;
@@ -44,10 +46,19 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   return { code, stdout, stderr };
 }
 
-/** Starts `clipper serve`; resolves once both APIs listen (and restored models are up). */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
+/** A port that was free a moment ago (gRPC's port 0 means off, so a gRPC test picks one). */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+/** Starts `clipper serve`; resolves once its APIs listen (and restored models are up). gRPC is off unless `grpc`. */
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; grpc?: boolean } = {}): Promise<Server> {
   const dataDir = opts.dataDir ?? tempDir();
-  const proc = Bun.spawn([BINARY, "serve", "--data-dir", dataDir, "--query-port", "0", "--mgmt-port", "0", ...(opts.args ?? [])], {
+  const grpcPort = opts.grpc ? String(freePort()) : "0";
+  const proc = Bun.spawn([BINARY, "serve", "--data-dir", dataDir, "--query-port", "0", "--mgmt-port", "0", "--grpc-port", grpcPort, ...(opts.args ?? [])], {
     stdin: "ignore", stdout: "pipe", stderr: "pipe",
     env: { ...process.env, CLIPPER_PYTHON: PYTHON, PYTHONPATH: FIXTURES, ...opts.env },
   });
@@ -76,6 +87,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const token = readFileSync(join(dataDir, "token"), "utf8").trim();
   const server: Server = {
     queryUrl: urls.q, mgmtUrl: urls.m, dataDir, proc, token,
+    grpcAddress: /"grpc_address":"([^"]+)"/.exec(log)?.[1],
     log: () => log,
     async stop(signal = "SIGTERM") {
       stopping = true;

@@ -1,4 +1,4 @@
-"""Drives clipper's V2 endpoints with Triton's HTTP client (a real Open Inference Protocol client).
+"""Drives clipper's V2 JSON endpoints with Triton's HTTP client, binary data turned off (the plain JSON path).
 
 usage: client_check.py HOST:PORT APP ROWS_JSON  → prints one JSON object with what the client saw
 """

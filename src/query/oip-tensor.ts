@@ -1,0 +1,102 @@
+/**
+ * Raw V2 tensor bytes (the REST binary data extension and gRPC's raw_input_contents): little-endian,
+ * row-major, BYTES elements as a 4-byte little-endian length and the bytes. Every size is checked
+ * against the bytes actually there before anything is read or built from it.
+ */
+import { BadRequestError } from "../errors.ts";
+import type { InputType } from "../runtime/protocol.ts";
+
+/** Bytes per element of each fixed-size V2 datatype (BYTES has none). */
+export const ELEMENT_BYTES: Readonly<Record<string, number>> = {
+  BOOL: 1, INT8: 1, UINT8: 1, INT16: 2, UINT16: 2, FP16: 2, INT32: 4, UINT32: 4, FP32: 4, INT64: 8, UINT64: 8, FP64: 8,
+};
+
+/** The `count` values of a raw tensor of `datatype`: numbers, or for BYTES the elements' bytes. */
+export function decodeRaw(raw: Uint8Array, datatype: string, count: number, field: string): number[] | Uint8Array[] {
+  if (datatype === "BYTES") return decodeBytesElements(raw, count, field);
+  const size = ELEMENT_BYTES[datatype]!;
+  if (raw.length !== count * size) {
+    throw new BadRequestError(`${field} has ${raw.length} bytes of ${datatype} data but its shape needs ${count * size}`,
+      `${count} elements of ${size} byte${size === 1 ? "" : "s"}, little-endian`);
+  }
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out = new Array<number>(count);
+  const read = READERS[datatype]!;
+  for (let i = 0; i < count; i++) out[i] = read(view, i * size);
+  return out;
+}
+
+type Reader = (v: DataView, at: number) => number;
+const READERS: Readonly<Record<string, Reader>> = {
+  BOOL: (v, at) => (v.getUint8(at) === 0 ? 0 : 1),
+  INT8: (v, at) => v.getInt8(at),
+  UINT8: (v, at) => v.getUint8(at),
+  INT16: (v, at) => v.getInt16(at, true),
+  UINT16: (v, at) => v.getUint16(at, true),
+  FP16: (v, at) => halfToNumber(v.getUint16(at, true)),
+  INT32: (v, at) => v.getInt32(at, true),
+  UINT32: (v, at) => v.getUint32(at, true),
+  FP32: (v, at) => v.getFloat32(at, true),
+  INT64: (v, at) => Number(v.getBigInt64(at, true)),
+  UINT64: (v, at) => Number(v.getBigUint64(at, true)),
+  FP64: (v, at) => v.getFloat64(at, true),
+};
+
+/** IEEE 754 half precision to a number. */
+function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+/** Exactly `count` length-prefixed elements filling `raw`, as views into it (nothing is copied). */
+export function decodeBytesElements(raw: Uint8Array, count: number, field: string): Uint8Array[] {
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out: Uint8Array[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    if (out.length === count) {
+      throw new BadRequestError(`${field} has more BYTES data than its shape's ${count} elements`, `${raw.length - at} bytes left over`);
+    }
+    if (at + 4 > raw.length) throw new BadRequestError(`${field}: BYTES element ${out.length} is cut short in its 4-byte length`);
+    const length = view.getUint32(at, true);
+    if (length > raw.length - at - 4) {
+      throw new BadRequestError(`${field}: BYTES element ${out.length} claims ${length} bytes but only ${raw.length - at - 4} follow`);
+    }
+    out.push(raw.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  if (out.length !== count) throw new BadRequestError(`${field} has ${out.length} BYTES elements but its shape needs ${count}`);
+  return out;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** BYTES elements as the values an app of `inputType` parses: text for strings, base64 for bytes. */
+export function bytesElementsAsData(elements: readonly Uint8Array[], inputType: InputType, field: string): string[] {
+  return elements.map((e, i) => {
+    if (inputType === "bytes") return Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString("base64");
+    try {
+      return UTF8.decode(e);
+    } catch {
+      throw new BadRequestError(`${field} element ${i} is not valid UTF-8`, "a strings app takes text");
+    }
+  });
+}
+
+/** Strings as one BYTES tensor: each a 4-byte little-endian length and its UTF-8 bytes. */
+export function encodeBytesTensor(values: readonly string[]): Buffer {
+  const lengths = new Array<number>(values.length);
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += 4 + (lengths[i] = Buffer.byteLength(values[i]!, "utf8"));
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) {
+    out.writeUInt32LE(lengths[i]!, at);
+    at += 4 + out.write(values[i]!, at + 4, "utf8");
+  }
+  return out;
+}
