@@ -105,7 +105,7 @@ describe("V2 gRPC", () => {
 
   it("counts gRPC queries under clipper_queries_total with protocol=\"grpc\"", async () => {
     const scrape = async () => {
-      const text = await (await fetch(`${server.queryUrl}/metrics`)).text();
+      const text = await (await fetch(`${server.queryUrl}/metrics`, { headers: { accept: "text/plain" } })).text();
       const count = (protocol: string, outcome: string) =>
         Number(new RegExp(`^clipper_queries_total\\{app="hr",outcome="${outcome}",protocol="${protocol}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
       return { grpc: count("grpc", "prediction"), rest: count("rest", "prediction"), rejected: count("grpc", "rejected") };
