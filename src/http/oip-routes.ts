@@ -55,18 +55,19 @@ export function oipRoutes(d: OipDeps): Hono {
     // With the binary data extension the body is a JSON header of the declared length, then raw tensors.
     const headerLength = req.headers.get(HEADER_LENGTH);
     let request;
+    let answered;
     try {
       const { json, binary } = headerLength === null
         ? { json: await readJson(req, d.maxBodyBytes), binary: undefined }
         : splitBinaryBody(await readBodyBytes(req, d.maxBodyBytes), headerLength);
       request = parseV2Request(json, route.app.inputType, d.cache.enabled, binary);
+      const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
+      answered = d.processor.answerRows(route, request.parsed, arrivalMs, pinned, { field: "each row of inputs[0]", signal: req.signal });
     } catch (err) {
       if (err instanceof BadRequestError) d.metrics.onRejected(name);
       throw err;
     }
-    const { id, parsed, binaryOutput } = request;
-    const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
-    const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, { field: "each row of inputs[0]", signal: req.signal });
+    const { id, binaryOutput } = request;
     const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
     const answer = v2Answer(name, choice?.version, id, outcomes, route.app.defaultOutput);
     return binaryOutput ? binaryResponse(answer) : Response.json(v2Json(answer));

@@ -92,10 +92,8 @@ export class QueryProcessor {
     const choice = pinned ?? selectModel(route, Math.random());
     const queue = choice && this.runtimes.queue(choice.key);
     const first = parsed.rows[0];
-    if (queue?.shape && Array.isArray(first) && first.length !== queue.shape.width) {
-      this.metrics.onRejected(route.app.name);
-      throw wrongWidth(field, first.length, queue.shape);
-    }
+    // The transport counts the rejection (it counts its own parse errors the same way).
+    if (queue?.shape && Array.isArray(first) && first.length !== queue.shape.width) throw wrongWidth(field, first.length, queue.shape);
     return this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow && !pinned, signal, protocol);
   }
 

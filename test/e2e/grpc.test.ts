@@ -41,6 +41,10 @@ describe("V2 gRPC", () => {
     const empty = await grpc.call("ModelInfer", { model_name: "hr" });
     expect(!empty.ok && empty.error.code).toBe(status.INVALID_ARGUMENT);
     expect(!empty.ok && empty.error.details).toBe("'inputs' must hold exactly one tensor, got 0");
+    // Rows of the wrong width are refused at the door, as over REST.
+    const narrow = await grpc.call("ModelInfer", fp64Infer("hr", [[1, 2, 3], [4, 5, 6]]));
+    expect(!narrow.ok && narrow.error.code).toBe(status.INVALID_ARGUMENT);
+    expect(!narrow.ok && narrow.error.details).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5");
   });
 
   it("needs an app's query token in the authorization metadata", async () => {
