@@ -44,7 +44,7 @@ describe("V2 gRPC", () => {
     // Rows of the wrong width are refused at the door, as over REST.
     const narrow = await grpc.call("ModelInfer", fp64Infer("hr", [[1, 2, 3], [4, 5, 6]]));
     expect(!narrow.ok && narrow.error.code).toBe(status.INVALID_ARGUMENT);
-    expect(!narrow.ok && narrow.error.details).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5");
+    expect(!narrow.ok && narrow.error.details).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5 (send rows of 5 values)");
   });
 
   it("needs an app's query token in the authorization metadata", async () => {
