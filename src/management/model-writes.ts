@@ -16,6 +16,8 @@ import { needsExtension } from "../runtime/kinds.ts";
 import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { ArtifactStore } from "./artifacts.ts";
+import { formatExtension, resolveFormat } from "./format-choice.ts";
+import { modelRoot } from "./formats.ts";
 import { ManagementReads } from "./reads.ts";
 import type { AddModel } from "./schemas.ts";
 
@@ -78,13 +80,15 @@ export abstract class ModelWrites extends ManagementReads {
     if (app) this.checkSingleLink(app.name, body.model_name);
     // The upload must be there before anything slow (an environment build) starts.
     if (body.artifact_sha256) this.artifacts.existing(body.artifact_sha256);
+    const choice = resolveFormat(body, this.artifacts, this.envs.basePython);
     const draft: ModelRecord = {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
       replicas: body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
       options: {
         image: body.image, cpus: body.cpus, memory: body.memory, command: body.command,
-        pkgs: body.pkgs ? EnvironmentBuilder.normalize(body.pkgs) : undefined,
+        pkgs: choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined,
+        ...choice.options,
       },
     };
     const previous = this.registry.currentModel(body.model_name);
@@ -97,7 +101,7 @@ export abstract class ModelWrites extends ManagementReads {
       throw err;
     }
     this.registry.transaction(() => {
-      this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo } });
+      this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo, ...choice.info } });
       if (body.app) {
         if (!app) {
           this.registry.insertApp({
@@ -194,8 +198,10 @@ export abstract class ModelWrites extends ManagementReads {
   /** The artifact file a runtime opens: none for an image-only docker model; with its extension for importers. */
   #artifactPath(model: ModelRecord): string | undefined {
     if (!model.artifactSha256) return undefined;
+    const dir = this.artifacts.directory(model.artifactSha256);
+    if (model.options.format && dir) return modelRoot(dir);
     if (!needsExtension(model)) return this.artifacts.existing(model.artifactSha256);
-    return this.artifacts.withExtension(model.artifactSha256, extname(model.artifactName));
+    return this.artifacts.withExtension(model.artifactSha256, formatExtension(model.options.format, extname(model.artifactName)));
   }
 
   /** The `single` policy serves one model: a second, different link is refused. */

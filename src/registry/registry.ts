@@ -26,6 +26,11 @@ export interface RuntimeOptions {
   readonly pkgs?: readonly string[];
   /** command runtime: the argv that starts it. */
   readonly command?: readonly string[];
+  /** python runtime: a model format loaded with no wrapper (src/management/formats.ts), and its options. */
+  readonly format?: string;
+  readonly inputShape?: readonly number[];
+  readonly output?: "raw" | "argmax";
+  readonly threads?: number;
 }
 
 export interface ModelRecord {
