@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { cleanup, FIXTURES, ROOT, type Server, shutdown, startServer, tempDir } from "./harness.ts";
+import { PYTHON as SERVER_DEFAULT_PYTHON } from "./harness.ts";
 
 const PY = join(ROOT, ".venv-frameworks/bin/python");
 const HAVE_FRAMEWORKS = existsSync(PY);
@@ -58,7 +59,7 @@ function close(actual: unknown, expected: unknown, rel: number): boolean {
     const a = Number(actual);
     return rel === 0 ? a === expected : Math.abs(a - expected) <= rel * Math.max(1e-6, Math.abs(expected));
   }
-  return actual === expected;
+  return String(actual) === String(expected);
 }
 
 function expectAll(outputs: unknown[], expected: unknown[], rel: number): void {
@@ -211,4 +212,23 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/fram
     const res = await server!.cli("deploy", "--help");
     for (const f of ["torchscript", "torch-export", "savedmodel", "keras", "xgboost", "lightgbm", "onnx", "mlflow"]) expect(res.stdout).toContain(f);
   });
+});
+
+describe.skipIf(!HAVE_FRAMEWORKS)("a format whose packages the server's Python lacks", () => {
+  it("deploys into an environment of the format's pinned packages, built from PyPI, and says so", async () => {
+    // .venv (the runtime's own requirements) has no LightGBM: deploy builds an environment with lightgbm only.
+    const plain = await startServer({ env: { CLIPPER_PYTHON: SERVER_DEFAULT_PYTHON } });
+    try {
+      const m = made.lightgbm!;
+      await plain.cliOk("register-app", "regressor", "--input-type", "doubles", "--slo-micros", "30000000");
+      const out = await plain.cliOk("deploy", m.path);
+      expect(out).toContain("lightgbm 4.7.0 from an environment (format default)");
+      const info = await plain.admin("get_model", { model_name: "regressor", model_version: "1" });
+      expect(info.json.runtime_info.packages).not.toHaveProperty("torch");
+      const rest = await plain.predict("regressor", { input_batch: m.rows });
+      expectAll((rest.json.batch_predictions as { output: unknown }[]).map((a) => a.output), m.expected, 0);
+    } finally {
+      await shutdown(plain);
+    }
+  }, 600_000);
 });
