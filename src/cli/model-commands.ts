@@ -168,9 +168,10 @@ export const models: Command = {
 };
 
 export function modelTable(list: ModelInfo[]): string {
-  return table(["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn"],
+  return table(["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn", "format", "threads"],
     list.map((m) => [m.model_name, m.model_version, m.is_current ? "*" : "", m.input_type, m.state,
-      `${m.ready_replicas}/${m.replicas}`, m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"]]));
+      `${m.ready_replicas}/${m.replicas}`, m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"],
+      m.runtime_info.format, m.runtime_info.threads === undefined ? undefined : String(m.runtime_info.threads)]));
 }
 
 function formatBytes(n: number): string {
