@@ -208,6 +208,28 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/fram
     expect(existsSync("/tmp/clipper-absolute-escape.txt")).toBe(false);
   });
 
+  it("answers 400 naming the field when a format does not fit the artifact, or is unknown", async () => {
+    const put = async (file: string) => (await fetch(`${server!.mgmtUrl}/admin/artifacts`, {
+      method: "PUT", headers: { authorization: `Bearer ${server!.token}` }, body: Bun.file(file),
+    }).then((r) => r.json()) as { sha256: string }).sha256;
+    const sha = await put(made.lightgbm!.path);
+    const deploy = (extra: Record<string, unknown>) => server!.admin("add_model", { model_name: "misfit", artifact_sha256: sha, artifact_name: "regressor.txt", ...extra });
+    const asDir = await deploy({ format: "savedmodel" });
+    expect(asDir.status).toBe(400);
+    expect(asDir.json.error).toContain("format: a savedmodel model is a directory");
+    const unknown = await deploy({ format: "tensorrt" });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.error).toStartWith("format:");
+    const shape = await deploy({ input_shape: [0, 5] });
+    expect(shape.status).toBe(400);
+    expect(shape.json.error).toStartWith("input_shape.0:");
+    const notAFormat = await server!.admin("add_model", {
+      model_name: "misfit", artifact_sha256: await put(made.torchscript!.bad_path!), artifact_name: "model.pkl", input_shape: [5],
+    });
+    expect(notAFormat.status).toBe(400);
+    expect(notAFormat.json.error).toContain("input_shape: only a model format");
+  });
+
   it("deploy --help lists every format", async () => {
     const res = await server!.cli("deploy", "--help");
     for (const f of ["torchscript", "torch-export", "savedmodel", "keras", "xgboost", "lightgbm", "onnx", "mlflow"]) expect(res.stdout).toContain(f);
