@@ -24,6 +24,8 @@ import msgpack  # noqa: E402  (after the fd swap, so import-time prints are safe
 import numpy as np  # noqa: E402
 
 _DTYPES = {"f8": "<f8", "f4": "<f4", "i4": "<i4"}
+# Reported in the hello when installed: the packages of the model formats (clipper_formats.py).
+FORMAT_PACKAGES = ("torch", "tensorflow", "keras", "onnxruntime", "mlflow", "pandas")
 
 
 _PARENT_AT_START = os.getppid()
@@ -102,7 +104,7 @@ def load_module(path):
 def package_versions():
     versions = {}
     asked = [n for n in os.environ.get("CLIPPER_REPORT_PACKAGES", "").split(",") if n]
-    for name in ("numpy", "scikit-learn", "joblib", "msgpack", "cloudpickle", "xgboost", "lightgbm", *asked):
+    for name in ("numpy", "scikit-learn", "joblib", "msgpack", "cloudpickle", "xgboost", "lightgbm", *FORMAT_PACKAGES, *asked):
         try:
             from importlib.metadata import version
             versions[name] = version(name)
@@ -220,6 +222,10 @@ def main():
     parser.add_argument("--artifact")
     parser.add_argument("--predict-method", default="predict")
     parser.add_argument("--module", action="store_true", help="the artifact is a .py file exposing predict(inputs)")
+    parser.add_argument("--format", help="a model format served with no wrapper (clipper_formats.FORMATS)")
+    parser.add_argument("--input-shape", help="per-row input shape of a format model, e.g. 1,8,8")
+    parser.add_argument("--output", default="raw", choices=("raw", "argmax"))
+    parser.add_argument("--threads", type=int, default=1, help="the framework's intra-op threads")
     parser.add_argument("--standby", action="store_true",
                         help="import the usual libraries now, then wait for a 'load' frame naming the artifact")
     args = parser.parse_args()
@@ -234,8 +240,13 @@ def main():
         parser.error("--artifact is required (or --standby)")
 
     try:
-        model = load_module(args.artifact) if args.module else load_model(args.artifact)
-        method = getattr(model, args.predict_method, None)
+        if args.format:
+            import clipper_formats  # beside this file
+            shape = [int(d) for d in args.input_shape.split(",")] if args.input_shape else None
+            model = clipper_formats.load(args.format, args.artifact, shape, args.threads, args.output)
+        else:
+            model = load_module(args.artifact) if args.module else load_model(args.artifact)
+        method = model.predict if args.format else getattr(model, args.predict_method, None)
         # A bare function (a cloudpickled closure, Clipper's deploy_python_closure) is the predict itself;
         # functions and modules get a list of inputs, estimators a 2-D array.
         as_list = args.module
@@ -259,7 +270,7 @@ def main():
     send({"type": "hello", "id": 0, "runtime": {
         "kind": "python", "protocol": PROTOCOL_VERSION, "python": platform.python_version(),
         "packages": package_versions(), "model_class": f"{type(model).__module__}.{type(model).__name__}",
-        "pid": os.getpid(), **input_signature(model),
+        "pid": os.getpid(), **(model.info if args.format else input_signature(model)),
     }})
 
     while True:

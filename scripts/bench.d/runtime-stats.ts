@@ -72,6 +72,9 @@ const md = [
   "",
   `Server process RSS with these five models deployed: ${serverRssMb.toFixed(1)} MB.`,
   "",
+  "Every model format (TorchScript, torch.export, SavedModel, Keras, XGBoost, LightGBM, ONNX, MLflow): deploy to first",
+  "prediction, idle RSS and rows/s against the framework itself are in [formats.md](formats.md) (`scripts/format-stats`).",
+  "",
 ].join("\n");
 writeFileSync(join(outDir, "runtimes.md"), md);
 console.log(md);

@@ -1,5 +1,8 @@
 /** Model commands: deploy, rollback, versions, scale, logs, stop, stop-inactive, models. */
+import { statSync } from "node:fs";
 import { basename } from "node:path";
+import { FORMATS } from "../management/formats.ts";
+import { packDirectory } from "../management/tar.ts";
 import { CliError } from "./client.ts";
 import { type Call, type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
 import { table } from "./table.ts";
@@ -13,7 +16,10 @@ export type AppInfo = {
 export type ModelInfo = {
   model_name: string; model_version: string; input_type: string; runtime: string; is_current: boolean; state: string;
   replicas: number; ready_replicas: number; last_error: string | null; artifact_sha256: string; created_at: string;
-  runtime_info: { kind?: string; python?: string; bun?: string; packages?: Record<string, string> };
+  runtime_info: {
+    kind?: string; python?: string; bun?: string; packages?: Record<string, string>;
+    format?: string; packages_source?: string; input_shape?: number[]; threads?: number;
+  };
 };
 
 /** Derives a valid model name from a file name: hr.pkl → hr. */
@@ -37,7 +43,8 @@ export const deploy: Command = {
     "input-type": { type: "string" }, replicas: { type: "string" }, "predict-method": { type: "string" },
     "default-output": { type: "string" }, "slo-micros": { type: "string" }, runtime: { type: "string" },
     image: { type: "string" }, cpus: { type: "string" }, memory: { type: "string" }, command: { type: "string" },
-    pkgs: { type: "string", multiple: true },
+    pkgs: { type: "string", multiple: true }, format: { type: "string" }, "input-shape": { type: "string" },
+    output: { type: "string" }, threads: { type: "string" },
   },
   help: {
     ...URL_HELP,
@@ -55,6 +62,12 @@ export const deploy: Command = {
     memory: "docker --memory for each replica (e.g. 512m)",
     pkgs: "python runtime: exact packages for the model's own environment, built once and cached (put this flag last)",
     command: "command runtime: the program speaking the runtime protocol, split on spaces (docs/custom-runtime.md)",
+    format: `model format, recognised from the artifact when absent: ${FORMATS.join(" | ")} ` +
+      "(.pt/.pth TorchScript, .pt2 torch.export, a directory with saved_model.pb, .keras, XGBoost .json/.ubj, " +
+      "LightGBM .txt, .onnx, a directory with MLmodel); anything else is a pickle, joblib file or module",
+    "input-shape": "per-row input shape of a format model, e.g. 1,8,8 (TorchScript records none; others report theirs)",
+    output: "raw (default: a scalar per row as a string, a vector as a JSON list) | argmax (the class of a score vector)",
+    threads: "the framework's intra-op threads per replica (default 1)",
   },
   async run(v, [artifact]) {
     const image = str(v, "image");
@@ -66,10 +79,13 @@ export const deploy: Command = {
     const started = performance.now();
     let sha256: string | undefined;
     if (artifact) {
+      const isDir = (() => { try { return statSync(artifact).isDirectory(); } catch { return false; } })();
       const file = Bun.file(artifact);
-      if (!(await file.exists())) throw new CliError(`no such file: ${artifact}`);
-      out(`uploading ${basename(artifact)} (${formatBytes(file.size)})`);
-      sha256 = ((await call("PUT", "/admin/artifacts", file)) as { sha256: string }).sha256;
+      if (!isDir && !(await file.exists())) throw new CliError(`no such file: ${artifact}`);
+      // A directory (SavedModel, MLflow model) travels as a tar archive, unpacked by the server.
+      const body = isDir ? new Blob([packDirectory(artifact)]) : file;
+      out(`uploading ${basename(artifact)}${isDir ? "/ as a tar archive" : ""} (${formatBytes(body.size)})`);
+      sha256 = ((await call("PUT", "/admin/artifacts", body)) as { sha256: string }).sha256;
     }
     const pkgs = v.pkgs as string[] | undefined;
     if (pkgs?.length) await buildEnvironment(call, pkgs);
@@ -80,7 +96,8 @@ export const deploy: Command = {
     const model = (await call("POST", "/admin/add_model", {
       model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
       artifact_sha256: sha256, artifact_name: artifact ? basename(artifact) : undefined, replicas,
-      predict_method: str(v, "predict-method"), runtime, image, cpus: str(v, "cpus"), memory: str(v, "memory"), command, pkgs,
+      predict_method: str(v, "predict-method"), runtime, image, format: str(v, "format"), input_shape: shapeOf(str(v, "input-shape")),
+      output: str(v, "output"), threads: int(v, "threads"), cpus: str(v, "cpus"), memory: str(v, "memory"), command, pkgs,
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
     })) as ModelInfo;
     const secs = ((performance.now() - started) / 1000).toFixed(2);
@@ -88,6 +105,14 @@ export const deploy: Command = {
     return 0;
   },
 };
+
+/** `1,8,8` → [1, 8, 8]; the server checks the numbers. */
+function shapeOf(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const dims = text.split(/[,x ]+/).filter(Boolean).map(Number);
+  if (!dims.length || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new CliError(`--input-shape must be whole numbers like 1,8,8, got '${text}'`);
+  return dims;
+}
 
 type EnvStatus = { id: string; state: string; log: string[]; log_total: number; error: string | null };
 
@@ -117,8 +142,19 @@ function describeRuntime(info: ModelInfo["runtime_info"]): string {
   if (info.kind === "node") return `node runtime, bun ${info.bun ?? "?"}`;
   if (info.kind !== "python") return `${info.kind} runtime`;
   const pkgs = info.packages ?? {};
+  if (info.format) {
+    const lib = FORMAT_LIBRARY[info.format] ?? info.format;
+    return `${info.format}, python ${info.python ?? "?"}, ${lib} ${pkgs[lib] ?? "?"} from ${info.packages_source === "server" ? "the server's Python" : `an environment (${info.packages_source})`}` +
+      (info.input_shape ? `, input shape [${info.input_shape.join(", ")}]` : "") + `, ${info.threads ?? 1} thread${info.threads === 1 ? "" : "s"}`;
+  }
   return `python ${info.python ?? "?"}` + (pkgs["scikit-learn"] ? `, scikit-learn ${pkgs["scikit-learn"]}` : "");
 }
+
+/** The package whose version a format's deploy line shows. */
+const FORMAT_LIBRARY: Record<string, string> = {
+  torchscript: "torch", "torch-export": "torch", savedmodel: "tensorflow", keras: "keras", xgboost: "xgboost",
+  lightgbm: "lightgbm", onnx: "onnxruntime", mlflow: "mlflow",
+};
 
 export const models: Command = {
   name: "models", usage: "clipper models [--json]", summary: "list model versions",
@@ -132,9 +168,10 @@ export const models: Command = {
 };
 
 export function modelTable(list: ModelInfo[]): string {
-  return table(["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn"],
+  return table(["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn", "format", "threads"],
     list.map((m) => [m.model_name, m.model_version, m.is_current ? "*" : "", m.input_type, m.state,
-      `${m.ready_replicas}/${m.replicas}`, m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"]]));
+      `${m.ready_replicas}/${m.replicas}`, m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"],
+      m.runtime_info.format, m.runtime_info.threads === undefined ? undefined : String(m.runtime_info.threads)]));
 }
 
 function formatBytes(n: number): string {

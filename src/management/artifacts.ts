@@ -1,14 +1,18 @@
 /**
  * Content-addressed artifact store under `<dataDir>/artifacts/<sha256>`.
- * Paths are derived from the hash only, so nothing a request sends can name a file elsewhere.
+ * Paths are derived from the hash only, so nothing a request sends can name a file elsewhere. A tar upload
+ * (a directory artifact) is checked entry by entry before anything is kept, then unpacked read-only
+ * beside it in `<sha256>.d/`.
  */
 import { createHash } from "node:crypto";
-import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors.ts";
+import { checkTar, extractTar, looksLikeTar } from "./tar.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/;
-const EXTENSION = /^\.(js|mjs|cjs|ts|py)$/;
+/** Extensions a runtime picks its loader by: modules, and the model formats whose loaders read the name. */
+const EXTENSIONS = [".js", ".mjs", ".cjs", ".ts", ".py", ".pt", ".pth", ".pt2", ".keras", ".json", ".ubj", ".txt", ".onnx"];
 
 export class ArtifactStore {
   readonly #dir: string;
@@ -21,7 +25,7 @@ export class ArtifactStore {
   }
 
   /** Streams an upload to disk, hashing as it goes; returns its sha256 and size. */
-  async put(body: ReadableStream<Uint8Array> | null): Promise<{ sha256: string; size: number }> {
+  async put(body: ReadableStream<Uint8Array> | null): Promise<{ sha256: string; size: number; directory?: boolean; files?: number }> {
     if (!body) throw new BadRequestError("the upload is empty", "send the artifact's bytes as the request body");
     const tmp = join(this.#dir, `.upload-${process.pid}-${crypto.randomUUID()}`);
     const hash = createHash("sha256");
@@ -37,8 +41,24 @@ export class ArtifactStore {
       await sink.end();
       if (size === 0) throw new BadRequestError("the upload is empty", "send the artifact's bytes as the request body");
       const sha256 = hash.digest("hex");
+      const head = new Uint8Array(await Bun.file(tmp).slice(0, 512).arrayBuffer());
+      // A tar is checked whole before it is kept: a refused archive leaves nothing behind.
+      const entries = looksLikeTar(head) ? checkTar(tmp, this.#maxBytes) : undefined;
       renameSync(tmp, this.path(sha256));
-      return { sha256, size };
+      if (!entries) return { sha256, size };
+      const dir = this.path(sha256) + ".d";
+      if (!existsSync(dir)) {
+        const unpacking = `${dir}.${process.pid}-${crypto.randomUUID()}`;
+        try {
+          extractTar(this.path(sha256), entries, unpacking);
+          setDirModes(unpacking, 0o555);
+          renameSync(unpacking, dir);
+        } catch (err) {
+          removeTree(unpacking);
+          throw err;
+        }
+      }
+      return { sha256, size, directory: true, files: entries.filter((e) => e.type !== "dir").length };
     } catch (err) {
       try { await sink.end(); } catch { /* already closed */ }
       rmSync(tmp, { force: true });
@@ -58,6 +78,12 @@ export class ArtifactStore {
     return p;
   }
 
+  /** The unpacked directory of a tar artifact, or undefined when the artifact is a single file. */
+  directory(sha256: string): string | undefined {
+    const dir = this.path(sha256) + ".d";
+    return existsSync(dir) ? dir : undefined;
+  }
+
   size(sha256: string): number {
     return statSync(this.path(sha256)).size;
   }
@@ -67,7 +93,7 @@ export class ArtifactStore {
    * extension (`.mjs`, `.ts`, `.py`).
    */
   withExtension(sha256: string, ext: string): string {
-    if (!EXTENSION.test(ext)) throw new BadRequestError(`artifact extension '${ext}' is not one a runtime can import`, ".js, .mjs, .cjs, .ts or .py");
+    if (!EXTENSIONS.includes(ext)) throw new BadRequestError(`artifact extension '${ext}' is not one a runtime can load`, EXTENSIONS.join(", "));
     const target = this.existing(sha256) + ext;
     if (!existsSync(target)) linkSync(this.path(sha256), target);
     return target;
@@ -76,6 +102,20 @@ export class ArtifactStore {
   remove(sha256: string): void {
     const base = this.path(sha256);
     rmSync(base, { force: true });
-    for (const ext of [".js", ".mjs", ".cjs", ".ts", ".py"]) rmSync(base + ext, { force: true });
+    for (const ext of EXTENSIONS) rmSync(base + ext, { force: true });
+    removeTree(base + ".d");
   }
+}
+
+/** Sets the mode of every directory of a tree (files keep the read-only mode they were written with). */
+function setDirModes(root: string, mode: number): void {
+  for (const e of readdirSync(root, { withFileTypes: true })) if (e.isDirectory()) setDirModes(join(root, e.name), mode);
+  chmodSync(root, mode);
+}
+
+/** Removes a read-only unpacked tree: its directories are made writable first. */
+function removeTree(root: string): void {
+  if (!existsSync(root)) return;
+  setDirModes(root, 0o755);
+  rmSync(root, { recursive: true, force: true });
 }

@@ -16,6 +16,8 @@ import { needsExtension } from "../runtime/kinds.ts";
 import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
 import type { InputType } from "../runtime/protocol.ts";
 import type { ArtifactStore } from "./artifacts.ts";
+import { formatExtension, resolveFormat } from "./format-choice.ts";
+import { modelRoot } from "./formats.ts";
 import { ManagementReads } from "./reads.ts";
 import type { AddModel } from "./schemas.ts";
 
@@ -81,15 +83,17 @@ export abstract class ModelWrites extends ManagementReads {
     // The upload must be there before anything slow (an environment build) starts.
     if (body.artifact_sha256) this.artifacts.existing(body.artifact_sha256);
     const containerless = body.runtime === "none";
+    const choice = resolveFormat(body, this.artifacts, this.envs.basePython);
     const draft: ModelRecord = {
       name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
       artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
       replicas: containerless ? 0 : body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
       options: {
         image: body.image, cpus: body.cpus, memory: body.memory, command: body.command,
-        pkgs: body.pkgs ? EnvironmentBuilder.normalize(body.pkgs) : undefined,
+        pkgs: choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined,
         labels: body.labels.length ? body.labels : undefined, containerName: body.container_name,
         batchSize: body.batch_size > 0 ? body.batch_size : undefined,
+        ...choice.options,
       },
     };
     const previous = this.registry.currentModel(body.model_name);
@@ -103,7 +107,7 @@ export abstract class ModelWrites extends ManagementReads {
     }
     this.registry.transaction(() => {
       if (registered) this.registry.deleteModelVersion(body.model_name, version);
-      this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo } });
+      this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo, ...choice.info } });
       if (body.app) {
         if (!app) {
           this.registry.insertApp({
@@ -204,8 +208,10 @@ export abstract class ModelWrites extends ManagementReads {
   /** The artifact file a runtime opens: none for an image-only docker model; with its extension for importers. */
   #artifactPath(model: ModelRecord): string | undefined {
     if (!model.artifactSha256) return undefined;
+    const dir = this.artifacts.directory(model.artifactSha256);
+    if (model.options.format && dir) return modelRoot(dir);
     if (!needsExtension(model)) return this.artifacts.existing(model.artifactSha256);
-    return this.artifacts.withExtension(model.artifactSha256, extname(model.artifactName));
+    return this.artifacts.withExtension(model.artifactSha256, formatExtension(model.options.format, extname(model.artifactName)));
   }
 
   /** The `single` policy serves one model: a second, different link is refused. */

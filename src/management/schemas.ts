@@ -3,6 +3,7 @@ import { z } from "zod";
 import { BadRequestError } from "../errors.ts";
 import { POLICIES } from "../policy/select.ts";
 import { RUNTIME_KINDS } from "../runtime/kinds.ts";
+import { FORMATS } from "./formats.ts";
 import { INPUT_TYPES } from "../query/input.ts";
 
 /** Lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters. */
@@ -55,6 +56,11 @@ export const AddModel = z.object({
   pkgs: z.array(z.string().max(200)).min(1).max(100).optional(),
   /** command runtime: the program (and its arguments) that speaks the runtime protocol. */
   command: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
+  /** python runtime: the model format (detected from the artifact when absent), and how to call it. */
+  format: z.enum(FORMATS).optional(),
+  input_shape: z.array(z.number().int().min(1).max(1_000_000)).min(1).max(8).optional(),
+  output: z.enum(["raw", "argmax"]).optional(),
+  threads: z.number().int().min(1).max(256).optional(),
   predict_method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier").default("predict"),
   replicas: z.number().int().min(1).max(64).default(1),
   /** Link the model to this app, creating the app when missing, in the same transaction. */
@@ -72,6 +78,10 @@ export const AddModel = z.object({
 }).superRefine((b, ctx) => {
   if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
   if (b.pkgs && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["pkgs"], message: "only the python runtime builds environments" });
+  if (b.format && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["format"], message: "model formats are loaded by the python runtime" });
+  if (b.input_shape && b.input_shape.reduce((a, d) => a * d, 1) > 1_000_000) {
+    ctx.addIssue({ code: "custom", path: ["input_shape"], message: "must have at most 1000000 values per row" });
+  }
   if (b.runtime === "command" && !b.command) ctx.addIssue({ code: "custom", path: ["command"], message: "the command runtime needs a command" });
   if ((b.runtime === "python" || b.runtime === "node") && !b.artifact_sha256) {
     ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });

@@ -94,8 +94,8 @@ function wantsBinaryOutput(outputs: unknown, parameters: unknown): boolean {
 export function parseV2Tensor(t: V2Tensor, inputType: InputType, withKeys: boolean, field = "inputs[0]"): ParsedQuery {
   if (typeof t.name !== "string") throw new BadRequestError(`${field}.name must be a string`);
   const shape = t.shape;
-  if (!Array.isArray(shape) || shape.length < 1 || shape.length > 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new BadRequestError(`${field}.shape must be [N] or [N, K] with whole numbers`, `got ${shown(shape)}`);
+  if (!Array.isArray(shape) || shape.length < 1 || shape.length > 6 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new BadRequestError(`${field}.shape must be [N], [N, K] or [N, *row shape] (at most 6 dimensions) with whole numbers`, `got ${shown(shape)}`);
   }
   const datatype = t.datatype;
   const numeric = inputType === "doubles" || inputType === "floats" || inputType === "integers";
@@ -104,7 +104,9 @@ export function parseV2Tensor(t: V2Tensor, inputType: InputType, withKeys: boole
     throw new BadRequestError(`${field}.datatype '${String(datatype)}' does not fit the app's input type ${inputType}`,
       `use ${V2_DATATYPE[inputType]}`);
   }
-  const [n, k] = numeric ? (shape.length === 2 ? shape : [1, shape[0]]) as [number, number] : [shape[0] as number, 1];
+  // [N, d1, d2, …] (a tensor model's input, e.g. [N, 1, 8, 8]) is N flat rows of d1·d2·… values, row-major.
+  const rowValues = (shape as number[]).slice(1).reduce((a, d) => a * d, 1);
+  const [n, k] = numeric ? (shape.length >= 2 ? [shape[0], rowValues] : [1, shape[0]]) as [number, number] : [shape[0] as number, 1];
   // Bound the shape before anything is built from it: the data check below cannot when a dimension is 0.
   if (n < 1 || n > MAX_BATCH_ROWS || k < 1 || k > MAX_INPUT_LENGTH || n * k > MAX_INPUT_LENGTH * 10) {
     throw new BadRequestError(`${field}.shape ${JSON.stringify(shape)} is out of range`,

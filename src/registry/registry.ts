@@ -33,6 +33,11 @@ export interface RuntimeOptions {
   readonly containerName?: string;
   /** The most rows a batch may hold; absent: adaptive up to the server's --max-batch-size. */
   readonly batchSize?: number;
+  /** python runtime: a model format loaded with no wrapper (src/management/formats.ts), and its options. */
+  readonly format?: string;
+  readonly inputShape?: readonly number[];
+  readonly output?: "raw" | "argmax";
+  readonly threads?: number;
 }
 
 export interface ModelRecord {

@@ -49,6 +49,11 @@ export class EnvironmentBuilder {
     return [...new Set(pkgs)].sort();
   }
 
+  /** The server's own interpreter, which environments are built from. */
+  get basePython(): string {
+    return this.#basePython;
+  }
+
   id(pkgs: readonly string[]): string {
     return createHash("sha256").update(`${this.#basePython}\n${pkgs.join("\n")}`).digest("hex").slice(0, 16);
   }

@@ -25,8 +25,8 @@ export interface LaunchContext {
 export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] {
   switch (model.runtime as RuntimeKindName) {
     case "python": {
-      const module = model.artifactName.endsWith(".py") ? ["--module"] : [];
-      return [ctx.python, ctx.pythonWorker, "--artifact", ctx.artifactPath!, "--predict-method", model.predictMethod, ...module];
+      const module = !model.options.format && model.artifactName.endsWith(".py") ? ["--module"] : [];
+      return [ctx.python, ctx.pythonWorker, "--artifact", ctx.artifactPath!, "--predict-method", model.predictMethod, ...module, ...formatArgs(model)];
     }
     case "node":
       return [...ctx.self, "runtime", "node", "--artifact", ctx.artifactPath!];
@@ -36,6 +36,14 @@ export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] 
       // A runtime of the user's own (docs/custom-runtime.md), given the artifact's path when there is one.
       return [...model.options.command!, ...(ctx.artifactPath ? ["--artifact", ctx.artifactPath] : [])];
   }
+}
+
+/** The Python worker's flags for a model format (docs/runtime-protocol.md). */
+function formatArgs(model: ModelRecord): string[] {
+  const o = model.options;
+  if (!o.format) return [];
+  return ["--format", o.format, "--threads", String(o.threads ?? 1),
+    ...(o.inputShape ? ["--input-shape", o.inputShape.join(",")] : []), ...(o.output ? ["--output", o.output] : [])];
 }
 
 /**
@@ -64,5 +72,6 @@ export function selfCommand(): string[] {
 
 /** Runtimes that import the artifact by file name need its extension. */
 export function needsExtension(model: ModelRecord): boolean {
+  if (model.runtime === "python" && model.options.format) return !["savedmodel", "mlflow"].includes(model.options.format);
   return model.runtime === "node" || (model.runtime === "python" && model.artifactName.endsWith(".py"));
 }

@@ -113,7 +113,7 @@ export class RuntimeManager {
 
   /** The live spare for a Python replica on the server's own environment (others start cold), replaced at once. */
   #takeSpare(pool: Pool): Spare | undefined {
-    if (pool.model.runtime !== "python" || pool.python !== undefined || !this.#spare?.alive) return undefined;
+    if (pool.model.runtime !== "python" || pool.python !== undefined || pool.model.options.format || !this.#spare?.alive) return undefined;
     const spare = this.#spare;
     this.#spare = undefined;
     setTimeout(() => this.#warmSpare(), 0);
