@@ -38,7 +38,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));
   const management = new ManagementService(registry, runtimes, artifacts, cache, envs);
-  const processor = new QueryProcessor(() => management.snapshot, runtimes, cache, metrics, logger,
+  const processor = new QueryProcessor(() => management.snapshot, (key) => runtimes.queue(key), cache, metrics, logger,
     (app, rewards) => management.recordFeedback(app, rewards));
 
   // Known once both servers listen (port 0 picks a free one).

@@ -7,8 +7,8 @@
  * (or re-queues it once when its replica died).
  */
 import { ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
-import type { Row } from "../query/input.ts";
-import type { InputType, RuntimeInfo } from "../runtime/protocol.ts";
+import type { InputType, Row } from "../domain.ts";
+import type { RuntimeInfo } from "../runtime/protocol.ts";
 import type { Replica } from "../runtime/replica.ts";
 import { nextBatchSize } from "./batch-size-controller.ts";
 import { failPart, halves, type Part, partRows, type QueuedQuery, rowCount, settlePart, wholeParts } from "./parts.ts";

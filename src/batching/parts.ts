@@ -3,7 +3,7 @@
  * rows (a query's rows may be cut too), and each row that raises on its own settles as a RowFailure in
  * place of its output while the query's other rows keep theirs.
  */
-import type { Row } from "../query/input.ts";
+import type { Row } from "../domain.ts";
 
 /** One query as the queue holds it: its rows travel together unless a failed batch has to be split. */
 export interface QueuedQuery {

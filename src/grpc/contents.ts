@@ -1,6 +1,6 @@
 /** gRPC's typed tensor contents (`InferTensorContents`) as the flat data the V2 core parses. */
 import { BadRequestError } from "../errors.ts";
-import type { InputType } from "../runtime/protocol.ts";
+import type { InputType } from "../domain.ts";
 import { bytesElementsAsData } from "../query/oip-tensor.ts";
 
 export interface TensorContents {

@@ -7,7 +7,8 @@ import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { NotFoundError } from "../errors.ts";
 import type { Snapshot } from "../query/snapshot.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
-import { modelKey, type RuntimeManager } from "../runtime/manager.ts";
+import { modelKey } from "../domain.ts";
+import type { RuntimeManager } from "../runtime/manager.ts";
 
 export abstract class ManagementReads {
   /** Model versions that could not be started when the server restored them, with the reason. */

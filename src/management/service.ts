@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
-import type { InputType } from "../runtime/protocol.ts";
+import type { InputType } from "../domain.ts";
 import { patchWeights } from "../query/snapshot.ts";
 import { ModelWrites } from "./model-writes.ts";
 import { PolicyState } from "./policy-state.ts";

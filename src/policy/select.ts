@@ -9,18 +9,12 @@
  * - shadow: the primary answers; the shadow model gets a copy off the response path.
  */
 
+import type { ModelChoice } from "../domain.ts";
+
 export const POLICIES = ["single", "split", "exp3", "shadow"] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
-export interface ModelChoice {
-  readonly name: string;
-  readonly version: string;
-  readonly key: string;
-  /** `{"name":…,"version":…}` pre-serialized for the response. */
-  readonly json: string;
-  /** What this version's cache keys start with (`key` and a NUL). */
-  readonly cachePrefix: string;
-}
+export type { ModelChoice };
 
 export interface AppRouting {
   readonly policy: PolicyName;

@@ -1,9 +1,8 @@
 /** Parses and validates a predict body against the app's input type; every rejection names what was expected. */
 import { BadRequestError } from "../errors.ts";
-import type { InputType } from "../runtime/protocol.ts";
+import { INPUT_TYPES, type InputType, type Row } from "../domain.ts";
 
-/** One validated input: numbers for numeric types, a string for strings, bytes for bytes. */
-export type Row = number[] | string | Uint8Array;
+export { INPUT_TYPES, type Row };
 
 export interface ParsedQuery {
   readonly rows: Row[];
@@ -29,7 +28,6 @@ export interface ExpectedWidth {
   readonly label: string;
 }
 
-export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles", "strings", "bytes"];
 
 const EXPECTED: Record<InputType, string> = {
   integers: "a non-empty array of 32-bit integers",

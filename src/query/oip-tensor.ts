@@ -4,7 +4,7 @@
  * against the bytes actually there before anything is read or built from it.
  */
 import { BadRequestError } from "../errors.ts";
-import type { InputType } from "../runtime/protocol.ts";
+import type { InputType } from "../domain.ts";
 
 /** Bytes per element of each fixed-size V2 datatype (BYTES has none). */
 export const ELEMENT_BYTES: Readonly<Record<string, number>> = {

@@ -4,9 +4,7 @@
  * or without binary tensor data, or gRPC) and the rows and outcomes of the request path.
  */
 import { BadRequestError, NotFoundError } from "../errors.ts";
-import type { ModelChoice } from "../policy/select.ts";
-import type { InputType } from "../runtime/protocol.ts";
-import { modelKey } from "../runtime/manager.ts";
+import { type InputType, type ModelChoice, modelChoice, modelKey } from "../domain.ts";
 import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
 import { bytesElementsAsData, decodeRaw } from "./oip-tensor.ts";
 import type { Outcome } from "./processor.ts";
@@ -196,5 +194,5 @@ export function pinnedVersion(route: AppRoute, version: string, running: (key: s
   if (!model) throw new NotFoundError(`application '${route.app.name}' has no linked model`);
   const key = modelKey(model.name, version);
   if (!running(key)) throw new NotFoundError(`version ${version} of model '${model.name}' is not being served`, `current: ${model.version}`);
-  return { name: model.name, version, key, json: JSON.stringify({ name: model.name, version }), cachePrefix: `${key}\u0000` };
+  return modelChoice(model.name, version);
 }

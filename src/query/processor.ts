@@ -10,7 +10,6 @@ import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
-import type { RuntimeManager } from "../runtime/manager.ts";
 import { parseJsonBody, type ParsedQuery, parseQuery, parseQueryBody, type Row, wrongWidth } from "./input.ts";
 import { DeadlineTimers } from "./deadlines.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
@@ -33,6 +32,9 @@ export interface Answered {
   readonly choice: ModelChoice | undefined;
 }
 
+/** Finds the batching queue of a model version by its key (`name:version`). */
+export type QueueLookup = (key: string) => ModelQueue | undefined;
+
 /** Receives the reward of each linked model for one labelled input (exp3 learns from it). */
 export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
 
@@ -44,7 +46,8 @@ export class QueryProcessor {
 
   constructor(
     private readonly snapshot: () => Snapshot,
-    private readonly runtimes: RuntimeManager,
+    /** The queue of a running model version (by its key), or undefined: the core knows no runtime, only queues. */
+    private readonly queues: QueueLookup,
     private readonly cache: PredictionCache,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -58,7 +61,7 @@ export class QueryProcessor {
   predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null, signal?: AbortSignal): string | Promise<string> {
     const route = this.route(appName, authorization);
     const choice = selectModel(route, Math.random());
-    const queue = choice && this.runtimes.queue(choice.key);
+    const queue = choice && this.queues(choice.key);
     let parsed;
     try {
       parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled && route.app.cache, queue?.shape);
@@ -90,7 +93,7 @@ export class QueryProcessor {
   answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, opts: AnswerOptions = {}): Answered | Promise<Answered> {
     const { protocol = "rest", field = "each input row", signal } = opts;
     const choice = pinned ?? selectModel(route, Math.random());
-    const queue = choice && this.runtimes.queue(choice.key);
+    const queue = choice && this.queues(choice.key);
     const first = parsed.rows[0];
     // The transport counts the rejection (it counts its own parse errors the same way).
     if (queue?.shape && Array.isArray(first) && first.length !== queue.shape.width) throw wrongWidth(field, first.length, queue.shape);
@@ -148,7 +151,7 @@ export class QueryProcessor {
       throw new BadRequestError("feedback needs one 'input' and a 'label' (a string or a number)", '{"input": [...], "label": "1"}');
     }
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
-    const queues = route.linked.map((choice) => this.runtimes.queue(choice.key));
+    const queues = route.linked.map((choice) => this.queues(choice.key));
     const row = parsed.rows[0];
     for (const queue of queues) if (queue?.shape && Array.isArray(row) && row.length !== queue.shape.width) throw wrongWidth("input", row.length, queue.shape);
     const rewards = new Map<string, number>();
@@ -216,8 +219,8 @@ export class QueryProcessor {
   #shadow(route: AppRoute, primary: ModelChoice | undefined, shadow: ModelChoice, rows: readonly Row[], keys: readonly string[], deadlineMs: number): void {
     if (!primary) return;
     void Promise.all([
-      this.#predictRows(route, primary, this.runtimes.queue(primary.key), rows, keys, deadlineMs, undefined),
-      this.#predictRows(route, shadow, this.runtimes.queue(shadow.key), rows, keys, deadlineMs, undefined),
+      this.#predictRows(route, primary, this.queues(primary.key), rows, keys, deadlineMs, undefined),
+      this.#predictRows(route, shadow, this.queues(shadow.key), rows, keys, deadlineMs, undefined),
     ]).then(([a, b]) => {
       for (let i = 0; i < a.length; i++) {
         const x = a[i]!, y = b[i]!;

@@ -1,7 +1,7 @@
 /** The in-memory view of the registry that serves queries; rebuilt after every management write. */
-import type { AppRouting, ModelChoice, PolicyName } from "../policy/select.ts";
+import { type ModelChoice, modelChoice } from "../domain.ts";
+import type { AppRouting, PolicyName } from "../policy/select.ts";
 import type { AppRecord, Registry } from "../registry/registry.ts";
-import { modelKey } from "../runtime/manager.ts";
 
 export interface AppRoute extends AppRouting {
   readonly app: AppRecord;
@@ -20,8 +20,7 @@ export interface Snapshot {
 function choice(registry: Registry, name: string): ModelChoice | undefined {
   const current = registry.currentModel(name);
   if (!current) return undefined;
-  const key = modelKey(name, current.version);
-  return { name, version: current.version, key, json: JSON.stringify({ name, version: current.version }), cachePrefix: `${key}\u0000` };
+  return modelChoice(name, current.version);
 }
 
 export function buildSnapshot(registry: Registry): Snapshot {

@@ -4,7 +4,7 @@
  * Every management change is one transaction.
  */
 import { Database } from "bun:sqlite";
-import type { InputType } from "../runtime/protocol.ts";
+import type { InputType } from "../domain.ts";
 
 export interface AppRecord {
   readonly name: string;

@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
+import { modelKey } from "../domain.ts";
 import { ConflictError, RuntimeFailure } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
@@ -17,7 +18,6 @@ import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { Spare } from "./spare.ts";
 
-export const modelKey = (name: string, version: string): string => `${name}:${version}`;
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
 const MAX_EARLY_EXITS = 5;

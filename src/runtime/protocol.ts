@@ -8,7 +8,9 @@ export const PROTOCOL_VERSION = 1;
 /** A frame larger than this is treated as garbage and the replica is killed. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
-export type InputType = "integers" | "floats" | "doubles" | "strings" | "bytes";
+import type { InputType } from "../domain.ts";
+
+export type { InputType };
 
 /** Numeric rows travel as one packed little-endian buffer plus a shape; others as a list. */
 export type PredictRequest = {

@@ -1,0 +1,32 @@
+/**
+ * The concepts every layer of the request path shares: input types, rows, model keys, the model choice and
+ * its cache key prefix. It imports nothing of clipper's, so any layer may import it (docs/architecture.md).
+ */
+
+/** What an application's inputs are, as Clipper names them. */
+export type InputType = "integers" | "floats" | "doubles" | "strings" | "bytes";
+
+export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles", "strings", "bytes"];
+
+/** One validated input: numbers for numeric types, a string for strings, bytes for bytes. */
+export type Row = number[] | string | Uint8Array;
+
+/** `name:version`: how one model version is named everywhere (queues, metrics, replica ids). */
+export const modelKey = (name: string, version: string): string => `${name}:${version}`;
+
+/** The model version a query goes to, with what the answer and the cache need, built once per version. */
+export interface ModelChoice {
+  readonly name: string;
+  readonly version: string;
+  readonly key: string;
+  /** `{"name":…,"version":…}` pre-serialized for the response. */
+  readonly json: string;
+  /** What this version's cache keys start with (`key` and a NUL): a version never answers from another's entries. */
+  readonly cachePrefix: string;
+}
+
+/** The one place a model choice is built. */
+export function modelChoice(name: string, version: string): ModelChoice {
+  const key = modelKey(name, version);
+  return { name, version, key, json: JSON.stringify({ name, version }), cachePrefix: `${key}\u0000` };
+}
