@@ -39,10 +39,14 @@ export async function removeContainers(names: readonly string[]): Promise<boolea
   }
 }
 
-/** Remembers the containers this run has started, so that the next start can remove leftovers. */
+/**
+ * The containers this run has started and not yet removed, recorded in a file so that the next start can
+ * remove leftovers. A name the engine could not remove (it was gone) stays until a later removal succeeds.
+ */
 export class ContainerRecord {
   readonly #path: string;
   readonly #names = new Set<string>();
+  readonly #removals = new Set<Promise<void>>();
 
   constructor(path: string) {
     this.#path = path;
@@ -53,12 +57,23 @@ export class ContainerRecord {
     this.#write();
   }
 
-  names(): string[] {
-    return [...this.#names];
+  /** Removes a container in the background (killing its `docker run` client, on a hang or crash, does not). */
+  remove(name: string): void {
+    const removal = removeContainers([name]).then((removed) => {
+      if (removed && this.#names.delete(name)) this.#write();
+      this.#removals.delete(removal);
+    });
+    this.#removals.add(removal);
   }
 
-  delete(name: string): void {
-    if (this.#names.delete(name)) this.#write();
+  /** Removes recorded containers that are not in `live` (left while the engine was gone). */
+  removeStrays(live: ReadonlySet<string>): void {
+    for (const name of this.#names) if (!live.has(name)) this.remove(name);
+  }
+
+  /** Resolves when the removals under way have finished. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#removals);
   }
 
   /** Removes the containers a previous run recorded and did not remove; returns how many names there were. */

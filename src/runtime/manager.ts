@@ -9,7 +9,7 @@ import { modelKey } from "../domain.ts";
 import { ConflictError, RuntimeFailure } from "../errors.ts";
 import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
-import { ContainerRecord, containerName, removeContainers } from "./docker.ts";
+import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
@@ -77,9 +77,8 @@ export class RuntimeManager {
   /** The warm Python worker the next Python replica on the server's environment starts from (pythonSpares = 1). */
   #spare: Spare | undefined;
   #stopping = false;
-  /** Docker runtime: the containers started, and their removals still under way. */
+  /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
-  readonly #removals = new Set<Promise<void>>();
 
   constructor(config: ServerConfig, observer: BatchObserver) {
     this.#config = config;
@@ -199,7 +198,7 @@ export class RuntimeManager {
     this.#pools.delete(key);
     pool.queue.drain(`model ${key} was stopped`);
     await Promise.all(pool.queue.replicas.map((r) => r.stop()));
-    await Promise.all(this.#removals);
+    await this.#containers.settled();
   }
 
   async stopAll(): Promise<void> {
@@ -208,7 +207,7 @@ export class RuntimeManager {
     this.#spare?.kill();
     this.#spare = undefined;
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
-    await Promise.all(this.#removals);
+    await this.#containers.settled();
     this.#recordPids();
   }
 
@@ -256,23 +255,6 @@ export class RuntimeManager {
     return { name, dataDir, replicaId: id };
   }
 
-  /**
-   * Removes a replica's container: killing the `docker run` client (a hang, a crash) does not stop it. A name
-   * the engine could not remove (it was gone) stays recorded, and is removed once a container starts again.
-   */
-  #removeContainer(name: string): void {
-    const removal = removeContainers([name]).then((removed) => {
-      if (removed) this.#containers.delete(name);
-      this.#removals.delete(removal);
-    });
-    this.#removals.add(removal);
-  }
-
-  /** Removes recorded containers that no replica runs in (left while the engine was gone). */
-  #removeStrays(): void {
-    const live = new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : [])));
-    for (const name of this.#containers.names()) if (!live.has(name)) this.#removeContainer(name);
-  }
 
   async #startReplica(pool: Pool): Promise<RuntimeInfo> {
     const spare = this.#takeSpare(pool);
@@ -299,7 +281,7 @@ export class RuntimeManager {
     pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
     if (pool.queue.unavailable !== undefined) {
       pool.queue.unavailable = undefined;
-      this.#removeStrays();
+      this.#containers.removeStrays(new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : []))));
     }
     pool.queue.kick();
     return info;
@@ -324,7 +306,7 @@ export class RuntimeManager {
   }
 
   #onReplicaExit(pool: Pool, replica: Replica, reason: string): void {
-    if (replica.container) this.#removeContainer(replica.container);
+    if (replica.container) this.#containers.remove(replica.container);
     const wasRouted = pool.queue.replicas.includes(replica);
     pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
     if (pool.stopped || replica.stopRequested || !wasRouted) return;

@@ -148,10 +148,20 @@ export class Replica {
     return this.#stderrTail.trim();
   }
 
+  /**
+   * Writes one frame. A runtime that died meanwhile (EPIPE, now or when the flush completes) must not crash
+   * the server: it is killed (if not dead yet) and its exit handler settles everything it had.
+   */
   #send(message: ServerMessage): void {
     const sink = this.#proc!.stdin;
-    sink.write(encodeFrame(message));
-    sink.flush();
+    try {
+      sink.write(encodeFrame(message));
+      const flushed = sink.flush();
+      // The exit that follows gives the reason (its code and last stderr lines), so none is set here.
+      if (flushed instanceof Promise) flushed.catch(() => this.#proc?.kill("SIGKILL"));
+    } catch {
+      this.#proc?.kill("SIGKILL");
+    }
   }
 
   async #readFrames(stdout: ReadableStream<Uint8Array>): Promise<void> {
