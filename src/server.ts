@@ -15,6 +15,7 @@ import { QueryProcessor } from "./query/processor.ts";
 import { Registry } from "./registry/registry.ts";
 import { EnvironmentBuilder } from "./runtime/environments.ts";
 import { RuntimeManager } from "./runtime/manager.ts";
+import { ModelQueue } from "./batching/model-queue.ts";
 
 export interface RunningServer {
   readonly queryUrl: string;
@@ -34,7 +35,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     replicas: () => runtimes.replicas().map((r) => ({ model: r.key, state: r.replica.state as string })),
     restarts: () => runtimes.restartCounts(),
   });
-  const runtimes: RuntimeManager = new RuntimeManager(config, metrics);
+  // The runtime manager owns each version's replicas; its batching queue, made here, picks among them.
+  const runtimes: RuntimeManager<ModelQueue> = new RuntimeManager(config, (model, key, maxBatch, replicas) =>
+    new ModelQueue(key, model.inputType, maxBatch, replicas, metrics, model.options.batchSize));
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));
   const management = new ManagementService(registry, runtimes, artifacts, cache, envs);

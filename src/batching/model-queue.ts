@@ -57,7 +57,6 @@ interface Retry {
 export class ModelQueue {
   readonly key: string;
   readonly inputType: InputType;
-  replicas: Replica[] = [];
   /** Current adaptive limit on rows per batch. */
   batchSize: number;
   /** The last input this version answered: replayed as the first prediction of the version that replaces it. */
@@ -80,7 +79,11 @@ export class ModelQueue {
   /** performance.now() of the model's last answered batch or part. */
   #lastAnswerMs = -Infinity;
 
-  constructor(key: string, inputType: InputType, maxBatchSize: number, observer?: BatchObserver, hardBatchSize = Infinity) {
+  /** The replicas of this version as their owner (the runtime's pool) has them now: the queue only picks among them. */
+  readonly #replicas: () => readonly Replica[];
+
+  constructor(key: string, inputType: InputType, maxBatchSize: number, replicas: () => readonly Replica[], observer?: BatchObserver, hardBatchSize = Infinity) {
+    this.#replicas = replicas;
     this.key = key;
     this.inputType = inputType;
     this.#ceiling = maxBatchSize;
@@ -95,7 +98,7 @@ export class ModelQueue {
 
   /** True when nothing waits and no replica has a batch in flight. */
   get idle(): boolean {
-    return this.depth === 0 && this.replicas.every((r) => r.inflightBatches === 0);
+    return this.depth === 0 && this.#replicas().every((r) => r.inflightBatches === 0);
   }
 
   /** Records the row shape from a runtime's hello (`input_shape`: positive integers); others leave it unknown. */
@@ -153,7 +156,7 @@ export class ModelQueue {
   }
 
   #push(q: QueuedQuery): void {
-    if (this.unavailable !== undefined && this.replicas.length === 0) {
+    if (this.unavailable !== undefined && this.#replicas().length === 0) {
       q.reject(new RuntimeFailure(this.unavailable));
       return;
     }
@@ -194,7 +197,7 @@ export class ModelQueue {
 
   #pickReplica(): Replica | undefined {
     let best: Replica | undefined;
-    for (const r of this.replicas) {
+    for (const r of this.#replicas()) {
       if (r.state !== "ready" || r.inflightBatches >= MAX_INFLIGHT_BATCHES) continue;
       if (!best || r.outstandingRows < best.outstandingRows) best = r;
     }

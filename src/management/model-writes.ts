@@ -14,6 +14,7 @@ import type { ModelRecord, Registry } from "../registry/registry.ts";
 import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
 import { type InputType, modelKey } from "../domain.ts";
+import type { ModelQueue } from "../batching/model-queue.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import { formatExtension, resolveFormat } from "./format-choice.ts";
@@ -26,7 +27,7 @@ export abstract class ModelWrites extends ManagementReads {
 
   constructor(
     registry: Registry,
-    runtimes: RuntimeManager,
+    runtimes: RuntimeManager<ModelQueue>,
     protected readonly artifacts: ArtifactStore,
     cache: PredictionCache,
     private readonly envs: EnvironmentBuilder,

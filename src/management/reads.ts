@@ -8,6 +8,7 @@ import { NotFoundError } from "../errors.ts";
 import type { Snapshot } from "../query/snapshot.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
 import { modelKey } from "../domain.ts";
+import type { ModelQueue } from "../batching/model-queue.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
 
 export abstract class ManagementReads {
@@ -16,7 +17,7 @@ export abstract class ManagementReads {
 
   constructor(
     protected readonly registry: Registry,
-    protected readonly runtimes: RuntimeManager,
+    protected readonly runtimes: RuntimeManager<ModelQueue>,
     protected readonly cache: PredictionCache,
   ) {}
 
@@ -124,7 +125,7 @@ export abstract class ManagementReads {
   isAppReady(appName: string): boolean {
     const route = this.snapshot.apps.get(appName);
     if (!route) return false;
-    return route.candidates.every((c) => (this.runtimes.queue(c.key)?.replicas ?? []).some((r) => r.state === "ready"));
+    return route.candidates.every((c) => this.runtimes.replicasOf(c.key).some((r) => r.state === "ready"));
   }
 
   protected describeModel(m: ModelRecord) {
@@ -138,7 +139,7 @@ export abstract class ManagementReads {
       is_current_version: m.isCurrent, labels: m.options.labels ?? [], container_name: containerName(m),
       model_data_path: "DEPRECATED", batch_size: m.options.batchSize ?? -1,
       is_current: m.isCurrent, replicas: m.replicas, state, status: state,
-      ready_replicas: (this.runtimes.queue(key)?.replicas ?? []).filter((r) => r.state === "ready").length,
+      ready_replicas: this.runtimes.replicasOf(key).filter((r) => r.state === "ready").length,
       last_error: pool?.lastError ?? this.restoreErrors.get(key) ?? null,
       artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
       runtime_info: m.runtimeInfo, created_at: m.createdAt,

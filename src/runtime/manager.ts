@@ -7,7 +7,6 @@ import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
 import { modelKey } from "../domain.ts";
 import { ConflictError, RuntimeFailure } from "../errors.ts";
-import { type BatchObserver, ModelQueue } from "../batching/model-queue.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
@@ -37,8 +36,32 @@ export interface PoolStatus {
   readonly restarts: number;
 }
 
-class Pool {
-  readonly queue: ModelQueue;
+/**
+ * What the manager needs of a version's batching queue. The queue is made by the factory the server passes
+ * in (runtime code imports nothing of batching): it picks among the pool's replicas, which the pool owns.
+ */
+export interface PoolQueue {
+  readonly key: string;
+  readonly depth: number;
+  readonly batchSize: number;
+  /** True when nothing waits and no replica has a batch in flight. */
+  readonly idle: boolean;
+  /** Why no replica can start, while that lasts (the Docker engine is gone): queries are answered with it at once. */
+  unavailable: string | undefined;
+  declareShape(info: RuntimeInfo, label: string): void;
+  /** Replicas changed or one finished a batch: send what waits. */
+  kick(): void;
+  /** Rejects everything waiting. */
+  drain(reason: string): void;
+}
+
+/** Makes the queue of one model version, given a view of its replicas. */
+export type QueueFactory<Q extends PoolQueue> = (model: ModelRecord, key: string, maxBatch: number, replicas: () => readonly Replica[]) => Q;
+
+class Pool<Q extends PoolQueue> {
+  readonly queue: Q;
+  /** The replicas that serve this version: the queue sends batches to them. */
+  replicas: Replica[] = [];
   wanted: number;
   restarts = 0;
   consecutiveFailures = 0;
@@ -49,9 +72,9 @@ class Pool {
 
   constructor(
     readonly model: ModelRecord, readonly artifactPath: string | undefined, readonly python: string | undefined,
-    maxBatch: number, observer: BatchObserver,
+    maxBatch: number, makeQueue: QueueFactory<Q>,
   ) {
-    this.queue = new ModelQueue(modelKey(model.name, model.version), model.inputType, maxBatch, observer, model.options.batchSize);
+    this.queue = makeQueue(model, modelKey(model.name, model.version), maxBatch, () => this.replicas);
     this.wanted = model.replicas;
   }
 
@@ -65,10 +88,10 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
   while (!condition() && performance.now() < deadline) await Bun.sleep(5);
 }
 
-export class RuntimeManager {
+export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   readonly #config: ServerConfig;
-  readonly #pools = new Map<string, Pool>();
-  readonly #observer: BatchObserver;
+  readonly #pools = new Map<string, Pool<Q>>();
+  readonly #makeQueue: QueueFactory<Q>;
   #workerPath: string | undefined;
   readonly #self = selfCommand();
 
@@ -80,9 +103,9 @@ export class RuntimeManager {
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
 
-  constructor(config: ServerConfig, observer: BatchObserver) {
+  constructor(config: ServerConfig, makeQueue: QueueFactory<Q>) {
     this.#config = config;
-    this.#observer = observer;
+    this.#makeQueue = makeQueue;
     this.#pidFile = join(config.dataDir, "replicas.pid");
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
   }
@@ -111,7 +134,7 @@ export class RuntimeManager {
   }
 
   /** The live spare for a Python replica on the server's own environment (others start cold), replaced at once. */
-  #takeSpare(pool: Pool): Spare | undefined {
+  #takeSpare(pool: Pool<Q>): Spare | undefined {
     if (pool.model.runtime !== "python" || pool.python !== undefined || pool.model.options.format || !this.#spare?.alive) return undefined;
     const spare = this.#spare;
     this.#spare = undefined;
@@ -134,8 +157,13 @@ export class RuntimeManager {
     writePidFile(this.#pidFile, pids);
   }
 
+  /** The replicas of a served model version (none when it is not running). */
+  replicasOf(key: string): readonly Replica[] {
+    return this.#pools.get(key)?.replicas ?? [];
+  }
+
   /** The queue of a served model version, or undefined when it is not running. */
-  queue(key: string): ModelQueue | undefined {
+  queue(key: string): Q | undefined {
     return this.#pools.get(key)?.queue;
   }
 
@@ -151,7 +179,7 @@ export class RuntimeManager {
     const key = modelKey(model.name, model.version);
     if (this.#pools.has(key)) throw new ConflictError(`model ${key} is already running`);
     const maxBatch = model.options.batchSize ? Math.min(model.options.batchSize, this.#config.maxBatchSize) : this.#config.maxBatchSize;
-    const pool = new Pool(model, artifactPath, python, maxBatch, this.#observer);
+    const pool = new Pool(model, artifactPath, python, maxBatch, this.#makeQueue);
     this.#pools.set(key, pool);
     try {
       const infos = await Promise.all(Array.from({ length: model.replicas }, () => this.#startReplica(pool)));
@@ -169,13 +197,13 @@ export class RuntimeManager {
     const pool = this.#pools.get(key);
     if (!pool) throw new ConflictError(`model ${key} is not running`, "start it with `clipper rollback` or `clipper deploy` first");
     pool.wanted = replicas;
-    const current = pool.queue.replicas;
+    const current = pool.replicas;
     if (replicas > current.length) {
       await Promise.all(Array.from({ length: replicas - current.length }, () => this.#startReplica(pool)));
       return;
     }
     const leaving = [...current].sort((a, b) => a.outstandingRows - b.outstandingRows).slice(0, current.length - replicas);
-    pool.queue.replicas = current.filter((r) => !leaving.includes(r));
+    pool.replicas = current.filter((r) => !leaving.includes(r));
     await Promise.all(leaving.map(async (r) => {
       await until(() => r.inflightBatches === 0, DRAIN_TIMEOUT_MS);
       await r.stop();
@@ -197,7 +225,7 @@ export class RuntimeManager {
     pool.stopped = true;
     this.#pools.delete(key);
     pool.queue.drain(`model ${key} was stopped`);
-    await Promise.all(pool.queue.replicas.map((r) => r.stop()));
+    await Promise.all(pool.replicas.map((r) => r.stop()));
     await this.#containers.settled();
   }
 
@@ -214,7 +242,7 @@ export class RuntimeManager {
   status(key: string): PoolStatus | undefined {
     const pool = this.#pools.get(key);
     if (!pool) return undefined;
-    const ready = pool.queue.replicas.filter((r) => r.state === "ready").length;
+    const ready = pool.replicas.filter((r) => r.state === "ready").length;
     const state = pool.failed ? "failed" : ready >= pool.wanted ? "ready" : ready > 0 ? "degraded" : "starting";
     return { key, state, lastError: pool.lastError, restarts: pool.restarts };
   }
@@ -222,7 +250,7 @@ export class RuntimeManager {
   /** Every replica of every served version, for get_all_containers. */
   replicas(): { key: string; model: ModelRecord; replica: Replica }[] {
     const out: { key: string; model: ModelRecord; replica: Replica }[] = [];
-    for (const [key, pool] of this.#pools) for (const replica of pool.queue.replicas) out.push({ key, model: pool.model, replica });
+    for (const [key, pool] of this.#pools) for (const replica of pool.replicas) out.push({ key, model: pool.model, replica });
     return out;
   }
 
@@ -238,7 +266,7 @@ export class RuntimeManager {
     return join(this.#config.dataDir, "logs", `${name}-${version}.log`);
   }
 
-  #command(pool: Pool, container: { name: string; dataDir: string; replicaId: string } | undefined): string[] {
+  #command(pool: Pool<Q>, container: { name: string; dataDir: string; replicaId: string } | undefined): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
     return launchCommand(pool.model, {
       python: pool.python ?? this.#config.python, pythonWorker: this.#workerPath, self: this.#self, artifactPath: pool.artifactPath,
@@ -247,7 +275,7 @@ export class RuntimeManager {
   }
 
   /** Docker runtime: a new container name for replica `id`, recorded for the sweep after a SIGKILL. */
-  #container(pool: Pool, id: string): { name: string; dataDir: string; replicaId: string } | undefined {
+  #container(pool: Pool<Q>, id: string): { name: string; dataDir: string; replicaId: string } | undefined {
     if (pool.model.runtime !== "docker") return undefined;
     const dataDir = this.#config.dataDir;
     const name = containerName(dataDir, pool.model.name, pool.model.version, Number(id.slice(id.lastIndexOf("#") + 1)));
@@ -256,7 +284,7 @@ export class RuntimeManager {
   }
 
 
-  async #startReplica(pool: Pool): Promise<RuntimeInfo> {
+  async #startReplica(pool: Pool<Q>): Promise<RuntimeInfo> {
     const spare = this.#takeSpare(pool);
     const id = pool.nextReplicaId();
     const container = this.#container(pool, id);
@@ -274,7 +302,7 @@ export class RuntimeManager {
         spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
       } : {}),
     });
-    pool.queue.replicas = [...pool.queue.replicas, replica];
+    pool.replicas = [...pool.replicas, replica];
     const started = replica.start(this.#config.replicaStartTimeoutMs);
     this.#recordPids();
     const info = await started;
@@ -291,24 +319,24 @@ export class RuntimeManager {
    * The Docker engine stopped answering: not the model's fault, so it does not count toward "failed". Queries
    * get the reason at once, and a replica is tried again every BACKOFF_MAX_MS until the engine is back.
    */
-  #waitForEngine(pool: Pool, reason: string): void {
+  #waitForEngine(pool: Pool<Q>, reason: string): void {
     const why = `the Docker engine is not answering, model ${pool.queue.key} waits for it: ${reason}`;
     pool.lastError = why;
-    if (pool.queue.replicas.length === 0) {
+    if (pool.replicas.length === 0) {
       pool.queue.unavailable = why;
       pool.queue.drain(why);
     }
     setTimeout(() => {
-      if (pool.stopped || pool.queue.replicas.length >= pool.wanted) return;
+      if (pool.stopped || pool.replicas.length >= pool.wanted) return;
       pool.restarts++;
       this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
     }, BACKOFF_MAX_MS);
   }
 
-  #onReplicaExit(pool: Pool, replica: Replica, reason: string): void {
+  #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {
     if (replica.container) this.#containers.remove(replica.container);
-    const wasRouted = pool.queue.replicas.includes(replica);
-    pool.queue.replicas = pool.queue.replicas.filter((r) => r !== replica);
+    const wasRouted = pool.replicas.includes(replica);
+    pool.replicas = pool.replicas.filter((r) => r !== replica);
     if (pool.stopped || replica.stopRequested || !wasRouted) return;
     if (replica.container && ENGINE_GONE.test(reason)) {
       this.#waitForEngine(pool, reason);
@@ -328,7 +356,7 @@ export class RuntimeManager {
     // The first exit is replaced at once; exits in a row back off exponentially.
     const delay = pool.consecutiveFailures <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (pool.consecutiveFailures - 1));
     setTimeout(() => {
-      if (pool.stopped || pool.queue.replicas.length >= pool.wanted) return;
+      if (pool.stopped || pool.replicas.length >= pool.wanted) return;
       pool.restarts++;
       this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
     }, delay);

@@ -17,8 +17,8 @@ function fakeReplica(sizes: number[]): Replica {
 
 it("grows the batch limit past a request's size when requests of 100 rows arrive together", async () => {
   const sizes: number[] = [];
-  const queue = new ModelQueue("m:1", "doubles", 256);
-  queue.replicas = [fakeReplica(sizes)];
+  const replicas = [fakeReplica(sizes)];
+  const queue = new ModelQueue("m:1", "doubles", 256, () => replicas);
   const rows = Array.from({ length: 100 }, () => [1, 2, 3]);
   // Rounds of 8 concurrent 100-row requests: once the limit passes 200, two requests share a batch.
   for (let round = 0; round < 60; round++) {
@@ -56,8 +56,8 @@ const picky = (rows: number[][]) => {
 describe("a batch the model raised on", () => {
   it("settles every query: the raising rows with a RowFailure or a rejection, the others with their outputs", async () => {
     const sizes: number[] = [];
-    const queue = new ModelQueue("m:1", "doubles", 64);
-    queue.replicas = [modelReplica(picky, sizes)];
+    const replicas = [modelReplica(picky, sizes)];
+    const queue = new ModelQueue("m:1", "doubles", 64, () => replicas);
     const deadline = performance.now() + 10_000;
     const singles = Array.from({ length: 20 }, (_, i) => queue.enqueue([i === 5 || i === 11 ? 13 : 100 + i, 1], deadline, 100_000));
     const batch = queue.enqueueRows([[1, 0], [13, 0], [3, 0]], deadline, 100_000);
@@ -75,9 +75,9 @@ describe("a batch the model raised on", () => {
 
   it("splits at most log2(rows) levels deep", async () => {
     const sizes: number[] = [];
-    const queue = new ModelQueue("m:1", "doubles", 64);
+    const replicas = [modelReplica(picky, sizes)];
+    const queue = new ModelQueue("m:1", "doubles", 64, () => replicas);
     queue.batchSize = 64;
-    queue.replicas = [modelReplica(picky, sizes)];
     const deadline = performance.now() + 10_000;
     const rows = Array.from({ length: 64 }, (_, i) => [i === 40 ? 13 : 100 + i, 0]);
     await queue.enqueueRows(rows, deadline, 100_000);
@@ -88,9 +88,9 @@ describe("a batch the model raised on", () => {
 
   it("answers a part at once, without splitting further, once the model fails every row it is given", async () => {
     const sizes: number[] = [];
-    const queue = new ModelQueue("m:1", "doubles", 64);
+    const replicas = [modelReplica(() => { throw new Error("always"); }, sizes)];
+    const queue = new ModelQueue("m:1", "doubles", 64, () => replicas);
     queue.batchSize = 64;
-    queue.replicas = [modelReplica(() => { throw new Error("always"); }, sizes)];
     const deadline = performance.now() + 10_000;
     const first = await queue.enqueueRows(Array.from({ length: 16 }, (_, i) => [i, 0]), deadline, 100_000);
     expect(first.every((o) => o instanceof RowFailure)).toBe(true);
@@ -102,7 +102,6 @@ describe("a batch the model raised on", () => {
   });
 
   it("rejects a query whose deadline passes before its part is retried, with a reason starting 'deadline'", async () => {
-    const queue = new ModelQueue("m:1", "doubles", 64);
     let calls = 0;
     const slowFail = {
       state: "ready", inflightBatches: 0, outstandingRows: 0,
@@ -111,7 +110,7 @@ describe("a batch the model raised on", () => {
         return new Promise((_, reject) => setTimeout(() => reject(new ModelRaisedError("the model raised: no")), 30));
       },
     } as unknown as Replica;
-    queue.replicas = [slowFail];
+    const queue = new ModelQueue("m:1", "doubles", 64, () => [slowFail]);
     const res = await Promise.allSettled([queue.enqueue([1, 0], performance.now() + 10, 10_000), queue.enqueue([2, 0], performance.now() + 10, 10_000)]);
     for (const r of res) expect(r).toMatchObject({ status: "rejected", reason: { message: expect.stringMatching(/^deadline:/) } });
     expect(calls).toBe(1);
@@ -123,8 +122,8 @@ describe("queries of clients that went away", () => {
     const sizes: number[] = [];
     const gone: number[] = [];
     const observer = { onBatch() {}, onSplit() {}, onRowsFailed() {}, onClientGone: (_: string, n: number) => gone.push(n) };
-    const queue = new ModelQueue("m:1", "doubles", 64, observer);
-    queue.replicas = [modelReplica(picky, sizes)];
+    const replicas = [modelReplica(picky, sizes)];
+    const queue = new ModelQueue("m:1", "doubles", 64, () => replicas, observer);
     const left = new AbortController();
     const deadline = performance.now() + 10_000;
     const dropped = queue.enqueue([1, 0], deadline, 100_000, left.signal);
