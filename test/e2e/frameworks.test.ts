@@ -143,8 +143,13 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
     const x = made.xgboost!;
     await deployOk(x.path);
     await predictBoth("boosted", x, 0);
-    await deployOk(x.path, "--name", "boosted-class", "--output", "argmax");
+    await deployOk(x.path, "--name", "boosted-class", "--output", "argmax", "--threads", "2");
     await predictBoth("boosted-class", x, 0, x.argmax!.map(String));
+    const status = await server!.admin("status");
+    const models = status.json.models as { model_name: string; runtime_info: { threads: number } }[];
+    expect(models.find((m) => m.model_name === "boosted-class")!.runtime_info.threads).toBe(2);
+    expect(models.find((m) => m.model_name === "boosted")!.runtime_info.threads).toBe(1);
+    expect(await server!.cliOk("status")).toMatch(/boosted-class .*xgboost\s+2/);
     await expectLoadError("bad-xgboost", x);
   });
 
