@@ -112,8 +112,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     if (!allowed.includes(v as T)) throw new Error(`${key} (${ENV_NAMES[key]}) must be one of ${allowed.join(", ")}, got '${v}'`);
     return v as T;
   };
-  const intOf = (key: keyof ServerConfig, min: number, max: number) =>
-    toInt(`${key} (${ENV_NAMES[key]})`, pick(key) as string | number, min, max);
+  const intOf = (key: keyof ServerConfig, min: number, max: number) => toInt(`${key} (${ENV_NAMES[key]})`, pick(key) as string | number, min, max);
   return Object.freeze({
     dataDir: resolve(String(pick("dataDir"))),
     host: String(pick("host")),

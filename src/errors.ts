@@ -37,14 +37,12 @@ export class ConflictError extends ServeError {
 
 export class PayloadTooLargeError extends ServeError {
   constructor(limitBytes: number) {
-    super("payload_too_large", 413, `request body is larger than the limit of ${limitBytes} bytes`,
-      "send a smaller body or raise --max-body-bytes");
+    super("payload_too_large", 413, `request body is larger than the limit of ${limitBytes} bytes`, "send a smaller body or raise --max-body-bytes");
   }
 }
 
 export class UnauthorizedError extends ServeError {
-  constructor(message = "missing or wrong management token",
-    detail = "send 'Authorization: Bearer <token>' (the token is in <data-dir>/token)") {
+  constructor(message = "missing or wrong management token", detail = "send 'Authorization: Bearer <token>' (the token is in <data-dir>/token)") {
     super("unauthorized", 401, message, detail);
   }
 }

@@ -24,19 +24,31 @@ export class Logger {
     return RANK[level] >= this.#min;
   }
 
-  debug(event: string, msg: string, fields?: Fields): void { this.#log("debug", event, msg, fields); }
-  info(event: string, msg: string, fields?: Fields): void { this.#log("info", event, msg, fields); }
-  warn(event: string, msg: string, fields?: Fields): void { this.#log("warn", event, msg, fields); }
-  error(event: string, msg: string, fields?: Fields): void { this.#log("error", event, msg, fields); }
+  debug(event: string, msg: string, fields?: Fields): void {
+    this.#log("debug", event, msg, fields);
+  }
+  info(event: string, msg: string, fields?: Fields): void {
+    this.#log("info", event, msg, fields);
+  }
+  warn(event: string, msg: string, fields?: Fields): void {
+    this.#log("warn", event, msg, fields);
+  }
+  error(event: string, msg: string, fields?: Fields): void {
+    this.#log("error", event, msg, fields);
+  }
 
   #log(level: Level, event: string, msg: string, fields?: Fields): void {
     if (RANK[level] < this.#min) return;
     const ts = new Date().toISOString();
     if (this.#format === "json") {
-      this.#write(JSON.stringify({ ts, level, event, msg, ...fields }) + "\n");
+      this.#write(`${JSON.stringify({ ts, level, event, msg, ...fields })}\n`);
       return;
     }
-    const extra = fields ? Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join("") : "";
+    const extra = fields
+      ? Object.entries(fields)
+          .map(([k, v]) => ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+          .join("")
+      : "";
     this.#write(`${ts.slice(11, 23)} ${level.toUpperCase().padEnd(5)} [clipper] ${msg}${extra}\n`);
   }
 }

@@ -6,8 +6,16 @@ import { COMMANDS } from "./cli/index.ts";
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`);
-  return ["clipper: serve trained models as a low-latency REST API", "", "usage: clipper COMMAND [flags]", "", "commands:", ...lines,
-    "", "Run `clipper COMMAND --help` for a command's flags."].join("\n");
+  return [
+    "clipper: serve trained models as a low-latency REST API",
+    "",
+    "usage: clipper COMMAND [flags]",
+    "",
+    "commands:",
+    ...lines,
+    "",
+    "Run `clipper COMMAND --help` for a command's flags.",
+  ].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -36,61 +36,86 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     restarts: () => runtimes.restartCounts(),
   });
   // The runtime manager owns each version's replicas; its batching queue, made here, picks among them.
-  const runtimes: RuntimeManager<ModelQueue> = new RuntimeManager(config, (model, key, maxBatch, replicas) =>
-    new ModelQueue(key, model.inputType, maxBatch, replicas, metrics, model.options.batchSize));
+  const runtimes: RuntimeManager<ModelQueue> = new RuntimeManager(
+    config,
+    (model, key, maxBatch, replicas) => new ModelQueue(key, model.inputType, maxBatch, replicas, metrics, model.options.batchSize),
+  );
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));
   const management = new ManagementService(registry, runtimes, artifacts, cache, envs);
-  const processor = new QueryProcessor(() => management.snapshot, (key) => runtimes.queue(key), cache, metrics, logger,
-    (app, rewards) => management.recordFeedback(app, rewards));
+  const processor = new QueryProcessor(
+    () => management.snapshot,
+    (key) => runtimes.queue(key),
+    cache,
+    metrics,
+    logger,
+    (app, rewards) => management.recordFeedback(app, rewards),
+  );
 
   // Known once both servers listen (port 0 picks a free one).
   const urls = () => ({ query: queryUrl, management: mgmtUrl });
   const queryDeps = { processor, management, metrics, cache, maxBodyBytes: config.maxBodyBytes, urls, logger };
   const query = Bun.serve({
-    hostname: config.host, port: config.queryPort,
+    hostname: config.host,
+    port: config.queryPort,
     // Above our own limit, so that readBodyText answers the JSON 413 (Bun's own 413 has no body).
     maxRequestBodySize: config.maxBodyBytes * 2 + 1024,
     routes: hotQueryRoutes(queryDeps),
     fetch: queryRoutes(queryDeps).fetch,
   });
   const mgmt = Bun.serve({
-    hostname: config.host, port: config.mgmtPort,
+    hostname: config.host,
+    port: config.mgmtPort,
     maxRequestBodySize: config.maxArtifactBytes + 1,
     idleTimeout: 0,
     fetch: managementRoutes({
-      service: management, artifacts, envs, maxBodyBytes: config.maxBodyBytes, token, urls, logger,
+      service: management,
+      artifacts,
+      envs,
+      maxBodyBytes: config.maxBodyBytes,
+      token,
+      urls,
+      logger,
       metrics: async () => ({ summary: metrics.toJSON(cache), prometheus: await metrics.prometheus.text() }),
     }).fetch,
   });
-  const grpc = config.grpcPort === 0 ? undefined : await startGrpc({ processor, management, cache, metrics, logger },
-    { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes });
+  const grpc =
+    config.grpcPort === 0
+      ? undefined
+      : await startGrpc(
+          { processor, management, cache, metrics, logger },
+          { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes },
+        );
   if (grpc) logger.info("grpc_listening", `gRPC API on ${grpc.address}`, { grpc_address: grpc.address });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;
-  logger.info("listening", `query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`,
-    { query_url: queryUrl, management_url: mgmtUrl, data_dir: config.dataDir });
+  logger.info("listening", `query API on ${queryUrl}, management API on ${mgmtUrl}, data in ${config.dataDir}`, {
+    query_url: queryUrl,
+    management_url: mgmtUrl,
+    data_dir: config.dataDir,
+  });
   runtimes.startSupervision((line) => logger.warn("orphans", line));
   await management.restore(logger);
   logger.info("ready", "ready to serve");
 
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    // Stop accepting, let in-flight requests finish within the grace period, then stop the runtimes.
-    // Idle keep-alive connections would hold stop(false) open until the grace period ends: the drain is over
-    // once no request is in flight (and the gRPC calls in flight have finished).
-    const grpcDrained = grpc?.drain() ?? Promise.resolve();
-    const drained = Promise.all([query.stop(false), mgmt.stop(false), grpcDrained]);
-    const idle = (async () => {
-      while (query.pendingRequests > 0 || mgmt.pendingRequests > 0) await Bun.sleep(10);
-      await grpcDrained;
-    })();
-    await Promise.race([drained, idle, Bun.sleep(config.shutdownGraceMs)]);
-    grpc?.forceStop();
-    await Promise.all([query.stop(true), mgmt.stop(true)]);
-    await runtimes.stopAll();
-    management.flushPolicyState();
-    registry.close();
-  })());
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Stop accepting, let in-flight requests finish within the grace period, then stop the runtimes.
+      // Idle keep-alive connections would hold stop(false) open until the grace period ends: the drain is over
+      // once no request is in flight (and the gRPC calls in flight have finished).
+      const grpcDrained = grpc?.drain() ?? Promise.resolve();
+      const drained = Promise.all([query.stop(false), mgmt.stop(false), grpcDrained]);
+      const idle = (async () => {
+        while (query.pendingRequests > 0 || mgmt.pendingRequests > 0) await Bun.sleep(10);
+        await grpcDrained;
+      })();
+      await Promise.race([drained, idle, Bun.sleep(config.shutdownGraceMs)]);
+      grpc?.forceStop();
+      await Promise.all([query.stop(true), mgmt.stop(true)]);
+      await runtimes.stopAll();
+      management.flushPolicyState();
+      registry.close();
+    })());
   return { queryUrl, mgmtUrl, stop };
 }

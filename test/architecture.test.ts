@@ -8,9 +8,14 @@ const LEAVES = ["domain", "errors", "log"];
 
 /** Layer → the layers it may import (itself always allowed). */
 const ALLOWED: Record<string, readonly string[]> = {
-  domain: [], errors: [], log: [], "types.d": [],
+  domain: [],
+  errors: [],
+  log: [],
+  "types.d": [],
   config: LEAVES,
-  registry: LEAVES, policy: LEAVES, cache: LEAVES,
+  registry: LEAVES,
+  policy: LEAVES,
+  cache: LEAVES,
   runtime: [...LEAVES, "config", "registry"],
   batching: [...LEAVES, "runtime"],
   metrics: [...LEAVES, "batching"],
@@ -31,7 +36,8 @@ function layerOf(path: string): string | undefined {
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 function edges(): { file: string; from: string; to: string }[] {
@@ -59,7 +65,8 @@ describe("the import rules", () => {
   });
 
   it("has no import against the direction of the request path", () => {
-    const wrong = edges().filter((e) => !ASSEMBLERS.has(e.from) && !ALLOWED[e.from]!.includes(e.to))
+    const wrong = edges()
+      .filter((e) => !ASSEMBLERS.has(e.from) && !ALLOWED[e.from]!.includes(e.to))
       .map((e) => `${e.file}: ${e.from} → ${e.to}`);
     expect(wrong).toEqual([]);
   });

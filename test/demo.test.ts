@@ -6,16 +6,23 @@ import { ROOT } from "./e2e/harness.ts";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on("error", reject);
+    const s = createServer()
+      .listen(0, "127.0.0.1", () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      })
+      .on("error", reject);
   });
 }
 
 describe("scripts/demo", () => {
   it("trains, serves, registers, deploys, links and predicts the tutorial's three candidates, then stops", async () => {
-    const env = { ...process.env, CLIPPER_QUERY_PORT: String(await freePort()), CLIPPER_MGMT_PORT: String(await freePort()), CLIPPER_GRPC_PORT: String(await freePort()) };
+    const env = {
+      ...process.env,
+      CLIPPER_QUERY_PORT: String(await freePort()),
+      CLIPPER_MGMT_PORT: String(await freePort()),
+      CLIPPER_GRPC_PORT: String(await freePort()),
+    };
     const proc = Bun.spawn([join(ROOT, "scripts/demo")], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     expect({ code, tail: code === 0 ? "" : (out + err).slice(-2000) }).toEqual({ code: 0, tail: "" });

@@ -4,7 +4,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, ROOT, tempDir } from "./e2e/harness.ts";
 
-interface SoakCounts { sent: number; ok: number; defaults: number; errors4xx: number; errors5xx: number; otherStatus: number; failed: number }
+interface SoakCounts {
+  sent: number;
+  ok: number;
+  defaults: number;
+  errors4xx: number;
+  errors5xx: number;
+  otherStatus: number;
+  failed: number;
+}
 
 describe("scripts/soak --quick", () => {
   it("serves steady load through a deploy and a rollback without a 5xx and writes a report whose counts add up", async () => {
@@ -22,7 +30,10 @@ describe("scripts/soak --quick", () => {
     expect(counts.sent).toBeGreaterThan(0);
     expect(counts.ok + counts.defaults + counts.errors4xx + counts.errors5xx + counts.otherStatus + counts.failed).toBe(counts.sent);
     expect(counts.errors5xx).toBe(0);
-    expect(events.map((e) => [e.kind, e.code])).toEqual([["deploy", 0], ["rollback", 0]]);
+    expect(events.map((e) => [e.kind, e.code])).toEqual([
+      ["deploy", 0],
+      ["rollback", 0],
+    ]);
     expect(existsSync(join(out, "soak-rss.svg"))).toBe(true);
     cleanup(out);
   });

@@ -1,8 +1,18 @@
 /** ClipperConnection: Clipper's admin client in TypeScript, speaking to clipper's management API (:1338) and query API (:1337). */
 import { ClipperError } from "./errors.ts";
 import type {
-  AppInfo, ConnectionOptions, DeployModelOptions, FeedbackResult, InputType, ModelInfo, PolicyName, Prediction, QueryInput,
-  ReplicaInfo, RuntimeKind, SetPolicyOptions,
+  AppInfo,
+  ConnectionOptions,
+  DeployModelOptions,
+  FeedbackResult,
+  InputType,
+  ModelInfo,
+  PolicyName,
+  Prediction,
+  QueryInput,
+  ReplicaInfo,
+  RuntimeKind,
+  SetPolicyOptions,
 } from "./types.ts";
 
 /** The management API's default address. */
@@ -13,7 +23,11 @@ export const DEFAULT_QUERY_PORT = 1337;
 export const DEFAULT_TIMEOUT_MS = 120_000;
 
 type Names = string | readonly string[];
-interface SendOptions { readonly json?: unknown; readonly bytes?: Uint8Array | ArrayBuffer | Blob; readonly auth?: boolean }
+interface SendOptions {
+  readonly json?: unknown;
+  readonly bytes?: Uint8Array | ArrayBuffer | Blob;
+  readonly auth?: boolean;
+}
 
 /** The environment when the platform has one (Bun, Node), else nothing: the client also runs where there is no `process`. */
 function env(name: string): string | undefined {
@@ -102,7 +116,10 @@ export class ClipperConnection {
     const fromEnv = env("CLIPPER_TOKEN");
     if (fromEnv) return { token: fromEnv, source: "CLIPPER_TOKEN" };
     const path = `${this.dataDir.replace(/[\\/]+$/, "")}/token`;
-    const token = await (await fs())?.readFile(path, "utf8").then((t) => t.trim() || undefined, () => undefined);
+    const token = await (await fs())?.readFile(path, "utf8").then(
+      (t) => t.trim() || undefined,
+      () => undefined,
+    );
     if (token) [this.#token, this.#tokenSource] = [token, path];
     return { token, source: path };
   }
@@ -111,7 +128,8 @@ export class ClipperConnection {
     const { token, source } = await this.#resolveToken();
     if (!token) {
       throw new ClipperError(`no management token: ${source} cannot be read and neither the token option nor CLIPPER_TOKEN is set`, {
-        cause: "pass new ClipperConnection({ token }), set CLIPPER_TOKEN, or dataDir: the server's --data-dir", code: "unauthorized",
+        cause: "pass new ClipperConnection({ token }), set CLIPPER_TOKEN, or dataDir: the server's --data-dir",
+        code: "unauthorized",
       });
     }
     return { authorization: `Bearer ${token}` };
@@ -126,7 +144,9 @@ export class ClipperConnection {
     let res: Response;
     try {
       res = await fetch(base + path, {
-        method, headers, signal: AbortSignal.timeout(this.timeoutMs),
+        method,
+        headers,
+        signal: AbortSignal.timeout(this.timeoutMs),
         // Any Uint8Array (a Node Buffer too) is a valid body; DOM typings accept only those backed by an ArrayBuffer.
         body: (o.bytes ?? (o.json === undefined ? null : JSON.stringify(o.json))) as NonNullable<RequestInit["body"]> | null,
       });
@@ -199,8 +219,9 @@ export class ClipperConnection {
     const res = await this.#send("GET", this.url, "/admin/ping", { auth: false });
     const text = (await res.text()).trim();
     if (text !== "pong") {
-      throw new ClipperError(`${this.url} answered /admin/ping with ${JSON.stringify(text.slice(0, 80))}, not 'pong': ` +
-        "is this clipper's management API (port 1338)?");
+      throw new ClipperError(
+        `${this.url} answered /admin/ping with ${JSON.stringify(text.slice(0, 80))}, not 'pong': is this clipper's management API (port 1338)?`,
+      );
     }
     await this.#admin("get_all_applications", { verbose: false });
     this.connected = true;
@@ -280,10 +301,18 @@ export class ClipperConnection {
       sha256 = (await this.#json<{ sha256: string }>(res, "/admin/artifacts")).sha256;
     }
     return this.#admin("add_model", {
-      model_name: o.name, model_version: o.version === undefined ? undefined : String(o.version),
-      input_type: o.inputType ?? "doubles", artifact_sha256: sha256, artifact_name: artifactName,
-      runtime: runtimeFor(o, artifactName), replicas: o.replicas ?? 1, predict_method: o.predictMethod ?? "predict",
-      pkgs: o.pkgs, image: o.image, command: o.command, app: o.appName ? { name: o.appName } : undefined,
+      model_name: o.name,
+      model_version: o.version === undefined ? undefined : String(o.version),
+      input_type: o.inputType ?? "doubles",
+      artifact_sha256: sha256,
+      artifact_name: artifactName,
+      runtime: runtimeFor(o, artifactName),
+      replicas: o.replicas ?? 1,
+      predict_method: o.predictMethod ?? "predict",
+      pkgs: o.pkgs,
+      image: o.image,
+      command: o.command,
+      app: o.appName ? { name: o.appName } : undefined,
     });
   }
 

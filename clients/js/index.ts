@@ -2,6 +2,19 @@
 export { ClipperConnection, DEFAULT_QUERY_PORT, DEFAULT_TIMEOUT_MS, DEFAULT_URL } from "./connection.ts";
 export { ClipperError, type ClipperErrorFields } from "./errors.ts";
 export type {
-  AppInfo, ConnectionOptions, DeployModelOptions, FeedbackResult, InputType, ModelInfo, ModelState, PolicyConfig, PolicyName,
-  Prediction, QueryInput, ReplicaInfo, RuntimeInfo, RuntimeKind, SetPolicyOptions,
+  AppInfo,
+  ConnectionOptions,
+  DeployModelOptions,
+  FeedbackResult,
+  InputType,
+  ModelInfo,
+  ModelState,
+  PolicyConfig,
+  PolicyName,
+  Prediction,
+  QueryInput,
+  ReplicaInfo,
+  RuntimeInfo,
+  RuntimeKind,
+  SetPolicyOptions,
 } from "./types.ts";

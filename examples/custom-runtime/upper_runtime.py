@@ -7,6 +7,7 @@ the `msgpack` package. Deploy it for local development with:
         --name upper --input-type strings
 or build it into an image whose entrypoint runs it, and deploy with --image.
 """
+
 import struct
 import sys
 

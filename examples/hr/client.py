@@ -2,6 +2,7 @@
 
 usage: python examples/hr/client.py [QUERY_URL] [APP]   (defaults: http://127.0.0.1:1337 hr-hiring)
 """
+
 import json
 import sys
 import urllib.request
@@ -15,8 +16,8 @@ CANDIDATES = [
 
 def predict(url, app, candidate):
     request = urllib.request.Request(
-        f"{url}/{app}/predict", data=json.dumps({"input": candidate}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        f"{url}/{app}/predict", data=json.dumps({"input": candidate}).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
 

@@ -7,6 +7,7 @@ usage: python examples/hr/clipper_client_example.py [HR_PKL] [MGMT_URL] [QUERY_U
 The token comes from CLIPPER_TOKEN, else <CLIPPER_DATA_DIR or ./.clipper>/token. Running it twice is fine:
 an app or model version that exists already is reused.
 """
+
 import os
 import sys
 

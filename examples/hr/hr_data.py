@@ -1,4 +1,5 @@
 """Deterministic synthetic HR hiring data with the five features of the Clipper tutorial."""
+
 import numpy as np
 
 FEATURES = ["years_experience", "education_level", "skill_score", "interview_rating", "previous_jobs"]
@@ -12,8 +13,7 @@ def make_dataset(n_rows=2000, seed=7):
     skill = rng.uniform(40, 100, n_rows).round(1)
     interview = rng.uniform(1, 5, n_rows).round(1)
     previous = rng.randint(0, 8, n_rows).astype(float)
-    score = (0.15 * years + 0.4 * education + 0.05 * skill + 0.9 * interview - 0.1 * previous
-             + rng.normal(0, 0.6, n_rows))
+    score = 0.15 * years + 0.4 * education + 0.05 * skill + 0.9 * interview - 0.1 * previous + rng.normal(0, 0.6, n_rows)
     hired = (score > np.median(score)).astype(int)
     X = np.column_stack([years, education, skill, interview, previous])
     return X, hired

@@ -2,6 +2,7 @@
 
 usage: python examples/hr/train.py [OUT_PATH]   (default: examples/hr/hr.pkl)
 """
+
 import os
 import pickle
 import sys

@@ -6,12 +6,12 @@ With --pkl, converts that pickled model (e.g. examples/hr/hr.pkl); without, trai
 examples/hr/train.py (same data, split and hyper-parameters, so the same tree as hr.pkl).
 Needs examples/onnx/requirements.txt (skl2onnx, onnx, scikit-learn), nothing else.
 """
+
 import argparse
 import os
 import pickle
 import sys
 
-import numpy as np
 import onnx
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
@@ -45,14 +45,20 @@ def main():
     # float32 input, like scikit-learn itself, which casts X to float32 before walking the tree; skl2onnx rounds
     # each threshold to the float32 that keeps every float32 input on the same side, so the labels agree.
     # zipmap=False: a plain [N] label tensor and an [N,2] probability tensor instead of a sequence of maps.
-    onx = to_onnx(model, initial_types=[("input", FloatTensorType([None, n]))],
-                  options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    onx = to_onnx(
+        model,
+        initial_types=[("input", FloatTensorType([None, n]))],
+        options={id(model): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
     onx.doc_string = f"HR hiring decision tree; input: [N,{n}] float32 ({', '.join(FEATURES)}); output 'label': int64 [N]"
     onnx.checker.check_model(onx)
     with open(args.out, "wb") as f:
         f.write(onx.SerializeToString())
-    print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes; inputs {[i.name for i in onx.graph.input]}, "
-          f"outputs {[o.name for o in onx.graph.output]})")
+    print(
+        f"wrote {args.out} ({os.path.getsize(args.out)} bytes; inputs {[i.name for i in onx.graph.input]}, "
+        f"outputs {[o.name for o in onx.graph.output]})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ a vector for class probabilities and embeddings); `info` goes into the runtime's
 feature_names, threads). A batch with a non-finite output raises, so the server isolates the bad rows.
 The framework's intra-op threads are pinned to `threads` before the model is loaded.
 """
+
 import math
 import os
 
@@ -46,8 +47,7 @@ class FormatModel:
         if self.input_shape:
             width = math.prod(self.input_shape)
             if x.size != n * width:
-                raise ValueError(f"each row has {x.size // max(n, 1)} values but the model's input shape "
-                                 f"{self.input_shape} needs {width}")
+                raise ValueError(f"each row has {x.size // max(n, 1)} values but the model's input shape {self.input_shape} needs {width}")
             x = x.reshape(n, *self.input_shape)
         if self._dtype is not None and x.dtype != self._dtype:
             x = x.astype(self._dtype)
@@ -93,6 +93,7 @@ def load(fmt, path, input_shape=None, threads=1, output="raw"):
 
 def _torch(threads):
     import torch
+
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -108,6 +109,7 @@ def _torch_call(torch, module):
         if isinstance(y, (tuple, list)):
             y = y[0]
         return y.detach().cpu().numpy()
+
     return call
 
 
@@ -143,6 +145,7 @@ def load_torch_export(path, input_shape, threads, output):
 
 def _tensorflow(threads):
     import tensorflow as tf
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -160,7 +163,7 @@ def load_savedmodel(path, input_shape, threads, output):
     specs = fn.structured_input_signature[1]
     if len(specs) != 1:
         raise ValueError(f"the serving_default signature takes {len(specs)} inputs ({sorted(specs)}); clipper feeds one")
-    (name, spec), = specs.items()
+    ((name, spec),) = specs.items()
     dims = spec.shape.as_list()[1:]
     recorded = dims if dims and all(d is not None for d in dims) else None
     dtype = np.dtype(spec.dtype.as_numpy_dtype)
@@ -180,6 +183,7 @@ def load_keras(path, input_shape, threads, output):
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         _tensorflow(threads)
     import keras
+
     model = keras.saving.load_model(path, compile=False)
     shape = model.input_shape
     recorded = None
@@ -195,30 +199,45 @@ def load_keras(path, input_shape, threads, output):
 
 def load_xgboost(path, input_shape, threads, output):
     import xgboost
+
     booster = xgboost.Booster()
     booster.load_model(path)
     booster.set_param({"nthread": threads})
     recorded = [booster.num_features()] if booster.num_features() else None
-    return FormatModel("xgboost", lambda x: booster.inplace_predict(x), input_shape or recorded, threads, output,
-                       feature_names=booster.feature_names)
+    return FormatModel(
+        "xgboost", lambda x: booster.inplace_predict(x), input_shape or recorded, threads, output, feature_names=booster.feature_names
+    )
 
 
 def load_lightgbm(path, input_shape, threads, output):
     import lightgbm
+
     booster = lightgbm.Booster(model_file=path)
     recorded = [booster.num_feature()]
     names = booster.feature_name()
     generic = all(n == f"Column_{i}" for i, n in enumerate(names))
-    return FormatModel("lightgbm", lambda x: booster.predict(x, num_threads=threads), input_shape or recorded, threads, output,
-                       feature_names=None if generic else names)
+    return FormatModel(
+        "lightgbm",
+        lambda x: booster.predict(x, num_threads=threads),
+        input_shape or recorded,
+        threads,
+        output,
+        feature_names=None if generic else names,
+    )
 
 
-_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
-               "tensor(int32)": np.int32, "tensor(float16)": np.float16}
+_ONNX_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(float16)": np.float16,
+}
 
 
 def load_onnx(path, input_shape, threads, output):
     import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -239,6 +258,7 @@ def load_onnx(path, input_shape, threads, output):
 def load_mlflow(path, input_shape, threads, output):
     import mlflow.pyfunc
     import pandas as pd
+
     model = mlflow.pyfunc.load_model(path)
     schema = model.metadata.get_input_schema()
     names, types, recorded = None, None, None
@@ -255,7 +275,7 @@ def load_mlflow(path, input_shape, threads, output):
         if names is None:
             return model.predict(x)
         frame = pd.DataFrame(x.reshape(x.shape[0], -1), columns=names)
-        for col, t in zip(names, types):
+        for col, t in zip(names, types, strict=False):
             if t is not None and frame[col].dtype != t:
                 frame[col] = frame[col].astype(t)
         return model.predict(frame)

@@ -3,6 +3,7 @@
 Protocol version 1 (docs/runtime-protocol.md): each frame is a 4-byte little-endian length and one
 msgpack map. stdout carries frames only; anything the model prints goes to stderr, the replica's log.
 """
+
 import argparse
 import os
 import pickle
@@ -36,6 +37,7 @@ def die_with_parent():
     try:
         import ctypes
         import signal
+
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -93,6 +95,7 @@ def load_model(path):
 def load_module(path):
     """Loads a Python file exposing predict(inputs), calling its load() first when it has one."""
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("clipper_model", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -107,6 +110,7 @@ def package_versions():
     for name in ("numpy", "scikit-learn", "joblib", "msgpack", "cloudpickle", "xgboost", "lightgbm", *FORMAT_PACKAGES, *asked):
         try:
             from importlib.metadata import version
+
             versions[name] = version(name)
         except Exception:
             pass
@@ -226,8 +230,9 @@ def main():
     parser.add_argument("--input-shape", help="per-row input shape of a format model, e.g. 1,8,8")
     parser.add_argument("--output", default="raw", choices=("raw", "argmax"))
     parser.add_argument("--threads", type=int, default=1, help="the framework's intra-op threads")
-    parser.add_argument("--standby", action="store_true",
-                        help="import the usual libraries now, then wait for a 'load' frame naming the artifact")
+    parser.add_argument(
+        "--standby", action="store_true", help="import the usual libraries now, then wait for a 'load' frame naming the artifact"
+    )
     args = parser.parse_args()
     stdin = sys.stdin.buffer
     if args.standby:
@@ -242,6 +247,7 @@ def main():
     try:
         if args.format:
             import clipper_formats  # beside this file
+
             shape = [int(d) for d in args.input_shape.split(",")] if args.input_shape else None
             model = clipper_formats.load(args.format, args.artifact, shape, args.threads, args.output)
         else:
@@ -263,15 +269,26 @@ def main():
         # clipper rejects NaN and infinite numbers before they reach the runtime, so scikit-learn's own
         # finiteness check (about a fifth of a small predict) can be skipped.
         import sklearn
+
         sklearn.set_config(assume_finite=True)
     except ImportError:
         pass
 
-    send({"type": "hello", "id": 0, "runtime": {
-        "kind": "python", "protocol": PROTOCOL_VERSION, "python": platform.python_version(),
-        "packages": package_versions(), "model_class": f"{type(model).__module__}.{type(model).__name__}",
-        "pid": os.getpid(), **(model.info if args.format else input_signature(model)),
-    }})
+    send(
+        {
+            "type": "hello",
+            "id": 0,
+            "runtime": {
+                "kind": "python",
+                "protocol": PROTOCOL_VERSION,
+                "python": platform.python_version(),
+                "packages": package_versions(),
+                "model_class": f"{type(model).__module__}.{type(model).__name__}",
+                "pid": os.getpid(),
+                **(model.info if args.format else input_signature(model)),
+            },
+        }
+    )
 
     while True:
         msg = read_frame(stdin)

@@ -1,9 +1,9 @@
 """clipper_formats' framework-free parts: reshaping rows to the input shape, outputs per row, non-finite outputs."""
+
 import unittest
 
-import numpy as np
-
 import clipper_formats as cf
+import numpy as np
 
 
 class FormatModelTest(unittest.TestCase):

@@ -1,4 +1,5 @@
 """The runtime side of protocol version 1: drives clipper_worker.py over real pipes with msgpack frames."""
+
 import os
 import pickle
 import struct
@@ -42,8 +43,12 @@ class WorkerTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def start(self, *extra, artifact=None):
-        proc = subprocess.Popen([sys.executable, WORKER, "--artifact", artifact or self.path, *extra],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, WORKER, "--artifact", artifact or self.path, *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
         return proc
 
@@ -57,15 +62,18 @@ class WorkerTest(unittest.TestCase):
         hello = read(proc.stdout)
         self.assertEqual((hello["v"], hello["type"], hello["runtime"]["protocol"]), (1, "hello", 1))
         rows = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
-        reply = self.ask(proc, {"type": "predict", "id": 7, "input_type": "doubles", "shape": [3, 2], "dtype": "f8",
-                                "data": rows.astype("<f8").tobytes()})
+        reply = self.ask(
+            proc,
+            {"type": "predict", "id": 7, "input_type": "doubles", "shape": [3, 2], "dtype": "f8", "data": rows.astype("<f8").tobytes()},
+        )
         self.assertEqual(reply["type"], "result")
         self.assertEqual(reply["id"], 7)
         self.assertEqual(reply["outputs"], [str(v) for v in self.model.predict(rows)])
 
     def test_standby_loads_the_artifact_named_by_a_load_frame(self):
-        proc = subprocess.Popen([sys.executable, WORKER, "--standby"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, WORKER, "--standby"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
         hello = self.ask(proc, {"type": "load", "id": 0, "artifact": self.path, "predict_method": "predict", "module": False})
         self.assertEqual((hello["type"], hello["runtime"]["pid"]), ("hello", proc.pid))
@@ -73,8 +81,9 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(reply["outputs"], ["0"])
 
     def test_standby_exits_quietly_when_stdin_closes_before_a_load(self):
-        proc = subprocess.Popen([sys.executable, WORKER, "--standby"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, WORKER, "--standby"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         out, _ = proc.communicate(b"", timeout=60)
         self.assertEqual((proc.returncode, out), (0, b""))
 
@@ -90,8 +99,9 @@ class WorkerTest(unittest.TestCase):
     def test_exception_in_predict_is_an_error_for_that_batch(self):
         proc = self.start()
         read(proc.stdout)
-        err = self.ask(proc, {"type": "predict", "id": 4, "input_type": "doubles", "shape": [1, 3], "dtype": "f8",
-                              "data": np.zeros(3).tobytes()})
+        err = self.ask(
+            proc, {"type": "predict", "id": 4, "input_type": "doubles", "shape": [1, 3], "dtype": "f8", "data": np.zeros(3).tobytes()}
+        )
         self.assertEqual((err["type"], err["id"]), ("error", 4))
         self.assertIn("features", err["message"])
         self.assertEqual(self.ask(proc, {"type": "ping", "id": 5})["type"], "pong")

@@ -58,6 +58,6 @@ export function batchBody(protocol: Protocol, rows: readonly Row[]): string {
 
 /** Writes bodies one per line, the format post.lua reads. */
 export function writeBodies(path: string, bodies: readonly string[]): string {
-  writeFileSync(path, bodies.join("\n") + "\n");
+  writeFileSync(path, `${bodies.join("\n")}\n`);
   return path;
 }

@@ -2,6 +2,7 @@
 
 usage: python fastapi_server.py MODEL.pkl PORT   (uvicorn with uvloop + httptools, one worker)
 """
+
 import pickle
 import sys
 from typing import List, Optional
@@ -42,5 +43,6 @@ async def health():
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), workers=1, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=int(sys.argv[2]), workers=1, loop="uvloop", http="httptools", log_level="warning", access_log=False
+    )

@@ -2,6 +2,7 @@
 
 usage: python fastapi_torch_server.py MODEL.pt PORT   (uvicorn, one worker, one torch thread)
 """
+
 import sys
 
 import torch

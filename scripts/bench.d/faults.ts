@@ -42,14 +42,23 @@ export async function runFaultsBench(o: { out: string; roundSec: number; rounds:
     const clipper = await startClipper(ctx, "faults", true);
     try {
       const deploy = async (path: string, name: string, extra: string[] = []) => {
-        const r = await run([o.clipperBin, "deploy", path, "--url", clipper.mgmtUrl, "--name", name, "--app", name, ...extra],
-          { cwd: ROOT, env: { CLIPPER_TOKEN: ctx.token }, timeoutMs: 90_000 });
+        const r = await run([o.clipperBin, "deploy", path, "--url", clipper.mgmtUrl, "--name", name, "--app", name, ...extra], {
+          cwd: ROOT,
+          env: { CLIPPER_TOKEN: ctx.token },
+          timeoutMs: 90_000,
+        });
         if (r.code !== 0) throw new Error(`clipper deploy ${name} exited ${r.code}: ${r.stderr || r.stdout}`);
       };
       await deploy(picky, "picky", ["--slo-micros", "1000000"]);
       const rows = hrRows(2000);
-      const clean = writeBodies(join(work, "clean.txt"), rows.map((r) => singleBody("clipper", r)));
-      const raising = writeBodies(join(work, "raising.txt"), rows.map((r, i) => singleBody("clipper", i % 20 === 7 ? [13, ...r.slice(1)] : r)));
+      const clean = writeBodies(
+        join(work, "clean.txt"),
+        rows.map((r) => singleBody("clipper", r)),
+      );
+      const raising = writeBodies(
+        join(work, "raising.txt"),
+        rows.map((r, i) => singleBody("clipper", i % 20 === 7 ? [13, ...r.slice(1)] : r)),
+      );
       const url = `${clipper.queryUrl}/picky/predict`;
       log(`warm-up, then ${o.rounds} interleaved rounds of ${o.roundSec} s per mix at ${CONNECTIONS} connections`);
       await runWrk(url, clean, CONNECTIONS, 2);
@@ -60,7 +69,9 @@ export async function runFaultsBench(o: { out: string; roundSec: number; rounds:
         const splitsAfter = await splits(clipper.queryUrl);
         const r0 = await runWrk(url, clean, CONNECTIONS, o.roundSec);
         rounds.push({ clean: r0, raising: r5, splits: splitsAfter - splitsBefore });
-        log(`round ${i + 1}: 0% ${r0.requestsPerSec.toFixed(0)} req/s, 5% ${r5.requestsPerSec.toFixed(0)} req/s (${(r5.requestsPerSec / r0.requestsPerSec * 100).toFixed(0)}%), ${splitsAfter - splitsBefore} splits`);
+        log(
+          `round ${i + 1}: 0% ${r0.requestsPerSec.toFixed(0)} req/s, 5% ${r5.requestsPerSec.toFixed(0)} req/s (${((r5.requestsPerSec / r0.requestsPerSec) * 100).toFixed(0)}%), ${splitsAfter - splitsBefore} splits`,
+        );
       }
       const stats = (await (await fetch(`${clipper.queryUrl}/metrics.json`)).json()) as { apps: Record<string, { queries: number; defaults: number }> };
       const feedback = await feedbackRate(o.clipperBin, clipper, ctx.token, hr, work);
@@ -68,14 +79,25 @@ export async function runFaultsBench(o: { out: string; roundSec: number; rounds:
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const ratios = rounds.map((r) => r.raising.requestsPerSec / r.clean.requestsPerSec);
       const summary = {
-        date: new Date().toISOString(), machine, connections: CONNECTIONS, roundSec: o.roundSec,
-        rounds: rounds.map((r) => ({ clean_rps: r.clean.requestsPerSec, raising_rps: r.raising.requestsPerSec, splits: r.splits,
-          clean_p99_ms: r.clean.p99Ms, raising_p99_ms: r.raising.p99Ms, errors: r.clean.errors + r.raising.errors })),
+        date: new Date().toISOString(),
+        machine,
+        connections: CONNECTIONS,
+        roundSec: o.roundSec,
+        rounds: rounds.map((r) => ({
+          clean_rps: r.clean.requestsPerSec,
+          raising_rps: r.raising.requestsPerSec,
+          splits: r.splits,
+          clean_p99_ms: r.clean.p99Ms,
+          raising_p99_ms: r.raising.p99Ms,
+          errors: r.clean.errors + r.raising.errors,
+        })),
         median_clean_rps: median(rounds.map((r) => r.clean.requestsPerSec)),
         median_raising_rps: median(rounds.map((r) => r.raising.requestsPerSec)),
-        median_ratio: median(ratios), app: stats.apps.picky, feedback_rps: feedback,
+        median_ratio: median(ratios),
+        app: stats.apps.picky,
+        feedback_rps: feedback,
       };
-      writeFileSync(join(o.out, "faults.json"), JSON.stringify(summary, null, 2) + "\n");
+      writeFileSync(join(o.out, "faults.json"), `${JSON.stringify(summary, null, 2)}\n`);
       writeFileSync(join(o.out, "faults.md"), report(summary));
       log(`wrote ${join(o.out, "faults.md")}`);
     } finally {
@@ -94,15 +116,24 @@ async function splits(queryUrl: string): Promise<number> {
 /** Feedback (POST /{app}/update) req/s at 16 connections on an exp3 app of two linked models. */
 async function feedbackRate(bin: string, clipper: { mgmtUrl: string; queryUrl: string }, token: string, hr: string, work: string): Promise<number> {
   const env = { CLIPPER_TOKEN: token };
-  for (const args of [["deploy", hr, "--name", "fb-a", "--app", "fb", "--slo-micros", "1000000"], ["deploy", hr, "--name", "fb-b"], ["policy", "fb", "exp3"]]) {
+  for (const args of [
+    ["deploy", hr, "--name", "fb-a", "--app", "fb", "--slo-micros", "1000000"],
+    ["deploy", hr, "--name", "fb-b"],
+    ["policy", "fb", "exp3"],
+  ]) {
     const r = await run([bin, ...args, "--url", clipper.mgmtUrl], { cwd: ROOT, env, timeoutMs: 90_000 });
     if (r.code !== 0) throw new Error(`clipper ${args.join(" ")}: ${r.stderr}`);
   }
   const link = await fetch(`${clipper.mgmtUrl}/admin/add_model_links`, {
-    method: "POST", headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ app_name: "fb", model_names: ["fb-b"] }),
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    body: JSON.stringify({ app_name: "fb", model_names: ["fb-b"] }),
   });
   if (!link.ok) throw new Error(`linking fb-b: ${await link.text()}`);
-  const bodies = writeBodies(join(work, "feedback.txt"), hrRows(500).map((r, i) => `{"input":[${r.join(",")}],"label":"${i % 2}"}`));
+  const bodies = writeBodies(
+    join(work, "feedback.txt"),
+    hrRows(500).map((r, i) => `{"input":[${r.join(",")}],"label":"${i % 2}"}`),
+  );
   await runWrk(`${clipper.queryUrl}/fb/update`, bodies, 16, 2);
   const r = await runWrk(`${clipper.queryUrl}/fb/update`, bodies, 16, 5);
   if (r.errors > 0) throw new Error(`feedback run had ${r.errors} errors`);
@@ -110,9 +141,15 @@ async function feedbackRate(bin: string, clipper: { mgmtUrl: string; queryUrl: s
 }
 
 function report(s: {
-  date: string; machine: { nproc: number; cpuModel: string; git: string }; connections: number; roundSec: number;
+  date: string;
+  machine: { nproc: number; cpuModel: string; git: string };
+  connections: number;
+  roundSec: number;
   rounds: { clean_rps: number; raising_rps: number; splits: number; clean_p99_ms: number; raising_p99_ms: number; errors: number }[];
-  median_clean_rps: number; median_raising_rps: number; median_ratio: number; feedback_rps: number;
+  median_clean_rps: number;
+  median_raising_rps: number;
+  median_ratio: number;
+  feedback_rps: number;
 }): string {
   const f = (n: number) => Math.round(n).toLocaleString("en-US");
   return `# Fault isolation: what it costs
@@ -124,7 +161,7 @@ mixes (in the 5% mix one row in twenty starts with 13), ${s.rounds.length} inter
 
 | round | 0% raising, req/s | 5% raising, req/s | 5% / 0% | splits in the 5% round | p99 0% / 5% (ms) | errors |
 |---|---|---|---|---|---|---|
-${s.rounds.map((r, i) => `| ${i + 1} | ${f(r.clean_rps)} | ${f(r.raising_rps)} | ${(r.raising_rps / r.clean_rps * 100).toFixed(0)}% | ${f(r.splits)} | ${r.clean_p99_ms.toFixed(1)} / ${r.raising_p99_ms.toFixed(1)} | ${r.errors} |`).join("\n")}
+${s.rounds.map((r, i) => `| ${i + 1} | ${f(r.clean_rps)} | ${f(r.raising_rps)} | ${((r.raising_rps / r.clean_rps) * 100).toFixed(0)}% | ${f(r.splits)} | ${r.clean_p99_ms.toFixed(1)} / ${r.raising_p99_ms.toFixed(1)} | ${r.errors} |`).join("\n")}
 | **median** | **${f(s.median_clean_rps)}** | **${f(s.median_raising_rps)}** | **${(s.median_ratio * 100).toFixed(0)}%** | | | |
 
 Every raising row is answered 200 with the default and the model's message; every other row with its

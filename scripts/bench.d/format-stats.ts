@@ -33,11 +33,23 @@ for (const [i, names] of ["torchscript,torch-export,mlp256", "savedmodel,keras",
 
 const dataDir = join(work, "data");
 const [qPort, mPort] = [await freePort(), await freePort()];
-const server = spawnService("clipper", [BINARY, "serve", "--data-dir", dataDir, "--query-port", String(qPort), "--mgmt-port", String(mPort),
-  "--cache-entries", "0"], { cwd: ROOT, env: { CLIPPER_PYTHON: PY, CLIPPER_REPLICA_START_TIMEOUT_MS: "180000" }, logPath: join(work, "server.log") });
+const server = spawnService(
+  "clipper",
+  [BINARY, "serve", "--data-dir", dataDir, "--query-port", String(qPort), "--mgmt-port", String(mPort), "--cache-entries", "0"],
+  { cwd: ROOT, env: { CLIPPER_PYTHON: PY, CLIPPER_REPLICA_START_TIMEOUT_MS: "180000" }, logPath: join(work, "server.log") },
+);
 const Q = `http://127.0.0.1:${qPort}`;
 const M = `http://127.0.0.1:${mPort}`;
-for (let i = 0; i < 300; i++) { if (await fetch(`${M}/admin/ping`).then((r) => r.ok, () => false)) break; await Bun.sleep(100); }
+for (let i = 0; i < 300; i++) {
+  if (
+    await fetch(`${M}/admin/ping`).then(
+      (r) => r.ok,
+      () => false,
+    )
+  )
+    break;
+  await Bun.sleep(100);
+}
 const token = readFileSync(join(dataDir, "token"), "utf8").trim();
 const cli = (...args: string[]) => sh([BINARY, ...args, "--url", M], { CLIPPER_TOKEN: token });
 const admin = async (path: string, body: unknown) =>
@@ -51,7 +63,7 @@ function bodies(name: string, width: number, batch: number): string {
     lines.push(JSON.stringify(batch === 1 ? { input: rows[0] } : { input_batch: rows }));
   }
   const file = join(work, `${name}-${batch}.bodies`);
-  writeFileSync(file, lines.join("\n") + "\n");
+  writeFileSync(file, `${lines.join("\n")}\n`);
   return file;
 }
 
@@ -62,8 +74,14 @@ const meanBatch = async (model: string) => {
 };
 
 const FORMATS: [string, string, string[]][] = [
-  ["torchscript", "mlp", []], ["torch-export", "mlp", []], ["savedmodel", "scorer", []], ["keras", "classifier", []],
-  ["xgboost", "boosted", []], ["lightgbm", "regressor", []], ["onnx", "scorer", []], ["mlflow-sklearn", "mlflow-lr", []],
+  ["torchscript", "mlp", []],
+  ["torch-export", "mlp", []],
+  ["savedmodel", "scorer", []],
+  ["keras", "classifier", []],
+  ["xgboost", "boosted", []],
+  ["lightgbm", "regressor", []],
+  ["onnx", "scorer", []],
+  ["mlflow-sklearn", "mlflow-lr", []],
   ["mlflow-pyfunc", "mlflow-custom", []],
 ];
 const FORMAT_OF: Record<string, string> = { "mlflow-sklearn": "mlflow", "mlflow-pyfunc": "mlflow" };
@@ -73,7 +91,9 @@ for (const [key, stem, flags] of FORMATS) {
   cli("register-app", name, "--input-type", "doubles", "--slo-micros", "5000000");
   const started = performance.now();
   cli("deploy", made[key]!.path, "--name", name, ...flags);
-  const first = await (await fetch(`${Q}/${name}/predict`, { method: "POST", body: JSON.stringify({ input: made[key]!.rows[0] }) })).json() as { default: boolean };
+  const first = (await (await fetch(`${Q}/${name}/predict`, { method: "POST", body: JSON.stringify({ input: made[key]!.rows[0] }) })).json()) as {
+    default: boolean;
+  };
   const deploySec = (performance.now() - started) / 1000;
   if (first.default) throw new Error(`${key}: the first prediction was a default`);
   await Bun.sleep(1000);
@@ -83,9 +103,17 @@ for (const [key, stem, flags] of FORMATS) {
   const one = await runWrk(`${Q}/${name}/predict`, bodies(name, width, 1), 16, WRK_SEC);
   const b1 = await meanBatch(name);
   const batch64 = await runWrk(`${Q}/${name}/predict`, bodies(name, width, 64), 4, WRK_SEC);
-  const direct = JSON.parse(sh([PY, join(import.meta.dir, "format_direct.py"), FORMAT_OF[key] ?? key, made[key]!.path, "-", `1,64,${Math.max(1, Math.round(b1))}`],
-    { OMP_NUM_THREADS: "1" }).trim().split("\n").pop()!) as Record<string, number>;
-  rows.push(`| ${key} (${stem}) | ${deploySec.toFixed(2)} s | ${rss.toFixed(1)} MB | ${one.requestsPerSec.toFixed(0)} (mean batch ${b1.toFixed(1)}) | ${(batch64.requestsPerSec * 64).toFixed(0)} | ${direct[1]!.toFixed(0)} | ${direct[Math.max(1, Math.round(b1))]!.toFixed(0)} | ${direct[64]!.toFixed(0)} |`);
+  const direct = JSON.parse(
+    sh([PY, join(import.meta.dir, "format_direct.py"), FORMAT_OF[key] ?? key, made[key]!.path, "-", `1,64,${Math.max(1, Math.round(b1))}`], {
+      OMP_NUM_THREADS: "1",
+    })
+      .trim()
+      .split("\n")
+      .pop()!,
+  ) as Record<string, number>;
+  rows.push(
+    `| ${key} (${stem}) | ${deploySec.toFixed(2)} s | ${rss.toFixed(1)} MB | ${one.requestsPerSec.toFixed(0)} (mean batch ${b1.toFixed(1)}) | ${(batch64.requestsPerSec * 64).toFixed(0)} | ${direct[1]!.toFixed(0)} | ${direct[Math.max(1, Math.round(b1))]!.toFixed(0)} | ${direct[64]!.toFixed(0)} |`,
+  );
   process.stderr.write(`${rows.at(-1)}\n`);
   cli("stop", name);
 }
@@ -97,16 +125,35 @@ const mlpBodies = bodies("mlp256", 5, 1);
 const clipperMlp = await runWrk(`${Q}/mlp256/predict`, mlpBodies, 64, WRK_SEC * 2);
 const mlpBatch = await meanBatch("mlp256");
 const fPort = await freePort();
-const fastapi = spawnService("fastapi", [PY, join(import.meta.dir, "fastapi_torch_server.py"), made.mlp256!.path, String(fPort)],
-  { cwd: ROOT, env: { OMP_NUM_THREADS: "1" }, logPath: join(work, "fastapi.log") });
+const fastapi = spawnService("fastapi", [PY, join(import.meta.dir, "fastapi_torch_server.py"), made.mlp256!.path, String(fPort)], {
+  cwd: ROOT,
+  env: { OMP_NUM_THREADS: "1" },
+  logPath: join(work, "fastapi.log"),
+});
 for (let i = 0; i < 600; i++) {
-  if (await fetch(`http://127.0.0.1:${fPort}/mlp256/predict`, { method: "POST", body: '{"input":[1,2,3,4,5]}', headers: { "content-type": "application/json" } }).then((r) => r.ok, () => false)) break;
+  if (
+    await fetch(`http://127.0.0.1:${fPort}/mlp256/predict`, {
+      method: "POST",
+      body: '{"input":[1,2,3,4,5]}',
+      headers: { "content-type": "application/json" },
+    }).then(
+      (r) => r.ok,
+      () => false,
+    )
+  )
+    break;
   await Bun.sleep(100);
 }
 const fastapiMlp = await runWrk(`http://127.0.0.1:${fPort}/mlp256/predict`, mlpBodies, 64, WRK_SEC * 2);
 await fastapi.stop();
-const mlpDirect = JSON.parse(sh([PY, join(import.meta.dir, "format_direct.py"), "torchscript", made.mlp256!.path, "-", `1,64,${Math.max(1, Math.round(mlpBatch))}`],
-  { OMP_NUM_THREADS: "1" }).trim().split("\n").pop()!) as Record<string, number>;
+const mlpDirect = JSON.parse(
+  sh([PY, join(import.meta.dir, "format_direct.py"), "torchscript", made.mlp256!.path, "-", `1,64,${Math.max(1, Math.round(mlpBatch))}`], {
+    OMP_NUM_THREADS: "1",
+  })
+    .trim()
+    .split("\n")
+    .pop()!,
+) as Record<string, number>;
 await server.stop();
 
 const limitAtBatch = mlpDirect[Math.max(1, Math.round(mlpBatch))]!;
@@ -137,7 +184,7 @@ ${rows.join("\n")}
 | torch directly, batch 1 / at clipper's mean batch / 64 (rows/s) | ${mlpDirect[1]!.toFixed(0)} / ${limitAtBatch.toFixed(0)} / ${mlpDirect[64]!.toFixed(0)} | | | |
 
 clipper / FastAPI: ${(clipperMlp.requestsPerSec / fastapiMlp.requestsPerSec).toFixed(1)}× (goal ≥ 10×). clipper / torch at the
-same mean batch: ${(100 * clipperMlp.requestsPerSec / limitAtBatch).toFixed(0)}% (goal ≥ 80%).
+same mean batch: ${((100 * clipperMlp.requestsPerSec) / limitAtBatch).toFixed(0)}% (goal ≥ 80%).
 `;
 writeFileSync(join(ROOT, "bench/formats.md"), md);
 rmSync(work, { recursive: true, force: true });

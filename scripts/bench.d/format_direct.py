@@ -4,6 +4,7 @@ usage: python format_direct.py FORMAT PATH INPUT_SHAPE|- BATCH[,BATCH...]   (pri
 The model is loaded by the runtime's own loader (clipper_formats), and the timed call is the framework's call
 alone (no reshaping, no msgpack, no HTTP), on float rows of the model's input shape.
 """
+
 import json
 import os
 import sys

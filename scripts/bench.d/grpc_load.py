@@ -5,15 +5,17 @@ gRPC client sends it, using Triton's own generated stubs.
 usage: grpc_load.py ADDR MODEL SECONDS CALLERS BATCHES_JSON
   → prints {"requests", "errors", "seconds", "p50_ms", "p99_ms", "first_error", "cpu_sec"} (cpu_sec: this client's own CPU time)
 """
+
 import asyncio
 import json
 import resource
 import sys
 import time
 
-import grpc
 import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+import grpc
 
 
 def request(model, rows):
@@ -57,9 +59,23 @@ async def main():
         elapsed = time.perf_counter() - started
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     latencies.sort()
-    pct = lambda p: latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0
-    print(json.dumps({"requests": len(latencies), "errors": errors, "seconds": elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "first_error": first_error,
-                      "cpu_sec": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime}))
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0
+
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "errors": errors,
+                "seconds": elapsed,
+                "p50_ms": pct(0.5),
+                "p99_ms": pct(0.99),
+                "first_error": first_error,
+                "cpu_sec": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

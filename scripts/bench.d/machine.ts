@@ -21,7 +21,7 @@ const firstLine = (s: string) => s.trim().split("\n")[0] ?? "";
 async function version(cmd: string[], cwd: string, pick: (out: string) => string = firstLine): Promise<string> {
   try {
     const r = await run(cmd, { cwd, timeoutMs: 30_000 });
-    return (r.code === 0 || pick(r.stdout + r.stderr) !== "") ? pick(r.stdout + r.stderr) : `unavailable (exit ${r.code}: ${firstLine(r.stderr)})`;
+    return r.code === 0 || pick(r.stdout + r.stderr) !== "" ? pick(r.stdout + r.stderr) : `unavailable (exit ${r.code}: ${firstLine(r.stderr)})`;
   } catch (err) {
     return `unavailable (${(err as Error).message})`;
   }
@@ -48,15 +48,20 @@ export async function describeMachine(o: { root: string; clipperBin: string; pyt
     "clipper runtime (.venv)": await version([o.python, "-c", PY_VERSIONS(["scikit-learn", "numpy", "msgpack"])], o.root),
   };
   if (o.benchPython) {
-    versions["peers (.venv-bench)"] = await version([o.benchPython, "-c",
-      PY_VERSIONS(["scikit-learn", "numpy", "fastapi", "uvicorn", "uvloop", "httptools", "mlserver", "mlserver-sklearn"])], o.root);
+    versions["peers (.venv-bench)"] = await version(
+      [o.benchPython, "-c", PY_VERSIONS(["scikit-learn", "numpy", "fastapi", "uvicorn", "uvloop", "httptools", "mlserver", "mlserver-sklearn"])],
+      o.root,
+    );
   }
   const git = await version(["git", "describe", "--always", "--dirty"], o.root);
   return {
-    nproc, cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+    nproc,
+    cpuModel: cpus()[0]?.model.trim() ?? "unknown",
     memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
     kernel: firstLine(await version(["uname", "-srm"], o.root)),
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
-    os: osName(), versions, git,
+    os: osName(),
+    versions,
+    git,
   };
 }

@@ -64,11 +64,24 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
-    args: argv, strict: true, allowPositionals: false,
+    args: argv,
+    strict: true,
+    allowPositionals: false,
     options: {
-      quick: { type: "boolean", default: false }, out: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
-      systems: { type: "string" }, "deploy-runs": { type: "string" }, connections: { type: "string" }, "no-batch": { type: "boolean" },
-      interleaved: { type: "string" }, "round-seconds": { type: "string" }, "pin-wrk": { type: "boolean" }, clipper: { type: "string" }, faults: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      quick: { type: "boolean", default: false },
+      out: { type: "string" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      systems: { type: "string" },
+      "deploy-runs": { type: "string" },
+      connections: { type: "string" },
+      "no-batch": { type: "boolean" },
+      interleaved: { type: "string" },
+      "round-seconds": { type: "string" },
+      "pin-wrk": { type: "boolean" },
+      clipper: { type: "string" },
+      faults: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -82,8 +95,11 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number ≥ ${min}, got '${raw}'`);
     return n;
   };
-  const wanted = values.systems?.split(",").map((s) => s.trim()).filter(Boolean)
-    ?? (quick ? ["clipper", "limit"] : SYSTEMS.map((s) => s.id));
+  const wanted =
+    values.systems
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean) ?? (quick ? ["clipper", "limit"] : SYSTEMS.map((s) => s.id));
   const unknown = wanted.filter((w) => !SYSTEMS.some((s) => s.id === w));
   if (unknown.length) throw new Error(`unknown system(s) ${unknown.join(", ")}; pick from ${SYSTEMS.map((s) => s.id).join(", ")}`);
   return {
@@ -94,8 +110,8 @@ function parseOptions(argv: string[]): Options {
     systems: SYSTEMS.filter((s) => wanted.includes(s.id)),
     deployRuns: num("deploy-runs", values["deploy-runs"], quick ? 1 : 5, 0),
     clipper: values.clipper,
-    concurrencies: values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256])
-      : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
+    concurrencies:
+      values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256]) : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
     batch: !values["no-batch"],
     interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : values.faults ? 3 : 5, 0),
     roundSec: num("round-seconds", values["round-seconds"], 5, 1),
@@ -107,7 +123,14 @@ function parseOptions(argv: string[]): Options {
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 /** Counters from clipper's /metrics, turned into the sums that can be subtracted. */
-interface Counters { batches: number; rows: number; predictMicros: number; defaults: number; hits: number; misses: number }
+interface Counters {
+  batches: number;
+  rows: number;
+  predictMicros: number;
+  defaults: number;
+  hits: number;
+  misses: number;
+}
 
 async function clipperCounters(url: string): Promise<Counters> {
   const m = (await (await fetch(url)).json()) as {
@@ -117,8 +140,12 @@ async function clipperCounters(url: string): Promise<Counters> {
   };
   const model = Object.values(m.models)[0] ?? { batches: 0, rows: 0, mean_predict_micros: 0 };
   return {
-    batches: model.batches, rows: model.rows, predictMicros: model.mean_predict_micros * model.batches,
-    defaults: m.apps.hr?.defaults ?? 0, hits: m.cache.hits, misses: m.cache.misses,
+    batches: model.batches,
+    rows: model.rows,
+    predictMicros: model.mean_predict_micros * model.batches,
+    defaults: m.apps.hr?.defaults ?? 0,
+    hits: m.cache.hits,
+    misses: m.cache.misses,
   };
 }
 
@@ -126,20 +153,35 @@ function delta(a: Counters, b: Counters): ClipperRunMetrics {
   const batches = b.batches - a.batches;
   const rows = b.rows - a.rows;
   return {
-    batches, rows, meanBatchSize: batches ? rows / batches : 0, meanPredictMicros: batches ? (b.predictMicros - a.predictMicros) / batches : 0,
-    defaults: b.defaults - a.defaults, cacheHits: b.hits - a.hits, cacheMisses: b.misses - a.misses,
+    batches,
+    rows,
+    meanBatchSize: batches ? rows / batches : 0,
+    meanPredictMicros: batches ? (b.predictMicros - a.predictMicros) / batches : 0,
+    defaults: b.defaults - a.defaults,
+    cacheHits: b.hits - a.hits,
+    cacheMisses: b.misses - a.misses,
   };
 }
 
-interface BodyFiles { readonly single: string; readonly constant: string; readonly batch: string }
+interface BodyFiles {
+  readonly single: string;
+  readonly constant: string;
+  readonly batch: string;
+}
 
 function writeBodyFiles(work: string): Record<Protocol, BodyFiles> {
   const rows = hrRows(10_000);
   const batches = Array.from({ length: 100 }, (_, i) => rows.slice(i * BATCH_ROWS, (i + 1) * BATCH_ROWS));
   const files = (p: Protocol): BodyFiles => ({
-    single: writeBodies(join(work, `${p}-single.txt`), rows.map((r) => singleBody(p, r))),
+    single: writeBodies(
+      join(work, `${p}-single.txt`),
+      rows.map((r) => singleBody(p, r)),
+    ),
     constant: writeBodies(join(work, `${p}-constant.txt`), [singleBody(p, CONSTANT_ROW)]),
-    batch: writeBodies(join(work, `${p}-batch.txt`), batches.map((b) => batchBody(p, b))),
+    batch: writeBodies(
+      join(work, `${p}-batch.txt`),
+      batches.map((b) => batchBody(p, b)),
+    ),
   });
   return { clipper: files("clipper"), v2: files("v2") };
 }
@@ -161,19 +203,36 @@ async function measurePoint(spec: SystemSpec, running: Running, bodies: string, 
   };
   const clipper = before && running.metricsUrl ? delta(before, await clipperCounters(running.metricsUrl)) : undefined;
   const rowsPerRequest = kind === "batch" ? BATCH_ROWS : 1;
-  const result: RunResult = { kind, connections, rowsPerRequest, wrk, rowsPerSec: wrk.requestsPerSec * rowsPerRequest, peakRssBytes,
-    backgroundCpuPct, cpuMicrosPerRequest, ...(clipper ? { clipper } : {}) };
-  log(`${spec.label} ${kind} c=${connections}: ${Math.round(wrk.requestsPerSec)} req/s` +
-    (kind === "batch" ? ` (${Math.round(result.rowsPerSec)} rows/s)` : "") +
-    `, p50 ${wrk.p50Ms.toFixed(3)} ms, p99 ${wrk.p99Ms.toFixed(3)} ms, errors ${wrk.errors}, RSS ${(peakRssBytes / MB).toFixed(1)} MB` +
-    `, CPU µs/req server ${cpuMicrosPerRequest.server.toFixed(1)} + children ${cpuMicrosPerRequest.children.toFixed(1)} + wrk ${cpuMicrosPerRequest.wrk.toFixed(1)}` +
-    (clipper ? `, mean batch ${clipper.meanBatchSize.toFixed(2)}, defaults ${clipper.defaults}` : "") +
-    `, background CPU before ${backgroundCpuPct.toFixed(0)}%`);
+  const result: RunResult = {
+    kind,
+    connections,
+    rowsPerRequest,
+    wrk,
+    rowsPerSec: wrk.requestsPerSec * rowsPerRequest,
+    peakRssBytes,
+    backgroundCpuPct,
+    cpuMicrosPerRequest,
+    ...(clipper ? { clipper } : {}),
+  };
+  log(
+    `${spec.label} ${kind} c=${connections}: ${Math.round(wrk.requestsPerSec)} req/s` +
+      (kind === "batch" ? ` (${Math.round(result.rowsPerSec)} rows/s)` : "") +
+      `, p50 ${wrk.p50Ms.toFixed(3)} ms, p99 ${wrk.p99Ms.toFixed(3)} ms, errors ${wrk.errors}, RSS ${(peakRssBytes / MB).toFixed(1)} MB` +
+      `, CPU µs/req server ${cpuMicrosPerRequest.server.toFixed(1)} + children ${cpuMicrosPerRequest.children.toFixed(1)} + wrk ${cpuMicrosPerRequest.wrk.toFixed(1)}` +
+      (clipper ? `, mean batch ${clipper.meanBatchSize.toFixed(2)}, defaults ${clipper.defaults}` : "") +
+      `, background CPU before ${backgroundCpuPct.toFixed(0)}%`,
+  );
   return result;
 }
 
-async function benchSystem(spec: SystemSpec, ctx: Context | undefined, venvError: string | undefined, bodies: Record<Protocol, BodyFiles>,
-  concurrencies: readonly number[], o: Options): Promise<SystemResult> {
+async function benchSystem(
+  spec: SystemSpec,
+  ctx: Context | undefined,
+  venvError: string | undefined,
+  bodies: Record<Protocol, BodyFiles>,
+  concurrencies: readonly number[],
+  o: Options,
+): Promise<SystemResult> {
   const result: SystemResult = { id: spec.id, label: spec.label, description: spec.description, status: "ok", runs: [] };
   if (!ctx || (spec.needsBenchVenv && venvError)) {
     result.status = "failed";
@@ -243,7 +302,9 @@ async function measureInterleaved(ctx: Context, bodies: Record<Protocol, BodyFil
       }
       result.rounds.push(rps);
       result.serverCpuMicros.push(cpu);
-      log(`interleaved round ${round + 1}: ${specs.map((s) => `${s.label} ${Math.round(rps[s.id] ?? 0)} req/s (${(cpu[s.id] ?? 0).toFixed(1)} µs CPU/req)`).join(", ")}`);
+      log(
+        `interleaved round ${round + 1}: ${specs.map((s) => `${s.label} ${Math.round(rps[s.id] ?? 0)} req/s (${(cpu[s.id] ?? 0).toFixed(1)} µs CPU/req)`).join(", ")}`,
+      );
     }
     return result;
   } finally {
@@ -264,18 +325,28 @@ async function measureDeploy(ctx: Context, runs: number): Promise<DeploySample[]
       const deploying = deployHr(ctx, mgmtUrl).then(() => (cliDone = performance.now()));
       let failed: unknown;
       deploying.catch((err: unknown) => (failed = err));
-      await waitFor("the first prediction after deploy", async () => {
-        if (failed) throw failed;
-        return predictsOk(queryUrl);
-      }, 60_000, 2, service);
+      await waitFor(
+        "the first prediction after deploy",
+        async () => {
+          if (failed) throw failed;
+          return predictsOk(queryUrl);
+        },
+        60_000,
+        2,
+        service,
+      );
       const firstPrediction = performance.now();
       await deploying;
       await Bun.sleep(500);
       const rss = serviceRss(service.pid);
       // The replica is what get_all_containers lists; any other child is the warm spare.
-      const containers = (await (await fetch(`${mgmtUrl}/admin/get_all_containers`, {
-        method: "POST", body: "{}", headers: { authorization: `Bearer ${ctx.token}` },
-      })).json()) as { pid: number | null }[];
+      const containers = (await (
+        await fetch(`${mgmtUrl}/admin/get_all_containers`, {
+          method: "POST",
+          body: "{}",
+          headers: { authorization: `Bearer ${ctx.token}` },
+        })
+      ).json()) as { pid: number | null }[];
       const replicaPids = new Set(containers.map((c) => c.pid));
       const replicaRssBytes = rss.children.filter((p) => replicaPids.has(p)).reduce((sum, p) => sum + rssBytes(p), 0);
       const spareRssBytes = rss.children.filter((p) => !replicaPids.has(p)).reduce((sum, p) => sum + rssBytes(p), 0);
@@ -284,19 +355,32 @@ async function measureDeploy(ctx: Context, runs: number): Promise<DeploySample[]
       const again = performance.now();
       const second = deployHr(ctx, mgmtUrl, "hr2");
       second.catch((err: unknown) => (failed = err));
-      await waitFor("the first prediction of a second model", async () => {
-        if (failed) throw failed;
-        return predictsOk(queryUrl, "hr2");
-      }, 60_000, 2, service);
+      await waitFor(
+        "the first prediction of a second model",
+        async () => {
+          if (failed) throw failed;
+          return predictsOk(queryUrl, "hr2");
+        },
+        60_000,
+        2,
+        service,
+      );
       const runningServerSec = (performance.now() - again) / 1000;
       await second;
       samples.push({
-        firstPredictionSec: (firstPrediction - started) / 1000, cliSec: (cliDone - started) / 1000, runningServerSec,
-        serverIdleRssBytes, serverRssWithModelBytes: rss.leaderBytes, replicaRssBytes, spareRssBytes,
+        firstPredictionSec: (firstPrediction - started) / 1000,
+        cliSec: (cliDone - started) / 1000,
+        runningServerSec,
+        serverIdleRssBytes,
+        serverRssWithModelBytes: rss.leaderBytes,
+        replicaRssBytes,
+        spareRssBytes,
       });
-      log(`deploy ${i + 1}/${runs}: first prediction after ${samples.at(-1)!.firstPredictionSec.toFixed(3)} s ` +
-        `(a second model on the running server: ${runningServerSec.toFixed(3)} s), server ${(rss.leaderBytes / MB).toFixed(1)} MB + ` +
-        `replica ${(replicaRssBytes / MB).toFixed(1)} MB + warm spare ${(spareRssBytes / MB).toFixed(1)} MB`);
+      log(
+        `deploy ${i + 1}/${runs}: first prediction after ${samples.at(-1)!.firstPredictionSec.toFixed(3)} s ` +
+          `(a second model on the running server: ${runningServerSec.toFixed(3)} s), server ${(rss.leaderBytes / MB).toFixed(1)} MB + ` +
+          `replica ${(replicaRssBytes / MB).toFixed(1)} MB + warm spare ${(spareRssBytes / MB).toFixed(1)} MB`,
+      );
     } finally {
       await service.stop();
     }
@@ -306,7 +390,11 @@ async function measureDeploy(ctx: Context, runs: number): Promise<DeploySample[]
 
 function clipperBuilt(o: Options): string {
   const bin = o.clipper ? resolve(o.clipper) : join(ROOT, "clipper");
-  return existsSync(bin) ? statSync(bin).mtime.toISOString().replace(/\.\d+Z$/, "Z") : "by this run from src/";
+  return existsSync(bin)
+    ? statSync(bin)
+        .mtime.toISOString()
+        .replace(/\.\d+Z$/, "Z")
+    : "by this run from src/";
 }
 
 /** A private copy of the binary (a rebuild of ./clipper mid-run must not change what runs), or a fresh build. */
@@ -352,7 +440,8 @@ async function main(argv: string[]): Promise<number> {
       try {
         benchPython = await ensureBenchVenv(ROOT, log);
         const model = await trainModel(ROOT, benchPython, join(work, "hr-bench.pkl"), modelPath);
-        if (model !== modelPath) notes.push("The peers' venv could not load clipper's hr.pkl cleanly, so FastAPI and MLServer load a copy trained by the bench venv's Python.");
+        if (model !== modelPath)
+          notes.push("The peers' venv could not load clipper's hr.pkl cleanly, so FastAPI and MLServer load a copy trained by the bench venv's Python.");
         benchModelPath = model;
       } catch (err) {
         venvError = (err as Error).message;
@@ -360,8 +449,17 @@ async function main(argv: string[]): Promise<number> {
       }
     }
 
-    const ctx: Context = { root: ROOT, work, clipperBin, python, benchPython, modelPath, benchModelPath, mlserverBatch: MLSERVER_BATCH,
-      token: crypto.randomUUID().replace(/-/g, "") };
+    const ctx: Context = {
+      root: ROOT,
+      work,
+      clipperBin,
+      python,
+      benchPython,
+      modelPath,
+      benchModelPath,
+      mlserverBatch: MLSERVER_BATCH,
+      token: crypto.randomUUID().replace(/-/g, ""),
+    };
     const machine = await describeMachine({ root: ROOT, clipperBin, python, ...(benchPython ? { benchPython } : {}) });
     machine.versions["clipper binary"] = `${o.clipper ?? "./clipper"}, built ${clipperBuilt(o)}`;
     const concurrencies = o.concurrencies;
@@ -371,9 +469,18 @@ async function main(argv: string[]): Promise<number> {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       mode: o.quick ? "quick" : "full",
       command: ["scripts/bench", ...argv].join(" "),
-      settings: { warmupSec: o.warmupSec, durationSec: o.durationSec, concurrencies, batchConnections: BATCH_CONNECTIONS, batchRows: BATCH_ROWS, mlserverBatch: MLSERVER_BATCH,
-        ...(wrkCpu === undefined ? {} : { wrkCpu }) },
-      machine, systems: [], notes,
+      settings: {
+        warmupSec: o.warmupSec,
+        durationSec: o.durationSec,
+        concurrencies,
+        batchConnections: BATCH_CONNECTIONS,
+        batchRows: BATCH_ROWS,
+        mlserverBatch: MLSERVER_BATCH,
+        ...(wrkCpu === undefined ? {} : { wrkCpu }),
+      },
+      machine,
+      systems: [],
+      notes,
     };
 
     if (o.deployRuns > 0) {
@@ -401,9 +508,11 @@ async function main(argv: string[]): Promise<number> {
     }
 
     results.targets = computeTargets(results);
-    writeFileSync(join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    writeFileSync(join(o.out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
     // The hand-written analysis (profiles, before/after, remaining gaps) lives beside the generated report.
-    const analysis = existsSync(join(o.out, "analysis.md")) ? "\n## Analysis\n\nProfiles, before/after numbers and the remaining gaps: [analysis.md](analysis.md).\n" : "";
+    const analysis = existsSync(join(o.out, "analysis.md"))
+      ? "\n## Analysis\n\nProfiles, before/after numbers and the remaining gaps: [analysis.md](analysis.md).\n"
+      : "";
     writeFileSync(join(o.out, "results.md"), markdown(results) + analysis);
     writeFileSync(join(o.out, "throughput.svg"), throughputSvg(results));
     writeFileSync(join(o.out, "latency.svg"), latencySvg(results));

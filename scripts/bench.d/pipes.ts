@@ -14,16 +14,37 @@ if (!artifact) throw new Error("usage: pipes.ts HR_PKL");
 const cmd = [join(ROOT, ".venv/bin/python"), join(ROOT, "runtimes/python/clipper_worker.py"), "--artifact", artifact];
 const N = 5000;
 
-interface Pipe { write(b: Uint8Array): void; frames: AsyncIterable<Uint8Array>; close(): Promise<void> }
+interface Pipe {
+  write(b: Uint8Array): void;
+  frames: AsyncIterable<Uint8Array>;
+  close(): Promise<void>;
+}
 
 function viaBun(): Pipe {
   const p = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
-  return { write: (b) => { p.stdin.write(b); p.stdin.flush(); }, frames: p.stdout, close: async () => { p.stdin.end(); await p.exited; } };
+  return {
+    write: (b) => {
+      p.stdin.write(b);
+      p.stdin.flush();
+    },
+    frames: p.stdout,
+    close: async () => {
+      p.stdin.end();
+      await p.exited;
+    },
+  };
 }
 
 function viaExeca(): Pipe {
   const p = execa(cmd[0]!, cmd.slice(1), { stdin: "pipe", stdout: "pipe", stderr: "ignore", buffer: false });
-  return { write: (b) => p.stdin!.write(b), frames: p.stdout! as AsyncIterable<Uint8Array>, close: async () => { p.stdin!.end(); await p; } };
+  return {
+    write: (b) => p.stdin!.write(b),
+    frames: p.stdout! as AsyncIterable<Uint8Array>,
+    close: async () => {
+      p.stdin!.end();
+      await p;
+    },
+  };
 }
 
 async function measure(make: () => Pipe, inflight: number): Promise<number> {
@@ -39,7 +60,11 @@ async function measure(make: () => Pipe, inflight: number): Promise<number> {
     for await (const chunk of pipe.frames) {
       for (const m of decoder.push(chunk)) {
         const type = (m as { type: string }).type;
-        if (type === "hello") { started = performance.now(); for (let i = 0; i < inflight; i++) send(); continue; }
+        if (type === "hello") {
+          started = performance.now();
+          for (let i = 0; i < inflight; i++) send();
+          continue;
+        }
         if (++received === N) resolveDone();
         else if (sent < N) send();
       }
@@ -52,13 +77,23 @@ async function measure(make: () => Pipe, inflight: number): Promise<number> {
 }
 
 const rows: string[] = [];
-for (const [name, make] of [["Bun.spawn", viaBun], ["execa", viaExeca]] as const) {
+for (const [name, make] of [
+  ["Bun.spawn", viaBun],
+  ["execa", viaExeca],
+] as const) {
   const one = await measure(make, 1);
   const many = await measure(make, 64);
   rows.push(`| ${name} | ${one.toFixed(1)} µs | ${(1e6 / many).toFixed(0)} frames/s |`);
   console.log(`${name}: ${one.toFixed(1)} µs per round trip one at a time; ${(1e6 / many).toFixed(0)} frames/s with 64 in flight`);
 }
-const md = ["# Replica pipes: Bun.spawn against execa", "",
-  `Generated ${new Date().toISOString()} by \`scripts/bench.d/pipes.ts\`: ${N} ping frames to the Python worker over stdin/stdout.`, "",
-  "| pipe | round trip, one at a time | throughput, 64 in flight |", "|---|---|---|", ...rows, ""].join("\n");
+const md = [
+  "# Replica pipes: Bun.spawn against execa",
+  "",
+  `Generated ${new Date().toISOString()} by \`scripts/bench.d/pipes.ts\`: ${N} ping frames to the Python worker over stdin/stdout.`,
+  "",
+  "| pipe | round trip, one at a time | throughput, 64 in flight |",
+  "|---|---|---|",
+  ...rows,
+  "",
+].join("\n");
 writeFileSync(join(ROOT, "bench/pipes.md"), md);

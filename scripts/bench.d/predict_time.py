@@ -2,6 +2,7 @@
 
 usage: python predict_time.py MODEL.pkl [ITERATIONS]   prints {"median_micros": .., "mean_micros": .., "iterations": ..}
 """
+
 import json
 import pickle
 import statistics

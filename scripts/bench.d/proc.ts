@@ -20,7 +20,10 @@ const live = new Set<number>();
 export function spawnService(name: string, cmd: string[], opts: { cwd: string; env?: Record<string, string>; logPath: string }): Service {
   const fd = openSync(opts.logPath, "a");
   const proc = Bun.spawn(["setsid", ...cmd], {
-    cwd: opts.cwd, stdin: "ignore", stdout: fd, stderr: fd,
+    cwd: opts.cwd,
+    stdin: "ignore",
+    stdout: fd,
+    stderr: fd,
     env: { ...process.env, ...opts.env },
   });
   closeSync(fd);
@@ -29,7 +32,10 @@ export function spawnService(name: string, cmd: string[], opts: { cwd: string; e
   let exitCode: number | undefined;
   const exited = proc.exited.then((code) => (live.delete(pid), (exitCode = code)));
   return {
-    name, pid, logPath: opts.logPath, exited,
+    name,
+    pid,
+    logPath: opts.logPath,
+    exited,
     exitCode: () => exitCode,
     async stop(graceMs = 10_000) {
       signalGroup(pid, "SIGTERM");
@@ -88,7 +94,12 @@ export function installCleanup(onSignal: () => void = () => undefined): void {
   }
 }
 
-interface ProcStat { readonly pid: number; readonly ppid: number; readonly session: number; readonly cpuTicks: number }
+interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly session: number;
+  readonly cpuTicks: number;
+}
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
 const TICKS_PER_SEC = 100;
@@ -199,7 +210,10 @@ export function logTail(path: string, lines = 15): string {
 }
 
 /** Runs a command to completion and captures its output (for short helpers: train, pip, versions). */
-export async function run(cmd: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function run(
+  cmd: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(cmd, { cwd: opts.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...opts.env } });
   const untrack = trackChild(proc.pid);
   const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 120_000);

@@ -31,9 +31,22 @@ function medianOf(xs: readonly (number | undefined)[]): number | undefined {
 function runRow(s: SystemResult, run: RunResult): string {
   const w = run.wrk;
   const label = run.kind === "batch" ? `${run.connections} (input_batch of ${run.rowsPerRequest})` : String(run.connections);
-  const errs = w.errors === 0 ? "0" : `${w.errors} (non-2xx ${w.non2xx}, connect ${w.socketErrors.connect}, read ${w.socketErrors.read}, write ${w.socketErrors.write}, timeout ${w.socketErrors.timeout})`;
-  const cells = [label, int(w.requestsPerSec), run.kind === "batch" ? int(run.rowsPerSec) : "", f3(w.p50Ms), f3(w.p99Ms), f3(w.p999Ms), errs,
-    f1(run.peakRssBytes / MB), run.backgroundCpuPct.toFixed(0), cpuCell(run)];
+  const errs =
+    w.errors === 0
+      ? "0"
+      : `${w.errors} (non-2xx ${w.non2xx}, connect ${w.socketErrors.connect}, read ${w.socketErrors.read}, write ${w.socketErrors.write}, timeout ${w.socketErrors.timeout})`;
+  const cells = [
+    label,
+    int(w.requestsPerSec),
+    run.kind === "batch" ? int(run.rowsPerSec) : "",
+    f3(w.p50Ms),
+    f3(w.p99Ms),
+    f3(w.p999Ms),
+    errs,
+    f1(run.peakRssBytes / MB),
+    run.backgroundCpuPct.toFixed(0),
+    cpuCell(run),
+  ];
   if (s.id === "clipper" || s.id === "clipper-cache-hit") {
     const c = run.clipper;
     cells.push(c ? (c.batches ? c.meanBatchSize.toFixed(2) : "— (all cache hits)") : "—", c ? String(c.defaults) : "—");
@@ -42,16 +55,31 @@ function runRow(s: SystemResult, run: RunResult): string {
 }
 
 function systemTable(s: SystemResult): string[] {
-  const head = ["connections", "req/s", "rows/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server RSS MB (peak)", "bg CPU %", "CPU µs/req: server + children + wrk"];
+  const head = [
+    "connections",
+    "req/s",
+    "rows/s",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "errors",
+    "server RSS MB (peak)",
+    "bg CPU %",
+    "CPU µs/req: server + children + wrk",
+  ];
   if (s.id === "clipper" || s.id === "clipper-cache-hit") head.push("mean batch size", "default answers");
-  const lines = [`### ${s.label}`, "", s.description + ".", ""];
+  const lines = [`### ${s.label}`, "", `${s.description}.`, ""];
   if (s.status !== "ok") {
     lines.push(`**${s.status === "failed" ? "FAILED" : "skipped"}**: ${s.status === "failed" ? "the exact error:" : (s.error ?? "")}`, "");
     if (s.status === "failed") lines.push("```", (s.error ?? "").trim(), "```", "");
     if (s.runs.length === 0) return lines;
   }
   lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...s.runs.map((r) => runRow(s, r)), "");
-  if (s.idleRss) lines.push(`Idle RSS after start-up (with the model loaded, where there is one): ${f1(s.idleRss.totalBytes / MB)} MB in ${s.idleRss.processes} process(es) (leader ${f1(s.idleRss.leaderBytes / MB)} MB).`, "");
+  if (s.idleRss)
+    lines.push(
+      `Idle RSS after start-up (with the model loaded, where there is one): ${f1(s.idleRss.totalBytes / MB)} MB in ${s.idleRss.processes} process(es) (leader ${f1(s.idleRss.leaderBytes / MB)} MB).`,
+      "",
+    );
   return lines;
 }
 
@@ -71,42 +99,64 @@ function interleavedTable(r: Results): string[] {
   const med = (id: SystemId) => median(il.rounds.map((x) => x[id] ?? 0));
   const medRatio = (id: SystemId) => `${(100 * median(il.rounds.filter((x) => x[id] && x.limit).map((x) => x[id]! / x.limit!))).toFixed(0)}%`;
   return [
-    "### Interleaved rounds (the ratio targets)", "",
+    "### Interleaved rounds (the ratio targets)",
+    "",
     `${ids.map(label).join(", ")} were all up at once and were loaded in turn, ${il.connections} connections for ${il.secondsPerRound} s each, ` +
       "the order rotating every round. A slow minute of the machine then falls on every system instead of one, so the ratio within " +
-      "a round is steadier than the ratio of the sequential runs above; the targets use the median ratio.", "",
-    `| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows,
-    `| **median** | ${ids.map((id) => `**${int(med(id))}**`).join(" | ")} | ${others.map((id) => `**${medRatio(id)}**`).join(" | ")} |`, "",
+      "a round is steadier than the ratio of the sequential runs above; the targets use the median ratio.",
+    "",
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+    ...rows,
+    `| **median** | ${ids.map((id) => `**${int(med(id))}**`).join(" | ")} | ${others.map((id) => `**${medRatio(id)}**`).join(" | ")} |`,
+    "",
   ];
 }
 
 export function markdown(r: Results): string {
   const m = r.machine;
   const L: string[] = [
-    "# clipper benchmark", "",
+    "# clipper benchmark",
+    "",
     `Generated ${r.generatedAt} by \`${r.command}\` (${r.mode} mode: ${r.settings.warmupSec} s warm-up, then ${r.settings.durationSec} s per point). ` +
       "All systems ran one after another on this machine, started and stopped by the script; wrk and the server share the same cores" +
-      (r.settings.wrkCpu === undefined ? "." : `, wrk pinned to CPU ${r.settings.wrkCpu} with taskset (the server and its replicas are not pinned).`), "",
-    "## Targets", "",
-    "| target | goal | measured | status |", "|---|---|---|---|",
-    ...(r.targets ?? []).map((t) => `| ${t.name} | ${t.goal} | ${t.measured} | ${t.status === "met" ? "**met**" : t.status === "missed" ? "**missed**" : "not measured"} |`),
+      (r.settings.wrkCpu === undefined ? "." : `, wrk pinned to CPU ${r.settings.wrkCpu} with taskset (the server and its replicas are not pinned).`),
     "",
-    "![requests per second](throughput.svg)", "", "![latency](latency.svg)", "",
-    "## Machine", "",
-    "| | |", "|---|---|",
-    `| nproc | ${m.nproc} |`, `| CPU | ${m.cpuModel} |`, `| memory | ${m.memoryGiB} GiB |`, `| kernel | ${m.kernel} |`, `| OS | ${m.os} |`,
+    "## Targets",
+    "",
+    "| target | goal | measured | status |",
+    "|---|---|---|---|",
+    ...(r.targets ?? []).map(
+      (t) => `| ${t.name} | ${t.goal} | ${t.measured} | ${t.status === "met" ? "**met**" : t.status === "missed" ? "**missed**" : "not measured"} |`,
+    ),
+    "",
+    "![requests per second](throughput.svg)",
+    "",
+    "![latency](latency.svg)",
+    "",
+    "## Machine",
+    "",
+    "| | |",
+    "|---|---|",
+    `| nproc | ${m.nproc} |`,
+    `| CPU | ${m.cpuModel} |`,
+    `| memory | ${m.memoryGiB} GiB |`,
+    `| kernel | ${m.kernel} |`,
+    `| OS | ${m.os} |`,
     `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`,
     `| clipper checkout | ${m.git} |`,
     ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`),
     "",
-    "## Results per system", "",
+    "## Results per system",
+    "",
     "Latencies are wrk's (from request sent to response read, per connection). Errors = non-2xx responses + socket errors " +
       "(connect, read, write, timeout). Server RSS is the peak, sampled every 0.5 s, of the server process plus all its children " +
       "(clipper: server + Python replica; MLServer: server + inference worker). bg CPU % is the share of both cores other processes " +
       "kept busy just before the point (the script waits up to 30 s for it to fall under 25%): a high value marks a disturbed point. " +
       "CPU µs/req is the CPU time (user + system) used during the measured window divided by the requests answered, for the server " +
       "process, its child processes (clipper's Python replica, MLServer's workers) and wrk: a cost per request that, unlike req/s, " +
-      "barely moves with the machine's noise.", "",
+      "barely moves with the machine's noise.",
+    "",
   ];
   for (const s of r.systems) L.push(...systemTable(s));
   L.push(...interleavedTable(r));
@@ -115,39 +165,52 @@ export function markdown(r: Results): string {
   if (r.deploy?.error) L.push("Deploy measurement FAILED:", "```", r.deploy.error.trim(), "```", "");
   const ds = r.deploy?.samples ?? [];
   if (ds.length) {
-    L.push("Each sample starts a fresh `clipper serve --cache-entries 0` with an empty data dir, then times `clipper deploy hr.pkl` " +
-      "from its spawn until the first `POST /hr/predict` answers 200 with a non-default output (polled every few ms), 0.3 s after " +
-      "the server started (its warm Python spare, `--python-spares 1`, is then still importing scikit-learn). Two seconds later a " +
-      "second model (`hr2`) is deployed on the now running server and timed the same way: that one starts from a ready spare.", "",
+    L.push(
+      "Each sample starts a fresh `clipper serve --cache-entries 0` with an empty data dir, then times `clipper deploy hr.pkl` " +
+        "from its spawn until the first `POST /hr/predict` answers 200 with a non-default output (polled every few ms), 0.3 s after " +
+        "the server started (its warm Python spare, `--python-spares 1`, is then still importing scikit-learn). Two seconds later a " +
+        "second model (`hr2`) is deployed on the now running server and timed the same way: that one starts from a ready spare.",
+      "",
       "| sample | deploy → first prediction s | deploy CLI exits s | second model on the running server s | server RSS before deploy MB | server RSS with HR MB | Python replica RSS MB | warm spare RSS MB |",
       "|---|---|---|---|---|---|---|---|",
-      ...ds.map((d, i) => `| ${i + 1} | ${d.firstPredictionSec.toFixed(3)} | ${d.cliSec.toFixed(3)} | ${opt(d.runningServerSec, (x) => x.toFixed(3))} | ${f1(d.serverIdleRssBytes / MB)} | ${f1(d.serverRssWithModelBytes / MB)} | ${f1(d.replicaRssBytes / MB)} | ${opt(d.spareRssBytes, (x) => f1(x / MB))} |`),
+      ...ds.map(
+        (d, i) =>
+          `| ${i + 1} | ${d.firstPredictionSec.toFixed(3)} | ${d.cliSec.toFixed(3)} | ${opt(d.runningServerSec, (x) => x.toFixed(3))} | ${f1(d.serverIdleRssBytes / MB)} | ${f1(d.serverRssWithModelBytes / MB)} | ${f1(d.replicaRssBytes / MB)} | ${opt(d.spareRssBytes, (x) => f1(x / MB))} |`,
+      ),
       `| **median** | **${median(ds.map((d) => d.firstPredictionSec)).toFixed(3)}** | ${median(ds.map((d) => d.cliSec)).toFixed(3)} | ${opt(medianOf(ds.map((d) => d.runningServerSec)), (x) => x.toFixed(3))} | ${f1(median(ds.map((d) => d.serverIdleRssBytes)) / MB)} | ${f1(median(ds.map((d) => d.serverRssWithModelBytes)) / MB)} | ${f1(median(ds.map((d) => d.replicaRssBytes)) / MB)} | ${opt(medianOf(ds.map((d) => d.spareRssBytes)), (x) => f1(x / MB))} |`,
-      "");
+      "",
+    );
   }
   if (r.pythonPredict) {
-    L.push(`The model's own \`predict\` on one row, timed in Python directly (scripts/bench.d/predict_time.py, ${r.pythonPredict.iterations} calls): ` +
-      `median ${f3(r.pythonPredict.median_micros / 1000)} ms, mean ${f3(r.pythonPredict.mean_micros / 1000)} ms. ` +
-      "The latency-overhead target subtracts clipper's own measurement (mean_predict_micros from /metrics during the 1-connection run).", "");
+    L.push(
+      `The model's own \`predict\` on one row, timed in Python directly (scripts/bench.d/predict_time.py, ${r.pythonPredict.iterations} calls): ` +
+        `median ${f3(r.pythonPredict.median_micros / 1000)} ms, mean ${f3(r.pythonPredict.mean_micros / 1000)} ms. ` +
+        "The latency-overhead target subtracts clipper's own measurement (mean_predict_micros from /metrics during the 1-connection run).",
+      "",
+    );
   }
 
-  L.push("## Method", "",
+  L.push(
+    "## Method",
+    "",
     `- Load: wrk with scripts/bench.d/post.lua (POST bodies read from a file, formatted once; its \`done()\` prints p50/p99/p99.9), -t1 (on 2 cores wrk takes one, the server the other), ` +
       `--timeout 5s, concurrencies ${r.settings.concurrencies.join(", ")}; each point is a ${r.settings.warmupSec} s warm-up run (discarded) and a ${r.settings.durationSec} s measured run.`,
     "- Inputs: 10,000 distinct HR rows (5 doubles, fixed seed) cycled by every system except the cache-hit one, which sends one constant row with the cache on. " +
       "clipper cache-off also runs with `--cache-entries 0`, so no query is a cache hit.",
     `- Batch: \`{"input_batch": [100 rows]}\` (MLServer: one V2 input of shape [100, 5]) at ${r.settings.batchConnections} connections, rows/s = req/s × ${r.settings.batchRows}.`,
-    "- MLServer is queried over `POST /v2/models/hr/infer` with `{\"inputs\":[{\"name\":\"input-0\",\"shape\":[1,5],\"datatype\":\"FP64\",\"data\":[...]}]}`; " +
+    '- MLServer is queried over `POST /v2/models/hr/infer` with `{"inputs":[{"name":"input-0","shape":[1,5],"datatype":"FP64","data":[...]}]}`; ' +
       `adaptive batching max_batch_size ${r.settings.mlserverBatch.maxBatchSize}, max_batch_time ${r.settings.mlserverBatch.maxBatchTimeSec} s.`,
     "- Peers' Python packages: `.venv-bench`, made by the script from the pinned scripts/bench.d/requirements.txt (same scikit-learn 1.7.2 as clipper's runtime, so every system loads the same hr.pkl).",
     "- The machine is shared and noisy: compare systems within one run, not across runs.",
     ...r.notes.map((n) => `- ${n}`),
-    "");
+    "",
+  );
   return L.join("\n");
 }
 
 function seriesOf(r: Results, pick: (s: SystemResult, c: number) => number | null, groups: readonly number[]): Series[] {
-  return r.systems.filter((s) => s.runs.some((x) => x.kind === "single"))
+  return r.systems
+    .filter((s) => s.runs.some((x) => x.kind === "single"))
     .map((s) => ({ name: s.label, color: COLORS[s.id], values: groups.map((c) => pick(s, c)) }));
 }
 
@@ -166,8 +229,22 @@ export function throughputSvg(r: Results): string {
     caption: `${r.machine.nproc} cores, ${r.machine.cpuModel}; wrk ${r.settings.durationSec} s per point; ${r.generatedAt}`,
     series,
     panels: [
-      { kind: "bar", weight: 3, panel: { title: "single input: requests/s", yLabel: "requests / s", xLabel: "concurrent connections", groups: cs.map(String), series } },
-      { kind: "bar", weight: 1.1, panel: { title: `input_batch of ${r.settings.batchRows}: rows/s`, yLabel: "rows / s", xLabel: `${r.settings.batchConnections} connections`, groups: [""], series: batchSeries } },
+      {
+        kind: "bar",
+        weight: 3,
+        panel: { title: "single input: requests/s", yLabel: "requests / s", xLabel: "concurrent connections", groups: cs.map(String), series },
+      },
+      {
+        kind: "bar",
+        weight: 1.1,
+        panel: {
+          title: `input_batch of ${r.settings.batchRows}: rows/s`,
+          yLabel: "rows / s",
+          xLabel: `${r.settings.batchConnections} connections`,
+          groups: [""],
+          series: batchSeries,
+        },
+      },
     ],
   });
 }
@@ -181,9 +258,16 @@ export function latencySvg(r: Results): string {
     caption: `single-input requests; wrk latency in ms; ${r.machine.nproc} cores; ${r.generatedAt}`,
     series: p50,
     panels: [
-      { kind: "loglines", weight: 1, panel: { title: "p50 latency (ms)", yLabel: "ms (log)", xLabel: "concurrent connections", groups: cs.map(String), series: p50 } },
-      { kind: "loglines", weight: 1, panel: { title: "p99 latency (ms)", yLabel: "ms (log)", xLabel: "concurrent connections", groups: cs.map(String), series: p99 } },
+      {
+        kind: "loglines",
+        weight: 1,
+        panel: { title: "p50 latency (ms)", yLabel: "ms (log)", xLabel: "concurrent connections", groups: cs.map(String), series: p50 },
+      },
+      {
+        kind: "loglines",
+        weight: 1,
+        panel: { title: "p99 latency (ms)", yLabel: "ms (log)", xLabel: "concurrent connections", groups: cs.map(String), series: p99 },
+      },
     ],
   });
 }
-

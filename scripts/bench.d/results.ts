@@ -130,7 +130,12 @@ export function computeTargets(r: Results): Target[] {
   const ratio = (name: string, goal: string, num: RunResult | undefined, den: RunResult | undefined, min: number, fmt: (x: number) => string) => {
     if (!num || !den) return out.push({ name, goal, measured: "—", status: "not measured" });
     const x = num.wrk.requestsPerSec / den.wrk.requestsPerSec;
-    out.push({ name, goal, measured: `${fmt(x)} (${Math.round(num.wrk.requestsPerSec)} vs ${Math.round(den.wrk.requestsPerSec)} req/s)`, status: x >= min ? "met" : "missed" });
+    out.push({
+      name,
+      goal,
+      measured: `${fmt(x)} (${Math.round(num.wrk.requestsPerSec)} vs ${Math.round(den.wrk.requestsPerSec)} req/s)`,
+      status: x >= min ? "met" : "missed",
+    });
   };
   const interleavedRatio = (name: string, goal: string, id: SystemId, min: number): boolean => {
     const il = r.interleaved;
@@ -138,8 +143,11 @@ export function computeTargets(r: Results): Target[] {
     if (!il || per.length === 0) return false;
     const m = median(per);
     out.push({
-      name, goal, status: m >= min ? "met" : "missed",
-      measured: `${pct(m)}, median of ${per.length} interleaved rounds of ${il.secondsPerRound} s (rounds: ${per.map(pct).join(", ")}; ` +
+      name,
+      goal,
+      status: m >= min ? "met" : "missed",
+      measured:
+        `${pct(m)}, median of ${per.length} interleaved rounds of ${il.secondsPerRound} s (rounds: ${per.map(pct).join(", ")}; ` +
         `${Math.round(median(il.rounds.map((x) => x[id] ?? 0)))} vs ${Math.round(median(il.rounds.map((x) => x.limit ?? 0)))} req/s)`,
     });
     return true;
@@ -152,7 +160,8 @@ export function computeTargets(r: Results): Target[] {
   ratio(`clipper cache-off vs MLServer, ${headline} conns`, "≥ 10x", a, findRun(r, "mlserver", "single", headline), 10, times);
 
   const peers = (["fastapi", "mlserver"] as const).map((id) => ({ id, run: findRun(r, id, "single", headline) })).filter((p) => p.run);
-  if (!a || peers.length === 0) out.push({ name: `clipper cache-off p99 below every peer, ${headline} conns`, goal: "lower", measured: "—", status: "not measured" });
+  if (!a || peers.length === 0)
+    out.push({ name: `clipper cache-off p99 below every peer, ${headline} conns`, goal: "lower", measured: "—", status: "not measured" });
   else {
     const worst = peers.every((p) => a.wrk.p99Ms < p.run!.wrk.p99Ms);
     const measured = [`clipper ${ms(a.wrk.p99Ms)}`, ...peers.map((p) => `${p.id} ${ms(p.run!.wrk.p99Ms)}`)].join(", ");
@@ -168,16 +177,24 @@ export function computeTargets(r: Results): Target[] {
     const predictMs = one.clipper.meanPredictMicros / 1000;
     const overhead = one.wrk.p50Ms - predictMs;
     out.push({
-      name: "1-conn cache-off p50 minus the runtime's predict time", goal: "≤ 0.15 ms",
+      name: "1-conn cache-off p50 minus the runtime's predict time",
+      goal: "≤ 0.15 ms",
       measured: `${ms(overhead)} (p50 ${ms(one.wrk.p50Ms)} − predict ${ms(predictMs)} at mean batch ${one.clipper.meanBatchSize.toFixed(2)})`,
       status: overhead <= 0.15 ? "met" : "missed",
     });
   }
 
   const batch = findRun(r, "clipper", "batch");
-  out.push(batch
-    ? { name: `input_batch of ${batch.rowsPerRequest} rows, rows/s (${batch.connections} conns)`, goal: "≥ 500,000", measured: Math.round(batch.rowsPerSec).toLocaleString("en-US"), status: batch.rowsPerSec >= 500_000 ? "met" : "missed" }
-    : { name: "input_batch rows/s", goal: "≥ 500,000", measured: "—", status: "not measured" });
+  out.push(
+    batch
+      ? {
+          name: `input_batch of ${batch.rowsPerRequest} rows, rows/s (${batch.connections} conns)`,
+          goal: "≥ 500,000",
+          measured: Math.round(batch.rowsPerSec).toLocaleString("en-US"),
+          status: batch.rowsPerSec >= 500_000 ? "met" : "missed",
+        }
+      : { name: "input_batch rows/s", goal: "≥ 500,000", measured: "—", status: "not measured" },
+  );
 
   const samples = r.deploy?.samples ?? [];
   if (samples.length === 0) {
@@ -186,16 +203,26 @@ export function computeTargets(r: Results): Target[] {
   } else {
     const rss = median(samples.map((s) => s.serverRssWithModelBytes)) / MB;
     const replica = median(samples.map((s) => s.replicaRssBytes)) / MB;
-    out.push({ name: "clipper server RSS with HR deployed (idle)", goal: "≤ 80 MB",
-      measured: `${rss.toFixed(1)} MB server process (+ ${replica.toFixed(1)} MB Python replica = ${(rss + replica).toFixed(1)} MB` +
-        (samples[0]?.spareRssBytes ? `; + ${(median(samples.map((s) => s.spareRssBytes ?? 0)) / MB).toFixed(1)} MB warm spare, --python-spares 0 drops it)` : ")"),
-      status: rss <= 80 ? "met" : "missed" });
+    out.push({
+      name: "clipper server RSS with HR deployed (idle)",
+      goal: "≤ 80 MB",
+      measured:
+        `${rss.toFixed(1)} MB server process (+ ${replica.toFixed(1)} MB Python replica = ${(rss + replica).toFixed(1)} MB` +
+        (samples[0]?.spareRssBytes
+          ? `; + ${(median(samples.map((s) => s.spareRssBytes ?? 0)) / MB).toFixed(1)} MB warm spare, --python-spares 0 drops it)`
+          : ")"),
+      status: rss <= 80 ? "met" : "missed",
+    });
     const d = median(samples.map((s) => s.firstPredictionSec));
     const running = samples.flatMap((s) => (s.runningServerSec === undefined ? [] : [s.runningServerSec]));
-    out.push({ name: `deploy start → first prediction, fresh server (median of ${samples.length})`, goal: "≤ 1.5 s",
-      measured: `${d.toFixed(2)} s (runs: ${samples.map((s) => s.firstPredictionSec.toFixed(2)).join(", ")})` +
+    out.push({
+      name: `deploy start → first prediction, fresh server (median of ${samples.length})`,
+      goal: "≤ 1.5 s",
+      measured:
+        `${d.toFixed(2)} s (runs: ${samples.map((s) => s.firstPredictionSec.toFixed(2)).join(", ")})` +
         (running.length ? `; a second model on the running server: ${median(running).toFixed(2)} s` : ""),
-      status: d <= 1.5 ? "met" : "missed" });
+      status: d <= 1.5 ? "met" : "missed",
+    });
   }
   return out;
 }

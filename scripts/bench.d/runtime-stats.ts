@@ -23,11 +23,17 @@ const q = await freePort();
 const m = await freePort();
 const dataDir = join(work, "data");
 const server = spawnService("clipper", [BIN, "serve", "--data-dir", dataDir, "--query-port", String(q), "--mgmt-port", String(m), "--grpc-port", "0"], {
-  cwd: ROOT, env: { CLIPPER_TOKEN: TOKEN, CLIPPER_PYTHON: PY }, logPath: join(work, "server.log"),
+  cwd: ROOT,
+  env: { CLIPPER_TOKEN: TOKEN, CLIPPER_PYTHON: PY },
+  logPath: join(work, "server.log"),
 });
 await waitFor("server", async () => (await fetch(`http://127.0.0.1:${m}/admin/ping`).catch(() => null))?.ok ?? false, 30_000);
 
-interface Row { runtime: string; deployToFirstMs: number; replicaRssMb: number }
+interface Row {
+  runtime: string;
+  deployToFirstMs: number;
+  replicaRssMb: number;
+}
 const rows: Row[] = [];
 
 async function measure(runtime: string, name: string, args: string[], input: unknown): Promise<void> {
@@ -40,12 +46,17 @@ async function measure(runtime: string, name: string, args: string[], input: unk
   }
   const deployToFirstMs = performance.now() - t0;
   await Bun.sleep(2000); // idle
-  const containers = (await (await fetch(`http://127.0.0.1:${m}/admin/get_all_containers`, {
-    method: "POST", headers: { authorization: `Bearer ${TOKEN}` },
-  })).json()) as { model_name: string; pid: number }[];
+  const containers = (await (
+    await fetch(`http://127.0.0.1:${m}/admin/get_all_containers`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+  ).json()) as { model_name: string; pid: number }[];
   const pid = containers.find((c) => c.model_name === name)!.pid;
   rows.push({ runtime, deployToFirstMs, replicaRssMb: rssBytes(pid) / 2 ** 20 });
-  console.log(`[runtime-stats] ${runtime}: deploy → first prediction ${deployToFirstMs.toFixed(0)} ms, idle replica RSS ${(rssBytes(pid) / 2 ** 20).toFixed(1)} MB`);
+  console.log(
+    `[runtime-stats] ${runtime}: deploy → first prediction ${deployToFirstMs.toFixed(0)} ms, idle replica RSS ${(rssBytes(pid) / 2 ** 20).toFixed(1)} MB`,
+  );
 }
 
 const hrRow = [5.0, 3.0, 85.0, 4.5, 2.0];
@@ -61,7 +72,7 @@ const md = [
   "# Runtimes: deploy to first prediction and idle memory",
   "",
   `Generated ${new Date().toISOString()} by \`scripts/runtime-stats\` on this machine (2 cores, shared). One replica each; the`,
-  "time runs from starting `clipper deploy` (upload included) to the first non-default answer. \"Uncached\" builds the",
+  'time runs from starting `clipper deploy` (upload included) to the first non-default answer. "Uncached" builds the',
   "model's own virtual environment with uv first (packages from uv's download cache when present). The first row runs",
   "right after the server started, while its warm Python spare (`--python-spares 1`) was still importing scikit-learn;",
   "the last one deploys onto the running server, from a spare that is ready. Models with their own environment start cold.",

@@ -37,7 +37,12 @@ function niceTop(max: number): number {
   return 10 * p;
 }
 
-interface Box { readonly x: number; readonly y: number; readonly w: number; readonly h: number }
+interface Box {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
 
 function frame(p: Panel, b: Box): string[] {
   return [
@@ -56,8 +61,10 @@ export function barPanel(p: Panel, b: Box): string {
   const out = frame(p, b);
   for (let i = 0; i <= 5; i++) {
     const v = (top / 5) * i;
-    out.push(`<line x1="${b.x}" y1="${y(v)}" x2="${b.x + b.w}" y2="${y(v)}" stroke="#e3e3e3"/>`,
-      `<text x="${b.x - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#555">${short(v)}</text>`);
+    out.push(
+      `<line x1="${b.x}" y1="${y(v)}" x2="${b.x + b.w}" y2="${y(v)}" stroke="#e3e3e3"/>`,
+      `<text x="${b.x - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#555">${short(v)}</text>`,
+    );
   }
   const groupW = b.w / p.groups.length;
   const barW = Math.min(34, (groupW * 0.84) / p.series.length);
@@ -68,8 +75,10 @@ export function barPanel(p: Panel, b: Box): string {
       const v = s.values[gi];
       if (v === null || v === undefined) return;
       const x = x0 + si * barW;
-      out.push(`<rect x="${x + 1}" y="${y(v)}" width="${barW - 2}" height="${b.y + b.h - y(v)}" fill="${s.color}"><title>${esc(s.name)}: ${short(v)}</title></rect>`,
-        `<text transform="translate(${x + barW / 2 + 3},${y(v) - 4}) rotate(-90)" font-size="10" fill="#222">${short(v)}</text>`);
+      out.push(
+        `<rect x="${x + 1}" y="${y(v)}" width="${barW - 2}" height="${b.y + b.h - y(v)}" fill="${s.color}"><title>${esc(s.name)}: ${short(v)}</title></rect>`,
+        `<text transform="translate(${x + barW / 2 + 3},${y(v) - 4}) rotate(-90)" font-size="10" fill="#222">${short(v)}</text>`,
+      );
     });
   });
   return out.join("\n");
@@ -83,20 +92,27 @@ export function logLinePanel(p: Panel, b: Box): string {
   const y = (v: number) => b.y + b.h - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * b.h;
   const out = frame(p, b);
   for (let d = lo; d <= hi * 1.001; d *= 10) {
-    out.push(`<line x1="${b.x}" y1="${y(d)}" x2="${b.x + b.w}" y2="${y(d)}" stroke="#d8d8d8"/>`,
-      `<text x="${b.x - 6}" y="${y(d) + 4}" text-anchor="end" font-size="11" fill="#555">${short(d)}</text>`);
+    out.push(
+      `<line x1="${b.x}" y1="${y(d)}" x2="${b.x + b.w}" y2="${y(d)}" stroke="#d8d8d8"/>`,
+      `<text x="${b.x - 6}" y="${y(d) + 4}" text-anchor="end" font-size="11" fill="#555">${short(d)}</text>`,
+    );
     for (const m of [2, 5]) {
       if (d * m >= hi) continue;
-      out.push(`<line x1="${b.x}" y1="${y(d * m)}" x2="${b.x + b.w}" y2="${y(d * m)}" stroke="#eeeeee"/>`,
-        `<text x="${b.x - 6}" y="${y(d * m) + 4}" text-anchor="end" font-size="10" fill="#999">${short(d * m)}</text>`);
+      out.push(
+        `<line x1="${b.x}" y1="${y(d * m)}" x2="${b.x + b.w}" y2="${y(d * m)}" stroke="#eeeeee"/>`,
+        `<text x="${b.x - 6}" y="${y(d * m) + 4}" text-anchor="end" font-size="10" fill="#999">${short(d * m)}</text>`,
+      );
     }
   }
   const step = b.w / p.groups.length;
   const x = (i: number) => b.x + step * i + step / 2;
   p.groups.forEach((g, i) => out.push(`<text x="${x(i)}" y="${b.y + b.h + 18}" text-anchor="middle" font-size="12">${esc(g)}</text>`));
   for (const s of p.series) {
-    const pts = s.values.map((v, i) => (v !== null && v > 0 ? [x(i), y(v), v] as const : null));
-    const path = pts.filter((q) => q !== null).map((q, i) => `${i === 0 ? "M" : "L"}${q![0].toFixed(1)},${q![1].toFixed(1)}`).join(" ");
+    const pts = s.values.map((v, i) => (v !== null && v > 0 ? ([x(i), y(v), v] as const) : null));
+    const path = pts
+      .filter((q) => q !== null)
+      .map((q, i) => `${i === 0 ? "M" : "L"}${q![0].toFixed(1)},${q![1].toFixed(1)}`)
+      .join(" ");
     if (path) out.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2.2"/>`);
     for (const q of pts) {
       if (q) out.push(`<circle cx="${q[0]}" cy="${q[1]}" r="3.5" fill="${s.color}"><title>${esc(s.name)}: ${short(q[2])} ms</title></circle>`);
@@ -107,13 +123,22 @@ export function logLinePanel(p: Panel, b: Box): string {
 
 function legend(series: readonly Series[], x: number, y: number, width: number): string {
   const itemW = Math.min(190, width / series.length);
-  return series.map((s, i) =>
-    `<rect x="${x + i * itemW}" y="${y - 10}" width="14" height="14" rx="2" fill="${s.color}"/>` +
-    `<text x="${x + i * itemW + 20}" y="${y + 1}" font-size="12">${esc(s.name)}</text>`).join("\n");
+  return series
+    .map(
+      (s, i) =>
+        `<rect x="${x + i * itemW}" y="${y - 10}" width="14" height="14" rx="2" fill="${s.color}"/>` +
+        `<text x="${x + i * itemW + 20}" y="${y + 1}" font-size="12">${esc(s.name)}</text>`,
+    )
+    .join("\n");
 }
 
 /** A whole SVG document: panels side by side (relative widths), one legend, a caption. */
-export function chart(o: { title: string; caption: string; panels: { panel: Panel; weight: number; kind: "bar" | "loglines" }[]; series: readonly Series[] }): string {
+export function chart(o: {
+  title: string;
+  caption: string;
+  panels: { panel: Panel; weight: number; kind: "bar" | "loglines" }[];
+  series: readonly Series[];
+}): string {
   const width = 1100;
   const height = 520;
   const left = 80;

@@ -58,19 +58,46 @@ async function check(service: Service, url: string, protocol: Protocol): Promise
 }
 
 /** Starts `clipper serve` on free ports (gRPC off unless `grpcPort`); resolves once both APIs answer. */
-export async function startClipper(ctx: Context, tag: string, cacheOff: boolean, grpcPort = 0): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
+export async function startClipper(
+  ctx: Context,
+  tag: string,
+  cacheOff: boolean,
+  grpcPort = 0,
+): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
   const [q, m] = [await freePort(), await freePort()];
   const dataDir = join(ctx.work, `data-${tag}`);
-  const service = spawnService(`clipper (${tag})`, [ctx.clipperBin, "serve", "--data-dir", dataDir, "--query-port", String(q),
-    "--mgmt-port", String(m), "--grpc-port", String(grpcPort), ...(cacheOff ? ["--cache-entries", "0"] : [])], {
-    cwd: ctx.root, env: { CLIPPER_PYTHON: ctx.python, CLIPPER_TOKEN: ctx.token }, logPath: join(ctx.work, `${tag}.log`),
-  });
+  const service = spawnService(
+    `clipper (${tag})`,
+    [
+      ctx.clipperBin,
+      "serve",
+      "--data-dir",
+      dataDir,
+      "--query-port",
+      String(q),
+      "--mgmt-port",
+      String(m),
+      "--grpc-port",
+      String(grpcPort),
+      ...(cacheOff ? ["--cache-entries", "0"] : []),
+    ],
+    {
+      cwd: ctx.root,
+      env: { CLIPPER_PYTHON: ctx.python, CLIPPER_TOKEN: ctx.token },
+      logPath: join(ctx.work, `${tag}.log`),
+    },
+  );
   const queryUrl = `http://127.0.0.1:${q}`;
   const mgmtUrl = `http://127.0.0.1:${m}`;
   try {
     // Any answer from the management port means it listens (its routes need the token).
-    await waitFor(`clipper (${tag})`, async () => (await fetch(`${queryUrl}/health`)).ok && (await fetch(`${mgmtUrl}/admin/ping`)).status > 0,
-      30_000, 20, service);
+    await waitFor(
+      `clipper (${tag})`,
+      async () => (await fetch(`${queryUrl}/health`)).ok && (await fetch(`${mgmtUrl}/admin/ping`)).status > 0,
+      30_000,
+      20,
+      service,
+    );
   } catch (err) {
     await service.stop();
     throw new Error(`${(err as Error).message}\n${logTail(service.logPath)}`);
@@ -81,7 +108,9 @@ export async function startClipper(ctx: Context, tag: string, cacheOff: boolean,
 /** `clipper deploy hr.pkl --name hr --app hr`; throws with the CLI's output when it fails. */
 export async function deployHr(ctx: Context, mgmtUrl: string, name = "hr"): Promise<void> {
   const r = await run([ctx.clipperBin, "deploy", ctx.modelPath, "--url", mgmtUrl, "--name", name, "--app", name], {
-    cwd: ctx.root, env: { CLIPPER_TOKEN: ctx.token }, timeoutMs: 90_000,
+    cwd: ctx.root,
+    env: { CLIPPER_TOKEN: ctx.token },
+    timeoutMs: 90_000,
   });
   if (r.code !== 0) throw new Error(`clipper deploy exited ${r.code}: ${r.stderr || r.stdout}`);
 }
@@ -98,7 +127,9 @@ function clipperSpec(cacheHit: boolean): SystemSpec {
   return {
     id: cacheHit ? "clipper-cache-hit" : "clipper",
     label: cacheHit ? "clipper (cache hit)" : "clipper (cache off)",
-    protocol: "clipper", constantInput: cacheHit, needsBenchVenv: false,
+    protocol: "clipper",
+    constantInput: cacheHit,
+    needsBenchVenv: false,
     description: cacheHit
       ? "`clipper serve` with the default cache (65536 entries); every query is the same input, so a cache hit"
       : "`clipper serve --cache-entries 0`, HR deployed with `clipper deploy`, 1 Python replica; varied inputs",
@@ -118,12 +149,17 @@ function clipperSpec(cacheHit: boolean): SystemSpec {
 }
 
 const limit: SystemSpec = {
-  id: "limit", label: "Bun.serve limit", protocol: "clipper", constantInput: false, needsBenchVenv: false,
+  id: "limit",
+  label: "Bun.serve limit",
+  protocol: "clipper",
+  constantInput: false,
+  needsBenchVenv: false,
   description: "a bare `Bun.serve` handler (scripts/bench.d/limit-server.ts) that parses the JSON body and answers a constant: no model",
   async start(ctx) {
     const port = await freePort();
     const service = spawnService("limit", [process.execPath, join(import.meta.dir, "limit-server.ts"), String(port)], {
-      cwd: ctx.root, logPath: join(ctx.work, "limit.log"),
+      cwd: ctx.root,
+      logPath: join(ctx.work, "limit.log"),
     });
     const base = `http://127.0.0.1:${port}`;
     return ready(service, base, `${base}/hr/predict`, "clipper", async () => (await fetch(base)).ok, 15_000);
@@ -131,12 +167,17 @@ const limit: SystemSpec = {
 };
 
 const fastapi: SystemSpec = {
-  id: "fastapi", label: "FastAPI", protocol: "clipper", constantInput: false, needsBenchVenv: true,
+  id: "fastapi",
+  label: "FastAPI",
+  protocol: "clipper",
+  constantInput: false,
+  needsBenchVenv: true,
   description: "hand-written FastAPI app (scripts/bench.d/fastapi_server.py), async handler calling the same pickle, uvicorn with uvloop + httptools, 1 worker",
   async start(ctx) {
     const port = await freePort();
     const service = spawnService("fastapi", [ctx.benchPython, join(import.meta.dir, "fastapi_server.py"), ctx.benchModelPath, String(port)], {
-      cwd: ctx.root, logPath: join(ctx.work, "fastapi.log"),
+      cwd: ctx.root,
+      logPath: join(ctx.work, "fastapi.log"),
     });
     const base = `http://127.0.0.1:${port}`;
     return ready(service, base, `${base}/hr/predict`, "clipper", async () => (await fetch(`${base}/health`)).ok, 60_000);
@@ -144,21 +185,45 @@ const fastapi: SystemSpec = {
 };
 
 const mlserver: SystemSpec = {
-  id: "mlserver", label: "MLServer", protocol: "v2", constantInput: false, needsBenchVenv: true,
+  id: "mlserver",
+  label: "MLServer",
+  protocol: "v2",
+  constantInput: false,
+  needsBenchVenv: true,
   description: "MLServer with mlserver-sklearn (SKLearnModel), adaptive batching on, default parallel_workers (1), V2 REST infer endpoint",
   async start(ctx) {
     const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
     const dir = join(ctx.work, "mlserver");
     mkdirSync(join(dir, "hr"), { recursive: true });
     copyFileSync(ctx.benchModelPath, join(dir, "hr", "model.joblib"));
-    writeFileSync(join(dir, "settings.json"), JSON.stringify({
-      host: "127.0.0.1", http_port: http, grpc_port: grpc, metrics_port: metrics, debug: false,
-    }, null, 2));
-    writeFileSync(join(dir, "hr", "model-settings.json"), JSON.stringify({
-      name: "hr", implementation: "mlserver_sklearn.SKLearnModel",
-      max_batch_size: ctx.mlserverBatch.maxBatchSize, max_batch_time: ctx.mlserverBatch.maxBatchTimeSec,
-      parameters: { uri: "./model.joblib" },
-    }, null, 2));
+    writeFileSync(
+      join(dir, "settings.json"),
+      JSON.stringify(
+        {
+          host: "127.0.0.1",
+          http_port: http,
+          grpc_port: grpc,
+          metrics_port: metrics,
+          debug: false,
+        },
+        null,
+        2,
+      ),
+    );
+    writeFileSync(
+      join(dir, "hr", "model-settings.json"),
+      JSON.stringify(
+        {
+          name: "hr",
+          implementation: "mlserver_sklearn.SKLearnModel",
+          max_batch_size: ctx.mlserverBatch.maxBatchSize,
+          max_batch_time: ctx.mlserverBatch.maxBatchTimeSec,
+          parameters: { uri: "./model.joblib" },
+        },
+        null,
+        2,
+      ),
+    );
     const bin = join(ctx.benchPython, "..", "mlserver");
     const service = spawnService("mlserver", [bin, "start", dir], { cwd: dir, logPath: join(ctx.work, "mlserver.log") });
     const base = `http://127.0.0.1:${http}`;
@@ -167,7 +232,14 @@ const mlserver: SystemSpec = {
   },
 };
 
-async function ready(service: Service, base: string, predictUrl: string, protocol: Protocol, probe: () => Promise<boolean>, timeoutMs: number): Promise<Running> {
+async function ready(
+  service: Service,
+  base: string,
+  predictUrl: string,
+  protocol: Protocol,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<Running> {
   try {
     await waitFor(`${service.name} on ${base}`, probe, timeoutMs, 100, service);
     const sample = await check(service, predictUrl, protocol);

@@ -22,40 +22,63 @@ const CALLERS = 16;
 const log = (line: string) => process.stderr.write(`[bench tensors] ${line}\n`);
 
 interface Point {
-  system: string; transport: string; requests: number; errors: number; seconds: number;
+  system: string;
+  transport: string;
+  requests: number;
+  errors: number;
+  seconds: number;
   /** Rows answered with a prediction per second (rows that got clipper's default output are not counted). */
-  rowsPerSec: number; defaultRows: number; p50Ms: number; p99Ms: number; firstError?: string;
+  rowsPerSec: number;
+  defaultRows: number;
+  p50Ms: number;
+  p99Ms: number;
+  firstError?: string;
   /** CPU per request of the server process and of its children (the replicas, MLServer's workers), and of the gRPC load client. */
-  serverCpuMicros: number; childrenCpuMicros: number; clientCpuMicros?: number;
+  serverCpuMicros: number;
+  childrenCpuMicros: number;
+  clientCpuMicros?: number;
 }
 
 /** One call: resolves when the answer is in and checked; throws on anything but a good answer. */
 type Call = (batch: number) => Promise<void>;
 
 /** CALLERS loops calling back to back for `seconds`; latency per call, errors counted (a failing call is not retried). */
-async function drive(call: Call, seconds: number): Promise<Pick<Point, "requests" | "errors" | "seconds" | "rowsPerSec" | "p50Ms" | "p99Ms" | "firstError" | "clientCpuMicros">> {
+async function drive(
+  call: Call,
+  seconds: number,
+): Promise<Pick<Point, "requests" | "errors" | "seconds" | "rowsPerSec" | "p50Ms" | "p99Ms" | "firstError" | "clientCpuMicros">> {
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   let next = 0;
   const started = performance.now();
   const end = started + seconds * 1000;
-  await Promise.all(Array.from({ length: CALLERS }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      try {
-        await call(next++ % BATCHES.length);
-        latencies.push(performance.now() - t0);
-      } catch (err) {
-        errors++;
-        firstError ??= (err as Error).message.slice(0, 300);
+  await Promise.all(
+    Array.from({ length: CALLERS }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        try {
+          await call(next++ % BATCHES.length);
+          latencies.push(performance.now() - t0);
+        } catch (err) {
+          errors++;
+          firstError ??= (err as Error).message.slice(0, 300);
+        }
       }
-    }
-  }));
+    }),
+  );
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-  return { requests: latencies.length, errors, seconds: elapsed, rowsPerSec: (latencies.length * ROWS) / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99), ...(firstError ? { firstError } : {}) };
+  return {
+    requests: latencies.length,
+    errors,
+    seconds: elapsed,
+    rowsPerSec: (latencies.length * ROWS) / elapsed,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    ...(firstError ? { firstError } : {}),
+  };
 }
 
 const BATCHES: Row[][] = (() => {
@@ -67,7 +90,12 @@ const jsonBodies = BATCHES.map((b) => JSON.stringify({ inputs: [{ name: "input",
 const rawTensors = BATCHES.map((b) => Buffer.from(new Float64Array(b.flat()).buffer));
 /** What Triton's HTTP client sends by default: the tensor as binary data, and binary outputs asked for. */
 const binaryBodies = rawTensors.map((raw) => {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: "input", shape: [ROWS, 5], datatype: "FP64", parameters: { binary_data_size: raw.length } }], parameters: { binary_data_output: true } }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: "input", shape: [ROWS, 5], datatype: "FP64", parameters: { binary_data_size: raw.length } }],
+      parameters: { binary_data_output: true },
+    }),
+  );
   return { body: Buffer.concat([header, raw]), headerLength: String(header.length) };
 });
 
@@ -76,13 +104,23 @@ async function expectOk(res: Response): Promise<void> {
   if (res.status !== 200) throw new Error(`status ${res.status}: ${Buffer.from(body).toString().slice(0, 200)}`);
 }
 
-const restJson = (url: string): Call => async (i) =>
-  expectOk(await fetch(url, { method: "POST", body: jsonBodies[i], headers: { "content-type": "application/json" } }));
+const restJson =
+  (url: string): Call =>
+  async (i) =>
+    expectOk(await fetch(url, { method: "POST", body: jsonBodies[i], headers: { "content-type": "application/json" } }));
 
-const restBinary = (url: string): Call => async (i) => {
-  const b = binaryBodies[i]!;
-  await expectOk(await fetch(url, { method: "POST", body: b.body, headers: { "inference-header-content-length": b.headerLength, "content-type": "application/octet-stream" } }));
-};
+const restBinary =
+  (url: string): Call =>
+  async (i) => {
+    const b = binaryBodies[i]!;
+    await expectOk(
+      await fetch(url, {
+        method: "POST",
+        body: b.body,
+        headers: { "inference-header-content-length": b.headerLength, "content-type": "application/octet-stream" },
+      }),
+    );
+  };
 
 const Service = (() => {
   const definition = loadSync(join(ROOT, "src/grpc/grpc_predict_v2.proto"), { keepCase: true, longs: Number, defaults: false, oneofs: true });
@@ -91,46 +129,77 @@ const Service = (() => {
 
 /** ModelInfer with raw_input_contents (as Triton's gRPC client sends), or typed fp64_contents. */
 function grpcInfer(client: Client, model: string, typed: boolean): Call {
-  return (i) => new Promise((resolveCall, reject) => {
-    const input = { name: "input", datatype: "FP64", shape: [ROWS, 5], ...(typed ? { contents: { fp64_contents: BATCHES[i]!.flat() } } : {}) };
-    (client as unknown as { ModelInfer: (req: unknown, cb: (err: Error | null, res: { outputs?: unknown[] }) => void) => void }).ModelInfer(
-      { model_name: model, inputs: [input], ...(typed ? {} : { raw_input_contents: [rawTensors[i]] }) },
-      (err, res) => (err ? reject(err) : res.outputs?.length ? resolveCall() : reject(new Error("no outputs"))));
-  });
+  return (i) =>
+    new Promise((resolveCall, reject) => {
+      const input = { name: "input", datatype: "FP64", shape: [ROWS, 5], ...(typed ? { contents: { fp64_contents: BATCHES[i]!.flat() } } : {}) };
+      (client as unknown as { ModelInfer: (req: unknown, cb: (err: Error | null, res: { outputs?: unknown[] }) => void) => void }).ModelInfer(
+        { model_name: model, inputs: [input], ...(typed ? {} : { raw_input_contents: [rawTensors[i]] }) },
+        (err, res) => (err ? reject(err) : res.outputs?.length ? resolveCall() : reject(new Error("no outputs"))),
+      );
+    });
 }
 
 type Driven = Awaited<ReturnType<typeof drive>>;
 /** Loads a system for `seconds` and says what came back. */
 type Load = (seconds: number) => Promise<Driven>;
 
-const fetchLoad = (call: Call): Load => async (seconds) => {
-  await call(0); // fails loudly before any load when the transport does not work
-  return drive(call, seconds);
-};
+const fetchLoad =
+  (call: Call): Load =>
+  async (seconds) => {
+    await call(0); // fails loudly before any load when the transport does not work
+    return drive(call, seconds);
+  };
 
 /**
  * gRPC load from grpcio's C core (scripts/bench.d/grpc_load.py, Triton's stubs): a @grpc/grpc-js client in
  * this process costs more CPU per call than the servers under test and would measure itself.
  */
-const pythonGrpcLoad = (benchPython: string, address: string, model: string): Load => async (seconds) => {
-  // Two client processes of CALLERS / 2 callers each: one Python process tops out near a core's worth of calls.
-  const parts = await Promise.all([0, 1].map(async () => {
-    const r = await run([benchPython, join(import.meta.dir, "grpc_load.py"), address, model, String(seconds), String(CALLERS / 2), JSON.stringify(BATCHES.slice(0, 20))],
-      { cwd: ROOT, timeoutMs: (seconds + 60) * 1000 });
-    if (r.code !== 0) throw new Error(`grpc_load.py exited ${r.code}: ${r.stderr.slice(-2000)}`);
-    return JSON.parse(r.stdout) as { requests: number; errors: number; seconds: number; p50_ms: number; p99_ms: number; first_error: string | null; cpu_sec: number };
-  }));
-  const requests = parts.reduce((a, x) => a + x.requests, 0);
-  const elapsed = Math.max(...parts.map((x) => x.seconds));
-  const firstError = parts.find((x) => x.first_error)?.first_error;
-  return { requests, errors: parts.reduce((a, x) => a + x.errors, 0), seconds: elapsed, rowsPerSec: (requests * ROWS) / elapsed,
-    // The median of the two medians' mean and the larger p99: close enough for two equal halves of the load.
-    p50Ms: (parts[0]!.p50_ms + parts[1]!.p50_ms) / 2, p99Ms: Math.max(...parts.map((x) => x.p99_ms)),
-    clientCpuMicros: requests ? (parts.reduce((a, x) => a + x.cpu_sec, 0) * 1e6) / requests : 0, ...(firstError ? { firstError } : {}) };
-};
+const pythonGrpcLoad =
+  (benchPython: string, address: string, model: string): Load =>
+  async (seconds) => {
+    // Two client processes of CALLERS / 2 callers each: one Python process tops out near a core's worth of calls.
+    const parts = await Promise.all(
+      [0, 1].map(async () => {
+        const r = await run(
+          [benchPython, join(import.meta.dir, "grpc_load.py"), address, model, String(seconds), String(CALLERS / 2), JSON.stringify(BATCHES.slice(0, 20))],
+          { cwd: ROOT, timeoutMs: (seconds + 60) * 1000 },
+        );
+        if (r.code !== 0) throw new Error(`grpc_load.py exited ${r.code}: ${r.stderr.slice(-2000)}`);
+        return JSON.parse(r.stdout) as {
+          requests: number;
+          errors: number;
+          seconds: number;
+          p50_ms: number;
+          p99_ms: number;
+          first_error: string | null;
+          cpu_sec: number;
+        };
+      }),
+    );
+    const requests = parts.reduce((a, x) => a + x.requests, 0);
+    const elapsed = Math.max(...parts.map((x) => x.seconds));
+    const firstError = parts.find((x) => x.first_error)?.first_error;
+    return {
+      requests,
+      errors: parts.reduce((a, x) => a + x.errors, 0),
+      seconds: elapsed,
+      rowsPerSec: (requests * ROWS) / elapsed,
+      // The median of the two medians' mean and the larger p99: close enough for two equal halves of the load.
+      p50Ms: (parts[0]!.p50_ms + parts[1]!.p50_ms) / 2,
+      p99Ms: Math.max(...parts.map((x) => x.p99_ms)),
+      clientCpuMicros: requests ? (parts.reduce((a, x) => a + x.cpu_sec, 0) * 1e6) / requests : 0,
+      ...(firstError ? { firstError } : {}),
+    };
+  };
 
-async function measure(system: string, transport: string, load: Load, o: { durationSec: number; warmupSec: number }, pid: number,
-  defaults: () => Promise<number> = async () => 0): Promise<Point> {
+async function measure(
+  system: string,
+  transport: string,
+  load: Load,
+  o: { durationSec: number; warmupSec: number },
+  pid: number,
+  defaults: () => Promise<number> = async () => 0,
+): Promise<Point> {
   await waitQuiet(20_000);
   if (o.warmupSec > 0) await load(o.warmupSec);
   const before = await defaults();
@@ -139,17 +208,33 @@ async function measure(system: string, transport: string, load: Load, o: { durat
   const cpuAfter = serviceCpu(pid);
   const defaultRows = (await defaults()) - before;
   const perRequest = (sec: number) => (driven.requests ? (sec * 1e6) / driven.requests : 0);
-  const point = { system, transport, ...driven, defaultRows, rowsPerSec: (driven.requests * ROWS - defaultRows) / driven.seconds,
-    serverCpuMicros: perRequest(cpuAfter.leaderSec - cpuBefore.leaderSec), childrenCpuMicros: perRequest(cpuAfter.childrenSec - cpuBefore.childrenSec) };
-  log(`${system} ${transport}: ${Math.round(point.rowsPerSec)} rows/s predicted (${Math.round(point.requests / point.seconds)} req/s), ` +
-    `p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, errors ${point.errors}${point.firstError ? ` (${point.firstError})` : ""}, default rows ${defaultRows}, CPU µs/req server ${point.serverCpuMicros.toFixed(0)} + children ${point.childrenCpuMicros.toFixed(0)}`);
+  const point = {
+    system,
+    transport,
+    ...driven,
+    defaultRows,
+    rowsPerSec: (driven.requests * ROWS - defaultRows) / driven.seconds,
+    serverCpuMicros: perRequest(cpuAfter.leaderSec - cpuBefore.leaderSec),
+    childrenCpuMicros: perRequest(cpuAfter.childrenSec - cpuBefore.childrenSec),
+  };
+  log(
+    `${system} ${transport}: ${Math.round(point.rowsPerSec)} rows/s predicted (${Math.round(point.requests / point.seconds)} req/s), ` +
+      `p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, errors ${point.errors}${point.firstError ? ` (${point.firstError})` : ""}, default rows ${defaultRows}, CPU µs/req server ${point.serverCpuMicros.toFixed(0)} + children ${point.childrenCpuMicros.toFixed(0)}`,
+  );
   return point;
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: {
-    tensors: { type: "boolean" }, out: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, "no-mlserver": { type: "boolean" },
-  } });
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      tensors: { type: "boolean" },
+      out: { type: "string" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      "no-mlserver": { type: "boolean" },
+    },
+  });
   const o = { durationSec: Number(values.duration ?? 10), warmupSec: Number(values.warmup ?? 2) };
   const out = resolve(values.out ?? join(ROOT, "bench"));
   installCleanup();
@@ -168,8 +253,17 @@ async function main(): Promise<void> {
       benchPython = await ensureBenchVenv(ROOT, log);
       benchModelPath = await trainModel(ROOT, benchPython, join(work, "hr-bench.pkl"), modelPath);
     }
-    const ctx: Context = { root: ROOT, work, clipperBin, python, benchPython, modelPath, benchModelPath,
-      mlserverBatch: { maxBatchSize: 64, maxBatchTimeSec: 0.002 }, token: "bench-token-0123456789abcdef" };
+    const ctx: Context = {
+      root: ROOT,
+      work,
+      clipperBin,
+      python,
+      benchPython,
+      modelPath,
+      benchModelPath,
+      mlserverBatch: { maxBatchSize: 64, maxBatchTimeSec: 0.002 },
+      token: "bench-token-0123456789abcdef",
+    };
     const points: Point[] = [];
 
     const grpcPort = await freePort();
@@ -232,27 +326,38 @@ function writeReport(out: string, points: Point[], o: { durationSec: number; war
       "adaptive batching (64 rows, 2 ms), on the same pickle.",
     "",
     `Machine: ${machine.nproc} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, load average ${machine.loadAverage.join(" / ")} at the start (shared with other work); ` +
-      `${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(", ")}; git ${machine.git}.`,
+      `${Object.entries(machine.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}; git ${machine.git}.`,
     "",
     "rows/s counts rows answered with a prediction; rows that got clipper's default output (the HR app's SLO is the default 100 ms) are in their own column.",
     "",
     "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | gRPC client CPU µs/request |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ...points.map((p) => `| ${p.system} | ${p.transport} | ${Math.round(p.rowsPerSec)} | ${Math.round(p.requests / p.seconds)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.errors} | ${p.defaultRows} | ${p.serverCpuMicros.toFixed(0)} + ${p.childrenCpuMicros.toFixed(0)} | ${p.clientCpuMicros === undefined ? "—" : p.clientCpuMicros.toFixed(0)} |`),
+    ...points.map(
+      (p) =>
+        `| ${p.system} | ${p.transport} | ${Math.round(p.rowsPerSec)} | ${Math.round(p.requests / p.seconds)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.errors} | ${p.defaultRows} | ${p.serverCpuMicros.toFixed(0)} + ${p.childrenCpuMicros.toFixed(0)} | ${p.clientCpuMicros === undefined ? "—" : p.clientCpuMicros.toFixed(0)} |`,
+    ),
     "",
     "Server CPU per request is the fairer comparison on this machine: every client shares its 2 cores with the server under test.",
     "",
     "| goal | target | measured | status |",
     "|---|---:|---:|---|",
-    ...goals.map((g) => `| ${g.name} | ≥ ${g.goal}× | ${g.measured === undefined ? "—" : `${g.measured.toFixed(2)}×`} | ${g.measured === undefined ? "not measured" : g.measured >= g.goal ? "met" : "missed"} |`),
+    ...goals.map(
+      (g) =>
+        `| ${g.name} | ≥ ${g.goal}× | ${g.measured === undefined ? "—" : `${g.measured.toFixed(2)}×`} | ${g.measured === undefined ? "not measured" : g.measured >= g.goal ? "met" : "missed"} |`,
+    ),
     "",
   ];
   writeFileSync(join(out, "tensors.md"), lines.join("\n"));
-  writeFileSync(join(out, "tensors.json"), JSON.stringify({ rows: ROWS, callers: CALLERS, ...o, machine, points, goals }, null, 2) + "\n");
+  writeFileSync(join(out, "tensors.json"), `${JSON.stringify({ rows: ROWS, callers: CALLERS, ...o, machine, points, goals }, null, 2)}\n`);
   log(`wrote ${join(out, "tensors.md")}`);
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  log(`FAILED: ${(err as Error).stack ?? String(err)}`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`FAILED: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);

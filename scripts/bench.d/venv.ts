@@ -19,10 +19,14 @@ export async function ensureBenchVenv(root: string, log: (line: string) => void)
   }
   const pip = await run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS], { cwd: root, timeoutMs: 900_000 });
   if (pip.code !== 0) {
-    const errors = (pip.stderr + pip.stdout).split("\n").filter((l) => !l.includes("is ignored: it is neither a file nor a directory")).join("\n").trim();
+    const errors = (pip.stderr + pip.stdout)
+      .split("\n")
+      .filter((l) => !l.includes("is ignored: it is neither a file nor a directory"))
+      .join("\n")
+      .trim();
     throw new Error(`pip install -r scripts/bench.d/requirements.txt into .venv-bench failed (exit ${pip.code}):\n${errors.slice(-3000)}`);
   }
-  writeFileSync(stamp, want + "\n");
+  writeFileSync(stamp, `${want}\n`);
   return python;
 }
 

@@ -25,8 +25,19 @@ export interface WrkResult {
 }
 
 interface Raw {
-  requests: number; duration_us: number; p50_us: number; p90_us: number; p99_us: number; p999_us: number; max_us: number; mean_us: number;
-  errors_connect: number; errors_read: number; errors_write: number; errors_status: number; errors_timeout: number;
+  requests: number;
+  duration_us: number;
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  p999_us: number;
+  max_us: number;
+  mean_us: number;
+  errors_connect: number;
+  errors_read: number;
+  errors_write: number;
+  errors_status: number;
+  errors_timeout: number;
 }
 
 /**
@@ -46,7 +57,19 @@ export function pinWrk(cpu: number | undefined): void {
 
 export async function runWrk(url: string, bodiesPath: string, connections: number, durationSec: number, timeoutSec = 5): Promise<WrkResult> {
   const threads = 1;
-  const cmd = [...(pinCpu === undefined ? [] : ["taskset", "-c", String(pinCpu)]), "wrk", `-t${threads}`, `-c${connections}`, `-d${durationSec}s`, `--timeout`, `${timeoutSec}s`, "--latency", "-s", LUA, url];
+  const cmd = [
+    ...(pinCpu === undefined ? [] : ["taskset", "-c", String(pinCpu)]),
+    "wrk",
+    `-t${threads}`,
+    `-c${connections}`,
+    `-d${durationSec}s`,
+    `--timeout`,
+    `${timeoutSec}s`,
+    "--latency",
+    "-s",
+    LUA,
+    url,
+  ];
   const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, BENCH_BODIES: bodiesPath } });
   const untrack = trackChild(proc.pid);
   // wrk stops itself after -d; this bounds a wrk that hangs on a server that stopped answering.
@@ -62,11 +85,19 @@ export async function runWrk(url: string, bodiesPath: string, connections: numbe
   const seconds = r.duration_us / 1e6;
   const socketErrors = { connect: r.errors_connect, read: r.errors_read, write: r.errors_write, timeout: r.errors_timeout };
   return {
-    connections, threads, durationSec: seconds, requests: r.requests,
+    connections,
+    threads,
+    durationSec: seconds,
+    requests: r.requests,
     requestsPerSec: r.requests / seconds,
-    p50Ms: r.p50_us / 1000, p90Ms: r.p90_us / 1000, p99Ms: r.p99_us / 1000, p999Ms: r.p999_us / 1000,
-    maxMs: r.max_us / 1000, meanMs: r.mean_us / 1000,
-    non2xx: r.errors_status, socketErrors,
+    p50Ms: r.p50_us / 1000,
+    p90Ms: r.p90_us / 1000,
+    p99Ms: r.p99_us / 1000,
+    p999Ms: r.p999_us / 1000,
+    maxMs: r.max_us / 1000,
+    meanMs: r.mean_us / 1000,
+    non2xx: r.errors_status,
+    socketErrors,
     errors: r.errors_status + r.errors_connect + r.errors_read + r.errors_write + r.errors_timeout,
     cpuSec,
   };

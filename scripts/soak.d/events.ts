@@ -15,9 +15,17 @@ export interface EventContext {
 }
 
 /** Which version is current and which one the next rollback returns to. */
-interface VersionState { highest: number; current: number; previous: number | undefined }
+interface VersionState {
+  highest: number;
+  current: number;
+  previous: number | undefined;
+}
 
-interface Command { readonly args: string[]; readonly short: string; readonly onSuccess: () => void }
+interface Command {
+  readonly args: string[];
+  readonly short: string;
+  readonly onSuccess: () => void;
+}
 
 function command(kind: PlannedEvent["kind"], st: VersionState, c: EventContext): Command | undefined {
   switch (kind) {
@@ -33,7 +41,11 @@ function command(kind: PlannedEvent["kind"], st: VersionState, c: EventContext):
     case "rollback": {
       const target = st.previous;
       if (target === undefined) return undefined;
-      return { args: ["rollback", c.model, String(target)], short: `rollback to v${target}`, onSuccess: () => Object.assign(st, { previous: st.current, current: target }) };
+      return {
+        args: ["rollback", c.model, String(target)],
+        short: `rollback to v${target}`,
+        onSuccess: () => Object.assign(st, { previous: st.current, current: target }),
+      };
     }
     case "scale-up":
       return { args: ["scale", c.model, "2"], short: "scale to 2 replicas", onSuccess: () => undefined };

@@ -38,8 +38,20 @@ const MAX_ERROR_SAMPLES = 10;
 const ROW_POOL = 4000;
 
 export function emptyCounts(): Counts {
-  return { sent: 0, ok: 0, defaults: 0, errors4xx: 0, errors5xx: 0, otherStatus: 0, failed: 0, timeouts: 0, batches: 0, batchRows: 0,
-    byVersion: {}, errorSamples: [] };
+  return {
+    sent: 0,
+    ok: 0,
+    defaults: 0,
+    errors4xx: 0,
+    errors5xx: 0,
+    otherStatus: 0,
+    failed: 0,
+    timeouts: 0,
+    batches: 0,
+    batchRows: 0,
+    byVersion: {},
+    errorSamples: [],
+  };
 }
 
 /** sent = ok + defaults + 4xx + 5xx + other + failed, once every request has finished. */
@@ -47,7 +59,12 @@ export function countsAddUp(c: Counts): boolean {
   return c.sent === c.ok + c.defaults + c.errors4xx + c.errors5xx + c.otherStatus + c.failed;
 }
 
-interface Answer { output?: unknown; default?: boolean; model?: { version?: string }; batch_predictions?: { default?: boolean }[] }
+interface Answer {
+  output?: unknown;
+  default?: boolean;
+  model?: { version?: string };
+  batch_predictions?: { default?: boolean }[];
+}
 
 function note(c: Counts, what: string): void {
   if (c.errorSamples.length < MAX_ERROR_SAMPLES) c.errorSamples.push(what.slice(0, 300));
@@ -89,7 +106,7 @@ async function sendOne(c: Counts, o: LoadOptions, body: string, isBatch: boolean
     return;
   }
   c.ok++;
-  const version = isBatch ? "batch" : json.model?.version ?? "unknown";
+  const version = isBatch ? "batch" : (json.model?.version ?? "unknown");
   c.byVersion[version] = (c.byVersion[version] ?? 0) + 1;
 }
 

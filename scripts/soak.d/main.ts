@@ -49,10 +49,18 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
-    args: argv, strict: true, allowPositionals: false,
+    args: argv,
+    strict: true,
+    allowPositionals: false,
     options: {
-      minutes: { type: "string" }, out: { type: "string" }, quick: { type: "boolean", default: false }, concurrency: { type: "string" },
-      rate: { type: "string" }, "event-every": { type: "string" }, "max-growth": { type: "string" }, clipper: { type: "string" },
+      minutes: { type: "string" },
+      out: { type: "string" },
+      quick: { type: "boolean", default: false },
+      concurrency: { type: "string" },
+      rate: { type: "string" },
+      "event-every": { type: "string" },
+      "max-growth": { type: "string" },
+      clipper: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -86,7 +94,10 @@ const MB = 1024 * 1024;
 async function trainArtifacts(python: string, work: string): Promise<string[]> {
   const a = join(work, "hr-a.pkl");
   const b = join(work, "hr-b.pkl");
-  for (const [cmd, out] of [[[python, join(ROOT, "examples/hr/train.py"), a], a], [[python, join(import.meta.dir, "train_variant.py"), b], b]] as const) {
+  for (const [cmd, out] of [
+    [[python, join(ROOT, "examples/hr/train.py"), a], a],
+    [[python, join(import.meta.dir, "train_variant.py"), b], b],
+  ] as const) {
     const r = await run([...cmd], { cwd: ROOT, timeoutMs: 120_000 });
     if (r.code !== 0 || !existsSync(out)) throw new Error(`${cmd.slice(1).join(" ")} failed (exit ${r.code}):\n${r.stderr.trim()}`);
   }
@@ -95,8 +106,24 @@ async function trainArtifacts(python: string, work: string): Promise<string[]> {
 
 async function startServer(bin: string, python: string, work: string, token: string): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
   const [q, m] = [await freePort(), await freePort()];
-  const service = spawnService("clipper serve", [bin, "serve", "--data-dir", join(work, "data"), "--query-port", String(q), "--mgmt-port", String(m), "--grpc-port", "0",
-    "--cache-entries", String(CACHE_ENTRIES)], { cwd: ROOT, env: { CLIPPER_PYTHON: python, CLIPPER_TOKEN: token }, logPath: join(work, "server.log") });
+  const service = spawnService(
+    "clipper serve",
+    [
+      bin,
+      "serve",
+      "--data-dir",
+      join(work, "data"),
+      "--query-port",
+      String(q),
+      "--mgmt-port",
+      String(m),
+      "--grpc-port",
+      "0",
+      "--cache-entries",
+      String(CACHE_ENTRIES),
+    ],
+    { cwd: ROOT, env: { CLIPPER_PYTHON: python, CLIPPER_TOKEN: token }, logPath: join(work, "server.log") },
+  );
   const queryUrl = `http://127.0.0.1:${q}`;
   const mgmtUrl = `http://127.0.0.1:${m}`;
   await waitFor("clipper serve", async () => (await fetch(`${queryUrl}/health`)).ok && (await fetch(`${mgmtUrl}/admin/ping`)).ok, 30_000, 50, service);
@@ -125,25 +152,37 @@ async function soak(o: Options, argv: string[], work: string): Promise<number> {
   const machine = await describeMachine({ root: ROOT, clipperBin: bin, python });
   const { service, queryUrl, mgmtUrl } = await startServer(bin, python, work, token);
   try {
-    const deploy = await run([bin, "deploy", artifacts[0]!, "--name", MODEL, "--app", MODEL, "--version", "1", "--url", mgmtUrl],
-      { cwd: ROOT, env: { CLIPPER_TOKEN: token }, timeoutMs: 120_000 });
+    const deploy = await run([bin, "deploy", artifacts[0]!, "--name", MODEL, "--app", MODEL, "--version", "1", "--url", mgmtUrl], {
+      cwd: ROOT,
+      env: { CLIPPER_TOKEN: token },
+      timeoutMs: 120_000,
+    });
     if (deploy.code !== 0) throw new Error(`clipper deploy exited ${deploy.code}: ${deploy.stderr || deploy.stdout}`);
     await waitFor("the first prediction", () => predictsOk(queryUrl), 30_000, 50, service);
 
-    log(`${p.quick ? "quick" : "full"} soak: ${p.durationSec} s of load at ${o.ratePerSec} req/s over ${o.concurrency} loops, warm-up ${p.warmupSec} s, ` +
-      `${p.events.length} events, RSS every ${p.sampleEveryMs / 1000} s`);
+    log(
+      `${p.quick ? "quick" : "full"} soak: ${p.durationSec} s of load at ${o.ratePerSec} req/s over ${o.concurrency} loops, warm-up ${p.warmupSec} s, ` +
+        `${p.events.length} events, RSS every ${p.sampleEveryMs / 1000} s`,
+    );
     const t0 = performance.now();
     const sampler = startSampler({ serverPid: service.pid, mgmtUrl, token, everyMs: p.sampleEveryMs, t0 });
-    const load = startLoad({ url: `${queryUrl}/${MODEL}/predict`, concurrency: o.concurrency, ratePerSec: o.ratePerSec, batchEvery: BATCH_EVERY,
-      requestTimeoutMs: REQUEST_TIMEOUT_MS });
+    const load = startLoad({
+      url: `${queryUrl}/${MODEL}/predict`,
+      concurrency: o.concurrency,
+      ratePerSec: o.ratePerSec,
+      batchEvery: BATCH_EVERY,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    });
     let ended = false;
     const events = runEvents(p.events, t0, { root: ROOT, clipperBin: bin, mgmtUrl, token, artifacts, model: MODEL, log }, () => ended);
     const progressEveryMs = p.quick ? 5000 : 30_000;
     const progress = setInterval(() => {
       const c = load.counts;
       const s = sampler.samples.at(-1);
-      log(`t=${((performance.now() - t0) / 1000).toFixed(0)} s: sent ${c.sent}, ok ${c.ok}, default ${c.defaults}, 4xx ${c.errors4xx}, 5xx ${c.errors5xx}, ` +
-        `failed ${c.failed}; RSS server ${s ? (s.serverBytes / MB).toFixed(1) : "?"} MB, replicas ${s?.replicasBytes ? (s.replicasBytes / MB).toFixed(1) : "?"} MB`);
+      log(
+        `t=${((performance.now() - t0) / 1000).toFixed(0)} s: sent ${c.sent}, ok ${c.ok}, default ${c.defaults}, 4xx ${c.errors4xx}, 5xx ${c.errors5xx}, ` +
+          `failed ${c.failed}; RSS server ${s ? (s.serverBytes / MB).toFixed(1) : "?"} MB, replicas ${s?.replicasBytes ? (s.replicasBytes / MB).toFixed(1) : "?"} MB`,
+      );
     }, progressEveryMs);
     await Promise.race([Bun.sleep(p.durationSec * 1000), service.exited]);
     ended = true;
@@ -153,7 +192,9 @@ async function soak(o: Options, argv: string[], work: string): Promise<number> {
     const samples = await sampler.stop();
     const eventResults = await events;
     const serverExit = service.exitCode();
-    const finalMetrics = await fetch(`${queryUrl}/metrics.json`).then((r) => r.json()).catch((err: unknown) => ({ error: String(err) }));
+    const finalMetrics = await fetch(`${queryUrl}/metrics.json`)
+      .then((r) => r.json())
+      .catch((err: unknown) => ({ error: String(err) }));
 
     const growths = [growth("server process", samples, p, (s) => s.serverBytes), growth("replicas (sum)", samples, p, (s) => s.replicasBytes)];
     const verdict = judge({ counts, growths, maxGrowthPct: o.maxGrowthPct, events: eventResults, serverExit });
@@ -161,21 +202,40 @@ async function soak(o: Options, argv: string[], work: string): Promise<number> {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       command: ["scripts/soak", ...argv].join(" "),
       plan: p,
-      settings: { concurrency: o.concurrency, ratePerSec: o.ratePerSec, batchEvery: BATCH_EVERY, requestTimeoutMs: REQUEST_TIMEOUT_MS,
-        cacheEntries: CACHE_ENTRIES, maxGrowthPct: o.maxGrowthPct,
-        artifacts: ["v1, v3, …: examples/hr/train.py (decision tree, depth 10)", "v2, v4, …: scripts/soak.d/train_variant.py (depth 4)"] },
-      loadSec, counts, growths, events: eventResults, verdict, machine, finalMetrics, samples,
+      settings: {
+        concurrency: o.concurrency,
+        ratePerSec: o.ratePerSec,
+        batchEvery: BATCH_EVERY,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        cacheEntries: CACHE_ENTRIES,
+        maxGrowthPct: o.maxGrowthPct,
+        artifacts: ["v1, v3, …: examples/hr/train.py (decision tree, depth 10)", "v2, v4, …: scripts/soak.d/train_variant.py (depth 4)"],
+      },
+      loadSec,
+      counts,
+      growths,
+      events: eventResults,
+      verdict,
+      machine,
+      finalMetrics,
+      samples,
     };
-    writeFileSync(join(o.out, "soak.json"), JSON.stringify(results, null, 2) + "\n");
+    writeFileSync(join(o.out, "soak.json"), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(o.out, "soak.md"), markdown(results));
-    writeFileSync(join(o.out, "soak-rss.svg"), rssSvg({ plan: p, samples, events: eventResults,
-      title: `clipper soak: RSS over ${p.durationSec} s of load (${p.quick ? "quick" : "full"})` }));
+    writeFileSync(
+      join(o.out, "soak-rss.svg"),
+      rssSvg({ plan: p, samples, events: eventResults, title: `clipper soak: RSS over ${p.durationSec} s of load (${p.quick ? "quick" : "full"})` }),
+    );
 
-    log(`counts: sent ${counts.sent}, 200 ok ${counts.ok}, 200 default ${counts.defaults}, 4xx ${counts.errors4xx}, 5xx ${counts.errors5xx}, ` +
-      `other ${counts.otherStatus}, failed ${counts.failed}${countsAddUp(counts) ? "" : " (DO NOT ADD UP)"}`);
+    log(
+      `counts: sent ${counts.sent}, 200 ok ${counts.ok}, 200 default ${counts.defaults}, 4xx ${counts.errors4xx}, 5xx ${counts.errors5xx}, ` +
+        `other ${counts.otherStatus}, failed ${counts.failed}${countsAddUp(counts) ? "" : " (DO NOT ADD UP)"}`,
+    );
     for (const g of growths) {
-      log(`${g.name}: ${g.baselineBytes === null ? "n/a" : (g.baselineBytes / MB).toFixed(1)} MB at warm-up end → ` +
-        `${g.endBytes === null ? "n/a" : (g.endBytes / MB).toFixed(1)} MB at the end (${g.growthPct === null ? "n/a" : g.growthPct.toFixed(1) + "%"})`);
+      log(
+        `${g.name}: ${g.baselineBytes === null ? "n/a" : (g.baselineBytes / MB).toFixed(1)} MB at warm-up end → ` +
+          `${g.endBytes === null ? "n/a" : (g.endBytes / MB).toFixed(1)} MB at the end (${g.growthPct === null ? "n/a" : `${g.growthPct.toFixed(1)}%`})`,
+      );
     }
     log(`wrote ${o.out}/{soak.md,soak.json,soak-rss.svg}`);
     log(`verdict: ${verdict.pass ? "PASS" : `FAIL: ${verdict.reasons.join("; ")}`}`);

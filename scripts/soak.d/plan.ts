@@ -27,8 +27,15 @@ const QUIET_TAIL_SEC = 45;
 export function makePlan(o: { quick: boolean; minutes: number; eventEverySec: number }): Plan {
   if (o.quick) {
     return {
-      quick: true, durationSec: 25, warmupSec: 5, windowSec: 2.5, sampleEveryMs: 500,
-      events: [{ atSec: 8, kind: "deploy" }, { atSec: 15, kind: "rollback" }],
+      quick: true,
+      durationSec: 25,
+      warmupSec: 5,
+      windowSec: 2.5,
+      sampleEveryMs: 500,
+      events: [
+        { atSec: 8, kind: "deploy" },
+        { atSec: 15, kind: "rollback" },
+      ],
     };
   }
   const durationSec = o.minutes * 60;
@@ -41,7 +48,11 @@ export function makePlan(o: { quick: boolean; minutes: number; eventEverySec: nu
   // A scale-up without its scale-down would leave twice the replicas in the last window.
   if (kinds.at(-1) === "scale-up") kinds[kinds.length - 1] = "deploy";
   return {
-    quick: false, durationSec, warmupSec: Math.max(30, durationSec * 0.2), windowSec: durationSec * 0.1, sampleEveryMs: 2000,
+    quick: false,
+    durationSec,
+    warmupSec: Math.max(30, durationSec * 0.2),
+    windowSec: durationSec * 0.1,
+    sampleEveryMs: 2000,
     events: times.map((atSec, i) => ({ atSec, kind: kinds[i]! })),
   };
 }

@@ -37,7 +37,8 @@ const n = (v: number) => v.toLocaleString("en-US");
 
 function countsTable(c: Counts, loadSec: number): string[] {
   return [
-    "| answer | requests |", "|---|---|",
+    "| answer | requests |",
+    "|---|---|",
     `| sent | ${n(c.sent)} (${(c.sent / loadSec).toFixed(0)}/s; ${n(c.batches)} of them input_batch, ${n(c.batchRows)} rows) |`,
     `| 200, real prediction | ${n(c.ok)} |`,
     `| 200, default output | ${n(c.defaults)} |`,
@@ -56,11 +57,16 @@ export function markdown(r: SoakResults): string {
   const last = r.samples.at(-1);
   const strays = Math.max(0, ...r.samples.map((x) => x.strayPids.length));
   const lines = [
-    `# clipper soak test (${p.quick ? "quick" : "full"})`, "",
-    `Generated ${r.generatedAt} by \`${r.command}\`.`, "",
-    `**Verdict: ${r.verdict.pass ? "PASS" : "FAIL"}**${r.verdict.pass ? ` — no 5xx, no connection failure, RSS growth within ${s.maxGrowthPct}%` : ": " + r.verdict.reasons.join("; ")}.`, "",
-    "## Settings", "",
-    "| | |", "|---|---|",
+    `# clipper soak test (${p.quick ? "quick" : "full"})`,
+    "",
+    `Generated ${r.generatedAt} by \`${r.command}\`.`,
+    "",
+    `**Verdict: ${r.verdict.pass ? "PASS" : "FAIL"}**${r.verdict.pass ? ` — no 5xx, no connection failure, RSS growth within ${s.maxGrowthPct}%` : `: ${r.verdict.reasons.join("; ")}`}.`,
+    "",
+    "## Settings",
+    "",
+    "| | |",
+    "|---|---|",
     `| duration | ${p.durationSec} s of load (ran ${r.loadSec.toFixed(1)} s) |`,
     `| warm-up (not judged) | first ${p.warmupSec} s |`,
     `| RSS windows compared (medians) | baseline ${p.warmupSec}–${p.warmupSec + p.windowSec} s vs end ${p.durationSec - p.windowSec}–${p.durationSec} s |`,
@@ -69,29 +75,60 @@ export function markdown(r: SoakResults): string {
     `| server | \`clipper serve --cache-entries ${s.cacheEntries}\` (a cache small enough to fill during the warm-up, so its growth is not mistaken for a leak), temp data dir, HR model \`hr\` 1 Python replica |`,
     `| artifacts | ${s.artifacts.join("; ")} (deploys alternate between them) |`,
     `| events | ${p.events.length}: ${p.events.map((e) => `${e.kind} at ${e.atSec} s`).join(", ") || "none"} |`,
-    `| RSS growth allowed | ${s.maxGrowthPct}% |`, "",
-    "## Answers", "",
-    ...countsTable(r.counts, r.loadSec), "",
-    `Real single predictions per model version: ${Object.entries(r.counts.byVersion).filter(([v]) => v !== "batch").map(([v, k]) => `v${v} ${n(k)}`).join(", ") || "none"}; ` +
-    `input_batch requests with every row real: ${n(r.counts.byVersion.batch ?? 0)}.`, "",
-    ...(r.counts.errorSamples.length ? ["First failures:", "", ...r.counts.errorSamples.map((e) => `- \`${e.replace(/`/g, "'").replace(/\n/g, " ")}\``), ""] : []),
-    "## RSS", "",
+    `| RSS growth allowed | ${s.maxGrowthPct}% |`,
+    "",
+    "## Answers",
+    "",
+    ...countsTable(r.counts, r.loadSec),
+    "",
+    `Real single predictions per model version: ${
+      Object.entries(r.counts.byVersion)
+        .filter(([v]) => v !== "batch")
+        .map(([v, k]) => `v${v} ${n(k)}`)
+        .join(", ") || "none"
+    }; ` + `input_batch requests with every row real: ${n(r.counts.byVersion.batch ?? 0)}.`,
+    "",
+    ...(r.counts.errorSamples.length
+      ? ["First failures:", "", ...r.counts.errorSamples.map((e) => `- \`${e.replace(/`/g, "'").replace(/\n/g, " ")}\``), ""]
+      : []),
+    "## RSS",
+    "",
     "| process | at warm-up end (baseline median) | at the end (last-window median) | growth | peak | samples (baseline/end) |",
     "|---|---|---|---|---|---|",
-    ...r.growths.map((g) => `| ${g.name} | ${mb(g.baselineBytes)} | ${mb(g.endBytes)} | ${pct(g.growthPct)} | ${mb(g.peakBytes)} | ${g.baselineSamples}/${g.endSamples} |`), "",
+    ...r.growths.map(
+      (g) => `| ${g.name} | ${mb(g.baselineBytes)} | ${mb(g.endBytes)} | ${pct(g.growthPct)} | ${mb(g.peakBytes)} | ${g.baselineSamples}/${g.endSamples} |`,
+    ),
+    "",
     `Replicas at the last sample: ${last ? last.replicas.map((x) => `v${x.version} pid ${x.pid} ${x.state} ${mb(x.rssBytes)}`).join(", ") || "none" : "n/a"}. ` +
-    `Processes in the server's session that were neither the server nor a listed replica: at most ${strays} in a sample (a replica between spawn and listing, or after it left the list), ${last?.strayPids.length ?? "n/a"} at the last sample. ` +
-    "Replica RSS peaks during deploys and rollbacks, when the incoming and the draining version run side by side.", "",
-    `![RSS over time](soak-rss.svg)`, "",
-    "## Events", "",
-    "| planned s | started s | took s | command | exit |", "|---|---|---|---|---|",
-    ...r.events.map((e) => `| ${e.plannedSec} | ${e.startSec.toFixed(1)} | ${(e.endSec - e.startSec).toFixed(1)} | \`${e.label}\` | ${e.code}${e.code ? `: ${e.output.replace(/\n/g, " ").slice(0, 200)}` : ""} |`), "",
-    "## Machine", "",
-    "| | |", "|---|---|",
-    `| nproc | ${m.nproc} |`, `| CPU | ${m.cpuModel} |`, `| memory | ${m.memoryGiB} GiB |`, `| kernel | ${m.kernel} |`, `| OS | ${m.os} |`,
-    `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`, `| clipper checkout | ${m.git} |`,
-    ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`), "",
-    "Every sample is in soak.json.", "",
+      `Processes in the server's session that were neither the server nor a listed replica: at most ${strays} in a sample (a replica between spawn and listing, or after it left the list), ${last?.strayPids.length ?? "n/a"} at the last sample. ` +
+      "Replica RSS peaks during deploys and rollbacks, when the incoming and the draining version run side by side.",
+    "",
+    `![RSS over time](soak-rss.svg)`,
+    "",
+    "## Events",
+    "",
+    "| planned s | started s | took s | command | exit |",
+    "|---|---|---|---|---|",
+    ...r.events.map(
+      (e) =>
+        `| ${e.plannedSec} | ${e.startSec.toFixed(1)} | ${(e.endSec - e.startSec).toFixed(1)} | \`${e.label}\` | ${e.code}${e.code ? `: ${e.output.replace(/\n/g, " ").slice(0, 200)}` : ""} |`,
+    ),
+    "",
+    "## Machine",
+    "",
+    "| | |",
+    "|---|---|",
+    `| nproc | ${m.nproc} |`,
+    `| CPU | ${m.cpuModel} |`,
+    `| memory | ${m.memoryGiB} GiB |`,
+    `| kernel | ${m.kernel} |`,
+    `| OS | ${m.os} |`,
+    `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`,
+    `| clipper checkout | ${m.git} |`,
+    ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`),
+    "",
+    "Every sample is in soak.json.",
+    "",
   ];
   return lines.join("\n");
 }

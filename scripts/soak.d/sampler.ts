@@ -20,11 +20,17 @@ export interface RssSample {
   readonly error?: string;
 }
 
-interface Container { model_version: string; state: string; pid: number | null }
+interface Container {
+  model_version: string;
+  state: string;
+  pid: number | null;
+}
 
 async function containers(mgmtUrl: string, token: string): Promise<Container[]> {
   const res = await fetch(`${mgmtUrl}/admin/get_all_containers`, {
-    method: "POST", headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000),
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(5000),
   });
   if (res.status !== 200) throw new Error(`get_all_containers answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
   return (await res.json()) as Container[];
@@ -39,15 +45,17 @@ export async function sampleOnce(serverPid: number, mgmtUrl: string, token: stri
   } catch (err) {
     return { tSec, serverBytes, replicasBytes: null, replicas: [], strayPids: [], error: (err as Error).message };
   }
-  const replicas = listed.filter((c) => c.pid !== null)
-    .map((c) => ({ pid: c.pid!, version: c.model_version, state: c.state, rssBytes: rssBytes(c.pid!) }));
+  const replicas = listed.filter((c) => c.pid !== null).map((c) => ({ pid: c.pid!, version: c.model_version, state: c.state, rssBytes: rssBytes(c.pid!) }));
   const known = new Set([serverPid, ...replicas.map((r) => r.pid)]);
   const strayPids = sessionPids(serverPid).filter((p) => !known.has(p));
   return { tSec, serverBytes, replicasBytes: replicas.reduce((s, r) => s + r.rssBytes, 0), replicas, strayPids };
 }
 
 /** Samples every `everyMs` from `t0` (a performance.now() value) until stopped. */
-export function startSampler(o: { serverPid: number; mgmtUrl: string; token: string; everyMs: number; t0: number }): { samples: RssSample[]; stop(): Promise<RssSample[]> } {
+export function startSampler(o: { serverPid: number; mgmtUrl: string; token: string; everyMs: number; t0: number }): {
+  samples: RssSample[];
+  stop(): Promise<RssSample[]>;
+} {
   const samples: RssSample[] = [];
   let running = true;
   const done = (async () => {

@@ -2,6 +2,7 @@
 
 usage: python scripts/soak.d/train_variant.py OUT_PATH
 """
+
 import os
 import pickle
 import sys

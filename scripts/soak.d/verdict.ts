@@ -49,19 +49,33 @@ export function windows(plan: Plan): { baseline: [number, number]; end: [number,
 export function growth(name: string, samples: readonly RssSample[], plan: Plan, pick: (s: RssSample) => number | null): Growth {
   const w = windows(plan);
   const values = (from: number, to: number) =>
-    samples.filter((s) => s.tSec >= from && s.tSec < to).map(pick).filter((v): v is number => v !== null && v > 0);
+    samples
+      .filter((s) => s.tSec >= from && s.tSec < to)
+      .map(pick)
+      .filter((v): v is number => v !== null && v > 0);
   const base = values(...w.baseline);
   const end = values(...w.end);
   const baselineBytes = median(base);
   const endBytes = median(end);
   const all = samples.map(pick).filter((v): v is number => v !== null);
   return {
-    name, baselineBytes, endBytes, baselineSamples: base.length, endSamples: end.length, peakBytes: Math.max(0, ...all),
+    name,
+    baselineBytes,
+    endBytes,
+    baselineSamples: base.length,
+    endSamples: end.length,
+    peakBytes: Math.max(0, ...all),
     growthPct: baselineBytes && endBytes !== null ? ((endBytes - baselineBytes) / baselineBytes) * 100 : null,
   };
 }
 
-export function judge(o: { counts: Counts; growths: readonly Growth[]; maxGrowthPct: number; events: readonly EventResult[]; serverExit: number | undefined }): Verdict {
+export function judge(o: {
+  counts: Counts;
+  growths: readonly Growth[];
+  maxGrowthPct: number;
+  events: readonly EventResult[];
+  serverExit: number | undefined;
+}): Verdict {
   const reasons: string[] = [];
   const c = o.counts;
   if (c.errors5xx > 0) reasons.push(`${c.errors5xx} answers were 5xx`);

@@ -21,7 +21,11 @@ export const DEFAULT_RULE: BatchSizeRule = { growBelow: 0.25, shrinkAbove: 0.5, 
  * Grows only then, so a quiet queue does not inflate the limit.
  */
 export function nextBatchSize(
-  current: number, full: boolean, latencyMicros: number, sloMicros: number, ceiling: number,
+  current: number,
+  full: boolean,
+  latencyMicros: number,
+  sloMicros: number,
+  ceiling: number,
   rule: BatchSizeRule = DEFAULT_RULE,
 ): number {
   if (latencyMicros > sloMicros * rule.shrinkAbove) {

@@ -113,8 +113,14 @@ export class ModelQueue {
   enqueue(row: Row, deadlineMs: number, sloMicros: number, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.#push({
-        rows: [row], deadlineMs, sloMicros, signal, retried: false, partial: undefined,
-        resolve: (outputs, start) => resolve(outputs[start]), reject,
+        rows: [row],
+        deadlineMs,
+        sloMicros,
+        signal,
+        retried: false,
+        partial: undefined,
+        resolve: (outputs, start) => resolve(outputs[start]),
+        reject,
       });
     });
   }
@@ -128,8 +134,15 @@ export class ModelQueue {
     }
     return new Promise((resolve, reject) => {
       this.#push({
-        rows, deadlineMs, sloMicros, signal, retried: false, partial: undefined, reject,
-        resolve: (outputs, start) => resolve(start === 0 && outputs.length === rows.length ? outputs as unknown[] : outputs.slice(start, start + rows.length)),
+        rows,
+        deadlineMs,
+        sloMicros,
+        signal,
+        retried: false,
+        partial: undefined,
+        reject,
+        resolve: (outputs, start) =>
+          resolve(start === 0 && outputs.length === rows.length ? (outputs as unknown[]) : outputs.slice(start, start + rows.length)),
       });
     });
   }
@@ -338,8 +351,7 @@ export class ModelQueue {
    */
   #isolate(parts: Part[], level: number, err: ModelRaisedError): void {
     const rows = rowCount(parts);
-    const allFailing = level > 0 && this.#lonelyFailures >= ALL_FAILING_AFTER_ROWS
-      && performance.now() - this.#lastAnswerMs > ALL_FAILING_QUIET_MS;
+    const allFailing = level > 0 && this.#lonelyFailures >= ALL_FAILING_AFTER_ROWS && performance.now() - this.#lastAnswerMs > ALL_FAILING_QUIET_MS;
     if (rows === 1 || allFailing) {
       if (rows === 1) this.#lonelyFailures++;
       for (const p of parts) failPart(p, err);
@@ -373,8 +385,11 @@ export function packBatch(inputType: InputType, batch: readonly { readonly rows:
       return {
         rows,
         message: {
-          type: "predict" as const, input_type: inputType, shape: [rows, cols] as [number, number],
-          dtype: DTYPES[inputType], data: new Uint8Array(bytes),
+          type: "predict" as const,
+          input_type: inputType,
+          shape: [rows, cols] as [number, number],
+          dtype: DTYPES[inputType],
+          data: new Uint8Array(bytes),
         },
       };
     }

@@ -5,14 +5,20 @@ import { type AppInfo, type ModelInfo, modelTable } from "./model-commands.ts";
 import { table } from "./table.ts";
 
 export const registerApp: Command = {
-  name: "register-app", usage: "clipper register-app NAME --input-type TYPE [flags]", summary: "create an application (a REST endpoint)",
+  name: "register-app",
+  usage: "clipper register-app NAME --input-type TYPE [flags]",
+  summary: "create an application (a REST endpoint)",
   positionals: 1,
   options: {
-    ...MGMT_URL, "input-type": { type: "string" }, "default-output": { type: "string" }, "slo-micros": { type: "string" },
+    ...MGMT_URL,
+    "input-type": { type: "string" },
+    "default-output": { type: "string" },
+    "slo-micros": { type: "string" },
     "query-token": { type: "string" },
   },
   help: {
-    ...URL_HELP, "input-type": "integers | floats | doubles | strings | bytes (required)",
+    ...URL_HELP,
+    "input-type": "integers | floats | doubles | strings | bytes (required)",
     "default-output": "answer when no prediction is ready in time (default -1.0)",
     "slo-micros": "latency SLO in microseconds (default 100000)",
     "query-token": "make queries to this app send 'Authorization: Bearer <token>' (16+ characters; only its hash is stored)",
@@ -20,7 +26,10 @@ export const registerApp: Command = {
   async run(v, [name]) {
     if (!str(v, "input-type")) throw new CliError("--input-type is required (integers, floats, doubles, strings or bytes)");
     await mgmt(v)("POST", "/admin/add_app", {
-      name, input_type: str(v, "input-type"), default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros"),
+      name,
+      input_type: str(v, "input-type"),
+      default_output: str(v, "default-output"),
+      latency_slo_micros: int(v, "slo-micros"),
       query_token: str(v, "query-token"),
     });
     out(`registered application ${name}`);
@@ -29,8 +38,12 @@ export const registerApp: Command = {
 };
 
 export const link: Command = {
-  name: "link", usage: "clipper link APP MODEL", summary: "route an application's queries to a model",
-  positionals: 2, options: { ...MGMT_URL }, help: { ...URL_HELP },
+  name: "link",
+  usage: "clipper link APP MODEL",
+  summary: "route an application's queries to a model",
+  positionals: 2,
+  options: { ...MGMT_URL },
+  help: { ...URL_HELP },
   async run(v, [app, model]) {
     await mgmt(v)("POST", "/admin/add_model_links", { app_name: app, model_names: [model] });
     out(`linked model ${model} to application ${app}`);
@@ -39,8 +52,11 @@ export const link: Command = {
 };
 
 export const predict: Command = {
-  name: "predict", usage: "clipper predict APP INPUT_JSON", summary: "send one query and print the answer",
-  positionals: 2, options: { "query-url": { type: "string", default: "http://127.0.0.1:1337" }, "query-token": { type: "string" } },
+  name: "predict",
+  usage: "clipper predict APP INPUT_JSON",
+  summary: "send one query and print the answer",
+  positionals: 2,
+  options: { "query-url": { type: "string", default: "http://127.0.0.1:1337" }, "query-token": { type: "string" } },
   help: {
     "query-url": "query API of the running server (default http://127.0.0.1:1337)",
     "query-token": "the app's query token, when it has one",
@@ -52,32 +68,54 @@ export const predict: Command = {
     } catch {
       throw new CliError(`INPUT_JSON is not valid JSON: ${input}`);
     }
-    const answer = await request(str(v, "query-url")!, "POST", `/${encodeURIComponent(app!)}/predict`,
-      Array.isArray(parsed) && Array.isArray(parsed[0]) ? { input_batch: parsed } : { input: parsed }, str(v, "query-token"));
+    const answer = await request(
+      str(v, "query-url")!,
+      "POST",
+      `/${encodeURIComponent(app!)}/predict`,
+      Array.isArray(parsed) && Array.isArray(parsed[0]) ? { input_batch: parsed } : { input: parsed },
+      str(v, "query-token"),
+    );
     out(JSON.stringify(answer));
     return 0;
   },
 };
 
 export const apps: Command = {
-  name: "apps", usage: "clipper apps [--json]", summary: "list applications",
-  positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
+  name: "apps",
+  usage: "clipper apps [--json]",
+  summary: "list applications",
+  positionals: 0,
+  options: { ...MGMT_URL, ...JSON_OPT },
+  help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
     const list = (await mgmt(v)("POST", "/admin/get_all_applications", { verbose: true })) as AppInfo[];
-    if (v.json) return out(JSON.stringify(list, null, 2)), 0;
-    out(table(["name", "input type", "default", "slo µs", "policy", "models"],
-      list.map((a) => [a.name, a.input_type, a.default_output, a.latency_slo_micros, a.policy, a.linked_models.join(",")])));
+    if (v.json) return (out(JSON.stringify(list, null, 2)), 0);
+    out(
+      table(
+        ["name", "input type", "default", "slo µs", "policy", "models"],
+        list.map((a) => [a.name, a.input_type, a.default_output, a.latency_slo_micros, a.policy, a.linked_models.join(",")]),
+      ),
+    );
     return 0;
   },
 };
 
 export const status: Command = {
-  name: "status", usage: "clipper status [--json]", summary: "show apps, models, replicas and errors",
-  positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
+  name: "status",
+  usage: "clipper status [--json]",
+  summary: "show apps, models, replicas and errors",
+  positionals: 0,
+  options: { ...MGMT_URL, ...JSON_OPT },
+  help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
     const s = (await mgmt(v)("GET", "/admin/status")) as { applications: AppInfo[]; models: ModelInfo[]; cache: Record<string, unknown> };
-    if (v.json) return out(JSON.stringify(s, null, 2)), 0;
-    out(table(["app", "ready", "policy", "models"], s.applications.map((a) => [a.name, a.ready ? "yes" : "no", a.policy, a.linked_models.join(",")])));
+    if (v.json) return (out(JSON.stringify(s, null, 2)), 0);
+    out(
+      table(
+        ["app", "ready", "policy", "models"],
+        s.applications.map((a) => [a.name, a.ready ? "yes" : "no", a.policy, a.linked_models.join(",")]),
+      ),
+    );
     out("");
     out(modelTable(s.models));
     for (const m of s.models) if (m.last_error) out(`\n${m.model_name}:${m.model_version} last error: ${m.last_error}`);
@@ -86,10 +124,13 @@ export const status: Command = {
   },
 };
 
-
 export const unlink: Command = {
-  name: "unlink", usage: "clipper unlink APP MODEL", summary: "stop routing an application's queries to a model",
-  positionals: 2, options: { ...MGMT_URL }, help: URL_HELP,
+  name: "unlink",
+  usage: "clipper unlink APP MODEL",
+  summary: "stop routing an application's queries to a model",
+  positionals: 2,
+  options: { ...MGMT_URL },
+  help: URL_HELP,
   async run(v, [app, model]) {
     await mgmt(v)("POST", "/admin/delete_model_links", { app_name: app, model_names: [model] });
     out(`unlinked model ${model} from application ${app}`);
@@ -98,8 +139,12 @@ export const unlink: Command = {
 };
 
 export const deleteApp: Command = {
-  name: "delete-app", usage: "clipper delete-app APP", summary: "remove an application and its links",
-  positionals: 1, options: { ...MGMT_URL }, help: URL_HELP,
+  name: "delete-app",
+  usage: "clipper delete-app APP",
+  summary: "remove an application and its links",
+  positionals: 1,
+  options: { ...MGMT_URL },
+  help: URL_HELP,
   async run(v, [app]) {
     await mgmt(v)("POST", "/admin/delete_app", { name: app });
     out(`deleted application ${app}`);
@@ -111,15 +156,19 @@ export const policy: Command = {
   name: "policy",
   usage: "clipper policy APP single | split MODEL=WEIGHT... | exp3 | shadow PRIMARY SHADOW",
   summary: "choose how an application picks among its linked models",
-  positionals: [2, 66], options: { ...MGMT_URL }, help: URL_HELP,
+  positionals: [2, 66],
+  options: { ...MGMT_URL },
+  help: URL_HELP,
   async run(v, [app, name, ...args]) {
     const body: Record<string, unknown> = { app_name: app, policy: name };
     if (name === "split") {
-      body.weights = Object.fromEntries(args.map((a) => {
-        const [model, weight] = a.split("=");
-        if (!model || weight === undefined || Number.isNaN(Number(weight))) throw new CliError(`split weights look like hr-dt=90, got '${a}'`);
-        return [model, Number(weight)];
-      }));
+      body.weights = Object.fromEntries(
+        args.map((a) => {
+          const [model, weight] = a.split("=");
+          if (!model || weight === undefined || Number.isNaN(Number(weight))) throw new CliError(`split weights look like hr-dt=90, got '${a}'`);
+          return [model, Number(weight)];
+        }),
+      );
     } else if (name === "shadow") {
       if (args.length !== 2) throw new CliError("shadow takes two models: PRIMARY SHADOW");
       [body.primary, body.shadow] = args;

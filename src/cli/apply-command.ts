@@ -10,7 +10,6 @@ import { CliError } from "./client.ts";
 import { type Call, type Command, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
 import type { AppInfo, ModelInfo } from "./model-commands.ts";
 
-
 function artifactPath(ref: string, configDir: string): string {
   if (ref.startsWith("file://")) return fileURLToPath(ref);
   if (/^[a-z]+:\/\//i.test(ref)) throw new CliError(`artifact ${ref}: only local paths and file:// URLs are supported`);
@@ -21,7 +20,12 @@ async function applyApps(call: Call, config: ConfigFile, apps: Map<string, AppIn
   for (const a of config.apps) {
     const have = apps.get(a.name);
     if (!have) {
-      await call("POST", "/admin/add_app", { name: a.name, input_type: a.input_type, default_output: a.default_output, latency_slo_micros: a.latency_slo_micros });
+      await call("POST", "/admin/add_app", {
+        name: a.name,
+        input_type: a.input_type,
+        default_output: a.default_output,
+        latency_slo_micros: a.latency_slo_micros,
+      });
       changes.push(`app ${a.name}: created`);
     } else if (have.input_type !== a.input_type || have.default_output !== a.default_output || have.latency_slo_micros !== a.latency_slo_micros) {
       throw new CliError(`app ${a.name} exists with other settings (input type, default output or SLO); delete it first to change them`);
@@ -35,7 +39,9 @@ async function applyModels(call: Call, config: ConfigFile, configDir: string, ch
     const path = artifactPath(m.artifact, configDir);
     const file = Bun.file(path);
     if (!(await file.exists())) throw new CliError(`model ${m.name}: no artifact at ${path}`);
-    const sha256 = createHash("sha256").update(new Uint8Array(await file.arrayBuffer())).digest("hex");
+    const sha256 = createHash("sha256")
+      .update(new Uint8Array(await file.arrayBuffer()))
+      .digest("hex");
     const have = all.find((x) => x.model_name === m.name && x.model_version === m.version);
     if (have && have.artifact_sha256 !== sha256) {
       throw new CliError(`model ${m.name} version ${m.version} exists with another artifact; versions are immutable, give it a new version`);
@@ -43,8 +49,15 @@ async function applyModels(call: Call, config: ConfigFile, configDir: string, ch
     if (!have) {
       await call("PUT", "/admin/artifacts", file);
       await call("POST", "/admin/add_model", {
-        model_name: m.name, model_version: m.version, input_type: m.input_type, artifact_sha256: sha256,
-        artifact_name: basename(path), replicas: m.replicas, predict_method: m.predict_method, runtime: m.runtime, pkgs: m.pkgs,
+        model_name: m.name,
+        model_version: m.version,
+        input_type: m.input_type,
+        artifact_sha256: sha256,
+        artifact_name: basename(path),
+        replicas: m.replicas,
+        predict_method: m.predict_method,
+        runtime: m.runtime,
+        pkgs: m.pkgs,
       });
       changes.push(`model ${m.name}:${m.version}: deployed (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`);
       continue;
@@ -81,15 +94,20 @@ async function applyLinksAndPolicies(call: Call, config: ConfigFile, changes: st
 }
 
 export const apply: Command = {
-  name: "apply", usage: "clipper apply -f FILE", summary: "make the server match a file of apps, models and links (idempotent)",
-  positionals: 0, options: { ...MGMT_URL, file: { type: "string", short: "f" } },
+  name: "apply",
+  usage: "clipper apply -f FILE",
+  summary: "make the server match a file of apps, models and links (idempotent)",
+  positionals: 0,
+  options: { ...MGMT_URL, file: { type: "string", short: "f" } },
   help: { ...URL_HELP, file: "YAML file of apps, models (artifact paths relative to it) and links; see examples/hr/clipper.yaml" },
   async run(v) {
     const file = str(v, "file");
     if (!file) throw new CliError("-f FILE is required");
-    const text = await Bun.file(file).text().catch(() => {
-      throw new CliError(`cannot read ${file}`);
-    });
+    const text = await Bun.file(file)
+      .text()
+      .catch(() => {
+        throw new CliError(`cannot read ${file}`);
+      });
     let config: ConfigFile;
     try {
       config = parseConfigFile(text);

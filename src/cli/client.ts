@@ -34,8 +34,10 @@ export async function request(base: string, method: string, path: string, body?:
     // Plain-text answers (ping) stay text.
   }
   if (res.status === 401 && path.startsWith("/admin")) {
-    throw new CliError(`the server at ${base} refused the management token: pass --token, set CLIPPER_TOKEN, ` +
-      "or point --data-dir at the server's data directory (its token file is read from there)");
+    throw new CliError(
+      `the server at ${base} refused the management token: pass --token, set CLIPPER_TOKEN, ` +
+        "or point --data-dir at the server's data directory (its token file is read from there)",
+    );
   }
   if (!res.ok) {
     const e = parsed as { error?: string; cause?: string | null };

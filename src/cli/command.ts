@@ -17,7 +17,9 @@ export interface Command {
 }
 
 export const MGMT_URL = {
-  url: { type: "string", default: "http://127.0.0.1:1338" }, token: { type: "string" }, "data-dir": { type: "string" },
+  url: { type: "string", default: "http://127.0.0.1:1338" },
+  token: { type: "string" },
+  "data-dir": { type: "string" },
 } as const;
 export const URL_HELP = {
   url: "management API of the running server (default http://127.0.0.1:1338)",
@@ -34,7 +36,7 @@ export const int = (v: Values, k: string): number | undefined => {
   if (!Number.isInteger(n)) throw new CliError(`--${k} must be a whole number, got '${raw}'`);
   return n;
 };
-export const out = (line: string) => process.stdout.write(line + "\n");
+export const out = (line: string) => process.stdout.write(`${line}\n`);
 
 /** A call to the management API: method, path, JSON body (or a Blob to upload). */
 export type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
@@ -65,13 +67,18 @@ function joinStringFlags(c: Command, argv: string[]): string[] {
 
 export function commandHelp(c: Command): string {
   const flags = Object.entries(c.options).map(([k, o]) => `  --${k}${o.type === "string" ? " VALUE" : ""}`.padEnd(26) + (c.help[k] ?? ""));
-  return [`usage: ${c.usage}`, "", c.summary, "", "flags:", ...flags, "  --help".padEnd(26) + "show this help"].join("\n");
+  return [`usage: ${c.usage}`, "", c.summary, "", "flags:", ...flags, `${"  --help".padEnd(26)}show this help`].join("\n");
 }
 
 export function parseCommand(c: Command, argv: string[]): { values: Values; positionals: string[] } {
   let parsed;
   try {
-    parsed = parseArgs({ args: joinStringFlags(c, argv), options: { ...c.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinStringFlags(c, argv),
+      options: { ...c.options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new CliError(`${(err as Error).message.split(/\. To specify|\n/)[0]} (see \`clipper ${c.name} --help\`)`);
   }

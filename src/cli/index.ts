@@ -7,6 +7,23 @@ import { runtime } from "./runtime-command.ts";
 import { serve } from "./serve-command.ts";
 
 export const COMMANDS: readonly Command[] = [
-  serve, deploy, registerApp, link, predict, apps, models, status,
-  versions, rollback, scale, logs, policy, unlink, deleteApp, stop, stopInactive, apply, runtime,
+  serve,
+  deploy,
+  registerApp,
+  link,
+  predict,
+  apps,
+  models,
+  status,
+  versions,
+  rollback,
+  scale,
+  logs,
+  policy,
+  unlink,
+  deleteApp,
+  stop,
+  stopInactive,
+  apply,
+  runtime,
 ];

@@ -9,22 +9,47 @@ import { table } from "./table.ts";
 
 /** An application as the management API describes it. */
 export type AppInfo = {
-  name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string;
-  policy_config: Record<string, unknown>; linked_models: string[]; ready?: boolean;
+  name: string;
+  input_type: string;
+  default_output: string;
+  latency_slo_micros: number;
+  policy: string;
+  policy_config: Record<string, unknown>;
+  linked_models: string[];
+  ready?: boolean;
 };
 /** A model version as the management API describes it. */
 export type ModelInfo = {
-  model_name: string; model_version: string; input_type: string; runtime: string; is_current: boolean; state: string;
-  replicas: number; ready_replicas: number; last_error: string | null; artifact_sha256: string; created_at: string;
+  model_name: string;
+  model_version: string;
+  input_type: string;
+  runtime: string;
+  is_current: boolean;
+  state: string;
+  replicas: number;
+  ready_replicas: number;
+  last_error: string | null;
+  artifact_sha256: string;
+  created_at: string;
   runtime_info: {
-    kind?: string; python?: string; bun?: string; packages?: Record<string, string>;
-    format?: string; packages_source?: string; input_shape?: number[]; threads?: number;
+    kind?: string;
+    python?: string;
+    bun?: string;
+    packages?: Record<string, string>;
+    format?: string;
+    packages_source?: string;
+    input_shape?: number[];
+    threads?: number;
   };
 };
 
 /** Derives a valid model name from a file name: hr.pkl → hr. */
 function nameFromFile(path: string): string {
-  const stem = basename(path).replace(/\.[^.]*$/, "").toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "");
+  const stem = basename(path)
+    .replace(/\.[^.]*$/, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, "-")
+    .replace(/^[-.]+|[-.]+$/g, "");
   return stem.slice(0, 63) || "model";
 }
 
@@ -35,16 +60,30 @@ function runtimeFor(artifact: string | undefined, image: string | undefined): st
 }
 
 export const deploy: Command = {
-  name: "deploy", usage: "clipper deploy ARTIFACT [flags] | clipper deploy --image NAME[:TAG] [ARTIFACT] [flags]",
+  name: "deploy",
+  usage: "clipper deploy ARTIFACT [flags] | clipper deploy --image NAME[:TAG] [ARTIFACT] [flags]",
   summary: "upload a model, start its replicas, link it to an app",
   positionals: [0, 1],
   options: {
-    ...MGMT_URL, name: { type: "string" }, version: { type: "string" }, app: { type: "string" },
-    "input-type": { type: "string" }, replicas: { type: "string" }, "predict-method": { type: "string" },
-    "default-output": { type: "string" }, "slo-micros": { type: "string" }, runtime: { type: "string" },
-    image: { type: "string" }, cpus: { type: "string" }, memory: { type: "string" }, command: { type: "string" },
-    pkgs: { type: "string", multiple: true }, format: { type: "string" }, "input-shape": { type: "string" },
-    output: { type: "string" }, threads: { type: "string" },
+    ...MGMT_URL,
+    name: { type: "string" },
+    version: { type: "string" },
+    app: { type: "string" },
+    "input-type": { type: "string" },
+    replicas: { type: "string" },
+    "predict-method": { type: "string" },
+    "default-output": { type: "string" },
+    "slo-micros": { type: "string" },
+    runtime: { type: "string" },
+    image: { type: "string" },
+    cpus: { type: "string" },
+    memory: { type: "string" },
+    command: { type: "string" },
+    pkgs: { type: "string", multiple: true },
+    format: { type: "string" },
+    "input-shape": { type: "string" },
+    output: { type: "string" },
+    threads: { type: "string" },
   },
   help: {
     ...URL_HELP,
@@ -62,7 +101,8 @@ export const deploy: Command = {
     memory: "docker --memory for each replica (e.g. 512m)",
     pkgs: "python runtime: exact packages for the model's own environment, built once and cached (put this flag last)",
     command: "command runtime: the program speaking the runtime protocol, split on spaces (docs/custom-runtime.md)",
-    format: `model format, recognised from the artifact when absent: ${FORMATS.join(" | ")} ` +
+    format:
+      `model format, recognised from the artifact when absent: ${FORMATS.join(" | ")} ` +
       "(.pt/.pth TorchScript, .pt2 torch.export, a directory with saved_model.pb, .keras, XGBoost .json/.ubj, " +
       "LightGBM .txt, .onnx, a directory with MLmodel); anything else is a pickle, joblib file or module",
     "input-shape": "per-row input shape of a format model, e.g. 1,8,8 (TorchScript records none; others report theirs)",
@@ -74,12 +114,28 @@ export const deploy: Command = {
     const command = str(v, "command")?.trim().split(/\s+/);
     if (!artifact && !image && !command) throw new CliError("deploy needs an ARTIFACT, or --image for a docker runtime, or --command");
     const call = mgmt(v);
-    const name = str(v, "name") ?? nameFromFile(artifact ?? (image ? image.replace(/[:@].*$/, "").split("/").pop()! : command!.at(-1)!));
+    const name =
+      str(v, "name") ??
+      nameFromFile(
+        artifact ??
+          (image
+            ? image
+                .replace(/[:@].*$/, "")
+                .split("/")
+                .pop()!
+            : command!.at(-1)!),
+      );
     const appName = str(v, "app") ?? name;
     const started = performance.now();
     let sha256: string | undefined;
     if (artifact) {
-      const isDir = (() => { try { return statSync(artifact).isDirectory(); } catch { return false; } })();
+      const isDir = (() => {
+        try {
+          return statSync(artifact).isDirectory();
+        } catch {
+          return false;
+        }
+      })();
       const file = Bun.file(artifact);
       if (!isDir && !(await file.exists())) throw new CliError(`no such file: ${artifact}`);
       // A directory (SavedModel, MLflow model) travels as a tar archive, unpacked by the server.
@@ -91,13 +147,28 @@ export const deploy: Command = {
     if (pkgs?.length) await buildEnvironment(call, pkgs);
     const replicas = int(v, "replicas") ?? 1;
     const runtime = str(v, "runtime") ?? (command ? "command" : runtimeFor(artifact, image));
-    out(`starting ${replicas} ${runtime} replica${replicas === 1 ? "" : "s"} of model ${name}` +
-      (sha256 ? ` (artifact ${sha256.slice(0, 12)})` : image ? ` (image ${image})` : ""));
+    out(
+      `starting ${replicas} ${runtime} replica${replicas === 1 ? "" : "s"} of model ${name}` +
+        (sha256 ? ` (artifact ${sha256.slice(0, 12)})` : image ? ` (image ${image})` : ""),
+    );
     const model = (await call("POST", "/admin/add_model", {
-      model_name: name, model_version: str(v, "version"), input_type: str(v, "input-type") ?? "doubles",
-      artifact_sha256: sha256, artifact_name: artifact ? basename(artifact) : undefined, replicas,
-      predict_method: str(v, "predict-method"), runtime, image, format: str(v, "format"), input_shape: shapeOf(str(v, "input-shape")),
-      output: str(v, "output"), threads: int(v, "threads"), cpus: str(v, "cpus"), memory: str(v, "memory"), command, pkgs,
+      model_name: name,
+      model_version: str(v, "version"),
+      input_type: str(v, "input-type") ?? "doubles",
+      artifact_sha256: sha256,
+      artifact_name: artifact ? basename(artifact) : undefined,
+      replicas,
+      predict_method: str(v, "predict-method"),
+      runtime,
+      image,
+      format: str(v, "format"),
+      input_shape: shapeOf(str(v, "input-shape")),
+      output: str(v, "output"),
+      threads: int(v, "threads"),
+      cpus: str(v, "cpus"),
+      memory: str(v, "memory"),
+      command,
+      pkgs,
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
     })) as ModelInfo;
     const secs = ((performance.now() - started) / 1000).toFixed(2);
@@ -109,7 +180,10 @@ export const deploy: Command = {
 /** `1,8,8` → [1, 8, 8]; the server checks the numbers. */
 function shapeOf(text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
-  const dims = text.split(/[,x ]+/).filter(Boolean).map(Number);
+  const dims = text
+    .split(/[,x ]+/)
+    .filter(Boolean)
+    .map(Number);
   if (!dims.length || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new CliError(`--input-shape must be whole numbers like 1,8,8, got '${text}'`);
   return dims;
 }
@@ -144,46 +218,73 @@ function describeRuntime(info: ModelInfo["runtime_info"]): string {
   const pkgs = info.packages ?? {};
   if (info.format) {
     const lib = FORMAT_LIBRARY[info.format] ?? info.format;
-    return `${info.format}, python ${info.python ?? "?"}, ${lib} ${pkgs[lib] ?? "?"} from ${info.packages_source === "server" ? "the server's Python" : `an environment (${info.packages_source})`}` +
-      (info.input_shape ? `, input shape [${info.input_shape.join(", ")}]` : "") + `, ${info.threads ?? 1} thread${info.threads === 1 ? "" : "s"}`;
+    return (
+      `${info.format}, python ${info.python ?? "?"}, ${lib} ${pkgs[lib] ?? "?"} from ${info.packages_source === "server" ? "the server's Python" : `an environment (${info.packages_source})`}` +
+      (info.input_shape ? `, input shape [${info.input_shape.join(", ")}]` : "") +
+      `, ${info.threads ?? 1} thread${info.threads === 1 ? "" : "s"}`
+    );
   }
-  return `python ${info.python ?? "?"}` + (pkgs["scikit-learn"] ? `, scikit-learn ${pkgs["scikit-learn"]}` : "");
+  return `python ${info.python ?? "?"}${pkgs["scikit-learn"] ? `, scikit-learn ${pkgs["scikit-learn"]}` : ""}`;
 }
 
 /** The package whose version a format's deploy line shows. */
 const FORMAT_LIBRARY: Record<string, string> = {
-  torchscript: "torch", "torch-export": "torch", savedmodel: "tensorflow", keras: "keras", xgboost: "xgboost",
-  lightgbm: "lightgbm", onnx: "onnxruntime", mlflow: "mlflow",
+  torchscript: "torch",
+  "torch-export": "torch",
+  savedmodel: "tensorflow",
+  keras: "keras",
+  xgboost: "xgboost",
+  lightgbm: "lightgbm",
+  onnx: "onnxruntime",
+  mlflow: "mlflow",
 };
 
 export const models: Command = {
-  name: "models", usage: "clipper models [--json]", summary: "list model versions",
-  positionals: 0, options: { ...MGMT_URL, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
+  name: "models",
+  usage: "clipper models [--json]",
+  summary: "list model versions",
+  positionals: 0,
+  options: { ...MGMT_URL, ...JSON_OPT },
+  help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
     const list = (await mgmt(v)("POST", "/admin/get_all_models", { verbose: true })) as ModelInfo[];
-    if (v.json) return out(JSON.stringify(list, null, 2)), 0;
+    if (v.json) return (out(JSON.stringify(list, null, 2)), 0);
     out(modelTable(list));
     return 0;
   },
 };
 
 export function modelTable(list: ModelInfo[]): string {
-  return table(["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn", "format", "threads"],
-    list.map((m) => [m.model_name, m.model_version, m.is_current ? "*" : "", m.input_type, m.state,
-      `${m.ready_replicas}/${m.replicas}`, m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"],
-      m.runtime_info.format, m.runtime_info.threads === undefined ? undefined : String(m.runtime_info.threads)]));
+  return table(
+    ["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn", "format", "threads"],
+    list.map((m) => [
+      m.model_name,
+      m.model_version,
+      m.is_current ? "*" : "",
+      m.input_type,
+      m.state,
+      `${m.ready_replicas}/${m.replicas}`,
+      m.runtime_info.python,
+      m.runtime_info.packages?.["scikit-learn"],
+      m.runtime_info.format,
+      m.runtime_info.threads === undefined ? undefined : String(m.runtime_info.threads),
+    ]),
+  );
 }
 
 function formatBytes(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`;
 }
 
-
 const MODEL_OPTS = { ...MGMT_URL };
 
 export const rollback: Command = {
-  name: "rollback", usage: "clipper rollback MODEL VERSION", summary: "make an earlier version current again, without dropping queries",
-  positionals: 2, options: MODEL_OPTS, help: URL_HELP,
+  name: "rollback",
+  usage: "clipper rollback MODEL VERSION",
+  summary: "make an earlier version current again, without dropping queries",
+  positionals: 2,
+  options: MODEL_OPTS,
+  help: URL_HELP,
   async run(v, [model, version]) {
     const started = performance.now();
     await mgmt(v)("POST", "/admin/set_model_version", { model_name: model, model_version: version });
@@ -193,21 +294,40 @@ export const rollback: Command = {
 };
 
 export const versions: Command = {
-  name: "versions", usage: "clipper versions MODEL [--json]", summary: "list a model's versions and which is current",
-  positionals: 1, options: { ...MODEL_OPTS, ...JSON_OPT }, help: { ...URL_HELP, json: "print JSON for scripts" },
+  name: "versions",
+  usage: "clipper versions MODEL [--json]",
+  summary: "list a model's versions and which is current",
+  positionals: 1,
+  options: { ...MODEL_OPTS, ...JSON_OPT },
+  help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v, [model]) {
     const list = (await mgmt(v)("POST", "/admin/get_model_versions", { model_name: model })) as ModelInfo[];
-    if (v.json) return out(JSON.stringify(list, null, 2)), 0;
-    out(table(["version", "current", "deployed", "state", "artifact sha256", "python", "scikit-learn"],
-      list.map((m) => [m.model_version, m.is_current ? "*" : "", m.created_at, m.state, m.artifact_sha256.slice(0, 12),
-        m.runtime_info.python, m.runtime_info.packages?.["scikit-learn"]])));
+    if (v.json) return (out(JSON.stringify(list, null, 2)), 0);
+    out(
+      table(
+        ["version", "current", "deployed", "state", "artifact sha256", "python", "scikit-learn"],
+        list.map((m) => [
+          m.model_version,
+          m.is_current ? "*" : "",
+          m.created_at,
+          m.state,
+          m.artifact_sha256.slice(0, 12),
+          m.runtime_info.python,
+          m.runtime_info.packages?.["scikit-learn"],
+        ]),
+      ),
+    );
     return 0;
   },
 };
 
 export const scale: Command = {
-  name: "scale", usage: "clipper scale MODEL REPLICAS", summary: "change the number of replicas of a model's current version, live",
-  positionals: 2, options: MODEL_OPTS, help: URL_HELP,
+  name: "scale",
+  usage: "clipper scale MODEL REPLICAS",
+  summary: "change the number of replicas of a model's current version, live",
+  positionals: 2,
+  options: MODEL_OPTS,
+  help: URL_HELP,
   async run(v, [model, n]) {
     const replicas = Number(n);
     if (!Number.isInteger(replicas) || replicas < 1) throw new CliError(`REPLICAS must be a whole number of at least 1, got '${n}'`);
@@ -218,8 +338,11 @@ export const scale: Command = {
 };
 
 export const logs: Command = {
-  name: "logs", usage: "clipper logs MODEL [--version V] [--bytes N]", summary: "show the captured stderr of a model's replicas",
-  positionals: 1, options: { ...MODEL_OPTS, version: { type: "string" }, bytes: { type: "string" } },
+  name: "logs",
+  usage: "clipper logs MODEL [--version V] [--bytes N]",
+  summary: "show the captured stderr of a model's replicas",
+  positionals: 1,
+  options: { ...MODEL_OPTS, version: { type: "string" }, bytes: { type: "string" } },
   help: { ...URL_HELP, version: "model version (default: the current one)", bytes: "how much of the end of the log (default 65536)" },
   async run(v, [model]) {
     const q = new URLSearchParams({ model_name: model! });
@@ -231,8 +354,12 @@ export const logs: Command = {
 };
 
 export const stop: Command = {
-  name: "stop", usage: "clipper stop MODEL [VERSION]", summary: "stop and remove a model (all versions) or one version",
-  positionals: [1, 2], options: MODEL_OPTS, help: URL_HELP,
+  name: "stop",
+  usage: "clipper stop MODEL [VERSION]",
+  summary: "stop and remove a model (all versions) or one version",
+  positionals: [1, 2],
+  options: MODEL_OPTS,
+  help: URL_HELP,
   async run(v, [model, version]) {
     if (version) await mgmt(v)("POST", "/admin/delete_versioned_model", { model_name: model, model_version: version });
     else await mgmt(v)("POST", "/admin/stop_models", { model_names: [model] });
@@ -242,8 +369,12 @@ export const stop: Command = {
 };
 
 export const stopInactive: Command = {
-  name: "stop-inactive", usage: "clipper stop-inactive MODEL", summary: "remove every version of a model but the current one",
-  positionals: 1, options: MODEL_OPTS, help: URL_HELP,
+  name: "stop-inactive",
+  usage: "clipper stop-inactive MODEL",
+  summary: "remove every version of a model but the current one",
+  positionals: 1,
+  options: MODEL_OPTS,
+  help: URL_HELP,
   async run(v, [model]) {
     const { stopped } = (await mgmt(v)("POST", "/admin/stop_inactive_model_versions", { model_names: [model] })) as { stopped: string[] };
     out(stopped.length ? `removed ${stopped.join(", ")}` : `model ${model} has no inactive versions`);

@@ -6,13 +6,24 @@ import { CliError } from "./client.ts";
 import { type Command, str } from "./command.ts";
 
 export const serve: Command = {
-  name: "serve", usage: "clipper serve [flags]", summary: "run the query and management APIs",
+  name: "serve",
+  usage: "clipper serve [flags]",
+  summary: "run the query and management APIs",
   positionals: 0,
   options: {
-    "data-dir": { type: "string" }, host: { type: "string" }, "query-port": { type: "string" }, "mgmt-port": { type: "string" },
-    "grpc-port": { type: "string" }, python: { type: "string" }, "cache-entries": { type: "string" }, "max-batch-size": { type: "string" },
-    "max-body-bytes": { type: "string" }, "shutdown-grace-ms": { type: "string" }, "log-format": { type: "string" },
-    "log-level": { type: "string" }, "replica-memory-mb": { type: "string" },
+    "data-dir": { type: "string" },
+    host: { type: "string" },
+    "query-port": { type: "string" },
+    "mgmt-port": { type: "string" },
+    "grpc-port": { type: "string" },
+    python: { type: "string" },
+    "cache-entries": { type: "string" },
+    "max-batch-size": { type: "string" },
+    "max-body-bytes": { type: "string" },
+    "shutdown-grace-ms": { type: "string" },
+    "log-format": { type: "string" },
+    "log-level": { type: "string" },
+    "replica-memory-mb": { type: "string" },
     "python-spares": { type: "string" },
   },
   help: {
@@ -29,18 +40,31 @@ export const serve: Command = {
     "log-format": "json (one object per line) or pretty (CLIPPER_LOG_FORMAT, default json)",
     "log-level": "debug (a line per query) | info | warn | error (CLIPPER_LOG_LEVEL, default info)",
     "replica-memory-mb": "kill and replace a replica past this resident memory, 0 = no limit (CLIPPER_REPLICA_MEMORY_MB)",
-    "python-spares": "1 keeps a Python worker with its libraries imported ready for the next replica (fast deploys and restarts), 0 none (CLIPPER_PYTHON_SPARES, default 1)",
+    "python-spares":
+      "1 keeps a Python worker with its libraries imported ready for the next replica (fast deploys and restarts), 0 none (CLIPPER_PYTHON_SPARES, default 1)",
   },
   async run(v) {
     const config = (() => {
       try {
-        return buildConfig({
-          dataDir: str(v, "data-dir"), host: str(v, "host"), queryPort: str(v, "query-port"), mgmtPort: str(v, "mgmt-port"), grpcPort: str(v, "grpc-port"),
-          python: str(v, "python"), cacheEntries: str(v, "cache-entries"), maxBatchSize: str(v, "max-batch-size"),
-          maxBodyBytes: str(v, "max-body-bytes"), shutdownGraceMs: str(v, "shutdown-grace-ms"),
-          logFormat: str(v, "log-format"), logLevel: str(v, "log-level"), replicaMemoryMb: str(v, "replica-memory-mb"),
-          pythonSpares: str(v, "python-spares"),
-        }, process.env);
+        return buildConfig(
+          {
+            dataDir: str(v, "data-dir"),
+            host: str(v, "host"),
+            queryPort: str(v, "query-port"),
+            mgmtPort: str(v, "mgmt-port"),
+            grpcPort: str(v, "grpc-port"),
+            python: str(v, "python"),
+            cacheEntries: str(v, "cache-entries"),
+            maxBatchSize: str(v, "max-batch-size"),
+            maxBodyBytes: str(v, "max-body-bytes"),
+            shutdownGraceMs: str(v, "shutdown-grace-ms"),
+            logFormat: str(v, "log-format"),
+            logLevel: str(v, "log-level"),
+            replicaMemoryMb: str(v, "replica-memory-mb"),
+            pythonSpares: str(v, "python-spares"),
+          },
+          process.env,
+        );
       } catch (err) {
         throw new CliError((err as Error).message);
       }
@@ -57,7 +81,8 @@ export const serve: Command = {
       server = await startServer(config, logger);
     } catch (err) {
       const e = err as { code?: string; message: string };
-      if (e.code === "EADDRINUSE") throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port/--grpc-port (0 turns gRPC off)`);
+      if (e.code === "EADDRINUSE")
+        throw new CliError(`a port is already in use (${e.message}); pick others with --query-port/--mgmt-port/--grpc-port (0 turns gRPC off)`);
       throw err;
     }
     const sig = await pending;

@@ -4,15 +4,30 @@ import type { InputType } from "../domain.ts";
 import { bytesElementsAsData } from "../query/oip-tensor.ts";
 
 export interface TensorContents {
-  bool_contents?: boolean[]; int_contents?: number[]; int64_contents?: number[]; uint_contents?: number[];
-  uint64_contents?: number[]; fp32_contents?: number[]; fp64_contents?: number[]; bytes_contents?: Uint8Array[];
+  bool_contents?: boolean[];
+  int_contents?: number[];
+  int64_contents?: number[];
+  uint_contents?: number[];
+  uint64_contents?: number[];
+  fp32_contents?: number[];
+  fp64_contents?: number[];
+  bytes_contents?: Uint8Array[];
 }
 
 /** Which repeated field carries each datatype (the V2 gRPC spec's table). */
 const FIELD_OF: Readonly<Record<string, keyof TensorContents>> = {
-  BOOL: "bool_contents", INT8: "int_contents", INT16: "int_contents", INT32: "int_contents", INT64: "int64_contents",
-  UINT8: "uint_contents", UINT16: "uint_contents", UINT32: "uint_contents", UINT64: "uint64_contents",
-  FP32: "fp32_contents", FP64: "fp64_contents", BYTES: "bytes_contents",
+  BOOL: "bool_contents",
+  INT8: "int_contents",
+  INT16: "int_contents",
+  INT32: "int_contents",
+  INT64: "int64_contents",
+  UINT8: "uint_contents",
+  UINT16: "uint_contents",
+  UINT32: "uint_contents",
+  UINT64: "uint64_contents",
+  FP32: "fp32_contents",
+  FP64: "fp64_contents",
+  BYTES: "bytes_contents",
 };
 
 /** The values of `contents` for `datatype` (an unknown datatype gives none: the core names the datatype). */

@@ -26,7 +26,11 @@ type Method = MethodDefinition<unknown, unknown> & { readonly handler: UnaryHand
 
 export async function startGrpc(deps: GrpcDeps, opts: { host: string; port: number; dataDir: string; maxMessageBytes: number }): Promise<GrpcServer> {
   const definition = loadSync(extract(opts.dataDir, "grpc_predict_v2", ".proto", protoSource), {
-    keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true,
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: false,
+    oneofs: true,
   });
   const handlers = grpcService(deps);
   const methods = new Map<string, Method>();
@@ -55,17 +59,19 @@ export async function startGrpc(deps: GrpcDeps, opts: { host: string; port: numb
   const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   const port = await new Promise<number>((resolve, reject) => {
     server.once("error", (err: Error & { code?: string }) =>
-      reject(Object.assign(new Error(`cannot listen for gRPC on ${host}:${opts.port}: ${err.message}`), { code: err.code })));
+      reject(Object.assign(new Error(`cannot listen for gRPC on ${host}:${opts.port}: ${err.message}`), { code: err.code })),
+    );
     server.listen(opts.port, opts.host, () => resolve((server.address() as { port: number }).port));
   });
   return {
     address: `${host}:${port}`,
-    drain: () => new Promise<void>((resolve) => {
-      draining = true;
-      server.close();
-      idle = resolve;
-      if (inFlight === 0) resolve();
-    }),
+    drain: () =>
+      new Promise<void>((resolve) => {
+        draining = true;
+        server.close();
+        idle = resolve;
+        if (inFlight === 0) resolve();
+      }),
     forceStop: () => {
       for (const s of sessions) s.destroy();
     },
@@ -79,7 +85,10 @@ function serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, methods:
     stream.respond({ ":status": 415 }, { endStream: true });
     return;
   }
-  if (!method) return fail(stream, new GrpcFailure(GrpcStatus.UNIMPLEMENTED, `no method ${headers[":path"]} (the service is ${SERVICE})`));
+  if (!method) {
+    fail(stream, new GrpcFailure(GrpcStatus.UNIMPLEMENTED, `no method ${headers[":path"]} (the service is ${SERVICE})`));
+    return;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   let refused = false;
@@ -90,8 +99,10 @@ function serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, methods:
     const declared = size >= 5 ? (chunks.length === 1 ? chunk : Buffer.concat(chunks)).readUInt32BE(1) : 0;
     if (declared > maxMessageBytes || size > maxMessageBytes + 5) {
       refused = true;
-      fail(stream, new GrpcFailure(GrpcStatus.RESOURCE_EXHAUSTED,
-        `the request message is larger than the limit of ${maxMessageBytes} bytes (--max-body-bytes)`));
+      fail(
+        stream,
+        new GrpcFailure(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than the limit of ${maxMessageBytes} bytes (--max-body-bytes)`),
+      );
     }
   });
   stream.on("end", () => {
@@ -130,18 +141,25 @@ function decode(body: Buffer, method: Method): unknown {
   try {
     return method.requestDeserialize(body.subarray(5));
   } catch (err) {
-    throw new GrpcFailure(GrpcStatus.INVALID_ARGUMENT,
-      `the ${method.originalName ?? method.path} request is not a valid protobuf message: ${(err as Error).message}`);
+    throw new GrpcFailure(
+      GrpcStatus.INVALID_ARGUMENT,
+      `the ${method.originalName ?? method.path} request is not a valid protobuf message: ${(err as Error).message}`,
+    );
   }
 }
 
 /** A trailers-only answer with `failure`'s status. */
 function fail(stream: ServerHttp2Stream, failure: GrpcFailure): void {
   if (stream.closed || stream.destroyed || stream.headersSent) return;
-  stream.respond({
-    ":status": 200, "content-type": "application/grpc",
-    "grpc-status": String(failure.code as GrpcCode), "grpc-message": percentEncode(failure.message),
-  }, { endStream: true });
+  stream.respond(
+    {
+      ":status": 200,
+      "content-type": "application/grpc",
+      "grpc-status": String(failure.code as GrpcCode),
+      "grpc-message": percentEncode(failure.message),
+    },
+    { endStream: true },
+  );
 }
 
 /** grpc-message's encoding: UTF-8 bytes outside printable ASCII, and '%', as %XX; the rest as it is. Cut at 2 KiB (it echoes names). */

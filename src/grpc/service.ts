@@ -14,7 +14,6 @@ import type { QueryProcessor } from "../query/processor.ts";
 import type { AppRoute } from "../query/snapshot.ts";
 import { contentsData, hasContents, type TensorContents } from "./contents.ts";
 
-
 export interface GrpcDeps {
   readonly processor: QueryProcessor;
   readonly management: ManagementService;
@@ -26,12 +25,24 @@ export interface GrpcDeps {
 /** One method: the decoded request and the caller's `authorization` metadata in, the response out (or a thrown error). */
 export type UnaryHandler = (request: unknown, authorization: string | null) => unknown;
 
-interface ModelRef { name?: string; version?: string }
+interface ModelRef {
+  name?: string;
+  version?: string;
+}
 
-interface InferInput { name?: string; datatype?: string; shape?: number[]; contents?: TensorContents }
+interface InferInput {
+  name?: string;
+  datatype?: string;
+  shape?: number[];
+  contents?: TensorContents;
+}
 interface InferRequest {
-  model_name?: string; model_version?: string; id?: string; inputs?: InferInput[];
-  outputs?: { name?: string }[]; raw_input_contents?: Uint8Array[];
+  model_name?: string;
+  model_version?: string;
+  id?: string;
+  inputs?: InferInput[];
+  outputs?: { name?: string }[];
+  raw_input_contents?: Uint8Array[];
 }
 
 export function grpcService(d: GrpcDeps): Record<string, UnaryHandler> {
@@ -83,15 +94,19 @@ async function answer(d: GrpcDeps, req: InferRequest, route: AppRoute, arrivalMs
   }
   const datatype = t.datatype ?? "";
   const tensor = { name: t.name ?? "", shape: t.shape ?? [], datatype };
-  const parsed = parseV2Tensor(raws.length === 1 ? { ...tensor, raw: raws[0] }
-    : { ...tensor, data: contentsData(t.contents, datatype, route.app.inputType, "inputs[0].contents") },
-  route.app.inputType, d.cache.enabled);
+  const parsed = parseV2Tensor(
+    raws.length === 1 ? { ...tensor, raw: raws[0] } : { ...tensor, data: contentsData(t.contents, datatype, route.app.inputType, "inputs[0].contents") },
+    route.app.inputType,
+    d.cache.enabled,
+  );
   const pinned = req.model_version ? pinnedVersion(route, req.model_version, (k) => d.management.isRunning(k)) : undefined;
   const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, { protocol: "grpc", field: "each row of inputs[0]" });
   const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
   const a = v2Answer(route.app.name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
   return {
-    model_name: a.modelName, model_version: a.version ?? "", id: a.id ?? "",
+    model_name: a.modelName,
+    model_version: a.version ?? "",
+    id: a.id ?? "",
     parameters: a.defaultRows === undefined ? {} : { default_rows: { string_param: a.defaultRows } },
     outputs: [{ name: "output", datatype: "BYTES", shape: [a.data.length] }],
     raw_output_contents: [encodeBytesTensor(a.data)],

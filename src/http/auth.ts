@@ -15,7 +15,7 @@ export function loadOrCreateToken(dataDir: string, fromEnv: string | undefined):
   if (fromEnv) return fromEnv;
   const path = join(dataDir, TOKEN_FILE);
   if (!existsSync(path)) {
-    writeFileSync(path, randomBytes(32).toString("hex") + "\n", { mode: 0o600, flag: "wx" });
+    writeFileSync(path, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
   }
   chmodSync(path, 0o600);
   return readFileSync(path, "utf8").trim();

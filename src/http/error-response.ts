@@ -6,7 +6,7 @@ export function errorResponse(err: unknown, logger?: Logger, requestId?: string)
   if (err instanceof ServeError) {
     return Response.json({ error: err.message, cause: err.detail ?? null, code: err.code }, { status: err.status });
   }
-  const detail = err instanceof Error ? err.stack ?? err.message : String(err);
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
   if (logger) logger.error("internal_error", "internal error", { request_id: requestId, stack: detail });
   else console.error(`internal error: ${detail}`);
   return Response.json({ error: "internal server error", cause: "see the server log", code: "internal" }, { status: 500 });

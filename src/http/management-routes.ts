@@ -5,8 +5,22 @@ import { NotFoundError } from "../errors.ts";
 import type { ArtifactStore } from "../management/artifacts.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import {
-  AddApp, AddModel, AddModelLinks, BuildEnvironment, AppNameBody, ContainerBody, ContainersBody, ModelBody, ModelNameBody, ModelNames, NameBody, parseBody,
-  SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
+  AddApp,
+  AddModel,
+  AddModelLinks,
+  BuildEnvironment,
+  AppNameBody,
+  ContainerBody,
+  ContainersBody,
+  ModelBody,
+  ModelNameBody,
+  ModelNames,
+  NameBody,
+  parseBody,
+  SetModelVersion,
+  SetNumReplicas,
+  SetPolicy,
+  VerboseBody,
 } from "../management/schemas.ts";
 import type { ManagementService } from "../management/service.ts";
 import { mountDashboard } from "../dashboard/routes.ts";
@@ -18,7 +32,12 @@ import type { Logger } from "../log.ts";
 
 const LogsQuery = ModelNameBody.extend({
   model_version: SetModelVersion.shape.model_version.optional(),
-  bytes: z.coerce.number().int().min(1).max(16 * 1024 * 1024).default(64 * 1024),
+  bytes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
 });
 
 export interface ManagementRouteDeps {
@@ -53,18 +72,17 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     const b = parseBody(AddModelLinks, await body(c.req.raw));
     return c.json({ app_name: b.app_name, linked_models: s.addModelLinks(b) });
   });
-  app.post("/admin/get_all_applications", async (c) =>
-    c.json(s.getAllApplications(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
+  app.post("/admin/get_all_applications", async (c) => c.json(s.getAllApplications(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
   app.post("/admin/get_application", async (c) => c.json(s.getApplication(parseBody(NameBody, await body(c.req.raw)).name)));
   app.post("/admin/get_all_models", async (c) => c.json(s.getAllModels(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
   app.post("/admin/get_model", async (c) => {
     const b = parseBody(ModelBody, await body(c.req.raw));
     return c.json(s.getModel(b.model_name, b.model_version));
   });
-  app.post("/admin/get_linked_models", async (c) =>
-    c.json(s.getLinkedModels(parseBody(AppNameBody, await body(c.req.raw)).app_name)));
+  app.post("/admin/get_linked_models", async (c) => c.json(s.getLinkedModels(parseBody(AppNameBody, await body(c.req.raw)).app_name)));
   app.post("/admin/get_all_containers", async (c) =>
-    c.json(parseBody(ContainersBody, await body(c.req.raw)).verbose ? s.getAllContainers() : s.getAllContainerNames()));
+    c.json(parseBody(ContainersBody, await body(c.req.raw)).verbose ? s.getAllContainers() : s.getAllContainerNames()),
+  );
   app.post("/admin/get_container", async (c) => {
     const b = parseBody(ContainerBody, await body(c.req.raw));
     return c.json(s.getContainer(b.model_name, b.model_version, b.replica_id));
@@ -99,16 +117,18 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     return c.json({ stopped: b.model_names });
   });
   app.post("/admin/stop_inactive_model_versions", async (c) =>
-    c.json({ stopped: await s.stopInactiveVersions(parseBody(ModelNames, await body(c.req.raw)).model_names) }));
-  app.post("/admin/environments", async (c) =>
-    c.json(d.envs.status(d.envs.start(parseBody(BuildEnvironment, await body(c.req.raw)).pkgs)), 202));
+    c.json({ stopped: await s.stopInactiveVersions(parseBody(ModelNames, await body(c.req.raw)).model_names) }),
+  );
+  app.post("/admin/environments", async (c) => c.json(d.envs.status(d.envs.start(parseBody(BuildEnvironment, await body(c.req.raw)).pkgs)), 202));
   app.get("/admin/environments/:id", (c) => c.json(d.envs.status(c.req.param("id"))));
   app.get("/admin/logs", (c) => {
     const b = parseBody(LogsQuery, c.req.query());
     return c.text(s.logs(b.model_name, b.model_version, b.bytes));
   });
 
-  app.notFound((c) => errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "the management routes are listed at GET /docs (OpenAPI: GET /openapi.json)")));
+  app.notFound((c) =>
+    errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "the management routes are listed at GET /docs (OpenAPI: GET /openapi.json)")),
+  );
   app.onError((err) => errorResponse(err, d.logger));
   return app;
 }

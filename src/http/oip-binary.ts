@@ -15,8 +15,10 @@ export function splitBinaryBody(body: Uint8Array, declared: string): { json: unk
     throw new BadRequestError(`the Inference-Header-Content-Length header must be a whole number of bytes, got '${declared.slice(0, 40)}'`);
   }
   if (length > body.length) {
-    throw new BadRequestError(`Inference-Header-Content-Length is ${length} but the body has only ${body.length} bytes`,
-      "it gives the length of the JSON header at the start of the body");
+    throw new BadRequestError(
+      `Inference-Header-Content-Length is ${length} but the body has only ${body.length} bytes`,
+      "it gives the length of the JSON header at the start of the body",
+    );
   }
   const text = Buffer.from(body.buffer, body.byteOffset, length).toString("utf8");
   let json: unknown;

@@ -57,9 +57,10 @@ export function oipRoutes(d: OipDeps): Hono {
     let request;
     let answered;
     try {
-      const { json, binary } = headerLength === null
-        ? { json: await readJson(req, d.maxBodyBytes), binary: undefined }
-        : splitBinaryBody(await readBodyBytes(req, d.maxBodyBytes), headerLength);
+      const { json, binary } =
+        headerLength === null
+          ? { json: await readJson(req, d.maxBodyBytes), binary: undefined }
+          : splitBinaryBody(await readBodyBytes(req, d.maxBodyBytes), headerLength);
       request = parseV2Request(json, route.app.inputType, d.cache.enabled, binary);
       const pinned = version === undefined ? undefined : pinnedVersion(route, version, (k) => d.management.isRunning(k));
       answered = d.processor.answerRows(route, request.parsed, arrivalMs, pinned, { field: "each row of inputs[0]", signal: req.signal });

@@ -6,8 +6,21 @@
 import { z } from "zod";
 import pkg from "../../package.json" with { type: "json" };
 import {
-  AddApp, AddModel, AddModelLinks, AppNameBody, BuildEnvironment, ContainerBody, ContainersBody, ModelBody, ModelNameBody, ModelNames, NameBody,
-  SetModelVersion, SetNumReplicas, SetPolicy, VerboseBody,
+  AddApp,
+  AddModel,
+  AddModelLinks,
+  AppNameBody,
+  BuildEnvironment,
+  ContainerBody,
+  ContainersBody,
+  ModelBody,
+  ModelNameBody,
+  ModelNames,
+  NameBody,
+  SetModelVersion,
+  SetNumReplicas,
+  SetPolicy,
+  VerboseBody,
 } from "../management/schemas.ts";
 
 type Api = "query" | "management" | "both";
@@ -31,12 +44,19 @@ const PREDICT_BODY = {
 };
 const FEEDBACK_BODY = { type: "object", required: ["input", "label"], properties: { input: {}, label: { type: ["string", "number"] } } };
 const V2_INFER_BODY = {
-  type: "object", required: ["inputs"],
+  type: "object",
+  required: ["inputs"],
   properties: {
     id: { type: "string" },
     inputs: {
-      type: "array", minItems: 1, maxItems: 1,
-      items: { type: "object", required: ["name", "shape", "datatype", "data"], properties: { name: { type: "string" }, shape: { type: "array", items: { type: "integer" } }, datatype: { type: "string" }, data: { type: "array" } } },
+      type: "array",
+      minItems: 1,
+      maxItems: 1,
+      items: {
+        type: "object",
+        required: ["name", "shape", "datatype", "data"],
+        properties: { name: { type: "string" }, shape: { type: "array", items: { type: "integer" } }, datatype: { type: "string" }, data: { type: "array" } },
+      },
     },
   },
 };
@@ -46,7 +66,12 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "query", method: "post", path: "/{app}/update", summary: "Feedback: a labelled input; exp3 learns from it", body: FEEDBACK_BODY },
   { api: "query", method: "get", path: "/health", summary: "Liveness" },
   { api: "query", method: "get", path: "/ready", summary: "Readiness: every linked model has a ready replica (503 otherwise)" },
-  { api: "query", method: "get", path: "/metrics", summary: "Prometheus text to a scraper (Accept: text/plain or OpenMetrics); Clipper's JSON metrics to any other client" },
+  {
+    api: "query",
+    method: "get",
+    path: "/metrics",
+    summary: "Prometheus text to a scraper (Accept: text/plain or OpenMetrics); Clipper's JSON metrics to any other client",
+  },
   { api: "query", method: "get", path: "/metrics.json", summary: "JSON summary of queries, batches and cache" },
   { api: "query", method: "get", path: "/v2", summary: "Open Inference Protocol: server metadata" },
   { api: "query", method: "get", path: "/v2/health/live", summary: "Open Inference Protocol: liveness" },
@@ -56,7 +81,13 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "query", method: "get", path: "/v2/models/{m}/ready", summary: "Open Inference Protocol: model readiness" },
   { api: "query", method: "get", path: "/v2/models/{m}/versions/{v}/ready", summary: "Open Inference Protocol: version readiness" },
   { api: "query", method: "post", path: "/v2/models/{m}/infer", summary: "Open Inference Protocol: inference", body: V2_INFER_BODY },
-  { api: "query", method: "post", path: "/v2/models/{m}/versions/{v}/infer", summary: "Open Inference Protocol: inference on one version", body: V2_INFER_BODY },
+  {
+    api: "query",
+    method: "post",
+    path: "/v2/models/{m}/versions/{v}/infer",
+    summary: "Open Inference Protocol: inference on one version",
+    body: V2_INFER_BODY,
+  },
   { api: "both", method: "get", path: "/openapi.json", summary: "This document (on both ports)", open: true },
   { api: "both", method: "get", path: "/docs", summary: "Interactive API documentation (on both ports)", open: true },
 
@@ -74,7 +105,13 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "management", method: "post", path: "/admin/get_all_models", summary: "List model versions", body: VerboseBody },
   { api: "management", method: "post", path: "/admin/get_model", summary: "One model version", body: ModelBody },
   { api: "management", method: "post", path: "/admin/get_linked_models", summary: "Models linked to an application", body: AppNameBody },
-  { api: "management", method: "post", path: "/admin/get_all_containers", summary: "Every replica process (verbose: false gives Clipper's \"name:version:replica\" strings)", body: ContainersBody },
+  {
+    api: "management",
+    method: "post",
+    path: "/admin/get_all_containers",
+    summary: 'Every replica process (verbose: false gives Clipper\'s "name:version:replica" strings)',
+    body: ContainersBody,
+  },
   { api: "management", method: "post", path: "/admin/get_container", summary: "One replica (Clipper's get_container)", body: ContainerBody },
   { api: "management", method: "post", path: "/admin/get_model_versions", summary: "Versions of a model", body: ModelNameBody },
   { api: "management", method: "post", path: "/admin/set_model_version", summary: "Make a version current (rollback)", body: SetModelVersion },
@@ -91,9 +128,16 @@ export const ROUTES: readonly RouteDoc[] = [
 ];
 
 const ERROR = {
-  description: "Error", content: { "application/json": { schema: {
-    type: "object", properties: { error: { type: "string" }, cause: { type: ["string", "null"] }, code: { type: "string" } }, required: ["error"],
-  } } },
+  description: "Error",
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        properties: { error: { type: "string" }, cause: { type: ["string", "null"] }, code: { type: "string" } },
+        required: ["error"],
+      },
+    },
+  },
 };
 
 function bodySchema(body: RouteDoc["body"]): unknown {
@@ -107,20 +151,29 @@ export function openApiDocument(servers: { query: string; management: string }):
     const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
     const urls = r.api === "both" ? [servers.query, servers.management] : [r.api === "query" ? servers.query : servers.management];
     (paths[r.path] ??= {})[r.method] = {
-      summary: r.summary, tags: [r.api === "management" ? "management API" : "query API"],
+      summary: r.summary,
+      tags: [r.api === "management" ? "management API" : "query API"],
       servers: urls.map((url) => ({ url })),
       ...(params.length ? { parameters: params } : {}),
       ...(r.api === "management" && !r.open ? { security: [{ bearer: [] }] } : {}),
-      ...(r.body || r.bodyType ? {
-        requestBody: { required: true, content: { [r.bodyType ?? "application/json"]: { schema: r.bodyType ? { type: "string", format: "binary" } : bodySchema(r.body) } } },
-      } : {}),
+      ...(r.body || r.bodyType
+        ? {
+            requestBody: {
+              required: true,
+              content: { [r.bodyType ?? "application/json"]: { schema: r.bodyType ? { type: "string", format: "binary" } : bodySchema(r.body) } },
+            },
+          }
+        : {}),
       responses: { "200": { description: "OK" }, "400": ERROR, "401": ERROR, "404": ERROR, "413": ERROR },
     };
   }
   return {
     openapi: "3.1.0",
     info: { title: "clipper", version: pkg.version, description: "Query API (default port 1337) and management API (default port 1338)" },
-    servers: [{ url: servers.query, description: "query API" }, { url: servers.management, description: "management API" }],
+    servers: [
+      { url: servers.query, description: "query API" },
+      { url: servers.management, description: "management API" },
+    ],
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "the token in <data-dir>/token or CLIPPER_TOKEN" } } },
     paths,
   };

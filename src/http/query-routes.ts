@@ -36,8 +36,6 @@ function requestIdOf(req: Request): string {
   return given && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : REQUEST_PREFIX + (requestSeq++).toString(36);
 }
 
-
-
 /** Runs one hot route, mapping any error to its response in the one place that does it. */
 function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body: string, arrivalMs: number, requestId: string) => string | Promise<string>) {
   return async (req: BunRequest<P>): Promise<Response> => {
@@ -56,7 +54,9 @@ function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body
 export function hotQueryRoutes(d: QueryRouteDeps) {
   return {
     "/:app/predict": {
-      POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) => d.processor.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"), req.signal)),
+      POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) =>
+        d.processor.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"), req.signal),
+      ),
     },
     "/:app/update": {
       POST: hot<"/:app/update">(d, (req, body, arrivalMs) => d.processor.update(req.params.app, body, arrivalMs, req.headers.get("authorization"))),

@@ -46,7 +46,7 @@ export class ArtifactStore {
       const entries = looksLikeTar(head) ? checkTar(tmp, this.#maxBytes) : undefined;
       renameSync(tmp, this.path(sha256));
       if (!entries) return { sha256, size };
-      const dir = this.path(sha256) + ".d";
+      const dir = `${this.path(sha256)}.d`;
       if (!existsSync(dir)) {
         const unpacking = `${dir}.${process.pid}-${crypto.randomUUID()}`;
         try {
@@ -60,7 +60,11 @@ export class ArtifactStore {
       }
       return { sha256, size, directory: true, files: entries.filter((e) => e.type !== "dir").length };
     } catch (err) {
-      try { await sink.end(); } catch { /* already closed */ }
+      try {
+        await sink.end();
+      } catch {
+        /* already closed */
+      }
       rmSync(tmp, { force: true });
       throw err;
     }
@@ -80,7 +84,7 @@ export class ArtifactStore {
 
   /** The unpacked directory of a tar artifact, or undefined when the artifact is a single file. */
   directory(sha256: string): string | undefined {
-    const dir = this.path(sha256) + ".d";
+    const dir = `${this.path(sha256)}.d`;
     return existsSync(dir) ? dir : undefined;
   }
 
@@ -103,7 +107,7 @@ export class ArtifactStore {
     const base = this.path(sha256);
     rmSync(base, { force: true });
     for (const ext of EXTENSIONS) rmSync(base + ext, { force: true });
-    removeTree(base + ".d");
+    removeTree(`${base}.d`);
   }
 }
 

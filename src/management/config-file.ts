@@ -7,30 +7,44 @@ import { NAME_PATTERN, VERSION_PATTERN } from "./schemas.ts";
 const name = z.string().regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits, '-' or '.'");
 const inputType = z.enum(INPUT_TYPES as [string, ...string[]]);
 
-export const ConfigFile = z.object({
-  apps: z.array(z.object({
-    name,
-    input_type: inputType,
-    default_output: z.string().default("-1.0"),
-    latency_slo_micros: z.number().int().min(1000).default(100_000),
-    policy: z.enum(["single", "split", "exp3", "shadow"]).optional(),
-    weights: z.record(name, z.number().nonnegative()).optional(),
-    primary: name.optional(),
-    shadow: name.optional(),
-  }).strict()).default([]),
-  models: z.array(z.object({
-    name,
-    version: z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(VERSION_PATTERN, "must be letters, digits, '.', '_' or '-'")),
-    /** Path relative to the config file, or a file:// URL. */
-    artifact: z.string().min(1),
-    input_type: inputType.default("doubles"),
-    replicas: z.number().int().min(1).max(64).default(1),
-    predict_method: z.string().optional(),
-    runtime: z.enum(["python", "node"]).optional(),
-    pkgs: z.array(z.string()).optional(),
-    links: z.array(name).default([]),
-  }).strict()).default([]),
-}).strict();
+export const ConfigFile = z
+  .object({
+    apps: z
+      .array(
+        z
+          .object({
+            name,
+            input_type: inputType,
+            default_output: z.string().default("-1.0"),
+            latency_slo_micros: z.number().int().min(1000).default(100_000),
+            policy: z.enum(["single", "split", "exp3", "shadow"]).optional(),
+            weights: z.record(name, z.number().nonnegative()).optional(),
+            primary: name.optional(),
+            shadow: name.optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    models: z
+      .array(
+        z
+          .object({
+            name,
+            version: z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(VERSION_PATTERN, "must be letters, digits, '.', '_' or '-'")),
+            /** Path relative to the config file, or a file:// URL. */
+            artifact: z.string().min(1),
+            input_type: inputType.default("doubles"),
+            replicas: z.number().int().min(1).max(64).default(1),
+            predict_method: z.string().optional(),
+            runtime: z.enum(["python", "node"]).optional(),
+            pkgs: z.array(z.string()).optional(),
+            links: z.array(name).default([]),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
 
 export type ConfigFile = z.output<typeof ConfigFile>;
 

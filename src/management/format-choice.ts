@@ -19,7 +19,12 @@ export interface FormatChoice {
 }
 
 const FILE_EXTENSION: Record<string, string> = {
-  torchscript: ".pt", "torch-export": ".pt2", keras: ".keras", xgboost: ".json", lightgbm: ".txt", onnx: ".onnx",
+  torchscript: ".pt",
+  "torch-export": ".pt2",
+  keras: ".keras",
+  xgboost: ".json",
+  lightgbm: ".txt",
+  onnx: ".onnx",
 };
 
 /** The extension a format's loader needs: the uploaded one when it is one the loader reads, else the format's own. */
@@ -33,20 +38,26 @@ export function formatExtension(format: string | undefined, uploaded: string): s
 export function resolveFormat(body: z.output<typeof AddModel>, artifacts: ArtifactStore, serverPython: string): FormatChoice {
   const sha = body.artifact_sha256;
   const dir = sha ? artifacts.directory(sha) : undefined;
-  const format: FormatName | undefined = body.runtime !== "python" || !sha ? undefined
-    : body.format ?? detectFormat(body.artifact_name, artifacts.existing(sha), dir);
+  const format: FormatName | undefined =
+    body.runtime !== "python" || !sha ? undefined : (body.format ?? detectFormat(body.artifact_name, artifacts.existing(sha), dir));
   if (!format) {
     for (const field of ["input_shape", "output", "threads"] as const) {
       if (body[field] !== undefined) {
         throw new BadRequestError(`${field}: only a model format (torchscript, onnx, …) takes it, and this artifact is not one`, "give --format NAME");
       }
     }
-    if (dir) throw new BadRequestError("artifact_sha256: the archive is not a model directory clipper knows (no MLmodel, no saved_model.pb)", "give --format savedmodel or --format mlflow");
+    if (dir)
+      throw new BadRequestError(
+        "artifact_sha256: the archive is not a model directory clipper knows (no MLmodel, no saved_model.pb)",
+        "give --format savedmodel or --format mlflow",
+      );
     return { options: {}, pkgs: body.pkgs, info: {} };
   }
   if (DIRECTORY_FORMATS.has(format) !== Boolean(dir)) {
-    throw new BadRequestError(`format: a ${format} model is ${dir ? "a single file" : "a directory, uploaded as a tar archive"}, and this artifact is ${dir ? "an archive" : "a single file"}`,
-      "`clipper deploy DIRECTORY` packs a directory for you");
+    throw new BadRequestError(
+      `format: a ${format} model is ${dir ? "a single file" : "a directory, uploaded as a tar archive"}, and this artifact is ${dir ? "an archive" : "a single file"}`,
+      "`clipper deploy DIRECTORY` packs a directory for you",
+    );
   }
   const options = { format, inputShape: body.input_shape, output: body.output, threads: body.threads ?? 1 };
   if (body.pkgs) return { options, pkgs: body.pkgs, info: { format, packages_source: "pkgs" } };

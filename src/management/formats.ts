@@ -27,7 +27,12 @@ export const FORMAT_PACKAGES: Record<FormatName, { module: string; pkgs: string[
 };
 
 const BY_EXTENSION: Record<string, FormatName> = {
-  ".pt": "torchscript", ".pth": "torchscript", ".pt2": "torch-export", ".keras": "keras", ".ubj": "xgboost", ".onnx": "onnx",
+  ".pt": "torchscript",
+  ".pth": "torchscript",
+  ".pt2": "torch-export",
+  ".keras": "keras",
+  ".ubj": "xgboost",
+  ".onnx": "onnx",
 };
 
 /** The directory holding the model: the unpacked root, or its only subdirectory (`tar -cf m.tar model/`). */
@@ -68,20 +73,28 @@ function readAt(file: string, n: number, fromEnd: boolean): string {
   const len = Math.min(n, size);
   const buf = new Uint8Array(len);
   const fd = openSync(file, "r");
-  try { readSync(fd, buf, 0, len, fromEnd ? size - len : 0); } finally { closeSync(fd); }
+  try {
+    readSync(fd, buf, 0, len, fromEnd ? size - len : 0);
+  } finally {
+    closeSync(fd);
+  }
   return new TextDecoder("latin1").decode(buf);
 }
 const readHead = (file: string, n: number) => readAt(file, n, false);
 const readTail = (file: string, n: number) => readAt(file, n, true);
 
 /** A requirement line of an MLflow requirements.txt that the environment builder accepts (comments and options dropped). */
-const REQUIREMENT_LINE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?((===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]+)?(,(===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]+)*$/;
+const REQUIREMENT_LINE =
+  /^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?((===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]+)?(,(===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]+)*$/;
 
 /** The packages an MLflow model recorded in its requirements.txt (mlflow itself included), or undefined. */
 export function mlflowRequirements(dir: string): string[] | undefined {
   const file = join(modelRoot(dir), "requirements.txt");
   if (!existsSync(file)) return undefined;
-  const reqs = readFileSync(file, "utf8").split("\n").map((l) => l.replace(/#.*/, "").replace(/\s+/g, "")).filter((l) => REQUIREMENT_LINE.test(l));
+  const reqs = readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").replace(/\s+/g, ""))
+    .filter((l) => REQUIREMENT_LINE.test(l));
   return reqs.length ? reqs.slice(0, 100) : undefined;
 }
 
@@ -92,8 +105,10 @@ export function pythonHas(python: string, module: string): boolean {
   const key = `${python}\0${module}`;
   let has = hasModuleCache.get(key);
   if (has === undefined) {
-    const r = spawnSync([python, "-c", `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(${JSON.stringify(module)}) else 1)`],
-      { stdout: "ignore", stderr: "ignore" });
+    const r = spawnSync([python, "-c", `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(${JSON.stringify(module)}) else 1)`], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
     has = r.exitCode === 0;
     hasModuleCache.set(key, has);
   }

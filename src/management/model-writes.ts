@@ -50,17 +50,19 @@ export abstract class ModelWrites extends ManagementReads {
   /** Starts the current version of every registered model (server start-up). */
   async restore(logger: Logger): Promise<void> {
     const current = this.registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
-    await Promise.all(current.map(async (m) => {
-      const key = modelKey(m.name, m.version);
-      try {
-        const python = m.options.pkgs ? await this.envs.ensure(m.options.pkgs) : undefined;
-        await this.runtimes.start(m, this.#artifactPath(m), python);
-        logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
-      } catch (err) {
-        this.restoreErrors.set(key, (err as Error).message);
-        logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
-      }
-    }));
+    await Promise.all(
+      current.map(async (m) => {
+        const key = modelKey(m.name, m.version);
+        try {
+          const python = m.options.pkgs ? await this.envs.ensure(m.options.pkgs) : undefined;
+          await this.runtimes.start(m, this.#artifactPath(m), python);
+          logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
+        } catch (err) {
+          this.restoreErrors.set(key, (err as Error).message);
+          logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
+        }
+      }),
+    );
   }
 
   /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
@@ -73,8 +75,10 @@ export abstract class ModelWrites extends ManagementReads {
     }
     const current = this.registry.currentModel(body.model_name);
     if (current && current.inputType !== body.input_type) {
-      throw new BadRequestError(`model ${body.model_name} takes ${current.inputType} (version ${current.version}); a new version must too`,
-        "deploy under a new model name to change the input type");
+      throw new BadRequestError(
+        `model ${body.model_name} takes ${current.inputType} (version ${current.version}); a new version must too`,
+        "deploy under a new model name to change the input type",
+      );
     }
     const app = body.app ? this.registry.app(body.app.name) : undefined;
     if (app && app.inputType !== body.input_type) {
@@ -86,13 +90,25 @@ export abstract class ModelWrites extends ManagementReads {
     const containerless = body.runtime === "none";
     const choice = resolveFormat(body, this.artifacts, this.envs.basePython);
     const draft: ModelRecord = {
-      name: body.model_name, version, inputType: body.input_type as InputType, runtime: body.runtime,
-      artifactSha256: body.artifact_sha256 ?? "", artifactName: body.artifact_name, predictMethod: body.predict_method,
-      replicas: containerless ? 0 : body.replicas, runtimeInfo: {}, isCurrent: true, createdAt: new Date().toISOString(),
+      name: body.model_name,
+      version,
+      inputType: body.input_type as InputType,
+      runtime: body.runtime,
+      artifactSha256: body.artifact_sha256 ?? "",
+      artifactName: body.artifact_name,
+      predictMethod: body.predict_method,
+      replicas: containerless ? 0 : body.replicas,
+      runtimeInfo: {},
+      isCurrent: true,
+      createdAt: new Date().toISOString(),
       options: {
-        image: body.image, cpus: body.cpus, memory: body.memory, command: body.command,
+        image: body.image,
+        cpus: body.cpus,
+        memory: body.memory,
+        command: body.command,
         pkgs: choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined,
-        labels: body.labels.length ? body.labels : undefined, containerName: body.container_name,
+        labels: body.labels.length ? body.labels : undefined,
+        containerName: body.container_name,
         batchSize: body.batch_size > 0 ? body.batch_size : undefined,
         ...choice.options,
       },
@@ -112,8 +128,11 @@ export abstract class ModelWrites extends ManagementReads {
       if (body.app) {
         if (!app) {
           this.registry.insertApp({
-            name: body.app.name, inputType: draft.inputType, defaultOutput: body.app.default_output,
-            sloMicros: body.app.latency_slo_micros, policy: "single",
+            name: body.app.name,
+            inputType: draft.inputType,
+            defaultOutput: body.app.default_output,
+            sloMicros: body.app.latency_slo_micros,
+            policy: "single",
           });
         }
         this.registry.insertLink(body.app.name, body.model_name);
@@ -139,8 +158,10 @@ export abstract class ModelWrites extends ManagementReads {
         await this.runtimes.queue(key)!.enqueue(sample, performance.now() + this.probeTimeoutMs, this.probeTimeoutMs * 1000);
       } catch (err) {
         await this.runtimes.stop(key);
-        throw new RuntimeFailure(`model ${key} loaded but failed its first prediction: ${(err as Error).message}`,
-          `version ${previous!.version} keeps serving`);
+        throw new RuntimeFailure(
+          `model ${key} loaded but failed its first prediction: ${(err as Error).message}`,
+          `version ${previous!.version} keeps serving`,
+        );
       }
     }
     return info;
@@ -164,8 +185,10 @@ export abstract class ModelWrites extends ManagementReads {
   async setNumReplicas(name: string, replicas: number) {
     const current = this.current(name);
     if (current.runtime === "none") {
-      throw new ConflictError(`model ${name} version ${current.version} was registered without containers (NO_CONTAINER) and has no replicas to scale`,
-        "deploy a version with an artifact or an image first");
+      throw new ConflictError(
+        `model ${name} version ${current.version} was registered without containers (NO_CONTAINER) and has no replicas to scale`,
+        "deploy a version with an artifact or an image first",
+      );
     }
     await this.runtimes.scale(modelKey(name, current.version), replicas);
     this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
@@ -182,7 +205,7 @@ export abstract class ModelWrites extends ManagementReads {
       if (this.registry.versions(name).length === 0) this.registry.deleteLinksOfModel(name);
     });
     this.refresh();
-    this.cache.evictPrefix(modelKey(name, version) + "\u0000");
+    this.cache.evictPrefix(`${modelKey(name, version)}\u0000`);
     rmSync(this.runtimes.logPath(name, version), { force: true });
     if (model.artifactSha256 && !this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
   }
@@ -218,16 +241,21 @@ export abstract class ModelWrites extends ManagementReads {
   /** The `single` policy serves one model: a second, different link is refused. */
   protected checkSingleLink(appName: string, modelName: string): void {
     const app = this.registry.app(appName);
-    if (!app || app.policy !== "single") return;
+    if (app?.policy !== "single") return;
     const other = this.registry.linkedModels(appName).find((m) => m !== modelName);
     if (other) {
-      throw new ConflictError(`application '${appName}' already serves model '${other}' (policy 'single')`,
-        "unlink it first, or deploy a new version of that model");
+      throw new ConflictError(
+        `application '${appName}' already serves model '${other}' (policy 'single')`,
+        "unlink it first, or deploy a new version of that model",
+      );
     }
   }
 
   #nextVersion(name: string): string {
-    const numeric = this.registry.versions(name).map((m) => Number(m.version)).filter(Number.isInteger);
+    const numeric = this.registry
+      .versions(name)
+      .map((m) => Number(m.version))
+      .filter(Number.isInteger);
     return String(numeric.length ? Math.max(...numeric) + 1 : 1);
   }
 }

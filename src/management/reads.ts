@@ -51,9 +51,14 @@ export abstract class ManagementReads {
   getApplication(name: string) {
     const app = this.app(name);
     return {
-      name: app.name, input_type: app.inputType, default_output: app.defaultOutput,
-      latency_slo_micros: app.sloMicros, policy: app.policy, policy_config: app.policyConfig,
-      query_token_required: app.queryTokenSha256 !== undefined, cache: app.cache,
+      name: app.name,
+      input_type: app.inputType,
+      default_output: app.defaultOutput,
+      latency_slo_micros: app.sloMicros,
+      policy: app.policy,
+      policy_config: app.policyConfig,
+      query_token_required: app.queryTokenSha256 !== undefined,
+      cache: app.cache,
       linked_models: this.registry.linkedModels(app.name),
     };
   }
@@ -87,9 +92,19 @@ export abstract class ManagementReads {
       const key = modelKey(model.name, model.version);
       const n = replica.id.startsWith(`${key}#`) ? Number(replica.id.slice(key.length + 1)) : replica.id;
       return {
-        model_name: model.name, model_version: model.version, model_id: key, model_replica_id: n, replica_id: replica.id,
-        input_type: model.inputType, batch_size: model.options.batchSize ?? -1, zmq_connection_id: null,
-        state: replica.state, status: replica.state, pid: replica.pid ?? null, container: replica.container ?? null, outstanding_rows: replica.outstandingRows,
+        model_name: model.name,
+        model_version: model.version,
+        model_id: key,
+        model_replica_id: n,
+        replica_id: replica.id,
+        input_type: model.inputType,
+        batch_size: model.options.batchSize ?? -1,
+        zmq_connection_id: null,
+        state: replica.state,
+        status: replica.state,
+        pid: replica.pid ?? null,
+        container: replica.container ?? null,
+        outstanding_rows: replica.outstandingRows,
       };
     });
   }
@@ -109,7 +124,8 @@ export abstract class ManagementReads {
   status() {
     return {
       applications: this.registry.apps().map((a) => ({
-        ...this.getApplication(a.name), ready: this.isAppReady(a.name),
+        ...this.getApplication(a.name),
+        ready: this.isAppReady(a.name),
       })),
       models: this.registry.models().map((m) => this.describeModel(m)),
       cache: { enabled: this.cache.enabled, entries: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
@@ -131,18 +147,29 @@ export abstract class ManagementReads {
   protected describeModel(m: ModelRecord) {
     const key = modelKey(m.name, m.version);
     const pool = this.runtimes.status(key);
-    const state = m.runtime === "none" ? "registered"
-      : pool?.state ?? (m.isCurrent ? (this.restoreErrors.has(key) ? "failed" : "stopped") : "inactive");
+    const state = m.runtime === "none" ? "registered" : (pool?.state ?? (m.isCurrent ? (this.restoreErrors.has(key) ? "failed" : "stopped") : "inactive"));
     return {
-      model_name: m.name, model_version: m.version, input_type: m.inputType, runtime: m.runtime,
+      model_name: m.name,
+      model_version: m.version,
+      input_type: m.inputType,
+      runtime: m.runtime,
       // Clipper's fields, beside clipper's own.
-      is_current_version: m.isCurrent, labels: m.options.labels ?? [], container_name: containerName(m),
-      model_data_path: "DEPRECATED", batch_size: m.options.batchSize ?? -1,
-      is_current: m.isCurrent, replicas: m.replicas, state, status: state,
+      is_current_version: m.isCurrent,
+      labels: m.options.labels ?? [],
+      container_name: containerName(m),
+      model_data_path: "DEPRECATED",
+      batch_size: m.options.batchSize ?? -1,
+      is_current: m.isCurrent,
+      replicas: m.replicas,
+      state,
+      status: state,
       ready_replicas: this.runtimes.replicasOf(key).filter((r) => r.state === "ready").length,
       last_error: pool?.lastError ?? this.restoreErrors.get(key) ?? null,
-      artifact_sha256: m.artifactSha256, artifact_name: m.artifactName, predict_method: m.predictMethod,
-      runtime_info: m.runtimeInfo, created_at: m.createdAt,
+      artifact_sha256: m.artifactSha256,
+      artifact_name: m.artifactName,
+      predict_method: m.predictMethod,
+      runtime_info: m.runtimeInfo,
+      created_at: m.createdAt,
     };
   }
 

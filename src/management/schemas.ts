@@ -11,7 +11,9 @@ export const NAME_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 export const VERSION_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 
 const name = z.string().regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit");
-const version = z.union([z.string(), z.number().int().nonnegative()]).transform(String)
+const version = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform(String)
   .pipe(z.string().regex(VERSION_PATTERN, "must be 1-63 letters, digits, '.', '_' or '-'"));
 const inputType = z.enum(INPUT_TYPES as [string, ...string[]]);
 const sloMicros = z.number().int().min(1000).max(60_000_000);
@@ -30,79 +32,109 @@ export const AddApp = z.object({
 
 /** Clipper's image name for a model registered without containers (register_model with no image). */
 export const CONTAINERLESS_IMAGE = "NO_CONTAINER";
-const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._\/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/;
+const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$/;
 
-export const AddModel = z.object({
-  model_name: name,
-  model_version: version.optional(),
-  input_type: inputType.default("doubles"),
-  artifact_sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the 64 hex characters returned by PUT /admin/artifacts").optional(),
-  artifact_name: z.string().regex(/^[^/\\\0]{1,255}$/, "must be a file name without a directory").default("model.pkl"),
-  /** Default: python; docker when Clipper's `container_name` names an image; none for Clipper's NO_CONTAINER. */
-  runtime: z.enum(RUNTIME_KINDS).optional(),
-  /** docker: the image speaking the runtime protocol, and resource flags passed to `docker run`. */
-  image: z.string().regex(IMAGE_PATTERN, "must be an image reference like name:tag").optional(),
-  /** Clipper's body: the model's Docker image, or NO_CONTAINER to register the model without replicas. */
-  container_name: z.union([z.literal(CONTAINERLESS_IMAGE), z.string().regex(IMAGE_PATTERN, "must be an image reference like name:tag or NO_CONTAINER")]).optional(),
-  /** Clipper's body: annotations kept with the model version. */
-  labels: z.array(z.string().max(200)).max(64).default([]),
-  /** Clipper's body: the most rows a batch may hold (-1: adaptive, up to --max-batch-size). */
-  batch_size: z.number().int().min(-1).max(1_000_000).refine((n) => n !== 0, "must be -1 (adaptive) or at least 1").default(-1),
-  /** Clipper's body sends "DEPRECATED" here; accepted and ignored (no file is read from it). */
-  model_data_path: z.string().max(4096).optional(),
-  cpus: z.string().regex(/^\d+(\.\d+)?$/, "must be a number of CPUs like 1.5").optional(),
-  memory: z.string().regex(/^\d+[bkmg]?$/i, "must be a size like 512m").optional(),
-  /** python runtime: run in its own environment with exactly these packages (built once, cached). */
-  pkgs: z.array(z.string().max(200)).min(1).max(100).optional(),
-  /** command runtime: the program (and its arguments) that speaks the runtime protocol. */
-  command: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
-  /** python runtime: the model format (detected from the artifact when absent), and how to call it. */
-  format: z.enum(FORMATS).optional(),
-  input_shape: z.array(z.number().int().min(1).max(1_000_000)).min(1).max(8).optional(),
-  output: z.enum(["raw", "argmax"]).optional(),
-  threads: z.number().int().min(1).max(256).optional(),
-  predict_method: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier").default("predict"),
-  replicas: z.number().int().min(1).max(64).default(1),
-  /** Link the model to this app, creating the app when missing, in the same transaction. */
-  app: z.object({
-    name,
-    default_output: defaultOutput.default("-1.0"),
-    latency_slo_micros: sloMicros.default(100_000),
-  }).optional(),
-}).transform((b) => {
-  // Clipper's register_model names the image in container_name and sends no artifact.
-  const fromContainer = b.container_name && !b.artifact_sha256 && !b.runtime && !b.image;
-  if (!fromContainer) return { ...b, runtime: b.runtime ?? ("python" as const) };
-  if (b.container_name === CONTAINERLESS_IMAGE) return { ...b, runtime: "none" as const };
-  return { ...b, runtime: "docker" as const, image: b.container_name };
-}).superRefine((b, ctx) => {
-  if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
-  if (b.pkgs && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["pkgs"], message: "only the python runtime builds environments" });
-  if (b.format && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["format"], message: "model formats are loaded by the python runtime" });
-  if (b.input_shape && b.input_shape.reduce((a, d) => a * d, 1) > 1_000_000) {
-    ctx.addIssue({ code: "custom", path: ["input_shape"], message: "must have at most 1000000 values per row" });
-  }
-  if (b.runtime === "command" && !b.command) ctx.addIssue({ code: "custom", path: ["command"], message: "the command runtime needs a command" });
-  if ((b.runtime === "python" || b.runtime === "node") && !b.artifact_sha256) {
-    ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });
-  }
-});
+export const AddModel = z
+  .object({
+    model_name: name,
+    model_version: version.optional(),
+    input_type: inputType.default("doubles"),
+    artifact_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "must be the 64 hex characters returned by PUT /admin/artifacts")
+      .optional(),
+    artifact_name: z
+      .string()
+      .regex(/^[^/\\\0]{1,255}$/, "must be a file name without a directory")
+      .default("model.pkl"),
+    /** Default: python; docker when Clipper's `container_name` names an image; none for Clipper's NO_CONTAINER. */
+    runtime: z.enum(RUNTIME_KINDS).optional(),
+    /** docker: the image speaking the runtime protocol, and resource flags passed to `docker run`. */
+    image: z.string().regex(IMAGE_PATTERN, "must be an image reference like name:tag").optional(),
+    /** Clipper's body: the model's Docker image, or NO_CONTAINER to register the model without replicas. */
+    container_name: z
+      .union([z.literal(CONTAINERLESS_IMAGE), z.string().regex(IMAGE_PATTERN, "must be an image reference like name:tag or NO_CONTAINER")])
+      .optional(),
+    /** Clipper's body: annotations kept with the model version. */
+    labels: z.array(z.string().max(200)).max(64).default([]),
+    /** Clipper's body: the most rows a batch may hold (-1: adaptive, up to --max-batch-size). */
+    batch_size: z
+      .number()
+      .int()
+      .min(-1)
+      .max(1_000_000)
+      .refine((n) => n !== 0, "must be -1 (adaptive) or at least 1")
+      .default(-1),
+    /** Clipper's body sends "DEPRECATED" here; accepted and ignored (no file is read from it). */
+    model_data_path: z.string().max(4096).optional(),
+    cpus: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, "must be a number of CPUs like 1.5")
+      .optional(),
+    memory: z
+      .string()
+      .regex(/^\d+[bkmg]?$/i, "must be a size like 512m")
+      .optional(),
+    /** python runtime: run in its own environment with exactly these packages (built once, cached). */
+    pkgs: z.array(z.string().max(200)).min(1).max(100).optional(),
+    /** command runtime: the program (and its arguments) that speaks the runtime protocol. */
+    command: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
+    /** python runtime: the model format (detected from the artifact when absent), and how to call it. */
+    format: z.enum(FORMATS).optional(),
+    input_shape: z.array(z.number().int().min(1).max(1_000_000)).min(1).max(8).optional(),
+    output: z.enum(["raw", "argmax"]).optional(),
+    threads: z.number().int().min(1).max(256).optional(),
+    predict_method: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier")
+      .default("predict"),
+    replicas: z.number().int().min(1).max(64).default(1),
+    /** Link the model to this app, creating the app when missing, in the same transaction. */
+    app: z
+      .object({
+        name,
+        default_output: defaultOutput.default("-1.0"),
+        latency_slo_micros: sloMicros.default(100_000),
+      })
+      .optional(),
+  })
+  .transform((b) => {
+    // Clipper's register_model names the image in container_name and sends no artifact.
+    const fromContainer = b.container_name && !b.artifact_sha256 && !b.runtime && !b.image;
+    if (!fromContainer) return { ...b, runtime: b.runtime ?? ("python" as const) };
+    if (b.container_name === CONTAINERLESS_IMAGE) return { ...b, runtime: "none" as const };
+    return { ...b, runtime: "docker" as const, image: b.container_name };
+  })
+  .superRefine((b, ctx) => {
+    if (b.runtime === "docker" && !b.image) ctx.addIssue({ code: "custom", path: ["image"], message: "the docker runtime needs an image" });
+    if (b.pkgs && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["pkgs"], message: "only the python runtime builds environments" });
+    if (b.format && b.runtime !== "python") ctx.addIssue({ code: "custom", path: ["format"], message: "model formats are loaded by the python runtime" });
+    if (b.input_shape && b.input_shape.reduce((a, d) => a * d, 1) > 1_000_000) {
+      ctx.addIssue({ code: "custom", path: ["input_shape"], message: "must have at most 1000000 values per row" });
+    }
+    if (b.runtime === "command" && !b.command) ctx.addIssue({ code: "custom", path: ["command"], message: "the command runtime needs a command" });
+    if ((b.runtime === "python" || b.runtime === "node") && !b.artifact_sha256) {
+      ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });
+    }
+  });
 
-export const SetPolicy = z.object({
-  app_name: name,
-  policy: z.enum(POLICIES),
-  /** split: model name → weight. */
-  weights: z.record(name, z.number().nonnegative().finite()).optional(),
-  primary: name.optional(),
-  shadow: name.optional(),
-}).superRefine((b, ctx) => {
-  if (b.policy === "split" && (!b.weights || Object.keys(b.weights).length < 1 || Object.values(b.weights).every((w) => w === 0))) {
-    ctx.addIssue({ code: "custom", path: ["weights"], message: "split needs weights such as {\"hr-dt\": 90, \"hr-rf\": 10}, not all zero" });
-  }
-  if (b.policy === "shadow" && (!b.primary || !b.shadow || b.primary === b.shadow)) {
-    ctx.addIssue({ code: "custom", path: ["shadow"], message: "shadow needs two different models: primary and shadow" });
-  }
-});
+export const SetPolicy = z
+  .object({
+    app_name: name,
+    policy: z.enum(POLICIES),
+    /** split: model name → weight. */
+    weights: z.record(name, z.number().nonnegative().finite()).optional(),
+    primary: name.optional(),
+    shadow: name.optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.policy === "split" && (!b.weights || Object.keys(b.weights).length < 1 || Object.values(b.weights).every((w) => w === 0))) {
+      ctx.addIssue({ code: "custom", path: ["weights"], message: 'split needs weights such as {"hr-dt": 90, "hr-rf": 10}, not all zero' });
+    }
+    if (b.policy === "shadow" && (!b.primary || !b.shadow || b.primary === b.shadow)) {
+      ctx.addIssue({ code: "custom", path: ["shadow"], message: "shadow needs two different models: primary and shadow" });
+    }
+  });
 export const BuildEnvironment = z.object({ pkgs: z.array(z.string().max(200)).min(1).max(100) });
 export const SetModelVersion = z.object({ model_name: name, model_version: version });
 export const SetNumReplicas = z.object({ model_name: name, num_replicas: z.number().int().min(1).max(64) });
@@ -116,7 +148,11 @@ export const ModelBody = z.object({ model_name: name, model_version: version });
 export const VerboseBody = z.object({ verbose: z.boolean().default(false) });
 /** get_all_containers: Clipper's clients send verbose; without it the answer is the verbose list (clipper's own clients). */
 export const ContainersBody = z.object({ verbose: z.boolean().default(true) });
-export const ContainerBody = z.object({ model_name: name, model_version: version, replica_id: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,9}$/, "must be a replica number")]).transform(Number) });
+export const ContainerBody = z.object({
+  model_name: name,
+  model_version: version,
+  replica_id: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,9}$/, "must be a replica number")]).transform(Number),
+});
 
 /** Parses `body` with `schema`, turning the first problem into a 400 that names the field. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {

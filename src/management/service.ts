@@ -36,8 +36,12 @@ export class ManagementService extends ModelWrites {
   addApp(body: z.output<typeof AddApp>) {
     if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
     this.registry.insertApp({
-      name: body.name, inputType: body.input_type as InputType, defaultOutput: body.default_output,
-      sloMicros: body.latency_slo_micros, policy: "single", cache: body.cache,
+      name: body.name,
+      inputType: body.input_type as InputType,
+      defaultOutput: body.default_output,
+      sloMicros: body.latency_slo_micros,
+      policy: "single",
+      cache: body.cache,
       queryTokenSha256: body.query_token ? createHash("sha256").update(body.query_token).digest("hex") : undefined,
     });
     this.refresh();
@@ -76,8 +80,14 @@ export class ManagementService extends ModelWrites {
     if (policy === "single" && linked.size > 1) {
       throw new ConflictError(`application '${app.name}' has ${linked.size} linked models; 'single' serves one`, "unlink the others first");
     }
-    const config = policy === "split" ? { weights: body.weights } : policy === "shadow" ? { primary: body.primary, shadow: body.shadow }
-      : policy === "exp3" ? { weights: Object.fromEntries([...linked].map((m) => [m, 1])) } : {};
+    const config =
+      policy === "split"
+        ? { weights: body.weights }
+        : policy === "shadow"
+          ? { primary: body.primary, shadow: body.shadow }
+          : policy === "exp3"
+            ? { weights: Object.fromEntries([...linked].map((m) => [m, 1])) }
+            : {};
     this.registry.transaction(() => {
       for (const name of named) this.registry.insertLink(app.name, name);
       this.registry.setPolicy(app.name, policy, config);
@@ -92,10 +102,13 @@ export class ManagementService extends ModelWrites {
    */
   recordFeedback(appName: string, rewards: ReadonlyMap<string, number>): Record<string, number> | undefined {
     const route = this.snapshot.apps.get(appName);
-    if (!route || route.app.policy !== "exp3") return undefined;
+    if (route?.app.policy !== "exp3") return undefined;
     const names = [...rewards.keys()];
     const old = this.#policyState.pending(appName) ?? (route.app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
-    const next = exp3Update(names.map((n) => old[n] ?? 1), names.map((n) => rewards.get(n)!));
+    const next = exp3Update(
+      names.map((n) => old[n] ?? 1),
+      names.map((n) => rewards.get(n)!),
+    );
     const weights = { ...old, ...Object.fromEntries(names.map((n, i) => [n, next[i]!])) };
     this.#policyState.record(appName, weights);
     patchWeights(this.snapshot, appName, weights);

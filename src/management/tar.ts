@@ -32,14 +32,17 @@ const text = (b: Uint8Array, start: number, len: number) => {
 const octal = (b: Uint8Array, start: number, len: number) => parseInt(text(b, start, len).trim() || "0", 8);
 
 function refuse(name: string, why: string): never {
-  throw new BadRequestError(`archive entry '${name}' ${why}`, "a directory artifact is a tar of relative paths inside it, regular files, directories and links that stay inside");
+  throw new BadRequestError(
+    `archive entry '${name}' ${why}`,
+    "a directory artifact is a tar of relative paths inside it, regular files, directories and links that stay inside",
+  );
 }
 
 /** Pax extended header records: "LEN key=value\n". */
 function paxRecords(data: Uint8Array): Map<string, string> {
   const out = new Map<string, string>();
   const s = new TextDecoder().decode(data);
-  for (let i = 0; i < s.length;) {
+  for (let i = 0; i < s.length; ) {
     const space = s.indexOf(" ", i);
     const len = Number(s.slice(i, space));
     if (!Number.isInteger(len) || len <= 0) break;
@@ -82,10 +85,25 @@ export function checkTar(path: string, maxBytes: number): TarEntry[] {
       const size = octal(header, 124, 12);
       const flag = String.fromCharCode(header[156]!);
       const next = offset + BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-      if (flag === "x") { pax = paxRecords(readData(size)); offset = next; continue; }
-      if (flag === "g") { offset = next; continue; }
-      if (flag === "L") { longName = text(readData(size), 0, size); offset = next; continue; }
-      if (flag === "K") { longLink = text(readData(size), 0, size); offset = next; continue; }
+      if (flag === "x") {
+        pax = paxRecords(readData(size));
+        offset = next;
+        continue;
+      }
+      if (flag === "g") {
+        offset = next;
+        continue;
+      }
+      if (flag === "L") {
+        longName = text(readData(size), 0, size);
+        offset = next;
+        continue;
+      }
+      if (flag === "K") {
+        longLink = text(readData(size), 0, size);
+        offset = next;
+        continue;
+      }
       const prefix = text(header, 345, 155);
       const raw = pax.get("path") ?? longName ?? (prefix ? `${prefix}/${text(header, 0, 100)}` : text(header, 0, 100));
       const linkName = pax.get("linkpath") ?? longLink ?? text(header, 157, 100);
@@ -94,8 +112,8 @@ export function checkTar(path: string, maxBytes: number): TarEntry[] {
       longName = longLink = undefined;
       checkPath(raw, "path", raw);
       const name = posix.normalize(raw).replace(/\/+$/, "");
-      const type = flag === "0" || flag === "\0" || flag === "7" ? "file" : flag === "5" ? "dir"
-        : flag === "2" ? "symlink" : flag === "1" ? "hardlink" : undefined;
+      const type =
+        flag === "0" || flag === "\0" || flag === "7" ? "file" : flag === "5" ? "dir" : flag === "2" ? "symlink" : flag === "1" ? "hardlink" : undefined;
       if (!type) refuse(raw, flag === "3" || flag === "4" ? "is a device file" : flag === "6" ? "is a FIFO" : `has unsupported type '${flag}'`);
       if (type === "symlink" || type === "hardlink") checkPath(linkName, "link target", raw);
       if (type === "hardlink" && !entries.some((e) => e.type === "file" && e.name === posix.normalize(linkName))) {
@@ -121,13 +139,23 @@ export function extractTar(path: string, entries: readonly TarEntry[], dest: str
     for (const e of entries) {
       const target = join(dest, e.name);
       mkdirSync(join(target, ".."), { recursive: true });
-      if (e.type === "dir") { mkdirSync(target, { recursive: true }); continue; }
-      if (e.type === "symlink") { symlinkSync(e.linkName, target); continue; }
+      if (e.type === "dir") {
+        mkdirSync(target, { recursive: true });
+        continue;
+      }
+      if (e.type === "symlink") {
+        symlinkSync(e.linkName, target);
+        continue;
+      }
       // A hard link is written as a copy of its (already extracted) target: no link can point elsewhere.
       const data = e.type === "hardlink" ? readFileSync(join(dest, posix.normalize(e.linkName))) : new Uint8Array(e.size);
       if (e.type === "file") readSync(fd, data, 0, e.size, e.offset);
       const out = openSync(target, "wx", 0o444);
-      try { writeSync(out, data); } finally { closeSync(out); }
+      try {
+        writeSync(out, data);
+      } finally {
+        closeSync(out);
+      }
     }
   } finally {
     closeSync(fd);
@@ -141,8 +169,10 @@ export function packDirectory(dir: string): Uint8Array {
     for (const name of readdirSync(join(dir, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       const st = lstatSync(join(dir, r));
-      if (st.isDirectory()) { blocks.push(...entryBlocks(`${r}/`, "5", new Uint8Array(0), "")); walk(r); }
-      else if (st.isSymbolicLink()) blocks.push(...entryBlocks(r, "2", new Uint8Array(0), readlinkSync(join(dir, r))));
+      if (st.isDirectory()) {
+        blocks.push(...entryBlocks(`${r}/`, "5", new Uint8Array(0), ""));
+        walk(r);
+      } else if (st.isSymbolicLink()) blocks.push(...entryBlocks(r, "2", new Uint8Array(0), readlinkSync(join(dir, r))));
       else if (st.isFile()) blocks.push(...entryBlocks(r, "0", readFileSync(join(dir, r)), ""));
     }
   };
@@ -150,7 +180,10 @@ export function packDirectory(dir: string): Uint8Array {
   blocks.push(new Uint8Array(BLOCK * 2));
   const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
   let at = 0;
-  for (const b of blocks) { out.set(b, at); at += b.length; }
+  for (const b of blocks) {
+    out.set(b, at);
+    at += b.length;
+  }
   return out;
 }
 
@@ -186,13 +219,13 @@ function header(name: string, flag: string, size: number, link: string): Uint8Ar
   put(flag === "5" ? "0000755\0" : "0000644\0", 100, 8);
   put("0000000\0", 108, 8);
   put("0000000\0", 116, 8);
-  put(size.toString(8).padStart(11, "0") + "\0", 124, 12);
+  put(`${size.toString(8).padStart(11, "0")}\0`, 124, 12);
   put("00000000000\0", 136, 12);
   put("        ", 148, 8);
   put(flag, 156, 1);
   put(link, 157, 100);
   put("ustar\0" + "00", 257, 8);
   const sum = h.reduce((a, b) => a + b, 0);
-  put(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8);
+  put(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8);
   return h;
 }

@@ -10,15 +10,25 @@ import { type LiveState, PrometheusMetrics } from "./prometheus.ts";
 export type Protocol = "rest" | "grpc";
 
 interface AppCounters {
-  queries: number; defaults: number; errors: number;
+  queries: number;
+  defaults: number;
+  errors: number;
   /** The part of the counts above that came by gRPC. */
-  grpcQueries: number; grpcDefaults: number; grpcErrors: number;
+  grpcQueries: number;
+  grpcDefaults: number;
+  grpcErrors: number;
   /** The app's latency histogram, looked up once per app instead of once per request. */
   readonly latency: Buckets;
 }
 interface ModelCounters {
-  splits: number; failedRows: number; clientGone: number;
-  batches: number; rows: number; latencyMicrosSum: number; predictMicrosSum: number; maxBatch: number;
+  splits: number;
+  failedRows: number;
+  clientGone: number;
+  batches: number;
+  rows: number;
+  latencyMicrosSum: number;
+  predictMicrosSum: number;
+  maxBatch: number;
   readonly size: Buckets;
   readonly latency: Buckets;
   readonly predict: Buckets;
@@ -34,10 +44,17 @@ export class Metrics implements BatchObserver {
   constructor(live: Omit<LiveState, "apps">) {
     this.prometheus = new PrometheusMetrics({
       ...live,
-      apps: () => [...this.#apps].flatMap(([app, c]) => [
-        { app, protocol: "rest", predictions: c.queries - c.grpcQueries - (c.defaults - c.grpcDefaults), defaults: c.defaults - c.grpcDefaults, rejected: c.errors - c.grpcErrors },
-        { app, protocol: "grpc", predictions: c.grpcQueries - c.grpcDefaults, defaults: c.grpcDefaults, rejected: c.grpcErrors },
-      ]),
+      apps: () =>
+        [...this.#apps].flatMap(([app, c]) => [
+          {
+            app,
+            protocol: "rest",
+            predictions: c.queries - c.grpcQueries - (c.defaults - c.grpcDefaults),
+            defaults: c.defaults - c.grpcDefaults,
+            rejected: c.errors - c.grpcErrors,
+          },
+          { app, protocol: "grpc", predictions: c.grpcQueries - c.grpcDefaults, defaults: c.grpcDefaults, rejected: c.grpcErrors },
+        ]),
     });
   }
 
@@ -110,8 +127,17 @@ export class Metrics implements BatchObserver {
     if (!c) {
       const p = this.prometheus;
       c = {
-        splits: 0, failedRows: 0, clientGone: 0, batches: 0, rows: 0, latencyMicrosSum: 0, predictMicrosSum: 0, maxBatch: 0,
-        size: p.batchSize.child(model), latency: p.batchLatency.child(model), predict: p.predictTime.child(model),
+        splits: 0,
+        failedRows: 0,
+        clientGone: 0,
+        batches: 0,
+        rows: 0,
+        latencyMicrosSum: 0,
+        predictMicrosSum: 0,
+        maxBatch: 0,
+        size: p.batchSize.child(model),
+        latency: p.batchLatency.child(model),
+        predict: p.predictTime.child(model),
       };
       this.#models.set(model, c);
     }
@@ -122,21 +148,33 @@ export class Metrics implements BatchObserver {
     const models: Record<string, unknown> = {};
     for (const [key, c] of this.#models) {
       models[key] = {
-        batches: c.batches, rows: c.rows, max_batch_size: c.maxBatch,
+        batches: c.batches,
+        rows: c.rows,
+        max_batch_size: c.maxBatch,
         mean_batch_size: c.batches ? c.rows / c.batches : 0,
         mean_batch_latency_micros: c.batches ? c.latencyMicrosSum / c.batches : 0,
         mean_predict_micros: c.batches ? c.predictMicrosSum / c.batches : 0,
-        batch_splits: c.splits, isolated_row_failures: c.failedRows, client_gone: c.clientGone,
+        batch_splits: c.splits,
+        isolated_row_failures: c.failedRows,
+        client_gone: c.clientGone,
       };
     }
     return {
-      apps: Object.fromEntries([...this.#apps].map(([app, c]) => [app, {
-        queries: c.queries, defaults: c.defaults, errors: c.errors,
-        mean_latency_micros: c.latency.count ? (c.latency.sum / c.latency.count) * 1e6 : 0,
-      }])),
+      apps: Object.fromEntries(
+        [...this.#apps].map(([app, c]) => [
+          app,
+          {
+            queries: c.queries,
+            defaults: c.defaults,
+            errors: c.errors,
+            mean_latency_micros: c.latency.count ? (c.latency.sum / c.latency.count) * 1e6 : 0,
+          },
+        ]),
+      ),
       models,
-      shadow: Object.fromEntries([...this.#shadow].map(([app, m]) =>
-        [app, Object.fromEntries([...m].map(([k, [agree, disagree]]) => [k, { agree, disagree }]))])),
+      shadow: Object.fromEntries(
+        [...this.#shadow].map(([app, m]) => [app, Object.fromEntries([...m].map(([k, [agree, disagree]]) => [k, { agree, disagree }]))]),
+      ),
       cache: { enabled: cache.enabled, hits: cache.hits, misses: cache.misses, entries: cache.size },
     };
   }

@@ -22,38 +22,62 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class PrometheusMetrics {
   readonly registry = new Registry();
-  readonly queryLatency = new HotHistogram("clipper_query_duration_seconds", "Time from a predict request's arrival to its answer, by app",
-    "app", LATENCY_BUCKETS, this.registry);
-  readonly batchSize = new HotHistogram("clipper_batch_size_rows", "Rows per batch sent to a model version's replicas",
-    "model", BATCH_BUCKETS, this.registry);
-  readonly batchLatency = new HotHistogram("clipper_batch_duration_seconds", "Round trip of one batch to a replica, by model version",
-    "model", LATENCY_BUCKETS, this.registry);
-  readonly predictTime = new HotHistogram("clipper_runtime_predict_duration_seconds", "Time the runtime spent in the model's predict for one batch",
-    "model", LATENCY_BUCKETS, this.registry);
+  readonly queryLatency = new HotHistogram(
+    "clipper_query_duration_seconds",
+    "Time from a predict request's arrival to its answer, by app",
+    "app",
+    LATENCY_BUCKETS,
+    this.registry,
+  );
+  readonly batchSize = new HotHistogram("clipper_batch_size_rows", "Rows per batch sent to a model version's replicas", "model", BATCH_BUCKETS, this.registry);
+  readonly batchLatency = new HotHistogram(
+    "clipper_batch_duration_seconds",
+    "Round trip of one batch to a replica, by model version",
+    "model",
+    LATENCY_BUCKETS,
+    this.registry,
+  );
+  readonly predictTime = new HotHistogram(
+    "clipper_runtime_predict_duration_seconds",
+    "Time the runtime spent in the model's predict for one batch",
+    "model",
+    LATENCY_BUCKETS,
+    this.registry,
+  );
   readonly shadow = new Counter({
-    name: "clipper_shadow_comparisons_total", help: "Shadow policy: rows where the shadow model agreed or disagreed with the primary",
-    labelNames: ["app", "model", "result"] as const, registers: [this.registry],
+    name: "clipper_shadow_comparisons_total",
+    help: "Shadow policy: rows where the shadow model agreed or disagreed with the primary",
+    labelNames: ["app", "model", "result"] as const,
+    registers: [this.registry],
   });
 
   /** Fault isolation (rare events, so labels are hashed per call). */
   readonly batchSplits = new Counter({
-    name: "clipper_batch_splits_total", help: "Failed batches split in two to isolate the rows the model raised on, by model version",
-    labelNames: ["model"] as const, registers: [this.registry],
+    name: "clipper_batch_splits_total",
+    help: "Failed batches split in two to isolate the rows the model raised on, by model version",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
   });
   readonly failedRows = new Counter({
-    name: "clipper_isolated_row_failures_total", help: "Rows the model raised on by themselves (answered with the default and the model's error)",
-    labelNames: ["model"] as const, registers: [this.registry],
+    name: "clipper_isolated_row_failures_total",
+    help: "Rows the model raised on by themselves (answered with the default and the model's error)",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
   });
   readonly clientGone = new Counter({
-    name: "clipper_client_gone_total", help: "Queries dropped from a model version's queue because their client had gone away",
-    labelNames: ["model"] as const, registers: [this.registry],
+    name: "clipper_client_gone_total",
+    help: "Queries dropped from a model version's queue because their client had gone away",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
   });
 
   constructor(live: LiveState) {
     const r = [this.registry];
     new Counter({
-      name: "clipper_queries_total", help: "Answered query rows by app, outcome (prediction, default) and protocol (rest, grpc), and rejected requests",
-      labelNames: ["app", "outcome", "protocol"] as const, registers: r,
+      name: "clipper_queries_total",
+      help: "Answered query rows by app, outcome (prediction, default) and protocol (rest, grpc), and rejected requests",
+      labelNames: ["app", "outcome", "protocol"] as const,
+      registers: r,
       collect() {
         this.reset();
         for (const a of live.apps()) {
@@ -64,27 +88,56 @@ export class PrometheusMetrics {
       },
     });
     new Counter({
-      name: "clipper_cache_hits_total", help: "Prediction cache hits (including identical queries in flight)", registers: r,
-      collect() { this.reset(); this.inc(live.cache().hits); },
+      name: "clipper_cache_hits_total",
+      help: "Prediction cache hits (including identical queries in flight)",
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(live.cache().hits);
+      },
     });
     new Counter({
-      name: "clipper_cache_misses_total", help: "Prediction cache misses", registers: r,
-      collect() { this.reset(); this.inc(live.cache().misses); },
+      name: "clipper_cache_misses_total",
+      help: "Prediction cache misses",
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(live.cache().misses);
+      },
     });
     new Gauge({
-      name: "clipper_cache_entries", help: "Predictions held in the cache", registers: r,
-      collect() { this.set(live.cache().entries); },
+      name: "clipper_cache_entries",
+      help: "Predictions held in the cache",
+      registers: r,
+      collect() {
+        this.set(live.cache().entries);
+      },
     });
     new Gauge({
-      name: "clipper_queue_depth", help: "Queries waiting in a model version's queue", labelNames: ["model"] as const, registers: r,
-      collect() { this.reset(); for (const q of live.queues()) this.set({ model: q.model }, q.depth); },
+      name: "clipper_queue_depth",
+      help: "Queries waiting in a model version's queue",
+      labelNames: ["model"] as const,
+      registers: r,
+      collect() {
+        this.reset();
+        for (const q of live.queues()) this.set({ model: q.model }, q.depth);
+      },
     });
     new Gauge({
-      name: "clipper_batch_size_limit_rows", help: "Current adaptive batch size limit of a model version", labelNames: ["model"] as const, registers: r,
-      collect() { this.reset(); for (const q of live.queues()) this.set({ model: q.model }, q.batchSize); },
+      name: "clipper_batch_size_limit_rows",
+      help: "Current adaptive batch size limit of a model version",
+      labelNames: ["model"] as const,
+      registers: r,
+      collect() {
+        this.reset();
+        for (const q of live.queues()) this.set({ model: q.model }, q.batchSize);
+      },
     });
     new Gauge({
-      name: "clipper_replicas", help: "Replicas by model version and state", labelNames: ["model", "state"] as const, registers: r,
+      name: "clipper_replicas",
+      help: "Replicas by model version and state",
+      labelNames: ["model", "state"] as const,
+      registers: r,
       collect() {
         this.reset();
         const counts = new Map<string, number>();
@@ -96,9 +149,14 @@ export class PrometheusMetrics {
       },
     });
     new Counter({
-      name: "clipper_replica_restarts_total", help: "Replicas started again after one exited, by model version",
-      labelNames: ["model"] as const, registers: r,
-      collect() { this.reset(); for (const x of live.restarts()) this.inc({ model: x.model }, x.restarts); },
+      name: "clipper_replica_restarts_total",
+      help: "Replicas started again after one exited, by model version",
+      labelNames: ["model"] as const,
+      registers: r,
+      collect() {
+        this.reset();
+        for (const x of live.restarts()) this.inc({ model: x.model }, x.restarts);
+      },
     });
   }
 

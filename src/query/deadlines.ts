@@ -40,7 +40,10 @@ export class DeadlineTimers {
       const { items } = fifo;
       while (fifo.head < items.length) {
         const e = items[fifo.head]!;
-        if (e.settled) { fifo.head++; continue; }
+        if (e.settled) {
+          fifo.head++;
+          continue;
+        }
         if (e.at > now) break;
         fifo.head++;
         e.settled = true;
@@ -56,7 +59,10 @@ export class DeadlineTimers {
       }
       // The next live head: settled entries ahead of it are skipped at the next expiry.
       for (let i = fifo.head; i < fifo.items.length; i++) {
-        if (!fifo.items[i]!.settled) { if (fifo.items[i]!.at < next) next = fifo.items[i]!.at; break; }
+        if (!fifo.items[i]!.settled) {
+          if (fifo.items[i]!.at < next) next = fifo.items[i]!.at;
+          break;
+        }
       }
     }
     if (next !== Infinity) this.#arm(next);

@@ -28,7 +28,6 @@ export interface ExpectedWidth {
   readonly label: string;
 }
 
-
 const EXPECTED: Record<InputType, string> = {
   integers: "a non-empty array of 32-bit integers",
   floats: "a non-empty array of finite numbers",
@@ -95,8 +94,10 @@ export function parseRows(value: unknown, inputType: InputType, withKeys: boolea
       if (width === -1) width = row.length;
       else if (row.length !== width) {
         if (expect) throw wrongWidth(`${field}[${i}]`, row.length, expect);
-        throw new BadRequestError(`'${field}' is ragged: ${field}[${i}] has ${row.length} values, ${field}[0] has ${width}`,
-          "every input in a batch must have the same length");
+        throw new BadRequestError(
+          `'${field}' is ragged: ${field}[${i}] has ${row.length} values, ${field}[0] has ${width}`,
+          "every input in a batch must have the same length",
+        );
       }
     }
     rows[i] = row;
@@ -134,8 +135,13 @@ function firstInvalid(values: readonly unknown[], inputType: InputType): number 
 
 /** The fast path's test: a numeric app's input that parseNumbers would accept as it is. */
 function validNumbers(value: unknown, inputType: InputType): value is number[] {
-  return (inputType === "doubles" || inputType === "floats" || inputType === "integers") && Array.isArray(value) &&
-    value.length > 0 && value.length <= MAX_INPUT_LENGTH && firstInvalid(value, inputType) === -1;
+  return (
+    (inputType === "doubles" || inputType === "floats" || inputType === "integers") &&
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.length <= MAX_INPUT_LENGTH &&
+    firstInvalid(value, inputType) === -1
+  );
 }
 
 function parseNumbers(value: unknown, inputType: InputType, field: string, withKey: boolean): { row: number[]; key: string } {
@@ -143,16 +149,20 @@ function parseNumbers(value: unknown, inputType: InputType, field: string, withK
   if (value.length > MAX_INPUT_LENGTH) throw tooLong(field, value.length);
   const i = firstInvalid(value, inputType);
   if (i !== -1) {
-    throw new BadRequestError(`${field}[${i}] is ${describe(value[i])}, not ${inputType === "integers" ? "a 32-bit integer" : "a finite number"}`,
-      `${field} must be ${EXPECTED[inputType]}`);
+    throw new BadRequestError(
+      `${field}[${i}] is ${describe(value[i])}, not ${inputType === "integers" ? "a 32-bit integer" : "a finite number"}`,
+      `${field} must be ${EXPECTED[inputType]}`,
+    );
   }
   return { row: value as number[], key: withKey ? value.join(",") : "" };
 }
 
 /** A row whose width is not the model's: a client bug, answered before it can share a batch with others. */
 export function wrongWidth(field: string, values: number, expect: ExpectedWidth): BadRequestError {
-  return new BadRequestError(`${field} has ${values} value${values === 1 ? "" : "s"}; ${expect.label} expects ${expect.width}`,
-    `send rows of ${expect.width} values`);
+  return new BadRequestError(
+    `${field} has ${values} value${values === 1 ? "" : "s"}; ${expect.label} expects ${expect.width}`,
+    `send rows of ${expect.width} values`,
+  );
 }
 
 function wrongType(field: string, inputType: InputType, value: unknown): BadRequestError {

@@ -8,7 +8,18 @@ import type { InputType } from "../domain.ts";
 
 /** Bytes per element of each fixed-size V2 datatype (BYTES has none). */
 export const ELEMENT_BYTES: Readonly<Record<string, number>> = {
-  BOOL: 1, INT8: 1, UINT8: 1, INT16: 2, UINT16: 2, FP16: 2, INT32: 4, UINT32: 4, FP32: 4, INT64: 8, UINT64: 8, FP64: 8,
+  BOOL: 1,
+  INT8: 1,
+  UINT8: 1,
+  INT16: 2,
+  UINT16: 2,
+  FP16: 2,
+  INT32: 4,
+  UINT32: 4,
+  FP32: 4,
+  INT64: 8,
+  UINT64: 8,
+  FP64: 8,
 };
 
 /** The `count` values of a raw tensor of `datatype`: numbers, or for BYTES the elements' bytes. */
@@ -16,8 +27,10 @@ export function decodeRaw(raw: Uint8Array, datatype: string, count: number, fiel
   if (datatype === "BYTES") return decodeBytesElements(raw, count, field);
   const size = ELEMENT_BYTES[datatype]!;
   if (raw.length !== count * size) {
-    throw new BadRequestError(`${field} has ${raw.length} bytes of ${datatype} data but its shape needs ${count * size}`,
-      `${count} elements of ${size} byte${size === 1 ? "" : "s"}, little-endian`);
+    throw new BadRequestError(
+      `${field} has ${raw.length} bytes of ${datatype} data but its shape needs ${count * size}`,
+      `${count} elements of ${size} byte${size === 1 ? "" : "s"}, little-endian`,
+    );
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Array<number>(count);

@@ -16,14 +16,24 @@ export const V2_SERVER = { name: "clipper", version: pkg.version, extensions: ["
 
 /** The V2 datatype clipper reports for each input type. */
 export const V2_DATATYPE: Record<InputType, string> = {
-  doubles: "FP64", floats: "FP32", integers: "INT32", strings: "BYTES", bytes: "BYTES",
+  doubles: "FP64",
+  floats: "FP32",
+  integers: "INT32",
+  strings: "BYTES",
+  bytes: "BYTES",
 };
 
 const NUMERIC_V2 = new Set(["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64"]);
 const INTEGER_V2 = new Set(["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"]);
 
 /** One input tensor: its values as JSON `data` (flat or nested), or as `raw` little-endian bytes. */
-export interface V2Tensor { name?: unknown; shape?: unknown; datatype?: unknown; data?: unknown; raw?: Uint8Array }
+export interface V2Tensor {
+  name?: unknown;
+  shape?: unknown;
+  datatype?: unknown;
+  data?: unknown;
+  raw?: Uint8Array;
+}
 
 export interface V2Request {
   readonly id: string | undefined;
@@ -40,7 +50,10 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BadRequestError("the request body must be a JSON object with 'inputs'");
   const { id, inputs, outputs, parameters } = body as { id?: unknown; inputs?: unknown; outputs?: unknown; parameters?: unknown };
   if (!Array.isArray(inputs) || inputs.length !== 1) {
-    throw new BadRequestError("'inputs' must be an array holding exactly one tensor", `{"inputs": [{"name": "input", "shape": [1, 5], "datatype": "${V2_DATATYPE[inputType]}", "data": [...]}]}`);
+    throw new BadRequestError(
+      "'inputs' must be an array holding exactly one tensor",
+      `{"inputs": [{"name": "input", "shape": [1, 5], "datatype": "${V2_DATATYPE[inputType]}", "data": [...]}]}`,
+    );
   }
   const t = inputs[0] as V2Tensor & { parameters?: unknown };
   if (typeof t !== "object" || t === null) throw new BadRequestError("inputs[0] must be a tensor object");
@@ -53,8 +66,12 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
     }
     if (t.data !== undefined) throw new BadRequestError("inputs[0] has both 'data' and parameters.binary_data_size", "give one of them");
     if ((size as number) !== binaryLength) {
-      throw new BadRequestError(`inputs[0].parameters.binary_data_size is ${size as number} but ${binaryLength} bytes of binary data follow the JSON header`,
-        binary === undefined ? "binary data needs the Inference-Header-Content-Length header" : "the sizes of the inputs must add up to the bytes after the header");
+      throw new BadRequestError(
+        `inputs[0].parameters.binary_data_size is ${size as number} but ${binaryLength} bytes of binary data follow the JSON header`,
+        binary === undefined
+          ? "binary data needs the Inference-Header-Content-Length header"
+          : "the sizes of the inputs must add up to the bytes after the header",
+      );
     }
     tensor = { ...t, raw: binary };
   } else if (binaryLength > 0) {
@@ -97,18 +114,15 @@ export function parseV2Tensor(t: V2Tensor, inputType: InputType, withKeys: boole
   }
   const datatype = t.datatype;
   const numeric = inputType === "doubles" || inputType === "floats" || inputType === "integers";
-  if (typeof datatype !== "string" || (numeric ? !NUMERIC_V2.has(datatype) : datatype !== "BYTES")
-      || (inputType === "integers" && !INTEGER_V2.has(datatype))) {
-    throw new BadRequestError(`${field}.datatype '${String(datatype)}' does not fit the app's input type ${inputType}`,
-      `use ${V2_DATATYPE[inputType]}`);
+  if (typeof datatype !== "string" || (numeric ? !NUMERIC_V2.has(datatype) : datatype !== "BYTES") || (inputType === "integers" && !INTEGER_V2.has(datatype))) {
+    throw new BadRequestError(`${field}.datatype '${String(datatype)}' does not fit the app's input type ${inputType}`, `use ${V2_DATATYPE[inputType]}`);
   }
   // [N, d1, d2, …] (a tensor model's input, e.g. [N, 1, 8, 8]) is N flat rows of d1·d2·… values, row-major.
   const rowValues = (shape as number[]).slice(1).reduce((a, d) => a * d, 1);
-  const [n, k] = numeric ? (shape.length >= 2 ? [shape[0], rowValues] : [1, shape[0]]) as [number, number] : [shape[0] as number, 1];
+  const [n, k] = numeric ? ((shape.length >= 2 ? [shape[0], rowValues] : [1, shape[0]]) as [number, number]) : [shape[0] as number, 1];
   // Bound the shape before anything is built from it: the data check below cannot when a dimension is 0.
   if (n < 1 || n > MAX_BATCH_ROWS || k < 1 || k > MAX_INPUT_LENGTH || n * k > MAX_INPUT_LENGTH * 10) {
-    throw new BadRequestError(`${field}.shape ${JSON.stringify(shape)} is out of range`,
-      `1 to ${MAX_BATCH_ROWS} rows of 1 to ${MAX_INPUT_LENGTH} values`);
+    throw new BadRequestError(`${field}.shape ${JSON.stringify(shape)} is out of range`, `1 to ${MAX_BATCH_ROWS} rows of 1 to ${MAX_INPUT_LENGTH} values`);
   }
   let flat: unknown[];
   if (t.raw !== undefined) {
@@ -150,7 +164,13 @@ export interface V2Answer {
   readonly data: string[];
 }
 
-export function v2Answer(modelName: string, version: string | undefined, id: string | undefined, outcomes: readonly Outcome[], defaultOutput: string): V2Answer {
+export function v2Answer(
+  modelName: string,
+  version: string | undefined,
+  id: string | undefined,
+  outcomes: readonly Outcome[],
+  defaultOutput: string,
+): V2Answer {
   const data = outcomes.map((o) => (o.ok ? (typeof o.output === "string" ? o.output : JSON.stringify(o.output)) : defaultOutput));
   const defaults = outcomes.flatMap((o, i) => (o.ok ? [] : [{ row: i, explanation: o.reason }]));
   return { modelName, version, id, defaultRows: defaults.length ? JSON.stringify(defaults) : undefined, data };
@@ -163,9 +183,11 @@ export function v2Json(a: V2Answer, binaryDataSize?: number) {
     ...(a.version === undefined ? {} : { model_version: a.version }),
     ...(a.id === undefined ? {} : { id: a.id }),
     ...(a.defaultRows === undefined ? {} : { parameters: { default_rows: a.defaultRows } }),
-    outputs: [binaryDataSize === undefined
-      ? { name: "output", shape: [a.data.length], datatype: "BYTES", data: a.data }
-      : { name: "output", shape: [a.data.length], datatype: "BYTES", parameters: { binary_data_size: binaryDataSize } }],
+    outputs: [
+      binaryDataSize === undefined
+        ? { name: "output", shape: [a.data.length], datatype: "BYTES", data: a.data }
+        : { name: "output", shape: [a.data.length], datatype: "BYTES", parameters: { binary_data_size: binaryDataSize } },
+    ],
   };
 }
 
@@ -182,7 +204,9 @@ function shown(value: unknown): string {
 export function v2Metadata(route: AppRoute) {
   const datatype = V2_DATATYPE[route.app.inputType];
   return {
-    name: route.app.name, versions: route.linked.map((c) => c.version), platform: `clipper-${route.app.policy}`,
+    name: route.app.name,
+    versions: route.linked.map((c) => c.version),
+    platform: `clipper-${route.app.policy}`,
     inputs: [{ name: "input", datatype, shape: datatype === "BYTES" ? [-1] : [-1, -1] }],
     outputs: [{ name: "output", datatype: "BYTES", shape: [-1] }],
   };

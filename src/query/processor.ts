@@ -58,7 +58,14 @@ export class QueryProcessor {
    * Answers one predict body for `appName` with the JSON text of the response (at once when every row was
    * cached). The model is chosen first, so rows are checked against the width it declared before they queue.
    */
-  predict(appName: string, bodyText: string, arrivalMs: number, requestId = "", authorization: string | null = null, signal?: AbortSignal): string | Promise<string> {
+  predict(
+    appName: string,
+    bodyText: string,
+    arrivalMs: number,
+    requestId = "",
+    authorization: string | null = null,
+    signal?: AbortSignal,
+  ): string | Promise<string> {
     const route = this.route(appName, authorization);
     const choice = selectModel(route, Math.random());
     const queue = choice && this.queues(choice.key);
@@ -100,8 +107,16 @@ export class QueryProcessor {
     return this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow && !pinned, signal, protocol);
   }
 
-  #answerChosen(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, choice: ModelChoice | undefined, queue: ModelQueue | undefined,
-    withShadow: boolean, signal: AbortSignal | undefined, protocol: Protocol): Answered | Promise<Answered> {
+  #answerChosen(
+    route: AppRoute,
+    parsed: ParsedQuery,
+    arrivalMs: number,
+    choice: ModelChoice | undefined,
+    queue: ModelQueue | undefined,
+    withShadow: boolean,
+    signal: AbortSignal | undefined,
+    protocol: Protocol,
+  ): Answered | Promise<Answered> {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     if (withShadow) this.#shadow(route, choice, route.shadow!, parsed.rows, parsed.keys, deadlineMs);
     const predicted = this.#predictRows(route, choice, queue, parsed.rows, parsed.keys, deadlineMs, signal);
@@ -110,8 +125,14 @@ export class QueryProcessor {
       : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, signal, protocol));
   }
 
-  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, signal: AbortSignal | undefined,
-    protocol: Protocol): Answered {
+  #answered(
+    route: AppRoute,
+    choice: ModelChoice | undefined,
+    outcomes: Outcome[],
+    arrivalMs: number,
+    signal: AbortSignal | undefined,
+    protocol: Protocol,
+  ): Answered {
     // Nobody reads the answer of a client that went away: it is neither a prediction nor a default.
     if (signal?.aborted) return { outcomes, choice };
     let defaults = 0;
@@ -127,7 +148,13 @@ export class QueryProcessor {
     if (failed) {
       this.logger.warn("default_answer", failed.reason, { request_id: requestId, app, model: choice?.key, rows: outcomes.length });
     } else if (this.logger.enabled("debug")) {
-      this.logger.debug("query", "answered", { request_id: requestId, app, model: choice?.key, rows: outcomes.length, micros: Math.round((performance.now() - arrivalMs) * 1000) });
+      this.logger.debug("query", "answered", {
+        request_id: requestId,
+        app,
+        model: choice?.key,
+        rows: outcomes.length,
+        micros: Math.round((performance.now() - arrivalMs) * 1000),
+      });
     }
   }
 
@@ -155,10 +182,12 @@ export class QueryProcessor {
     const row = parsed.rows[0];
     for (const queue of queues) if (queue?.shape && Array.isArray(row) && row.length !== queue.shape.width) throw wrongWidth("input", row.length, queue.shape);
     const rewards = new Map<string, number>();
-    await Promise.all(route.linked.map(async (choice, i) => {
-      const [outcome] = await this.#predictRows(route, choice, queues[i], parsed.rows, parsed.keys, deadlineMs, undefined);
-      rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, label) ? 1 : 0);
-    }));
+    await Promise.all(
+      route.linked.map(async (choice, i) => {
+        const [outcome] = await this.#predictRows(route, choice, queues[i], parsed.rows, parsed.keys, deadlineMs, undefined);
+        rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, label) ? 1 : 0);
+      }),
+    );
     const weights = this.onFeedback(appName, rewards);
     return JSON.stringify({ app_name: appName, rewards: Object.fromEntries(rewards), weights: weights ?? null });
   }
@@ -174,8 +203,15 @@ export class QueryProcessor {
    * uncached row shares an identical query in flight; the uncached rows of a batch go as one unit. A row
    * the model raised on alone gets its own default; the others keep their predictions.
    */
-  #predictRows(route: AppRoute, choice: ModelChoice | undefined, queue: ModelQueue | undefined, rows: readonly Row[], keys: readonly string[],
-    deadlineMs: number, signal: AbortSignal | undefined): Promise<Outcome[]> | Outcome[] {
+  #predictRows(
+    route: AppRoute,
+    choice: ModelChoice | undefined,
+    queue: ModelQueue | undefined,
+    rows: readonly Row[],
+    keys: readonly string[],
+    deadlineMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const cache = this.cache;
     // An app registered with cache=False neither reads nor fills the cache.
@@ -197,14 +233,22 @@ export class QueryProcessor {
     }
     let pending: Promise<unknown[]>;
     if (!cached) {
-      pending = rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
+      pending =
+        rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
     } else if (rows.length === 1) {
       pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((o) => [o]);
     } else {
-      pending = queue.enqueueRows(missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal).then((outs) => {
-        for (let m = 0; m < missing.length; m++) if (!(outs[m] instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], outs[m]);
-        return outs;
-      });
+      pending = queue
+        .enqueueRows(
+          missing.map((i) => rows[i]!),
+          deadlineMs,
+          sloMicros,
+          signal,
+        )
+        .then((outs) => {
+          for (let m = 0; m < missing.length; m++) if (!(outs[m] instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], outs[m]);
+          return outs;
+        });
     }
     return settleByDeadline(this.#timers, pending, deadlineMs, sloMicros).then((result) => {
       for (let m = 0; m < missing.length; m++) {
@@ -223,7 +267,8 @@ export class QueryProcessor {
       this.#predictRows(route, shadow, this.queues(shadow.key), rows, keys, deadlineMs, undefined),
     ]).then(([a, b]) => {
       for (let i = 0; i < a.length; i++) {
-        const x = a[i]!, y = b[i]!;
+        const x = a[i]!,
+          y = b[i]!;
         if (x.ok && y.ok) this.metrics.onShadow(route.app.name, shadow.key, JSON.stringify(x.output) === JSON.stringify(y.output));
       }
     });
@@ -252,14 +297,17 @@ function checkQueryToken(route: AppRoute, authorization: string | null): void {
   const given = authorization?.startsWith("Bearer ") ? authorization.slice(7).trim() : "";
   const hash = createHash("sha256").update(given).digest();
   if (!given || !timingSafeEqual(hash, route.queryTokenHash!)) {
-    throw new UnauthorizedError(`application '${route.app.name}' needs its query token`,
-      "send 'Authorization: Bearer <query token>' (set with register-app --query-token)");
+    throw new UnauthorizedError(
+      `application '${route.app.name}' needs its query token`,
+      "send 'Authorization: Bearer <query token>' (set with register-app --query-token)",
+    );
   }
 }
 
 function sameLabel(output: unknown, label: string | number): boolean {
   if (String(output) === String(label)) return true;
-  const a = Number(output), b = Number(label);
+  const a = Number(output),
+    b = Number(label);
   return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
 }
 
@@ -268,8 +316,7 @@ type Settled = { ok: true; outputs: unknown[] } | { ok: false; reason: string };
 /** Waits for `pending` until `deadlineMs`; past it, the rows time out. Shares one timer among all queries. */
 function settleByDeadline(timers: DeadlineTimers, pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
   return new Promise((resolve) => {
-    const deadline = timers.add(deadlineMs, sloMicros, () =>
-      resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
+    const deadline = timers.add(deadlineMs, sloMicros, () => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
     pending.then(
       (outputs) => {
         if (deadline.settled) return;

@@ -26,7 +26,10 @@ function choice(registry: Registry, name: string): ModelChoice | undefined {
 export function buildSnapshot(registry: Registry): Snapshot {
   const apps = new Map<string, AppRoute>();
   for (const app of registry.apps()) {
-    const linked = registry.linkedModels(app.name).map((n) => choice(registry, n)).filter((c) => c !== undefined);
+    const linked = registry
+      .linkedModels(app.name)
+      .map((n) => choice(registry, n))
+      .filter((c) => c !== undefined);
     const config = app.policyConfig as { weights?: Record<string, number>; primary?: string; shadow?: string };
     const policy = app.policy as PolicyName;
     let candidates = linked;
@@ -37,7 +40,13 @@ export function buildSnapshot(registry: Registry): Snapshot {
     }
     const weights = candidates.map((c) => config.weights?.[c.name] ?? (policy === "exp3" ? 1 : 0));
     apps.set(app.name, {
-      app, policy, candidates, weights, shadow, linked, defaultOutputJson: JSON.stringify(app.defaultOutput),
+      app,
+      policy,
+      candidates,
+      weights,
+      shadow,
+      linked,
+      defaultOutputJson: JSON.stringify(app.defaultOutput),
       queryTokenHash: app.queryTokenSha256 ? Buffer.from(app.queryTokenSha256, "hex") : undefined,
     });
   }

@@ -88,26 +88,56 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 type AppRow = {
-  name: string; input_type: string; default_output: string; slo_micros: number; policy: string; policy_config: string; created_at: string;
-  query_token_sha256: string | null; cache: number;
+  name: string;
+  input_type: string;
+  default_output: string;
+  slo_micros: number;
+  policy: string;
+  policy_config: string;
+  created_at: string;
+  query_token_sha256: string | null;
+  cache: number;
 };
 type ModelRow = {
-  name: string; version: string; input_type: string; runtime: string; artifact_sha256: string; artifact_name: string;
-  predict_method: string; replicas: number; runtime_info: string; options: string; is_current: number; created_at: string;
+  name: string;
+  version: string;
+  input_type: string;
+  runtime: string;
+  artifact_sha256: string;
+  artifact_name: string;
+  predict_method: string;
+  replicas: number;
+  runtime_info: string;
+  options: string;
+  is_current: number;
+  created_at: string;
 };
 
 const toApp = (r: AppRow): AppRecord => ({
-  name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output,
-  sloMicros: r.slo_micros, policy: r.policy, policyConfig: JSON.parse(r.policy_config) as Record<string, unknown>,
-  queryTokenSha256: r.query_token_sha256 ?? undefined, cache: r.cache !== 0, createdAt: r.created_at,
+  name: r.name,
+  inputType: r.input_type as InputType,
+  defaultOutput: r.default_output,
+  sloMicros: r.slo_micros,
+  policy: r.policy,
+  policyConfig: JSON.parse(r.policy_config) as Record<string, unknown>,
+  queryTokenSha256: r.query_token_sha256 ?? undefined,
+  cache: r.cache !== 0,
+  createdAt: r.created_at,
 });
 
 const toModel = (r: ModelRow): ModelRecord => ({
-  name: r.name, version: r.version, inputType: r.input_type as InputType, runtime: r.runtime,
-  artifactSha256: r.artifact_sha256, artifactName: r.artifact_name, predictMethod: r.predict_method,
-  replicas: r.replicas, runtimeInfo: JSON.parse(r.runtime_info) as Record<string, unknown>,
+  name: r.name,
+  version: r.version,
+  inputType: r.input_type as InputType,
+  runtime: r.runtime,
+  artifactSha256: r.artifact_sha256,
+  artifactName: r.artifact_name,
+  predictMethod: r.predict_method,
+  replicas: r.replicas,
+  runtimeInfo: JSON.parse(r.runtime_info) as Record<string, unknown>,
   options: JSON.parse(r.options) as RuntimeOptions,
-  isCurrent: r.is_current === 1, createdAt: r.created_at,
+  isCurrent: r.is_current === 1,
+  createdAt: r.created_at,
 });
 
 export class Registry {
@@ -148,9 +178,9 @@ export class Registry {
   }
 
   insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig" | "queryTokenSha256" | "cache"> & { queryTokenSha256?: string; cache?: boolean }): void {
-    this.#db.query(
-      "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, cache, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    ).run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, a.queryTokenSha256 ?? null, a.cache === false ? 0 : 1, new Date().toISOString());
+    this.#db
+      .query("INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, cache, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, a.queryTokenSha256 ?? null, a.cache === false ? 0 : 1, new Date().toISOString());
   }
 
   setPolicy(app: string, policy: string, config: Record<string, unknown>): void {
@@ -184,11 +214,24 @@ export class Registry {
   /** Inserts a model version and makes it the current one of its name. */
   insertCurrentModel(m: Omit<ModelRecord, "createdAt" | "isCurrent">): void {
     this.#db.query("UPDATE models SET is_current = 0 WHERE name = ?").run(m.name);
-    this.#db.query(
-      `INSERT INTO models (name, version, input_type, runtime, artifact_sha256, artifact_name, predict_method,
+    this.#db
+      .query(
+        `INSERT INTO models (name, version, input_type, runtime, artifact_sha256, artifact_name, predict_method,
          replicas, runtime_info, options, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
-    ).run(m.name, m.version, m.inputType, m.runtime, m.artifactSha256, m.artifactName, m.predictMethod,
-      m.replicas, JSON.stringify(m.runtimeInfo), JSON.stringify(m.options), new Date().toISOString());
+      )
+      .run(
+        m.name,
+        m.version,
+        m.inputType,
+        m.runtime,
+        m.artifactSha256,
+        m.artifactName,
+        m.predictMethod,
+        m.replicas,
+        JSON.stringify(m.runtimeInfo),
+        JSON.stringify(m.options),
+        new Date().toISOString(),
+      );
   }
 
   setCurrent(name: string, version: string): void {
@@ -214,8 +257,9 @@ export class Registry {
 
   /** Apps a model is linked to. */
   appsOfModel(modelName: string): string[] {
-    return (this.#db.query("SELECT app_name FROM links WHERE model_name = ? ORDER BY app_name").all(modelName) as { app_name: string }[])
-      .map((r) => r.app_name);
+    return (this.#db.query("SELECT app_name FROM links WHERE model_name = ? ORDER BY app_name").all(modelName) as { app_name: string }[]).map(
+      (r) => r.app_name,
+    );
   }
 
   deleteLink(appName: string, modelName: string): void {
@@ -223,8 +267,9 @@ export class Registry {
   }
 
   linkedModels(appName: string): string[] {
-    return (this.#db.query("SELECT model_name FROM links WHERE app_name = ? ORDER BY model_name").all(appName) as { model_name: string }[])
-      .map((r) => r.model_name);
+    return (this.#db.query("SELECT model_name FROM links WHERE app_name = ? ORDER BY model_name").all(appName) as { model_name: string }[]).map(
+      (r) => r.model_name,
+    );
   }
 
   insertLink(appName: string, modelName: string): void {

@@ -79,7 +79,9 @@ export class ContainerRecord {
   /** Removes the containers a previous run recorded and did not remove; returns how many names there were. */
   sweep(): number {
     if (!existsSync(this.#path)) return 0;
-    const names = readFileSync(this.#path, "utf8").split("\n").filter((n) => /^clipper-[a-zA-Z0-9_.-]+$/.test(n));
+    const names = readFileSync(this.#path, "utf8")
+      .split("\n")
+      .filter((n) => /^clipper-[a-zA-Z0-9_.-]+$/.test(n));
     try {
       if (names.length > 0) Bun.spawnSync(["docker", "rm", "--force", ...names], { stdout: "ignore", stderr: "ignore", timeout: REMOVE_TIMEOUT_MS });
     } catch {

@@ -10,7 +10,8 @@ import { execa } from "execa";
 import { BadRequestError, NotFoundError, UpstreamFailure } from "../errors.ts";
 
 /** A requirement specifier: a name, optional extras and version constraints; never a URL or a pip option. */
-const REQUIREMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9._,-]{1,100}\])?((===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50})?(,(===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50}){0,4}$/;
+const REQUIREMENT =
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9._,-]{1,100}\])?((===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50})?(,(===|==|!=|<=|>=|~=|<|>)[A-Za-z0-9.*+!_-]{1,50}){0,4}$/;
 /** The runtime's own needs (frames, arrays, joblib files, cloudpickled closures), added unless the set names them. */
 const WORKER_NEEDS = ["msgpack", "numpy", "joblib", "cloudpickle"];
 const LOG_LINES = 200;
@@ -27,7 +28,11 @@ export interface EnvironmentStatus {
 }
 
 /** The distribution name of a requirement: `scikit-learn==1.5.2` → `scikit-learn`. */
-export const packageName = (req: string) => req.split(/[[=<>!~]/)[0]!.toLowerCase().replace(/_/g, "-");
+export const packageName = (req: string) =>
+  req
+    .split(/[[=<>!~]/)[0]!
+    .toLowerCase()
+    .replace(/_/g, "-");
 
 export class EnvironmentBuilder {
   readonly #dir: string;
@@ -55,7 +60,10 @@ export class EnvironmentBuilder {
   }
 
   id(pkgs: readonly string[]): string {
-    return createHash("sha256").update(`${this.#basePython}\n${pkgs.join("\n")}`).digest("hex").slice(0, 16);
+    return createHash("sha256")
+      .update(`${this.#basePython}\n${pkgs.join("\n")}`)
+      .digest("hex")
+      .slice(0, 16);
   }
 
   /** Starts building (or finds) the environment of `pkgs`; returns its id at once. */
@@ -67,8 +75,13 @@ export class EnvironmentBuilder {
     const envDir = join(this.#dir, id);
     const python = join(envDir, "bin", "python");
     const status = {
-      id, pkgs: set, state: "building" as EnvironmentStatus["state"], python: undefined as string | undefined,
-      log: [] as string[], log_total: 0, error: undefined as string | undefined,
+      id,
+      pkgs: set,
+      state: "building" as EnvironmentStatus["state"],
+      python: undefined as string | undefined,
+      log: [] as string[],
+      log_total: 0,
+      error: undefined as string | undefined,
     };
     if (existsSync(join(envDir, ".ready"))) {
       Object.assign(status, { state: "ready", python });
@@ -111,10 +124,15 @@ export class EnvironmentBuilder {
       for await (const line of proc.iterable({ from: "all" })) log.push(String(line));
       const result = await proc;
       if (result.exitCode !== 0) {
-        const tail = log.filter((l) => !l.startsWith("$ ")).slice(-15).join("\n");
-        throw new UpstreamFailure("environment_build_failed",
+        const tail = log
+          .filter((l) => !l.startsWith("$ "))
+          .slice(-15)
+          .join("\n");
+        throw new UpstreamFailure(
+          "environment_build_failed",
           `building the environment failed (${cmd.split("/").pop()} exited with ${result.exitCode}):\n${tail}`,
-          "check the package names and versions in --pkgs, and that the package index is reachable");
+          "check the package names and versions in --pkgs, and that the package index is reachable",
+        );
       }
     };
     if (uv) {
@@ -125,6 +143,6 @@ export class EnvironmentBuilder {
       await run(this.#basePython, ["-m", "venv", envDir]);
       await run(join(envDir, "bin", "pip"), ["install", "--progress-bar", "off", ...install]);
     }
-    writeFileSync(join(envDir, ".ready"), JSON.stringify({ pkgs, built_at: new Date().toISOString() }) + "\n");
+    writeFileSync(join(envDir, ".ready"), `${JSON.stringify({ pkgs, built_at: new Date().toISOString() })}\n`);
   }
 }

@@ -42,8 +42,14 @@ export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] 
 function formatArgs(model: ModelRecord): string[] {
   const o = model.options;
   if (!o.format) return [];
-  return ["--format", o.format, "--threads", String(o.threads ?? 1),
-    ...(o.inputShape ? ["--input-shape", o.inputShape.join(",")] : []), ...(o.output ? ["--output", o.output] : [])];
+  return [
+    "--format",
+    o.format,
+    "--threads",
+    String(o.threads ?? 1),
+    ...(o.inputShape ? ["--input-shape", o.inputShape.join(",")] : []),
+    ...(o.output ? ["--output", o.output] : []),
+  ];
 }
 
 /**

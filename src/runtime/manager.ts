@@ -17,7 +17,6 @@ import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { Spare } from "./spare.ts";
 
-
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
 const MAX_EARLY_EXITS = 5;
 /** A replica that ran this long before exiting is treated as stable: the crash counter starts over. */
@@ -71,8 +70,11 @@ class Pool<Q extends PoolQueue> {
   #seq = 0;
 
   constructor(
-    readonly model: ModelRecord, readonly artifactPath: string | undefined, readonly python: string | undefined,
-    maxBatch: number, makeQueue: QueueFactory<Q>,
+    readonly model: ModelRecord,
+    readonly artifactPath: string | undefined,
+    readonly python: string | undefined,
+    maxBatch: number,
+    makeQueue: QueueFactory<Q>,
   ) {
     this.queue = makeQueue(model, modelKey(model.name, model.version), maxBatch, () => this.replicas);
     this.wanted = model.replicas;
@@ -204,10 +206,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     }
     const leaving = [...current].sort((a, b) => a.outstandingRows - b.outstandingRows).slice(0, current.length - replicas);
     pool.replicas = current.filter((r) => !leaving.includes(r));
-    await Promise.all(leaving.map(async (r) => {
-      await until(() => r.inflightBatches === 0, DRAIN_TIMEOUT_MS);
-      await r.stop();
-    }));
+    await Promise.all(
+      leaving.map(async (r) => {
+        await until(() => r.inflightBatches === 0, DRAIN_TIMEOUT_MS);
+        await r.stop();
+      }),
+    );
   }
 
   /** Stops a version once its queue is empty and its replicas idle (new queries already go elsewhere). */
@@ -269,7 +273,10 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #command(pool: Pool<Q>, container: { name: string; dataDir: string; replicaId: string } | undefined): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
     return launchCommand(pool.model, {
-      python: pool.python ?? this.#config.python, pythonWorker: this.#workerPath, self: this.#self, artifactPath: pool.artifactPath,
+      python: pool.python ?? this.#config.python,
+      pythonWorker: this.#workerPath,
+      self: this.#self,
+      artifactPath: pool.artifactPath,
       ...(container ? { container } : {}),
     });
   }
@@ -282,7 +289,6 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#containers.add(name);
     return { name, dataDir, replicaId: id };
   }
-
 
   async #startReplica(pool: Pool<Q>): Promise<RuntimeInfo> {
     const spare = this.#takeSpare(pool);
@@ -298,9 +304,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       maxResponseBytes: this.#config.maxResponseBytes,
       predictTimeoutMs: this.#config.predictTimeoutMs,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
-      ...(spare ? {
-        spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
-      } : {}),
+      ...(spare
+        ? {
+            spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
+          }
+        : {}),
     });
     pool.replicas = [...pool.replicas, replica];
     const started = replica.start(this.#config.replicaStartTimeoutMs);
@@ -342,9 +350,10 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       this.#waitForEngine(pool, reason);
       return;
     }
-    pool.lastError = replica.container && pool.model.options.memory && /code 137\b/.test(reason)
-      ? `${reason} (exit code 137: the container was killed, e.g. by the kernel at its --memory ${pool.model.options.memory} limit)`
-      : reason;
+    pool.lastError =
+      replica.container && pool.model.options.memory && /code 137\b/.test(reason)
+        ? `${reason} (exit code 137: the container was killed, e.g. by the kernel at its --memory ${pool.model.options.memory} limit)`
+        : reason;
     // Replicas that die at start or soon after count toward giving up; one that ran a long time starts the count over.
     const early = replica.readyAtMs === undefined || performance.now() - replica.readyAtMs < STABLE_AFTER_MS;
     pool.consecutiveFailures = early ? pool.consecutiveFailures + 1 : 1;

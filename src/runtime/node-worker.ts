@@ -69,7 +69,7 @@ export async function runNodeRuntime(artifact: string): Promise<number> {
   try {
     type Api = { predict?: PredictFn; load?: () => unknown; inputShape?: unknown };
     const mod = (await import(artifact)) as Api & { default?: Api };
-    const api = typeof mod.predict === "function" ? mod : mod.default ?? {};
+    const api = typeof mod.predict === "function" ? mod : (mod.default ?? {});
     if (typeof api.predict !== "function") throw new TypeError("the module exports no predict(inputs) function");
     if (typeof api.load === "function") await api.load();
     predict = api.predict;
@@ -79,9 +79,17 @@ export async function runNodeRuntime(artifact: string): Promise<number> {
     send({ type: "error", id: 0, fatal: true, message: `could not load the model: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}` });
     return 3;
   }
-  send({ type: "hello", id: 0, runtime: {
-    kind: "node", protocol: PROTOCOL_VERSION, bun: Bun.version, pid: process.pid, ...(inputShape ? { input_shape: inputShape } : {}),
-  } });
+  send({
+    type: "hello",
+    id: 0,
+    runtime: {
+      kind: "node",
+      protocol: PROTOCOL_VERSION,
+      bun: Bun.version,
+      pid: process.pid,
+      ...(inputShape ? { input_shape: inputShape } : {}),
+    },
+  });
   const decoder = new FrameDecoder();
   // Batches are answered in order, one at a time, like the Python runtime.
   let chain = Promise.resolve();

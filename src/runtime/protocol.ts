@@ -14,7 +14,10 @@ export type { InputType };
 
 /** Numeric rows travel as one packed little-endian buffer plus a shape; others as a list. */
 export type PredictRequest = {
-  v: number; type: "predict"; id: number; input_type: InputType;
+  v: number;
+  type: "predict";
+  id: number;
+  input_type: InputType;
 } & ({ shape: [number, number]; dtype: "f8" | "f4" | "i4"; data: Uint8Array } | { inputs: unknown[] });
 
 export type ServerMessage =
@@ -140,7 +143,10 @@ export function asRuntimeMessage(value: unknown): RuntimeMessage {
     throw new ProtocolError("frame lacks a string 'type' and a numeric 'id'");
   }
   switch (m.type) {
-    case "hello": case "result": case "error": case "pong":
+    case "hello":
+    case "result":
+    case "error":
+    case "pong":
       return value as RuntimeMessage;
     default:
       throw new ProtocolError(`unknown message type '${m.type}'`);

@@ -7,8 +7,14 @@ import type { Subprocess } from "bun";
 import { ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import type { Spare } from "./spare.ts";
 import {
-  asRuntimeMessage, encodeFrame, FrameDecoder, OversizedFrame, PROTOCOL_VERSION, ProtocolError,
-  type RuntimeInfo, type ServerMessage,
+  asRuntimeMessage,
+  encodeFrame,
+  FrameDecoder,
+  OversizedFrame,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type RuntimeInfo,
+  type ServerMessage,
 } from "./protocol.ts";
 
 export type ReplicaState = "starting" | "ready" | "stopping" | "exited";
@@ -89,11 +95,15 @@ export class Replica {
     this.#exited = new Promise((resolve) => (this.#markExited = resolve));
     const onExit = (code: number | null, signal: number | string | null) => this.#onExit(code, signal);
     const adopted = this.#opts.spare;
-    const proc = adopted ? adopted.spare.adopt(onExit) : Bun.spawn([...this.#opts.command], {
-      stdin: "pipe", stdout: "pipe", stderr: "pipe",
-      env: { ...process.env, ...this.#opts.env, PYTHONUNBUFFERED: "1" },
-      onExit: (_p, code, signal) => onExit(code, signal),
-    });
+    const proc = adopted
+      ? adopted.spare.adopt(onExit)
+      : Bun.spawn([...this.#opts.command], {
+          stdin: "pipe",
+          stdout: "pipe",
+          stderr: "pipe",
+          env: { ...process.env, ...this.#opts.env, PYTHONUNBUFFERED: "1" },
+          onExit: (_p, code, signal) => onExit(code, signal),
+        });
     this.#proc = proc;
     void this.#readFrames(proc.stdout);
     void this.#readStderr(proc.stderr);
@@ -194,9 +204,12 @@ export class Replica {
       // Runtimes answer batches in order, so the skipped answer belongs to the oldest batch.
       const oldest = this.#pending.keys().next();
       if (!oldest.done) {
-        this.#take(oldest.value)!.reject(new RuntimeFailure(
-          `the runtime's answer of ${raw.bytes} bytes is over the limit of ${this.#opts.maxResponseBytes} bytes`,
-          "return smaller outputs or raise CLIPPER_MAX_RESPONSE_BYTES"));
+        this.#take(oldest.value)!.reject(
+          new RuntimeFailure(
+            `the runtime's answer of ${raw.bytes} bytes is over the limit of ${this.#opts.maxResponseBytes} bytes`,
+            "return smaller outputs or raise CLIPPER_MAX_RESPONSE_BYTES",
+          ),
+        );
       }
       return;
     }
@@ -255,9 +268,12 @@ export class Replica {
     this.state = "exited";
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const tail = this.stderrTail().split("\n").slice(-3).join(" | ");
-    const reason = this.exitReason !== undefined
-      ? `${this.exitReason}${this.#tailWithReason && tail ? `; its stderr: ${tail}` : ""}`
-      : wasStopping ? "replica stopped" : `the runtime ${how}${tail ? `: ${tail}` : ""}`;
+    const reason =
+      this.exitReason !== undefined
+        ? `${this.exitReason}${this.#tailWithReason && tail ? `; its stderr: ${tail}` : ""}`
+        : wasStopping
+          ? "replica stopped"
+          : `the runtime ${how}${tail ? `: ${tail}` : ""}`;
     this.exitReason = reason;
     const error = new ReplicaExitError(reason);
     this.#ready?.reject(error);

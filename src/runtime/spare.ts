@@ -15,7 +15,9 @@ export class Spare {
 
   constructor(command: readonly string[]) {
     this.proc = Bun.spawn([...command], {
-      stdin: "pipe", stdout: "pipe", stderr: "pipe",
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
       env: { ...process.env, PYTHONUNBUFFERED: "1" },
       onExit: (_p, code, signal) => {
         this.#exited = true;

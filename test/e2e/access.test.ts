@@ -45,8 +45,7 @@ describe("per-app query tokens", () => {
     const reg = await server.cli("register-app", "guarded", "--input-type", "doubles", "--query-token", token, "--url", "$MGMT");
     expect(reg.code).toBe(0);
     expect((await server.admin("get_application", { name: "guarded" })).json).toMatchObject({ query_token_required: true });
-    const post = (headers: Record<string, string>) =>
-      fetch(`${server.queryUrl}/guarded/predict`, { method: "POST", body: '{"input": [1]}', headers });
+    const post = (headers: Record<string, string>) => fetch(`${server.queryUrl}/guarded/predict`, { method: "POST", body: '{"input": [1]}', headers });
     const none = await post({});
     expect(none.status).toBe(401);
     expect(((await none.json()) as { error: string }).error).toBe("application 'guarded' needs its query token");
@@ -58,6 +57,8 @@ describe("per-app query tokens", () => {
     expect(v2.status).toBe(401);
     const cli = await server.cli("predict", "guarded", "[1]", "--query-url", "$QUERY", "--query-token", token);
     expect(cli.code).toBe(0);
-    expect(JSON.stringify(await (await fetch(`${server.mgmtUrl}/admin/status`, { headers: { authorization: `Bearer ${server.token}` } })).json())).not.toContain(token);
+    expect(
+      JSON.stringify(await (await fetch(`${server.mgmtUrl}/admin/status`, { headers: { authorization: `Bearer ${server.token}` } })).json()),
+    ).not.toContain(token);
   });
 });

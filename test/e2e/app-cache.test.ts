@@ -8,7 +8,10 @@ let server: Server;
 
 beforeAll(async () => {
   server = await startServer({ args: ["--python-spares", "0"] });
-  for (const [name, cache] of [["cached", true], ["uncached", false]] as const) {
+  for (const [name, cache] of [
+    ["cached", true],
+    ["uncached", false],
+  ] as const) {
     const res = await server.admin("add_app", { name, input_type: "doubles", cache });
     if (res.status !== 200) throw new Error(JSON.stringify(res.json));
   }

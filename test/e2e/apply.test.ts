@@ -49,12 +49,20 @@ describe("clipper apply", () => {
       expect(first.stdout).toContain("link hr-hiring → hr-decision-tree: created");
       expect((await apply(s, config(2))).stdout.trim()).toEndWith("nothing to change");
     }
-    const states = await Promise.all(servers.map(async (s) => {
-      const apps = (await s.admin("get_all_applications", { verbose: true })).json;
-      const models = (await s.admin("get_all_models", { verbose: true })).json.map((m: Record<string, unknown>) =>
-        [m.model_name, m.model_version, m.is_current, m.replicas, m.ready_replicas, m.artifact_sha256]);
-      return { apps, models };
-    }));
+    const states = await Promise.all(
+      servers.map(async (s) => {
+        const apps = (await s.admin("get_all_applications", { verbose: true })).json;
+        const models = (await s.admin("get_all_models", { verbose: true })).json.map((m: Record<string, unknown>) => [
+          m.model_name,
+          m.model_version,
+          m.is_current,
+          m.replicas,
+          m.ready_replicas,
+          m.artifact_sha256,
+        ]);
+        return { apps, models };
+      }),
+    );
     expect(states[0]).toEqual(states[1]!);
     for (const s of servers) {
       expect((await s.predict("hr-hiring", { input: fx.rows[0] })).json).toMatchObject({ output: fx.hrExpected[0], default: false });

@@ -19,8 +19,10 @@ beforeAll(async () => {
     if (setup.exitCode !== 0) throw new Error(`scripts/lib/test-venvs failed: ${setup.stderr.toString()}`);
   }
   server = await startServer();
-  const proc = Bun.spawn([VENV_PYTHON, join(ROOT, "test/e2e/clipper-admin/drive.py"), server.mgmtUrl, server.queryUrl, server.token,
-    join(fx.dir, "hr.pkl"), JSON.stringify(ROWS)], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(
+    [VENV_PYTHON, join(ROOT, "test/e2e/clipper-admin/drive.py"), server.mgmtUrl, server.queryUrl, server.token, join(fx.dir, "hr.pkl"), JSON.stringify(ROWS)],
+    { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+  );
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`drive.py failed:\n${stderr}\nserver log:\n${server.log().slice(-3000)}`);
   out = JSON.parse(stdout.trim().split("\n").at(-1)!);
@@ -39,10 +41,19 @@ describe("clipper-admin 0.4.1's ClipperConnection against clipper serve", () => 
     expect(out.linked).toEqual(["ca-model"]);
     expect(out.current).toBe("1");
     expect(out.models).toEqual(["ca-model:1"]);
-    expect(out.models_verbose).toEqual([expect.objectContaining({
-      model_name: "ca-model", model_version: "1", is_current_version: true, container_name: "NO_CONTAINER",
-      labels: ["tutorial"], input_type: "doubles", model_data_path: "DEPRECATED", batch_size: -1, status: "registered",
-    })]);
+    expect(out.models_verbose).toEqual([
+      expect.objectContaining({
+        model_name: "ca-model",
+        model_version: "1",
+        is_current_version: true,
+        container_name: "NO_CONTAINER",
+        labels: ["tutorial"],
+        input_type: "doubles",
+        model_data_path: "DEPRECATED",
+        batch_size: -1,
+        status: "registered",
+      }),
+    ]);
     expect(out.model_info).toMatchObject({ model_name: "ca-model", is_current_version: true });
     expect(out.containerless_replicas).toBe(0);
     expect(out.containerless_resize).toEqual({ raised: "ClipperException", message: "Cannot resize the replica set for containerless model ca-model:1" });

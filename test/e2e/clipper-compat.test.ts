@@ -10,12 +10,20 @@ let server: Server;
 beforeAll(async () => {
   server = await startServer({ args: ["--python-spares", "0"] });
   const put = await fetch(`${server.mgmtUrl}/admin/artifacts`, {
-    method: "PUT", headers: { authorization: `Bearer ${server.token}` }, body: readFileSync(join(fx.dir, "hr.pkl")),
+    method: "PUT",
+    headers: { authorization: `Bearer ${server.token}` },
+    body: readFileSync(join(fx.dir, "hr.pkl")),
   });
   const { sha256 } = (await put.json()) as { sha256: string };
   const res = await server.admin("add_model", {
-    model_name: "capped", model_version: "1", input_type: "doubles", artifact_sha256: sha256, artifact_name: "hr.pkl",
-    labels: ["a", "b"], batch_size: 3, app: { name: "capped" },
+    model_name: "capped",
+    model_version: "1",
+    input_type: "doubles",
+    artifact_sha256: sha256,
+    artifact_name: "hr.pkl",
+    labels: ["a", "b"],
+    batch_size: 3,
+    app: { name: "capped" },
   });
   if (res.status !== 200) throw new Error(JSON.stringify(res.json));
 }, 120_000);
@@ -28,12 +36,23 @@ describe("Clipper's add_model body", () => {
     const m = (await fetchJson(`${server.queryUrl}/metrics.json`)).models["capped:1"];
     expect(m.max_batch_size).toBeLessThanOrEqual(3);
     expect(m.batches).toBeGreaterThanOrEqual(7);
-    expect((await server.admin("get_model", { model_name: "capped", model_version: "1" })).json)
-      .toMatchObject({ labels: ["a", "b"], batch_size: 3, is_current_version: true });
+    expect((await server.admin("get_model", { model_name: "capped", model_version: "1" })).json).toMatchObject({
+      labels: ["a", "b"],
+      batch_size: 3,
+      is_current_version: true,
+    });
   });
 
   it("registers NO_CONTAINER once, refuses to scale it, and keeps it across a restart", async () => {
-    const body = { model_name: "bare", model_version: "1", input_type: "doubles", container_name: "NO_CONTAINER", labels: [], model_data_path: "DEPRECATED", batch_size: -1 };
+    const body = {
+      model_name: "bare",
+      model_version: "1",
+      input_type: "doubles",
+      container_name: "NO_CONTAINER",
+      labels: [],
+      model_data_path: "DEPRECATED",
+      batch_size: -1,
+    };
     expect((await server.admin("add_model", body)).status).toBe(200);
     expect((await server.admin("add_model", body)).status).toBe(409);
     const scale = await server.admin("set_num_replicas", { model_name: "bare", num_replicas: 2 });
@@ -42,8 +61,11 @@ describe("Clipper's add_model body", () => {
     const dataDir = server.dataDir;
     await server.stop();
     server = await startServer({ dataDir, args: ["--python-spares", "0"] });
-    expect((await server.admin("get_model", { model_name: "bare", model_version: "1" })).json)
-      .toMatchObject({ container_name: "NO_CONTAINER", status: "registered", replicas: 0 });
+    expect((await server.admin("get_model", { model_name: "bare", model_version: "1" })).json).toMatchObject({
+      container_name: "NO_CONTAINER",
+      status: "registered",
+      replicas: 0,
+    });
   }, 60_000);
 
   it("answers 400 naming the field for a bad Clipper body", async () => {
@@ -62,8 +84,11 @@ describe("Clipper's add_model body", () => {
 
   it("lists replicas as Clipper's strings with verbose false and answers 404 for an unknown one", async () => {
     expect((await server.admin("get_all_containers", { verbose: false })).json).toEqual(["capped:1:1"]);
-    expect((await server.admin("get_container", { model_name: "capped", model_version: "1", replica_id: 1 })).json)
-      .toMatchObject({ model_id: "capped:1", model_replica_id: 1, status: "ready" });
+    expect((await server.admin("get_container", { model_name: "capped", model_version: "1", replica_id: 1 })).json).toMatchObject({
+      model_id: "capped:1",
+      model_replica_id: 1,
+      status: "ready",
+    });
     expect((await server.admin("get_container", { model_name: "capped", model_version: "1", replica_id: 9 })).status).toBe(404);
   });
 });

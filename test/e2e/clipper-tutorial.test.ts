@@ -56,14 +56,17 @@ describe("the tutorial's admin code with LocalContainerManager()", () => {
 
 /** The server's image: clipper:latest (scripts/image), or CLIPPER_TEST_IMAGE. */
 const IMAGE = process.env.CLIPPER_TEST_IMAGE || "clipper:latest";
-const noDocker = !Bun.which("docker")
-  || Bun.spawnSync(["docker", "image", "inspect", IMAGE], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0;
+const noDocker = !Bun.which("docker") || Bun.spawnSync(["docker", "image", "inspect", IMAGE], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0;
 
 describe("the tutorial's admin code with DockerContainerManager()", () => {
-  it.skipIf(noDocker)("runs the same workflow in the clipper:latest container and removes it at stop_all (skipped: no Docker engine or no clipper:latest image; scripts/image builds it)", async () => {
-    const out = await tutorial("docker", { CLIPPER_TEST_IMAGE: IMAGE });
-    expectTutorialOutcome(out);
-    const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", "label=ai.clipper.container.label=default-cluster"]);
-    expect(left.stdout.toString().trim()).toBe("");
-  }, 600_000);
+  it.skipIf(noDocker)(
+    "runs the same workflow in the clipper:latest container and removes it at stop_all (skipped: no Docker engine or no clipper:latest image; scripts/image builds it)",
+    async () => {
+      const out = await tutorial("docker", { CLIPPER_TEST_IMAGE: IMAGE });
+      expectTutorialOutcome(out);
+      const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", "label=ai.clipper.container.label=default-cluster"]);
+      expect(left.stdout.toString().trim()).toBe("");
+    },
+    600_000,
+  );
 });

@@ -36,7 +36,10 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard", () => {
   beforeAll(async () => {
     const fx = makeFixtures();
     server = await startServer();
-    for (const [file, version] of [["const-a.pkl", "1"], ["const-b.pkl", "2"]] as const) {
+    for (const [file, version] of [
+      ["const-a.pkl", "1"],
+      ["const-b.pkl", "2"],
+    ] as const) {
       const dep = await server.cli("deploy", join(fx.dir, file), "--name", "ab", "--version", version, "--url", "$MGMT");
       if (dep.code !== 0) throw new Error(dep.stderr);
     }
@@ -44,9 +47,18 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard", () => {
     profileDir = mkdtempSync(join(tmpdir(), "clipper-chromium-"));
     // A fresh profile directory each run (playwright passes it as --user-data-dir).
     browser = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM, viewport: { width: 1280, height: 900 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"],
+      executablePath: CHROMIUM,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   });
   afterAll(async () => {
@@ -85,7 +97,9 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard", () => {
   it("shows the app, the model's versions and replicas, live charts, and rolls back to version 1", async () => {
     const page = await openDashboard(true);
     const errors: string[] = [];
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
     page.on("pageerror", (e) => errors.push(e.message));
     expect(page.url()).not.toContain("token="); // the fragment is dropped once read
 
@@ -94,10 +108,19 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard", () => {
     const v2 = page.locator("#models tr").filter({ has: page.locator("td:nth-child(2)", { hasText: /^2$/ }) });
     await v2.locator(".badge", { hasText: "current" }).waitFor();
     await v2.getByText("1/1 ready").waitFor();
-    await page.locator("#replicas tr").filter({ hasText: "ready" }).filter({ has: page.locator("td:nth-child(2)", { hasText: /^2$/ }) }).waitFor();
+    await page
+      .locator("#replicas tr")
+      .filter({ hasText: "ready" })
+      .filter({ has: page.locator("td:nth-child(2)", { hasText: /^2$/ }) })
+      .waitFor();
 
     // Traffic while the page polls: the throughput chart and counters move off zero.
-    const sending = (async () => { for (let i = 0; i < 16; i++) { await traffic(10 + 5 * (i % 4), 1000 + i * 10); await Bun.sleep(400); } })();
+    const sending = (async () => {
+      for (let i = 0; i < 16; i++) {
+        await traffic(10 + 5 * (i % 4), 1000 + i * 10);
+        await Bun.sleep(400);
+      }
+    })();
     await until(async () => Number(await page.getAttribute("#chart-qps", "data-qps")) > 0, 20_000, "the throughput chart to show traffic");
     await sending;
     await until(async () => Number(await page.textContent("#stat-queries")) >= 260, 10_000, "the page to count every query");

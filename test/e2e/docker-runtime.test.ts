@@ -17,7 +17,12 @@ if (missing) console.log(`Docker runtime tests skipped: ${missing}`);
 const fx = makeFixtures();
 const portable = (name: string) => join(fx.dir, "portable", `${name}.pkl`);
 
-interface Container { model_name: string; state: string; container: string | null; model_replica_id: string }
+interface Container {
+  model_name: string;
+  state: string;
+  container: string | null;
+  model_replica_id: string;
+}
 
 async function waitFor<T>(what: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T | undefined> {
   const until = performance.now() + timeoutMs;
@@ -44,8 +49,22 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
     (await server.admin("get_all_containers", {})).json.filter((c: Container) => c.model_name === model);
 
   it("runs each replica in its own named, labelled container with --cpus and --memory applied", async () => {
-    await server.cliOk("deploy", portable("sum"), "--image", RUNTIME_IMAGE, "--name", "dsum", "--replicas", "2",
-      "--cpus", "0.5", "--memory", "256m", "--input-type", "integers");
+    await server.cliOk(
+      "deploy",
+      portable("sum"),
+      "--image",
+      RUNTIME_IMAGE,
+      "--name",
+      "dsum",
+      "--replicas",
+      "2",
+      "--cpus",
+      "0.5",
+      "--memory",
+      "256m",
+      "--input-type",
+      "integers",
+    );
     expect((await server.predict("dsum", { input: [2, 3] })).json).toMatchObject({ output: "5", default: false });
     const replicas = await containers("dsum");
     expect(replicas).toHaveLength(2);
@@ -57,7 +76,10 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
       expect(c.HostConfig.NanoCpus).toBe(500_000_000);
       expect(c.HostConfig.Memory).toBe(256 * 1024 * 1024);
       expect(c.Config.Labels).toMatchObject({
-        "clipper.model": "dsum", "clipper.version": "1", "clipper.replica": r.model_replica_id, "clipper.data-dir": server.dataDir,
+        "clipper.model": "dsum",
+        "clipper.version": "1",
+        "clipper.replica": r.model_replica_id,
+        "clipper.data-dir": server.dataDir,
       });
       expect(c.Mounts.map((m: { Destination: string; RW: boolean }) => [m.Destination, m.RW])).toEqual([["/model/artifact", false]]);
     }
@@ -71,8 +93,7 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
   });
 
   it("replaces a container its memory limit kills, then marks the version failed with the reason", async () => {
-    await server.cliOk("deploy", portable("hog"), "--image", RUNTIME_IMAGE, "--name", "dhog", "--memory", "96m",
-      "--default-output", "fallback");
+    await server.cliOk("deploy", portable("hog"), "--image", RUNTIME_IMAGE, "--name", "dhog", "--memory", "96m", "--default-output", "fallback");
     const status = await waitFor(async () => {
       const { json } = await server.predict("dhog", { input: [1] });
       expect(json).toMatchObject({ output: "fallback", default: true });
@@ -114,13 +135,19 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
   });
 
   it("refuses an image whose entrypoint exits at once, with its last stderr lines", async () => {
-    await expectDeployRefused(badImage("clipper-test/exits:1", "echo 'cannot start: no model here' >&2; exit 3"),
-      "exited with code 3", "cannot start: no model here");
+    await expectDeployRefused(
+      badImage("clipper-test/exits:1", "echo 'cannot start: no model here' >&2; exit 3"),
+      "exited with code 3",
+      "cannot start: no model here",
+    );
   });
 
   it("refuses an image that writes garbage to stdout, with its last stderr lines", async () => {
-    await expectDeployRefused(badImage("clipper-test/garbage:1", "echo 'about to misbehave' >&2; sleep 0.5; while true; do echo garbage garbage garbage; sleep 0.1; done"),
-      "protocol", "about to misbehave");
+    await expectDeployRefused(
+      badImage("clipper-test/garbage:1", "echo 'about to misbehave' >&2; sleep 0.5; while true; do echo garbage garbage garbage; sleep 0.1; done"),
+      "protocol",
+      "about to misbehave",
+    );
   });
 });
 
@@ -170,7 +197,11 @@ class EngineLink {
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
         s.on("error", () => undefined);
-        s.on("close", () => { this.#sockets.delete(s); client.destroy(); upstream.destroy(); });
+        s.on("close", () => {
+          this.#sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
       }
       client.pipe(upstream);
       upstream.pipe(client);
@@ -192,7 +223,20 @@ describe.skipIf(missing !== undefined)("a Docker engine that goes away while mod
     await link.up();
     const server = await startServer({ env: { DOCKER_HOST: `unix://${link.path}` } });
     try {
-      await server.cliOk("deploy", portable("sum"), "--image", RUNTIME_IMAGE, "--name", "dgone", "--input-type", "integers", "--default-output", "fallback", "--slo-micros", "2000000");
+      await server.cliOk(
+        "deploy",
+        portable("sum"),
+        "--image",
+        RUNTIME_IMAGE,
+        "--name",
+        "dgone",
+        "--input-type",
+        "integers",
+        "--default-output",
+        "fallback",
+        "--slo-micros",
+        "2000000",
+      );
       expect((await server.predict("dgone", { input: [1, 2] })).json).toMatchObject({ output: "3", default: false });
       await link.down();
       const during = await waitFor(async () => {

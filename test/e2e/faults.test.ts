@@ -36,12 +36,16 @@ describe("replica faults", () => {
       process.kill(victim!, "SIGKILL");
       const backMs = await waitUntil(async () => {
         const now = await pids(s, "hr");
-        return now.length === 2 && !now.includes(victim!) && (await s.admin("get_all_containers", {})).json.every((c: { state: string }) => c.state === "ready");
+        return (
+          now.length === 2 && !now.includes(victim!) && (await s.admin("get_all_containers", {})).json.every((c: { state: string }) => c.state === "ready")
+        );
       }, 10_000);
       await Bun.sleep(500);
       const c = await load.stop();
-      console.log(`SIGKILL under 64 clients: sent ${c.sent}, answered ${c.ok + c.defaults} (${c.defaults} defaults), 5xx ${c.errors5xx}, ` +
-        `failed ${c.failed}; replica back in ${backMs.toFixed(0)} ms`);
+      console.log(
+        `SIGKILL under 64 clients: sent ${c.sent}, answered ${c.ok + c.defaults} (${c.defaults} defaults), 5xx ${c.errors5xx}, ` +
+          `failed ${c.failed}; replica back in ${backMs.toFixed(0)} ms`,
+      );
       expect(c.errors5xx + c.errors4xx + c.failed).toBe(0);
       expect(c.ok + c.defaults).toBe(c.sent);
       // Replaced at all (the time is reported above, not asserted: this machine is shared and noisy).
@@ -82,8 +86,13 @@ describe("replica faults", () => {
       expect(res.code).toBe(0); // the hello is well-formed
       const { json } = await s.predict("garbage", { input: [1] });
       expect(json.default).toBe(true);
-      const m = await waitUntil(async () =>
-        /not a msgpack map \(garbage on stdout\?\)/.test((await s.admin("status")).json.models.find((x: { model_name: string }) => x.model_name === "garbage").last_error ?? ""), 5000);
+      const m = await waitUntil(
+        async () =>
+          /not a msgpack map \(garbage on stdout\?\)/.test(
+            (await s.admin("status")).json.models.find((x: { model_name: string }) => x.model_name === "garbage").last_error ?? "",
+          ),
+        5000,
+      );
       expect(m).toBeLessThan(5000);
       expect((await fetch(`${s.queryUrl}/health`)).status).toBe(200);
     } finally {
@@ -131,7 +140,11 @@ describe("server faults", () => {
       for (const a of created) expect((await s2.admin("get_application", { name: a })).json.input_type).toBe("doubles");
       expect((await s2.predict("hr", { input: fx.rows[0] })).json).toMatchObject({ output: fx.hrExpected[0], default: false });
       expect(await pids(s2, "hr")).toHaveLength(2);
-      const integrity = Bun.spawnSync(["python3", "-c", `import sqlite3; print(sqlite3.connect("${join(dataDir, "registry.db")}").execute("PRAGMA integrity_check").fetchone()[0])`]);
+      const integrity = Bun.spawnSync([
+        "python3",
+        "-c",
+        `import sqlite3; print(sqlite3.connect("${join(dataDir, "registry.db")}").execute("PRAGMA integrity_check").fetchone()[0])`,
+      ]);
       expect(integrity.stdout.toString().trim()).toBe("ok");
     } finally {
       await s2.stop();
@@ -147,7 +160,10 @@ describe("server faults", () => {
     const t0 = performance.now();
     s.proc.kill("SIGTERM");
     await Bun.sleep(50);
-    const refused = await fetch(`${s.queryUrl}/health`).then(() => false, () => true);
+    const refused = await fetch(`${s.queryUrl}/health`).then(
+      () => false,
+      () => true,
+    );
     const answers = await Promise.all(inflight);
     const code = await s.proc.exited;
     const exitMs = performance.now() - t0;

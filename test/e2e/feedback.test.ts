@@ -14,14 +14,16 @@ let server: Server;
 async function feedback(n: number): Promise<Record<string, number>> {
   let weights: Record<string, number> = {};
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < n) {
-      const i = next++ % fx.rows.length;
-      const res = await fetch(`${server.queryUrl}/fb/update`, { method: "POST", body: JSON.stringify({ input: fx.rows[i], label: fx.hrExpected[i] }) });
-      expect(res.status).toBe(200);
-      weights = ((await res.json()) as { weights: Record<string, number> }).weights;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        const i = next++ % fx.rows.length;
+        const res = await fetch(`${server.queryUrl}/fb/update`, { method: "POST", body: JSON.stringify({ input: fx.rows[i], label: fx.hrExpected[i] }) });
+        expect(res.status).toBe(200);
+        weights = ((await res.json()) as { weights: Record<string, number> }).weights;
+      }
+    }),
+  );
   return weights;
 }
 
@@ -74,7 +76,9 @@ describe("exp3 feedback persistence", () => {
     await server.stop("SIGKILL");
     server = await startServer({ dataDir });
     const restored = await appWeights();
-    console.log(`feedback: after SIGKILL the registry had ${JSON.stringify(restored) === JSON.stringify(latest) ? "every" : "all but the last window's"} update`);
+    console.log(
+      `feedback: after SIGKILL the registry had ${JSON.stringify(restored) === JSON.stringify(latest) ? "every" : "all but the last window's"} update`,
+    );
     expect([JSON.stringify(written), JSON.stringify(latest)]).toContain(JSON.stringify(restored));
   });
 });

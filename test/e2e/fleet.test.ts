@@ -73,7 +73,10 @@ ${servers}
 async function ready(port: number): Promise<boolean> {
   const name = names[ports.indexOf(port)]!;
   if (docker("exec", name, "test", "-f", "/tmp/clipper-applied").code !== 0) return false;
-  return fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status === 200, () => false);
+  return fetch(`http://127.0.0.1:${port}/ready`).then(
+    (r) => r.status === 200,
+    () => false,
+  );
 }
 
 async function until(what: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -131,9 +134,12 @@ beforeAll(async () => {
   if (docker("image", "inspect", NGINX_IMAGE).code !== 0) {
     const ctx = join(dir, "nginx-image");
     mkdirSync(ctx);
-    writeFileSync(join(ctx, "Dockerfile"), `FROM ${RUNTIME_IMAGE}\nUSER root\n`
-      + "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light && rm -rf /var/lib/apt/lists/*\n"
-      + 'ENTRYPOINT ["nginx", "-g", "daemon off;", "-c", "/fleet/nginx.conf"]\n');
+    writeFileSync(
+      join(ctx, "Dockerfile"),
+      `FROM ${RUNTIME_IMAGE}\nUSER root\n` +
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light && rm -rf /var/lib/apt/lists/*\n" +
+        'ENTRYPOINT ["nginx", "-g", "daemon off;", "-c", "/fleet/nginx.conf"]\n',
+    );
     const built = docker("build", "--quiet", "--tag", NGINX_IMAGE, ctx);
     if (built.code !== 0) throw new Error(`building ${NGINX_IMAGE} failed: ${built.stderr}`);
   }
@@ -144,9 +150,25 @@ beforeAll(async () => {
   writeFileSync(join(dir, "artifacts", "hr.pkl"), readFileSync(join(fx.dir, "hr.pkl")));
   writeFileSync(join(dir, "nginx.conf"), nginxConfig());
   names.forEach((name, i) => {
-    const r = docker("run", "--detach", "--name", name, "--env", `CLIPPER_TOKEN=${TOKEN}`,
-      "--volume", `${join(dir, "config")}:/config:ro`, "--volume", `${join(dir, "artifacts")}:/artifacts:ro`,
-      "--publish", `127.0.0.1:${ports[i]}:1337`, "--entrypoint", "/bin/sh", SERVER_IMAGE, "-c", podScript());
+    const r = docker(
+      "run",
+      "--detach",
+      "--name",
+      name,
+      "--env",
+      `CLIPPER_TOKEN=${TOKEN}`,
+      "--volume",
+      `${join(dir, "config")}:/config:ro`,
+      "--volume",
+      `${join(dir, "artifacts")}:/artifacts:ro`,
+      "--publish",
+      `127.0.0.1:${ports[i]}:1337`,
+      "--entrypoint",
+      "/bin/sh",
+      SERVER_IMAGE,
+      "-c",
+      podScript(),
+    );
     if (r.code !== 0) throw new Error(`docker run ${name} failed: ${r.stderr}`);
   });
   for (const [i, name] of names.entries()) {
@@ -154,7 +176,14 @@ beforeAll(async () => {
   }
   const lb = docker("run", "--detach", "--name", nginxName, "--network", "host", "--volume", `${dir}:/fleet:ro`, NGINX_IMAGE);
   if (lb.code !== 0) throw new Error(`nginx failed to start: ${lb.stderr}`);
-  const up = await until(() => fetch(`http://127.0.0.1:${lbPort}/health`).then((r) => r.ok, () => false), 20_000);
+  const up = await until(
+    () =>
+      fetch(`http://127.0.0.1:${lbPort}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    20_000,
+  );
   if (!up) throw new Error(`nginx does not answer: ${docker("logs", nginxName).stderr}`);
 }, 300_000);
 
@@ -206,8 +235,10 @@ describe.skipIf(missing !== undefined)("a fleet of three clipper containers behi
     await Bun.sleep((FAIL_TIMEOUT_S + 2) * 1000);
     const back = (await served(ports[0]!)) - before;
     await load.stop();
-    console.log(`fleet: docker kill: ${failedSoon} failed (in flight: at most ${CONCURRENCY}), last failure ${lastFailureMs.toFixed(0)} ms after the kill; `
-      + `${load.ok} answered in all; after docker start the container answered ${back} queries in ${FAIL_TIMEOUT_S + 2} s`);
+    console.log(
+      `fleet: docker kill: ${failedSoon} failed (in flight: at most ${CONCURRENCY}), last failure ${lastFailureMs.toFixed(0)} ms after the kill; ` +
+        `${load.ok} answered in all; after docker start the container answered ${back} queries in ${FAIL_TIMEOUT_S + 2} s`,
+    );
     expect(failedSoon).toBeLessThanOrEqual(CONCURRENCY);
     expect(load.failures.length).toBe(failedSoon);
     expect(lastFailureMs).toBeLessThan(1000);

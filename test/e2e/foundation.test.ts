@@ -1,6 +1,6 @@
 /** End to end through the compiled binary: deploy a real scikit-learn pickle, query it over HTTP, restart. */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, fetchJson, makeFixtures, runCli, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 
@@ -37,11 +37,35 @@ describe("deploy and predict", () => {
   });
 
   it("runs the tutorial's command sequence: register-app, deploy with flags and 2 replicas, link, predict", async () => {
-    const reg = await server.cli("register-app", "hr-hiring", "--input-type", "doubles", "--default-output", "-1.0",
-      "--slo-micros", "100000", "--url", "$MGMT");
+    const reg = await server.cli(
+      "register-app",
+      "hr-hiring",
+      "--input-type",
+      "doubles",
+      "--default-output",
+      "-1.0",
+      "--slo-micros",
+      "100000",
+      "--url",
+      "$MGMT",
+    );
     expect(reg.code).toBe(0);
-    const dep = await server.cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-decision-tree", "--version", "2",
-      "--app", "hr-hiring", "--input-type", "doubles", "--replicas", "2", "--url", "$MGMT");
+    const dep = await server.cli(
+      "deploy",
+      join(fx.dir, "hr.pkl"),
+      "--name",
+      "hr-decision-tree",
+      "--version",
+      "2",
+      "--app",
+      "hr-hiring",
+      "--input-type",
+      "doubles",
+      "--replicas",
+      "2",
+      "--url",
+      "$MGMT",
+    );
     expect(dep.code).toBe(0);
     expect(dep.stdout).toContain("starting 2 python replicas");
     const link = await server.cli("link", "hr-hiring", "hr-decision-tree", "--url", "$MGMT");
@@ -73,7 +97,12 @@ describe("deploy and predict", () => {
   it("speaks Clipper's management routes and bodies", async () => {
     const post = (path: string, body: unknown = {}) => server.admin(path, body);
     expect((await post("add_app", { name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 })).status).toBe(200);
-    expect((await post("get_application", { name: "clip" })).json).toMatchObject({ name: "clip", input_type: "doubles", default_output: "0", latency_slo_micros: 20000 });
+    expect((await post("get_application", { name: "clip" })).json).toMatchObject({
+      name: "clip",
+      input_type: "doubles",
+      default_output: "0",
+      latency_slo_micros: 20000,
+    });
     expect((await post("add_model_links", { app_name: "clip", model_names: ["hr"] })).status).toBe(200);
     expect((await post("get_linked_models", { app_name: "clip" })).json).toEqual(["hr"]);
     expect((await post("get_all_applications")).json).toContain("clip");

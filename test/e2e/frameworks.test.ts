@@ -19,10 +19,16 @@ const HAVE_FRAMEWORKS = existsSync(PY);
 const work = tempDir("clipper-frameworks-");
 
 type Made = {
-  path: string; bad_path?: string; rows: number[][]; expected: unknown[]; load_error?: string;
-  tensor?: number[][][][]; argmax?: number[]; feature_names?: string[];
+  path: string;
+  bad_path?: string;
+  rows: number[][];
+  expected: unknown[];
+  load_error?: string;
+  tensor?: number[][][][];
+  argmax?: number[];
+  feature_names?: string[];
 };
-let made: Record<string, Made> & { tars?: Record<string, string> } = {};
+const made: Record<string, Made> & { tars?: Record<string, string> } = {};
 let server: Server | undefined;
 
 beforeAll(async () => {
@@ -32,7 +38,9 @@ beforeAll(async () => {
   for (const [i, names] of groups.entries()) {
     const out = join(work, `group-${i}`);
     const proc = Bun.spawn([PY, join(FIXTURES, "make_framework_models.py"), out, names], {
-      stdout: "pipe", stderr: "pipe", env: { ...process.env, OMP_NUM_THREADS: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, OMP_NUM_THREADS: "1" },
     });
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, new Response(proc.stdout).text()]);
     if (code !== 0) throw new Error(`make_framework_models.py ${names} failed:\n${stderr.slice(-3000)}`);
@@ -49,7 +57,11 @@ afterAll(async () => {
 /** An output as a value: JSON text (a vector) parsed, a number's string as a number. */
 function value(o: unknown): unknown {
   if (typeof o !== "string") return o;
-  try { return JSON.parse(o); } catch { return o; }
+  try {
+    return JSON.parse(o);
+  } catch {
+    return o;
+  }
 }
 
 /** Equal within `rel` relative error (numbers, or lists of them), else exactly. */
@@ -74,13 +86,17 @@ async function predictBoth(app: string, m: Made, rel: number, expected: unknown[
   expect(rest.status).toBe(200);
   const answers = rest.json.batch_predictions as { output: unknown; default: boolean }[];
   expect(answers.filter((a) => a.default)).toEqual([]);
-  expectAll(answers.map((a) => a.output), expected, rel);
+  expectAll(
+    answers.map((a) => a.output),
+    expected,
+    rel,
+  );
   const width = m.rows[0]!.length;
   const res = await fetch(`${server!.queryUrl}/v2/models/${app}/infer`, {
     method: "POST",
     body: JSON.stringify({ inputs: [{ name: "input", shape: [m.rows.length, width], datatype: "FP64", data: m.rows.flat() }] }),
   });
-  const v2 = await res.json() as { outputs: { data: string[] }[] };
+  const v2 = (await res.json()) as { outputs: { data: string[] }[] };
   expect(res.status).toBe(200);
   expectAll(v2.outputs[0]!.data, expected, rel);
 }
@@ -198,13 +214,18 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
     const artifactsDir = join(server!.dataDir, "artifacts");
     const before = readdirSync(artifactsDir).sort();
     const cases: [string, string][] = [
-      ["dotdot", "../escaped.txt"], ["absolute", "/tmp/clipper-absolute-escape.txt"], ["symlink", "link"], ["device", "dev"],
+      ["dotdot", "../escaped.txt"],
+      ["absolute", "/tmp/clipper-absolute-escape.txt"],
+      ["symlink", "link"],
+      ["device", "dev"],
     ];
     for (const [name, entry] of cases) {
       const res = await fetch(`${server!.mgmtUrl}/admin/artifacts`, {
-        method: "PUT", headers: { authorization: `Bearer ${server!.token}` }, body: Bun.file(tars[name]!),
+        method: "PUT",
+        headers: { authorization: `Bearer ${server!.token}` },
+        body: Bun.file(tars[name]!),
       });
-      const body = await res.json() as { error: string };
+      const body = (await res.json()) as { error: string };
       expect(res.status).toBe(400);
       expect(body.error).toContain(`archive entry '${entry}'`);
     }
@@ -214,11 +235,17 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
   });
 
   it("answers 400 naming the field when a format does not fit the artifact, or is unknown", async () => {
-    const put = async (file: string) => (await fetch(`${server!.mgmtUrl}/admin/artifacts`, {
-      method: "PUT", headers: { authorization: `Bearer ${server!.token}` }, body: Bun.file(file),
-    }).then((r) => r.json()) as { sha256: string }).sha256;
+    const put = async (file: string) =>
+      (
+        (await fetch(`${server!.mgmtUrl}/admin/artifacts`, {
+          method: "PUT",
+          headers: { authorization: `Bearer ${server!.token}` },
+          body: Bun.file(file),
+        }).then((r) => r.json())) as { sha256: string }
+      ).sha256;
     const sha = await put(made.lightgbm!.path);
-    const deploy = (extra: Record<string, unknown>) => server!.admin("add_model", { model_name: "misfit", artifact_sha256: sha, artifact_name: "regressor.txt", ...extra });
+    const deploy = (extra: Record<string, unknown>) =>
+      server!.admin("add_model", { model_name: "misfit", artifact_sha256: sha, artifact_name: "regressor.txt", ...extra });
     const asDir = await deploy({ format: "savedmodel" });
     expect(asDir.status).toBe(400);
     expect(asDir.json.error).toContain("format: a savedmodel model is a directory");
@@ -229,7 +256,10 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
     expect(shape.status).toBe(400);
     expect(shape.json.error).toStartWith("input_shape.0:");
     const notAFormat = await server!.admin("add_model", {
-      model_name: "misfit", artifact_sha256: await put(made.torchscript!.bad_path!), artifact_name: "model.pkl", input_shape: [5],
+      model_name: "misfit",
+      artifact_sha256: await put(made.torchscript!.bad_path!),
+      artifact_name: "model.pkl",
+      input_shape: [5],
     });
     expect(notAFormat.status).toBe(400);
     expect(notAFormat.json.error).toContain("input_shape: only a model format");
@@ -253,7 +283,11 @@ describe.skipIf(!HAVE_FRAMEWORKS)("a format whose packages the server's Python l
       const info = await plain.admin("get_model", { model_name: "regressor", model_version: "1" });
       expect(info.json.runtime_info.packages).not.toHaveProperty("torch");
       const rest = await plain.predict("regressor", { input_batch: m.rows });
-      expectAll((rest.json.batch_predictions as { output: unknown }[]).map((a) => a.output), m.expected, 0);
+      expectAll(
+        (rest.json.batch_predictions as { output: unknown }[]).map((a) => a.output),
+        m.expected,
+        0,
+      );
     } finally {
       await shutdown(plain);
     }

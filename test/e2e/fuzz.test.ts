@@ -32,8 +32,14 @@ const BINARY_REQUESTS = 800;
 const GRPC_CALLS = 800;
 
 /** Every route of both APIs, from the route list the OpenAPI document is built from (kept in step with the routes by its own test). */
-const routes: RouteSpec[] = ROUTES.flatMap((r) => (r.api === "both" ? [{ ...r, api: "query" as const }, { ...r, api: "management" as const }] : [r]))
-  .map((r) => ({ api: r.api === "management" ? "mgmt" as const : "query" as const, label: `${r.method.toUpperCase()} ${r.path}`, open: r.open === true }));
+const routes: RouteSpec[] = ROUTES.flatMap((r) =>
+  r.api === "both"
+    ? [
+        { ...r, api: "query" as const },
+        { ...r, api: "management" as const },
+      ]
+    : [r],
+).map((r) => ({ api: r.api === "management" ? ("mgmt" as const) : ("query" as const), label: `${r.method.toUpperCase()} ${r.path}`, open: r.open === true }));
 /** Management paths that answer without the token (GET /admin/ping and the pages that carry no data). */
 const openPaths = new Set(routes.filter((r) => r.api === "mgmt" && r.open).map((r) => r.label.split(" ")[1]!));
 
@@ -77,17 +83,29 @@ function resolvedPath(target: string): string {
 
 function authHeader(auth: Auth, token: string): string | undefined {
   switch (auth) {
-    case "right": return `Bearer ${token}`;
-    case "none": case "in-query": return undefined;
-    case "empty": return "";
-    case "no-scheme": return token;
-    case "basic": return `Basic ${btoa(`admin:${token}`)}`;
-    case "other-token": return `Bearer ${"0123456789abcdef".repeat(4)}`;
-    case "short": return `Bearer ${token.slice(0, -1)}`;
-    case "long": return `Bearer ${token}0`;
-    case "upper": return `Bearer ${token.toUpperCase()}`;
-    case "scheme-only": return "Bearer";
-    case "tab": return `Bearer\t${token}`;
+    case "right":
+      return `Bearer ${token}`;
+    case "none":
+    case "in-query":
+      return undefined;
+    case "empty":
+      return "";
+    case "no-scheme":
+      return token;
+    case "basic":
+      return `Basic ${btoa(`admin:${token}`)}`;
+    case "other-token":
+      return `Bearer ${"0123456789abcdef".repeat(4)}`;
+    case "short":
+      return `Bearer ${token.slice(0, -1)}`;
+    case "long":
+      return `Bearer ${token}0`;
+    case "upper":
+      return `Bearer ${token.toUpperCase()}`;
+    case "scheme-only":
+      return "Bearer";
+    case "tab":
+      return `Bearer\t${token}`;
   }
 }
 
@@ -116,8 +134,14 @@ async function runFetch(r: FuzzRequest): Promise<void> {
   const path = r.auth === "in-query" ? `${r.path}${r.path.includes("?") ? "&" : "?"}token=${server.token}` : r.path;
   const answer = await send(r.api, r.method, path, headers, r.body);
   const sent: Sent = {
-    api: r.api, method: r.method, path: r.path.split("?")[0]!, withToken: r.auth === "right", open: openPaths.has(resolvedPath(r.path)),
-    traversal: r.traversal, wellFormed: true, overLimit: false,
+    api: r.api,
+    method: r.method,
+    path: r.path.split("?")[0]!,
+    withToken: r.auth === "right",
+    open: openPaths.has(resolvedPath(r.path)),
+    traversal: r.traversal,
+    wellFormed: true,
+    overLimit: false,
   };
   tally.record(`${r.api} ${r.route}`, sent, answer, () => `${r.method} ${r.api}${r.path} auth=${r.auth} ct=${r.contentType ?? "-"} ${describeBody(r.body)}`);
 }
@@ -127,7 +151,13 @@ async function runGiant(g: GiantRequest): Promise<void> {
   const headers: Record<string, string> = g.api === "mgmt" ? { authorization: `Bearer ${server.token}` } : {};
   const answer = await send(g.api, g.method, g.path, headers, body);
   const sent: Sent = {
-    api: g.api, method: g.method, path: g.path, withToken: true, open: false, traversal: false, wellFormed: true,
+    api: g.api,
+    method: g.method,
+    path: g.path,
+    withToken: true,
+    open: false,
+    traversal: false,
+    wellFormed: true,
     overLimit: g.limited && body.length > MAX_BODY_BYTES,
   };
   tally.record(`${g.api} ${g.route}`, sent, answer, () => `${g.method} ${g.api}${g.path} giant ${g.shape} of ${body.length} bytes`);
@@ -140,35 +170,70 @@ async function runRaw(r: RawRequest): Promise<void> {
   // A malformed request the server still waits on (a truncated body) times out: that is the client giving up, not a hang.
   const effective = !r.wellFormed && answer.timedOut ? { ...answer, timedOut: false, status: undefined } : answer;
   const sent: Sent = {
-    api: r.api, method: r.method, path: r.target.split("?")[0]!, withToken: r.withToken, open: openPaths.has(resolvedPath(r.target)),
-    traversal: r.traversal, wellFormed: r.wellFormed, overLimit: false,
+    api: r.api,
+    method: r.method,
+    path: r.target.split("?")[0]!,
+    withToken: r.withToken,
+    open: openPaths.has(resolvedPath(r.target)),
+    traversal: r.traversal,
+    wellFormed: r.wellFormed,
+    overLimit: false,
   };
-  tally.record(`${r.api} raw ${r.wellFormed ? "well-formed" : "malformed HTTP"}`, sent, effective,
-    () => `raw ${r.api} ${JSON.stringify(r.head.slice(0, 200))} + ${describeBody(r.body)}`);
+  tally.record(
+    `${r.api} raw ${r.wellFormed ? "well-formed" : "malformed HTTP"}`,
+    sent,
+    effective,
+    () => `raw ${r.api} ${JSON.stringify(r.head.slice(0, 200))} + ${describeBody(r.body)}`,
+  );
 }
 
 async function runBinary(r: BinaryRequest): Promise<void> {
-  const answer = await send("query", "POST", `/v2/models/${r.app}/infer`,
-    { "inference-header-content-length": r.headerLength, "content-type": "application/octet-stream" }, r.body);
-  const sent: Sent = { api: "query", method: "POST", path: `/v2/models/${r.app}/infer`, withToken: false, open: false, traversal: false, wellFormed: true, overLimit: false };
+  const answer = await send(
+    "query",
+    "POST",
+    `/v2/models/${r.app}/infer`,
+    { "inference-header-content-length": r.headerLength, "content-type": "application/octet-stream" },
+    r.body,
+  );
+  const sent: Sent = {
+    api: "query",
+    method: "POST",
+    path: `/v2/models/${r.app}/infer`,
+    withToken: false,
+    open: false,
+    traversal: false,
+    wellFormed: true,
+    overLimit: false,
+  };
   tally.record("query V2 binary tensor data", sent, answer, () => r.what);
 }
 
 /** The statuses a gRPC call may end with: OK, or the client's fault. INTERNAL, UNKNOWN, UNAVAILABLE or a deadline are bugs. */
-const CLIENT_FAULTS = new Set([status.OK, status.INVALID_ARGUMENT, status.NOT_FOUND, status.UNAUTHENTICATED, status.RESOURCE_EXHAUSTED, status.FAILED_PRECONDITION]);
+const CLIENT_FAULTS = new Set([
+  status.OK,
+  status.INVALID_ARGUMENT,
+  status.NOT_FOUND,
+  status.UNAUTHENTICATED,
+  status.RESOURCE_EXHAUSTED,
+  status.FAILED_PRECONDITION,
+]);
 
 /** The items of all `lists`, each list spread evenly over the whole. */
 function interleave<T>(lists: readonly (readonly T[])[]): T[] {
-  return lists.flatMap((list) => list.map((item, i) => ({ item, at: (i + 0.5) / list.length })))
-    .sort((a, b) => a.at - b.at).map((x) => x.item);
+  return lists
+    .flatMap((list) => list.map((item, i) => ({ item, at: (i + 0.5) / list.length })))
+    .sort((a, b) => a.at - b.at)
+    .map((x) => x.item);
 }
 
 /** Runs `jobs` with at most `concurrency` in flight. */
 async function pool(jobs: readonly (() => Promise<void>)[], concurrency: number): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < jobs.length) await jobs[next++]!();
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < jobs.length) await jobs[next++]!();
+    }),
+  );
 }
 
 describe("fuzzing both APIs with malformed requests", () => {
@@ -178,14 +243,17 @@ describe("fuzzing both APIs with malformed requests", () => {
     const raw = fc.sample(rawRequest, { seed: SEED + 1, numRuns: RAW_REQUESTS });
     const giants = [...OVER_LIMIT, ...fc.sample(giantRequest, { seed: SEED + 2, numRuns: GIANT_REQUESTS })];
     // Interleaved so that the big bodies and raw sockets overlap with ordinary traffic.
-    const jobs = interleave([
-      fetched.map((r) => () => runFetch(r)), raw.map((r) => () => runRaw(r)), giants.map((g) => () => runGiant(g)),
-    ]);
+    const jobs = interleave([fetched.map((r) => () => runFetch(r)), raw.map((r) => () => runRaw(r)), giants.map((g) => () => runGiant(g))]);
     await pool(jobs, CONCURRENCY);
 
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.log(`fuzz seed ${SEED}: ${tally.summary()} in ${seconds} s`);
-    console.log(`per route: ${[...tally.byRoute].sort().map(([k, v]) => `${k}=${v}`).join(", ")}`);
+    console.log(
+      `per route: ${[...tally.byRoute]
+        .sort()
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ")}`,
+    );
     for (const f of tally.failures.slice(0, 12)) console.log(`  ${f.problems.map((p) => p.message).join("; ")} ← ${f.what}`);
     expect(tally.sent).toBeGreaterThanOrEqual(10_000);
     expect(tally.withoutToken).toBeGreaterThan(300);
@@ -198,7 +266,10 @@ describe("fuzzing both APIs with malformed requests", () => {
   it("answers binary tensor data with lying header lengths, sizes, shapes and BYTES lengths with 200 or a 4xx naming the problem", async () => {
     const before = tally.sent;
     const requests = fc.sample(binaryRequest, { seed: SEED + 3, numRuns: BINARY_REQUESTS });
-    await pool(requests.map((r) => () => runBinary(r)), CONCURRENCY);
+    await pool(
+      requests.map((r) => () => runBinary(r)),
+      CONCURRENCY,
+    );
     console.log(`binary tensor data: ${tally.sent - before} requests (checked with the others below)`);
     expect(tally.byRoute.get("query V2 binary tensor data")).toBe(BINARY_REQUESTS);
   }, 120_000);
@@ -206,20 +277,31 @@ describe("fuzzing both APIs with malformed requests", () => {
   it("answers gRPC calls that are no protobuf or whose sizes lie with OK or a client-fault status, never INTERNAL or a hang", async () => {
     const client = v2Grpc(server.grpcAddress!);
     const calls: GrpcFuzz[] = [
-      ...fc.sample(malformed((m) => encodeRequest("ModelInfer", m)), { seed: SEED + 4, numRuns: GRPC_CALLS / 2 }),
+      ...fc.sample(
+        malformed((m) => encodeRequest("ModelInfer", m)),
+        { seed: SEED + 4, numRuns: GRPC_CALLS / 2 },
+      ),
       ...fc.sample(lyingInfer, { seed: SEED + 5, numRuns: GRPC_CALLS / 2 }),
     ];
     const byCode = new Map<string, number>();
     const bad: string[] = [];
-    await pool(calls.map((c) => async () => {
-      const bytes = c.kind === "bytes" ? c.bytes : encodeRequest(c.method, c.message);
-      const res = await client.callRaw(c.method, bytes, REQUEST_TIMEOUT_MS);
-      const code = res.ok ? status.OK : res.error.code;
-      byCode.set(status[code]!, (byCode.get(status[code]!) ?? 0) + 1);
-      if (!CLIENT_FAULTS.has(code)) bad.push(`${status[code]} ${res.ok ? "" : res.error.details} ← ${c.what}`);
-    }), CONCURRENCY);
+    await pool(
+      calls.map((c) => async () => {
+        const bytes = c.kind === "bytes" ? c.bytes : encodeRequest(c.method, c.message);
+        const res = await client.callRaw(c.method, bytes, REQUEST_TIMEOUT_MS);
+        const code = res.ok ? status.OK : res.error.code;
+        byCode.set(status[code]!, (byCode.get(status[code]!) ?? 0) + 1);
+        if (!CLIENT_FAULTS.has(code)) bad.push(`${status[code]} ${res.ok ? "" : res.error.details} ← ${c.what}`);
+      }),
+      CONCURRENCY,
+    );
     client.close();
-    console.log(`gRPC: ${calls.length} calls: ${[...byCode].sort().map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    console.log(
+      `gRPC: ${calls.length} calls: ${[...byCode]
+        .sort()
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
+    );
     expect(bad.slice(0, 12)).toEqual([]);
     expect(byCode.get("INVALID_ARGUMENT") ?? 0).toBeGreaterThan(GRPC_CALLS / 4);
     const after = v2Grpc(server.grpcAddress!);
@@ -263,7 +345,12 @@ describe("fuzzing both APIs with malformed requests", () => {
   });
 
   it("logs no internal error, not even for a client that hangs up in the middle of its body", () => {
-    expect(server.log().split("\n").filter((l) => l.includes("internal error"))).toEqual([]);
+    expect(
+      server
+        .log()
+        .split("\n")
+        .filter((l) => l.includes("internal error")),
+    ).toEqual([]);
   });
 
   it("is still alive and healthy, and the deployed model still answers like scikit-learn", async () => {

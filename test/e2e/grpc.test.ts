@@ -28,21 +28,30 @@ afterAll(async () => {
 describe("V2 gRPC", () => {
   it("takes typed contents (fp64, fp32, bytes) as well as raw_input_contents, and an empty request is INVALID_ARGUMENT", async () => {
     const rows = fx.rows.slice(0, 4);
-    const typed = (datatype: string, field: string) => grpc.call("ModelInfer", {
-      model_name: "hr", inputs: [{ name: "input", datatype, shape: [4, 5], contents: { [field]: rows.flat() } }],
-    });
+    const typed = (datatype: string, field: string) =>
+      grpc.call("ModelInfer", {
+        model_name: "hr",
+        inputs: [{ name: "input", datatype, shape: [4, 5], contents: { [field]: rows.flat() } }],
+      });
     for (const res of [await typed("FP64", "fp64_contents"), await typed("FP32", "fp32_contents")]) {
       expect(res.ok && bytesOutput(res.value.raw_output_contents[0])).toEqual(fx.hrExpected.slice(0, 4));
     }
     const text = await grpc.call("ModelInfer", {
-      model_name: "length", inputs: [{ name: "input", datatype: "BYTES", shape: [2], contents: { bytes_contents: [Buffer.from("héllo"), Buffer.from("")] } }],
+      model_name: "length",
+      inputs: [{ name: "input", datatype: "BYTES", shape: [2], contents: { bytes_contents: [Buffer.from("héllo"), Buffer.from("")] } }],
     });
     expect(text.ok && bytesOutput(text.value.raw_output_contents[0])).toEqual(["5", "0"]);
     const empty = await grpc.call("ModelInfer", { model_name: "hr" });
     expect(!empty.ok && empty.error.code).toBe(status.INVALID_ARGUMENT);
     expect(!empty.ok && empty.error.details).toBe("'inputs' must hold exactly one tensor, got 0");
     // Rows of the wrong width are refused at the door, as over REST.
-    const narrow = await grpc.call("ModelInfer", fp64Infer("hr", [[1, 2, 3], [4, 5, 6]]));
+    const narrow = await grpc.call(
+      "ModelInfer",
+      fp64Infer("hr", [
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+    );
     expect(!narrow.ok && narrow.error.code).toBe(status.INVALID_ARGUMENT);
     expect(!narrow.ok && narrow.error.details).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5 (send rows of 5 values)");
   });
@@ -71,28 +80,46 @@ describe("V2 gRPC", () => {
 
   it("answers lying gRPC framing (short message, compressed flag, trailing bytes, a prefix over the limit) with a status, not a hang", async () => {
     const session = connect(`http://${server.grpcAddress}`);
-    const send = (body: Buffer) => new Promise<{ status: string; message: string }>((resolve) => {
-      const req = session.request({ ":method": "POST", ":path": "/inference.GRPCInferenceService/ServerLive", "content-type": "application/grpc", te: "trailers" });
-      let headers: Record<string, unknown> = {};
-      req.on("response", (h) => (headers = h));
-      req.on("trailers", (t) => (headers = { ...headers, ...t }));
-      req.on("end", () => resolve({ status: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) }));
-      req.resume();
-      req.end(body);
-    });
+    const send = (body: Buffer) =>
+      new Promise<{ status: string; message: string }>((resolve) => {
+        const req = session.request({
+          ":method": "POST",
+          ":path": "/inference.GRPCInferenceService/ServerLive",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        let headers: Record<string, unknown> = {};
+        req.on("response", (h) => (headers = h));
+        req.on("trailers", (t) => (headers = { ...headers, ...t }));
+        req.on("end", () => resolve({ status: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) }));
+        req.resume();
+        req.end(body);
+      });
     const prefix = (flag: number, length: number) => Buffer.from([flag, length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255]);
-    expect(await send(Buffer.concat([prefix(0, 10), Buffer.alloc(3)]))).toEqual({ status: String(status.INVALID_ARGUMENT), message: "a unary call carries one message of 10 bytes, got 3 bytes after its prefix" });
+    expect(await send(Buffer.concat([prefix(0, 10), Buffer.alloc(3)]))).toEqual({
+      status: String(status.INVALID_ARGUMENT),
+      message: "a unary call carries one message of 10 bytes, got 3 bytes after its prefix",
+    });
     expect(await send(Buffer.from([0, 0]))).toEqual({ status: String(status.INVALID_ARGUMENT), message: "a unary call carries one message, got 2 bytes" });
     expect((await send(prefix(1, 0))).status).toBe(String(status.UNIMPLEMENTED));
     expect((await send(Buffer.concat([prefix(0, 0), prefix(0, 0)]))).status).toBe(String(status.INVALID_ARGUMENT));
     const huge = await send(prefix(0, 2 ** 31));
-    expect(huge).toEqual({ status: String(status.RESOURCE_EXHAUSTED), message: "the request message is larger than the limit of 4096 bytes (--max-body-bytes)" });
+    expect(huge).toEqual({
+      status: String(status.RESOURCE_EXHAUSTED),
+      message: "the request message is larger than the limit of 4096 bytes (--max-body-bytes)",
+    });
     expect(await send(prefix(0, 0))).toEqual({ status: "0", message: "" });
     session.close();
   });
 
   it("flags rows that got the default output in the response parameters, as REST does", async () => {
-    const res = await grpc.call("ModelInfer", fp64Infer("slow", [[1, 2], [3, 4]]));
+    const res = await grpc.call(
+      "ModelInfer",
+      fp64Infer("slow", [
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     expect(res.ok).toBe(true);
     if (!res.ok) return;
     expect(bytesOutput(res.value.raw_output_contents[0])).toEqual(["late", "late"]);
@@ -102,12 +129,13 @@ describe("V2 gRPC", () => {
       { row: 1, explanation: "no prediction within the latency SLO of 20000 µs" },
     ]);
     const rest = await fetch(`${server.queryUrl}/v2/models/slow/infer`, {
-      method: "POST", body: JSON.stringify({ inputs: [{ name: "input", shape: [2, 2], datatype: "FP64", data: [5, 6, 7, 8] }] }),
+      method: "POST",
+      body: JSON.stringify({ inputs: [{ name: "input", shape: [2, 2], datatype: "FP64", data: [5, 6, 7, 8] }] }),
     });
     expect(JSON.parse(((await rest.json()) as { parameters: { default_rows: string } }).parameters.default_rows)).toEqual(rows);
   });
 
-  it("counts gRPC queries under clipper_queries_total with protocol=\"grpc\"", async () => {
+  it('counts gRPC queries under clipper_queries_total with protocol="grpc"', async () => {
     const scrape = async () => {
       const text = await (await fetch(`${server.queryUrl}/metrics`, { headers: { accept: "text/plain" } })).text();
       const count = (protocol: string, outcome: string) =>
@@ -130,8 +158,10 @@ describe("V2 gRPC shutdown", () => {
     const s = await startServer({ grpc: true });
     const mark = join(tempDir("clipper-mark-"), "started");
     const model = join(s.dataDir, "mark.pkl");
-    const made = Bun.spawnSync([PYTHON, "-c", `import pickle, fixture_models as fm; pickle.dump(fm.MarkModel(${JSON.stringify(mark)}, 1.0), open(${JSON.stringify(model)}, "wb"))`],
-      { env: { ...process.env, PYTHONPATH: FIXTURES } });
+    const made = Bun.spawnSync(
+      [PYTHON, "-c", `import pickle, fixture_models as fm; pickle.dump(fm.MarkModel(${JSON.stringify(mark)}, 1.0), open(${JSON.stringify(model)}, "wb"))`],
+      { env: { ...process.env, PYTHONPATH: FIXTURES } },
+    );
     expect(made.exitCode).toBe(0);
     await s.cliOk("deploy", model, "--name", "mark", "--slo-micros", "5000000");
     const client = v2Grpc(s.grpcAddress!);

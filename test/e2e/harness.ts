@@ -59,7 +59,9 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const dataDir = opts.dataDir ?? tempDir();
   const grpcPort = opts.grpc ? String(freePort()) : "0";
   const proc = Bun.spawn([BINARY, "serve", "--data-dir", dataDir, "--query-port", "0", "--mgmt-port", "0", "--grpc-port", grpcPort, ...(opts.args ?? [])], {
-    stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
     env: { ...process.env, CLIPPER_PYTHON: PYTHON, PYTHONPATH: FIXTURES, ...opts.env },
   });
   let log = "";
@@ -86,7 +88,11 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   });
   const token = readFileSync(join(dataDir, "token"), "utf8").trim();
   const server: Server = {
-    queryUrl: urls.q, mgmtUrl: urls.m, dataDir, proc, token,
+    queryUrl: urls.q,
+    mgmtUrl: urls.m,
+    dataDir,
+    proc,
+    token,
     grpcAddress: /"grpc_address":"([^"]+)"/.exec(log)?.[1],
     log: () => log,
     async stop(signal = "SIGTERM") {
@@ -94,18 +100,23 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
       proc.kill(signal);
       return proc.exited;
     },
-    cli: (...args) => runCli(args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q)), { CLIPPER_DATA_DIR: dataDir }),
+    cli: (...args) =>
+      runCli(
+        args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q)),
+        { CLIPPER_DATA_DIR: dataDir },
+      ),
     async cliOk(...args) {
       const res = await runCli([...args, "--url", urls.m], { CLIPPER_DATA_DIR: dataDir });
       if (res.code !== 0) throw new Error(`clipper ${args.join(" ")} failed: ${res.stderr}`);
       return res.stdout;
     },
     async admin(path, body) {
-      const send = () => fetch(`${urls.m}/admin/${path}`, {
-        method: body === undefined && !path.startsWith("get_all_containers") ? "GET" : "POST",
-        headers: { authorization: `Bearer ${token}` },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const send = () =>
+        fetch(`${urls.m}/admin/${path}`, {
+          method: body === undefined && !path.startsWith("get_all_containers") ? "GET" : "POST",
+          headers: { authorization: `Bearer ${token}` },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
       // Bun 1.4 on linux-x64 sometimes resets a reused keep-alive socket when a request follows a fast
       // response at once (oven-sh/bun#42212); the reset comes before the handler runs, so one retry is safe.
       const res = await send().catch((err: { code?: string }) => {
@@ -114,7 +125,11 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
       });
       const text = await res.text();
       let json: unknown = text;
-      try { json = JSON.parse(text); } catch { /* plain text */ }
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* plain text */
+      }
       return { status: res.status, json: json as any };
     },
     async predict(app, body) {

@@ -11,13 +11,15 @@ const fx = makeFixtures();
 /** Runs `clients` loops of `perClient` predicts each; `body(client, i)` makes each body; returns every answer. */
 async function clients(url: string, count: number, perClient: number, body: (client: number, i: number) => unknown) {
   const answers: { client: number; body: any; status: number; json: any }[] = [];
-  await Promise.all(Array.from({ length: count }, async (_, client) => {
-    for (let i = 0; i < perClient; i++) {
-      const b = body(client, i);
-      const res = await fetch(url, { method: "POST", body: JSON.stringify(b) });
-      answers.push({ client, body: b, status: res.status, json: await res.json() });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: count }, async (_, client) => {
+      for (let i = 0; i < perClient; i++) {
+        const b = body(client, i);
+        const res = await fetch(url, { method: "POST", body: JSON.stringify(b) });
+        answers.push({ client, body: b, status: res.status, json: await res.json() });
+      }
+    }),
+  );
   return answers;
 }
 
@@ -49,10 +51,16 @@ describe("fault isolation", () => {
     const batch = await s.predict("hr", { input_batch: rows });
     expect(batch.status).toBe(400);
     expect(batch.json.error).toBe("input_batch[57] has 3 values; model hr version 1 expects 5");
-    const first = await s.predict("hr", { input_batch: [[1, 2, 3], [1, 2, 70, 3, 1]] });
+    const first = await s.predict("hr", {
+      input_batch: [
+        [1, 2, 3],
+        [1, 2, 70, 3, 1],
+      ],
+    });
     expect(first.json.error).toBe("input_batch[0] has 3 values; model hr version 1 expects 5");
     const v2 = await fetch(`${s.queryUrl}/v2/models/hr/infer`, {
-      method: "POST", body: JSON.stringify({ inputs: [{ name: "x", shape: [2, 3], datatype: "FP64", data: [1, 2, 3, 4, 5, 6] }] }),
+      method: "POST",
+      body: JSON.stringify({ inputs: [{ name: "x", shape: [2, 3], datatype: "FP64", data: [1, 2, 3, 4, 5, 6] }] }),
     });
     expect(v2.status).toBe(400);
     expect(((await v2.json()) as { error: string }).error).toBe("each row of inputs[0] has 3 values; model hr version 1 expects 5");
@@ -71,14 +79,20 @@ describe("fault isolation", () => {
     const inf = await s.predict("hr", '{"input": [1, 2, 1e999, 3, 1]}');
     expect(inf.status).toBe(400);
     expect(inf.json.error).toContain("input[2]");
-    const str = await s.predict("hr", { input_batch: [[1, 2, 70, 3, 1], [1, "two", 70, 3, 1]] });
+    const str = await s.predict("hr", {
+      input_batch: [
+        [1, 2, 70, 3, 1],
+        [1, "two", 70, 3, 1],
+      ],
+    });
     expect(str.status).toBe(400);
     expect(str.json.error).toContain("input_batch[1][1]");
   });
 
   it("mixed traffic: 12 clients send good rows and 4 send 3-wide rows at once; no good query gets a default", async () => {
     const answers = await clients(`${s.queryUrl}/hr/predict`, 16, 200, (client, i) =>
-      client < 12 ? { input: fx.rows[(client * 7 + i) % fx.rows.length] } : { input: [client, i, 3] });
+      client < 12 ? { input: fx.rows[(client * 7 + i) % fx.rows.length] } : { input: [client, i, 3] },
+    );
     const good = answers.filter((a) => a.client < 12);
     const bad = answers.filter((a) => a.client >= 12);
     const goodDefaults = good.filter((a) => a.status !== 200 || a.json.default).length;
@@ -95,17 +109,22 @@ describe("fault isolation", () => {
     const [pid] = await replicaPids(s, "picky");
     const before = await modelStats(s, "picky:1");
     // 5% of the rows start with 13, which makes the closure raise for any batch holding one.
-    const answers = await clients(`${s.queryUrl}/picky/predict`, 16, 120, (client, i) =>
-      ({ input: [(client * 120 + i) % 20 === 7 ? 13 : client, i, 1, 2, 3] }));
+    const answers = await clients(`${s.queryUrl}/picky/predict`, 16, 120, (client, i) => ({
+      input: [(client * 120 + i) % 20 === 7 ? 13 : client, i, 1, 2, 3],
+    }));
     const thirteens = answers.filter((a) => a.body.input[0] === 13);
     const others = answers.filter((a) => a.body.input[0] !== 13);
-    const othersPredicted = others.filter((a) => a.status === 200 && !a.json.default
-      && a.json.output === String(a.body.input.reduce((x: number, y: number) => x + y, 0))).length;
-    const thirteensDefault = thirteens.filter((a) => a.status === 200 && a.json.default
-      && a.json.default_explanation.includes("13 is not a valid first value")).length;
+    const othersPredicted = others.filter(
+      (a) => a.status === 200 && !a.json.default && a.json.output === String(a.body.input.reduce((x: number, y: number) => x + y, 0)),
+    ).length;
+    const thirteensDefault = thirteens.filter(
+      (a) => a.status === 200 && a.json.default && a.json.default_explanation.includes("13 is not a valid first value"),
+    ).length;
     const after = await modelStats(s, "picky:1");
-    console.log(`raising rows: ${others.length} other queries, ${othersPredicted} predicted; ${thirteens.length} raising queries, ` +
-      `${thirteensDefault} defaults with the model's message; ${after.batch_splits - (before?.batch_splits ?? 0)} splits`);
+    console.log(
+      `raising rows: ${others.length} other queries, ${othersPredicted} predicted; ${thirteens.length} raising queries, ` +
+        `${thirteensDefault} defaults with the model's message; ${after.batch_splits - (before?.batch_splits ?? 0)} splits`,
+    );
     expect(othersPredicted).toBe(others.length);
     expect(thirteensDefault).toBe(thirteens.length);
     // Identical rows in flight share one prediction (the cache), so fewer rows than queries may fail.
@@ -156,25 +175,36 @@ describe("client disconnects", () => {
   it("drops the queries of 1,000 clients that gave up after 10 ms: not predicted, not counted as defaults", async () => {
     const { hostname, port } = new URL(s.queryUrl);
     // Each client writes a whole request on its own connection and closes it 10 ms later, unanswered.
-    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => new Promise<string>((resolve) => {
-      const body = JSON.stringify({ input: [i, 1, 2, 3, 4] });
-      const request = `POST /slow/predict HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-      let answered = false;
-      void Bun.connect({
-        hostname, port: Number(port),
-        socket: {
-          open(sock) {
-            sock.write(request);
-            setTimeout(() => {
-              sock.end();
-              resolve(answered ? "answered" : "gave up");
-            }, 10);
-          },
-          data() { answered = true; },
-          error() { resolve("error"); },
-        },
-      }).catch(() => resolve("error"));
-    })));
+    const results = await Promise.all(
+      Array.from(
+        { length: 1000 },
+        (_, i) =>
+          new Promise<string>((resolve) => {
+            const body = JSON.stringify({ input: [i, 1, 2, 3, 4] });
+            const request = `POST /slow/predict HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+            let answered = false;
+            void Bun.connect({
+              hostname,
+              port: Number(port),
+              socket: {
+                open(sock) {
+                  sock.write(request);
+                  setTimeout(() => {
+                    sock.end();
+                    resolve(answered ? "answered" : "gave up");
+                  }, 10);
+                },
+                data() {
+                  answered = true;
+                },
+                error() {
+                  resolve("error");
+                },
+              },
+            }).catch(() => resolve("error"));
+          }),
+      ),
+    );
     const gaveUp = results.filter((r) => r === "gave up").length;
     // Whatever was sent before the clients left finishes; then nothing waits and no replica has work.
     const idle = async () => {

@@ -142,7 +142,12 @@ describe("ClipperConnection against clipper serve", () => {
   });
 
   it("infers the node runtime for a .mjs artifact and base64-encodes bytes inputs", async () => {
-    const sum = await conn.deployModel({ name: "js-sum", bytes: readFileSync(join(ROOT, "test/fixtures/sum_model.mjs")), artifactName: "sum.mjs", appName: "js-sum" });
+    const sum = await conn.deployModel({
+      name: "js-sum",
+      bytes: readFileSync(join(ROOT, "test/fixtures/sum_model.mjs")),
+      artifactName: "sum.mjs",
+      appName: "js-sum",
+    });
     expect(sum).toMatchObject({ runtime: "node", model_version: "1", state: "ready" });
     expect((await conn.predict("js-sum", [1, 2, 3.5])).output).toBe("6.5");
     await conn.deployModel({ name: "js-len", version: "b1", inputType: "bytes", modelPath: join(fx.dir, "length.pkl"), appName: "js-len" });

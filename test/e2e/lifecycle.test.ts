@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
+import { makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
 import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
@@ -47,9 +47,11 @@ describe("versions and rollback", () => {
     const aAtRollback = load.counts.outputs.get("a") ?? 0;
     expect(await waitUntil(() => (load.counts.outputs.get("a") ?? 0) >= aAtRollback + 50, 20_000)).toBeLessThan(Infinity);
     const counts = await load.stop();
-    console.log(`rollout under load: sent ${counts.sent}, ok ${counts.ok}, defaults ${counts.defaults}, 5xx ${counts.errors5xx}, ` +
-      `4xx ${counts.errors4xx}, failed ${counts.failed}, outputs ${JSON.stringify(Object.fromEntries(counts.outputs))}, ` +
-      `deploy→first v2 answer ${(counts.firstSeen.get("b")! - deployStarted).toFixed(0)} ms`);
+    console.log(
+      `rollout under load: sent ${counts.sent}, ok ${counts.ok}, defaults ${counts.defaults}, 5xx ${counts.errors5xx}, ` +
+        `4xx ${counts.errors4xx}, failed ${counts.failed}, outputs ${JSON.stringify(Object.fromEntries(counts.outputs))}, ` +
+        `deploy→first v2 answer ${(counts.firstSeen.get("b")! - deployStarted).toFixed(0)} ms`,
+    );
     expect(counts.sent).toBeGreaterThan(100);
     expect(counts.ok).toBe(counts.sent);
     expect(counts.outputs.get("a")).toBeGreaterThan(0);
@@ -60,7 +62,10 @@ describe("versions and rollback", () => {
 
   it("lists versions with the current one, deploy time, artifact hash and runtime versions", async () => {
     const list = JSON.parse(await cli("versions", "ab", "--json"));
-    expect(list.map((m: { model_version: string; is_current: boolean }) => [m.model_version, m.is_current])).toEqual([["1", true], ["2", false]]);
+    expect(list.map((m: { model_version: string; is_current: boolean }) => [m.model_version, m.is_current])).toEqual([
+      ["1", true],
+      ["2", false],
+    ]);
     expect(list[1].artifact_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(list[1].runtime_info.packages["scikit-learn"]).toBe("1.7.2");
     expect(await cli("versions", "ab")).toMatch(/^VERSION\s+CURRENT\s+DEPLOYED/);
@@ -178,6 +183,7 @@ describe("links and cleanup", () => {
     expect(versions.find((m: { is_current: boolean }) => m.is_current).model_version).toBe("1");
     expect((await server.predict("ab", { input: [7] })).json).toMatchObject({ output: "a", default: false });
     expect(readdirSync(join(dataDir, "artifacts")).filter((f) => !f.startsWith("."))).toHaveLength(
-      new Set((await server.admin("get_all_models", { verbose: true })).json.map((m: { artifact_sha256: string }) => m.artifact_sha256)).size);
+      new Set((await server.admin("get_all_models", { verbose: true })).json.map((m: { artifact_sha256: string }) => m.artifact_sha256)).size,
+    );
   });
 });

@@ -31,7 +31,8 @@ print(json.dumps(out))`;
   return JSON.parse(res.stdout.toString());
 }
 
-const PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const PROMETHEUS_ACCEPT =
+  "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 describe("GET /metrics", () => {
   it("is valid Prometheus text with query, latency, batch, cache, queue and replica series", async () => {
@@ -92,11 +93,21 @@ describe("logs", () => {
       const ok = await fetch(`${s.queryUrl}/lonely/predict`, { method: "POST", body: '{"input": [1]}' });
       expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-z]+-[0-9a-z]+$/);
       await Bun.sleep(100);
-      const lines = s.log().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = s
+        .log()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       for (const l of lines) expect(Object.keys(l).slice(0, 4)).toEqual(["ts", "level", "event", "msg"]);
-      expect(lines).toContainEqual(expect.objectContaining({
-        level: "warn", event: "default_answer", request_id: "req-42", app: "lonely", msg: "no model is linked to application 'lonely'",
-      }));
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: "warn",
+          event: "default_answer",
+          request_id: "req-42",
+          app: "lonely",
+          msg: "no model is linked to application 'lonely'",
+        }),
+      );
       expect(lines.some((l) => l.event === "listening" && typeof l.query_url === "string")).toBe(true);
     } finally {
       await s.stop();
@@ -107,7 +118,7 @@ describe("logs", () => {
   it("writes aligned lines for people with --log-format pretty", async () => {
     const s = await startServer({ args: ["--log-format", "pretty"] });
     try {
-      expect(s.log()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[clipper\] query API on http/m);
+      expect(s.log()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[clipper\] query API on http/m);
     } finally {
       await s.stop();
       cleanup(s.dataDir);

@@ -40,9 +40,7 @@ describe.each(["http", "grpc"] as const)("Open Inference Protocol, Triton's %s c
     expect(seen.strings).toEqual(textExpected);
     expect(new Set(textExpected).size).toBe(2);
     expect(seen.response).toMatchObject({ model_name: "hr-hiring", model_version: "1", id: "req-7" });
-    const status = protocol === "http"
-      ? { notFound: "404", invalid: "400" }
-      : { notFound: "StatusCode.NOT_FOUND", invalid: "StatusCode.INVALID_ARGUMENT" };
+    const status = protocol === "http" ? { notFound: "404", invalid: "400" } : { notFound: "StatusCode.NOT_FOUND", invalid: "StatusCode.INVALID_ARGUMENT" };
     expect(seen.unknown_model.status).toBe(status.notFound);
     expect(seen.unknown_model.message).toContain("no application named 'no-such-app'");
     expect(seen.wrong_datatype.status).toBe(status.invalid);
@@ -55,7 +53,13 @@ describe.each(["http", "grpc"] as const)("Open Inference Protocol, Triton's %s c
 describe("Open Inference Protocol", () => {
   it("serves Triton's HTTP client: health, metadata, infer with and without a version, V2 errors", () => {
     const rows = fx.rows.slice(0, 8);
-    const res = Bun.spawnSync([clientPython(), join(ROOT, "test/e2e/oip/client_check.py"), server.queryUrl.replace("http://", ""), "hr-hiring", JSON.stringify(rows)]);
+    const res = Bun.spawnSync([
+      clientPython(),
+      join(ROOT, "test/e2e/oip/client_check.py"),
+      server.queryUrl.replace("http://", ""),
+      "hr-hiring",
+      JSON.stringify(rows),
+    ]);
     expect(res.stderr.toString()).toBe("");
     const seen = JSON.parse(res.stdout.toString());
     expect(seen).toMatchObject({ live: true, ready: true, model_ready: true });
@@ -80,22 +84,32 @@ describe("Open Inference Protocol", () => {
     const post = async (header: unknown, binary: Uint8Array, declared?: number) => {
       const json = Buffer.from(JSON.stringify(header));
       const res = await fetch(`${server.queryUrl}/v2/models/hr-hiring/infer`, {
-        method: "POST", body: Buffer.concat([json, binary]),
+        method: "POST",
+        body: Buffer.concat([json, binary]),
         headers: { "inference-header-content-length": String(declared ?? json.length), "content-type": "application/octet-stream" },
       });
       return { status: res.status, error: ((await res.json()) as { error: string }).error };
     };
     const rows = Buffer.from(new Float64Array(fx.rows.slice(0, 2).flat()).buffer);
-    const tensor = (size: number, datatype = "FP64", shape = [2, 5]) => ({ inputs: [{ name: "input", shape, datatype, parameters: { binary_data_size: size } }] });
-    expect(await post(tensor(80), rows, 10_000)).toEqual({ status: 400, error: `Inference-Header-Content-Length is 10000 but the body has only ${JSON.stringify(tensor(80)).length + 80} bytes` });
-    expect(await post(tensor(88), rows)).toEqual({ status: 400, error: "inputs[0].parameters.binary_data_size is 88 but 80 bytes of binary data follow the JSON header" });
+    const tensor = (size: number, datatype = "FP64", shape = [2, 5]) => ({
+      inputs: [{ name: "input", shape, datatype, parameters: { binary_data_size: size } }],
+    });
+    expect(await post(tensor(80), rows, 10_000)).toEqual({
+      status: 400,
+      error: `Inference-Header-Content-Length is 10000 but the body has only ${JSON.stringify(tensor(80)).length + 80} bytes`,
+    });
+    expect(await post(tensor(88), rows)).toEqual({
+      status: 400,
+      error: "inputs[0].parameters.binary_data_size is 88 but 80 bytes of binary data follow the JSON header",
+    });
     expect(await post(tensor(72), rows.subarray(0, 72))).toEqual({ status: 400, error: "inputs[0] has 72 bytes of FP64 data but its shape needs 80" });
     expect(await post(tensor(80, "BYTES", [2]), rows)).toEqual({ status: 400, error: "inputs[0].datatype 'BYTES' does not fit the app's input type doubles" });
     expect(await post(tensor(2 ** 53), rows)).toMatchObject({ status: 400 });
     const lying = Buffer.alloc(8);
     lying.writeUInt32LE(0xffffffff, 0);
     const res = await fetch(`${server.queryUrl}/v2/models/reviews/infer`, {
-      method: "POST", headers: { "inference-header-content-length": String(JSON.stringify(tensor(8, "BYTES", [1])).length) },
+      method: "POST",
+      headers: { "inference-header-content-length": String(JSON.stringify(tensor(8, "BYTES", [1])).length) },
       body: Buffer.concat([Buffer.from(JSON.stringify(tensor(8, "BYTES", [1]))), lying]),
     });
     expect(res.status).toBe(400);
@@ -104,12 +118,15 @@ describe("Open Inference Protocol", () => {
 
   it("answers binary output, after a JSON part of the length its header gives, when an output asks for binary_data", async () => {
     const rows = fx.rows.slice(0, 3);
-    const header = Buffer.from(JSON.stringify({
-      inputs: [{ name: "input", shape: [3, 5], datatype: "FP64", parameters: { binary_data_size: 120 } }],
-      outputs: [{ name: "output", parameters: { binary_data: true } }],
-    }));
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: "input", shape: [3, 5], datatype: "FP64", parameters: { binary_data_size: 120 } }],
+        outputs: [{ name: "output", parameters: { binary_data: true } }],
+      }),
+    );
     const res = await fetch(`${server.queryUrl}/v2/models/hr-hiring/infer`, {
-      method: "POST", headers: { "inference-header-content-length": String(header.length) },
+      method: "POST",
+      headers: { "inference-header-content-length": String(header.length) },
       body: Buffer.concat([header, Buffer.from(new Float64Array(rows.flat()).buffer)]),
     });
     const body = Buffer.from(await res.arrayBuffer());
@@ -122,9 +139,11 @@ describe("Open Inference Protocol", () => {
   });
 
   it("goes through the cache and the same metrics as /{app}/predict", async () => {
-    const before = ((await (await fetch(`${server.queryUrl}/metrics.json`)).json()) as { apps: Record<string, { queries: number }> }).apps["hr-hiring"]!.queries;
+    const before = ((await (await fetch(`${server.queryUrl}/metrics.json`)).json()) as { apps: Record<string, { queries: number }> }).apps["hr-hiring"]!
+      .queries;
     await fetch(`${server.queryUrl}/v2/models/hr-hiring/infer`, {
-      method: "POST", body: JSON.stringify({ inputs: [{ name: "input", shape: [1, 5], datatype: "FP64", data: fx.rows[3] }] }),
+      method: "POST",
+      body: JSON.stringify({ inputs: [{ name: "input", shape: [1, 5], datatype: "FP64", data: fx.rows[3] }] }),
     });
     const after = ((await (await fetch(`${server.queryUrl}/metrics.json`)).json()) as { apps: Record<string, { queries: number }> }).apps["hr-hiring"]!.queries;
     expect(after - before).toBe(1);

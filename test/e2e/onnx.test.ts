@@ -72,27 +72,35 @@ function descendants(pid: number): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   const out: number[] = [];
-  for (let queue = [pid]; queue.length;) {
-    for (const child of parents.get(queue.shift()!) ?? []) { out.push(child); queue.push(child); }
+  for (let queue = [pid]; queue.length; ) {
+    for (const child of parents.get(queue.shift()!) ?? []) {
+      out.push(child);
+      queue.push(child);
+    }
   }
   return out;
 }
 
-beforeAll(async () => {
-  const python = exportPython();
-  installOnnxruntimeNode();
-  run([python, join(EXAMPLE, "export.py"), "--pkl", join(fx.dir, "hr.pkl"), onnxFile]);
-  // The model module is imported from <data-dir>/artifacts/<sha256>.mjs: it finds onnxruntime-node and the .onnx
-  // file through these absolute paths, which the server's replicas inherit from its environment.
-  // No warm Python spare either: then any Python process under the server would be the model's.
-  server = await startServer({ args: ["--python-spares", "0"], env: { CLIPPER_ONNX_DIR: EXAMPLE, HR_ONNX_MODEL: onnxFile } });
-  const dep = await server.cli("deploy", join(EXAMPLE, "hr_onnx.mjs"), "--name", "hr-onnx", "--url", "$MGMT");
-  if (dep.code !== 0) throw new Error(`deploy failed: ${dep.stderr}\n${server.log()}`);
-  expect(dep.stdout).toContain("starting 1 node replica");
-}, { timeout: 2 * INSTALL_TIMEOUT_MS + 60_000 });
+beforeAll(
+  async () => {
+    const python = exportPython();
+    installOnnxruntimeNode();
+    run([python, join(EXAMPLE, "export.py"), "--pkl", join(fx.dir, "hr.pkl"), onnxFile]);
+    // The model module is imported from <data-dir>/artifacts/<sha256>.mjs: it finds onnxruntime-node and the .onnx
+    // file through these absolute paths, which the server's replicas inherit from its environment.
+    // No warm Python spare either: then any Python process under the server would be the model's.
+    server = await startServer({ args: ["--python-spares", "0"], env: { CLIPPER_ONNX_DIR: EXAMPLE, HR_ONNX_MODEL: onnxFile } });
+    const dep = await server.cli("deploy", join(EXAMPLE, "hr_onnx.mjs"), "--name", "hr-onnx", "--url", "$MGMT");
+    if (dep.code !== 0) throw new Error(`deploy failed: ${dep.stderr}\n${server.log()}`);
+    expect(dep.stdout).toContain("starting 1 node replica");
+  },
+  { timeout: 2 * INSTALL_TIMEOUT_MS + 60_000 },
+);
 
 afterAll(async () => {
   await server?.stop();
@@ -104,8 +112,7 @@ describe("an ONNX model in the Node runtime (onnxruntime-node)", () => {
   it("answers the Python model's predictions on every fixture row, batched and one by one", async () => {
     const { status, json } = await server.predict("hr-onnx", { input_batch: fx.rows });
     expect(status).toBe(200);
-    expect(json.batch_predictions.map((p: { output: string; default: boolean }) => (p.default ? "default" : p.output)))
-      .toEqual(fx.hrExpected);
+    expect(json.batch_predictions.map((p: { output: string; default: boolean }) => (p.default ? "default" : p.output))).toEqual(fx.hrExpected);
     expect(new Set(fx.hrExpected)).toEqual(new Set(["0", "1"])); // both classes are exercised
     for (const i of [0, 7, fx.rows.length - 1]) {
       expect((await server.predict("hr-onnx", { input: fx.rows[i] })).json).toMatchObject({ output: fx.hrExpected[i], default: false });
@@ -120,7 +127,14 @@ describe("an ONNX model in the Node runtime (onnxruntime-node)", () => {
     expect(argv.join(" ")).toContain("runtime node");
     expect(argv[0]).toBe(BINARY);
     expect(argv.at(-1)).toMatch(new RegExp(`^${server.dataDir}/artifacts/[0-9a-f]{64}\\.mjs$`));
-    const python = descendants(server.proc.pid).map((pid) => { try { return cmdline(pid).join(" "); } catch { return ""; } })
+    const python = descendants(server.proc.pid)
+      .map((pid) => {
+        try {
+          return cmdline(pid).join(" ");
+        } catch {
+          return "";
+        }
+      })
       .filter((line) => /python/i.test(line));
     expect(python).toEqual([]);
     expect((await server.cli("logs", "hr-onnx", "--url", "$MGMT")).stdout).toContain("on onnxruntime-node 1.30.0");

@@ -12,13 +12,15 @@ const cli = (...args: string[]) => server.cliOk(...args);
 async function count(app: string, n: number, input: () => unknown, concurrency = 32): Promise<Map<string, number>> {
   const outputs = new Map<string, number>();
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next++ < n) {
-      const { json } = await server.predict(app, { input: input() });
-      expect(json.default).toBe(false);
-      outputs.set(String(json.output), (outputs.get(String(json.output)) ?? 0) + 1);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < n) {
+        const { json } = await server.predict(app, { input: input() });
+        expect(json.default).toBe(false);
+        outputs.set(String(json.output), (outputs.get(String(json.output)) ?? 0) + 1);
+      }
+    }),
+  );
   return outputs;
 }
 
@@ -60,7 +62,8 @@ describe("exp3", () => {
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < fx.rows.length; i++) {
         const res = await fetch(`${server.queryUrl}/bandit/update`, {
-          method: "POST", body: JSON.stringify({ input: fx.rows[i], label: fx.hrExpected[i] }),
+          method: "POST",
+          body: JSON.stringify({ input: fx.rows[i], label: fx.hrExpected[i] }),
         });
         expect(res.status).toBe(200);
         weights = ((await res.json()) as { weights: Record<string, number> }).weights;
@@ -70,8 +73,10 @@ describe("exp3", () => {
     const row = fx.rows.findIndex((_, i) => fx.hrExpected[i] === "1");
     const after = await count("bandit", 2000, () => fx.rows[row]);
     const shareGood = (after.get("1") ?? 0) / 2000;
-    console.log(`exp3: before feedback ${JSON.stringify(Object.fromEntries(before))}, weights ${JSON.stringify(weights)}, ` +
-      `after: hr-good answered ${(shareGood * 100).toFixed(1)}%`);
+    console.log(
+      `exp3: before feedback ${JSON.stringify(Object.fromEntries(before))}, weights ${JSON.stringify(weights)}, ` +
+        `after: hr-good answered ${(shareGood * 100).toFixed(1)}%`,
+    );
     expect(weights["hr-good"]).toBeGreaterThan(weights["always-zero"]!);
     expect(shareGood).toBeGreaterThan(0.8);
   });

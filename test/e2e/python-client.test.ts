@@ -22,8 +22,10 @@ beforeAll(async () => {
   const pip = await run([PYTHON, "-m", "pip", "install", "--quiet", "./clients/python"]);
   if (pip.code !== 0) throw new Error(`pip install ./clients/python failed:\n${pip.stderr}`);
   server = await startServer();
-  const script = await run([PYTHON, "clients/python/tests/e2e_script.py", server.mgmtUrl, server.queryUrl, server.dataDir,
-    join(fx.dir, "hr.pkl"), JSON.stringify(CANDIDATES)], { CLIPPER_TOKEN: "" });
+  const script = await run(
+    [PYTHON, "clients/python/tests/e2e_script.py", server.mgmtUrl, server.queryUrl, server.dataDir, join(fx.dir, "hr.pkl"), JSON.stringify(CANDIDATES)],
+    { CLIPPER_TOKEN: "" },
+  );
   scriptLog = script.stderr;
   if (script.code !== 0) throw new Error(`e2e_script.py failed:\n${script.stderr}\nserver log:\n${server.log()}`);
   out = JSON.parse(script.stdout.trim().split("\n").at(-1)!);

@@ -23,7 +23,12 @@ interface RuntimeUnderTest {
   readonly missing?: string | undefined;
 }
 
-interface Replica { readonly model_name: string; readonly state: string; readonly pid: number; readonly container: string | null }
+interface Replica {
+  readonly model_name: string;
+  readonly state: string;
+  readonly pid: number;
+  readonly container: string | null;
+}
 
 /** Kills a replica from outside: its process, or for Docker its container (`docker kill`). */
 function crash(replica: Replica): void {
@@ -40,13 +45,20 @@ const portable = (name: string) => join(fx.dir, "portable", `${name}.pkl`);
 const RUNTIMES: RuntimeUnderTest[] = [
   { kind: "python", sum: [join(fx.dir, "sum.pkl")], raising: [join(fx.dir, "raising.pkl")], hang: [join(fx.dir, "hang.pkl")], big: [join(fx.dir, "big.pkl")] },
   {
-    kind: "node", sum: [join(FIXTURES, "sum_model.mjs")], raising: [join(FIXTURES, "raising_model.mjs")],
-    hang: [join(FIXTURES, "hang_model.mjs")], big: [join(FIXTURES, "big_model.mjs")],
+    kind: "node",
+    sum: [join(FIXTURES, "sum_model.mjs")],
+    raising: [join(FIXTURES, "raising_model.mjs")],
+    hang: [join(FIXTURES, "hang_model.mjs")],
+    big: [join(FIXTURES, "big_model.mjs")],
   },
   {
     // The container cannot import the tests' fixture module: these pickles carry their classes by value.
-    kind: "docker", sum: [portable("sum"), ...image], raising: [portable("raising"), ...image],
-    hang: [portable("hang"), ...image], big: [portable("big"), ...image], missing: dockerMissing(RUNTIME_IMAGE),
+    kind: "docker",
+    sum: [portable("sum"), ...image],
+    raising: [portable("raising"), ...image],
+    hang: [portable("hang"), ...image],
+    big: [portable("big"), ...image],
+    missing: dockerMissing(RUNTIME_IMAGE),
   },
 ];
 
@@ -70,7 +82,7 @@ async function replicaOf(model: string): Promise<Replica | undefined> {
 /** What tells one replica from its replacement: the container name for Docker, else the process id. */
 async function pidOf(model: string): Promise<number | string | undefined> {
   const r = await replicaOf(model);
-  return r ? r.container ?? r.pid : undefined;
+  return r ? (r.container ?? r.pid) : undefined;
 }
 
 async function waitFor<T>(what: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T | undefined> {
@@ -88,7 +100,13 @@ for (const rt of RUNTIMES) {
   describe.skipIf(rt.missing !== undefined)(`${rt.kind} runtime`, () => {
     it("answers the same inputs with the same outputs", async () => {
       await deploy(`${rt.kind}-sum`, rt.sum);
-      const { json } = await server.predict(`${rt.kind}-sum`, { input_batch: [[1, 2, 3], [10, 20, 30], [0, 0, 7]] });
+      const { json } = await server.predict(`${rt.kind}-sum`, {
+        input_batch: [
+          [1, 2, 3],
+          [10, 20, 30],
+          [0, 0, 7],
+        ],
+      });
       expect(json.batch_predictions.map((p: { output: string }) => p.output)).toEqual(["6", "60", "7"]);
     });
 
@@ -123,7 +141,12 @@ for (const rt of RUNTIMES) {
         return m.last_error?.includes(`did not answer a batch within ${PREDICT_TIMEOUT_MS} ms`) ? m : undefined;
       });
       expect(status).toBeDefined();
-      expect(await waitFor(async () => { const p = await pidOf(`${rt.kind}-hang`); return p !== pid ? p : undefined; })).toBeDefined();
+      expect(
+        await waitFor(async () => {
+          const p = await pidOf(`${rt.kind}-hang`);
+          return p !== pid ? p : undefined;
+        }),
+      ).toBeDefined();
     });
 
     it("fails a batch whose answer is over the size limit, and keeps the replica", async () => {

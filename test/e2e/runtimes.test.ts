@@ -33,8 +33,16 @@ describe("Python runtime artifacts", () => {
 
   it("serves a Python file exposing predict(inputs), after calling its load()", async () => {
     await deploy(join(FIXTURES, "module_model.py"), "--name", "pyfile");
-    expect((await server.predict("pyfile", { input_batch: [[1, 2], [3, 4.5]] })).json.batch_predictions.map((p: { output: string }) => p.output))
-      .toEqual(["3.0", "7.5"]);
+    expect(
+      (
+        await server.predict("pyfile", {
+          input_batch: [
+            [1, 2],
+            [3, 4.5],
+          ],
+        })
+      ).json.batch_predictions.map((p: { output: string }) => p.output),
+    ).toEqual(["3.0", "7.5"]);
   });
 
   it("calls another method with --predict-method and nests list outputs as JSON", async () => {
@@ -50,8 +58,16 @@ describe("Node runtime", () => {
   it("serves an ES module from the same binary, calling load() first", async () => {
     const out = await deploy(join(FIXTURES, "sum_model.mjs"), "--name", "node-sum");
     expect(out).toContain("starting 1 node replica");
-    expect((await server.predict("node-sum", { input_batch: [[1, 2, 3], [0.5, 0.25, 0]] })).json.batch_predictions.map((p: { output: string }) => p.output))
-      .toEqual(["6", "0.75"]);
+    expect(
+      (
+        await server.predict("node-sum", {
+          input_batch: [
+            [1, 2, 3],
+            [0.5, 0.25, 0],
+          ],
+        })
+      ).json.batch_predictions.map((p: { output: string }) => p.output),
+    ).toEqual(["6", "0.75"]);
     const containers = (await server.admin("get_all_containers", {})).json;
     expect(containers.find((c: { model_name: string }) => c.model_name === "node-sum").state).toBe("ready");
   });
@@ -68,10 +84,19 @@ describe("Node runtime", () => {
 
 describe("a runtime of your own", () => {
   it("runs the documented 60-line example with --command", async () => {
-    const out = await deploy("", "--command", `${PYTHON} ${join(ROOT, "examples/custom-runtime/upper_runtime.py")}`,
-      "--name", "upper", "--input-type", "strings");
+    const out = await deploy(
+      "",
+      "--command",
+      `${PYTHON} ${join(ROOT, "examples/custom-runtime/upper_runtime.py")}`,
+      "--name",
+      "upper",
+      "--input-type",
+      "strings",
+    );
     expect(out).toContain("starting 1 command replica");
-    expect((await server.predict("upper", { input_batch: ["hello", "Clipper"] })).json.batch_predictions.map((p: { output: string }) => p.output))
-      .toEqual(["HELLO", "CLIPPER"]);
+    expect((await server.predict("upper", { input_batch: ["hello", "Clipper"] })).json.batch_predictions.map((p: { output: string }) => p.output)).toEqual([
+      "HELLO",
+      "CLIPPER",
+    ]);
   });
 });

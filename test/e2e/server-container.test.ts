@@ -19,15 +19,31 @@ const started: string[] = [];
 
 /** Starts a server container on the volume, ports published on 127.0.0.1; resolves with its URLs once /health answers. */
 async function runServer(name: string): Promise<{ query: string; mgmt: string }> {
-  const r = docker("run", "--detach", "--name", name, "--env", `CLIPPER_TOKEN=${TOKEN}`, "--volume", `${volume}:/data`,
-    "--publish", "127.0.0.1::1337", "--publish", "127.0.0.1::1338", SERVER_IMAGE);
+  const r = docker(
+    "run",
+    "--detach",
+    "--name",
+    name,
+    "--env",
+    `CLIPPER_TOKEN=${TOKEN}`,
+    "--volume",
+    `${volume}:/data`,
+    "--publish",
+    "127.0.0.1::1337",
+    "--publish",
+    "127.0.0.1::1338",
+    SERVER_IMAGE,
+  );
   if (r.code !== 0) throw new Error(`docker run failed: ${r.stderr}`);
   started.push(name);
   const port = (p: number) => docker("port", name, `${p}/tcp`).stdout.split("\n")[0]!;
   const urls = { query: `http://${port(1337)}`, mgmt: `http://${port(1338)}` };
   const until = performance.now() + 60_000;
   while (performance.now() < until) {
-    const ok = await fetch(`${urls.query}/ready`).then((res) => res.status === 200, () => false);
+    const ok = await fetch(`${urls.query}/ready`).then(
+      (res) => res.status === 200,
+      () => false,
+    );
     if (ok) return urls;
     if (!inspect(name)?.State.Running) break;
     await Bun.sleep(200);
@@ -63,9 +79,16 @@ describe.skipIf(missing !== undefined)("clipper:latest as a container", () => {
     const name = started.at(-1)!;
     // Eight queries of half a second each on one replica: about four seconds of work in flight.
     const inFlight = Array.from({ length: 8 }, () => predict(urls.query, "slow", [1, 2]));
-    const busy = async () => ((await (await fetch(`${urls.mgmt}/admin/get_all_containers`, {
-      method: "POST", body: "{}", headers: { authorization: `Bearer ${TOKEN}` },
-    })).json()) as { model_name: string; outstanding_rows: number }[]).some((c) => c.model_name === "slow" && c.outstanding_rows > 0);
+    const busy = async () =>
+      (
+        (await (
+          await fetch(`${urls.mgmt}/admin/get_all_containers`, {
+            method: "POST",
+            body: "{}",
+            headers: { authorization: `Bearer ${TOKEN}` },
+          })
+        ).json()) as { model_name: string; outstanding_rows: number }[]
+      ).some((c) => c.model_name === "slow" && c.outstanding_rows > 0);
     while (!(await busy())) await Bun.sleep(20);
     const stop = docker("stop", "--time", "30", name);
     expect(stop.code).toBe(0);
@@ -78,7 +101,11 @@ describe.skipIf(missing !== undefined)("clipper:latest as a container", () => {
   it("restores every app and model in a new container on the same volume", async () => {
     urls = await runServer(`clipper-test-server-${id}-b`);
     const models = await cli(urls.mgmt, "models", "--json");
-    expect(JSON.parse(models.stdout).map((m: { model_name: string }) => m.model_name).sort()).toEqual(["hr", "slow"]);
+    expect(
+      JSON.parse(models.stdout)
+        .map((m: { model_name: string }) => m.model_name)
+        .sort(),
+    ).toEqual(["hr", "slow"]);
     expect(await predict(urls.query, "hr", fx.rows[3])).toMatchObject({ output: fx.hrExpected[3], default: false });
   }, 120_000);
 });

@@ -15,7 +15,8 @@ function processesOf(dataDir: string): { pid: number; standby: boolean }[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (argv.some((a) => a.startsWith(dataDir)) && argv.some((a) => a.includes("clipper_worker"))) out.push({ pid: Number(entry), standby: argv.includes("--standby") });
+      if (argv.some((a) => a.startsWith(dataDir)) && argv.some((a) => a.includes("clipper_worker")))
+        out.push({ pid: Number(entry), standby: argv.includes("--standby") });
     } catch {
       // exited while we looked
     }

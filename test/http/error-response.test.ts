@@ -3,8 +3,16 @@ import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  BadRequestError, ConflictError, ModelRaisedError, NotFoundError, PayloadTooLargeError, ReplicaExitError, RuntimeFailure,
-  UnauthorizedError, UnavailableError, UpstreamFailure,
+  BadRequestError,
+  ConflictError,
+  ModelRaisedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ReplicaExitError,
+  RuntimeFailure,
+  UnauthorizedError,
+  UnavailableError,
+  UpstreamFailure,
 } from "../../src/errors.ts";
 import { errorResponse } from "../../src/http/error-response.ts";
 

@@ -10,8 +10,7 @@ const queryDeps = {} as QueryRouteDeps;
 const mgmtDeps = {} as ManagementRouteDeps;
 
 const registered = (app: Hono) => app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
-const documented = (api: "query" | "management") =>
-  ROUTES.filter((r) => r.api === api || r.api === "both").map((r) => `${r.method.toUpperCase()} ${r.path}`);
+const documented = (api: "query" | "management") => ROUTES.filter((r) => r.api === api || r.api === "both").map((r) => `${r.method.toUpperCase()} ${r.path}`);
 
 describe("the OpenAPI document", () => {
   it("documents every query route, native and hono, and nothing else", () => {
@@ -25,11 +24,22 @@ describe("the OpenAPI document", () => {
 
   it("is an OpenAPI 3.1 document whose request bodies come from the validation schemas", () => {
     const doc = openApiDocument({ query: "http://q", management: "http://m" }) as {
-      openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; security?: unknown }>>;
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; security?: unknown }>
+      >;
     };
     expect(doc.openapi).toBe("3.1.0");
     const addApp = doc.paths["/admin/add_app"]!.post!;
-    expect(Object.keys(addApp.requestBody!.content["application/json"]!.schema.properties!)).toEqual(["name", "input_type", "default_output", "latency_slo_micros", "cache", "query_token"]);
+    expect(Object.keys(addApp.requestBody!.content["application/json"]!.schema.properties!)).toEqual([
+      "name",
+      "input_type",
+      "default_output",
+      "latency_slo_micros",
+      "cache",
+      "query_token",
+    ]);
     expect(addApp.security).toEqual([{ bearer: [] }]);
     expect(doc.paths["/admin/ping"]!.get!.security).toBeUndefined();
   });

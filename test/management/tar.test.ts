@@ -56,7 +56,7 @@ describe("directory artifacts as tar", () => {
     let sum = 0;
     bytes.fill(32, 148, 156);
     for (let i = 0; i < 512; i++) sum += bytes[i]!;
-    bytes.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    bytes.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
     expect(() => checkTar(tarFile(bytes), 1 << 20)).toThrow(/is a hard link to 'missing.bin', which is not a file earlier in the archive/);
   });
 });

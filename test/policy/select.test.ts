@@ -5,10 +5,23 @@
  */
 import { describe, expect, it } from "bun:test";
 import {
-  type AppRouting, EXP3_GAMMA, exp3Probabilities, exp3Update, type ModelChoice, POLICIES, type PolicyName, selectModel,
+  type AppRouting,
+  EXP3_GAMMA,
+  exp3Probabilities,
+  exp3Update,
+  type ModelChoice,
+  POLICIES,
+  type PolicyName,
+  selectModel,
 } from "../../src/policy/select.ts";
 
-const choice = (name: string): ModelChoice => ({ name, version: "1", key: `${name}:1`, json: `{"name":"${name}","version":"1"}`, cachePrefix: `${name}:1\u0000` });
+const choice = (name: string): ModelChoice => ({
+  name,
+  version: "1",
+  key: `${name}:1`,
+  json: `{"name":"${name}","version":"1"}`,
+  cachePrefix: `${name}:1\u0000`,
+});
 const CANDIDATES = [choice("a"), choice("b"), choice("c")];
 
 function routing(policy: PolicyName, weights = [1, 2, 7]): AppRouting {

@@ -7,7 +7,11 @@ describe("DeadlineTimers", () => {
     const fired: string[] = [];
     const t0 = performance.now();
     const at: Record<string, number> = {};
-    const add = (name: string, ms: number, slo: number) => timers.add(t0 + ms, slo, () => { fired.push(name); at[name] = performance.now() - t0; });
+    const add = (name: string, ms: number, slo: number) =>
+      timers.add(t0 + ms, slo, () => {
+        fired.push(name);
+        at[name] = performance.now() - t0;
+      });
     add("a", 30, 30_000);
     const b = add("b", 35, 30_000);
     add("c", 10, 10_000);

@@ -8,7 +8,10 @@ describe("parseQuery", () => {
 
   it("accepts a batch of equal-length rows", () => {
     const q = parseQuery('{"input_batch":[[1,2],[3,4]]}', "floats");
-    expect(q.rows).toEqual([[1, 2], [3, 4]]);
+    expect(q.rows).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(q.batch).toBe(true);
   });
 

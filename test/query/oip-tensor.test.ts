@@ -10,13 +10,61 @@ const le = (write: (v: DataView) => void, bytes: number) => {
 
 describe("decodeRaw", () => {
   it("reads each fixed-size datatype as little-endian numbers", () => {
-    expect(decodeRaw(le((v) => { v.setFloat64(0, 1.5, true); v.setFloat64(8, -2, true); }, 16), "FP64", 2, "t")).toEqual([1.5, -2]);
-    expect(decodeRaw(le((v) => v.setFloat32(0, 0.25, true), 4), "FP32", 1, "t")).toEqual([0.25]);
-    expect(decodeRaw(le((v) => { v.setUint16(0, 0x3c00, true); v.setUint16(2, 0xc000, true); v.setUint16(4, 0x0001, true); }, 6), "FP16", 3, "t"))
-      .toEqual([1, -2, 2 ** -24]);
-    expect(decodeRaw(le((v) => v.setBigInt64(0, -7n, true), 8), "INT64", 1, "t")).toEqual([-7]);
-    expect(decodeRaw(le((v) => v.setUint32(0, 4_000_000_000, true), 4), "UINT32", 1, "t")).toEqual([4_000_000_000]);
-    expect(decodeRaw(le((v) => v.setInt16(0, -300, true), 2), "INT16", 1, "t")).toEqual([-300]);
+    expect(
+      decodeRaw(
+        le((v) => {
+          v.setFloat64(0, 1.5, true);
+          v.setFloat64(8, -2, true);
+        }, 16),
+        "FP64",
+        2,
+        "t",
+      ),
+    ).toEqual([1.5, -2]);
+    expect(
+      decodeRaw(
+        le((v) => v.setFloat32(0, 0.25, true), 4),
+        "FP32",
+        1,
+        "t",
+      ),
+    ).toEqual([0.25]);
+    expect(
+      decodeRaw(
+        le((v) => {
+          v.setUint16(0, 0x3c00, true);
+          v.setUint16(2, 0xc000, true);
+          v.setUint16(4, 0x0001, true);
+        }, 6),
+        "FP16",
+        3,
+        "t",
+      ),
+    ).toEqual([1, -2, 2 ** -24]);
+    expect(
+      decodeRaw(
+        le((v) => v.setBigInt64(0, -7n, true), 8),
+        "INT64",
+        1,
+        "t",
+      ),
+    ).toEqual([-7]);
+    expect(
+      decodeRaw(
+        le((v) => v.setUint32(0, 4_000_000_000, true), 4),
+        "UINT32",
+        1,
+        "t",
+      ),
+    ).toEqual([4_000_000_000]);
+    expect(
+      decodeRaw(
+        le((v) => v.setInt16(0, -300, true), 2),
+        "INT16",
+        1,
+        "t",
+      ),
+    ).toEqual([-300]);
     expect(decodeRaw(new Uint8Array([0, 1, 7]), "BOOL", 3, "t")).toEqual([0, 1, 1]);
     expect(decodeRaw(new Uint8Array([255]), "INT8", 1, "t")).toEqual([-1]);
   });
@@ -43,7 +91,7 @@ describe("decodeRaw", () => {
 
 describe("BYTES", () => {
   it("round-trips strings through encodeBytesTensor, multi-byte UTF-8 included", () => {
-    const values = ["1", "", "héllo", "{\"a\":1}"];
+    const values = ["1", "", "héllo", '{"a":1}'];
     const decoded = decodeRaw(encodeBytesTensor(values), "BYTES", values.length, "t") as Uint8Array[];
     expect(bytesElementsAsData(decoded, "strings", "t")).toEqual(values);
   });

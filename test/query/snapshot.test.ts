@@ -15,17 +15,30 @@ function registry(): Registry {
   const dir = mkdtempSync(join(tmpdir(), "clipper-snapshot-"));
   dirs.push(dir);
   const r = new Registry(join(dir, "registry.db"));
-  for (const [name, version] of [["a", "1"], ["a", "2"], ["b", "1"], ["s", "1"]] as const) {
+  for (const [name, version] of [
+    ["a", "1"],
+    ["a", "2"],
+    ["b", "1"],
+    ["s", "1"],
+  ] as const) {
     r.insertCurrentModel({
-      name, version, inputType: "doubles", runtime: "python", artifactSha256: "0".repeat(64), artifactName: "m.pkl",
-      predictMethod: "predict", replicas: 1, runtimeInfo: {}, options: {},
+      name,
+      version,
+      inputType: "doubles",
+      runtime: "python",
+      artifactSha256: "0".repeat(64),
+      artifactName: "m.pkl",
+      predictMethod: "predict",
+      replicas: 1,
+      runtimeInfo: {},
+      options: {},
     });
   }
   r.insertApp({ name: "ab", inputType: "doubles", defaultOutput: "-1.0", sloMicros: 100_000, policy: "split" });
   r.setPolicy("ab", "split", { weights: { a: 3, b: 1 } });
   r.insertLink("ab", "a");
   r.insertLink("ab", "b");
-  r.insertApp({ name: "sh", inputType: "doubles", defaultOutput: "\"none\"", sloMicros: 100_000, policy: "shadow" });
+  r.insertApp({ name: "sh", inputType: "doubles", defaultOutput: '"none"', sloMicros: 100_000, policy: "shadow" });
   r.setPolicy("sh", "shadow", { primary: "a", shadow: "s" });
   r.insertLink("sh", "a");
   r.insertLink("sh", "s");

@@ -18,8 +18,16 @@ afterEach(() => {
 });
 
 const model = (name: string, version: string): Omit<ModelRecord, "createdAt" | "isCurrent"> => ({
-  name, version, inputType: "doubles", runtime: "python", artifactSha256: "a".repeat(64), artifactName: "m.pkl",
-  predictMethod: "predict", replicas: 1, runtimeInfo: { input_shape: [5] }, options: {},
+  name,
+  version,
+  inputType: "doubles",
+  runtime: "python",
+  artifactSha256: "a".repeat(64),
+  artifactName: "m.pkl",
+  predictMethod: "predict",
+  replicas: 1,
+  runtimeInfo: { input_shape: [5] },
+  options: {},
 });
 
 const app = (name: string) => ({ name, inputType: "doubles" as const, defaultOutput: "-1.0", sloMicros: 100_000, policy: "single" });
@@ -40,10 +48,12 @@ describe("Registry", () => {
   it("rolls a whole transaction back when one step fails", () => {
     const { registry } = fresh();
     registry.insertApp(app("a"));
-    expect(() => registry.transaction(() => {
-      registry.insertApp(app("b"));
-      registry.insertApp(app("a")); // the name is taken: the insert of b goes too
-    })).toThrow();
+    expect(() =>
+      registry.transaction(() => {
+        registry.insertApp(app("b"));
+        registry.insertApp(app("a")); // the name is taken: the insert of b goes too
+      }),
+    ).toThrow();
     expect(registry.apps().map((a) => a.name)).toEqual(["a"]);
   });
 
@@ -51,7 +61,10 @@ describe("Registry", () => {
     const { registry } = fresh();
     registry.insertCurrentModel(model("m", "1"));
     registry.insertCurrentModel(model("m", "2"));
-    expect(registry.versions("m").map((v) => [v.version, v.isCurrent])).toEqual([["1", false], ["2", true]]);
+    expect(registry.versions("m").map((v) => [v.version, v.isCurrent])).toEqual([
+      ["1", false],
+      ["2", true],
+    ]);
     registry.setCurrent("m", "1");
     expect(registry.currentModel("m")?.version).toBe("1");
     expect(registry.versions("m").filter((v) => v.isCurrent)).toHaveLength(1);

@@ -3,8 +3,19 @@ import type { ModelRecord } from "../../src/registry/registry.ts";
 import { dockerCommand, launchCommand } from "../../src/runtime/kinds.ts";
 
 const model = (over: Partial<ModelRecord>): ModelRecord => ({
-  name: "m", version: "2", inputType: "doubles", runtime: "python", artifactSha256: "a".repeat(64), artifactName: "m.pkl",
-  predictMethod: "predict", replicas: 1, runtimeInfo: {}, options: {}, isCurrent: true, createdAt: "", ...over,
+  name: "m",
+  version: "2",
+  inputType: "doubles",
+  runtime: "python",
+  artifactSha256: "a".repeat(64),
+  artifactName: "m.pkl",
+  predictMethod: "predict",
+  replicas: 1,
+  runtimeInfo: {},
+  options: {},
+  isCurrent: true,
+  createdAt: "",
+  ...over,
 });
 const ctx = { python: "/py", pythonWorker: "/w.py", self: ["/clipper"], artifactPath: "/d/artifacts/x" };
 
@@ -22,17 +33,50 @@ describe("launchCommand", () => {
 describe("dockerCommand", () => {
   it("passes resource flags through and mounts the artifact read-only", () => {
     expect(dockerCommand(model({ runtime: "docker", options: { image: "img:1", cpus: "2", memory: "1g" } }), "/a")).toEqual([
-      "docker", "run", "-i", "--rm", "--init", "--pull", "never", "--log-driver", "none", "--cpus", "2", "--memory", "1g",
-      "--label", "clipper.model=m", "--label", "clipper.version=2",
-      "-v", "/a:/model/artifact:ro", "img:1", "--artifact", "/model/artifact", "--predict-method", "predict",
+      "docker",
+      "run",
+      "-i",
+      "--rm",
+      "--init",
+      "--pull",
+      "never",
+      "--log-driver",
+      "none",
+      "--cpus",
+      "2",
+      "--memory",
+      "1g",
+      "--label",
+      "clipper.model=m",
+      "--label",
+      "clipper.version=2",
+      "-v",
+      "/a:/model/artifact:ro",
+      "img:1",
+      "--artifact",
+      "/model/artifact",
+      "--predict-method",
+      "predict",
     ]);
   });
 
   it("names the container and labels it with the data directory and replica", () => {
-    const argv = dockerCommand(model({ runtime: "docker", options: { image: "img:1" } }), undefined, { name: "clipper-x-m-2-1-abc", dataDir: "/d", replicaId: "m:2#1" });
+    const argv = dockerCommand(model({ runtime: "docker", options: { image: "img:1" } }), undefined, {
+      name: "clipper-x-m-2-1-abc",
+      dataDir: "/d",
+      replicaId: "m:2#1",
+    });
     expect(argv.slice(argv.indexOf("--name"), -1)).toEqual([
-      "--name", "clipper-x-m-2-1-abc", "--label", "clipper.data-dir=/d", "--label", "clipper.replica=m:2#1",
-      "--label", "clipper.model=m", "--label", "clipper.version=2",
+      "--name",
+      "clipper-x-m-2-1-abc",
+      "--label",
+      "clipper.data-dir=/d",
+      "--label",
+      "clipper.replica=m:2#1",
+      "--label",
+      "clipper.model=m",
+      "--label",
+      "clipper.version=2",
     ]);
   });
 

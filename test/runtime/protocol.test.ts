@@ -9,7 +9,10 @@ describe("frames", () => {
     const d = new FrameDecoder();
     const seen: unknown[] = [];
     for (let i = 0; i < joined.length; i += 3) seen.push(...d.push(joined.subarray(i, i + 3)));
-    expect(seen).toEqual([{ v: 1, type: "pong", id: 1 }, { v: 1, type: "result", id: 2, outputs: ["1", { x: [1, 2] }] }]);
+    expect(seen).toEqual([
+      { v: 1, type: "pong", id: 1 },
+      { v: 1, type: "result", id: 2, outputs: ["1", { x: [1, 2] }] },
+    ]);
   });
 
   it("calls a giant length prefix garbage", () => {

@@ -11,8 +11,10 @@ const logDir = tempDir();
 
 function replica(artifact: string, extra: string[] = []): Replica {
   return new Replica({
-    id: "t#1", command: [PYTHON, WORKER, "--artifact", join(fx.dir, artifact), ...extra],
-    env: { PYTHONPATH: join(ROOT, "test/fixtures") }, logPath: join(logDir, "replica.log"),
+    id: "t#1",
+    command: [PYTHON, WORKER, "--artifact", join(fx.dir, artifact), ...extra],
+    env: { PYTHONPATH: join(ROOT, "test/fixtures") },
+    logPath: join(logDir, "replica.log"),
   });
 }
 

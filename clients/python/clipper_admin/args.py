@@ -1,4 +1,5 @@
 """Argument checks shared by ClipperConnection's methods: each bad argument raises ClipperException naming it."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence, Union

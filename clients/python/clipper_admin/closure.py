@@ -6,6 +6,7 @@ caller's own module are pickled *by value*, so the server needs neither clipper_
 installed: only cloudpickle (the same release, under the same Python minor version) and whatever third-party
 packages the function imports.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from .exceptions import ClipperException
 
-CLOUDPICKLE_MISSING = ("deploy_python_closure needs cloudpickle on this machine: "
-                       "pip install 'clipper_admin[closures]' (or pip install cloudpickle)")
+CLOUDPICKLE_MISSING = (
+    "deploy_python_closure needs cloudpickle on this machine: pip install 'clipper_admin[closures]' (or pip install cloudpickle)"
+)
 
 
 class _ClosureModel:

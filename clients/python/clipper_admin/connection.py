@@ -1,4 +1,5 @@
 """ClipperConnection: Clipper's admin client, speaking to clipper's management API (:1338) and query API (:1337)."""
+
 from __future__ import annotations
 
 import base64
@@ -8,8 +9,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .exceptions import ClipperException
 from .args import as_int as _int
+from .exceptions import ClipperException
 from .lifecycle import LifecycleMethods
 from .models import ModelMethods
 
@@ -54,9 +55,15 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
     ``error`` and ``cause``. Unlike Clipper, methods do not require ``connect()`` first.
     """
 
-    def __init__(self, container_manager: Any = None, url: str = DEFAULT_URL, token: Optional[str] = None,
-                 query_url: Optional[str] = None, data_dir: Optional[str] = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        container_manager: Any = None,
+        url: str = DEFAULT_URL,
+        token: Optional[str] = None,
+        query_url: Optional[str] = None,
+        data_dir: Optional[str] = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
         """Describes the connection; nothing is sent until a method is called (see :meth:`connect`).
 
         Args:
@@ -123,12 +130,22 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
             raise ClipperException(
                 f"no management token: {source} cannot be read and neither token= nor CLIPPER_TOKEN is set",
                 cause="pass ClipperConnection(token=...), set CLIPPER_TOKEN, or data_dir= the server's --data-dir",
-                code="unauthorized")
+                code="unauthorized",
+            )
         return {"Authorization": f"Bearer {token}"}
 
-    def _send(self, method: str, base: str, path: str, *, json_body: Any = _NO_BODY, data: Any = None,
-              auth: bool = True, params: Optional[Dict[str, str]] = None,
-              headers: Optional[Dict[str, str]] = None) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        base: str,
+        path: str,
+        *,
+        json_body: Any = _NO_BODY,
+        data: Any = None,
+        auth: bool = True,
+        params: Optional[Dict[str, str]] = None,
+        headers: Optional[Dict[str, str]] = None,
+    ) -> requests.Response:
         """One HTTP call; connection failures, timeouts and error statuses become ClipperException."""
         headers = {**(self._auth_header() if auth else {}), **(headers or {})}
         kwargs: Dict[str, Any] = {"headers": headers, "timeout": self.timeout}
@@ -143,11 +160,13 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
         try:
             res = self._session.request(method, base + path, **kwargs)
         except requests.Timeout as err:
-            raise ClipperException(f"{target}: no answer within {self.timeout:g} s",
-                                   cause="raise ClipperConnection(timeout=...) or look at the server's log") from err
+            raise ClipperException(
+                f"{target}: no answer within {self.timeout:g} s", cause="raise ClipperConnection(timeout=...) or look at the server's log"
+            ) from err
         except requests.ConnectionError as err:
-            raise ClipperException(f"could not reach clipper at {base} ({target}): is `clipper serve` running there?",
-                                   cause=str(err)) from err
+            raise ClipperException(
+                f"could not reach clipper at {base} ({target}): is `clipper serve` running there?", cause=str(err)
+            ) from err
         if res.status_code >= 400:
             raise self._error(res, target)
         return res
@@ -177,8 +196,7 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
         try:
             return res.json()
         except ValueError as err:
-            raise ClipperException(f"/admin/{path} answered {res.status_code} with a body that is not JSON: "
-                                   f"{res.text[:200]!r}") from err
+            raise ClipperException(f"/admin/{path} answered {res.status_code} with a body that is not JSON: {res.text[:200]!r}") from err
 
     def _admin_or_none(self, path: str, body: Any) -> Optional[Json]:
         """Like _admin, but None for a 404 (Clipper's getters answer None for unknown names)."""
@@ -201,8 +219,9 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
             self.cm.connect()
         res = self._send("GET", self.url, "/admin/ping", auth=False)
         if res.text.strip() != "pong":
-            raise ClipperException(f"{self.url} answered /admin/ping with {res.text[:80]!r}, not 'pong': "
-                                   "is this clipper's management API (port 1338)?")
+            raise ClipperException(
+                f"{self.url} answered /admin/ping with {res.text[:80]!r}, not 'pong': is this clipper's management API (port 1338)?"
+            )
         self._admin("get_all_applications", {"verbose": False})
         self.connected = True
 
@@ -217,8 +236,7 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
 
     # ---- applications ----------------------------------------------------------------------------------------
 
-    def register_application(self, name: str, input_type: str, default_output: str, slo_micros: int,
-                             cache: bool = True) -> None:
+    def register_application(self, name: str, input_type: str, default_output: str, slo_micros: int, cache: bool = True) -> None:
         """Creates an application: the endpoint ``POST /<name>/predict`` on the query API.
 
         Args:
@@ -234,8 +252,16 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
         """
         if not isinstance(cache, bool):
             raise ClipperException(f"cache must be True or False, got {cache!r}")
-        self._admin("add_app", {"name": name, "input_type": input_type, "default_output": str(default_output),
-                                "latency_slo_micros": _int("slo_micros", slo_micros), "cache": cache})
+        self._admin(
+            "add_app",
+            {
+                "name": name,
+                "input_type": input_type,
+                "default_output": str(default_output),
+                "latency_slo_micros": _int("slo_micros", slo_micros),
+                "cache": cache,
+            },
+        )
 
     def get_all_apps(self, verbose: bool = False) -> List[Any]:
         """All applications: their names, or with ``verbose=True`` a dict per application."""
@@ -272,11 +298,9 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
 
         ``input`` is a list of numbers, a string, or bytes (sent base64-encoded for the ``bytes`` input type).
         """
-        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False,
-                          json_body={"input": _jsonable_input(input)}).json()
+        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False, json_body={"input": _jsonable_input(input)}).json()
 
     def predict_batch(self, app_name: str, inputs: Sequence[Any]) -> List[Dict[str, Any]]:
         """Sends several queries in one request; returns one answer dict per input, in order."""
         body = {"input_batch": [_jsonable_input(i) for i in inputs]}
-        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False,
-                          json_body=body).json()["batch_predictions"]
+        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False, json_body=body).json()["batch_predictions"]

@@ -5,6 +5,7 @@ addresses and its management token. ``LocalContainerManager`` runs the ``clipper
 ``DockerContainerManager`` runs the ``clipper:latest`` image on the Docker engine, ``KubernetesContainerManager``
 connects to a fleet started with ``kubectl apply -k deploy/kubernetes``.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,11 +46,17 @@ class ContainerManager:
 
     # ---- Clipper's interface ---------------------------------------------------------------------------------
 
-    def start_clipper(self, query_frontend_image: Optional[str] = None, mgmt_frontend_image: Optional[str] = None,
-                      frontend_exporter_image: Optional[str] = None,
-                      cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES, qf_http_thread_pool_size: int = 1,
-                      qf_http_timeout_request: int = 5, qf_http_timeout_content: int = 300,
-                      num_frontend_replicas: int = 1) -> None:
+    def start_clipper(
+        self,
+        query_frontend_image: Optional[str] = None,
+        mgmt_frontend_image: Optional[str] = None,
+        frontend_exporter_image: Optional[str] = None,
+        cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+        qf_http_thread_pool_size: int = 1,
+        qf_http_timeout_request: int = 5,
+        qf_http_timeout_content: int = 300,
+        num_frontend_replicas: int = 1,
+    ) -> None:
         raise ClipperException(f"{type(self).__name__} does not start clipper; call connect() to use a running server")
 
     def connect(self) -> None:
@@ -92,4 +99,5 @@ def check_frontend_replicas(manager: str, num_frontend_replicas: int) -> None:
             f"{manager} runs one clipper server, which is the query frontend (num_frontend_replicas={num_frontend_replicas} "
             "is not applicable: each server has its own registry, so several would not serve the same models); for "
             "several servers behind one address run the Kubernetes fleet (kubectl apply -k deploy/kubernetes, "
-            "replicas in deployment.yaml, every pod configured by the same clipper.yaml)")
+            "replicas in deployment.yaml, every pod configured by the same clipper.yaml)"
+        )

@@ -3,6 +3,7 @@
 The image (``clipper:latest``, built by ``scripts/image``) runs both APIs; its ports 1337 and 1338 are published
 on the host as Clipper's were. Models run inside that container as the server's subprocesses.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,14 @@ from typing import Dict, List, Optional
 
 import requests
 
-from .container_manager import (CLIPPER_INTERNAL_MANAGEMENT_PORT, CLIPPER_INTERNAL_QUERY_PORT,
-                                 DEFAULT_PREDICTION_CACHE_SIZE_BYTES, ContainerManager, cache_entries_flag,
-                                 check_frontend_replicas)
+from .container_manager import (
+    CLIPPER_INTERNAL_MANAGEMENT_PORT,
+    CLIPPER_INTERNAL_QUERY_PORT,
+    DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+    ContainerManager,
+    cache_entries_flag,
+    check_frontend_replicas,
+)
 from .exceptions import ClipperException
 
 #: Clipper's container label, so ``docker ps --filter label=...`` finds what this manager started.
@@ -29,8 +35,9 @@ def docker_host() -> str:
 
 
 def _no_engine(detail: str) -> ClipperException:
-    return ClipperException(f"no Docker engine answers at {docker_host()}; use LocalContainerManager() to run the "
-                            f"clipper binary ({detail})")
+    return ClipperException(
+        f"no Docker engine answers at {docker_host()}; use LocalContainerManager() to run the clipper binary ({detail})"
+    )
 
 
 class DockerContainerManager(ContainerManager):
@@ -51,13 +58,23 @@ class DockerContainerManager(ContainerManager):
             is SQLite inside the container, metrics are on the query port), so they are accepted and unused.
     """
 
-    def __init__(self, cluster_name: str = "default-cluster", docker_ip_address: str = "localhost",
-                 use_centralized_log: bool = False, fluentd_port: int = 24224,
-                 clipper_query_port: int = CLIPPER_INTERNAL_QUERY_PORT,
-                 clipper_management_port: int = CLIPPER_INTERNAL_MANAGEMENT_PORT, clipper_rpc_port: int = 7000,
-                 redis_ip: Optional[str] = None, redis_port: int = 6379, prometheus_port: int = 9090,
-                 docker_network: Optional[str] = None, extra_container_kwargs: Optional[Dict] = None,
-                 image: str = "clipper:latest", token: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        cluster_name: str = "default-cluster",
+        docker_ip_address: str = "localhost",
+        use_centralized_log: bool = False,
+        fluentd_port: int = 24224,
+        clipper_query_port: int = CLIPPER_INTERNAL_QUERY_PORT,
+        clipper_management_port: int = CLIPPER_INTERNAL_MANAGEMENT_PORT,
+        clipper_rpc_port: int = 7000,
+        redis_ip: Optional[str] = None,
+        redis_port: int = 6379,
+        prometheus_port: int = 9090,
+        docker_network: Optional[str] = None,
+        extra_container_kwargs: Optional[Dict] = None,
+        image: str = "clipper:latest",
+        token: Optional[str] = None,
+    ) -> None:
         self.cluster_name = cluster_name
         self.cluster_identifier = cluster_name
         self.public_hostname = docker_ip_address
@@ -67,8 +84,9 @@ class DockerContainerManager(ContainerManager):
         self.docker_network = docker_network
         self.extra_container_kwargs = dict(extra_container_kwargs or {})
         self.container_name = f"clipper-{cluster_name}"
-        super().__init__(f"http://{docker_ip_address}:{self.clipper_management_port}",
-                         f"http://{docker_ip_address}:{self.clipper_query_port}", token)
+        super().__init__(
+            f"http://{docker_ip_address}:{self.clipper_management_port}", f"http://{docker_ip_address}:{self.clipper_query_port}", token
+        )
 
     # ---- the engine ------------------------------------------------------------------------------------------
 
@@ -91,11 +109,17 @@ class DockerContainerManager(ContainerManager):
 
     # ---- Clipper's interface ---------------------------------------------------------------------------------
 
-    def start_clipper(self, query_frontend_image: Optional[str] = None, mgmt_frontend_image: Optional[str] = None,
-                      frontend_exporter_image: Optional[str] = None,
-                      cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES, qf_http_thread_pool_size: int = 1,
-                      qf_http_timeout_request: int = 5, qf_http_timeout_content: int = 300,
-                      num_frontend_replicas: int = 1) -> None:
+    def start_clipper(
+        self,
+        query_frontend_image: Optional[str] = None,
+        mgmt_frontend_image: Optional[str] = None,
+        frontend_exporter_image: Optional[str] = None,
+        cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+        qf_http_thread_pool_size: int = 1,
+        qf_http_timeout_request: int = 5,
+        qf_http_timeout_content: int = 300,
+        num_frontend_replicas: int = 1,
+    ) -> None:
         """Runs the server container and returns once both APIs answer. ``query_frontend_image``, when given,
         replaces ``image`` (clipper's one image is both frontends); the other image and HTTP-thread arguments
         name Clipper's separate containers and do not apply."""
@@ -108,9 +132,23 @@ class DockerContainerManager(ContainerManager):
         self._docker("rm", "-f", self.container_name, check=False)
         # --init: the server must not be PID 1, because a Python replica whose parent is PID 1 takes it for an
         # orphan (its parent died) and exits at once.
-        args = ["run", "-d", "--init", "--name", self.container_name, "--label", f"{CLIPPER_DOCKER_LABEL}={self.cluster_name}",
-                "-p", f"{self.clipper_query_port}:1337", "-p", f"{self.clipper_management_port}:1338",
-                "-e", "CLIPPER_TOKEN", "-e", "CLIPPER_HOST=0.0.0.0"]
+        args = [
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            self.container_name,
+            "--label",
+            f"{CLIPPER_DOCKER_LABEL}={self.cluster_name}",
+            "-p",
+            f"{self.clipper_query_port}:1337",
+            "-p",
+            f"{self.clipper_management_port}:1338",
+            "-e",
+            "CLIPPER_TOKEN",
+            "-e",
+            "CLIPPER_HOST=0.0.0.0",
+        ]
         if self.docker_network:
             args += ["--network", self.docker_network]
         for key, value in (self.extra_container_kwargs.get("environment") or {}).items():

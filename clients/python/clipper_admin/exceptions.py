@@ -1,4 +1,5 @@
 """The one error type of clipper_admin, carrying the server's `error`, `cause` and `code` fields when it sent them."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -15,8 +16,15 @@ class ClipperException(Exception):
         status: the HTTP status, when the server answered at all.
     """
 
-    def __init__(self, msg: str, *, error: Optional[str] = None, cause: Optional[str] = None,
-                 code: Optional[str] = None, status: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        msg: str,
+        *,
+        error: Optional[str] = None,
+        cause: Optional[str] = None,
+        code: Optional[str] = None,
+        status: Optional[int] = None,
+    ) -> None:
         super().__init__(msg)
         self.msg = msg
         self.message = msg

@@ -1,5 +1,6 @@
 """Builds a model image as Clipper's build_model did (``FROM base_image``, the model data in ``/model/``),
 with the ``docker`` CLI."""
+
 from __future__ import annotations
 
 import os
@@ -15,12 +16,15 @@ from .exceptions import ClipperException
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-def build_model_image(name: str, version: str, model_data_path: str, base_image: str,
-                      container_registry: Optional[str], pkgs_to_install: Optional[List[str]]) -> str:
+def build_model_image(
+    name: str, version: str, model_data_path: str, base_image: str, container_registry: Optional[str], pkgs_to_install: Optional[List[str]]
+) -> str:
     for field, value in (("name", name), ("version", version)):
         if not DNS_1123.match(value):
-            raise ClipperException(f"{field} '{value}' must be lowercase letters, digits, '-' or '.', starting and "
-                                   "ending with a letter or digit (it becomes the image tag)")
+            raise ClipperException(
+                f"{field} '{value}' must be lowercase letters, digits, '-' or '.', starting and "
+                "ending with a letter or digit (it becomes the image tag)"
+            )
     if not os.path.exists(model_data_path):
         raise ClipperException(f"model_data_path '{model_data_path}' does not exist")
     if shutil.which("docker") is None:

@@ -4,6 +4,7 @@ The fleet is started with ``kubectl apply -k deploy/kubernetes`` (Services ``cli
 ``clipper-mgmt`` on 1338), not by this manager. Every pod has its own registry configured by the same
 ``clipper.yaml``, so management calls reach one pod; change models through ``clipper.yaml`` for the fleet.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -11,9 +12,11 @@ from typing import Optional
 from .container_manager import ContainerManager
 from .exceptions import ClipperException
 
-START_WITH_KUBECTL = ("KubernetesContainerManager does not start clipper: start the fleet with "
-                      "`kubectl apply -k deploy/kubernetes` (set the token in deploy/kubernetes/secret.yaml), "
-                      "then call connect()")
+START_WITH_KUBECTL = (
+    "KubernetesContainerManager does not start clipper: start the fleet with "
+    "`kubectl apply -k deploy/kubernetes` (set the token in deploy/kubernetes/secret.yaml), "
+    "then call connect()"
+)
 
 
 class KubernetesContainerManager(ContainerManager):
@@ -31,17 +34,27 @@ class KubernetesContainerManager(ContainerManager):
             node addresses; clipper has neither, so they are accepted and unused.
     """
 
-    def __init__(self, cluster_name: str = "default-cluster", kubernetes_proxy_addr: Optional[str] = None,
-                 redis_ip: Optional[str] = None, redis_port: int = 6379, useInternalIP: bool = False,  # noqa: N803
-                 namespace: str = "default", create_namespace_if_not_exists: bool = False,
-                 query_address: Optional[str] = None, management_address: Optional[str] = None,
-                 token: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        cluster_name: str = "default-cluster",
+        kubernetes_proxy_addr: Optional[str] = None,
+        redis_ip: Optional[str] = None,
+        redis_port: int = 6379,
+        useInternalIP: bool = False,  # noqa: N803
+        namespace: str = "default",
+        create_namespace_if_not_exists: bool = False,
+        query_address: Optional[str] = None,
+        management_address: Optional[str] = None,
+        token: Optional[str] = None,
+    ) -> None:
         self.cluster_name = cluster_name
         self.cluster_identifier = cluster_name
         self.namespace = namespace
         if not (query_address and management_address) and not kubernetes_proxy_addr:
-            raise ClipperException("KubernetesContainerManager needs the fleet's addresses: kubernetes_proxy_addr "
-                                   "(of `kubectl proxy`), or query_address and management_address")
+            raise ClipperException(
+                "KubernetesContainerManager needs the fleet's addresses: kubernetes_proxy_addr "
+                "(of `kubectl proxy`), or query_address and management_address"
+            )
         if kubernetes_proxy_addr:
             proxy = kubernetes_proxy_addr if "://" in kubernetes_proxy_addr else f"http://{kubernetes_proxy_addr}"
             base = f"{proxy.rstrip('/')}/api/v1/namespaces/{namespace}/services"
@@ -54,8 +67,7 @@ class KubernetesContainerManager(ContainerManager):
         raise ClipperException(START_WITH_KUBECTL)
 
     def stop_all(self, graceful: bool = True) -> None:
-        raise ClipperException("KubernetesContainerManager does not stop the fleet: "
-                               "`kubectl delete -k deploy/kubernetes` does")
+        raise ClipperException("KubernetesContainerManager does not stop the fleet: `kubectl delete -k deploy/kubernetes` does")
 
 
 def _url(address: str) -> str:

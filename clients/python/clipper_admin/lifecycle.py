@@ -1,5 +1,6 @@
 """ClipperConnection's lifecycle methods: start and stop the server through the container manager, fetch logs
 and metrics, and try a predict function locally. Mixed into :class:`ClipperConnection`."""
+
 from __future__ import annotations
 
 import os
@@ -23,15 +24,23 @@ class LifecycleMethods:
 
     def _manager(self, method: str) -> Any:
         if self.cm is None:
-            raise ClipperException(f"{method} needs a container manager: ClipperConnection(LocalContainerManager()) "
-                                   "or ClipperConnection(DockerContainerManager())")
+            raise ClipperException(
+                f"{method} needs a container manager: ClipperConnection(LocalContainerManager()) "
+                "or ClipperConnection(DockerContainerManager())"
+            )
         return self.cm
 
-    def start_clipper(self, query_frontend_image: Optional[str] = None, mgmt_frontend_image: Optional[str] = None,
-                      frontend_exporter_image: Optional[str] = None,
-                      cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES, qf_http_thread_pool_size: int = 1,
-                      qf_http_timeout_request: int = 5, qf_http_timeout_content: int = 300,
-                      num_frontend_replicas: int = 1) -> None:
+    def start_clipper(
+        self,
+        query_frontend_image: Optional[str] = None,
+        mgmt_frontend_image: Optional[str] = None,
+        frontend_exporter_image: Optional[str] = None,
+        cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+        qf_http_thread_pool_size: int = 1,
+        qf_http_timeout_request: int = 5,
+        qf_http_timeout_content: int = 300,
+        num_frontend_replicas: int = 1,
+    ) -> None:
         """Starts clipper with the container manager, then connects.
 
         Args:
@@ -46,8 +55,15 @@ class LifecycleMethods:
                 refuse more with an error saying where several servers run (the Kubernetes fleet).
         """
         self._manager("start_clipper").start_clipper(
-            query_frontend_image, mgmt_frontend_image, frontend_exporter_image, cache_size, qf_http_thread_pool_size,
-            qf_http_timeout_request, qf_http_timeout_content, num_frontend_replicas)
+            query_frontend_image,
+            mgmt_frontend_image,
+            frontend_exporter_image,
+            cache_size,
+            qf_http_thread_pool_size,
+            qf_http_timeout_request,
+            qf_http_timeout_content,
+            num_frontend_replicas,
+        )
         self.connect()
 
     def stop_all(self, graceful: bool = True) -> None:
@@ -86,14 +102,18 @@ class LifecycleMethods:
         returned, or a message saying why the input does not fit ``input_type`` (as Clipper did).
         """
         from .closure import serialize_closure
+
         if not isinstance(query, dict) or len(query) != 1 or next(iter(query)) not in ("input", "input_batch"):
             return "Invalid input type or JSON key"
         key, value = next(iter(query.items()))
         inputs = value if key == "input_batch" else [value]
         if not isinstance(inputs, list):
             return "Invalid input type or JSON key"
-        checks = {"integers": lambda v: isinstance(v, int) and not isinstance(v, bool),
-                  "floats": lambda v: isinstance(v, float), "doubles": lambda v: isinstance(v, float)}
+        checks = {
+            "integers": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "floats": lambda v: isinstance(v, float),
+            "doubles": lambda v: isinstance(v, float),
+        }
         for item in inputs:
             if input_type in checks:
                 if not isinstance(item, list) or not all(checks[input_type](v) for v in item):

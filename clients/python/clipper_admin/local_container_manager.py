@@ -1,4 +1,5 @@
 """LocalContainerManager (a clipper addition): runs the local ``clipper`` binary as a child process and stops it."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,14 @@ import subprocess
 import time
 from typing import Dict, List, Optional
 
-from .container_manager import (CLIPPER_INTERNAL_MANAGEMENT_PORT, CLIPPER_INTERNAL_QUERY_PORT,
-                                 DEFAULT_PREDICTION_CACHE_SIZE_BYTES, ContainerManager, cache_entries_flag,
-                                 check_frontend_replicas)
+from .container_manager import (
+    CLIPPER_INTERNAL_MANAGEMENT_PORT,
+    CLIPPER_INTERNAL_QUERY_PORT,
+    DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+    ContainerManager,
+    cache_entries_flag,
+    check_frontend_replicas,
+)
 from .exceptions import ClipperException
 
 START_TIMEOUT_SECONDS = 60.0
@@ -25,8 +31,9 @@ def find_clipper(clipper_binary: Optional[str]) -> str:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
             return os.path.abspath(path)
     where = clipper_binary or "on PATH or in the current directory"
-    raise ClipperException(f"no clipper executable {where}: build it with scripts/build, or pass "
-                           "LocalContainerManager(clipper_binary='/path/to/clipper')")
+    raise ClipperException(
+        f"no clipper executable {where}: build it with scripts/build, or pass LocalContainerManager(clipper_binary='/path/to/clipper')"
+    )
 
 
 class LocalContainerManager(ContainerManager):
@@ -45,17 +52,25 @@ class LocalContainerManager(ContainerManager):
 
     cluster_identifier = "local"
 
-    def __init__(self, clipper_binary: Optional[str] = None, data_dir: Optional[str] = None,
-                 host: Optional[str] = None, clipper_query_port: Optional[int] = None,
-                 clipper_management_port: Optional[int] = None, python: Optional[str] = None,
-                 extra_args: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        clipper_binary: Optional[str] = None,
+        data_dir: Optional[str] = None,
+        host: Optional[str] = None,
+        clipper_query_port: Optional[int] = None,
+        clipper_management_port: Optional[int] = None,
+        python: Optional[str] = None,
+        extra_args: Optional[List[str]] = None,
+        env: Optional[Dict[str, str]] = None,
+    ) -> None:
         self.clipper_binary = clipper_binary
         # Unset arguments follow the server's own environment variables, then its defaults.
         self.data_dir = os.path.abspath(data_dir or os.environ.get("CLIPPER_DATA_DIR") or ".clipper")
         self.host = host or os.environ.get("CLIPPER_HOST") or "127.0.0.1"
         self.query_port = _port("clipper_query_port", clipper_query_port, "CLIPPER_QUERY_PORT", CLIPPER_INTERNAL_QUERY_PORT)
-        self.management_port = _port("clipper_management_port", clipper_management_port, "CLIPPER_MGMT_PORT",
-                                     CLIPPER_INTERNAL_MANAGEMENT_PORT)
+        self.management_port = _port(
+            "clipper_management_port", clipper_management_port, "CLIPPER_MGMT_PORT", CLIPPER_INTERNAL_MANAGEMENT_PORT
+        )
         self.python = python
         self.extra_args = list(extra_args or [])
         self.env = dict(env or {})
@@ -63,11 +78,17 @@ class LocalContainerManager(ContainerManager):
         self.log_path = os.path.join(self.data_dir, "clipper-serve.log")
         super().__init__(f"http://{self.host}:{self.management_port}", f"http://{self.host}:{self.query_port}")
 
-    def start_clipper(self, query_frontend_image: Optional[str] = None, mgmt_frontend_image: Optional[str] = None,
-                      frontend_exporter_image: Optional[str] = None,
-                      cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES, qf_http_thread_pool_size: int = 1,
-                      qf_http_timeout_request: int = 5, qf_http_timeout_content: int = 300,
-                      num_frontend_replicas: int = 1) -> None:
+    def start_clipper(
+        self,
+        query_frontend_image: Optional[str] = None,
+        mgmt_frontend_image: Optional[str] = None,
+        frontend_exporter_image: Optional[str] = None,
+        cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+        qf_http_thread_pool_size: int = 1,
+        qf_http_timeout_request: int = 5,
+        qf_http_timeout_content: int = 300,
+        num_frontend_replicas: int = 1,
+    ) -> None:
         """Starts ``clipper serve`` and returns once both APIs listen. The image and HTTP-thread arguments are
         Clipper's container settings and do not apply to the binary; ``cache_size`` is a number of entries."""
         check_frontend_replicas("LocalContainerManager", num_frontend_replicas)
@@ -75,15 +96,29 @@ class LocalContainerManager(ContainerManager):
             raise ClipperException(f"this LocalContainerManager already runs clipper (pid {self.process.pid})")
         binary = find_clipper(self.clipper_binary)
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        args = [binary, "serve", "--data-dir", self.data_dir, "--host", self.host,
-                "--query-port", str(self.query_port), "--mgmt-port", str(self.management_port),
-                "--log-format", "json", *cache_entries_flag(cache_size), *self.extra_args]
+        args = [
+            binary,
+            "serve",
+            "--data-dir",
+            self.data_dir,
+            "--host",
+            self.host,
+            "--query-port",
+            str(self.query_port),
+            "--mgmt-port",
+            str(self.management_port),
+            "--log-format",
+            "json",
+            *cache_entries_flag(cache_size),
+            *self.extra_args,
+        ]
         if self.python:
             args += ["--python", self.python]
         log = open(self.log_path, "wb")
         try:
-            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **self.env}, start_new_session=True)
+            self.process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, start_new_session=True
+            )
         finally:
             log.close()
         self._wait_until_listening()
@@ -103,8 +138,9 @@ class LocalContainerManager(ContainerManager):
                     self.token = None  # read from the data directory by the connection
                     return
             if self.process.poll() is not None:
-                raise ClipperException(f"clipper serve exited with code {self.process.returncode} before it was ready: "
-                                       f"{_tail(self.log_path)}")
+                raise ClipperException(
+                    f"clipper serve exited with code {self.process.returncode} before it was ready: {_tail(self.log_path)}"
+                )
             time.sleep(0.05)
         self.stop_all(graceful=False)
         raise ClipperException(f"clipper serve was not ready within {START_TIMEOUT_SECONDS:g} s: {_tail(self.log_path)}")

@@ -1,5 +1,6 @@
 """ClipperConnection's model methods: deploy (an artifact, a Docker image, a closure), register, versions,
 replicas and stopping, under Clipper's names and parameters. Mixed into :class:`ClipperConnection`."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,12 @@ ARTIFACT_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py", ".js", ".mjs", ".cjs",
 
 
 def _looks_like_path(value: str) -> bool:
-    return (os.path.exists(value) or value.startswith(("/", "./", "../", "~")) or os.sep + "." in value
-            or (value.lower().endswith(ARTIFACT_SUFFIXES) and ":" not in value))
+    return (
+        os.path.exists(value)
+        or value.startswith(("/", "./", "../", "~"))
+        or os.sep + "." in value
+        or (value.lower().endswith(ARTIFACT_SUFFIXES) and ":" not in value)
+    )
 
 
 class ModelMethods:
@@ -30,11 +35,22 @@ class ModelMethods:
 
     # ---- deploying -------------------------------------------------------------------------------------------
 
-    def deploy_model(self, name: str, version: Version, input_type: str, image: Optional[str] = None,
-                     labels: Optional[List[str]] = None, num_replicas: int = 1, batch_size: int = -1, *,
-                     model_path: Optional[str] = None, replicas: Optional[int] = None,
-                     predict_method: str = "predict", app_name: Optional[str] = None,
-                     pkgs: Optional[List[str]] = None) -> Dict[str, Any]:
+    def deploy_model(
+        self,
+        name: str,
+        version: Version,
+        input_type: str,
+        image: Optional[str] = None,
+        labels: Optional[List[str]] = None,
+        num_replicas: int = 1,
+        batch_size: int = -1,
+        *,
+        model_path: Optional[str] = None,
+        replicas: Optional[int] = None,
+        predict_method: str = "predict",
+        app_name: Optional[str] = None,
+        pkgs: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
         """Deploys a model version and makes it current once its replicas have loaded it.
 
         Clipper's form ``deploy_model(name, version, input_type, image, labels, num_replicas, batch_size)`` runs the
@@ -57,39 +73,62 @@ class ModelMethods:
         """
         if replicas is not None:
             num_replicas = replicas
-        body: Dict[str, Any] = {"labels": args.labels(labels), "batch_size": args.batch_size(batch_size),
-                                "replicas": args.as_int("num_replicas", num_replicas)}
+        body: Dict[str, Any] = {
+            "labels": args.labels(labels),
+            "batch_size": args.batch_size(batch_size),
+            "replicas": args.as_int("num_replicas", num_replicas),
+        }
         if model_path is None and image is not None and _looks_like_path(str(image)):
             model_path, image = str(image), None
         if model_path is not None:
             if not os.path.isfile(model_path):
                 raise ClipperException(f"model_path '{model_path}' is not a file")
             with open(model_path, "rb") as f:
-                body.update(artifact_sha256=self._upload(f), artifact_name=os.path.basename(model_path),
-                            predict_method=predict_method)
+                body.update(artifact_sha256=self._upload(f), artifact_name=os.path.basename(model_path), predict_method=predict_method)
             if pkgs:
                 body["pkgs"] = list(pkgs)
         elif image:
             body.update(runtime="docker", image=image, container_name=image)
         else:
-            raise ClipperException("deploy_model needs an image (a Docker image speaking clipper's runtime protocol) "
-                                   "or a model file (model_path=)")
+            raise ClipperException(
+                "deploy_model needs an image (a Docker image speaking clipper's runtime protocol) or a model file (model_path=)"
+            )
         return self._add_model(name, version, input_type, body, app_name)
 
-    def register_model(self, name: str, version: Version, input_type: str, image: Optional[str] = None,
-                       labels: Optional[List[str]] = None, batch_size: int = -1) -> Dict[str, Any]:
+    def register_model(
+        self,
+        name: str,
+        version: Version,
+        input_type: str,
+        image: Optional[str] = None,
+        labels: Optional[List[str]] = None,
+        batch_size: int = -1,
+    ) -> Dict[str, Any]:
         """Clipper's registration: without ``image`` the version is registered with no replicas (Clipper's
         ``NO_CONTAINER``): it is current, can be linked, answers the app's default until a version with replicas
         is deployed, and can itself be deployed later (``deploy_model`` with the same version). With ``image``,
         unlike Clipper (which only recorded it), the server starts that image with its docker runtime."""
-        body = {"labels": args.labels(labels), "batch_size": args.batch_size(batch_size),
-                "container_name": image or CONTAINERLESS_MODEL_IMAGE, "model_data_path": "DEPRECATED"}
+        body = {
+            "labels": args.labels(labels),
+            "batch_size": args.batch_size(batch_size),
+            "container_name": image or CONTAINERLESS_MODEL_IMAGE,
+            "model_data_path": "DEPRECATED",
+        }
         return self._add_model(name, version, input_type, body, None)
 
-    def build_and_deploy_model(self, name: str, version: Version, input_type: str, model_data_path: str,
-                               base_image: str, labels: Optional[List[str]] = None,
-                               container_registry: Optional[str] = None, num_replicas: int = 1,
-                               batch_size: int = -1, pkgs_to_install: Optional[List[str]] = None) -> Dict[str, Any]:
+    def build_and_deploy_model(
+        self,
+        name: str,
+        version: Version,
+        input_type: str,
+        model_data_path: str,
+        base_image: str,
+        labels: Optional[List[str]] = None,
+        container_registry: Optional[str] = None,
+        num_replicas: int = 1,
+        batch_size: int = -1,
+        pkgs_to_install: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
         """Builds an image ``FROM base_image`` with ``model_data_path`` copied to ``/model/`` (and
         ``pkgs_to_install`` pip-installed), pushes it when ``container_registry`` is given, and deploys it
         (:meth:`deploy_model`). Needs the ``docker`` CLI and an engine; ``base_image`` must speak clipper's runtime
@@ -97,16 +136,32 @@ class ModelMethods:
         image = self.build_model(name, version, model_data_path, base_image, container_registry, pkgs_to_install)
         return self.deploy_model(name, version, input_type, image, labels, num_replicas, batch_size)
 
-    def build_model(self, name: str, version: Version, model_data_path: str, base_image: str,
-                    container_registry: Optional[str] = None, pkgs_to_install: Optional[List[str]] = None) -> str:
+    def build_model(
+        self,
+        name: str,
+        version: Version,
+        model_data_path: str,
+        base_image: str,
+        container_registry: Optional[str] = None,
+        pkgs_to_install: Optional[List[str]] = None,
+    ) -> str:
         """Builds (and with ``container_registry``, pushes) ``[registry/]<name>:<version>``; returns the tag."""
         from .image_build import build_model_image
+
         return build_model_image(name, str(version), model_data_path, base_image, container_registry, pkgs_to_install)
 
-    def deploy_python_closure(self, name: str, version: Version, input_type: str,
-                              func: Callable[[List[Any]], Sequence[Any]], pkgs_to_install: Optional[List[str]] = None,
-                              num_replicas: int = 1, app_name: Optional[str] = None,
-                              labels: Optional[List[str]] = None, batch_size: int = -1) -> Dict[str, Any]:
+    def deploy_python_closure(
+        self,
+        name: str,
+        version: Version,
+        input_type: str,
+        func: Callable[[List[Any]], Sequence[Any]],
+        pkgs_to_install: Optional[List[str]] = None,
+        num_replicas: int = 1,
+        app_name: Optional[str] = None,
+        labels: Optional[List[str]] = None,
+        batch_size: int = -1,
+    ) -> Dict[str, Any]:
         """Deploys a Python function as a model: it gets a list of inputs and returns one output per input.
 
         The function is serialized with cloudpickle (``pip install 'clipper_admin[closures]'``), by value, so the
@@ -115,26 +170,35 @@ class ModelMethods:
         virtual environment with exactly those packages plus the runtime's own, and run the model there.
         """
         blob = serialize_closure(func)
-        body: Dict[str, Any] = {"artifact_sha256": self._upload(blob), "artifact_name": f"{name}-closure.pkl",
-                                "replicas": args.as_int("num_replicas", num_replicas), "predict_method": "predict",
-                                "labels": args.labels(labels), "batch_size": args.batch_size(batch_size)}
+        body: Dict[str, Any] = {
+            "artifact_sha256": self._upload(blob),
+            "artifact_name": f"{name}-closure.pkl",
+            "replicas": args.as_int("num_replicas", num_replicas),
+            "predict_method": "predict",
+            "labels": args.labels(labels),
+            "batch_size": args.batch_size(batch_size),
+        }
         if pkgs_to_install:
             body["pkgs"] = args.names(pkgs_to_install, "pkgs_to_install")
         try:
             return self._add_model(name, version, input_type, body, app_name)
         except ClipperException as err:
             if "No module named 'cloudpickle'" in str(err):
-                raise ClipperException(f"{err.msg} -- the server's Python cannot load closures: install cloudpickle "
-                                       "(the same release as here) into the Python that `clipper serve --python` runs",
-                                       error=err.error, cause=err.cause, code=err.code, status=err.status) from err
+                raise ClipperException(
+                    f"{err.msg} -- the server's Python cannot load closures: install cloudpickle "
+                    "(the same release as here) into the Python that `clipper serve --python` runs",
+                    error=err.error,
+                    cause=err.cause,
+                    code=err.code,
+                    status=err.status,
+                ) from err
             raise
 
     def _upload(self, data: Any) -> str:
         """PUTs an artifact's bytes (bytes or an open binary file); returns its sha256."""
         return self._send("PUT", self.url, "/admin/artifacts", data=data).json()["sha256"]
 
-    def _add_model(self, name: str, version: Version, input_type: str, fields: Dict[str, Any],
-                   app_name: Optional[str]) -> Dict[str, Any]:
+    def _add_model(self, name: str, version: Version, input_type: str, fields: Dict[str, Any], app_name: Optional[str]) -> Dict[str, Any]:
         body: Dict[str, Any] = {"model_name": name, "model_version": str(version), "input_type": input_type, **fields}
         if app_name:
             body["app"] = {"name": app_name}
@@ -168,20 +232,20 @@ class ModelMethods:
         for r in replicas:
             key, replica_id = f"{r['model_name']}:{r['model_version']}", str(r["model_replica_id"])
             if replica_id.startswith(key + "#"):
-                replica_id = replica_id[len(key) + 1:]
+                replica_id = replica_id[len(key) + 1 :]
             out.append(f"{key}:{replica_id}")
         return out
 
     def get_model_replica_info(self, name: str, version: Version, replica_id: int) -> Optional[Dict[str, Any]]:
         """One replica (numbered as in get_all_model_replicas' strings); None when there is none."""
-        return self._admin_or_none("get_container", {"model_name": name, "model_version": str(version),
-                                                     "replica_id": args.as_int("replica_id", replica_id)})
+        return self._admin_or_none(
+            "get_container", {"model_name": name, "model_version": str(version), "replica_id": args.as_int("replica_id", replica_id)}
+        )
 
     def get_num_replicas(self, name: str, version: Optional[Version] = None) -> int:
         """How many replicas of a version (the current one by default) run now."""
         version = str(version) if version is not None else self.get_current_model_version(name)
-        return sum(1 for r in self.get_all_model_replicas(verbose=True)
-                   if r["model_name"] == name and str(r["model_version"]) == version)
+        return sum(1 for r in self.get_all_model_replicas(verbose=True) if r["model_name"] == name and str(r["model_version"]) == version)
 
     # ---- changing --------------------------------------------------------------------------------------------
 
@@ -197,10 +261,10 @@ class ModelMethods:
         """Scales the current version of a model to ``num_replicas`` processes; returns the model.
         clipper runs replicas for the current version only: another ``version`` is refused (set_model_version first)."""
         if version is not None and str(version) != self.get_current_model_version(name):
-            raise ClipperException(f"version {version} of {name} is not current: clipper scales the current version "
-                                   "only (set_model_version first)")
-        return self._admin("set_num_replicas", {"model_name": name,
-                                                "num_replicas": args.as_int("num_replicas", num_replicas)})
+            raise ClipperException(
+                f"version {version} of {name} is not current: clipper scales the current version only (set_model_version first)"
+            )
+        return self._admin("set_num_replicas", {"model_name": name, "num_replicas": args.as_int("num_replicas", num_replicas)})
 
     def stop_models(self, model_names: args.Names) -> List[str]:
         """Stops and removes every version of each named model. Returns the names stopped."""

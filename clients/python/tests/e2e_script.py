@@ -3,6 +3,7 @@
 usage: e2e_script.py MGMT_URL QUERY_URL DATA_DIR HR_PKL ROWS_JSON
 Progress goes to stderr; stdout's last line is the JSON result.
 """
+
 import json
 import os
 import sys
@@ -24,8 +25,14 @@ def failure(call: Callable[[], Any]) -> Dict[str, Any]:
     try:
         value = call()
     except ClipperException as err:
-        return {"raised": "ClipperException", "status": err.status, "error": err.error, "cause": err.cause,
-                "code": err.code, "message": str(err)}
+        return {
+            "raised": "ClipperException",
+            "status": err.status,
+            "error": err.error,
+            "cause": err.cause,
+            "code": err.code,
+            "message": str(err),
+        }
     return {"raised": None, "value": value}
 
 
@@ -46,7 +53,8 @@ def closures(conn: ClipperConnection, out: Dict[str, Any]) -> None:
     conn.link_model_to_app("py-sum", "py-sum")
     python_deployer.create_endpoint(conn, "py-len", "strings", lambda xs: [str(len(x)) for x in xs], default_output="-1")
     out["closure"] = {
-        "state": info["state"], "model_class": info["runtime_info"].get("model_class"),
+        "state": info["state"],
+        "model_class": info["runtime_info"].get("model_class"),
         "sum": conn.predict("py-sum", [1.0, 2.0, 3.0])["output"],
         "sum_batch": [p["output"] for p in conn.predict_batch("py-sum", [[1.0, 0.0], [2.0, 2.0]])],
         "len": conn.predict("py-len", "hello")["output"],
@@ -86,8 +94,10 @@ def main() -> None:
     out["app_info"] = conn.get_app_info(APP)
     out["app_info_unknown"] = conn.get_app_info("no-such-app")
     out["models"] = conn.get_all_models()
-    out["models_verbose"] = [{"model_name": m["model_name"], "model_version": m["model_version"], "is_current": m["is_current"]}
-                             for m in conn.get_all_models(verbose=True)]
+    out["models_verbose"] = [
+        {"model_name": m["model_name"], "model_version": m["model_version"], "is_current": m["is_current"]}
+        for m in conn.get_all_models(verbose=True)
+    ]
     out["model_info"] = conn.get_model_info(MODEL, 1)
     out["model_info_unknown"] = conn.get_model_info(MODEL, 99)
     out["linked_models"] = conn.get_linked_models(APP)
@@ -96,8 +106,9 @@ def main() -> None:
     v2 = conn.deploy_model(MODEL, "2", "doubles", hr_pkl, replicas=1, predict_method="predict", app_name=APP)
     out["v2_current"] = v2["is_current"]
     out["rollback"] = conn.set_model_version(MODEL, 1)["is_current"]
-    out["current_after_rollback"] = [m["model_version"] for m in conn.get_all_models(verbose=True)
-                                     if m["model_name"] == MODEL and m["is_current"]]
+    out["current_after_rollback"] = [
+        m["model_version"] for m in conn.get_all_models(verbose=True) if m["model_name"] == MODEL and m["is_current"]
+    ]
     out["scaled"] = conn.set_num_replicas(MODEL, 2)["replicas"]
     out["replicas"] = [r for r in conn.get_all_model_replicas() if r.startswith(MODEL + ":")]
     out["replicas_verbose_states"] = [r["state"] for r in conn.get_all_model_replicas(verbose=True) if r["model_name"] == MODEL]

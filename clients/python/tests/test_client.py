@@ -2,6 +2,7 @@
 
 run: python -m unittest discover -s clients/python/tests
 """
+
 import base64
 import json
 import os
@@ -42,12 +43,13 @@ class FakeClipper:
 
             def _handle(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fake.requests.append({"method": self.command, "path": self.path, "raw": raw,
-                                      "auth": self.headers.get("Authorization")})
-                if self.path.startswith("/admin/") and self.path != "/admin/ping" \
-                        and self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    status, body = 401, {"error": "missing or wrong management token", "cause": "send the token",
-                                         "code": "unauthorized"}
+                fake.requests.append({"method": self.command, "path": self.path, "raw": raw, "auth": self.headers.get("Authorization")})
+                if (
+                    self.path.startswith("/admin/")
+                    and self.path != "/admin/ping"
+                    and self.headers.get("Authorization") != f"Bearer {TOKEN}"
+                ):
+                    status, body = 401, {"error": "missing or wrong management token", "cause": "send the token", "code": "unauthorized"}
                 else:
                     reply = fake.routes.get((self.command, self.path))
                     if reply is None:
@@ -140,6 +142,7 @@ class ConnectTest(FakeServerTest):
         def slow(_: bytes) -> Reply:
             time.sleep(1.0)
             return 200, "pong"
+
         self.fake.routes[("GET", "/admin/ping")] = slow
         with self.assertRaises(ClipperException) as ctx:
             self.conn(timeout=0.2).connect()
@@ -222,11 +225,23 @@ class ManagementTest(FakeServerTest):
         self.assertEqual(info["state"], "ready")
         put = self.fake.requests[0]
         self.assertEqual((put["method"], put["path"], put["raw"]), ("PUT", "/admin/artifacts", b"bytes"))
-        self.assertEqual(self.fake.bodies("/admin/add_model"), [{
-            "model_name": "m", "model_version": "3", "input_type": "doubles", "artifact_sha256": "ab" * 32,
-            "artifact_name": os.path.basename(f.name), "replicas": 2, "predict_method": "predict_proba",
-            "app": {"name": "a"}, "labels": [], "batch_size": -1,
-        }])
+        self.assertEqual(
+            self.fake.bodies("/admin/add_model"),
+            [
+                {
+                    "model_name": "m",
+                    "model_version": "3",
+                    "input_type": "doubles",
+                    "artifact_sha256": "ab" * 32,
+                    "artifact_name": os.path.basename(f.name),
+                    "replicas": 2,
+                    "predict_method": "predict_proba",
+                    "app": {"name": "a"},
+                    "labels": [],
+                    "batch_size": -1,
+                }
+            ],
+        )
 
     def test_deploy_model_of_a_missing_file_sends_nothing(self) -> None:
         with self.assertRaises(ClipperException) as ctx:
@@ -236,8 +251,10 @@ class ManagementTest(FakeServerTest):
 
     def test_a_failed_deploy_carries_the_servers_error_and_cause(self) -> None:
         self.fake.routes[("PUT", "/admin/artifacts")] = (201, {"sha256": "cd" * 32, "size": 5})
-        self.fake.routes[("POST", "/admin/add_model")] = (400, {
-            "error": "could not load the model: UnpicklingError: invalid load key", "cause": "see the log", "code": "runtime"})
+        self.fake.routes[("POST", "/admin/add_model")] = (
+            400,
+            {"error": "could not load the model: UnpicklingError: invalid load key", "cause": "see the log", "code": "runtime"},
+        )
         with tempfile.NamedTemporaryFile(delete=False) as f:
             f.write(b"junk")
         self.addCleanup(os.unlink, f.name)
@@ -260,8 +277,13 @@ class ManagementTest(FakeServerTest):
         r[("POST", "/admin/stop_inactive_model_versions")] = (200, {"stopped": ["m:1"]})
         r[("POST", "/admin/delete_app")] = (200, {"deleted": True})
         r[("POST", "/admin/get_linked_models")] = (200, ["m"])
-        r[("POST", "/admin/get_all_containers")] = (200, [{"model_name": "m", "model_version": "2", "model_replica_id": "m:2#1"},
-                                                          {"model_name": "m", "model_version": "2", "model_replica_id": 7}])
+        r[("POST", "/admin/get_all_containers")] = (
+            200,
+            [
+                {"model_name": "m", "model_version": "2", "model_replica_id": "m:2#1"},
+                {"model_name": "m", "model_version": "2", "model_replica_id": 7},
+            ],
+        )
         c = self.conn()
         c.register_application("a", "doubles", -1.0, 20000)
         self.assertEqual(c.link_model_to_app("a", "m"), ["m"])
@@ -274,8 +296,10 @@ class ManagementTest(FakeServerTest):
         self.assertEqual(c.get_linked_models("a"), ["m"])
         self.assertEqual(c.get_all_model_replicas(), ["m:2:1", "m:2:7"])
         sent = {r["path"]: json.loads(r["raw"]) for r in self.fake.requests}
-        self.assertEqual(sent["/admin/add_app"], {"name": "a", "input_type": "doubles", "default_output": "-1.0",
-                                                  "latency_slo_micros": 20000, "cache": True})
+        self.assertEqual(
+            sent["/admin/add_app"],
+            {"name": "a", "input_type": "doubles", "default_output": "-1.0", "latency_slo_micros": 20000, "cache": True},
+        )
         self.assertEqual(sent["/admin/add_model_links"], {"app_name": "a", "model_names": ["m"]})
         self.assertEqual(sent["/admin/set_model_version"], {"model_name": "m", "model_version": "2"})
         self.assertEqual(sent["/admin/set_num_replicas"], {"model_name": "m", "num_replicas": 3})
@@ -302,14 +326,16 @@ class QueryTest(FakeServerTest):
     def test_predict_batch_returns_one_answer_per_input(self) -> None:
         def answer(raw: bytes) -> Reply:
             batch = json.loads(raw)["input_batch"]
-            return 200, {"batch_predictions": [{"query_id": i, "output": str(sum(x)), "default": False}
-                                               for i, x in enumerate(batch)]}
+            return 200, {"batch_predictions": [{"query_id": i, "output": str(sum(x)), "default": False} for i, x in enumerate(batch)]}
+
         self.fake.routes[("POST", "/a/predict")] = answer
         self.assertEqual([p["output"] for p in self.conn().predict_batch("a", [[1, 2], [3, 4]])], ["3", "7"])
 
     def test_an_unknown_app_raises_with_the_servers_error(self) -> None:
-        self.fake.routes[("POST", "/nope/predict")] = (404, {"error": "no application named 'nope'",
-                                                             "cause": "register it", "code": "not_found"})
+        self.fake.routes[("POST", "/nope/predict")] = (
+            404,
+            {"error": "no application named 'nope'", "cause": "register it", "code": "not_found"},
+        )
         with self.assertRaises(ClipperException) as ctx:
             self.conn().predict("nope", [1.0])
         self.assertEqual((ctx.exception.status, ctx.exception.error), (404, "no application named 'nope'"))
@@ -346,25 +372,31 @@ class CloudpickleClosureTest(FakeServerTest):
         with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as f:
             f.write(blob)
         self.addCleanup(os.unlink, f.name)
-        code = ("import sys, pickle, json; sys.modules['clipper_admin'] = None; sys.modules['user_models'] = None; "
-                f"m = pickle.load(open({f.name!r}, 'rb')); print(json.dumps(m.predict(json.loads(sys.argv[1]))))")
+        code = (
+            "import sys, pickle, json; sys.modules['clipper_admin'] = None; sys.modules['user_models'] = None; "
+            f"m = pickle.load(open({f.name!r}, 'rb')); print(json.dumps(m.predict(json.loads(sys.argv[1]))))"
+        )
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        out = subprocess.run([sys.executable, "-c", code, json.dumps(inputs)], capture_output=True, text=True,
-                             cwd=tempfile.gettempdir(), env=env)
+        out = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(inputs)], capture_output=True, text=True, cwd=tempfile.gettempdir(), env=env
+        )
         self.assertEqual(out.returncode, 0, out.stderr)
         return json.loads(out.stdout)
 
     def test_a_closure_loads_where_neither_clipper_admin_nor_the_callers_module_is_installed(self) -> None:
         mod_dir = tempfile.mkdtemp()
         with open(os.path.join(mod_dir, "user_models.py"), "w") as f:
-            f.write("FACTOR = 3\n\ndef helper(x):\n    return x * FACTOR\n\n"
-                    "def triple(inputs):\n    return [str(helper(x)) for x in inputs]\n")
+            f.write(
+                "FACTOR = 3\n\ndef helper(x):\n    return x * FACTOR\n\ndef triple(inputs):\n    return [str(helper(x)) for x in inputs]\n"
+            )
         sys.path.insert(0, mod_dir)
         self.addCleanup(sys.path.remove, mod_dir)
         import user_models  # type: ignore[import-not-found]
+
         self.addCleanup(sys.modules.pop, "user_models", None)
         self.assertEqual(self.load_elsewhere(serialize_closure(user_models.triple), [1, 2]), ["3", "6"])
         import cloudpickle
+
         self.assertNotIn("user_models", cloudpickle.list_registry_pickle_by_value())
         self.assertNotIn("clipper_admin.closure", cloudpickle.list_registry_pickle_by_value())
 
@@ -384,8 +416,10 @@ class CloudpickleClosureTest(FakeServerTest):
 
     def test_a_server_without_cloudpickle_gets_a_hint(self) -> None:
         self.fake.routes[("PUT", "/admin/artifacts")] = (201, {"sha256": "ef" * 32, "size": 1})
-        self.fake.routes[("POST", "/admin/add_model")] = (400, {
-            "error": "could not load the model: ModuleNotFoundError: No module named 'cloudpickle'", "cause": None})
+        self.fake.routes[("POST", "/admin/add_model")] = (
+            400,
+            {"error": "could not load the model: ModuleNotFoundError: No module named 'cloudpickle'", "cause": None},
+        )
         with self.assertRaises(ClipperException) as ctx:
             self.conn().deploy_python_closure("f", 1, "doubles", scale)
         self.assertIn("install cloudpickle", str(ctx.exception))
@@ -397,8 +431,9 @@ class CloudpickleClosureTest(FakeServerTest):
         self.fake.routes[("POST", "/admin/add_model")] = (201, {"model_name": "f"})
         self.fake.routes[("POST", "/admin/add_model_links")] = (200, {"app_name": "f", "linked_models": ["f"]})
         python_deployer.create_endpoint(self.conn(), "f", "doubles", scale, default_output="0", slo_micros=50000)
-        self.assertEqual([r["path"] for r in self.fake.requests],
-                         ["/admin/add_app", "/admin/artifacts", "/admin/add_model", "/admin/add_model_links"])
+        self.assertEqual(
+            [r["path"] for r in self.fake.requests], ["/admin/add_app", "/admin/artifacts", "/admin/add_model", "/admin/add_model_links"]
+        )
         self.assertEqual(self.fake.bodies("/admin/add_app")[0]["latency_slo_micros"], 50000)
 
 

@@ -2,7 +2,7 @@
 
 run: python -m unittest discover -s clients/python/tests
 """
-import json
+
 import os
 import stat
 import sys
@@ -13,11 +13,17 @@ from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from clipper_admin import (ClipperConnection, ClipperException, ContainerManager, DockerContainerManager,  # noqa: E402
-                           KubernetesContainerManager, LocalContainerManager)
+from clipper_admin import (  # noqa: E402
+    ClipperConnection,
+    ClipperException,
+    ContainerManager,
+    DockerContainerManager,
+    KubernetesContainerManager,
+    LocalContainerManager,
+)
 from clipper_admin.container_manager import cache_entries_flag  # noqa: E402
 from clipper_admin.deployers import mxnet, pyspark  # noqa: E402
-from test_client import TOKEN, FakeServerTest  # noqa: E402
+from test_client import FakeServerTest  # noqa: E402
 
 
 class ContainerManagerTest(unittest.TestCase):
@@ -59,8 +65,11 @@ class ContainerManagerTest(unittest.TestCase):
 
     def test_docker_manager_says_when_no_engine_answers(self) -> None:
         with mock.patch.dict(os.environ, {"PATH": tempfile.mkdtemp()}):
-            with self.assertRaisesRegex(ClipperException, r"^no Docker engine answers at unix:///var/run/docker.sock; "
-                                                          r"use LocalContainerManager\(\) to run the clipper binary"):
+            with self.assertRaisesRegex(
+                ClipperException,
+                r"^no Docker engine answers at unix:///var/run/docker.sock; "
+                r"use LocalContainerManager\(\) to run the clipper binary",
+            ):
                 DockerContainerManager().start_clipper()
 
     def test_kubernetes_manager_says_how_the_fleet_starts_and_builds_clippers_proxy_addresses(self) -> None:
@@ -106,16 +115,36 @@ class ClipperBodiesTest(FakeServerTest):
     def test_register_model_sends_clippers_body(self) -> None:
         self.fake.routes[("POST", "/admin/add_model")] = (200, {})
         self.conn().register_model("m", 2, "doubles", labels=["x"])
-        self.assertEqual(self.sent("/admin/add_model"), {
-            "model_name": "m", "model_version": "2", "input_type": "doubles", "labels": ["x"], "batch_size": -1,
-            "container_name": "NO_CONTAINER", "model_data_path": "DEPRECATED"})
+        self.assertEqual(
+            self.sent("/admin/add_model"),
+            {
+                "model_name": "m",
+                "model_version": "2",
+                "input_type": "doubles",
+                "labels": ["x"],
+                "batch_size": -1,
+                "container_name": "NO_CONTAINER",
+                "model_data_path": "DEPRECATED",
+            },
+        )
 
     def test_deploy_model_with_an_image_runs_it_with_the_docker_runtime(self) -> None:
         self.fake.routes[("POST", "/admin/add_model")] = (200, {})
         self.conn().deploy_model("m", 1, "doubles", "quay.io/me/model:1", ["l"], 3, 16)
-        self.assertEqual(self.sent("/admin/add_model"), {
-            "model_name": "m", "model_version": "1", "input_type": "doubles", "labels": ["l"], "batch_size": 16,
-            "replicas": 3, "runtime": "docker", "image": "quay.io/me/model:1", "container_name": "quay.io/me/model:1"})
+        self.assertEqual(
+            self.sent("/admin/add_model"),
+            {
+                "model_name": "m",
+                "model_version": "1",
+                "input_type": "doubles",
+                "labels": ["l"],
+                "batch_size": 16,
+                "replicas": 3,
+                "runtime": "docker",
+                "image": "quay.io/me/model:1",
+                "container_name": "quay.io/me/model:1",
+            },
+        )
 
     def test_bad_arguments_raise_before_anything_is_sent(self) -> None:
         c = self.conn()
@@ -132,9 +161,13 @@ class ClipperBodiesTest(FakeServerTest):
         self.assertEqual(self.fake.requests, [])
 
     def test_scaling_another_version_than_the_current_one_is_refused(self) -> None:
-        self.fake.routes[("POST", "/admin/get_all_models")] = (200, [
-            {"model_name": "m", "model_version": "1", "is_current_version": False},
-            {"model_name": "m", "model_version": "2", "is_current_version": True}])
+        self.fake.routes[("POST", "/admin/get_all_models")] = (
+            200,
+            [
+                {"model_name": "m", "model_version": "1", "is_current_version": False},
+                {"model_name": "m", "model_version": "2", "is_current_version": True},
+            ],
+        )
         self.assertEqual(self.conn().get_current_model_version("m"), "2")
         with self.assertRaisesRegex(ClipperException, "version 1 of m is not current"):
             self.conn().set_num_replicas("m", 2, version=1)
@@ -144,15 +177,18 @@ class ClipperBodiesTest(FakeServerTest):
     def test_stop_versioned_models_deletes_each_version(self) -> None:
         self.fake.routes[("POST", "/admin/delete_versioned_model")] = (200, {})
         self.assertEqual(self.conn().stop_versioned_models({"m": [1, "2"]}), ["m:1", "m:2"])
-        self.assertEqual(self.fake.bodies("/admin/delete_versioned_model"),
-                         [{"model_name": "m", "model_version": "1"}, {"model_name": "m", "model_version": "2"}])
+        self.assertEqual(
+            self.fake.bodies("/admin/delete_versioned_model"),
+            [{"model_name": "m", "model_version": "1"}, {"model_name": "m", "model_version": "2"}],
+        )
 
     def test_inspect_instance_asks_for_json_and_test_predict_function_runs_locally(self) -> None:
         self.fake.routes[("GET", "/metrics")] = (200, {"counters": []})
         self.assertEqual(self.conn().inspect_instance(), {"counters": []})
         conn = self.conn()
-        self.assertEqual(conn.test_predict_function({"input_batch": [[1.0], [2.5]]}, lambda xs: [x[0] * 2 for x in xs],
-                                                    "doubles"), [2.0, 5.0])
+        self.assertEqual(
+            conn.test_predict_function({"input_batch": [[1.0], [2.5]]}, lambda xs: [x[0] * 2 for x in xs], "doubles"), [2.0, 5.0]
+        )
         self.assertEqual(conn.test_predict_function({"input": [1, 2]}, lambda xs: xs, "doubles"), "Invalid input type")
         self.assertEqual(conn.test_predict_function({"x": 1}, lambda xs: xs, "doubles"), "Invalid input type or JSON key")
 

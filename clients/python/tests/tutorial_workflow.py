@@ -5,6 +5,7 @@ usage: tutorial_workflow.py local|docker
 The local manager takes its ports and data directory from CLIPPER_QUERY_PORT, CLIPPER_MGMT_PORT and
 CLIPPER_DATA_DIR (the test sets them, so that runs do not collide); Docker publishes 1337 and 1338.
 """
+
 import json
 import os
 import sys
@@ -14,9 +15,8 @@ import requests
 from sklearn.tree import DecisionTreeClassifier
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "examples", "hr"))
-from hr_data import make_dataset  # noqa: E402
-
 from clipper_admin import ClipperConnection, DockerContainerManager, LocalContainerManager  # noqa: E402
+from hr_data import make_dataset  # noqa: E402
 
 out = {}
 X, y = make_dataset()
@@ -39,39 +39,46 @@ def log(line):
 
 
 # CLIPPER_TEST_IMAGE: another image than clipper:latest for DockerContainerManager (a locally built test image).
-manager = LocalContainerManager() if sys.argv[1] == "local" else \
-    DockerContainerManager(image=os.environ.get("CLIPPER_TEST_IMAGE", "clipper:latest"))
+manager = (
+    LocalContainerManager()
+    if sys.argv[1] == "local"
+    else DockerContainerManager(image=os.environ.get("CLIPPER_TEST_IMAGE", "clipper:latest"))
+)
 
 # ---- the tutorial, as written ----------------------------------------------------------------------------------
 clipper_conn = ClipperConnection(manager)
 clipper_conn.start_clipper()
 log(f"started: query API at {clipper_conn.get_query_addr()}")
 try:
-    clipper_conn.register_application(name='hr-hiring', input_type='doubles', default_output='-1.0', slo_micros=100000)
+    clipper_conn.register_application(name="hr-hiring", input_type="doubles", default_output="-1.0", slo_micros=100000)
     from clipper_admin.deployers import python as python_deployer  # noqa: E402
+
     started = time.monotonic()
-    python_deployer.deploy_python_closure(clipper_conn, name='hr-decision-tree', version='1', input_type='doubles',
-                                          func=predict_hiring, pkgs_to_install=['scikit-learn'])
+    python_deployer.deploy_python_closure(
+        clipper_conn, name="hr-decision-tree", version="1", input_type="doubles", func=predict_hiring, pkgs_to_install=["scikit-learn"]
+    )
     out["deploy_seconds"] = round(time.monotonic() - started, 2)
     log(f"deployed version 1 in {out['deploy_seconds']} s")
-    clipper_conn.link_model_to_app(app_name='hr-hiring', model_name='hr-decision-tree')
+    clipper_conn.link_model_to_app(app_name="hr-hiring", model_name="hr-decision-tree")
 
     # ---- REST predict, as the tutorial's client does ---------------------------------------------------------------
     url = f"http://{clipper_conn.get_query_addr()}/hr-hiring/predict"
 
-
     def predict_all():
         answers = [requests.post(url, json={"input": c}, timeout=30).json() for c in CANDIDATES]
-        return {"outputs": [a["output"] for a in answers], "defaults": [a["default"] for a in answers],
-                "versions": [a.get("model", {}).get("version") for a in answers]}
-
+        return {
+            "outputs": [a["output"] for a in answers],
+            "defaults": [a["default"] for a in answers],
+            "versions": [a.get("model", {}).get("version") for a in answers],
+        }
 
     out["v1"] = predict_all()
-    python_deployer.deploy_python_closure(clipper_conn, name='hr-decision-tree', version='2', input_type='doubles',
-                                          func=predict_hiring_v2, pkgs_to_install=['scikit-learn'])
+    python_deployer.deploy_python_closure(
+        clipper_conn, name="hr-decision-tree", version="2", input_type="doubles", func=predict_hiring_v2, pkgs_to_install=["scikit-learn"]
+    )
     out["v2"] = predict_all()
     out["expected_v2"] = [f"{p:.3f}" for p in model.predict_proba(CANDIDATES)[:, 1]]
-    out["current_version"] = clipper_conn.get_current_model_version('hr-decision-tree')
+    out["current_version"] = clipper_conn.get_current_model_version("hr-decision-tree")
 
     # ---- health ----------------------------------------------------------------------------------------------------
     out["apps"] = clipper_conn.get_all_apps()
@@ -82,9 +89,9 @@ try:
     server_pid = manager.process.pid if isinstance(manager, LocalContainerManager) else None
 
     # ---- cleanup ---------------------------------------------------------------------------------------------------
-    clipper_conn.unlink_model_from_app(app_name='hr-hiring', model_name='hr-decision-tree')
-    out["linked_after_unlink"] = clipper_conn.get_linked_models('hr-hiring')
-    clipper_conn.stop_models('hr-decision-tree')
+    clipper_conn.unlink_model_from_app(app_name="hr-hiring", model_name="hr-decision-tree")
+    out["linked_after_unlink"] = clipper_conn.get_linked_models("hr-hiring")
+    clipper_conn.stop_models("hr-decision-tree")
     out["models_after_stop"] = clipper_conn.get_all_models()
     out["replicas_after_stop"] = clipper_conn.get_all_model_replicas()
     admin_addr = clipper_conn.cm.get_admin_addr()

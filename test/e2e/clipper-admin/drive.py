@@ -5,6 +5,7 @@ usage: drive.py MGMT_URL QUERY_URL TOKEN HR_PKL ROWS_JSON
 The only change to Clipper's client: an Authorization header on its requests to the management API.
 Its ContainerManager points at the running server (clipper starts replicas itself at add_model).
 """
+
 import json
 import logging
 import sys
@@ -51,8 +52,7 @@ class RunningClipper(ContainerManager):
         pass
 
     def get_num_replicas(self, name, version):
-        return sum(1 for c in admin("get_all_containers", {"verbose": True})
-                   if c["model_name"] == name and c["model_version"] == version)
+        return sum(1 for c in admin("get_all_containers", {"verbose": True}) if c["model_name"] == name and c["model_version"] == version)
 
     def set_num_replicas(self, name, version, input_type, image, num_replicas):
         admin("set_num_replicas", {"model_name": name, "num_replicas": num_replicas})
@@ -115,8 +115,7 @@ out["containerless_answer"] = predict(ROWS[0])
 # ... then deployed later under the same version, through clipper's own upload (Clipper would build an image).
 with open(HR_PKL, "rb") as f:
     sha = requests.put(f"{MGMT}/admin/artifacts", data=f, timeout=60).json()["sha256"]
-admin("add_model", {"model_name": MODEL, "model_version": "1", "input_type": "doubles", "artifact_sha256": sha,
-                    "artifact_name": "hr.pkl"})
+admin("add_model", {"model_name": MODEL, "model_version": "1", "input_type": "doubles", "artifact_sha256": sha, "artifact_name": "hr.pkl"})
 out["deployed_answers"] = [predict(r)["output"] for r in ROWS]
 out["replicas_after_deploy"] = conn.get_num_replicas(MODEL)
 conn.set_num_replicas(MODEL, 2)
@@ -142,8 +141,7 @@ out["query_addr"] = conn.get_query_addr()
 out["metric_addr"] = conn.get_metric_addr()
 with tempfile.TemporaryDirectory() as logs:
     out["logs"] = conn.get_clipper_logs(logs)
-out["test_predict_function"] = conn.test_predict_function({"input": [1.0, 2.0]}, lambda xs: [str(sum(x)) for x in xs],
-                                                          "doubles")
+out["test_predict_function"] = conn.test_predict_function({"input": [1.0, 2.0]}, lambda xs: [str(sum(x)) for x in xs], "doubles")
 
 conn.unlink_model_from_app(APP, MODEL)
 out["linked_after_unlink"] = conn.get_linked_models(APP)

@@ -48,8 +48,13 @@ export function violations(sent: Sent, answer: Answer): Violation[] {
   if (!sent.wellFormed) return out;
   if (status >= 400 && status < 500 && sent.method !== "HEAD") {
     let error: unknown;
-    try { error = (JSON.parse(body) as { error?: unknown }).error; } catch { error = undefined; }
-    if (typeof error !== "string" || error === "") push(status === 413 ? "limit" : "json-error", `${status} without a JSON body with a non-empty 'error' (body: ${JSON.stringify(body.slice(0, 80))})`);
+    try {
+      error = (JSON.parse(body) as { error?: unknown }).error;
+    } catch {
+      error = undefined;
+    }
+    if (typeof error !== "string" || error === "")
+      push(status === 413 ? "limit" : "json-error", `${status} without a JSON body with a non-empty 'error' (body: ${JSON.stringify(body.slice(0, 80))})`);
   }
   if (sent.api === "mgmt" && !sent.withToken && status !== 401) {
     // Without the token only the open paths answer: their page to GET and HEAD, "no route" to other methods.
@@ -96,9 +101,14 @@ export class Tally {
   }
 
   summary(): string {
-    const classes = [...this.byClass].sort().map(([k, v]) => `${k}=${v}`).join(" ");
-    return `${this.sent} requests: ${classes}; checked ${this.withoutToken} without the token, ${this.pathLike} with a path-like name, `
-      + `${this.overLimit} over the body limit; ${this.failures.length} violating`;
+    const classes = [...this.byClass]
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
+    return (
+      `${this.sent} requests: ${classes}; checked ${this.withoutToken} without the token, ${this.pathLike} with a path-like name, ` +
+      `${this.overLimit} over the body limit; ${this.failures.length} violating`
+    );
   }
 }
 
@@ -123,12 +133,20 @@ export function markedPaths(dirs: readonly string[], depth: number): string[] {
   const found: string[] = [];
   const walk = (d: string, left: number) => {
     let names: string[];
-    try { names = readdirSync(d); } catch { return; }
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
     for (const name of names) {
       const p = join(d, name);
       if (name.includes(MARK)) found.push(p);
       if (left > 0) {
-        try { if (lstatSync(p).isDirectory()) walk(p, left - 1); } catch { /* vanished meanwhile */ }
+        try {
+          if (lstatSync(p).isDirectory()) walk(p, left - 1);
+        } catch {
+          /* vanished meanwhile */
+        }
       }
     }
   };

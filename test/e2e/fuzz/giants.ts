@@ -39,11 +39,13 @@ const ROUTES: readonly Omit<GiantRequest, "shape" | "targetBytes">[] = [
 const SIZES = [256 * 1024, 2 * 1024 * 1024, 6 * 1024 * 1024, MAX_BODY_BYTES - 64];
 const OVER = [MAX_BODY_BYTES + 1, MAX_BODY_BYTES + 1024 * 1024, 16 * 1024 * 1024];
 
-export const giantRequest: fc.Arbitrary<GiantRequest> = fc.record({
-  r: fc.constantFrom(...ROUTES),
-  shape: fc.constantFrom<Shape>("numbers", "bad-last-number", "string", "batch", "deep", "bytes", "pkgs", "keys"),
-  targetBytes: fc.oneof({ arbitrary: fc.constantFrom(...SIZES), weight: 5 }, { arbitrary: fc.constantFrom(...OVER), weight: 1 }),
-}).map(({ r, shape, targetBytes }) => ({ ...r, shape, targetBytes }));
+export const giantRequest: fc.Arbitrary<GiantRequest> = fc
+  .record({
+    r: fc.constantFrom(...ROUTES),
+    shape: fc.constantFrom<Shape>("numbers", "bad-last-number", "string", "batch", "deep", "bytes", "pkgs", "keys"),
+    targetBytes: fc.oneof({ arbitrary: fc.constantFrom(...SIZES), weight: 5 }, { arbitrary: fc.constantFrom(...OVER), weight: 1 }),
+  })
+  .map(({ r, shape, targetBytes }) => ({ ...r, shape, targetBytes }));
 
 /** The over-limit requests every run sends, whatever the seed draws: one per API. */
 export const OVER_LIMIT: readonly GiantRequest[] = [
@@ -59,18 +61,25 @@ export function giantBody(g: GiantRequest): string | Uint8Array {
   const fill = (unit: string, prefix: string, suffix: string) =>
     prefix + unit.repeat(Math.max(0, Math.floor((n - prefix.length - suffix.length) / unit.length))) + suffix;
   switch (g.shape) {
-    case "numbers": return fill("1.5,", '{"input":[', '1.5],"name":"fz-giant"}');
-    case "bad-last-number": return fill("2.25,", '{"input":[', '"x"]}');
-    case "string": return fill("a", '{"input":"', '","name":"fz-giant","label":"1"}');
-    case "batch": return fill("[1,2,3,4,5],", '{"input_batch":[', "[1,2,3,4,5]]}");
-    case "deep": return "[".repeat(Math.floor(n / 2)) + "]".repeat(Math.floor(n / 2));
+    case "numbers":
+      return fill("1.5,", '{"input":[', '1.5],"name":"fz-giant"}');
+    case "bad-last-number":
+      return fill("2.25,", '{"input":[', '"x"]}');
+    case "string":
+      return fill("a", '{"input":"', '","name":"fz-giant","label":"1"}');
+    case "batch":
+      return fill("[1,2,3,4,5],", '{"input_batch":[', "[1,2,3,4,5]]}");
+    case "deep":
+      return "[".repeat(Math.floor(n / 2)) + "]".repeat(Math.floor(n / 2));
     case "bytes": {
       const b = new Uint8Array(n);
       for (let i = 0; i < n; i++) b[i] = (i * 131 + (i >> 8)) & 0xff;
       return b;
     }
     // A package list that could never build: the requirement "../fuzz" is refused before anything runs.
-    case "pkgs": return fill('"../fuzz",', `{"model_name":"fz-giant","artifact_sha256":"${MISSING_SHA256}","pkgs":[`, '"../fuzz"]}');
-    case "keys": return fill('"k":1,', '{"app_name":"fz-giant","policy":"split","weights":{', '"k":1}}');
+    case "pkgs":
+      return fill('"../fuzz",', `{"model_name":"fz-giant","artifact_sha256":"${MISSING_SHA256}","pkgs":[`, '"../fuzz"]}');
+    case "keys":
+      return fill('"k":1,', '{"app_name":"fz-giant","policy":"split","weights":{', '"k":1}}');
   }
 }

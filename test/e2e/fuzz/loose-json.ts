@@ -13,7 +13,9 @@ export function render(value: Loose): string {
   if (typeof value === "number") return Number.isFinite(value) ? JSON.stringify(value) : String(value);
   if (Array.isArray(value)) return `[${value.map(render).join(",")}]`;
   if (value !== null && typeof value === "object") {
-    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${render(v as Loose)}`).join(",")}}`;
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${render(v as Loose)}`)
+      .join(",")}}`;
   }
   return JSON.stringify(value);
 }

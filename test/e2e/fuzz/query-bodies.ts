@@ -14,7 +14,8 @@ function row(type: InputType, forProtected: boolean): fc.Arbitrary<Loose> {
     case "doubles":
     case "floats":
       // The deployed model takes 5 features; other widths reach the replica and fail there.
-      return forProtected ? fc.oneof({ arbitrary: fc.array(finite, { minLength: 5, maxLength: 5 }), weight: 4 }, fc.array(finite, { maxLength: 8 }))
+      return forProtected
+        ? fc.oneof({ arbitrary: fc.array(finite, { minLength: 5, maxLength: 5 }), weight: 4 }, fc.array(finite, { maxLength: 8 }))
         : fc.array(finite, { minLength: 1, maxLength: 8 });
     case "integers":
       return fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: 1, maxLength: 8 });
@@ -46,7 +47,8 @@ function shapedTensor(type: InputType): fc.Arbitrary<Loose> {
     const count = shape.reduce((a, b) => a * b, 1);
     const n = Number.isInteger(count) && count >= 0 && count <= 64 ? count : 0;
     const value = numeric ? fc.double({ noNaN: true, noDefaultInfinity: true }) : fc.base64String({ maxLength: 8 });
-    return fc.array(value as fc.Arbitrary<Loose>, { minLength: n, maxLength: n })
+    return fc
+      .array(value as fc.Arbitrary<Loose>, { minLength: n, maxLength: n })
       .map((data): Loose => ({ name: "input", shape, datatype: V2_DATATYPE[type], data }));
   });
 }
@@ -62,13 +64,20 @@ export function v2Body(type: InputType, forProtected: boolean): fc.Arbitrary<Loo
       name: fc.constant("input"),
       shape: fc.oneof({ arbitrary: fc.constant(validShape), weight: 3 }, { arbitrary: oddShape, weight: 2 }),
       datatype: fc.oneof({ arbitrary: fc.constant(V2_DATATYPE[type]), weight: 4 }, fc.constantFrom(...V2_TYPES)),
-      data: fc.oneof({ arbitrary: fc.constant(numeric ? (rows as Loose[]).flat() as Loose : rows), weight: 3 }, fc.constant(rows),
-        fc.constant([]), fc.array(wrongValue, { maxLength: 4 })),
+      data: fc.oneof(
+        { arbitrary: fc.constant(numeric ? ((rows as Loose[]).flat() as Loose) : rows), weight: 3 },
+        fc.constant(rows),
+        fc.constant([]),
+        fc.array(wrongValue, { maxLength: 4 }),
+      ),
     });
   });
   const tensor = fc.oneof({ arbitrary: mutated, weight: 1 }, { arbitrary: shapedTensor(type), weight: 1 });
-  const fields = { id: fc.string(), inputs: fc.array(tensor, { minLength: 1, maxLength: 1 }) as fc.Arbitrary<Loose>,
-    parameters: fc.dictionary(fc.string(), fc.jsonValue()) as fc.Arbitrary<Loose> };
+  const fields = {
+    id: fc.string(),
+    inputs: fc.array(tensor, { minLength: 1, maxLength: 1 }) as fc.Arbitrary<Loose>,
+    parameters: fc.dictionary(fc.string(), fc.jsonValue()) as fc.Arbitrary<Loose>,
+  };
   return bodyFor(fields, new Set(), boundShapes);
 }
 
@@ -81,8 +90,10 @@ const isObject = (v: Loose | undefined): v is { readonly [key: string]: Loose } 
  */
 function boundShapes(body: Loose): Loose {
   if (!isObject(body) || !Array.isArray(body.inputs)) return body;
-  const bound = (t: Loose): Loose => (isObject(t) && Array.isArray(t.shape) && t.shape.includes(0)
-    ? { ...t, shape: t.shape.map((d: Loose) => (typeof d === "number" && d > 7 && d < 2 ** 32 ? 2 ** 32 : d)) } : t);
+  const bound = (t: Loose): Loose =>
+    isObject(t) && Array.isArray(t.shape) && t.shape.includes(0)
+      ? { ...t, shape: t.shape.map((d: Loose) => (typeof d === "number" && d > 7 && d < 2 ** 32 ? 2 ** 32 : d)) }
+      : t;
   return { ...body, inputs: (body.inputs as Loose[]).map(bound) };
 }
 

@@ -37,9 +37,22 @@ export interface FuzzRequest {
 }
 
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] as const;
-const CONTENT_TYPES = [undefined, undefined, undefined, "application/json", "application/json; charset=utf-8", "text/plain",
-  "application/x-www-form-urlencoded", "multipart/form-data; boundary=zzz", "application/json; charset=utf-16", "application/octet-stream",
-  "application/msgpack", "garbage", "*/*", "application/json; charset=bogus"];
+const CONTENT_TYPES = [
+  undefined,
+  undefined,
+  undefined,
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=zzz",
+  "application/json; charset=utf-16",
+  "application/octet-stream",
+  "application/msgpack",
+  "garbage",
+  "*/*",
+  "application/json; charset=bogus",
+];
 const WRONG_AUTH: readonly Auth[] = ["none", "empty", "no-scheme", "basic", "other-token", "short", "long", "upper", "scheme-only", "tab", "in-query"];
 
 const auth: fc.Arbitrary<Auth> = fc.oneof({ arbitrary: fc.constant("right" as Auth), weight: 12 }, { arbitrary: fc.constantFrom(...WRONG_AUTH), weight: 2 });
@@ -61,8 +74,11 @@ function request(r: Omit<FuzzRequest, "body"> & { body: string | Uint8Array | un
 /** A management route with a JSON body. */
 function mgmtBodyRoute(route: string): fc.Arbitrary<FuzzRequest> {
   const [own, path] = route.split(" ") as [string, string];
-  return fc.record({ m: method(own), body: mgmtBody(route), ct: contentType, auth }).map(({ m, body: b, ct, auth: a }) =>
-    request({ api: "mgmt", route, method: m, path, contentType: ct, body: toBody(b), auth: a, traversal: m === own && nameFieldTraversal(b) }));
+  return fc
+    .record({ m: method(own), body: mgmtBody(route), ct: contentType, auth })
+    .map(({ m, body: b, ct, auth: a }) =>
+      request({ api: "mgmt", route, method: m, path, contentType: ct, body: toBody(b), auth: a, traversal: m === own && nameFieldTraversal(b) }),
+    );
 }
 
 /** A path parameter's value: mostly names the server knows, often path-like (encoded, so fetch keeps it). */
@@ -73,7 +89,10 @@ const encodeName = (n: string): Segment => ({ seg: encodeURIComponent(n), traver
 
 const appSegment: fc.Arbitrary<Segment> = fc.oneof(
   { arbitrary: fc.constant({ seg: PROTECTED, traversal: false, app: PROTECTED, type: "doubles" as InputType }), weight: 5 },
-  { arbitrary: fc.constantFrom(...(Object.entries(TYPED_APPS) as [InputType, string][])).map(([type, app]) => ({ seg: app, traversal: false, app, type })), weight: 4 },
+  {
+    arbitrary: fc.constantFrom(...(Object.entries(TYPED_APPS) as [InputType, string][])).map(([type, app]) => ({ seg: app, traversal: false, app, type })),
+    weight: 4,
+  },
   { arbitrary: anyName.map(encodeName), weight: 2 },
   { arbitrary: pathLike.map(encodeName), weight: 2 },
   // Unencoded: fetch resolves the dot segments first ("hr/../hr" is just "hr"), so any answer may be right.
@@ -110,8 +129,11 @@ function fillPath(template: string): fc.Arbitrary<{ path: string; traversal: boo
   });
 }
 
-const queryJunk = fc.oneof(fc.constant(""), fc.constantFrom("?x=1", "?%zz", "?a=%00", `?${"a".repeat(4000)}`, "?input=[1]", "?verbose=true"),
-  fc.webQueryParameters().map((q) => `?${q}`));
+const queryJunk = fc.oneof(
+  fc.constant(""),
+  fc.constantFrom("?x=1", "?%zz", "?a=%00", `?${"a".repeat(4000)}`, "?input=[1]", "?verbose=true"),
+  fc.webQueryParameters().map((q) => `?${q}`),
+);
 
 /** Requests to one route: the route's own method mostly, its path parameters and body fuzzed from its schema. */
 export function routeRequest(route: RouteSpec): fc.Arbitrary<FuzzRequest> {
@@ -120,24 +142,42 @@ export function routeRequest(route: RouteSpec): fc.Arbitrary<FuzzRequest> {
   const authArb = api === "mgmt" ? auth : fc.constant("right" as Auth);
   if (api === "mgmt" && template === "/admin/logs") {
     return fc.record({ m: method(own), q: logsQuery, auth: authArb }).map(({ m, q, auth: a }) =>
-      request({ api, route: label, method: m, path: `/admin/logs?${q.qs}`, contentType: undefined, body: undefined, auth: a, traversal: m === own && q.traversal }));
+      request({
+        api,
+        route: label,
+        method: m,
+        path: `/admin/logs?${q.qs}`,
+        contentType: undefined,
+        body: undefined,
+        auth: a,
+        traversal: m === own && q.traversal,
+      }),
+    );
   }
   if (api === "mgmt" && template === "/admin/artifacts") {
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 2048 }), fc.string({ unit: "binary", maxLength: 200 }), fc.constant(""));
-    return fc.record({ m: method(own), b: bytes, ct: contentType, auth: authArb }).map(({ m, b, ct, auth: a }) =>
-      request({ api, route: label, method: m, path: template, contentType: ct, body: b, auth: a, traversal: false }));
+    return fc
+      .record({ m: method(own), b: bytes, ct: contentType, auth: authArb })
+      .map(({ m, b, ct, auth: a }) => request({ api, route: label, method: m, path: template, contentType: ct, body: b, auth: a, traversal: false }));
   }
   if (api === "mgmt" && own !== "GET") return mgmtBodyRoute(label);
   return fillPath(template).chain((p) => {
     const type = p.type ?? "doubles";
     const forProtected = p.app === PROTECTED;
-    const body: fc.Arbitrary<string | Uint8Array | undefined> = own === "GET" ? fc.option(fc.json({ maxDepth: 1 }), { nil: undefined })
-      : template.includes("/v2/") ? v2Body(type, forProtected).map(toBody)
-        : template.startsWith("/{app}/") ? bodyFor(queryFields(template, type, forProtected), new Set()).map(toBody)
-          // A route this fuzzer has no schema for: only bodies no schema accepts.
-          : fc.oneof(fc.constantFrom("[]", "1", "\"x\"", "{", "null"), fc.array(wrongValue, { maxLength: 3 }).map(render));
-    return fc.record({ m: method(own), qs: own === "GET" ? queryJunk : fc.constant(""), body, ct: contentType, auth: authArb }).map(({ m, qs, body: b, ct, auth: a }) =>
-      request({ api, route: label, method: m, path: p.path + qs, contentType: ct, body: b, auth: a, traversal: m === own && p.traversal }));
+    const body: fc.Arbitrary<string | Uint8Array | undefined> =
+      own === "GET"
+        ? fc.option(fc.json({ maxDepth: 1 }), { nil: undefined })
+        : template.includes("/v2/")
+          ? v2Body(type, forProtected).map(toBody)
+          : template.startsWith("/{app}/")
+            ? bodyFor(queryFields(template, type, forProtected), new Set()).map(toBody)
+            : // A route this fuzzer has no schema for: only bodies no schema accepts.
+              fc.oneof(fc.constantFrom("[]", "1", '"x"', "{", "null"), fc.array(wrongValue, { maxLength: 3 }).map(render));
+    return fc
+      .record({ m: method(own), qs: own === "GET" ? queryJunk : fc.constant(""), body, ct: contentType, auth: authArb })
+      .map(({ m, qs, body: b, ct, auth: a }) =>
+        request({ api, route: label, method: m, path: p.path + qs, contentType: ct, body: b, auth: a, traversal: m === own && p.traversal }),
+      );
   });
 }
 
@@ -145,23 +185,59 @@ export function routeRequest(route: RouteSpec): fc.Arbitrary<FuzzRequest> {
 export function unknownRequest(api: "query" | "mgmt"): fc.Arbitrary<FuzzRequest> {
   const prefix = api === "mgmt" ? "/admin" : "";
   const path = fc.oneof(
-    fc.constantFrom("/hr", "/hr/", "/hr/predict/", "/hr/Predict", "/hr/predict/extra", "//hr/predict", "/health/", "/HEALTH",
-      "/metrics.json.bak", "/.env", "/v2/", "/v2/models", "/v2/models/hr/infer/x", "/v3/models/hr/infer", "/hr/predict%00", `/${MARK}`,
-      "/admin", "/admin/", "/admin/ping/", "/ADMIN/PING", "/admin/Status", "/admin/add_app/extra", "/admin/environments/",
-      "/admin/environments/a/b", "/admin/logs/x", `/admin/artifacts/${MISSING_SHA256}`, "/admin/ping%00", "/admin/ping;x", "/admin//ping",
-      "/dashboard/", "/dashboard/../admin/status", "/docs/x", "/openapi.yaml"),
+    fc.constantFrom(
+      "/hr",
+      "/hr/",
+      "/hr/predict/",
+      "/hr/Predict",
+      "/hr/predict/extra",
+      "//hr/predict",
+      "/health/",
+      "/HEALTH",
+      "/metrics.json.bak",
+      "/.env",
+      "/v2/",
+      "/v2/models",
+      "/v2/models/hr/infer/x",
+      "/v3/models/hr/infer",
+      "/hr/predict%00",
+      `/${MARK}`,
+      "/admin",
+      "/admin/",
+      "/admin/ping/",
+      "/ADMIN/PING",
+      "/admin/Status",
+      "/admin/add_app/extra",
+      "/admin/environments/",
+      "/admin/environments/a/b",
+      "/admin/logs/x",
+      `/admin/artifacts/${MISSING_SHA256}`,
+      "/admin/ping%00",
+      "/admin/ping;x",
+      "/admin//ping",
+      "/dashboard/",
+      "/dashboard/../admin/status",
+      "/docs/x",
+      "/openapi.yaml",
+    ),
     fc.webPath().map((p) => `${prefix}${p.startsWith("/") ? p : `/${p}`}`),
     pathLike.map((p) => `${prefix}/${encodeURIComponent(p)}`),
     fc.tuple(anyName, anyName).map(([a, b]) => `/${encodeURIComponent(a)}/${encodeURIComponent(b)}`),
   );
-  return fc.record({ m: fc.constantFrom(...METHODS), path, auth: api === "mgmt" ? auth : fc.constant("right" as Auth) }).map(({ m, path: p, auth: a }) =>
-    request({ api, route: "unknown path", method: m, path: p, contentType: undefined, body: "{}", auth: a, traversal: false }));
+  return fc
+    .record({ m: fc.constantFrom(...METHODS), path, auth: api === "mgmt" ? auth : fc.constant("right" as Auth) })
+    .map(({ m, path: p, auth: a }) =>
+      request({ api, route: "unknown path", method: m, path: p, contentType: undefined, body: "{}", auth: a, traversal: false }),
+    );
 }
 
 /** Any route of `routes`, plus unknown paths on both ports. */
 export function anyRequest(routes: readonly RouteSpec[]): fc.Arbitrary<FuzzRequest> {
   // The routes that parse the richest bodies get more of the traffic.
   const weight = (r: RouteSpec) => (r.label.startsWith("POST /{app}/") || r.label.endsWith("/infer") ? 10 : 3);
-  return fc.oneof(...routes.map((r) => ({ arbitrary: routeRequest(r), weight: weight(r) })),
-    { arbitrary: unknownRequest("query"), weight: 8 }, { arbitrary: unknownRequest("mgmt"), weight: 6 });
+  return fc.oneof(
+    ...routes.map((r) => ({ arbitrary: routeRequest(r), weight: weight(r) })),
+    { arbitrary: unknownRequest("query"), weight: 8 },
+    { arbitrary: unknownRequest("mgmt"), weight: 6 },
+  );
 }

@@ -2,6 +2,7 @@
 
 usage: client_check.py HOST:PORT APP ROWS_JSON  → prints one JSON object with what the client saw
 """
+
 import json
 import sys
 
@@ -27,8 +28,7 @@ def main():
     out["response"] = result.get_response()
     version = out["metadata"]["versions"][0]
     out["versioned_outputs"] = [
-        v.decode() if isinstance(v, bytes) else str(v)
-        for v in client.infer(app, [inp], model_version=version).as_numpy("output").tolist()
+        v.decode() if isinstance(v, bytes) else str(v) for v in client.infer(app, [inp], model_version=version).as_numpy("output").tolist()
     ]
     try:
         bad = http.InferInput("input", [1, 2], "BYTES")

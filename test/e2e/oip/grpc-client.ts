@@ -26,15 +26,21 @@ export function v2Grpc(address: string): V2GrpcClient {
       const md = new Metadata();
       if (token !== undefined) md.set("authorization", `Bearer ${token}`);
       return new Promise((resolve) => {
-        (client as any)[method](request, md, (error: ServiceError | null, value: unknown) =>
-          resolve(error ? { ok: false, error } : { ok: true, value }));
+        (client as any)[method](request, md, (error: ServiceError | null, value: unknown) => resolve(error ? { ok: false, error } : { ok: true, value }));
       });
     },
     callRaw(method, bytes, deadlineMs) {
       const same = (b: Buffer) => b;
       return new Promise((resolve) => {
-        client.makeUnaryRequest(`/inference.GRPCInferenceService/${method}`, same, same, bytes, new Metadata(), { deadline: Date.now() + deadlineMs },
-          (error, value) => resolve(error ? { ok: false, error } : { ok: true, value }));
+        client.makeUnaryRequest(
+          `/inference.GRPCInferenceService/${method}`,
+          same,
+          same,
+          bytes,
+          new Metadata(),
+          { deadline: Date.now() + deadlineMs },
+          (error, value) => resolve(error ? { ok: false, error } : { ok: true, value }),
+        );
       });
     },
     close: () => client.close(),
@@ -59,7 +65,7 @@ export function fp64Infer(model: string, rows: number[][]) {
 /** The strings of a BYTES raw output. */
 export function bytesOutput(raw: Buffer): string[] {
   const out: string[] = [];
-  for (let at = 0; at < raw.length;) {
+  for (let at = 0; at < raw.length; ) {
     const n = raw.readUInt32LE(at);
     out.push(raw.subarray(at + 4, at + 4 + n).toString("utf8"));
     at += 4 + n;

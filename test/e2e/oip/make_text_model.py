@@ -2,6 +2,7 @@
 
 usage: make_text_model.py OUT.pkl TEXTS_JSON  → prints {"expected": [...]}: its own predictions for TEXTS
 """
+
 import json
 import pickle
 import sys
@@ -11,8 +12,12 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 
 TRAIN = [
-    ("great product, works well", "pos"), ("love it, excellent quality", "pos"), ("happy with this, great value", "pos"),
-    ("terrible, broke after a day", "neg"), ("awful quality, do not buy", "neg"), ("disappointed, it stopped working", "neg"),
+    ("great product, works well", "pos"),
+    ("love it, excellent quality", "pos"),
+    ("happy with this, great value", "pos"),
+    ("terrible, broke after a day", "neg"),
+    ("awful quality, do not buy", "neg"),
+    ("disappointed, it stopped working", "neg"),
 ]
 
 

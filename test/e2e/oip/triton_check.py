@@ -3,6 +3,7 @@
 
 usage: triton_check.py http|grpc HOST:PORT APP ROWS_JSON TEXT_APP TEXTS_JSON  → prints what the client saw as JSON
 """
+
 import json
 import sys
 
@@ -13,7 +14,14 @@ from tritonclient.utils import InferenceServerException
 
 
 def main():
-    protocol, url, app, rows, text_app, texts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5], json.loads(sys.argv[6])
+    protocol, url, app, rows, text_app, texts = (
+        sys.argv[1],
+        sys.argv[2],
+        sys.argv[3],
+        json.loads(sys.argv[4]),
+        sys.argv[5],
+        json.loads(sys.argv[6]),
+    )
     lib = httpclient if protocol == "http" else grpcclient
     client = lib.InferenceServerClient(url=url)
     as_json = {} if protocol == "http" else {"as_json": True}
@@ -37,18 +45,25 @@ def main():
     fp64, response = infer(app, x, "FP64")
     fp32, _ = infer(app, x.astype(np.float32), "FP32")
     strings, _ = infer(text_app, np.asarray(texts, dtype=object), "BYTES")
-    print(json.dumps({
-        "live": client.is_server_live(),
-        "ready": client.is_server_ready(),
-        "server_metadata": client.get_server_metadata(**as_json),
-        "model_ready": client.is_model_ready(app),
-        "metadata": client.get_model_metadata(app, **as_json),
-        "text_metadata": client.get_model_metadata(text_app, **as_json),
-        "fp64": fp64, "fp32": fp32, "strings": strings, "response": response,
-        "unknown_model": error(lambda: infer("no-such-app", x, "FP64")),
-        "wrong_datatype": error(lambda: infer(app, np.asarray([["a", "b"]], dtype=object), "BYTES")),
-        "wrong_shape": error(lambda: infer(app, x[:2, :4].copy(), "FP64", shape=[2, 5])),
-    }))
+    print(
+        json.dumps(
+            {
+                "live": client.is_server_live(),
+                "ready": client.is_server_ready(),
+                "server_metadata": client.get_server_metadata(**as_json),
+                "model_ready": client.is_model_ready(app),
+                "metadata": client.get_model_metadata(app, **as_json),
+                "text_metadata": client.get_model_metadata(text_app, **as_json),
+                "fp64": fp64,
+                "fp32": fp32,
+                "strings": strings,
+                "response": response,
+                "unknown_model": error(lambda: infer("no-such-app", x, "FP64")),
+                "wrong_datatype": error(lambda: infer(app, np.asarray([["a", "b"]], dtype=object), "BYTES")),
+                "wrong_shape": error(lambda: infer(app, x[:2, :4].copy(), "FP64", shape=[2, 5])),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

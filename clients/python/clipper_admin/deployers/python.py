@@ -5,6 +5,7 @@ Clipper built a Docker image per closure; clipper runs the cloudpickled closure 
 model's own Python environment on the server (once per package set, cached); ``labels`` and ``batch_size`` go
 to the server as in Clipper.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -12,22 +13,43 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from ..connection import ClipperConnection
 
 
-def deploy_python_closure(clipper_conn: ClipperConnection, name: str, version: Union[str, int], input_type: str,
-                          func: Callable[[List[Any]], Sequence[Any]], base_image: str = "default",
-                          labels: Optional[List[str]] = None, registry: Optional[str] = None, num_replicas: int = 1,
-                          batch_size: int = -1, pkgs_to_install: Optional[List[str]] = None) -> Dict[str, Any]:
+def deploy_python_closure(
+    clipper_conn: ClipperConnection,
+    name: str,
+    version: Union[str, int],
+    input_type: str,
+    func: Callable[[List[Any]], Sequence[Any]],
+    base_image: str = "default",
+    labels: Optional[List[str]] = None,
+    registry: Optional[str] = None,
+    num_replicas: int = 1,
+    batch_size: int = -1,
+    pkgs_to_install: Optional[List[str]] = None,
+) -> Dict[str, Any]:
     """Deploys ``func`` as model ``name`` version ``version``; see :meth:`ClipperConnection.deploy_python_closure`."""
-    return clipper_conn.deploy_python_closure(name, version, input_type, func, pkgs_to_install=pkgs_to_install,
-                                              num_replicas=num_replicas, labels=labels, batch_size=batch_size)
+    return clipper_conn.deploy_python_closure(
+        name, version, input_type, func, pkgs_to_install=pkgs_to_install, num_replicas=num_replicas, labels=labels, batch_size=batch_size
+    )
 
 
-def create_endpoint(clipper_conn: ClipperConnection, name: str, input_type: str,
-                    func: Callable[[List[Any]], Sequence[Any]], default_output: str = "None",
-                    version: Union[str, int] = 1, slo_micros: int = 3000000, labels: Optional[List[str]] = None,
-                    registry: Optional[str] = None, base_image: str = "default", num_replicas: int = 1,
-                    batch_size: int = -1, pkgs_to_install: Optional[List[str]] = None) -> None:
+def create_endpoint(
+    clipper_conn: ClipperConnection,
+    name: str,
+    input_type: str,
+    func: Callable[[List[Any]], Sequence[Any]],
+    default_output: str = "None",
+    version: Union[str, int] = 1,
+    slo_micros: int = 3000000,
+    labels: Optional[List[str]] = None,
+    registry: Optional[str] = None,
+    base_image: str = "default",
+    num_replicas: int = 1,
+    batch_size: int = -1,
+    pkgs_to_install: Optional[List[str]] = None,
+) -> None:
     """Registers application ``name``, deploys ``func`` as model ``name`` and links the two, as Clipper did."""
     clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_python_closure(clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas,
-                          batch_size, pkgs_to_install)
+    deploy_python_closure(
+        clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size, pkgs_to_install
+    )
     clipper_conn.link_model_to_app(name, name)
