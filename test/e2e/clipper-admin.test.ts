@@ -73,10 +73,10 @@ describe("clipper-admin 0.4.1's ClipperConnection against clipper serve", () => 
     expect(out.model_info_deployed).toMatchObject({ is_current_version: true, container_name: "clipper/python-runtime", replicas: 2 });
   });
 
-  it("hands an image in deploy_model to the docker runtime, and a failure is a 400 naming the runtime's error, not a 500", () => {
+  it("hands an image in deploy_model to the docker runtime, and a failure is a 422 naming the runtime's error, not a 500", () => {
     // clipper/python-runtime needs an artifact, which Clipper's deploy_model cannot send: its replica exits.
     expect(out.deploy_image.raised).toBe("ClipperException");
-    expect(out.deploy_image.message).toMatch(/^Received error status code: 400 and message: .*"code":"runtime_error"/);
+    expect(out.deploy_image.message).toMatch(/^Received error status code: 422 and message: .*"code":"runtime_error"/);
   });
 
   it("switches versions and stops the inactive one by is_current_version", () => {
