@@ -3,6 +3,7 @@
  * routes use and answers through the same policy, cache, batcher and SLO. Query tokens come as
  * `authorization: Bearer ...` metadata. Transport-free: server.ts carries the calls.
  */
+import { bearerToken } from "../auth.ts";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -53,13 +54,13 @@ export function grpcService(d: GrpcDeps): Record<string, UnaryHandler> {
     ServerMetadata: () => ({ ...V2_SERVER, extensions: [...V2_SERVER.extensions] }),
     ModelReady: (request, auth) => {
       const req = request as ModelRef;
-      const route = d.processor.route(req.name ?? "", auth);
+      const route = d.processor.route(req.name ?? "", bearerToken(auth));
       if (req.version) pinnedVersion(route, req.version, (k) => d.management.isRunning(k));
       return { ready: d.management.isAppReady(route.app.name) };
     },
     ModelMetadata: (request, auth) => {
       const req = request as ModelRef;
-      const meta = v2Metadata(d.processor.route(req.name ?? "", auth));
+      const meta = v2Metadata(d.processor.route(req.name ?? "", bearerToken(auth)));
       if (!req.version) return meta;
       if (!meta.versions.includes(req.version)) throw new NotFoundError(`model '${meta.name}' has no version ${req.version} being served`);
       return { ...meta, versions: [req.version] };
@@ -71,7 +72,7 @@ export function grpcService(d: GrpcDeps): Record<string, UnaryHandler> {
 async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null) {
   const arrivalMs = performance.now();
   const name = req.model_name ?? "";
-  const route = d.processor.route(name, authorization);
+  const route = d.processor.route(name, bearerToken(authorization));
   try {
     return await answer(d, req, route, arrivalMs);
   } catch (err) {

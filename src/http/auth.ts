@@ -2,10 +2,11 @@
  * The management token: created on first start (mode 0600 in the data directory) unless CLIPPER_TOKEN
  * gives one; every management route but ping needs `Authorization: Bearer <token>`.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MiddlewareHandler } from "hono";
+import { bearerToken, tokensMatch } from "../auth.ts";
 import { UnauthorizedError } from "../errors.ts";
 
 export const TOKEN_FILE = "token";
@@ -21,19 +22,11 @@ export function loadOrCreateToken(dataDir: string, fromEnv: string | undefined):
   return readFileSync(path, "utf8").trim();
 }
 
-/** Compares in constant time (hashes first, so lengths leak nothing either). */
-export function tokensMatch(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
 /** Hono middleware: 401 unless the bearer token matches. Routes in `open` pass without it. */
 export function requireToken(token: string, open: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
     if (!open.includes(c.req.path)) {
-      const header = c.req.header("authorization") ?? "";
-      const given = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+      const given = bearerToken(c.req.header("authorization"));
       if (!given || !tokensMatch(given, token)) throw new UnauthorizedError();
     }
     await next();

@@ -1,4 +1,5 @@
 /** Open Inference Protocol (KServe V2) REST routes on the query port, through the same request path. */
+import { bearerToken } from "../auth.ts";
 import { Hono } from "hono";
 import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -51,7 +52,7 @@ export function oipRoutes(d: OipDeps): Hono {
 
   const infer = async (req: Request, name: string, version?: string) => {
     const arrivalMs = performance.now();
-    const route = d.processor.route(name, req.headers.get("authorization"));
+    const route = d.processor.route(name, bearerToken(req.headers.get("authorization")));
     // With the binary data extension the body is a JSON header of the declared length, then raw tensors.
     const headerLength = req.headers.get(HEADER_LENGTH);
     let request;

@@ -10,6 +10,7 @@ import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { clipperMetricsJson, type MetricsSummary, wantsPrometheusText } from "../metrics/clipper-json.ts";
 import type { QueryProcessor } from "../query/processor.ts";
+import { RestJson } from "./rest-json.ts";
 import { readBodyText } from "./body.ts";
 import { mountDocs, type ServerUrls } from "./docs-routes.ts";
 import { oipRoutes } from "./oip-routes.ts";
@@ -52,14 +53,15 @@ function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body
 
 /** Native Bun.serve routes for predict and feedback. */
 export function hotQueryRoutes(d: QueryRouteDeps) {
+  const rest = new RestJson(d.processor, d.cache, d.metrics);
   return {
     "/:app/predict": {
       POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) =>
-        d.processor.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"), req.signal),
+        rest.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"), req.signal),
       ),
     },
     "/:app/update": {
-      POST: hot<"/:app/update">(d, (req, body, arrivalMs) => d.processor.update(req.params.app, body, arrivalMs, req.headers.get("authorization"))),
+      POST: hot<"/:app/update">(d, (req, body, arrivalMs) => rest.update(req.params.app, body, arrivalMs, req.headers.get("authorization"))),
     },
   };
 }

@@ -1,16 +1,18 @@
 /**
- * The request path: app lookup → selection policy → cache → batcher → deadline race → response.
+ * The transport-free query core: app lookup (with the caller's token) → selection policy → width check →
+ * cache → batcher → deadline race → one outcome per row. Adapters (src/http, src/grpc) parse their
+ * transport's request into rows and write the outcomes in their own format.
  * Invariant: the deadline timer, not the runtime, decides when an answer goes out; a row with no
  * prediction by then gets the app's default output and the reason.
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { createHash, timingSafeEqual } from "node:crypto";
-import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts";
+import { tokenMatchesHash } from "../auth.ts";
+import { NotFoundError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
-import { parseJsonBody, type ParsedQuery, parseQuery, parseQueryBody, type Row, wrongWidth } from "./input.ts";
+import { type ParsedQuery, type Row, wrongWidth } from "./input.ts";
 import { DeadlineTimers } from "./deadlines.ts";
 import type { AppRoute, Snapshot } from "./snapshot.ts";
 
@@ -24,6 +26,14 @@ export interface AnswerOptions {
   readonly field?: string;
   /** Aborts when the client has gone: its queries are dropped before they are sent. */
   readonly signal?: AbortSignal;
+  /** Names the request in the log line of an answer with defaults. */
+  readonly requestId?: string;
+}
+
+/** The model a query goes to and its queue (undefined when no model is linked or it is not running). */
+export interface Chosen {
+  readonly choice: ModelChoice | undefined;
+  readonly queue: ModelQueue | undefined;
 }
 
 export interface Answered {
@@ -39,9 +49,6 @@ export type QueueLookup = (key: string) => ModelQueue | undefined;
 export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
 
 export class QueryProcessor {
-  #nextQueryId = 0;
-  /** JSON of recent string outputs: a classifier answers the same few labels over and over. */
-  readonly #outputJsonMemo = new Map<string, string>();
   readonly #timers = new DeadlineTimers();
 
   constructor(
@@ -55,89 +62,51 @@ export class QueryProcessor {
   ) {}
 
   /**
-   * Answers one predict body for `appName` with the JSON text of the response (at once when every row was
-   * cached). The model is chosen first, so rows are checked against the width it declared before they queue.
-   */
-  predict(
-    appName: string,
-    bodyText: string,
-    arrivalMs: number,
-    requestId = "",
-    authorization: string | null = null,
-    signal?: AbortSignal,
-  ): string | Promise<string> {
-    const route = this.route(appName, authorization);
-    const choice = selectModel(route, Math.random());
-    const queue = choice && this.queues(choice.key);
-    let parsed;
-    try {
-      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled && route.app.cache, queue?.shape);
-    } catch (err) {
-      this.metrics.onRejected(appName);
-      throw err;
-    }
-    const answered = this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow, signal, "rest");
-    return "outcomes" in answered
-      ? this.#respond(route, parsed.batch, answered, requestId, arrivalMs)
-      : answered.then((a) => this.#respond(route, parsed.batch, a, requestId, arrivalMs));
-  }
-
-  #respond(route: AppRoute, batch: boolean, { outcomes, choice }: Answered, requestId: string, arrivalMs: number): string {
-    this.#logAnswer(route.app.name, requestId, outcomes, choice, arrivalMs);
-    const model = choice?.json ?? "null";
-    if (!batch) return this.#answer(route, outcomes[0]!, model);
-    // One join of the parts: appending answer by answer builds a rope that costs twice as much to flatten.
-    const parts = new Array<string>(outcomes.length);
-    for (let i = 0; i < outcomes.length; i++) parts[i] = this.#answer(route, outcomes[i]!, model);
-    return `{"batch_predictions":[${parts.join(",")}]}`;
-  }
-
-  /**
    * The transport-free core of a predict: the policy picks a model (or `pinned` names one), rows are
    * checked against the width it declared (`field` names them in the 400), go through cache and batcher
    * against the app's deadline, and each row gets an outcome.
    */
   answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, opts: AnswerOptions = {}): Answered | Promise<Answered> {
-    const { protocol = "rest", field = "each input row", signal } = opts;
-    const choice = pinned ?? selectModel(route, Math.random());
-    const queue = choice && this.queues(choice.key);
+    const chosen = pinned ? { choice: pinned, queue: this.queues(pinned.key) } : this.choose(route);
     const first = parsed.rows[0];
+    const shape = chosen.queue?.shape;
     // The transport counts the rejection (it counts its own parse errors the same way).
-    if (queue?.shape && Array.isArray(first) && first.length !== queue.shape.width) throw wrongWidth(field, first.length, queue.shape);
-    return this.#answerChosen(route, parsed, arrivalMs, choice, queue, !!route.shadow && !pinned, signal, protocol);
+    if (shape && Array.isArray(first) && first.length !== shape.width) throw wrongWidth(opts.field ?? "each input row", first.length, shape);
+    return this.answerChosen(route, parsed, arrivalMs, chosen, pinned ? { ...opts, withShadow: false } : opts);
   }
 
-  #answerChosen(
+  /**
+   * The policy's pick for one query, and its queue: an adapter that parses rows against the model's declared
+   * width (REST JSON names the first bad row of a batch) chooses first, then parses, then calls answerChosen.
+   */
+  choose(route: AppRoute): Chosen {
+    const choice = selectModel(route, Math.random());
+    return { choice, queue: choice && this.queues(choice.key) };
+  }
+
+  /** Rows (already checked against the chosen model's width) through cache and batcher to one outcome each. */
+  answerChosen(
     route: AppRoute,
     parsed: ParsedQuery,
     arrivalMs: number,
-    choice: ModelChoice | undefined,
-    queue: ModelQueue | undefined,
-    withShadow: boolean,
-    signal: AbortSignal | undefined,
-    protocol: Protocol,
+    { choice, queue }: Chosen,
+    opts: AnswerOptions & { readonly withShadow?: boolean } = {},
   ): Answered | Promise<Answered> {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
-    if (withShadow) this.#shadow(route, choice, route.shadow!, parsed.rows, parsed.keys, deadlineMs);
-    const predicted = this.#predictRows(route, choice, queue, parsed.rows, parsed.keys, deadlineMs, signal);
+    if (route.shadow && opts.withShadow !== false) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
+    const predicted = this.#predictRows(route, choice, queue, parsed.rows, parsed.keys, deadlineMs, opts.signal);
     return Array.isArray(predicted)
-      ? this.#answered(route, choice, predicted, arrivalMs, signal, protocol)
-      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, signal, protocol));
+      ? this.#answered(route, choice, predicted, arrivalMs, opts)
+      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, opts));
   }
 
-  #answered(
-    route: AppRoute,
-    choice: ModelChoice | undefined,
-    outcomes: Outcome[],
-    arrivalMs: number,
-    signal: AbortSignal | undefined,
-    protocol: Protocol,
-  ): Answered {
+  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, opts: AnswerOptions): Answered {
     // Nobody reads the answer of a client that went away: it is neither a prediction nor a default.
-    if (signal?.aborted) return { outcomes, choice };
+    if (opts.signal?.aborted) return { outcomes, choice };
+    this.#logAnswer(route.app.name, opts.requestId ?? "", outcomes, choice, arrivalMs);
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
-    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000, protocol);
+    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000, opts.protocol ?? "rest");
     return { outcomes, choice };
   }
 
@@ -158,25 +127,23 @@ export class QueryProcessor {
     }
   }
 
-  /** The route of an app, or 404; 401 when the app has a query token and `authorization` does not carry it. */
-  route(appName: string, authorization: string | null = null): AppRoute {
+  /** The route of an app, or 404; 401 when the app has a query token and the caller's `token` is not it. */
+  route(appName: string, token = ""): AppRoute {
     const route = this.#route(appName);
-    if (route.queryTokenHash) checkQueryToken(route, authorization);
+    if (route.queryTokenHash && !tokenMatchesHash(token, route.queryTokenHash)) {
+      throw new UnauthorizedError(
+        `application '${route.app.name}' needs its query token`,
+        "send 'Authorization: Bearer <query token>' (set with register-app --query-token)",
+      );
+    }
     return route;
   }
 
   /**
-   * Clipper's feedback route: `{"input": ..., "label": ...}`. Every linked model is asked about the
-   * input; a model whose output equals the label is rewarded 1, others 0.
+   * Feedback for one labelled input (Clipper's update): every linked model is asked about it; a model whose
+   * output equals the label is rewarded 1, others 0. Returns the rewards and, under exp3, the new weights.
    */
-  async update(appName: string, bodyText: string, arrivalMs: number, authorization: string | null = null): Promise<string> {
-    const route = this.route(appName, authorization);
-    const body = parseJsonBody(bodyText, route.app.inputType);
-    const parsed = parseQueryBody(body, route.app.inputType);
-    const label = (body as { label?: unknown }).label;
-    if (parsed.batch || (typeof label !== "string" && typeof label !== "number")) {
-      throw new BadRequestError("feedback needs one 'input' and a 'label' (a string or a number)", '{"input": [...], "label": "1"}');
-    }
+  async feedback(route: AppRoute, parsed: ParsedQuery, label: string | number, arrivalMs: number) {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     const queues = route.linked.map((choice) => this.queues(choice.key));
     const row = parsed.rows[0];
@@ -188,8 +155,7 @@ export class QueryProcessor {
         rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, label) ? 1 : 0);
       }),
     );
-    const weights = this.onFeedback(appName, rewards);
-    return JSON.stringify({ app_name: appName, rewards: Object.fromEntries(rewards), weights: weights ?? null });
+    return { rewards, weights: this.onFeedback(route.app.name, rewards) };
   }
 
   #route(appName: string): AppRoute {
@@ -272,35 +238,6 @@ export class QueryProcessor {
         if (x.ok && y.ok) this.metrics.onShadow(route.app.name, shadow.key, JSON.stringify(x.output) === JSON.stringify(y.output));
       }
     });
-  }
-
-  #outputJson(output: unknown): string {
-    if (typeof output !== "string" || output.length > 64) return JSON.stringify(output);
-    const memo = this.#outputJsonMemo;
-    let json = memo.get(output);
-    if (json === undefined) {
-      if (memo.size >= 1024) memo.clear();
-      memo.set(output, (json = JSON.stringify(output)));
-    }
-    return json;
-  }
-
-  #answer(route: AppRoute, outcome: Outcome, modelJson: string): string {
-    const id = this.#nextQueryId++;
-    if (outcome.ok) return `{"query_id":${id},"output":${this.#outputJson(outcome.output)},"default":false,"model":${modelJson}}`;
-    return `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}}`;
-  }
-}
-
-/** Constant-time check of `Authorization: Bearer <query token>` against the app's stored hash. */
-function checkQueryToken(route: AppRoute, authorization: string | null): void {
-  const given = authorization?.startsWith("Bearer ") ? authorization.slice(7).trim() : "";
-  const hash = createHash("sha256").update(given).digest();
-  if (!given || !timingSafeEqual(hash, route.queryTokenHash!)) {
-    throw new UnauthorizedError(
-      `application '${route.app.name}' needs its query token`,
-      "send 'Authorization: Bearer <query token>' (set with register-app --query-token)",
-    );
   }
 }
 
