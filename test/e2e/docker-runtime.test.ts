@@ -78,7 +78,7 @@ describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => 
       expect(c.Config.Labels).toMatchObject({
         "clipper.model": "dsum",
         "clipper.version": "1",
-        "clipper.replica": r.model_replica_id,
+        "clipper.replica": r.replica_id,
         "clipper.data-dir": server.dataDir,
       });
       expect(c.Mounts.map((m: { Destination: string; RW: boolean }) => [m.Destination, m.RW])).toEqual([["/model/artifact", false]]);
