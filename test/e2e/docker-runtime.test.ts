@@ -21,7 +21,7 @@ interface Container {
   model_name: string;
   state: string;
   container: string | null;
-  model_replica_id: string;
+  replica_id: string;
 }
 
 async function waitFor<T>(what: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T | undefined> {
