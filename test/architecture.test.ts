@@ -11,6 +11,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   domain: [],
   errors: [],
   log: [],
+  auth: [],
   "types.d": [],
   config: LEAVES,
   registry: LEAVES,

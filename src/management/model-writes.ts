@@ -9,7 +9,6 @@ import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import type { Logger } from "../log.ts";
 import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
-import { buildSnapshot, type Snapshot } from "../query/snapshot.ts";
 import type { ModelRecord, Registry } from "../registry/registry.ts";
 import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
@@ -19,33 +18,24 @@ import type { RuntimeManager } from "../runtime/manager.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import { formatExtension, resolveFormat } from "./format-choice.ts";
 import { modelRoot } from "./formats.ts";
-import { ManagementReads } from "./reads.ts";
+import type { ManagementReads } from "./reads.ts";
+import type { SnapshotStore } from "./snapshot-store.ts";
 import type { AddModel } from "./schemas.ts";
 
-export abstract class ModelWrites extends ManagementReads {
-  #snapshot: Snapshot;
-
+export class ModelWrites {
   constructor(
-    registry: Registry,
-    runtimes: RuntimeManager<ModelQueue>,
-    protected readonly artifacts: ArtifactStore,
-    cache: PredictionCache,
+    private readonly registry: Registry,
+    private readonly runtimes: RuntimeManager<ModelQueue>,
+    private readonly artifacts: ArtifactStore,
+    private readonly cache: PredictionCache,
     private readonly envs: EnvironmentBuilder,
+    private readonly snapshots: SnapshotStore,
+    private readonly reads: ManagementReads,
+    /** Versions that could not be started at restore, with the reason (the reads show them). */
+    private readonly restoreErrors: Map<string, string>,
     /** How long a new version's first prediction may take. */
     private readonly probeTimeoutMs = 10_000,
-  ) {
-    super(registry, runtimes, cache);
-    this.#snapshot = buildSnapshot(registry);
-  }
-
-  override get snapshot(): Snapshot {
-    return this.#snapshot;
-  }
-
-  /** Rebuilds the query snapshot after a registry write. */
-  protected refresh(): void {
-    this.#snapshot = buildSnapshot(this.registry);
-  }
+  ) {}
 
   /** Starts the current version of every registered model (server start-up). */
   async restore(logger: Logger): Promise<void> {
@@ -138,10 +128,10 @@ export abstract class ModelWrites extends ManagementReads {
         this.registry.insertLink(body.app.name, body.model_name);
       }
     });
-    this.refresh();
+    this.snapshots.refresh();
     // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
     if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
-    return this.getModel(body.model_name, version);
+    return this.reads.getModel(body.model_name, version);
   }
 
   /**
@@ -172,18 +162,18 @@ export abstract class ModelWrites extends ManagementReads {
     const target = this.registry.model(name, version);
     if (!target) throw new NotFoundError(`no model ${name} version ${version}`, `see \`clipper versions ${name}\``);
     const previous = this.registry.currentModel(name);
-    if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.getModel(name, version);
+    if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.reads.getModel(name, version);
     if (target.runtime !== "none" && !this.runtimes.running(modelKey(name, version))) {
       await this.#startAndProbe(target, previous);
     }
     this.registry.transaction(() => this.registry.setCurrent(name, version));
-    this.refresh();
+    this.snapshots.refresh();
     if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
-    return this.getModel(name, version);
+    return this.reads.getModel(name, version);
   }
 
   async setNumReplicas(name: string, replicas: number) {
-    const current = this.current(name);
+    const current = this.reads.current(name);
     if (current.runtime === "none") {
       throw new ConflictError(
         `model ${name} version ${current.version} was registered without containers (NO_CONTAINER) and has no replicas to scale`,
@@ -192,7 +182,7 @@ export abstract class ModelWrites extends ManagementReads {
     }
     await this.runtimes.scale(modelKey(name, current.version), replicas);
     this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
-    return this.getModel(name, current.version);
+    return this.reads.getModel(name, current.version);
   }
 
   /** Removes one version: its replicas, its registry row, its logs and (when unused) its artifact. */
@@ -204,7 +194,7 @@ export abstract class ModelWrites extends ManagementReads {
       this.registry.deleteModelVersion(name, version);
       if (this.registry.versions(name).length === 0) this.registry.deleteLinksOfModel(name);
     });
-    this.refresh();
+    this.snapshots.refresh();
     this.cache.evictPrefix(`${modelKey(name, version)}\u0000`);
     rmSync(this.runtimes.logPath(name, version), { force: true });
     if (model.artifactSha256 && !this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
@@ -220,7 +210,7 @@ export abstract class ModelWrites extends ManagementReads {
   async stopInactiveVersions(names: readonly string[]): Promise<string[]> {
     const removed: string[] = [];
     for (const name of names) {
-      this.current(name);
+      this.reads.current(name);
       for (const m of this.registry.versions(name).filter((v) => !v.isCurrent)) {
         await this.deleteVersionedModel(name, m.version);
         removed.push(modelKey(name, m.version));
@@ -239,7 +229,7 @@ export abstract class ModelWrites extends ManagementReads {
   }
 
   /** The `single` policy serves one model: a second, different link is refused. */
-  protected checkSingleLink(appName: string, modelName: string): void {
+  checkSingleLink(appName: string, modelName: string): void {
     const app = this.registry.app(appName);
     if (app?.policy !== "single") return;
     const other = this.registry.linkedModels(appName).find((m) => m !== modelName);

@@ -5,24 +5,23 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { NotFoundError } from "../errors.ts";
-import type { Snapshot } from "../query/snapshot.ts";
+import type { PolicyState } from "./policy-state.ts";
+import type { SnapshotStore } from "./snapshot-store.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
 import { modelKey } from "../domain.ts";
 import type { ModelQueue } from "../batching/model-queue.ts";
 import type { RuntimeManager } from "../runtime/manager.ts";
 
-export abstract class ManagementReads {
-  /** Model versions that could not be started when the server restored them, with the reason. */
-  protected readonly restoreErrors = new Map<string, string>();
-
+export class ManagementReads {
   constructor(
-    protected readonly registry: Registry,
-    protected readonly runtimes: RuntimeManager<ModelQueue>,
-    protected readonly cache: PredictionCache,
+    private readonly registry: Registry,
+    private readonly runtimes: RuntimeManager<ModelQueue>,
+    private readonly cache: PredictionCache,
+    private readonly snapshots: SnapshotStore,
+    private readonly policyState: PolicyState,
+    /** Model versions that could not be started when the server restored them, with the reason (model writes fill it). */
+    private readonly restoreErrors: ReadonlyMap<string, string>,
   ) {}
-
-  /** The in-memory view that serves queries. */
-  abstract get snapshot(): Snapshot;
 
   /** The end of a version's captured stderr (the current version when none is given). */
   logs(name: string, version: string | undefined, maxBytes: number): string {
@@ -48,15 +47,17 @@ export abstract class ManagementReads {
     return versions.map((m) => this.describeModel(m));
   }
 
+  /** An app as the registry has it, with weights learned and not yet written. */
   getApplication(name: string) {
     const app = this.app(name);
+    const pending = this.policyState.pending(app.name);
     return {
       name: app.name,
       input_type: app.inputType,
       default_output: app.defaultOutput,
       latency_slo_micros: app.sloMicros,
       policy: app.policy,
-      policy_config: app.policyConfig,
+      policy_config: pending ? { ...app.policyConfig, weights: pending } : app.policyConfig,
       query_token_required: app.queryTokenSha256 !== undefined,
       cache: app.cache,
       linked_models: this.registry.linkedModels(app.name),
@@ -139,12 +140,12 @@ export abstract class ManagementReads {
 
   /** An app is ready when every linked model's current version has a ready replica. */
   isAppReady(appName: string): boolean {
-    const route = this.snapshot.apps.get(appName);
+    const route = this.snapshots.current.apps.get(appName);
     if (!route) return false;
     return route.candidates.every((c) => this.runtimes.replicasOf(c.key).some((r) => r.state === "ready"));
   }
 
-  protected describeModel(m: ModelRecord) {
+  describeModel(m: ModelRecord) {
     const key = modelKey(m.name, m.version);
     const pool = this.runtimes.status(key);
     const state = m.runtime === "none" ? "registered" : (pool?.state ?? (m.isCurrent ? (this.restoreErrors.has(key) ? "failed" : "stopped") : "inactive"));
@@ -173,13 +174,13 @@ export abstract class ManagementReads {
     };
   }
 
-  protected current(name: string): ModelRecord {
+  current(name: string): ModelRecord {
     const model = this.registry.currentModel(name);
     if (!model) throw new NotFoundError(`no model named '${name}' with a current version`, "deploy it first with `clipper deploy`");
     return model;
   }
 
-  protected app(name: string): AppRecord {
+  app(name: string): AppRecord {
     const app = this.registry.app(name);
     if (!app) throw new NotFoundError(`no application named '${name}'`, "register it with `clipper register-app`");
     return app;

@@ -1,132 +1,80 @@
 /**
- * Management writes of applications, links and policies (model versions are model-writes.ts's, reads are
- * reads.ts's): each is a registry write (one transaction) → snapshot refresh.
+ * Management, composed of small pieces, each tested alone: the snapshot the query side reads
+ * (snapshot-store.ts), reads (reads.ts), model-version writes (model-writes.ts), app, link and policy writes
+ * (app-writes.ts) and learned policy state (policy-state.ts). This facade only wires them and gives the
+ * routes one object; it holds no logic of its own.
  */
-import { createHash } from "node:crypto";
 import type { z } from "zod";
-import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
-import { exp3Update, type PolicyName } from "../policy/select.ts";
-import type { InputType } from "../domain.ts";
-import { patchWeights } from "../query/snapshot.ts";
+import type { ModelQueue } from "../batching/model-queue.ts";
+import type { PredictionCache } from "../cache/prediction-cache.ts";
+import type { Logger } from "../log.ts";
+import type { Snapshot } from "../query/snapshot.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { EnvironmentBuilder } from "../runtime/environments.ts";
+import type { RuntimeManager } from "../runtime/manager.ts";
+import { AppWrites } from "./app-writes.ts";
+import type { ArtifactStore } from "./artifacts.ts";
 import { ModelWrites } from "./model-writes.ts";
 import { PolicyState } from "./policy-state.ts";
-import type { AddApp, AddModelLinks, SetPolicy } from "./schemas.ts";
+import { ManagementReads } from "./reads.ts";
+import type { AddApp, AddModel, AddModelLinks, SetPolicy } from "./schemas.ts";
+import { SnapshotStore } from "./snapshot-store.ts";
 
-export class ManagementService extends ModelWrites {
-  readonly #policyState = new PolicyState(this.registry);
+export class ManagementService {
+  readonly policyState: PolicyState;
+  readonly snapshots: SnapshotStore;
+  readonly reads: ManagementReads;
+  readonly models: ModelWrites;
+  readonly apps: AppWrites;
 
-  /** Every write starts from the registry: learned weights not yet written go there first. */
-  protected override refresh(): void {
-    this.#policyState.flush();
-    super.refresh();
+  constructor(registry: Registry, runtimes: RuntimeManager<ModelQueue>, artifacts: ArtifactStore, cache: PredictionCache, envs: EnvironmentBuilder) {
+    const restoreErrors = new Map<string, string>();
+    this.policyState = new PolicyState(registry);
+    this.snapshots = new SnapshotStore(registry, this.policyState);
+    this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, restoreErrors);
+    this.models = new ModelWrites(registry, runtimes, artifacts, cache, envs, this.snapshots, this.reads, restoreErrors);
+    this.apps = new AppWrites(registry, this.snapshots, this.policyState, this.reads, this.models);
   }
 
-  /** An app as the registry has it, with weights learned and not yet written. */
-  override getApplication(name: string) {
-    const app = super.getApplication(name);
-    const weights = this.#policyState.pending(app.name);
-    return weights ? { ...app, policy_config: { ...app.policy_config, weights } } : app;
+  /** The in-memory view that serves queries. */
+  get snapshot(): Snapshot {
+    return this.snapshots.current;
   }
 
   /** Writes what policies learned (shutdown). */
   flushPolicyState(): void {
-    this.#policyState.flush();
+    this.policyState.flush();
   }
 
-  addApp(body: z.output<typeof AddApp>) {
-    if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
-    this.registry.insertApp({
-      name: body.name,
-      inputType: body.input_type as InputType,
-      defaultOutput: body.default_output,
-      sloMicros: body.latency_slo_micros,
-      policy: "single",
-      cache: body.cache,
-      queryTokenSha256: body.query_token ? createHash("sha256").update(body.query_token).digest("hex") : undefined,
-    });
-    this.refresh();
-    return this.getApplication(body.name);
-  }
+  // Reads.
+  logs = (name: string, version: string | undefined, maxBytes: number) => this.reads.logs(name, version, maxBytes);
+  versions = (name: string) => this.reads.versions(name);
+  getApplication = (name: string) => this.reads.getApplication(name);
+  getAllApplications = (verbose: boolean) => this.reads.getAllApplications(verbose);
+  getLinkedModels = (appName: string) => this.reads.getLinkedModels(appName);
+  getModel = (name: string, version: string) => this.reads.getModel(name, version);
+  getAllModels = (verbose: boolean) => this.reads.getAllModels(verbose);
+  getAllContainers = () => this.reads.getAllContainers();
+  getAllContainerNames = () => this.reads.getAllContainerNames();
+  getContainer = (name: string, version: string, replicaNumber: number) => this.reads.getContainer(name, version, replicaNumber);
+  status = () => this.reads.status();
+  isRunning = (key: string) => this.reads.isRunning(key);
+  isAppReady = (appName: string) => this.reads.isAppReady(appName);
 
-  deleteModelLinks(appName: string, modelNames: readonly string[]): string[] {
-    const app = this.app(appName);
-    const linked = this.registry.linkedModels(app.name);
-    for (const m of modelNames) if (!linked.includes(m)) throw new NotFoundError(`model '${m}' is not linked to application '${app.name}'`);
-    this.registry.transaction(() => modelNames.forEach((m) => this.registry.deleteLink(app.name, m)));
-    this.refresh();
-    return this.registry.linkedModels(app.name);
-  }
+  // Model versions.
+  restore = (logger: Logger) => this.models.restore(logger);
+  addModel = (body: z.output<typeof AddModel>) => this.models.addModel(body);
+  setModelVersion = (name: string, version: string) => this.models.setModelVersion(name, version);
+  setNumReplicas = (name: string, replicas: number) => this.models.setNumReplicas(name, replicas);
+  deleteVersionedModel = (name: string, version: string) => this.models.deleteVersionedModel(name, version);
+  stopModels = (names: readonly string[]) => this.models.stopModels(names);
+  stopInactiveVersions = (names: readonly string[]) => this.models.stopInactiveVersions(names);
 
-  deleteApp(name: string): void {
-    this.app(name);
-    this.#policyState.discard(name);
-    this.registry.transaction(() => this.registry.deleteApp(name));
-    this.refresh();
-  }
-
-  /** Chooses an app's selection policy; models named in it are linked when they are not yet. */
-  setPolicy(body: z.output<typeof SetPolicy>) {
-    const app = this.app(body.app_name);
-    const policy = body.policy as PolicyName;
-    const named = policy === "split" ? Object.keys(body.weights ?? {}) : policy === "shadow" ? [body.primary!, body.shadow!] : [];
-    for (const name of named) {
-      const model = this.current(name);
-      if (model.inputType !== app.inputType) {
-        throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
-      }
-    }
-    this.#policyState.discard(app.name);
-    const linked = new Set([...this.registry.linkedModels(app.name), ...named]);
-    if (policy === "single" && linked.size > 1) {
-      throw new ConflictError(`application '${app.name}' has ${linked.size} linked models; 'single' serves one`, "unlink the others first");
-    }
-    const config =
-      policy === "split"
-        ? { weights: body.weights }
-        : policy === "shadow"
-          ? { primary: body.primary, shadow: body.shadow }
-          : policy === "exp3"
-            ? { weights: Object.fromEntries([...linked].map((m) => [m, 1])) }
-            : {};
-    this.registry.transaction(() => {
-      for (const name of named) this.registry.insertLink(app.name, name);
-      this.registry.setPolicy(app.name, policy, config);
-    });
-    this.refresh();
-    return this.getApplication(app.name);
-  }
-
-  /**
-   * Feedback for one labelled input; under exp3 the arm weights move toward the models that were right.
-   * In memory and in the query snapshot at once; in the registry within PolicyState's interval.
-   */
-  recordFeedback(appName: string, rewards: ReadonlyMap<string, number>): Record<string, number> | undefined {
-    const route = this.snapshot.apps.get(appName);
-    if (route?.app.policy !== "exp3") return undefined;
-    const names = [...rewards.keys()];
-    const old = this.#policyState.pending(appName) ?? (route.app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
-    const next = exp3Update(
-      names.map((n) => old[n] ?? 1),
-      names.map((n) => rewards.get(n)!),
-    );
-    const weights = { ...old, ...Object.fromEntries(names.map((n, i) => [n, next[i]!])) };
-    this.#policyState.record(appName, weights);
-    patchWeights(this.snapshot, appName, weights);
-    return weights;
-  }
-
-  addModelLinks(body: z.output<typeof AddModelLinks>): string[] {
-    const app = this.app(body.app_name);
-    for (const name of body.model_names) {
-      const model = this.registry.currentModel(name);
-      if (!model) throw new NotFoundError(`no model named '${name}'`, "deploy it first with `clipper deploy`");
-      if (model.inputType !== app.inputType) {
-        throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
-      }
-      this.checkSingleLink(app.name, name);
-    }
-    this.registry.transaction(() => body.model_names.forEach((m) => this.registry.insertLink(app.name, m)));
-    this.refresh();
-    return this.registry.linkedModels(app.name);
-  }
+  // Apps, links and policies.
+  addApp = (body: z.output<typeof AddApp>) => this.apps.addApp(body);
+  deleteApp = (name: string) => this.apps.deleteApp(name);
+  addModelLinks = (body: z.output<typeof AddModelLinks>) => this.apps.addModelLinks(body);
+  deleteModelLinks = (appName: string, modelNames: readonly string[]) => this.apps.deleteModelLinks(appName, modelNames);
+  setPolicy = (body: z.output<typeof SetPolicy>) => this.apps.setPolicy(body);
+  recordFeedback = (appName: string, rewards: ReadonlyMap<string, number>) => this.apps.recordFeedback(appName, rewards);
 }

@@ -1,0 +1,122 @@
+/**
+ * Management writes of applications, links and policies (model versions are model-writes.ts's, reads are
+ * reads.ts's): each is a registry write (one transaction) → snapshot refresh.
+ */
+import { createHash } from "node:crypto";
+import type { z } from "zod";
+import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import { exp3Update, type PolicyName } from "../policy/select.ts";
+import type { InputType } from "../domain.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { ModelWrites } from "./model-writes.ts";
+import type { PolicyState } from "./policy-state.ts";
+import type { ManagementReads } from "./reads.ts";
+import type { SnapshotStore } from "./snapshot-store.ts";
+import type { AddApp, AddModelLinks, SetPolicy } from "./schemas.ts";
+
+export class AppWrites {
+  constructor(
+    private readonly registry: Registry,
+    private readonly snapshots: SnapshotStore,
+    private readonly policyState: PolicyState,
+    private readonly reads: ManagementReads,
+    private readonly models: ModelWrites,
+  ) {}
+
+  addApp(body: z.output<typeof AddApp>) {
+    if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
+    this.registry.insertApp({
+      name: body.name,
+      inputType: body.input_type as InputType,
+      defaultOutput: body.default_output,
+      sloMicros: body.latency_slo_micros,
+      policy: "single",
+      cache: body.cache,
+      queryTokenSha256: body.query_token ? createHash("sha256").update(body.query_token).digest("hex") : undefined,
+    });
+    this.snapshots.refresh();
+    return this.reads.getApplication(body.name);
+  }
+
+  deleteModelLinks(appName: string, modelNames: readonly string[]): string[] {
+    const app = this.reads.app(appName);
+    const linked = this.registry.linkedModels(app.name);
+    for (const m of modelNames) if (!linked.includes(m)) throw new NotFoundError(`model '${m}' is not linked to application '${app.name}'`);
+    this.registry.transaction(() => modelNames.forEach((m) => this.registry.deleteLink(app.name, m)));
+    this.snapshots.refresh();
+    return this.registry.linkedModels(app.name);
+  }
+
+  deleteApp(name: string): void {
+    this.reads.app(name);
+    this.policyState.discard(name);
+    this.registry.transaction(() => this.registry.deleteApp(name));
+    this.snapshots.refresh();
+  }
+
+  /** Chooses an app's selection policy; models named in it are linked when they are not yet. */
+  setPolicy(body: z.output<typeof SetPolicy>) {
+    const app = this.reads.app(body.app_name);
+    const policy = body.policy as PolicyName;
+    const named = policy === "split" ? Object.keys(body.weights ?? {}) : policy === "shadow" ? [body.primary!, body.shadow!] : [];
+    for (const name of named) {
+      const model = this.reads.current(name);
+      if (model.inputType !== app.inputType) {
+        throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
+      }
+    }
+    this.policyState.discard(app.name);
+    const linked = new Set([...this.registry.linkedModels(app.name), ...named]);
+    if (policy === "single" && linked.size > 1) {
+      throw new ConflictError(`application '${app.name}' has ${linked.size} linked models; 'single' serves one`, "unlink the others first");
+    }
+    const config =
+      policy === "split"
+        ? { weights: body.weights }
+        : policy === "shadow"
+          ? { primary: body.primary, shadow: body.shadow }
+          : policy === "exp3"
+            ? { weights: Object.fromEntries([...linked].map((m) => [m, 1])) }
+            : {};
+    this.registry.transaction(() => {
+      for (const name of named) this.registry.insertLink(app.name, name);
+      this.registry.setPolicy(app.name, policy, config);
+    });
+    this.snapshots.refresh();
+    return this.reads.getApplication(app.name);
+  }
+
+  /**
+   * Feedback for one labelled input; under exp3 the arm weights move toward the models that were right.
+   * In memory and in the query snapshot at once; in the registry within PolicyState's interval.
+   */
+  recordFeedback(appName: string, rewards: ReadonlyMap<string, number>): Record<string, number> | undefined {
+    const route = this.snapshots.current.apps.get(appName);
+    if (route?.app.policy !== "exp3") return undefined;
+    const names = [...rewards.keys()];
+    const old = this.policyState.pending(appName) ?? (route.app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
+    const next = exp3Update(
+      names.map((n) => old[n] ?? 1),
+      names.map((n) => rewards.get(n)!),
+    );
+    const weights = { ...old, ...Object.fromEntries(names.map((n, i) => [n, next[i]!])) };
+    this.policyState.record(appName, weights);
+    this.snapshots.patchWeights(appName, weights);
+    return weights;
+  }
+
+  addModelLinks(body: z.output<typeof AddModelLinks>): string[] {
+    const app = this.reads.app(body.app_name);
+    for (const name of body.model_names) {
+      const model = this.registry.currentModel(name);
+      if (!model) throw new NotFoundError(`no model named '${name}'`, "deploy it first with `clipper deploy`");
+      if (model.inputType !== app.inputType) {
+        throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
+      }
+      this.models.checkSingleLink(app.name, name);
+    }
+    this.registry.transaction(() => body.model_names.forEach((m) => this.registry.insertLink(app.name, m)));
+    this.snapshots.refresh();
+    return this.registry.linkedModels(app.name);
+  }
+}
