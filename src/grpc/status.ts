@@ -33,6 +33,8 @@ const BY_HTTP_STATUS: Readonly<Record<number, GrpcCode>> = {
   404: GrpcStatus.NOT_FOUND,
   409: GrpcStatus.FAILED_PRECONDITION,
   413: GrpcStatus.RESOURCE_EXHAUSTED,
+  422: GrpcStatus.FAILED_PRECONDITION,
+  502: GrpcStatus.UNAVAILABLE,
   503: GrpcStatus.UNAVAILABLE,
 };
 

@@ -1,4 +1,4 @@
-/** The one error mapping: each typed error answers its status and code, and docs/errors.md lists exactly those. */
+/** The error mappings (HTTP and gRPC): each typed error answers its status, code and gRPC code, and docs/errors.md lists exactly those. */
 import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import {
   UnavailableError,
   UpstreamFailure,
 } from "../../src/errors.ts";
+import { GrpcStatus, grpcError } from "../../src/grpc/status.ts";
 import { errorResponse } from "../../src/http/error-response.ts";
 
 const CASES: [Error, number, string][] = [
@@ -30,16 +31,18 @@ const CASES: [Error, number, string][] = [
   [new TypeError("a bug"), 500, "internal"],
 ];
 
-/** `| code | status | when |` rows of docs/errors.md. */
-function documented(): Map<string, number> {
+/** `| code | status | gRPC | when |` rows of docs/errors.md: code → [status, gRPC code name]. */
+function documented(): Map<string, [number, string]> {
   const text = readFileSync(join(import.meta.dir, "../../docs/errors.md"), "utf8");
-  const rows = [...text.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)];
-  return new Map(rows.map((m) => [m[1]!, Number(m[2])]));
+  const rows = [...text.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| `([A-Z_]+)` \|/gm)];
+  return new Map(rows.map((m) => [m[1]!, [Number(m[2]), m[3]!]]));
 }
+
+const quiet = { error() {} } as unknown as Parameters<typeof errorResponse>[1];
+const grpcName = (code: number) => Object.entries(GrpcStatus).find(([, c]) => c === code)![0];
 
 describe("errorResponse", () => {
   it.each(CASES)("answers %p with its status and code", async (err, status, code) => {
-    const quiet = { error() {} } as unknown as Parameters<typeof errorResponse>[1];
     const res = errorResponse(err, quiet);
     expect(res.status).toBe(status);
     const body = (await res.json()) as { error: string; code: string; cause: unknown };
@@ -47,9 +50,8 @@ describe("errorResponse", () => {
     expect(body.error).toBe(status === 500 ? "internal server error" : err.message);
   });
 
-  it("is documented in docs/errors.md, code for code and status for status", () => {
-    const docs = documented();
-    const fromCode = new Map(CASES.map(([, status, code]) => [code, status]));
-    expect(Object.fromEntries(docs)).toEqual(Object.fromEntries(fromCode));
+  it("is documented in docs/errors.md, code for code, status for status and gRPC code for gRPC code", () => {
+    const fromCode = new Map(CASES.map(([err, status, code]) => [code, [status, grpcName(grpcError(err, quiet).code)]]));
+    expect(Object.fromEntries(documented())).toEqual(Object.fromEntries(fromCode));
   });
 });
