@@ -16,6 +16,7 @@ import {
 } from "../../src/errors.ts";
 import { GrpcStatus, grpcError } from "../../src/grpc/status.ts";
 import { errorResponse } from "../../src/http/error-response.ts";
+import type { Logger } from "../../src/log.ts";
 
 const CASES: [Error, number, string][] = [
   [new BadRequestError("input has 3 values; model hr version 1 expects 5"), 400, "bad_request"],
@@ -38,7 +39,7 @@ function documented(): Map<string, [number, string]> {
   return new Map(rows.map((m) => [m[1]!, [Number(m[2]), m[3]!]]));
 }
 
-const quiet = { error() {} } as unknown as Parameters<typeof errorResponse>[1];
+const quiet = { error() {} } as unknown as Logger;
 const grpcName = (code: number) => Object.entries(GrpcStatus).find(([, c]) => c === code)![0];
 
 describe("errorResponse", () => {
@@ -51,7 +52,7 @@ describe("errorResponse", () => {
   });
 
   it("is documented in docs/errors.md, code for code, status for status and gRPC code for gRPC code", () => {
-    const fromCode = new Map(CASES.map(([err, status, code]) => [code, [status, grpcName(grpcError(err, quiet).code)]]));
+    const fromCode = new Map<string, [number, string]>(CASES.map(([err, status, code]) => [code, [status, grpcName(grpcError(err, quiet).code)]]));
     expect(Object.fromEntries(documented())).toEqual(Object.fromEntries(fromCode));
   });
 });
