@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { hrRows, singleBody, writeBodies } from "./bodies.ts";
-import { describeMachine } from "./machine.ts";
-import { installCleanup, run } from "./proc.ts";
+import { hrRows, singleBody, writeBodies } from "../lib/bodies.ts";
+import { describeMachine } from "../lib/machine.ts";
+import { installCleanup, run } from "../lib/proc.ts";
 import { startClipper, type Context } from "./systems.ts";
 import { trainModel } from "./venv.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";

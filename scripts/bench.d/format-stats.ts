@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, spawnService } from "./proc.ts";
+import { freePort, spawnService } from "../lib/proc.ts";
 import { runWrk } from "./wrk.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");

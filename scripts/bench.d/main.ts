@@ -3,10 +3,10 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, st
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "./bodies.ts";
+import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "../lib/bodies.ts";
 import { runFaultsBench } from "./faults.ts";
-import { describeMachine } from "./machine.ts";
-import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "./proc.ts";
+import { describeMachine } from "../lib/machine.ts";
+import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "../lib/proc.ts";
 import { latencySvg, markdown, throughputSvg } from "./report.ts";
 import { computeTargets, MB, type ClipperRunMetrics, type DeploySample, type Interleaved, type Results, type RunResult, type SystemResult } from "./results.ts";
 import { deployHr, predictsOk, startClipper, SYSTEMS, type Context, type Running, type SystemId, type SystemSpec } from "./systems.ts";

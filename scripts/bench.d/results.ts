@@ -1,5 +1,5 @@
 /** The shape of results.json, and the issue-5 targets computed from one run's numbers. */
-import type { Machine } from "./machine.ts";
+import type { Machine } from "../lib/machine.ts";
 import type { SystemId } from "./systems.ts";
 import type { WrkResult } from "./wrk.ts";
 

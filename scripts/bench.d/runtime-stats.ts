@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, installCleanup, rssBytes, run, spawnService, waitFor } from "./proc.ts";
+import { freePort, installCleanup, rssBytes, run, spawnService, waitFor } from "../lib/proc.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BIN = join(ROOT, "clipper");

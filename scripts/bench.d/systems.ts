@@ -1,8 +1,8 @@
 /** The systems under test: how each is started, made ready with the HR model, checked, and stopped. */
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONSTANT_ROW, singleBody, type Protocol } from "./bodies.ts";
-import { freePort, logTail, run, spawnService, waitFor, type Service } from "./proc.ts";
+import { CONSTANT_ROW, singleBody, type Protocol } from "../lib/bodies.ts";
+import { freePort, logTail, run, spawnService, waitFor, type Service } from "../lib/proc.ts";
 
 export type SystemId = "clipper" | "clipper-cache-hit" | "limit" | "fastapi" | "mlserver";
 

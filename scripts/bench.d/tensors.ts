@@ -10,9 +10,9 @@ import { copyFileSync, chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { hrRows, type Row } from "./bodies.ts";
-import { describeMachine, type Machine } from "./machine.ts";
-import { freePort, installCleanup, run, serviceCpu, waitFor, waitQuiet } from "./proc.ts";
+import { hrRows, type Row } from "../lib/bodies.ts";
+import { describeMachine, type Machine } from "../lib/machine.ts";
+import { freePort, installCleanup, run, serviceCpu, waitFor, waitQuiet } from "../lib/proc.ts";
 import { deployHr, mlserver, predictsOk, startClipper, type Context } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
 

@@ -1,7 +1,7 @@
 /** The peers' Python environment (.venv-bench, from the pinned requirements.txt) and the HR pickle each side loads. */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "./proc.ts";
+import { run } from "../lib/proc.ts";
 
 const REQUIREMENTS = join(import.meta.dir, "requirements.txt");
 

@@ -1,6 +1,6 @@
 /** Runs wrk against one URL with a file of POST bodies and parses the result line post.lua prints. */
 import { join } from "node:path";
-import { trackChild } from "./proc.ts";
+import { trackChild } from "../lib/proc.ts";
 
 const LUA = join(import.meta.dir, "post.lua");
 

@@ -1,5 +1,5 @@
 /** Runs the planned admin events through the CLI at their times: deploys alternating two artifacts, rollbacks, a scale up and down. */
-import { run } from "../bench.d/proc.ts";
+import { run } from "../lib/proc.ts";
 import type { PlannedEvent } from "./plan.ts";
 import type { EventResult } from "./verdict.ts";
 

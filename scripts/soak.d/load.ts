@@ -1,5 +1,5 @@
 /** Steady, paced load on 127.0.0.1: `concurrency` loops of varied single predicts and an occasional input_batch, every answer counted. */
-import { batchBody, hrRows, singleBody, type Row } from "../bench.d/bodies.ts";
+import { batchBody, hrRows, singleBody, type Row } from "../lib/bodies.ts";
 
 export interface Counts {
   sent: number;

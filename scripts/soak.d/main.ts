@@ -3,8 +3,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { describeMachine } from "../bench.d/machine.ts";
-import { freePort, installCleanup, logTail, run, spawnService, waitFor, type Service } from "../bench.d/proc.ts";
+import { describeMachine } from "../lib/machine.ts";
+import { freePort, installCleanup, logTail, run, spawnService, waitFor, type Service } from "../lib/proc.ts";
 import { runEvents } from "./events.ts";
 import { countsAddUp, startLoad } from "./load.ts";
 import { makePlan, type Plan } from "./plan.ts";

@@ -1,5 +1,5 @@
 /** bench/soak.md: settings, counts, RSS at the warm-up end and the end, growth, events, verdict, machine. */
-import type { Machine } from "../bench.d/machine.ts";
+import type { Machine } from "../lib/machine.ts";
 import type { Counts } from "./load.ts";
 import type { Plan } from "./plan.ts";
 import type { RssSample } from "./sampler.ts";

@@ -1,5 +1,5 @@
 /** Samples the RSS of the server process and of every replica (pids from POST /admin/get_all_containers) on a timer. */
-import { rssBytes, sessionPids } from "../bench.d/proc.ts";
+import { rssBytes, sessionPids } from "../lib/proc.ts";
 
 export interface ReplicaSample {
   readonly pid: number;
