@@ -10,7 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server as Server_, type Socket } from "node:net";
 import { join } from "node:path";
 import { containersLabelled, docker, dockerMissing, inspect, RUNTIME_IMAGE } from "./docker.ts";
-import { cleanup, makeFixtures, type Server, shutdown, startServer, tempDir } from "./harness.ts";
+import { cleanup, makeFixtures, type Server, shutdown, startServer, tempDir, waitFor } from "./harness.ts";
 
 const missing = dockerMissing(RUNTIME_IMAGE);
 if (missing) console.log(`Docker runtime tests skipped: ${missing}`);
@@ -22,16 +22,6 @@ interface Container {
   state: string;
   container: string | null;
   replica_id: string;
-}
-
-async function waitFor<T>(what: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T | undefined> {
-  const until = performance.now() + timeoutMs;
-  while (performance.now() < until) {
-    const v = await what();
-    if (v !== undefined) return v;
-    await Bun.sleep(100);
-  }
-  return undefined;
 }
 
 describe.skipIf(missing !== undefined)("Docker runtime on a real engine", () => {

@@ -6,10 +6,8 @@ import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
 
-async function deploy(s: Server, ...args: string[]) {
-  const res = await s.cli("deploy", ...args, "--url", "$MGMT");
-  if (res.code !== 0) throw new Error(`deploy failed: ${res.stderr}`);
-}
+/** `clipper deploy ARGS` against `s` (the harness's cliOk: throws with the CLI's stderr when it fails). */
+const deploy = (s: Server, ...args: string[]) => s.cliOk("deploy", ...args);
 
 const pids = async (s: Server, model?: string): Promise<number[]> =>
   (await s.admin("get_all_containers", {})).json.filter((c: { model_name: string }) => !model || c.model_name === model).map((c: { pid: number }) => c.pid);

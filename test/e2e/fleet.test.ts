@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { docker, dockerMissing, inspect, RUNTIME_IMAGE, SERVER_IMAGE } from "./docker.ts";
-import { cleanup, makeFixtures, ROOT, tempDir } from "./harness.ts";
+import { cleanup, makeFixtures, ROOT, tempDir, waitUntil } from "./harness.ts";
 
 const missing = dockerMissing(SERVER_IMAGE, RUNTIME_IMAGE);
 if (missing) console.log(`fleet tests skipped: ${missing}`);
@@ -79,14 +79,8 @@ async function ready(port: number): Promise<boolean> {
   );
 }
 
-async function until(what: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (performance.now() < end) {
-    if (await what()) return true;
-    await Bun.sleep(100);
-  }
-  return false;
-}
+/** True once `what` holds, false after `timeoutMs`. */
+const until = async (what: () => Promise<boolean>, timeoutMs: number) => (await waitUntil(what, timeoutMs)) < Infinity;
 
 /** Queries the balancer from CONCURRENCY loops until stopped; counts answers and failures with their times. */
 class Load {

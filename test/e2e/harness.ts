@@ -188,3 +188,14 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
   }
   return Infinity;
 }
+
+/** Polls `what` every 50 ms until it gives a value; resolves with it, or undefined after `timeoutMs`. */
+export async function waitFor<T>(what: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T | undefined> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    const v = await what();
+    if (v !== undefined) return v;
+    await Bun.sleep(50);
+  }
+  return undefined;
+}

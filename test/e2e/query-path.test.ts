@@ -6,10 +6,7 @@ import { cleanup, makeFixtures, type Server, shutdown, startServer } from "./har
 const fx = makeFixtures();
 let server: Server;
 
-async function deploy(file: string, ...flags: string[]): Promise<void> {
-  const res = await server.cli("deploy", join(fx.dir, file), "--url", "$MGMT", ...flags);
-  if (res.code !== 0) throw new Error(`deploy ${file} failed: ${res.stderr}`);
-}
+const deploy = (file: string, ...flags: string[]) => server.cliOk("deploy", join(fx.dir, file), ...flags);
 
 beforeAll(async () => {
   server = await startServer();

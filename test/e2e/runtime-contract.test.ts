@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { docker, dockerMissing, RUNTIME_IMAGE } from "./docker.ts";
-import { FIXTURES, makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
+import { FIXTURES, makeFixtures, type Server, shutdown, startServer, waitFor } from "./harness.ts";
 
 const fx = makeFixtures();
 const PREDICT_TIMEOUT_MS = 1500;
@@ -83,16 +83,6 @@ async function replicaOf(model: string): Promise<Replica | undefined> {
 async function pidOf(model: string): Promise<number | string | undefined> {
   const r = await replicaOf(model);
   return r ? (r.container ?? r.pid) : undefined;
-}
-
-async function waitFor<T>(what: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T | undefined> {
-  const until = performance.now() + timeoutMs;
-  while (performance.now() < until) {
-    const v = await what();
-    if (v !== undefined) return v;
-    await Bun.sleep(50);
-  }
-  return undefined;
 }
 
 for (const rt of RUNTIMES) {

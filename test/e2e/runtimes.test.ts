@@ -9,11 +9,8 @@ import { FIXTURES, makeFixtures, PYTHON, ROOT, type Server, shutdown, startServe
 const fx = makeFixtures();
 let server: Server;
 
-async function deploy(file: string, ...flags: string[]) {
-  const res = await server.cli("deploy", ...(file ? [file.startsWith("/") ? file : join(fx.dir, file)] : []), "--url", "$MGMT", ...flags);
-  if (res.code !== 0) throw new Error(`deploy ${file} failed: ${res.stderr}`);
-  return res.stdout;
-}
+/** `clipper deploy` of a fixture (a bare name is one of makeFixtures'); the harness's cliOk throws with stderr on failure. */
+const deploy = (file: string, ...flags: string[]) => server.cliOk("deploy", ...(file ? [file.startsWith("/") ? file : join(fx.dir, file)] : []), ...flags);
 
 beforeAll(async () => {
   server = await startServer();
