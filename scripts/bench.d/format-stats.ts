@@ -1,5 +1,5 @@
 /**
- * Per model format (issue 15): deploy to first prediction, idle replica RSS, rows/s through clipper at batch 1
+ * Per model format: deploy to first prediction, idle replica RSS, rows/s through clipper at batch 1
  * and 64 against the framework called directly in one process; and a TorchScript MLP (5→256→256→2) at 64
  * connections, clipper against a FastAPI server calling the same model per request. Writes bench/formats.md.
  * Loopback only, every run bounded in time. Needs .venv-frameworks (scripts/lib/frameworks-venv) and wrk.
