@@ -2,6 +2,7 @@
 import { chart, type Series } from "./svg.ts";
 import { MB, median, type Results, type RunResult, type SystemResult } from "./results.ts";
 import type { SystemId } from "./systems.ts";
+import { machineSection } from "../lib/machine.ts";
 
 const COLORS: Record<SystemId, string> = {
   clipper: "#1f77b4",
@@ -134,18 +135,7 @@ export function markdown(r: Results): string {
     "",
     "![latency](latency.svg)",
     "",
-    "## Machine",
-    "",
-    "| | |",
-    "|---|---|",
-    `| nproc | ${m.nproc} |`,
-    `| CPU | ${m.cpuModel} |`,
-    `| memory | ${m.memoryGiB} GiB |`,
-    `| kernel | ${m.kernel} |`,
-    `| OS | ${m.os} |`,
-    `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`,
-    `| clipper checkout | ${m.git} |`,
-    ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`),
+    ...machineSection(m),
     "",
     "## Results per system",
     "",

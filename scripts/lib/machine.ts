@@ -65,3 +65,21 @@ export async function describeMachine(o: { root: string; clipperBin: string; pyt
     git,
   };
 }
+
+/** The "## Machine" section of a report: one table row per fact and per version. */
+export function machineSection(m: Machine): string[] {
+  return [
+    "## Machine",
+    "",
+    "| | |",
+    "|---|---|",
+    `| nproc | ${m.nproc} |`,
+    `| CPU | ${m.cpuModel} |`,
+    `| memory | ${m.memoryGiB} GiB |`,
+    `| kernel | ${m.kernel} |`,
+    `| OS | ${m.os} |`,
+    `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`,
+    `| clipper checkout | ${m.git} |`,
+    ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`),
+  ];
+}

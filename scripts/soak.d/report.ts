@@ -1,5 +1,5 @@
 /** bench/soak.md: settings, counts, RSS at the warm-up end and the end, growth, events, verdict, machine. */
-import type { Machine } from "../lib/machine.ts";
+import { type Machine, machineSection } from "../lib/machine.ts";
 import type { Counts } from "./load.ts";
 import type { Plan } from "./plan.ts";
 import type { RssSample } from "./sampler.ts";
@@ -114,18 +114,7 @@ export function markdown(r: SoakResults): string {
         `| ${e.plannedSec} | ${e.startSec.toFixed(1)} | ${(e.endSec - e.startSec).toFixed(1)} | \`${e.label}\` | ${e.code}${e.code ? `: ${e.output.replace(/\n/g, " ").slice(0, 200)}` : ""} |`,
     ),
     "",
-    "## Machine",
-    "",
-    "| | |",
-    "|---|---|",
-    `| nproc | ${m.nproc} |`,
-    `| CPU | ${m.cpuModel} |`,
-    `| memory | ${m.memoryGiB} GiB |`,
-    `| kernel | ${m.kernel} |`,
-    `| OS | ${m.os} |`,
-    `| load average at start (1, 5, 15 min) | ${m.loadAverage.join(", ")} |`,
-    `| clipper checkout | ${m.git} |`,
-    ...Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v} |`),
+    ...machineSection(m),
     "",
     "Every sample is in soak.json.",
     "",
