@@ -1,25 +1,13 @@
 /** End to end: what the server does on its worst day, with every answer counted. Traffic to 127.0.0.1 only, bounded. */
 import { describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, FIXTURES, makeFixtures, PYTHON, type Server, startServer, waitUntil } from "./harness.ts";
+import { cleanup, FIXTURES, makeFixtures, PYTHON, type Server, startServer, waitUntil, alive, replicaPids } from "./harness.ts";
 import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
 
 /** `clipper deploy ARGS` against `s` (the harness's cliOk: throws with the CLI's stderr when it fails). */
 const deploy = (s: Server, ...args: string[]) => s.cliOk("deploy", ...args);
-
-const pids = async (s: Server, model?: string): Promise<number[]> =>
-  (await s.admin("get_all_containers", {})).json.filter((c: { model_name: string }) => !model || c.model_name === model).map((c: { pid: number }) => c.pid);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const hrInput = () => ({ input: [Math.random() * 10, 2, 70 + Math.random() * 20, 3, 1] });
 
@@ -30,10 +18,10 @@ describe("replica faults", () => {
       await deploy(s, join(fx.dir, "hr.pkl"), "--name", "hr", "--replicas", "2");
       const load = steadyLoad(`${s.queryUrl}/hr/predict`, hrInput, 64);
       await Bun.sleep(500);
-      const [victim] = await pids(s, "hr");
+      const [victim] = await replicaPids(s, "hr");
       process.kill(victim!, "SIGKILL");
       const backMs = await waitUntil(async () => {
-        const now = await pids(s, "hr");
+        const now = await replicaPids(s, "hr");
         return (
           now.length === 2 && !now.includes(victim!) && (await s.admin("get_all_containers", {})).json.every((c: { state: string }) => c.state === "ready")
         );
@@ -58,7 +46,7 @@ describe("replica faults", () => {
     const s = await startServer({ env: { CLIPPER_REPLICA_MEMORY_MB: "300" } });
     try {
       await deploy(s, join(fx.dir, "leak.pkl"), "--name", "leaky", "--default-output", "none");
-      const first = (await pids(s, "leaky"))[0]!;
+      const first = (await replicaPids(s, "leaky"))[0]!;
       let status = "";
       await waitUntil(async () => {
         await s.predict("leaky", { input: [Math.random()] });
@@ -119,7 +107,7 @@ describe("server faults", () => {
     const dataDir = s.dataDir;
     await deploy(s, join(fx.dir, "hr.pkl"), "--name", "hr", "--replicas", "2");
     await s.cli("policy", "hr", "single", "--url", "$MGMT");
-    const before = await pids(s);
+    const before = await replicaPids(s);
     const load = steadyLoad(`${s.queryUrl}/hr/predict`, hrInput, 16, 5000);
     // Management writes in flight when the server dies.
     const writes = Array.from({ length: 20 }, (_, i) => s.admin("add_app", { name: `app-${i}`, input_type: "doubles" }).catch(() => undefined));
@@ -137,7 +125,7 @@ describe("server faults", () => {
       const created = apps.filter((a) => a.startsWith("app-"));
       for (const a of created) expect((await s2.admin("get_application", { name: a })).json.input_type).toBe("doubles");
       expect((await s2.predict("hr", { input: fx.rows[0] })).json).toMatchObject({ output: fx.hrExpected[0], default: false });
-      expect(await pids(s2, "hr")).toHaveLength(2);
+      expect(await replicaPids(s2, "hr")).toHaveLength(2);
       const integrity = Bun.spawnSync([
         "python3",
         "-c",

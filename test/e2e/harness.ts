@@ -199,3 +199,19 @@ export async function waitFor<T>(what: () => Promise<T | undefined> | T | undefi
   }
   return undefined;
 }
+
+/** The pids of a server's replicas (of one model when `model` is given), from get_all_containers. */
+export async function replicaPids(s: Server, model?: string): Promise<number[]> {
+  const containers = (await s.admin("get_all_containers", {})).json as { model_name: string; pid: number }[];
+  return containers.filter((c) => !model || c.model_name === model).map((c) => c.pid);
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

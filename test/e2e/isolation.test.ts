@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { FIXTURES, fetchJson, makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
+import { FIXTURES, fetchJson, makeFixtures, type Server, shutdown, startServer, waitUntil, replicaPids } from "./harness.ts";
 
 const fx = makeFixtures();
 
@@ -24,9 +24,6 @@ async function clients(url: string, count: number, perClient: number, body: (cli
 }
 
 const modelStats = async (s: Server, key: string) => (await fetchJson(`${s.queryUrl}/metrics.json`)).models[key];
-const replicaPids = async (s: Server, model: string): Promise<number[]> =>
-  (await s.admin("get_all_containers", {})).json.filter((c: { model_name: string }) => c.model_name === model).map((c: { pid: number }) => c.pid);
-
 describe("fault isolation", () => {
   let s: Server;
   beforeAll(async () => {

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { makeFixtures, type Server, shutdown, startServer, waitUntil } from "./harness.ts";
+import { makeFixtures, type Server, shutdown, startServer, waitUntil, alive, replicaPids } from "./harness.ts";
 import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
@@ -10,23 +10,11 @@ let server: Server;
 
 const cli = (...args: string[]) => server.cliOk(...args);
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Waits until the load has had `n` more answers than it has now (the traffic goes on meanwhile). */
 async function moreAnswers(counts: { ok: number; defaults: number }, n: number): Promise<void> {
   const target = counts.ok + counts.defaults + n;
   expect(await waitUntil(() => counts.ok + counts.defaults >= target, 20_000)).toBeLessThan(Infinity);
 }
-
-const pidsOf = async (s: Server, model: string): Promise<number[]> =>
-  (await s.admin("get_all_containers", {})).json.filter((c: { model_name: string }) => c.model_name === model).map((c: { pid: number }) => c.pid);
 
 beforeAll(async () => {
   server = await startServer();
@@ -101,24 +89,24 @@ describe("replicas", () => {
     await cli("deploy", join(fx.dir, "hr.pkl"), "--name", "hr-scale", "--slo-micros", "5000000");
     const load = steadyLoad(`${server.queryUrl}/hr-scale/predict`, () => ({ input: [Math.random() * 10, 2, 70, 3, 1] }), 8);
     await cli("scale", "hr-scale", "3");
-    expect(await pidsOf(server, "hr-scale")).toHaveLength(3);
+    expect(await replicaPids(server, "hr-scale")).toHaveLength(3);
     await moreAnswers(load.counts, 50);
     await cli("scale", "hr-scale", "1");
     await moreAnswers(load.counts, 50);
     const counts = await load.stop();
-    expect(await pidsOf(server, "hr-scale")).toHaveLength(1);
+    expect(await replicaPids(server, "hr-scale")).toHaveLength(1);
     expect(counts.sent).toBeGreaterThan(50);
     expect(counts.ok).toBe(counts.sent);
   });
 
   it("replaces a replica killed with SIGKILL and answers every query meanwhile", async () => {
     await cli("scale", "hr-scale", "2");
-    const [victim] = await pidsOf(server, "hr-scale");
+    const [victim] = await replicaPids(server, "hr-scale");
     const load = steadyLoad(`${server.queryUrl}/hr-scale/predict`, () => ({ input: [Math.random() * 10, 2, 70, 3, 1] }), 16);
     await moreAnswers(load.counts, 50);
     process.kill(victim!, "SIGKILL");
     const replaced = async () => {
-      const now = await pidsOf(server, "hr-scale");
+      const now = await replicaPids(server, "hr-scale");
       return now.length === 2 && !now.includes(victim!);
     };
     expect(await waitUntil(replaced, 20_000)).toBeLessThan(Infinity);
@@ -160,10 +148,10 @@ describe("links and cleanup", () => {
     expect((await server.predict("tidy", { input: [1] })).json.default_explanation).toBe("no model is linked to application 'tidy'");
     await cli("delete-app", "tidy");
     expect((await server.predict("tidy", { input: [1] })).status).toBe(404);
-    const pids = await pidsOf(server, "tidy");
+    const pids = await replicaPids(server, "tidy");
     expect(pids).toHaveLength(1);
     await cli("stop", "tidy");
-    expect(await pidsOf(server, "tidy")).toHaveLength(0);
+    expect(await replicaPids(server, "tidy")).toHaveLength(0);
     expect(await waitUntil(() => !alive(pids[0]!), 10_000)).toBeLessThan(Infinity);
     expect(existsSync(join(server.dataDir, "logs", "tidy-2.log"))).toBe(false);
     expect((await server.admin("get_all_models", {})).json.filter((m: string) => m.startsWith("tidy:"))).toEqual([]);

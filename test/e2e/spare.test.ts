@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeFixtures, type Server, shutdown, startServer } from "./harness.ts";
+import { makeFixtures, type Server, shutdown, startServer, replicaPids } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server | undefined;
@@ -33,8 +33,6 @@ async function until<T>(what: string, get: () => T | undefined, timeoutMs = 20_0
     await Bun.sleep(50);
   }
 }
-
-const replicaPids = async (s: Server) => ((await s.admin("get_all_containers", {})).json as { pid: number }[]).map((c) => c.pid);
 
 describe("warm Python spare", () => {
   it("is started with the server; the first Python replica is that process, and a new spare takes its place", async () => {
