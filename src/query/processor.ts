@@ -68,10 +68,8 @@ export class QueryProcessor {
    */
   answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, opts: AnswerOptions = {}): Answered | Promise<Answered> {
     const chosen = pinned ? { choice: pinned, queue: this.queues(pinned.key) } : this.choose(route);
-    const first = parsed.rows[0];
-    const shape = chosen.queue?.shape;
     // The transport counts the rejection (it counts its own parse errors the same way).
-    if (shape && Array.isArray(first) && first.length !== shape.width) throw wrongWidth(opts.field ?? "each input row", first.length, shape);
+    checkWidth(parsed, chosen.queue, opts.field ?? "each input row");
     return this.answerChosen(route, parsed, arrivalMs, chosen, pinned ? { ...opts, withShadow: false } : opts);
   }
 
@@ -146,8 +144,7 @@ export class QueryProcessor {
   async feedback(route: AppRoute, parsed: ParsedQuery, label: string | number, arrivalMs: number) {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
     const queues = route.linked.map((choice) => this.queues(choice.key));
-    const row = parsed.rows[0];
-    for (const queue of queues) if (queue?.shape && Array.isArray(row) && row.length !== queue.shape.width) throw wrongWidth("input", row.length, queue.shape);
+    for (const queue of queues) checkWidth(parsed, queue, "input");
     const rewards = new Map<string, number>();
     await Promise.all(
       route.linked.map(async (choice, i) => {
@@ -239,6 +236,13 @@ export class QueryProcessor {
       }
     });
   }
+}
+
+/** 400 when the rows (one width: parsing refuses ragged batches) are not as wide as the queue's model declared. */
+function checkWidth(parsed: ParsedQuery, queue: ModelQueue | undefined, field: string): void {
+  const first = parsed.rows[0];
+  const shape = queue?.shape;
+  if (shape && Array.isArray(first) && first.length !== shape.width) throw wrongWidth(field, first.length, shape);
 }
 
 function sameLabel(output: unknown, label: string | number): boolean {
