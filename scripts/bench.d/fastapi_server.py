@@ -1,6 +1,6 @@
-"""A hand-written FastAPI server for the HR pickle: the peer a user would write themselves.
+"""A hand-written FastAPI server for a pickle (the HR tree, the forest): the peer a user would write themselves.
 
-usage: python fastapi_server.py MODEL.pkl PORT   (uvicorn with uvloop + httptools, one worker)
+usage: python fastapi_server.py MODEL.pkl PORT [APP]   (POST /APP/predict, APP defaults to hr; uvicorn with uvloop + httptools, one worker)
 """
 
 import pickle
@@ -15,6 +15,7 @@ from pydantic import BaseModel
 with open(sys.argv[1], "rb") as f:
     MODEL = pickle.load(f)
 
+APP = sys.argv[3] if len(sys.argv) > 3 else "hr"
 app = FastAPI()
 query_id = 0
 
@@ -24,7 +25,7 @@ class Query(BaseModel):
     input_batch: Optional[List[List[float]]] = None
 
 
-@app.post("/hr/predict")
+@app.post(f"/{APP}/predict")
 async def predict(q: Query):
     global query_id
     if q.input_batch is not None:

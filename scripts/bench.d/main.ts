@@ -8,7 +8,19 @@ import { runFaultsBench } from "./faults.ts";
 import { describeMachine } from "../lib/machine.ts";
 import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "../lib/proc.ts";
 import { latencySvg, markdown, throughputSvg } from "./report.ts";
-import { computeTargets, MB, type ClipperRunMetrics, type DeploySample, type Interleaved, type Results, type RunResult, type SystemResult } from "./results.ts";
+import { FOREST_CONNECTIONS, FOREST_TREES, measureForest } from "./forest.ts";
+import {
+  computeTargets,
+  LIMIT_MOVED_MAX_PCT,
+  limitMovedPct,
+  MB,
+  type ClipperRunMetrics,
+  type DeploySample,
+  type Interleaved,
+  type Results,
+  type RunResult,
+  type SystemResult,
+} from "./results.ts";
 import { deployHr, predictsOk, startClipper, SYSTEMS, type Context, type Running, type SystemId, type SystemSpec } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
 import { pinWrk, runWrk } from "./wrk.ts";
@@ -23,11 +35,12 @@ const ESSENTIAL: readonly SystemId[] = ["clipper", "clipper-cache-hit", "limit"]
 const HELP = `usage: scripts/bench [--quick] [--out DIR] [flags]
 
 Starts each system in turn (clipper cache off, clipper cache hit, a bare Bun.serve limit,
-FastAPI, MLServer), loads it with wrk on 127.0.0.1, and writes results.md, results.json,
-throughput.svg and latency.svg.
+FastAPI, MLServer), loads it with wrk on 127.0.0.1, then the forest point (a 100-tree random
+forest on clipper and on FastAPI, and the forest's own in-process rows/s), and writes results.md,
+results.json, throughput.svg and latency.svg.
 
   --quick            smoke run: clipper cache-off and the Bun limit at 16 connections plus the
-                     batch run, ~2 s per point, no Python peers; results go to a temp dir
+                     batch run, ~2 s per point, no Python peers, no forest point; results go to a temp dir
   --out DIR          where the results go (default: bench/, or a temp dir with --quick)
   --duration SEC     measured seconds per point (default 10, quick 2)
   --warmup SEC       warm-up seconds before each point (default 2, quick 1)
@@ -35,6 +48,9 @@ throughput.svg and latency.svg.
   --deploy-runs N    deploy-to-first-prediction samples (default 5, quick 1)
   --connections LIST comma-separated concurrencies of the single-input points (default 1,16,64,256; quick 16)
   --no-batch         skip the input_batch point
+  --no-forest        skip the forest point (${FOREST_TREES}-tree random forest, clipper cache off and FastAPI at
+                     ${FOREST_CONNECTIONS} connections, --duration each, then ~3 s of its own predict in-process)
+  --forest           run the forest point in --quick mode too (it runs by default in full mode)
   --interleaved N    rounds of the interleaved phase, where clipper (cache off and cache hit) and the
                      limit run at once and are loaded in turn at 64 connections (default 5, quick 0)
   --round-seconds S  measured seconds per system per interleaved round (default 5)
@@ -56,6 +72,7 @@ interface Options {
   readonly clipper: string | undefined;
   readonly concurrencies: readonly number[];
   readonly batch: boolean;
+  readonly forest: boolean;
   readonly interleavedRounds: number;
   readonly roundSec: number;
   readonly pin: boolean;
@@ -76,6 +93,8 @@ function parseOptions(argv: string[]): Options {
       "deploy-runs": { type: "string" },
       connections: { type: "string" },
       "no-batch": { type: "boolean" },
+      forest: { type: "boolean" },
+      "no-forest": { type: "boolean" },
       interleaved: { type: "string" },
       "round-seconds": { type: "string" },
       "pin-wrk": { type: "boolean" },
@@ -113,6 +132,7 @@ function parseOptions(argv: string[]): Options {
     concurrencies:
       values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256]) : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
     batch: !values["no-batch"],
+    forest: !values["no-forest"] && (values.forest ?? !quick),
     interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : values.faults ? 3 : 5, 0),
     roundSec: num("round-seconds", values["round-seconds"], 5, 1),
     pin: values["pin-wrk"] ?? false,
@@ -143,7 +163,7 @@ async function clipperCounters(url: string): Promise<Counters> {
     batches: model.batches,
     rows: model.rows,
     predictMicros: model.mean_predict_micros * model.batches,
-    defaults: m.apps.hr?.defaults ?? 0,
+    defaults: Object.values(m.apps).reduce((sum, app) => sum + app.defaults, 0),
     hits: m.cache.hits,
     misses: m.cache.misses,
   };
@@ -186,7 +206,7 @@ function writeBodyFiles(work: string): Record<Protocol, BodyFiles> {
   return { clipper: files("clipper"), v2: files("v2") };
 }
 
-async function measurePoint(spec: SystemSpec, running: Running, bodies: string, kind: "single" | "batch", connections: number, o: Options): Promise<RunResult> {
+async function measurePoint(label: string, running: Running, bodies: string, kind: "single" | "batch", connections: number, o: Options): Promise<RunResult> {
   const backgroundCpuPct = await waitQuiet(o.quick ? 0 : 30_000);
   if (o.warmupSec > 0) await runWrk(running.predictUrl, bodies, connections, o.warmupSec);
   const before = running.metricsUrl ? await clipperCounters(running.metricsUrl) : undefined;
@@ -215,7 +235,7 @@ async function measurePoint(spec: SystemSpec, running: Running, bodies: string, 
     ...(clipper ? { clipper } : {}),
   };
   log(
-    `${spec.label} ${kind} c=${connections}: ${Math.round(wrk.requestsPerSec)} req/s` +
+    `${label} ${kind} c=${connections}: ${Math.round(wrk.requestsPerSec)} req/s` +
       (kind === "batch" ? ` (${Math.round(result.rowsPerSec)} rows/s)` : "") +
       `, p50 ${wrk.p50Ms.toFixed(3)} ms, p99 ${wrk.p99Ms.toFixed(3)} ms, errors ${wrk.errors}, RSS ${(peakRssBytes / MB).toFixed(1)} MB` +
       `, CPU µs/req server ${cpuMicrosPerRequest.server.toFixed(1)} + children ${cpuMicrosPerRequest.children.toFixed(1)} + wrk ${cpuMicrosPerRequest.wrk.toFixed(1)}` +
@@ -257,9 +277,9 @@ async function benchSystem(
     result.sample = running.sample;
     const files = bodies[spec.protocol];
     for (const c of concurrencies) {
-      result.runs.push(await measurePoint(spec, running, spec.constantInput ? files.constant : files.single, "single", c, o));
+      result.runs.push(await measurePoint(spec.label, running, spec.constantInput ? files.constant : files.single, "single", c, o));
     }
-    if (!spec.constantInput && o.batch) result.runs.push(await measurePoint(spec, running, files.batch, "batch", BATCH_CONNECTIONS, o));
+    if (!spec.constantInput && o.batch) result.runs.push(await measurePoint(spec.label, running, files.batch, "batch", BATCH_CONNECTIONS, o));
   } catch (err) {
     result.status = "failed";
     result.error = `${(err as Error).message}\n${logTail(running.service.logPath)}`;
@@ -285,23 +305,26 @@ async function measureInterleaved(ctx: Context, bodies: Record<Protocol, BodyFil
       running.push({ spec, run: await spec.start(ctx), bodies: spec.constantInput ? files.constant : files.single });
     }
     for (const r of running) await runWrk(r.run.predictUrl, r.bodies, INTERLEAVED_CONNECTIONS, Math.max(1, o.warmupSec));
-    const result: Interleaved = { connections: INTERLEAVED_CONNECTIONS, secondsPerRound: o.roundSec, rounds: [], serverCpuMicros: [] };
+    const result: Interleaved = { connections: INTERLEAVED_CONNECTIONS, secondsPerRound: o.roundSec, rounds: [], serverCpuMicros: [], errors: [] };
     for (let round = 0; round < o.interleavedRounds; round++) {
       await waitQuiet(o.quick ? 0 : 15_000);
       // Rotate the order so that no system always runs first (or right after another's load).
       const order = running.map((_, i) => running[(i + round) % running.length]!);
       const rps: Partial<Record<SystemId, number>> = {};
       const cpu: Partial<Record<SystemId, number>> = {};
+      const errors: Partial<Record<SystemId, number>> = {};
       for (const r of order) {
         const before = serviceCpu(r.run.service.pid);
         const wrk = await runWrk(r.run.predictUrl, r.bodies, INTERLEAVED_CONNECTIONS, o.roundSec);
         const after = serviceCpu(r.run.service.pid);
-        if (wrk.errors > 0) throw new Error(`${r.spec.label}: ${wrk.errors} errors in interleaved round ${round + 1}`);
+        if (wrk.errors > 0) log(`${r.spec.label}: ${wrk.errors} errors in interleaved round ${round + 1}`);
+        errors[r.spec.id] = wrk.errors;
         rps[r.spec.id] = wrk.requestsPerSec;
         cpu[r.spec.id] = wrk.requests ? ((after.leaderSec - before.leaderSec) * 1e6) / wrk.requests : 0;
       }
       result.rounds.push(rps);
       result.serverCpuMicros.push(cpu);
+      result.errors?.push(errors);
       log(
         `interleaved round ${round + 1}: ${specs.map((s) => `${s.label} ${Math.round(rps[s.id] ?? 0)} req/s (${(cpu[s.id] ?? 0).toFixed(1)} µs CPU/req)`).join(", ")}`,
       );
@@ -432,7 +455,7 @@ async function main(argv: string[]): Promise<number> {
     log("training the HR model (examples/hr/train.py)");
     const modelPath = await trainModel(ROOT, python, join(work, "hr.pkl"));
 
-    const needsPeers = o.systems.some((s) => s.needsBenchVenv);
+    const needsPeers = o.forest || o.systems.some((s) => s.needsBenchVenv);
     let benchPython = "";
     let benchModelPath = modelPath;
     let venvError: string | undefined;
@@ -506,6 +529,16 @@ async function main(argv: string[]): Promise<number> {
       notes.push(`The interleaved phase failed: ${(err as Error).message}`);
       log(`interleaved phase FAILED: ${(err as Error).message}`);
     }
+    if (o.forest) {
+      try {
+        const measure = (label: string, running: Running, file: string, connections: number) => measurePoint(label, running, file, "single", connections, o);
+        results.forest = await measureForest(ctx, bodies.clipper.single, measure, log);
+        for (const f of results.forest.failures) log(`forest point FAILED: ${f.split("\n")[0]}`);
+      } catch (err) {
+        results.forest = { trees: FOREST_TREES, connections: FOREST_CONNECTIONS, failures: [(err as Error).message] };
+        log(`forest point FAILED: ${(err as Error).message}`);
+      }
+    }
 
     results.targets = computeTargets(results);
     writeFileSync(join(o.out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
@@ -518,10 +551,15 @@ async function main(argv: string[]): Promise<number> {
     writeFileSync(join(o.out, "latency.svg"), latencySvg(results));
     log(`wrote ${o.out}/{results.md,results.json,throughput.svg,latency.svg} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
     for (const t of results.targets) log(`target ${t.status.padEnd(12)} ${t.name}: ${t.measured} (goal ${t.goal})`);
+    const moved = limitMovedPct(results.interleaved);
+    if (moved !== undefined && moved > LIMIT_MOVED_MAX_PCT) {
+      log(`WARNING: the limit moved ${moved.toFixed(0)}% between interleaved rounds (more than ${LIMIT_MOVED_MAX_PCT}%): the machine was noisy, rerun`);
+    }
 
     const broken = results.systems.filter((s) => ESSENTIAL.includes(s.id) && s.status !== "ok").map((s) => s.label);
     if (results.deploy?.error) broken.push("deploy measurement");
     if (o.quick) broken.push(...results.systems.filter((s) => s.runs.some((r) => r.wrk.errors > 0)).map((s) => `${s.label} (request errors)`));
+    if (o.quick && results.forest?.clipper && results.forest.clipper.wrk.errors > 0) broken.push("forest clipper (request errors)");
     if (broken.length) {
       log(`FAILED: ${broken.join(", ")}`);
       return 1;

@@ -1,6 +1,6 @@
 /** Turns Results into results.md, throughput.svg and latency.svg. */
 import { chart, type Series } from "./svg.ts";
-import { MB, median, type Results, type RunResult, type SystemResult } from "./results.ts";
+import { LIMIT_MOVED_MAX_PCT, limitMovedPct, MB, median, type Results, type RunResult, type SystemResult } from "./results.ts";
 import type { SystemId } from "./systems.ts";
 import { machineSection } from "../lib/machine.ts";
 
@@ -29,13 +29,18 @@ function medianOf(xs: readonly (number | undefined)[]): number | undefined {
   return d.length ? median(d) : undefined;
 }
 
+/** wrk's errors, broken down by kind when there are any. */
+function errorsCell(run: RunResult): string {
+  const w = run.wrk;
+  return w.errors === 0
+    ? "0"
+    : `${w.errors} (non-2xx ${w.non2xx}, connect ${w.socketErrors.connect}, read ${w.socketErrors.read}, write ${w.socketErrors.write}, timeout ${w.socketErrors.timeout})`;
+}
+
 function runRow(s: SystemResult, run: RunResult): string {
   const w = run.wrk;
   const label = run.kind === "batch" ? `${run.connections} (input_batch of ${run.rowsPerRequest})` : String(run.connections);
-  const errs =
-    w.errors === 0
-      ? "0"
-      : `${w.errors} (non-2xx ${w.non2xx}, connect ${w.socketErrors.connect}, read ${w.socketErrors.read}, write ${w.socketErrors.write}, timeout ${w.socketErrors.timeout})`;
+  const errs = errorsCell(run);
   const cells = [
     label,
     int(w.requestsPerSec),
@@ -98,7 +103,13 @@ function interleavedTable(r: Results): string[] {
     return `| ${i + 1} | ${ids.map((id) => `${int(x[id] ?? 0)} (${f1(cpu[id] ?? 0)})`).join(" | ")} | ${others.map((id) => ratio(x, id)).join(" | ")} |`;
   });
   const med = (id: SystemId) => median(il.rounds.map((x) => x[id] ?? 0));
-  const medRatio = (id: SystemId) => `${(100 * median(il.rounds.filter((x) => x[id] && x.limit).map((x) => x[id]! / x.limit!))).toFixed(0)}%`;
+  const ratios = (id: SystemId) => il.rounds.filter((x) => x[id] && x.limit).map((x) => x[id]! / x.limit!);
+  const medRatio = (id: SystemId) => (ratios(id).length ? `${(100 * median(ratios(id))).toFixed(0)}%` : "—");
+  const range = (xs: readonly number[], fmt: (x: number) => string) => (xs.length ? `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}` : "—");
+  const pct0 = (x: number) => `${(100 * x).toFixed(0)}%`;
+  const errors = (il.errors ?? []).flatMap((round, i) =>
+    Object.entries(round).flatMap(([id, n]) => (n ? [`${label(id as SystemId)} ${n} in round ${i + 1}`] : [])),
+  );
   return [
     "### Interleaved rounds (the ratio targets)",
     "",
@@ -110,8 +121,61 @@ function interleavedTable(r: Results): string[] {
     `|${head.map(() => "---").join("|")}|`,
     ...rows,
     `| **median** | ${ids.map((id) => `**${int(med(id))}**`).join(" | ")} | ${others.map((id) => `**${medRatio(id)}**`).join(" | ")} |`,
+    `| spread (min–max) | ${ids
+      .map((id) =>
+        range(
+          il.rounds.flatMap((x) => (x[id] ? [x[id]!] : [])),
+          int,
+        ),
+      )
+      .join(" | ")} | ${others.map((id) => range(ratios(id), pct0)).join(" | ")} |`,
+    "",
+    il.errors ? `Errors in the rounds: ${errors.length ? errors.join(", ") : "none"}.` : "",
     "",
   ];
+}
+
+/** The forest point: clipper and FastAPI on the same 100-tree forest, and the forest's own predict in-process. */
+function forestSection(r: Results): string[] {
+  const f = r.forest;
+  if (!f) return [];
+  const head = ["system", "req/s", "rows/s", "p50 ms", "p99 ms", "errors", "CPU µs/req: server + children + wrk", "mean batch size"];
+  const row = (name: string, run: RunResult | undefined) =>
+    run
+      ? `| ${name} | ${int(run.wrk.requestsPerSec)} | ${int(run.rowsPerSec)} | ${f3(run.wrk.p50Ms)} | ${f3(run.wrk.p99Ms)} | ${errorsCell(run)} | ${cpuCell(run)} | ${run.clipper ? run.clipper.meanBatchSize.toFixed(2) : "—"} |`
+      : `| ${name} | not measured | | | | | | |`;
+  const own = f.inProcess;
+  const L = [
+    "### Forest",
+    "",
+    `A heavier model: a ${f.trees}-tree \`RandomForestClassifier\` (scripts/bench.d/train_forest.py: scikit-learn's defaults, fixed seed, the HR training rows), ` +
+      `pickled once and served by clipper (\`--cache-entries 0\`, app \`forest\`, 1 Python replica) and by the FastAPI app on the same pickle, ` +
+      `each loaded by wrk at ${f.connections} connections with the cache-off point's varied inputs. The in-process row times the forest's own ` +
+      "`predict` (scripts/bench.d/forest_throughput.py) on float64 batches of clipper's mean batch size, no serving: the ceiling clipper's rows/s is compared with.",
+    "",
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+    row("clipper (cache off)", f.clipper),
+    row("FastAPI", f.fastapi),
+    own
+      ? `| in-process \`predict\` | | ${int(own.rowsPerSec)} | | | | | ${own.batchRows} (${int(own.calls)} calls in ${own.seconds.toFixed(1)} s) |`
+      : "| in-process `predict` | | not measured | | | | | |",
+    "",
+  ];
+  if (f.failures.length) L.push("Failed parts of the forest point:", "```", ...f.failures.map((x) => x.trim()), "```", "");
+  return L;
+}
+
+/** The plain warning under the targets when the limit itself was not steady across the interleaved rounds. */
+function limitMovedLine(r: Results): string[] {
+  const moved = limitMovedPct(r.interleaved);
+  if (moved === undefined) return [];
+  return moved > LIMIT_MOVED_MAX_PCT
+    ? [
+        `**The limit moved ${moved.toFixed(0)}% between interleaved rounds (more than ${LIMIT_MOVED_MAX_PCT}%): the machine was noisy; rerun before trusting the ratios.**`,
+        "",
+      ]
+    : [`The limit moved ${moved.toFixed(0)}% between interleaved rounds (at most ${LIMIT_MOVED_MAX_PCT}% is accepted).`, ""];
 }
 
 export function markdown(r: Results): string {
@@ -131,6 +195,7 @@ export function markdown(r: Results): string {
       (t) => `| ${t.name} | ${t.goal} | ${t.measured} | ${t.status === "met" ? "**met**" : t.status === "missed" ? "**missed**" : "not measured"} |`,
     ),
     "",
+    ...limitMovedLine(r),
     "![requests per second](throughput.svg)",
     "",
     "![latency](latency.svg)",
@@ -150,6 +215,7 @@ export function markdown(r: Results): string {
   ];
   for (const s of r.systems) L.push(...systemTable(s));
   L.push(...interleavedTable(r));
+  L.push(...forestSection(r));
 
   L.push("## Deploy and memory", "");
   if (r.deploy?.error) L.push("Deploy measurement FAILED:", "```", r.deploy.error.trim(), "```", "");

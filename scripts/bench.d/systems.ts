@@ -105,9 +105,9 @@ export async function startClipper(
   return { service, queryUrl, mgmtUrl };
 }
 
-/** `clipper deploy hr.pkl --name hr --app hr`; throws with the CLI's output when it fails. */
-export async function deployHr(ctx: Context, mgmtUrl: string, name = "hr"): Promise<void> {
-  const r = await run([ctx.clipperBin, "deploy", ctx.modelPath, "--url", mgmtUrl, "--name", name, "--app", name], {
+/** `clipper deploy hr.pkl --name hr --app hr` (or another pickle and name); throws with the CLI's output when it fails. */
+export async function deployHr(ctx: Context, mgmtUrl: string, name = "hr", modelPath = ctx.modelPath): Promise<void> {
+  const r = await run([ctx.clipperBin, "deploy", modelPath, "--url", mgmtUrl, "--name", name, "--app", name], {
     cwd: ctx.root,
     env: { CLIPPER_TOKEN: ctx.token },
     timeoutMs: 90_000,
@@ -133,19 +133,22 @@ function clipperSpec(cacheHit: boolean): SystemSpec {
     description: cacheHit
       ? "`clipper serve` with the default cache (65536 entries); every query is the same input, so a cache hit"
       : "`clipper serve --cache-entries 0`, HR deployed with `clipper deploy`, 1 Python replica; varied inputs",
-    async start(ctx) {
-      const { service, queryUrl, mgmtUrl } = await startClipper(ctx, this.id, !cacheHit);
-      try {
-        await deployHr(ctx, mgmtUrl);
-        await waitFor("clipper's first prediction", () => predictsOk(queryUrl), 30_000, 20, service);
-        const sample = await check(service, `${queryUrl}/hr/predict`, "clipper");
-        return { predictUrl: `${queryUrl}/hr/predict`, metricsUrl: `${queryUrl}/metrics.json`, service, sample };
-      } catch (err) {
-        await service.stop();
-        throw new Error(`${(err as Error).message}\n${logTail(service.logPath)}`);
-      }
-    },
+    start: (ctx) => startClipperApp(ctx, cacheHit ? "clipper-cache-hit" : "clipper", !cacheHit, "hr", ctx.modelPath),
   };
+}
+
+/** A clipper server with one pickle deployed as model and app `app`, checked with one prediction. */
+export async function startClipperApp(ctx: Context, tag: string, cacheOff: boolean, app: string, modelPath: string): Promise<Running> {
+  const { service, queryUrl, mgmtUrl } = await startClipper(ctx, tag, cacheOff);
+  try {
+    await deployHr(ctx, mgmtUrl, app, modelPath);
+    await waitFor("clipper's first prediction", () => predictsOk(queryUrl, app), 30_000, 20, service);
+    const sample = await check(service, `${queryUrl}/${app}/predict`, "clipper");
+    return { predictUrl: `${queryUrl}/${app}/predict`, metricsUrl: `${queryUrl}/metrics.json`, service, sample };
+  } catch (err) {
+    await service.stop();
+    throw new Error(`${(err as Error).message}\n${logTail(service.logPath)}`);
+  }
 }
 
 const limit: SystemSpec = {
@@ -173,16 +176,19 @@ const fastapi: SystemSpec = {
   constantInput: false,
   needsBenchVenv: true,
   description: "hand-written FastAPI app (scripts/bench.d/fastapi_server.py), async handler calling the same pickle, uvicorn with uvloop + httptools, 1 worker",
-  async start(ctx) {
-    const port = await freePort();
-    const service = spawnService("fastapi", [ctx.benchPython, join(import.meta.dir, "fastapi_server.py"), ctx.benchModelPath, String(port)], {
-      cwd: ctx.root,
-      logPath: join(ctx.work, "fastapi.log"),
-    });
-    const base = `http://127.0.0.1:${port}`;
-    return ready(service, base, `${base}/hr/predict`, "clipper", async () => (await fetch(`${base}/health`)).ok, 60_000);
-  },
+  start: (ctx) => startFastapi(ctx, ctx.benchModelPath, "hr"),
 };
+
+/** scripts/bench.d/fastapi_server.py serving one pickle at `POST /{app}/predict`. */
+export async function startFastapi(ctx: Context, modelPath: string, app: string): Promise<Running> {
+  const port = await freePort();
+  const service = spawnService(`fastapi (${app})`, [ctx.benchPython, join(import.meta.dir, "fastapi_server.py"), modelPath, String(port), app], {
+    cwd: ctx.root,
+    logPath: join(ctx.work, `fastapi-${app}.log`),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return ready(service, base, `${base}/${app}/predict`, "clipper", async () => (await fetch(`${base}/health`)).ok, 60_000);
+}
 
 const mlserver: SystemSpec = {
   id: "mlserver",
