@@ -111,7 +111,7 @@ function interleavedTable(r: Results): string[] {
     Object.entries(round).flatMap(([id, n]) => (n ? [`${label(id as SystemId)} ${n} in round ${i + 1}`] : [])),
   );
   return [
-    "### Interleaved rounds (the ratio targets)",
+    "### Interleaved rounds (the ratio and server-CPU targets)",
     "",
     `${ids.map(label).join(", ")} were all up at once and were loaded in turn, ${il.connections} connections for ${il.secondsPerRound} s each, ` +
       "the order rotating every round. A slow minute of the machine then falls on every system instead of one, so the ratio within " +
@@ -151,7 +151,8 @@ function forestSection(r: Results): string[] {
     `A heavier model: a ${f.trees}-tree \`RandomForestClassifier\` (scripts/bench.d/train_forest.py: scikit-learn's defaults, fixed seed, the HR training rows), ` +
       `pickled once and served by clipper (\`--cache-entries 0\`, app \`forest\`, 1 Python replica) and by the FastAPI app on the same pickle, ` +
       `each loaded by wrk at ${f.connections} connections with the cache-off point's varied inputs. The in-process row times the forest's own ` +
-      "`predict` (scripts/bench.d/forest_throughput.py) on float64 batches of clipper's mean batch size, no serving: the ceiling clipper's rows/s is compared with.",
+      "`predict` (scripts/bench.d/forest_throughput.py) on float64 batches of clipper's mean batch size, no serving: the ceiling clipper's rows/s is compared with" +
+      (own ? ` (timed with ${own.python.split("/").slice(-3).join("/")}).` : "."),
     "",
     `| ${head.join(" | ")} |`,
     `|${head.map(() => "---").join("|")}|`,
