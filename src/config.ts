@@ -79,7 +79,7 @@ const DEFAULTS: ServerConfig = {
   maxArtifactBytes: 1024 * 1024 * 1024,
   python: "",
   cacheEntries: 65536,
-  maxBatchSize: 256,
+  maxBatchSize: 1024,
   replicaStartTimeoutMs: 60_000,
   shutdownGraceMs: 10_000,
   maxResponseBytes: 64 * 1024 * 1024,

@@ -111,40 +111,44 @@ export class ModelQueue {
 
   /** Queues one row; resolves with its output. */
   enqueue(row: Row, deadlineMs: number, sloMicros: number, signal?: AbortSignal): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.#push({
-        rows: [row],
-        deadlineMs,
-        sloMicros,
-        signal,
-        retried: false,
-        partial: undefined,
-        resolve: (outputs, start) => resolve(outputs[start]),
-        reject,
-      });
-    });
+    return new Promise((resolve, reject) => this.submit([row], deadlineMs, sloMicros, signal, (outputs, start) => resolve(outputs[start]), reject));
   }
 
   /** Queues a request's rows as one unit; resolves with their outputs in order (a RowFailure where a row raised alone). */
   enqueueRows(rows: readonly Row[], deadlineMs: number, sloMicros: number, signal?: AbortSignal): Promise<unknown[]> {
-    if (rows.length > this.#unitRows) {
-      const parts: Promise<unknown[]>[] = [];
-      for (let i = 0; i < rows.length; i += this.#unitRows) parts.push(this.enqueueRows(rows.slice(i, i + this.#unitRows), deadlineMs, sloMicros, signal));
-      return Promise.all(parts).then((outs) => outs.flat());
-    }
-    return new Promise((resolve, reject) => {
-      this.#push({
+    return new Promise((resolve, reject) =>
+      this.submit(
         rows,
         deadlineMs,
         sloMicros,
         signal,
-        retried: false,
-        partial: undefined,
+        (outputs, start) => resolve(start === 0 && outputs.length === rows.length ? (outputs as unknown[]) : outputs.slice(start, start + rows.length)),
         reject,
-        resolve: (outputs, start) =>
-          resolve(start === 0 && outputs.length === rows.length ? (outputs as unknown[]) : outputs.slice(start, start + rows.length)),
-      });
-    });
+      ),
+    );
+  }
+
+  /**
+   * Queues a request's rows as one unit with callbacks instead of a promise (the query core's hot path
+   * makes one promise per query, not one per step): `onOutputs` gets the batch's outputs and where these
+   * rows start in them (a RowFailure where a row raised alone); `onError` why none came.
+   */
+  submit(
+    rows: readonly Row[],
+    deadlineMs: number,
+    sloMicros: number,
+    signal: AbortSignal | undefined,
+    onOutputs: (outputs: readonly unknown[], start: number) => void,
+    onError: (err: Error) => void,
+  ): void {
+    if (rows.length > this.#unitRows) {
+      // A model's own batch_size: the rows go in units of at most that many, answered together.
+      const parts: Promise<unknown[]>[] = [];
+      for (let i = 0; i < rows.length; i += this.#unitRows) parts.push(this.enqueueRows(rows.slice(i, i + this.#unitRows), deadlineMs, sloMicros, signal));
+      Promise.all(parts).then((outs) => onOutputs(outs.flat(), 0), onError);
+      return;
+    }
+    this.#push({ rows, deadlineMs, sloMicros, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError });
   }
 
   /** Called when replicas change or one finishes a batch. */

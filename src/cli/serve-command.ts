@@ -34,7 +34,7 @@ export const serve: Command = {
     "grpc-port": "V2 gRPC port, 0 turns gRPC off (CLIPPER_GRPC_PORT, default 8001)",
     python: "Python interpreter for the Python runtime (CLIPPER_PYTHON, default ./.venv/bin/python or python3)",
     "cache-entries": "predictions kept in the LRU cache, 0 turns it off (CLIPPER_CACHE_ENTRIES, default 65536)",
-    "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 256)",
+    "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 1024)",
     "max-body-bytes": "largest request body (CLIPPER_MAX_BODY_BYTES, default 10485760)",
     "shutdown-grace-ms": "time in-flight queries get on SIGTERM (CLIPPER_SHUTDOWN_GRACE_MS, default 10000)",
     "log-format": "json (one object per line) or pretty (CLIPPER_LOG_FORMAT, default json)",

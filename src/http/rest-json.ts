@@ -35,15 +35,16 @@ export class RestJson {
     signal?: AbortSignal,
   ): string | Promise<string> {
     const route = this.processor.route(appName, bearerToken(authorization));
-    const chosen = this.processor.choose(route);
+    const choice = this.processor.choose(route);
+    const queue = this.processor.queueOf(choice);
     let parsed;
     try {
-      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled && route.app.cache, chosen.queue?.shape);
+      parsed = parseQuery(bodyText, route.app.inputType, this.cache.enabled && route.app.cache, queue?.shape);
     } catch (err) {
       this.metrics.onRejected(appName);
       throw err;
     }
-    const answered = this.processor.answerChosen(route, parsed, arrivalMs, chosen, { signal, requestId });
+    const answered = this.processor.answerChosen(route, parsed, arrivalMs, choice, queue, { signal, requestId });
     return "outcomes" in answered ? this.#respond(route, parsed.batch, answered) : answered.then((a) => this.#respond(route, parsed.batch, a));
   }
 

@@ -30,12 +30,6 @@ export interface AnswerOptions {
   readonly requestId?: string;
 }
 
-/** The model a query goes to and its queue (undefined when no model is linked or it is not running). */
-export interface Chosen {
-  readonly choice: ModelChoice | undefined;
-  readonly queue: ModelQueue | undefined;
-}
-
 export interface Answered {
   readonly outcomes: Outcome[];
   /** The model version that answered (undefined when none is linked). */
@@ -67,19 +61,24 @@ export class QueryProcessor {
    * against the app's deadline, and each row gets an outcome.
    */
   answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, opts: AnswerOptions = {}): Answered | Promise<Answered> {
-    const chosen = pinned ? { choice: pinned, queue: this.queues(pinned.key) } : this.choose(route);
+    const choice = pinned ?? this.choose(route);
+    const queue = this.queueOf(choice);
     // The transport counts the rejection (it counts its own parse errors the same way).
-    checkWidth(parsed, chosen.queue, opts.field ?? "each input row");
-    return this.answerChosen(route, parsed, arrivalMs, chosen, pinned ? { ...opts, withShadow: false } : opts);
+    checkWidth(parsed, queue, opts.field ?? "each input row");
+    return this.answerChosen(route, parsed, arrivalMs, choice, queue, pinned ? { ...opts, withShadow: false } : opts);
   }
 
   /**
-   * The policy's pick for one query, and its queue: an adapter that parses rows against the model's declared
-   * width (REST JSON names the first bad row of a batch) chooses first, then parses, then calls answerChosen.
+   * The policy's pick for one query: an adapter that parses rows against the model's declared width (REST
+   * JSON names the first bad row of a batch) chooses first, then parses, then calls answerChosen.
    */
-  choose(route: AppRoute): Chosen {
-    const choice = selectModel(route, Math.random());
-    return { choice, queue: choice && this.queues(choice.key) };
+  choose(route: AppRoute): ModelChoice | undefined {
+    return selectModel(route, Math.random());
+  }
+
+  /** The batching queue of a chosen model version (undefined when none is chosen or it is not running). */
+  queueOf(choice: ModelChoice | undefined): ModelQueue | undefined {
+    return choice && this.queues(choice.key);
   }
 
   /** Rows (already checked against the chosen model's width) through cache and batcher to one outcome each. */
@@ -87,7 +86,8 @@ export class QueryProcessor {
     route: AppRoute,
     parsed: ParsedQuery,
     arrivalMs: number,
-    { choice, queue }: Chosen,
+    choice: ModelChoice | undefined,
+    queue: ModelQueue | undefined,
     opts: AnswerOptions & { readonly withShadow?: boolean } = {},
   ): Answered | Promise<Answered> {
     const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
@@ -194,31 +194,56 @@ export class QueryProcessor {
       for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
       return outcomes;
     }
-    let pending: Promise<unknown[]>;
-    if (!cached) {
-      pending =
-        rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
-    } else if (rows.length === 1) {
-      pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((o) => [o]);
-    } else {
-      pending = queue
-        .enqueueRows(
-          missing.map((i) => rows[i]!),
-          deadlineMs,
-          sloMicros,
-          signal,
-        )
-        .then((outs) => {
-          for (let m = 0; m < missing.length; m++) if (!(outs[m] instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], outs[m]);
-          return outs;
-        });
+    if (cached && rows.length === 1) {
+      // A single cached-app row shares an identical query in flight.
+      const pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal));
+      return new Promise((resolve) => {
+        const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
+        pending.then(
+          (output) => {
+            if (deadline.settled) return;
+            deadline.settled = true;
+            outcomes[0] = { ok: true, output };
+            resolve(outcomes);
+          },
+          (err: Error) => {
+            if (deadline.settled) return;
+            deadline.settled = true;
+            resolve(failRows(outcomes, missing, err.message));
+          },
+        );
+      });
     }
-    return settleByDeadline(this.#timers, pending, deadlineMs, sloMicros).then((result) => {
-      for (let m = 0; m < missing.length; m++) {
-        const output = result.ok ? result.outputs[m] : undefined;
-        outcomes[missing[m]!] = !result.ok ? result : output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
-      }
-      return outcomes;
+    // The uncached rows go as one unit; one promise per query, settled by the batch or the deadline timer.
+    const sent = missing.length === rows.length ? rows : missing.map((i) => rows[i]!);
+    return new Promise((resolve) => {
+      const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
+      queue.submit(
+        sent,
+        deadlineMs,
+        sloMicros,
+        signal,
+        (outputs, start) => {
+          if (cached) {
+            for (let m = 0; m < missing.length; m++) {
+              const output = outputs[start + m];
+              if (!(output instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], output);
+            }
+          }
+          if (deadline.settled) return;
+          deadline.settled = true;
+          for (let m = 0; m < missing.length; m++) {
+            const output = outputs[start + m];
+            outcomes[missing[m]!] = output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
+          }
+          resolve(outcomes);
+        },
+        (err) => {
+          if (deadline.settled) return;
+          deadline.settled = true;
+          resolve(failRows(outcomes, missing, err.message));
+        },
+      );
     });
   }
 
@@ -252,23 +277,13 @@ function sameLabel(output: unknown, label: string | number): boolean {
   return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
 }
 
-type Settled = { ok: true; outputs: unknown[] } | { ok: false; reason: string };
+/** Every row in `missing` gets the default with `reason`. */
+function failRows(outcomes: Outcome[], missing: readonly number[], reason: string): Outcome[] {
+  const failed: Outcome = { ok: false, reason };
+  for (const i of missing) outcomes[i] = failed;
+  return outcomes;
+}
 
-/** Waits for `pending` until `deadlineMs`; past it, the rows time out. Shares one timer among all queries. */
-function settleByDeadline(timers: DeadlineTimers, pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
-  return new Promise((resolve) => {
-    const deadline = timers.add(deadlineMs, sloMicros, () => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
-    pending.then(
-      (outputs) => {
-        if (deadline.settled) return;
-        deadline.settled = true;
-        resolve({ ok: true, outputs });
-      },
-      (err: Error) => {
-        if (deadline.settled) return;
-        deadline.settled = true;
-        resolve({ ok: false, reason: err.message });
-      },
-    );
-  });
+function timedOut(sloMicros: number): string {
+  return `no prediction within the latency SLO of ${sloMicros} µs`;
 }
