@@ -4,10 +4,16 @@
  */
 import { LRUCache } from "lru-cache";
 
+/** A cached answer, in the shape of a row's outcome: a hit hands out the stored object, no copy. */
+export interface CachedAnswer {
+  readonly ok: true;
+  readonly output: unknown;
+}
+
 export class PredictionCache {
   hits = 0;
   misses = 0;
-  readonly #lru: LRUCache<string, { v: unknown }> | undefined;
+  readonly #lru: LRUCache<string, CachedAnswer> | undefined;
   readonly #inflight = new Map<string, Promise<unknown>>();
 
   /** `maxEntries` 0 turns caching and sharing off. */
@@ -24,18 +30,17 @@ export class PredictionCache {
   }
 
   /** The cached answer for `key`, counted as a hit, or undefined (not counted: the caller computes and counts). */
-  peek(key: string): unknown {
+  peek(key: string): CachedAnswer | undefined {
     const hit = this.#lru?.get(key);
-    if (hit === undefined) return undefined;
-    this.hits++;
-    return hit.v;
+    if (hit !== undefined) this.hits++;
+    return hit;
   }
 
   /** Stores an answer computed outside getOrCompute (rows of a batch request), counting the miss. */
   store(key: string, value: unknown): void {
     if (!this.#lru) return;
     this.misses++;
-    this.#lru.set(key, { v: value });
+    this.#lru.set(key, { ok: true, output: value });
   }
 
   /**
@@ -48,7 +53,7 @@ export class PredictionCache {
     const hit = lru.get(key);
     if (hit !== undefined) {
       this.hits++;
-      return Promise.resolve(hit.v);
+      return Promise.resolve(hit.output);
     }
     const pending = this.#inflight.get(key);
     if (pending) {
@@ -59,7 +64,7 @@ export class PredictionCache {
     const promise = compute().then(
       (v) => {
         this.#inflight.delete(key);
-        lru.set(key, { v });
+        lru.set(key, { ok: true, output: v });
         return v;
       },
       (err: unknown) => {

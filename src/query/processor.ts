@@ -182,68 +182,45 @@ export class QueryProcessor {
     const prefix = choice.cachePrefix;
     const sloMicros = route.app.sloMicros;
     const outcomes: Outcome[] = new Array(rows.length);
-    const missing: number[] = [];
+    let missing: number[] | undefined;
     for (let i = 0; i < rows.length; i++) {
       const hit = cached ? cache.peek(prefix + keys[i]) : undefined;
-      if (hit === undefined) missing.push(i);
-      else outcomes[i] = { ok: true, output: hit };
+      if (hit === undefined) (missing ??= []).push(i);
+      else outcomes[i] = hit;
     }
     // Answers this version gave before stay valid while its replicas are down (a version's entries go when it is deleted).
-    if (missing.length === 0) return outcomes;
+    if (missing === undefined) return outcomes;
     if (!queue) {
       for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
       return outcomes;
     }
-    if (cached && rows.length === 1) {
-      // A single cached-app row shares an identical query in flight.
-      const pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal));
-      return new Promise((resolve) => {
-        const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
-        pending.then(
-          (output) => {
-            if (deadline.settled) return;
-            deadline.settled = true;
-            outcomes[0] = { ok: true, output };
-            resolve(outcomes);
-          },
-          (err: Error) => {
-            if (deadline.settled) return;
-            deadline.settled = true;
-            resolve(failRows(outcomes, missing, err.message));
-          },
-        );
-      });
+    let pending: Promise<unknown[]>;
+    if (!cached) {
+      pending =
+        rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
+    } else if (rows.length === 1) {
+      pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((o) => [o]);
+    } else {
+      const sent = missing;
+      pending = queue
+        .enqueueRows(
+          sent.map((i) => rows[i]!),
+          deadlineMs,
+          sloMicros,
+          signal,
+        )
+        .then((outs) => {
+          for (let m = 0; m < sent.length; m++) if (!(outs[m] instanceof RowFailure)) cache.store(prefix + keys[sent[m]!], outs[m]);
+          return outs;
+        });
     }
-    // The uncached rows go as one unit; one promise per query, settled by the batch or the deadline timer.
-    const sent = missing.length === rows.length ? rows : missing.map((i) => rows[i]!);
-    return new Promise((resolve) => {
-      const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
-      queue.submit(
-        sent,
-        deadlineMs,
-        sloMicros,
-        signal,
-        (outputs, start) => {
-          if (cached) {
-            for (let m = 0; m < missing.length; m++) {
-              const output = outputs[start + m];
-              if (!(output instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], output);
-            }
-          }
-          if (deadline.settled) return;
-          deadline.settled = true;
-          for (let m = 0; m < missing.length; m++) {
-            const output = outputs[start + m];
-            outcomes[missing[m]!] = output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
-          }
-          resolve(outcomes);
-        },
-        (err) => {
-          if (deadline.settled) return;
-          deadline.settled = true;
-          resolve(failRows(outcomes, missing, err.message));
-        },
-      );
+    const waiting = missing;
+    return settleByDeadline(this.#timers, pending, deadlineMs, sloMicros).then((result) => {
+      for (let m = 0; m < waiting.length; m++) {
+        const output = result.ok ? result.outputs[m] : undefined;
+        outcomes[waiting[m]!] = !result.ok ? result : output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
+      }
+      return outcomes;
     });
   }
 
@@ -277,13 +254,23 @@ function sameLabel(output: unknown, label: string | number): boolean {
   return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
 }
 
-/** Every row in `missing` gets the default with `reason`. */
-function failRows(outcomes: Outcome[], missing: readonly number[], reason: string): Outcome[] {
-  const failed: Outcome = { ok: false, reason };
-  for (const i of missing) outcomes[i] = failed;
-  return outcomes;
-}
+type Settled = { ok: true; outputs: unknown[] } | { ok: false; reason: string };
 
-function timedOut(sloMicros: number): string {
-  return `no prediction within the latency SLO of ${sloMicros} µs`;
+/** Waits for `pending` until `deadlineMs`; past it, the rows time out. Shares one timer among all queries. */
+function settleByDeadline(timers: DeadlineTimers, pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
+  return new Promise((resolve) => {
+    const deadline = timers.add(deadlineMs, sloMicros, () => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
+    pending.then(
+      (outputs) => {
+        if (deadline.settled) return;
+        deadline.settled = true;
+        resolve({ ok: true, outputs });
+      },
+      (err: Error) => {
+        if (deadline.settled) return;
+        deadline.settled = true;
+        resolve({ ok: false, reason: err.message });
+      },
+    );
+  });
 }

@@ -161,3 +161,71 @@ describe("queries of clients that went away", () => {
     expect(gone).toEqual([1]);
   });
 });
+
+/** A stand-in replica whose batches stay in flight until the test finishes them, each with its predict time. */
+function heldReplica(events: string[]) {
+  const held: { rows: number; resolve: (r: { outputs: unknown[]; predictMicros: number }) => void }[] = [];
+  const replica = {
+    state: "ready",
+    inflightBatches: 0,
+    outstandingRows: 0,
+    predict(_message: unknown, rows: number) {
+      replica.inflightBatches++;
+      events.push(`sent ${rows}`);
+      return new Promise((resolve) => held.push({ rows, resolve }));
+    },
+  };
+  /** Answers the oldest batch in flight as if its predict took `predictMicros`. */
+  const finish = (predictMicros: number) => {
+    const b = held.shift()!;
+    replica.inflightBatches--;
+    b.resolve({ outputs: Array.from({ length: b.rows }, () => "1"), predictMicros });
+  };
+  return { replica: replica as unknown as Replica, finish, held };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("batches in flight on one replica", () => {
+  it("are two for a fast model and one for a slow one, whose waiting rows then form one bigger batch", async () => {
+    const events: string[] = [];
+    const { replica, finish, held } = heldReplica(events);
+    const queue = new ModelQueue("m:1", "doubles", 8, () => [replica]);
+    const deadline = performance.now() + 60_000;
+    const ask = (n: number) => Array.from({ length: n }, (_, i) => queue.enqueue([i, 1], deadline, 100_000));
+    const first = ask(10);
+    await tick();
+    // A model not yet known to be slow: a batch computing and one more on the pipe.
+    expect(events).toEqual(["sent 8", "sent 2"]);
+    finish(200_000);
+    finish(200_000);
+    await Promise.all(first);
+    events.length = 0;
+    const second = ask(12);
+    await tick();
+    // 200 ms a batch: one at a time; the rows that arrive meanwhile wait for the next one.
+    expect(events).toEqual(["sent 8"]);
+    expect(held.length).toBe(1);
+    finish(200_000);
+    await tick();
+    expect(events).toEqual(["sent 8", "sent 4"]);
+    finish(200_000);
+    await Promise.all(second);
+  });
+
+  it("go out, the next one, as soon as the replica is free: before the finished batch's queries are answered", async () => {
+    const events: string[] = [];
+    const { replica, finish } = heldReplica(events);
+    const queue = new ModelQueue("m:1", "doubles", 2, () => [replica]);
+    const deadline = performance.now() + 60_000;
+    const answered = Array.from({ length: 6 }, (_, i) => queue.enqueue([i, 1], deadline, 100_000).then(() => events.push(`answered ${i}`)));
+    await tick();
+    expect(events).toEqual(["sent 2", "sent 2"]);
+    finish(100);
+    await tick();
+    expect(events.slice(2, 4)).toEqual(["sent 2", "answered 0"]);
+    finish(100);
+    finish(100);
+    await Promise.all(answered);
+  });
+});
