@@ -4,11 +4,25 @@
  * Invariant: an entry fires at most once, and never after it was settled.
  */
 
-export interface Deadline {
-  readonly at: number;
-  /** Set when the query settled before its deadline: the entry is skipped. */
-  settled: boolean;
-  readonly fire: () => void;
+/**
+ * One query's deadline. Settling it (the answer came first) also drops `fire`, and with it everything the
+ * query's callback holds: a settled entry waits in its FIFO until the SLO has passed, and would otherwise keep
+ * the query's promise and rows alive that long, into the old generation, for a full collection to free.
+ */
+export class Deadline {
+  settled = false;
+  constructor(
+    readonly at: number,
+    public fire: (() => void) | undefined,
+  ) {}
+
+  /** Marks the query answered; false when it already was (by its answer or its deadline). */
+  settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.fire = undefined;
+    return true;
+  }
 }
 
 export class DeadlineTimers {
@@ -18,7 +32,7 @@ export class DeadlineTimers {
 
   /** Calls `fire` at performance.now() >= `at` unless the returned entry is settled first. */
   add(at: number, sloMicros: number, fire: () => void): Deadline {
-    const entry: Deadline = { at, settled: false, fire };
+    const entry = new Deadline(at, fire);
     let fifo = this.#fifos.get(sloMicros);
     if (!fifo) this.#fifos.set(sloMicros, (fifo = { items: [], head: 0 }));
     fifo.items.push(entry);
@@ -46,8 +60,9 @@ export class DeadlineTimers {
         }
         if (e.at > now) break;
         fifo.head++;
-        e.settled = true;
-        e.fire();
+        const fire = e.fire;
+        e.settle();
+        fire?.();
       }
       if (fifo.head === items.length) {
         this.#fifos.delete(slo);

@@ -262,14 +262,10 @@ function settleByDeadline(timers: DeadlineTimers, pending: Promise<unknown[]>, d
     const deadline = timers.add(deadlineMs, sloMicros, () => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
     pending.then(
       (outputs) => {
-        if (deadline.settled) return;
-        deadline.settled = true;
-        resolve({ ok: true, outputs });
+        if (deadline.settle()) resolve({ ok: true, outputs });
       },
       (err: Error) => {
-        if (deadline.settled) return;
-        deadline.settled = true;
-        resolve({ ok: false, reason: err.message });
+        if (deadline.settle()) resolve({ ok: false, reason: err.message });
       },
     );
   });

@@ -16,7 +16,7 @@ describe("DeadlineTimers", () => {
     const b = add("b", 35, 30_000);
     add("c", 10, 10_000);
     add("d", 40, 30_000);
-    b.settled = true;
+    b.settle();
     await Bun.sleep(80);
     expect(fired).toEqual(["c", "a", "d"]);
     for (const [name, ms] of Object.entries({ a: 30, c: 10, d: 40 })) expect(at[name]!).toBeGreaterThanOrEqual(ms - 1);
@@ -26,8 +26,17 @@ describe("DeadlineTimers", () => {
     const timers = new DeadlineTimers();
     let fired = 0;
     const entries = Array.from({ length: 3000 }, (_, i) => timers.add(performance.now() + 5 + i / 1000, 1, () => fired++));
-    for (const e of entries) e.settled = true;
+    for (const e of entries) e.settle();
     await Bun.sleep(20);
     expect(fired).toBe(0);
+  });
+
+  it("lets go of a settled entry's callback (and what it holds) before the deadline passes", () => {
+    const timers = new DeadlineTimers();
+    const entry = timers.add(performance.now() + 60_000, 60_000_000, () => {});
+    expect(entry.fire).toBeDefined();
+    expect(entry.settle()).toBe(true);
+    expect(entry.fire).toBeUndefined();
+    expect(entry.settle()).toBe(false);
   });
 });
