@@ -194,33 +194,52 @@ export class QueryProcessor {
       for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
       return outcomes;
     }
-    let pending: Promise<unknown[]>;
-    if (!cached) {
-      pending =
-        rows.length === 1 ? queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal).then((o) => [o]) : queue.enqueueRows(rows, deadlineMs, sloMicros, signal);
-    } else if (rows.length === 1) {
-      pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((o) => [o]);
-    } else {
-      const sent = missing;
-      pending = queue
-        .enqueueRows(
-          sent.map((i) => rows[i]!),
-          deadlineMs,
-          sloMicros,
-          signal,
-        )
-        .then((outs) => {
-          for (let m = 0; m < sent.length; m++) if (!(outs[m] instanceof RowFailure)) cache.store(prefix + keys[sent[m]!], outs[m]);
-          return outs;
-        });
+    if (cached && rows.length === 1) {
+      // A single cached-app row shares an identical query in flight.
+      const pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal));
+      return new Promise((resolve) => {
+        const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
+        pending.then(
+          (output) => {
+            if (!deadline.settle()) return;
+            outcomes[0] = { ok: true, output };
+            resolve(outcomes);
+          },
+          (err: Error) => {
+            if (!deadline.settle()) return;
+            resolve(failRows(outcomes, missing, err.message));
+          },
+        );
+      });
     }
-    const waiting = missing;
-    return settleByDeadline(this.#timers, pending, deadlineMs, sloMicros).then((result) => {
-      for (let m = 0; m < waiting.length; m++) {
-        const output = result.ok ? result.outputs[m] : undefined;
-        outcomes[waiting[m]!] = !result.ok ? result : output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
-      }
-      return outcomes;
+    // The uncached rows go as one unit; one promise per query, settled by the batch or the deadline timer.
+    const sent = missing.length === rows.length ? rows : missing.map((i) => rows[i]!);
+    return new Promise((resolve) => {
+      const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
+      queue.submit(
+        sent,
+        deadlineMs,
+        sloMicros,
+        signal,
+        (outputs, start) => {
+          if (cached) {
+            for (let m = 0; m < missing.length; m++) {
+              const output = outputs[start + m];
+              if (!(output instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], output);
+            }
+          }
+          if (!deadline.settle()) return;
+          for (let m = 0; m < missing.length; m++) {
+            const output = outputs[start + m];
+            outcomes[missing[m]!] = output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
+          }
+          resolve(outcomes);
+        },
+        (err) => {
+          if (!deadline.settle()) return;
+          resolve(failRows(outcomes, missing, err.message));
+        },
+      );
     });
   }
 
@@ -254,19 +273,13 @@ function sameLabel(output: unknown, label: string | number): boolean {
   return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
 }
 
-type Settled = { ok: true; outputs: unknown[] } | { ok: false; reason: string };
+/** Every row in `missing` gets the default with `reason`. */
+function failRows(outcomes: Outcome[], missing: readonly number[], reason: string): Outcome[] {
+  const failed: Outcome = { ok: false, reason };
+  for (const i of missing) outcomes[i] = failed;
+  return outcomes;
+}
 
-/** Waits for `pending` until `deadlineMs`; past it, the rows time out. Shares one timer among all queries. */
-function settleByDeadline(timers: DeadlineTimers, pending: Promise<unknown[]>, deadlineMs: number, sloMicros: number): Promise<Settled> {
-  return new Promise((resolve) => {
-    const deadline = timers.add(deadlineMs, sloMicros, () => resolve({ ok: false, reason: `no prediction within the latency SLO of ${sloMicros} µs` }));
-    pending.then(
-      (outputs) => {
-        if (deadline.settle()) resolve({ ok: true, outputs });
-      },
-      (err: Error) => {
-        if (deadline.settle()) resolve({ ok: false, reason: err.message });
-      },
-    );
-  });
+function timedOut(sloMicros: number): string {
+  return `no prediction within the latency SLO of ${sloMicros} µs`;
 }
