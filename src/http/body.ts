@@ -13,17 +13,8 @@ export async function readBodyText(req: Request, limitBytes: number): Promise<st
   }
 }
 
-/**
- * The body's text when its declared length is within the limit, else undefined (the caller reads it
- * with readBodyText). The hot routes' path: no async frame of its own.
- */
-export function declaredBodyText(req: Request, limitBytes: number): Promise<string> | undefined {
-  const declared = req.headers.get("content-length");
-  return declared !== null && Number(declared) <= limitBytes ? req.text() : undefined;
-}
-
 /** What a failed body read means to the client: 413 past the limit, else a body cut short (400). */
-export function bodyError(err: unknown): Error {
+function bodyError(err: unknown): Error {
   if (err instanceof PayloadTooLargeError) return err;
   return new BadRequestError("the request body was cut short", "the client closed the connection before sending the whole body");
 }

@@ -11,7 +11,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { clipperMetricsJson, type MetricsSummary, wantsPrometheusText } from "../metrics/clipper-json.ts";
 import type { QueryProcessor } from "../query/processor.ts";
 import { RestJson } from "./rest-json.ts";
-import { bodyError, declaredBodyText, readBodyText } from "./body.ts";
+import { readBodyText } from "./body.ts";
 import { mountDocs, type ServerUrls } from "./docs-routes.ts";
 import { oipRoutes } from "./oip-routes.ts";
 import { errorResponse } from "./error-response.ts";
@@ -43,17 +43,7 @@ function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body
     const arrivalMs = performance.now();
     const requestId = requestIdOf(req);
     try {
-      const declared = declaredBodyText(req, d.maxBodyBytes);
-      let body: string;
-      if (declared === undefined) body = await readBodyText(req, d.maxBodyBytes);
-      else {
-        try {
-          body = await declared;
-        } catch (err) {
-          throw bodyError(err);
-        }
-      }
-      const answer = run(req, body, arrivalMs, requestId);
+      const answer = run(req, await readBodyText(req, d.maxBodyBytes), arrivalMs, requestId);
       return new Response(typeof answer === "string" ? answer : await answer, { headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
       return errorResponse(err, d.logger, requestId);

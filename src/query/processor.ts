@@ -194,52 +194,33 @@ export class QueryProcessor {
       for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
       return outcomes;
     }
-    if (cached && rows.length === 1) {
-      // A single cached-app row shares an identical query in flight.
-      const pending = cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal));
-      return new Promise((resolve) => {
-        const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
-        pending.then(
-          (output) => {
-            if (!deadline.settle()) return;
-            outcomes[0] = { ok: true, output };
-            resolve(outcomes);
-          },
-          (err: Error) => {
-            if (!deadline.settle()) return;
-            resolve(failRows(outcomes, missing, err.message));
-          },
-        );
-      });
-    }
-    // The uncached rows go as one unit; one promise per query, settled by the batch or the deadline timer.
-    const sent = missing.length === rows.length ? rows : missing.map((i) => rows[i]!);
+    // A single row of a cached app shares an identical query in flight (getOrCompute stores its answer); other
+    // uncached rows go to the queue as one unit. One promise per query, settled by the outputs or the deadline.
+    const shared = cached && rows.length === 1;
     return new Promise((resolve) => {
       const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
-      queue.submit(
-        sent,
-        deadlineMs,
-        sloMicros,
-        signal,
-        (outputs, start) => {
-          if (cached) {
-            for (let m = 0; m < missing.length; m++) {
-              const output = outputs[start + m];
-              if (!(output instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], output);
-            }
-          }
-          if (!deadline.settle()) return;
+      const onOutputs = (outputs: readonly unknown[], start: number) => {
+        if (cached && !shared) {
           for (let m = 0; m < missing.length; m++) {
             const output = outputs[start + m];
-            outcomes[missing[m]!] = output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
+            if (!(output instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], output);
           }
-          resolve(outcomes);
-        },
-        (err) => {
-          if (!deadline.settle()) return;
-          resolve(failRows(outcomes, missing, err.message));
-        },
-      );
+        }
+        if (!deadline.settle()) return;
+        for (let m = 0; m < missing.length; m++) {
+          const output = outputs[start + m];
+          outcomes[missing[m]!] = output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
+        }
+        resolve(outcomes);
+      };
+      const onError = (err: Error) => {
+        if (deadline.settle()) resolve(failRows(outcomes, missing, err.message));
+      };
+      if (shared) {
+        cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((output) => onOutputs([output], 0), onError);
+      } else {
+        queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError);
+      }
     });
   }
 
