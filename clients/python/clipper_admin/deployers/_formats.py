@@ -54,7 +54,7 @@ def deploy_saved(
 
 
 def endpoint(conn: ClipperConnection, name: str, input_type: str, default_output: str, slo_micros: int, deploy: Callable[[], Any]) -> None:
-    """Clipper's create_endpoint: register the app, deploy, link."""
+    """Clipper's create_endpoint, for every deployer (the Python closure's too): register the app, deploy, link."""
     conn.register_application(name, input_type, default_output, slo_micros)
     deploy()
     conn.link_model_to_app(name, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ..connection import ClipperConnection
+from ._formats import endpoint
 
 
 def deploy_python_closure(
@@ -48,8 +49,13 @@ def create_endpoint(
     pkgs_to_install: Optional[List[str]] = None,
 ) -> None:
     """Registers application ``name``, deploys ``func`` as model ``name`` and links the two, as Clipper did."""
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_python_closure(
-        clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size, pkgs_to_install
+    endpoint(
+        clipper_conn,
+        name,
+        input_type,
+        default_output,
+        slo_micros,
+        lambda: deploy_python_closure(
+            clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size, pkgs_to_install
+        ),
     )
-    clipper_conn.link_model_to_app(name, name)
