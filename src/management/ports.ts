@@ -1,0 +1,48 @@
+/**
+ * What management needs from outside it, as narrow views: the runtimes (a view of the runtime manager), the
+ * first-prediction replay (the server provides it; management never reaches into a queue), and the
+ * artifacts and environments that operations in flight hold (so that no clean-up removes what another uses).
+ */
+import type { PoolQueue, RuntimeManager } from "../runtime/manager.ts";
+
+/** The runtime manager as management uses it (a test passes a fake with the same shape). */
+export type Runtimes = Pick<
+  RuntimeManager<PoolQueue>,
+  "start" | "stop" | "scale" | "running" | "drained" | "logPath" | "replicasOf" | "status" | "replicas" | "pools" | "sparePid" | "containers"
+>;
+
+/**
+ * Replays the last input the version `fromKey` answered as the first prediction of the version `toKey`;
+ * resolves when it was answered (or there was nothing to replay), rejects with the runtime's error.
+ */
+export type FirstPrediction = (fromKey: string, toKey: string, timeoutMs: number) => Promise<void>;
+
+/** Artifacts (by sha256) and environments (by id) that operations in flight are using: counted references. */
+export class InFlight {
+  readonly #refs = new Map<string, number>();
+
+  /** Holds `names` until the returned release is called (once). */
+  hold(...names: (string | undefined)[]): () => void {
+    const held = names.filter((n): n is string => !!n);
+    for (const n of held) this.#refs.set(n, (this.#refs.get(n) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const n of held) {
+        const left = (this.#refs.get(n) ?? 1) - 1;
+        if (left > 0) this.#refs.set(n, left);
+        else this.#refs.delete(n);
+      }
+    };
+  }
+
+  has(name: string): boolean {
+    return this.#refs.has(name);
+  }
+
+  /** How many operations hold `name`. */
+  count(name: string): number {
+    return this.#refs.get(name) ?? 0;
+  }
+}
