@@ -3,7 +3,8 @@
  * arrival; operations on different keys run in parallel. A caller behind a long operation waits at most
  * `maxWaitMs` and then gets a 409 naming the operation in progress and how long it has run.
  * Invariant: a holder that throws releases the key like one that returns; a waiter that gives up leaves
- * the order of the others unchanged.
+ * the order of the others unchanged. Nested holds go one way only (a model's, then an app's: a deploy that
+ * links), so two operations never wait on each other.
  */
 import { ConflictError } from "../errors.ts";
 
@@ -42,21 +43,6 @@ export class KeyLock {
       return await fn();
     } finally {
       this.#release(key);
-    }
-  }
-
-  /** Runs `fn` holding every key of `keys` (taken in sorted order, so two multi-key callers never deadlock). */
-  async runAll<T>(keys: readonly string[], what: string, fn: () => Promise<T> | T): Promise<T> {
-    const sorted = [...new Set(keys)].sort();
-    const taken: string[] = [];
-    try {
-      for (const k of sorted) {
-        await this.#acquire(k, what, this.maxWaitMs);
-        taken.push(k);
-      }
-      return await fn();
-    } finally {
-      for (const k of taken.reverse()) this.#release(k);
     }
   }
 

@@ -59,6 +59,8 @@ export class ModelWrites {
   readonly #d: ModelWriteDeps;
   /** Versions waiting for their queue to drain before they are stopped. */
   readonly #retiring = new Set<string>();
+  /** Artifacts a removal left because only an operation in flight held them: removed when it lets go, if still unused. */
+  readonly #orphans = new Set<string>();
 
   constructor(deps: ModelWriteDeps) {
     this.#d = deps;
@@ -136,25 +138,34 @@ export class ModelWrites {
     // Held until the end: no clean-up or garbage collection removes the upload while this deploy uses it.
     const release = this.#d.inFlight.hold(body.artifact_sha256);
     try {
-      // Outside the model's lock (nothing here touches the model's state): the upload must be there before
-      // anything slow starts, and an environment build may take minutes.
-      if (body.artifact_sha256) this.#d.artifacts.existing(body.artifact_sha256);
-      const choice = resolveFormat(body, this.#d.artifacts, this.#d.envs.basePython);
-      const pkgs = choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined;
-      const releaseEnv = this.#d.inFlight.hold(pkgs && `env ${this.#d.envs.id(pkgs)}`);
       let deployed: { result: ReturnType<ManagementReads["getModel"]>; previous: ModelRecord | undefined };
       try {
-        const python = pkgs && !containerless ? await this.#envOf(pkgs) : undefined;
-        const what = `deploy of model ${body.model_name}${body.model_version ? ` version ${body.model_version}` : ""}`;
-        deployed = await this.#locked(body.model_name, what, () => this.#deploy(body, choice, pkgs, python));
-      } finally {
-        releaseEnv();
+        // Outside the model's lock (nothing here touches the model's state): the upload must be there before
+        // anything slow starts, and an environment build may take minutes.
+        if (body.artifact_sha256) this.#d.artifacts.existing(body.artifact_sha256);
+        const choice = resolveFormat(body, this.#d.artifacts, this.#d.envs.basePython);
+        const pkgs = choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined;
+        const releaseEnv = this.#d.inFlight.hold(pkgs && `env ${this.#d.envs.id(pkgs)}`);
+        try {
+          const python = pkgs && !containerless ? await this.#envOf(pkgs) : undefined;
+          const what = `deploy of model ${body.model_name}${body.model_version ? ` version ${body.model_version}` : ""}`;
+          deployed = await this.#locked(body.model_name, what, () => this.#deploy(body, choice, pkgs, python));
+        } finally {
+          releaseEnv();
+        }
+      } catch (err) {
+        // Nothing half-registered: an upload that nothing else uses goes too (the deploy's own hold aside).
+        if (body.artifact_sha256) this.#removeArtifactIfUnused(body.artifact_sha256, body.artifact_sha256);
+        throw err;
       }
       // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
       if (deployed.previous && deployed.previous.version !== deployed.result.model_version) await this.#retire(deployed.previous);
-      return this.#d.reads.getModel(body.model_name, deployed.result.model_version);
+      // What was committed (a later operation may already have changed or removed it).
+      return deployed.result;
     } finally {
       release();
+      // A removal that came while this deploy held the upload (a stop behind it) left it for now.
+      if (body.artifact_sha256 && this.#orphans.delete(body.artifact_sha256)) this.#removeArtifactIfUnused(body.artifact_sha256);
     }
   }
 
@@ -233,10 +244,9 @@ export class ModelWrites {
       if (body.app) await this.#d.locks.run(appLockKey(body.app.name), `deploy of model ${key}`, commit);
       else commit();
     } catch (err) {
-      // Nothing half-done: what this deploy started stops, its journal entry goes, and an upload nobody else uses goes too.
+      // Nothing half-done: what this deploy started stops and its journal entry goes.
       if (started) await this.#d.runtimes.stop(key);
       this.#endQuietly(op);
-      this.#removeArtifactIfUnused(draft.artifactSha256, body.artifact_sha256);
       throw err;
     }
     this.#d.snapshots.refresh();
@@ -424,16 +434,21 @@ export class ModelWrites {
    * (beyond `ownRefs` references the asking operation holds itself).
    */
   artifactInUse(sha256: string, ownRefs = 0): boolean {
-    return (
-      this.#d.registry.artifactInUse(sha256) ||
-      this.#d.runtimes.pools().some((p) => p.model.artifactSha256 === sha256) ||
-      this.#d.inFlight.count(sha256) > ownRefs
-    );
+    return this.#referenced(sha256) || this.#d.inFlight.count(sha256) > ownRefs;
+  }
+
+  /** Whether a registered or a running version uses the artifact. */
+  #referenced(sha256: string): boolean {
+    return this.#d.registry.artifactInUse(sha256) || this.#d.runtimes.pools().some((p) => p.model.artifactSha256 === sha256);
   }
 
   /** Removes an artifact nothing uses; `heldByCaller` is one this operation holds itself (its own reference does not count). */
   #removeArtifactIfUnused(sha256: string, heldByCaller?: string): void {
-    if (!sha256 || this.artifactInUse(sha256, sha256 === heldByCaller ? 1 : 0)) return;
+    if (!sha256) return;
+    if (this.artifactInUse(sha256, sha256 === heldByCaller ? 1 : 0)) {
+      if (!this.#referenced(sha256)) this.#orphans.add(sha256);
+      return;
+    }
     try {
       this.#d.artifacts.remove(sha256);
     } catch {
