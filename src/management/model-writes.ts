@@ -282,9 +282,13 @@ export class ModelWrites {
 
   /** Makes `version` the current one: starts it if needed, switches traffic, then retires the old one. */
   async setModelVersion(name: string, version: string) {
-    const previous = await this.#locked(name, `switch of model ${name} to version ${version}`, () => this.#switch(name, version));
+    const { previous, result } = await this.#locked(name, `switch of model ${name} to version ${version}`, async () => ({
+      previous: await this.#switch(name, version),
+      result: this.#d.reads.getModel(name, version),
+    }));
     if (previous && previous.version !== version) await this.#retire(previous);
-    return this.#d.reads.getModel(name, version);
+    // What was committed (a later operation may already have changed or removed it).
+    return result;
   }
 
   async #switch(name: string, version: string): Promise<ModelRecord | undefined> {
