@@ -75,7 +75,6 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     idleTimeout: 0,
     fetch: managementRoutes({
       service: management,
-      artifacts,
       envs,
       maxBodyBytes: config.maxBodyBytes,
       token,

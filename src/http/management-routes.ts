@@ -2,7 +2,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { NotFoundError } from "../errors.ts";
-import type { ArtifactStore } from "../management/artifacts.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import {
   AddApp,
@@ -43,7 +42,6 @@ const LogsQuery = ModelNameBody.extend({
 
 export interface ManagementRouteDeps {
   readonly service: ManagementService;
-  readonly artifacts: ArtifactStore;
   readonly envs: EnvironmentBuilder;
   readonly maxBodyBytes: number;
   readonly token: string;
@@ -64,7 +62,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   app.get("/admin/ping", (c) => c.text("pong"));
   app.get("/admin/status", (c) => c.json(s.status()));
   app.get("/admin/metrics", async (c) => c.json(await d.metrics()));
-  app.put("/admin/artifacts", async (c) => c.json(await d.artifacts.put(c.req.raw.body), 201));
+  app.put("/admin/artifacts", async (c) => c.json(await s.uploadArtifact(c.req.raw.body), 201));
 
   // Clipper answered 200 to add_app and add_model, and its client checks for exactly 200.
   app.post("/admin/add_app", async (c) => c.json(await s.addApp(parseBody(AddApp, await body(c.req.raw)))));

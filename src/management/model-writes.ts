@@ -59,11 +59,15 @@ export class ModelWrites {
   readonly #d: ModelWriteDeps;
   /** Versions waiting for their queue to drain before they are stopped. */
   readonly #retiring = new Set<string>();
-  /** Artifacts a removal left because only an operation in flight held them: removed when it lets go, if still unused. */
+  /** Artifacts a removal left because only an operation in flight (or an upload's lease) held them: removed when it lets go, if still unused. */
   readonly #orphans = new Set<string>();
 
   constructor(deps: ModelWriteDeps) {
     this.#d = deps;
+    // An artifact a removal left because an operation or an upload's lease held it goes once nothing holds it.
+    deps.inFlight.onReleased = (name) => {
+      if (this.#orphans.delete(name)) this.#removeArtifactIfUnused(name);
+    };
   }
 
   /** Versions being retired now (the invariant check waits for them). */
@@ -107,6 +111,12 @@ export class ModelWrites {
         operation: op.kind,
       });
       registry.endOperation(op.id);
+    }
+    const startedMs = Date.now();
+    const leftovers = this.#d.artifacts.list().filter((a) => a.mtimeMs < startedMs && !this.artifactInUse(a.sha256));
+    for (const a of leftovers) this.#d.artifacts.remove(a.sha256);
+    if (leftovers.length) {
+      logger.warn("recovered", `removed ${leftovers.length} artifact${leftovers.length === 1 ? "" : "s"} nothing references, left by the previous run`);
     }
     const partial = this.#d.artifacts.removePartial();
     if (partial.length) logger.warn("recovered", `removed ${partial.length} half-written upload${partial.length === 1 ? "" : "s"} left by the previous run`);
@@ -164,8 +174,6 @@ export class ModelWrites {
       return deployed.result;
     } finally {
       release();
-      // A removal that came while this deploy held the upload (a stop behind it) left it for now.
-      if (body.artifact_sha256 && this.#orphans.delete(body.artifact_sha256)) this.#removeArtifactIfUnused(body.artifact_sha256);
     }
   }
 

@@ -17,9 +17,21 @@ export type Runtimes = Pick<
  */
 export type FirstPrediction = (fromKey: string, toKey: string, timeoutMs: number) => Promise<void>;
 
-/** Artifacts (by sha256) and environments (by id) that operations in flight are using: counted references. */
+/**
+ * Artifacts (by sha256) and environments (by id) that operations in flight are using: counted references.
+ * An upload holds its artifact for a short lease, so that the deploy that follows finds it even when another
+ * operation's clean-up runs in between.
+ */
 export class InFlight {
   readonly #refs = new Map<string, number>();
+  /** Called when the last reference to a name goes. */
+  onReleased: (name: string) => void = () => undefined;
+
+  /** Holds `name` for `ms` (an upload, until its deploy arrives). */
+  lease(name: string, ms: number): void {
+    const release = this.hold(name);
+    setTimeout(release, ms).unref?.();
+  }
 
   /** Holds `names` until the returned release is called (once). */
   hold(...names: (string | undefined)[]): () => void {
@@ -32,7 +44,10 @@ export class InFlight {
       for (const n of held) {
         const left = (this.#refs.get(n) ?? 1) - 1;
         if (left > 0) this.#refs.set(n, left);
-        else this.#refs.delete(n);
+        else {
+          this.#refs.delete(n);
+          this.onReleased(n);
+        }
       }
     };
   }

@@ -26,6 +26,8 @@ import { SnapshotStore } from "./snapshot-store.ts";
 /** How long an unreferenced artifact or unused environment is kept before the periodic collection removes it. */
 export const GC_GRACE_MS = 60 * 60 * 1000;
 const GC_INTERVAL_MS = 10 * 60 * 1000;
+/** How long an upload is kept for the deploy that follows it, whatever another operation's clean-up finds. */
+const UPLOAD_LEASE_MS = 60_000;
 
 export interface ManagementOptions {
   readonly dataDir: string;
@@ -95,6 +97,13 @@ export class ManagementService {
   close(): void {
     clearInterval(this.#gcTimer);
     this.policyState.flush();
+  }
+
+  /** Stores an upload and holds it for the deploy that follows (UPLOAD_LEASE_MS). */
+  async uploadArtifact(body: ReadableStream<Uint8Array> | null) {
+    const stored = await this.#artifacts.put(body);
+    this.#inFlight.lease(stored.sha256, UPLOAD_LEASE_MS);
+    return stored;
   }
 
   /**
