@@ -104,7 +104,7 @@ describeMounted("a full disk", () => {
     expect(statuses.filter((s) => s !== 200)).toEqual([507]);
     expect(refused!.error).toContain(`the data directory ${dataDir} is out of space`);
     // A deploy on the full disk (of the artifact already stored) is all or nothing: 507 and nothing kept, or done.
-    const [{ artifact_sha256 }] = (await server.admin("get_model_versions", { model_name: "d" })).json as { artifact_sha256: string }[];
+    const { artifact_sha256 } = ((await server.admin("get_model_versions", { model_name: "d" })).json as { artifact_sha256: string }[])[0]!;
     const deploy = await server.admin("add_model", { model_name: "d2", runtime: "node", artifact_name: "m.mjs", artifact_sha256 });
     expect([200, 507]).toContain(deploy.status);
     if (deploy.status === 507) expect((await server.admin("get_model_versions", { model_name: "d2" })).status).toBe(404);
