@@ -34,9 +34,10 @@ export interface Collected {
 
 export function collectGarbage(w: GarbageWorld, graceMs: number): Collected {
   const now = Date.now();
+  // An upload's lease protects it for less than the grace period asked for: the grace decides.
   const artifacts = w.artifacts
     .list()
-    .filter((a) => now - a.mtimeMs >= graceMs && !w.models.artifactInUse(a.sha256))
+    .filter((a) => now - a.mtimeMs >= graceMs && !w.models.artifactReferenced(a.sha256) && !w.inFlight.heldByOperation(a.sha256))
     .map((a) => {
       w.artifacts.remove(a.sha256);
       return { sha256: a.sha256, bytes: a.bytes };

@@ -147,6 +147,7 @@ export class ModelWrites {
     const containerless = body.runtime === "none";
     // Held until the end: no clean-up or garbage collection removes the upload while this deploy uses it.
     const release = this.#d.inFlight.hold(body.artifact_sha256);
+    this.#d.inFlight.claim(body.artifact_sha256);
     try {
       let deployed: { result: ReturnType<ManagementReads["getModel"]>; previous: ModelRecord | undefined };
       try {
@@ -446,11 +447,11 @@ export class ModelWrites {
    * (beyond `ownRefs` references the asking operation holds itself).
    */
   artifactInUse(sha256: string, ownRefs = 0): boolean {
-    return this.#referenced(sha256) || this.#d.inFlight.count(sha256) > ownRefs;
+    return this.artifactReferenced(sha256) || this.#d.inFlight.count(sha256) > ownRefs;
   }
 
   /** Whether a registered or a running version uses the artifact. */
-  #referenced(sha256: string): boolean {
+  artifactReferenced(sha256: string): boolean {
     return this.#d.registry.artifactInUse(sha256) || this.#d.runtimes.pools().some((p) => p.model.artifactSha256 === sha256);
   }
 
@@ -458,7 +459,7 @@ export class ModelWrites {
   #removeArtifactIfUnused(sha256: string, heldByCaller?: string): void {
     if (!sha256) return;
     if (this.artifactInUse(sha256, sha256 === heldByCaller ? 1 : 0)) {
-      if (!this.#referenced(sha256)) this.#orphans.add(sha256);
+      if (!this.artifactReferenced(sha256)) this.#orphans.add(sha256);
       return;
     }
     try {

@@ -24,13 +24,34 @@ export type FirstPrediction = (fromKey: string, toKey: string, timeoutMs: number
  */
 export class InFlight {
   readonly #refs = new Map<string, number>();
+  /** Uploads' leases by name: each a release; the deploy that takes the artifact over ends them. */
+  readonly #leases = new Map<string, (() => void)[]>();
   /** Called when the last reference to a name goes. */
   onReleased: (name: string) => void = () => undefined;
 
-  /** Holds `name` for `ms` (an upload, until its deploy arrives). */
+  /** Holds `name` for `ms` or until claimed (an upload, until its deploy arrives). */
   lease(name: string, ms: number): void {
     const release = this.hold(name);
-    setTimeout(release, ms).unref?.();
+    const end = () => {
+      clearTimeout(timer);
+      release();
+      const left = (this.#leases.get(name) ?? []).filter((r) => r !== end);
+      if (left.length) this.#leases.set(name, left);
+      else this.#leases.delete(name);
+    };
+    const timer = setTimeout(end, ms);
+    timer.unref?.();
+    this.#leases.set(name, [...(this.#leases.get(name) ?? []), end]);
+  }
+
+  /** An operation that now holds `name` itself ends the uploads' leases on it. */
+  claim(name: string | undefined): void {
+    if (name) for (const end of this.#leases.get(name) ?? []) end();
+  }
+
+  /** Whether an operation (not only an upload's lease) holds `name`. */
+  heldByOperation(name: string): boolean {
+    return this.count(name) > (this.#leases.get(name)?.length ?? 0);
   }
 
   /** Holds `names` until the returned release is called (once). */
