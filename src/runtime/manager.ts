@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
 import { modelKey } from "../domain.ts";
-import { asResourceError, ConflictError, RuntimeFailure } from "../errors.ts";
+import { asResourceError, ConflictError, RuntimeFailure, ServeError } from "../errors.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
@@ -351,7 +351,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       // The process could not even be spawned (too many open files, no such program): no replica to list.
       pool.replicas = pool.replicas.filter((r) => r !== replica);
       if (container) this.#containers.remove(container.name);
-      throw asResourceError(err, this.#config.dataDir, `starting a replica of model ${pool.queue.key}`);
+      const typed = asResourceError(err, this.#config.dataDir, `starting a replica of model ${pool.queue.key}`);
+      throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
     const info = await ready;
