@@ -96,7 +96,11 @@ export class ManagementService {
   /** Writes what policies learned and stops the periodic collection (shutdown). */
   close(): void {
     clearInterval(this.#gcTimer);
-    this.policyState.flush();
+    try {
+      this.policyState.flush();
+    } catch (err) {
+      this.#opts.logger.error("policy_state_lost", `the weights learned since the last write could not be written: ${(err as Error).message}`);
+    }
   }
 
   /** Stores an upload and holds it for the deploy that follows (UPLOAD_LEASE_MS). */
