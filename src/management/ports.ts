@@ -44,9 +44,12 @@ export class InFlight {
     this.#leases.set(name, [...(this.#leases.get(name) ?? []), end]);
   }
 
-  /** An operation that now holds `name` itself ends the uploads' leases on it. */
+  /**
+   * An operation that now holds `name` itself ends one upload's lease on it (its own upload's, as far as anyone
+   * can tell: the same bytes uploaded by two clients are one artifact with two leases, one per deploy to come).
+   */
   claim(name: string | undefined): void {
-    if (name) for (const end of this.#leases.get(name) ?? []) end();
+    if (name) this.#leases.get(name)?.[0]?.();
   }
 
   /** Whether an operation (not only an upload's lease) holds `name`. */

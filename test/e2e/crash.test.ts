@@ -45,7 +45,7 @@ describe("SIGKILL at a random moment of a random operation", () => {
       for (let trial = 1; trial <= TRIALS; trial++) {
         const s = server;
         const versions = ((await s.admin("get_model_versions", { model_name: "c" })).json as { model_version: string }[]).map((v) => v.model_version);
-        const kind = pick(["deploy", "deploy-link", "rollback", "scale", "stop-version", "stop-inactive", "upload"]);
+        const kind = pick(["deploy", "deploy-link", "rollback", "scale", "stop-version", "stop-inactive", "stop", "upload"]);
         const path = nodeModel(files, `c-${trial}`, `out-${trial}`, Math.floor(random() * 600));
         const op: Promise<unknown> = (async () => {
           if (kind === "deploy" || kind === "deploy-link")
@@ -54,6 +54,7 @@ describe("SIGKILL at a random moment of a random operation", () => {
           if (kind === "scale") return s.admin("set_num_replicas", { model_name: "c", num_replicas: 1 + Math.floor(random() * 3) });
           if (kind === "stop-version" && versions.length > 1) return s.admin("delete_versioned_model", { model_name: "c", model_version: pick(versions) });
           if (kind === "stop-inactive") return s.admin("stop_inactive_model_versions", { model_names: ["c"] });
+          if (kind === "stop") return s.admin("stop_models", { model_names: ["c"] });
           return fetch(`${s.mgmtUrl}/admin/artifacts`, { method: "PUT", headers: { authorization: `Bearer ${s.token}` }, body: Bun.file(path) });
         })().catch(() => undefined);
         // The kill's moment is what varies: anywhere from the operation's first step to after its end.
@@ -66,13 +67,15 @@ describe("SIGKILL at a random moment of a random operation", () => {
         const report = await settledInvariants(server);
         if (report.violations.length > 0) throw new Error(`trial ${trial} (${kind}, seed ${SEED}): ${report.violations.join("; ")}\n${log.slice(-3000)}`);
         expect(report.violations).toEqual([]);
-        // The app predicts from the current version whenever the model has one.
+        // An app linked to the model predicts from its current version whenever it has one.
         const current = ((await server.admin("get_model_versions", { model_name: "c" })).json as { model_version: string; is_current: boolean }[]).find?.(
           (v) => v.is_current,
         );
-        if (current) {
+        const apps = (await server.admin("get_all_applications", { verbose: true })).json as { name: string; linked_models: string[] }[];
+        const app = apps.find((a) => a.linked_models.includes("c"));
+        if (current && app) {
           const answer = await waitFor(async () => {
-            const res = await server!.predict("ca", { input: [1] });
+            const res = await server!.predict(app.name, { input: [1] });
             return res.json.default === false ? res.json : undefined;
           }, 20_000);
           expect(answer).toBeDefined();

@@ -2,7 +2,7 @@
  * End to end, a full disk: the data directory on a small tmpfs. An upload that overflows mid-stream, a
  * registry write on a full disk and an environment build that runs out of space each get a clear 507 naming
  * the data directory, leave no partial file, and the model already deployed keeps predicting throughout.
- * Needs root (mount -t tmpfs): skipped elsewhere with the reason, and failing in CI, which runs as root.
+ * Needs root (mount -t tmpfs), which scripts/test does not provision: skipped elsewhere, with the reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statfsSync, writeSync } from "node:fs";
@@ -15,7 +15,7 @@ const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs"
 if (!mounted && process.env.CI === "true")
   throw new Error("disk-full tests: mount -t tmpfs failed, and CI runs as root (scripts/test provisions nothing else for them)");
 const describeMounted = mounted ? describe : describe.skip;
-if (!mounted) console.log("disk-full tests skipped: mount -t tmpfs needs root");
+if (!mounted) console.warn("disk-full tests skipped: mount -t tmpfs needs root (or CAP_SYS_ADMIN)");
 
 let server: Server;
 const counts = { predicted: 0, defaults: 0, errors: 0, reasons: new Set<string>() };

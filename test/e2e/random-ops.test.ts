@@ -78,8 +78,9 @@ async function runSeed(seed: number): Promise<RunStats> {
     return res.status === 200 ? (res.json as { model_version: string; is_current: boolean; state: string }[]) : [];
   };
   const call = async (kind: string, path: string, body: unknown, removal?: Omit<Removal, "startMs" | "endMs">) => {
-    // Nothing new starts while the invariants are checked.
-    while (paused) await Bun.sleep(20);
+    // Nothing new starts while the invariants are checked (and nothing at all once the run is over).
+    while (paused && !stopped) await Bun.sleep(20);
+    if (stopped) return { status: 0, json: {} };
     const r = removal ? { ...removal, startMs: performance.now(), endMs: Infinity } : undefined;
     if (r) removals.push(r);
     const res = await server.admin(path, body);
