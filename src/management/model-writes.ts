@@ -96,6 +96,27 @@ export class ModelWrites {
    * current version of every registered model.
    */
   async restore(): Promise<void> {
+    this.#recover();
+    const { registry, logger } = this.#d;
+    const current = registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
+    await Promise.all(
+      current.map((m) =>
+        this.#locked(m.name, `restore of model ${m.name}`, async () => {
+          const key = modelKey(m.name, m.version);
+          try {
+            await this.#d.runtimes.start(m, this.#artifactPath(m), await this.#python(m));
+            logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
+          } catch (err) {
+            this.#d.restoreErrors.set(key, (err as Error).message);
+            logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
+          }
+        }),
+      ),
+    );
+  }
+
+  /** After a crash: logs what the journal says was cut short (and closes it), removes what the old run left half-done or unreferenced. */
+  #recover(): void {
     const { registry, logger } = this.#d;
     for (const op of registry.openOperations()) {
       const current = registry.currentModel(op.model);
@@ -125,21 +146,6 @@ export class ModelWrites {
       this.#d.envs.remove(env.id);
       logger.warn("recovered", `removed environment ${env.id}: its build was cut short by the previous run's end`);
     }
-    const current = registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
-    await Promise.all(
-      current.map((m) =>
-        this.#locked(m.name, `restore of model ${m.name}`, async () => {
-          const key = modelKey(m.name, m.version);
-          try {
-            await this.#d.runtimes.start(m, this.#artifactPath(m), await this.#python(m));
-            logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
-          } catch (err) {
-            this.#d.restoreErrors.set(key, (err as Error).message);
-            logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
-          }
-        }),
-      ),
-    );
   }
 
   /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
