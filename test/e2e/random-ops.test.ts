@@ -97,17 +97,11 @@ async function runSeed(seed: number): Promise<RunStats> {
     }
     return res;
   };
-  const uploads = new Map<string, string>();
+  // Uploaded before every deploy, as the CLI does: an artifact nothing uses any more is removed.
   const upload = async (path: string) => {
-    if (!uploads.has(path)) {
-      const res = await fetch(`${server.mgmtUrl}/admin/artifacts`, {
-        method: "PUT",
-        headers: { authorization: `Bearer ${server.token}` },
-        body: Bun.file(path),
-      });
-      uploads.set(path, ((await res.json()) as { sha256: string }).sha256);
-    }
-    return uploads.get(path)!;
+    const res = await fetch(`${server.mgmtUrl}/admin/artifacts`, { method: "PUT", headers: { authorization: `Bearer ${server.token}` }, body: Bun.file(path) });
+    if (res.status !== 201) problems.push(`upload answered ${res.status}: ${await res.text()}`);
+    return ((await res.json().catch(() => ({}))) as { sha256: string }).sha256;
   };
 
   const operations: Record<string, () => Promise<unknown>> = {
