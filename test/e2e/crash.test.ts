@@ -44,7 +44,9 @@ describe("SIGKILL at a random moment of a random operation", () => {
       await server.cliOk("deploy", nodeModel(files, "c-base", "base", 300), "--name", "c", "--app", "ca", "--slo-micros", "5000000");
       for (let trial = 1; trial <= TRIALS; trial++) {
         const s = server;
-        const versions = ((await s.admin("get_model_versions", { model_name: "c" })).json as { model_version: string }[]).map((v) => v.model_version);
+        const listed = await s.admin("get_model_versions", { model_name: "c" });
+        // A trial's stop_models may have removed the model: the next deploy brings it back.
+        const versions = listed.status === 200 ? (listed.json as { model_version: string }[]).map((v) => v.model_version) : [];
         const kind = pick(["deploy", "deploy-link", "rollback", "scale", "stop-version", "stop-inactive", "stop", "upload"]);
         const path = nodeModel(files, `c-${trial}`, `out-${trial}`, Math.floor(random() * 600));
         const op: Promise<unknown> = (async () => {
@@ -68,9 +70,8 @@ describe("SIGKILL at a random moment of a random operation", () => {
         if (report.violations.length > 0) throw new Error(`trial ${trial} (${kind}, seed ${SEED}): ${report.violations.join("; ")}\n${log.slice(-3000)}`);
         expect(report.violations).toEqual([]);
         // An app linked to the model predicts from its current version whenever it has one.
-        const current = ((await server.admin("get_model_versions", { model_name: "c" })).json as { model_version: string; is_current: boolean }[]).find?.(
-          (v) => v.is_current,
-        );
+        const after = await server.admin("get_model_versions", { model_name: "c" });
+        const current = after.status === 200 ? (after.json as { model_version: string; is_current: boolean }[]).find((v) => v.is_current) : undefined;
         const apps = (await server.admin("get_all_applications", { verbose: true })).json as { name: string; linked_models: string[] }[];
         const app = apps.find((a) => a.linked_models.includes("c"));
         if (current && app) {
