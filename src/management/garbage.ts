@@ -10,7 +10,7 @@ import { formatBytes } from "../errors.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import { type ArtifactStore, treeBytes } from "./artifacts.ts";
-import type { ModelWrites } from "./model-writes.ts";
+import type { ArtifactUsage } from "./artifact-usage.ts";
 import type { InFlight, Runtimes } from "./ports.ts";
 
 export interface GarbageWorld {
@@ -18,7 +18,7 @@ export interface GarbageWorld {
   readonly runtimes: Runtimes;
   readonly artifacts: ArtifactStore;
   readonly envs: EnvironmentBuilder;
-  readonly models: ModelWrites;
+  readonly usage: ArtifactUsage;
   readonly inFlight: InFlight;
   readonly dataDir: string;
 }
@@ -37,7 +37,7 @@ export function collectGarbage(w: GarbageWorld, graceMs: number): Collected {
   // An upload's lease protects it for less than the grace period asked for: the grace decides.
   const artifacts = w.artifacts
     .list()
-    .filter((a) => now - a.mtimeMs >= graceMs && !w.models.artifactReferenced(a.sha256) && !w.inFlight.heldByOperation(a.sha256))
+    .filter((a) => now - a.mtimeMs >= graceMs && !w.usage.referenced(a.sha256) && !w.inFlight.heldByOperation(a.sha256))
     .map((a) => {
       w.artifacts.remove(a.sha256);
       return { sha256: a.sha256, bytes: a.bytes };

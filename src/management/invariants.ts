@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { modelKey } from "../domain.ts";
 import { buildSnapshot, type AppRoute, type Snapshot } from "../query/snapshot.ts";
 import type { Registry } from "../registry/registry.ts";
+import type { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import type { KeyLock } from "./key-lock.ts";
 import type { ModelWrites } from "./model-writes.ts";
@@ -23,6 +24,7 @@ export interface InvariantWorld {
   readonly artifacts: ArtifactStore;
   readonly locks: KeyLock;
   readonly models: ModelWrites;
+  readonly usage: ArtifactUsage;
   readonly restoreErrors: ReadonlyMap<string, string>;
   /** Unreferenced artifacts younger than this are uploads a deploy has not used yet, not garbage. */
   readonly artifactGraceMs: number;
@@ -105,7 +107,7 @@ function artifacts(w: InvariantWorld): string[] {
   const now = Date.now();
   return w.artifacts
     .list()
-    .filter((a) => now - a.mtimeMs > w.artifactGraceMs && !w.models.artifactInUse(a.sha256))
+    .filter((a) => now - a.mtimeMs > w.artifactGraceMs && !w.usage.inUse(a.sha256))
     .map((a) => `artifact ${a.sha256} is referenced by nothing and ${Math.round((now - a.mtimeMs) / 1000)} s old`);
 }
 

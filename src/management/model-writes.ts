@@ -19,12 +19,14 @@ import type { ModelRecord, Registry } from "../registry/registry.ts";
 import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
 import type { RuntimeInfo } from "../runtime/protocol.ts";
+import type { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import { type FormatChoice, formatExtension, resolveFormat } from "./format-choice.ts";
 import { modelRoot } from "./formats.ts";
 import type { KeyLock } from "./key-lock.ts";
 import type { FirstPrediction, InFlight, Runtimes } from "./ports.ts";
 import type { ManagementReads } from "./reads.ts";
+import { recoverAfterCrash } from "./recovery.ts";
 import type { AddModel } from "./schemas.ts";
 import type { SnapshotStore } from "./snapshot-store.ts";
 
@@ -41,6 +43,7 @@ export interface ModelWriteDeps {
   readonly restoreErrors: Map<string, string>;
   readonly locks: KeyLock;
   readonly inFlight: InFlight;
+  readonly usage: ArtifactUsage;
   readonly firstPrediction: FirstPrediction;
   /** A version was removed: what is kept per version elsewhere (metric series) goes too. */
   readonly onVersionRemoved: (key: string) => void;
@@ -59,15 +62,8 @@ export class ModelWrites {
   readonly #d: ModelWriteDeps;
   /** Versions waiting for their queue to drain before they are stopped. */
   readonly #retiring = new Set<string>();
-  /** Artifacts a removal left because only an operation in flight (or an upload's lease) held them: removed when it lets go, if still unused. */
-  readonly #orphans = new Set<string>();
-
   constructor(deps: ModelWriteDeps) {
     this.#d = deps;
-    // An artifact a removal left because an operation or an upload's lease held it goes once nothing holds it.
-    deps.inFlight.onReleased = (name) => {
-      if (this.#orphans.delete(name)) this.#removeArtifactIfUnused(name);
-    };
   }
 
   /** Versions being retired now (the invariant check waits for them). */
@@ -92,11 +88,11 @@ export class ModelWrites {
   }
 
   /**
-   * Server start-up: says what a crash cut short (the journal), removes half-written files, then starts the
+   * Server start-up: says what a crash cut short (recovery.ts), removes half-written files, then starts the
    * current version of every registered model.
    */
   async restore(): Promise<void> {
-    this.#recover();
+    recoverAfterCrash(this.#d.registry, this.#d.artifacts, this.#d.usage, this.#d.envs, this.#d.logger);
     const { registry, logger } = this.#d;
     const current = registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
     await Promise.all(
@@ -113,39 +109,6 @@ export class ModelWrites {
         }),
       ),
     );
-  }
-
-  /** After a crash: logs what the journal says was cut short (and closes it), removes what the old run left half-done or unreferenced. */
-  #recover(): void {
-    const { registry, logger } = this.#d;
-    for (const op of registry.openOperations()) {
-      const current = registry.currentModel(op.model);
-      const now = current ? `version ${current.version} is current` : "no version of it is current";
-      const outcome =
-        op.kind === "retire"
-          ? current?.version === op.version
-            ? `kept: ${now} again`
-            : `finished: version ${op.version} is not current and is not started`
-          : `rolled back: nothing of it was committed, ${now}`;
-      logger.warn("recovered", `${op.kind} of model ${op.model} version ${op.version} was cut short by the previous run's end: ${outcome}`, {
-        model: modelKey(op.model, op.version),
-        operation: op.kind,
-      });
-      registry.endOperation(op.id);
-    }
-    const startedMs = Date.now();
-    const leftovers = this.#d.artifacts.list().filter((a) => a.mtimeMs < startedMs && !this.artifactInUse(a.sha256));
-    for (const a of leftovers) this.#d.artifacts.remove(a.sha256);
-    if (leftovers.length) {
-      logger.warn("recovered", `removed ${leftovers.length} artifact${leftovers.length === 1 ? "" : "s"} nothing references, left by the previous run`);
-    }
-    const partial = this.#d.artifacts.removePartial();
-    if (partial.length) logger.warn("recovered", `removed ${partial.length} half-written upload${partial.length === 1 ? "" : "s"} left by the previous run`);
-    for (const env of this.#d.envs.list()) {
-      if (env.ready) continue;
-      this.#d.envs.remove(env.id);
-      logger.warn("recovered", `removed environment ${env.id}: its build was cut short by the previous run's end`);
-    }
   }
 
   /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
@@ -172,7 +135,7 @@ export class ModelWrites {
         }
       } catch (err) {
         // Nothing half-registered: an upload that nothing else uses goes too (the deploy's own hold aside).
-        if (body.artifact_sha256) this.#removeArtifactIfUnused(body.artifact_sha256, body.artifact_sha256);
+        if (body.artifact_sha256) this.#d.usage.removeIfUnused(body.artifact_sha256, body.artifact_sha256);
         throw err;
       }
       // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
@@ -419,7 +382,7 @@ export class ModelWrites {
     this.#d.restoreErrors.delete(key);
     this.#d.onVersionRemoved(key);
     rmSync(runtimes.logPath(name, version), { force: true });
-    this.#removeArtifactIfUnused(model.artifactSha256);
+    this.#d.usage.removeIfUnused(model.artifactSha256);
   }
 
   /** Stops and removes every version of each model (Clipper's stop_models). */
@@ -446,33 +409,6 @@ export class ModelWrites {
       });
     }
     return removed;
-  }
-
-  /**
-   * Whether anything uses the artifact: a registered version, a running version, or an operation in flight
-   * (beyond `ownRefs` references the asking operation holds itself).
-   */
-  artifactInUse(sha256: string, ownRefs = 0): boolean {
-    return this.artifactReferenced(sha256) || this.#d.inFlight.count(sha256) > ownRefs;
-  }
-
-  /** Whether a registered or a running version uses the artifact. */
-  artifactReferenced(sha256: string): boolean {
-    return this.#d.registry.artifactInUse(sha256) || this.#d.runtimes.pools().some((p) => p.model.artifactSha256 === sha256);
-  }
-
-  /** Removes an artifact nothing uses; `heldByCaller` is one this operation holds itself (its own reference does not count). */
-  #removeArtifactIfUnused(sha256: string, heldByCaller?: string): void {
-    if (!sha256) return;
-    if (this.artifactInUse(sha256, sha256 === heldByCaller ? 1 : 0)) {
-      if (!this.artifactReferenced(sha256)) this.#orphans.add(sha256);
-      return;
-    }
-    try {
-      this.#d.artifacts.remove(sha256);
-    } catch {
-      // The garbage collector removes it later.
-    }
   }
 
   /** Closes a journal entry of an operation that did not commit; a registry that cannot be written leaves it for the next start to report. */

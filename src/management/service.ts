@@ -12,6 +12,7 @@ import type { Snapshot } from "../query/snapshot.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import { AppWrites } from "./app-writes.ts";
+import { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import { collectGarbage } from "./garbage.ts";
 import { checkInvariants, type InvariantReport } from "./invariants.ts";
@@ -50,6 +51,7 @@ export class ManagementService {
   readonly apps: AppWrites;
   readonly #locks: KeyLock;
   readonly #inFlight = new InFlight();
+  readonly #usage: ArtifactUsage;
   readonly #restoreErrors = new Map<string, string>();
   readonly #registry: Registry;
   readonly #runtimes: Runtimes;
@@ -65,6 +67,7 @@ export class ManagementService {
     this.#envs = envs;
     this.#opts = opts;
     this.#locks = new KeyLock(opts.lockWaitMs);
+    this.#usage = new ArtifactUsage(registry, runtimes, this.#inFlight, artifacts);
     this.policyState = new PolicyState(registry);
     this.snapshots = new SnapshotStore(registry, this.policyState);
     this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, this.#restoreErrors);
@@ -79,6 +82,7 @@ export class ManagementService {
       restoreErrors: this.#restoreErrors,
       locks: this.#locks,
       inFlight: this.#inFlight,
+      usage: this.#usage,
       firstPrediction: opts.firstPrediction,
       onVersionRemoved: opts.onVersionRemoved ?? (() => undefined),
       dataDir: opts.dataDir,
@@ -123,6 +127,7 @@ export class ManagementService {
       artifacts: this.#artifacts,
       locks: this.#locks,
       models: this.models,
+      usage: this.#usage,
       restoreErrors: this.#restoreErrors,
       artifactGraceMs,
       processes,
@@ -138,7 +143,7 @@ export class ManagementService {
         runtimes: this.#runtimes,
         artifacts: this.#artifacts,
         envs: this.#envs,
-        models: this.models,
+        usage: this.#usage,
         inFlight: this.#inFlight,
         dataDir: this.#opts.dataDir,
       },
