@@ -1,4 +1,5 @@
 /** Typed errors: each carries a stable code, an HTTP status and a message a user can act on. */
+import { statfsSync } from "node:fs";
 
 export class ServeError extends Error {
   readonly code: string;
@@ -76,4 +77,79 @@ export class UnavailableError extends ServeError {
   constructor(message: string) {
     super("unavailable", 503, message);
   }
+}
+
+/** The data directory's disk is full (ENOSPC, SQLITE_FULL): nothing was kept of what the request began. */
+export class InsufficientStorageError extends ServeError {
+  constructor(message: string, detail?: string) {
+    super("insufficient_storage", 507, message, detail);
+  }
+}
+
+/** The server ran out of a process resource (open files, processes, memory) for this request; queries go on. */
+export class ResourceExhaustedError extends ServeError {
+  constructor(message: string, detail?: string) {
+    super("resource_exhausted", 503, message, detail);
+  }
+}
+
+const DISK_FULL = /SQLITE_FULL|database or disk is full|No space left on device|ENOSPC|EDQUOT|Disk quota exceeded|Errno 28\b|os error 28\b/i;
+const OUT_OF_FILES = /EMFILE|ENFILE|Too many open files/i;
+const OUT_OF_PROCESSES = /EAGAIN|ENOMEM|Resource temporarily unavailable|Cannot allocate memory/i;
+
+/** What a system error says about the machine's resources, from its code or message: undefined when it is no such error. */
+export function resourceKind(err: unknown): "disk" | "files" | "processes" | undefined {
+  if (err instanceof ServeError || !(err instanceof Error)) return undefined;
+  const text = `${(err as { code?: unknown }).code ?? ""} ${err.message}`;
+  if (DISK_FULL.test(text)) return "disk";
+  if (OUT_OF_FILES.test(text)) return "files";
+  if (OUT_OF_PROCESSES.test(text)) return "processes";
+  return undefined;
+}
+
+/**
+ * The typed error of a resource failure while `doing` something in `dataDir` (507 for a full disk naming the
+ * directory, its free space and what was needed; 503 for files or processes), or `err` itself when it is none.
+ */
+export function asResourceError(err: unknown, dataDir: string, doing: string, neededBytes?: number): unknown {
+  const kind = resourceKind(err);
+  if (kind === "disk") {
+    const left = freeBytes(dataDir);
+    const free = left === undefined ? "" : `, ${formatBytes(left)} free`;
+    const needed = neededBytes === undefined ? "" : ` (${formatBytes(neededBytes)} needed)`;
+    return new InsufficientStorageError(
+      `the data directory ${dataDir} is out of space${free}: ${doing} could not be written${needed}`,
+      "free space on its disk (`clipper gc` removes unused artifacts and environments), then try again; nothing of this request was kept",
+    );
+  }
+  if (kind === "files") {
+    return new ResourceExhaustedError(
+      `the server has too many open files: ${doing} needed another`,
+      "raise the open-file limit (ulimit -n) or stop unused model versions, then try again",
+    );
+  }
+  if (kind === "processes") {
+    return new ResourceExhaustedError(
+      `the machine could not start another process or allocate memory: ${doing} failed`,
+      "stop unused model versions or free memory, then try again",
+    );
+  }
+  return err;
+}
+
+/** Free bytes on the disk of `dir` (undefined when it cannot be read). */
+export function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
 }

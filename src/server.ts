@@ -42,7 +42,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   );
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));
-  const management = new ManagementService(registry, runtimes, artifacts, cache, envs);
+  const management = new ManagementService(registry, runtimes, artifacts, cache, envs, {
+    dataDir: config.dataDir,
+    logger,
+    firstPrediction: (fromKey, toKey, timeoutMs) => replayLastInput(runtimes, fromKey, toKey, timeoutMs),
+    onVersionRemoved: (key) => metrics.forgetModel(key),
+  });
   const processor = new QueryProcessor(
     () => management.snapshot,
     (key) => runtimes.queue(key),
@@ -70,7 +75,6 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     idleTimeout: 0,
     fetch: managementRoutes({
       service: management,
-      artifacts,
       envs,
       maxBodyBytes: config.maxBodyBytes,
       token,
@@ -95,7 +99,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     data_dir: config.dataDir,
   });
   runtimes.startSupervision((line) => logger.warn("orphans", line));
-  await management.restore(logger);
+  await management.restore();
   logger.info("ready", "ready to serve");
 
   let stopping: Promise<void> | undefined;
@@ -114,8 +118,19 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       grpc?.forceStop();
       await Promise.all([query.stop(true), mgmt.stop(true)]);
       await runtimes.stopAll();
-      management.flushPolicyState();
+      management.close();
       registry.close();
     })());
   return { queryUrl, mgmtUrl, stop };
+}
+
+/**
+ * A new version's readiness check: the last input the version it replaces answered goes through the new
+ * version's queue as its first prediction (nothing to replay when the old one never answered).
+ */
+async function replayLastInput(runtimes: RuntimeManager<ModelQueue>, fromKey: string, toKey: string, timeoutMs: number): Promise<void> {
+  const sample = runtimes.queue(fromKey)?.lastRow;
+  const queue = runtimes.queue(toKey);
+  if (sample === undefined || !queue) return;
+  await queue.enqueue(sample, performance.now() + timeoutMs, timeoutMs * 1000);
 }

@@ -5,6 +5,7 @@ import type { Command } from "./command.ts";
 import { deploy, logs, models, rollback, scale, stop, stopInactive, versions } from "./model-commands.ts";
 import { runtime } from "./runtime-command.ts";
 import { serve } from "./serve-command.ts";
+import { check, gc } from "./upkeep-commands.ts";
 
 export const COMMANDS: readonly Command[] = [
   serve,
@@ -25,5 +26,7 @@ export const COMMANDS: readonly Command[] = [
   stop,
   stopInactive,
   apply,
+  gc,
+  check,
   runtime,
 ];

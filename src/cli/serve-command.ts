@@ -70,6 +70,12 @@ export const serve: Command = {
       }
     })();
     const logger = new Logger(config.logFormat, config.logLevel);
+    // Nothing unforeseen takes the query path down: an error no request owned is logged with its stack, and serving goes on.
+    process.on("uncaughtException", (err) => logger.error("uncaught", `unforeseen error (serving goes on): ${err.message}`, { stack: err.stack }));
+    process.on("unhandledRejection", (reason) => {
+      const err = reason instanceof Error ? reason : new Error(String(reason));
+      logger.error("uncaught", `unforeseen rejection (serving goes on): ${err.message}`, { stack: err.stack });
+    });
     // Signals are caught from the start: one that arrives while models are still being restored
     // stops the server as soon as it is up, instead of killing it mid-restore.
     let signalled: ((sig: string) => void) | undefined;

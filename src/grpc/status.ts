@@ -36,6 +36,7 @@ const BY_HTTP_STATUS: Readonly<Record<number, GrpcCode>> = {
   422: GrpcStatus.FAILED_PRECONDITION,
   502: GrpcStatus.UNAVAILABLE,
   503: GrpcStatus.UNAVAILABLE,
+  507: GrpcStatus.RESOURCE_EXHAUSTED,
 };
 
 export function grpcError(err: unknown, logger: Logger): GrpcFailure {

@@ -1,8 +1,10 @@
 /** The one place where errors become HTTP responses: typed errors map to their status, anything else to a logged 500. */
-import { ServeError } from "../errors.ts";
+import { asResourceError, ServeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
-export function errorResponse(err: unknown, logger?: Logger, requestId?: string): Response {
+export function errorResponse(raw: unknown, logger?: Logger, requestId?: string): Response {
+  // A full disk or too many open files that no layer named yet is still the machine's, not a bug.
+  const err = asResourceError(raw, "the server's data directory", "this request");
   if (err instanceof ServeError) {
     return Response.json({ error: err.message, cause: err.detail ?? null, code: err.code }, { status: err.status });
   }

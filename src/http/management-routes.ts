@@ -2,7 +2,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { NotFoundError } from "../errors.ts";
-import type { ArtifactStore } from "../management/artifacts.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import {
   AddApp,
@@ -12,6 +11,7 @@ import {
   AppNameBody,
   ContainerBody,
   ContainersBody,
+  GcBody,
   ModelBody,
   ModelNameBody,
   ModelNames,
@@ -42,7 +42,6 @@ const LogsQuery = ModelNameBody.extend({
 
 export interface ManagementRouteDeps {
   readonly service: ManagementService;
-  readonly artifacts: ArtifactStore;
   readonly envs: EnvironmentBuilder;
   readonly maxBodyBytes: number;
   readonly token: string;
@@ -63,14 +62,14 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   app.get("/admin/ping", (c) => c.text("pong"));
   app.get("/admin/status", (c) => c.json(s.status()));
   app.get("/admin/metrics", async (c) => c.json(await d.metrics()));
-  app.put("/admin/artifacts", async (c) => c.json(await d.artifacts.put(c.req.raw.body), 201));
+  app.put("/admin/artifacts", async (c) => c.json(await s.uploadArtifact(c.req.raw.body), 201));
 
   // Clipper answered 200 to add_app and add_model, and its client checks for exactly 200.
-  app.post("/admin/add_app", async (c) => c.json(s.addApp(parseBody(AddApp, await body(c.req.raw)))));
+  app.post("/admin/add_app", async (c) => c.json(await s.addApp(parseBody(AddApp, await body(c.req.raw)))));
   app.post("/admin/add_model", async (c) => c.json(await s.addModel(parseBody(AddModel, await body(c.req.raw)))));
   app.post("/admin/add_model_links", async (c) => {
     const b = parseBody(AddModelLinks, await body(c.req.raw));
-    return c.json({ app_name: b.app_name, linked_models: s.addModelLinks(b) });
+    return c.json({ app_name: b.app_name, linked_models: await s.addModelLinks(b) });
   });
   app.post("/admin/get_all_applications", async (c) => c.json(s.getAllApplications(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
   app.post("/admin/get_application", async (c) => c.json(s.getApplication(parseBody(NameBody, await body(c.req.raw)).name)));
@@ -97,13 +96,13 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     const b = parseBody(SetNumReplicas, await body(c.req.raw));
     return c.json(await s.setNumReplicas(b.model_name, b.num_replicas));
   });
-  app.post("/admin/set_policy", async (c) => c.json(s.setPolicy(parseBody(SetPolicy, await body(c.req.raw)))));
+  app.post("/admin/set_policy", async (c) => c.json(await s.setPolicy(parseBody(SetPolicy, await body(c.req.raw)))));
   app.post("/admin/delete_model_links", async (c) => {
     const b = parseBody(AddModelLinks, await body(c.req.raw));
-    return c.json({ app_name: b.app_name, linked_models: s.deleteModelLinks(b.app_name, b.model_names) });
+    return c.json({ app_name: b.app_name, linked_models: await s.deleteModelLinks(b.app_name, b.model_names) });
   });
   app.post("/admin/delete_app", async (c) => {
-    s.deleteApp(parseBody(NameBody, await body(c.req.raw)).name);
+    await s.deleteApp(parseBody(NameBody, await body(c.req.raw)).name);
     return c.json({ deleted: true });
   });
   app.post("/admin/delete_versioned_model", async (c) => {
@@ -121,6 +120,8 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   );
   app.post("/admin/environments", async (c) => c.json(d.envs.status(d.envs.start(parseBody(BuildEnvironment, await body(c.req.raw)).pkgs)), 202));
   app.get("/admin/environments/:id", (c) => c.json(d.envs.status(c.req.param("id"))));
+  app.post("/admin/gc", async (c) => c.json(s.collectGarbage(parseBody(GcBody, await body(c.req.raw)).grace_seconds * 1000)));
+  app.get("/admin/invariants", (c) => c.json(s.checkInvariants()));
   app.get("/admin/logs", (c) => {
     const b = parseBody(LogsQuery, c.req.query());
     return c.text(s.logs(b.model_name, b.model_version, b.bytes));

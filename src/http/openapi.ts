@@ -13,6 +13,7 @@ import {
   BuildEnvironment,
   ContainerBody,
   ContainersBody,
+  GcBody,
   ModelBody,
   ModelNameBody,
   ModelNames,
@@ -124,6 +125,19 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "management", method: "post", path: "/admin/stop_inactive_model_versions", summary: "Remove all but the current versions", body: ModelNames },
   { api: "management", method: "post", path: "/admin/environments", summary: "Build (or find) a Python environment for a package set", body: BuildEnvironment },
   { api: "management", method: "get", path: "/admin/environments/{id}", summary: "An environment build's state and log" },
+  {
+    api: "management",
+    method: "post",
+    path: "/admin/gc",
+    summary: "Remove artifacts and environments nothing uses, older than grace_seconds; answers what was freed",
+    body: GcBody,
+  },
+  {
+    api: "management",
+    method: "get",
+    path: "/admin/invariants",
+    summary: "Check that the registry, the running replicas, the stored artifacts and the query snapshot agree",
+  },
   { api: "management", method: "get", path: "/admin/logs", summary: "The end of a model version's captured stderr (query: model_name, model_version, bytes)" },
 ];
 

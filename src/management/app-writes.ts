@@ -1,14 +1,16 @@
 /**
  * Management writes of applications, links and policies (model versions are model-writes.ts's, reads are
- * reads.ts's): each is a registry write (one transaction) → snapshot refresh.
+ * reads.ts's): each is a registry write (one transaction) → snapshot refresh, as the one writer of its app
+ * (the app's lock, in order of arrival, like a model's).
  */
 import { createHash } from "node:crypto";
 import type { z } from "zod";
-import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import { asResourceError, BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
 import type { InputType } from "../domain.ts";
 import type { Registry } from "../registry/registry.ts";
-import type { ModelWrites } from "./model-writes.ts";
+import type { KeyLock } from "./key-lock.ts";
+import { appLockKey, type ModelWrites } from "./model-writes.ts";
 import type { PolicyState } from "./policy-state.ts";
 import type { ManagementReads } from "./reads.ts";
 import type { SnapshotStore } from "./snapshot-store.ts";
@@ -21,9 +23,26 @@ export class AppWrites {
     private readonly policyState: PolicyState,
     private readonly reads: ManagementReads,
     private readonly models: ModelWrites,
+    private readonly locks: KeyLock,
+    private readonly dataDir: string,
   ) {}
 
+  /** Runs `fn` as the one writer of app `name`; a resource failure becomes its typed error. */
+  #locked<T>(name: string, what: string, fn: () => T): Promise<T> {
+    return this.locks.run(appLockKey(name), what, () => {
+      try {
+        return fn();
+      } catch (err) {
+        throw asResourceError(err, this.dataDir, what);
+      }
+    });
+  }
+
   addApp(body: z.output<typeof AddApp>) {
+    return this.#locked(body.name, `registration of application '${body.name}'`, () => this.#addApp(body));
+  }
+
+  #addApp(body: z.output<typeof AddApp>) {
     if (this.registry.app(body.name)) throw new ConflictError(`application '${body.name}' already exists`);
     this.registry.insertApp({
       name: body.name,
@@ -38,7 +57,11 @@ export class AppWrites {
     return this.reads.getApplication(body.name);
   }
 
-  deleteModelLinks(appName: string, modelNames: readonly string[]): string[] {
+  deleteModelLinks(appName: string, modelNames: readonly string[]): Promise<string[]> {
+    return this.#locked(appName, `unlink from application '${appName}'`, () => this.#deleteModelLinks(appName, modelNames));
+  }
+
+  #deleteModelLinks(appName: string, modelNames: readonly string[]): string[] {
     const app = this.reads.app(appName);
     const linked = this.registry.linkedModels(app.name);
     for (const m of modelNames) if (!linked.includes(m)) throw new NotFoundError(`model '${m}' is not linked to application '${app.name}'`);
@@ -47,7 +70,11 @@ export class AppWrites {
     return this.registry.linkedModels(app.name);
   }
 
-  deleteApp(name: string): void {
+  deleteApp(name: string): Promise<void> {
+    return this.#locked(name, `removal of application '${name}'`, () => this.#deleteApp(name));
+  }
+
+  #deleteApp(name: string): void {
     this.reads.app(name);
     this.policyState.discard(name);
     this.registry.transaction(() => this.registry.deleteApp(name));
@@ -56,6 +83,10 @@ export class AppWrites {
 
   /** Chooses an app's selection policy; models named in it are linked when they are not yet. */
   setPolicy(body: z.output<typeof SetPolicy>) {
+    return this.#locked(body.app_name, `policy change of application '${body.app_name}'`, () => this.#setPolicy(body));
+  }
+
+  #setPolicy(body: z.output<typeof SetPolicy>) {
     const app = this.reads.app(body.app_name);
     const policy = body.policy as PolicyName;
     const named = policy === "split" ? Object.keys(body.weights ?? {}) : policy === "shadow" ? [body.primary!, body.shadow!] : [];
@@ -105,7 +136,11 @@ export class AppWrites {
     return weights;
   }
 
-  addModelLinks(body: z.output<typeof AddModelLinks>): string[] {
+  addModelLinks(body: z.output<typeof AddModelLinks>): Promise<string[]> {
+    return this.#locked(body.app_name, `link to application '${body.app_name}'`, () => this.#addModelLinks(body));
+  }
+
+  #addModelLinks(body: z.output<typeof AddModelLinks>): string[] {
     const app = this.reads.app(body.app_name);
     for (const name of body.model_names) {
       const model = this.registry.currentModel(name);

@@ -6,22 +6,67 @@
  */
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors.ts";
+import { asResourceError, BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors.ts";
 import { checkTar, extractTar, looksLikeTar } from "./tar.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /** Extensions a runtime picks its loader by: modules, and the model formats whose loaders read the name. */
 const EXTENSIONS = [".js", ".mjs", ".cjs", ".ts", ".py", ".pt", ".pth", ".pt2", ".keras", ".json", ".ubj", ".txt", ".onnx"];
 
+/** Names in the store that are work in progress: an upload being written, a tar being unpacked. */
+const PARTIAL = /^\.upload-|\.d\.\d+-/;
+
 export class ArtifactStore {
   readonly #dir: string;
+  readonly #dataDir: string;
   readonly #maxBytes: number;
 
   constructor(dataDir: string, maxBytes: number) {
+    this.#dataDir = dataDir;
     this.#dir = join(dataDir, "artifacts");
     this.#maxBytes = maxBytes;
     mkdirSync(this.#dir, { recursive: true });
+  }
+
+  /**
+   * Removes what uploads and unpacking left half-written (a previous run was killed mid-way); called at
+   * start-up, before any request, and by the garbage collector for leftovers older than its grace period.
+   * Returns the names removed.
+   */
+  removePartial(olderThanMs = 0): string[] {
+    const removed: string[] = [];
+    const now = Date.now();
+    for (const name of readdirSync(this.#dir)) {
+      if (!PARTIAL.test(name)) continue;
+      const path = join(this.#dir, name);
+      try {
+        if (olderThanMs > 0 && now - statSync(path).mtimeMs < olderThanMs) continue;
+        removeTree(path);
+        rmSync(path, { force: true });
+        removed.push(name);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return removed;
+  }
+
+  /** Every stored artifact: its sha256, bytes on disk (with its unpacked tree and links) and last write time. */
+  list(): { sha256: string; bytes: number; mtimeMs: number }[] {
+    const out: { sha256: string; bytes: number; mtimeMs: number }[] = [];
+    for (const name of readdirSync(this.#dir)) {
+      if (!SHA256.test(name)) continue;
+      try {
+        const st = statSync(join(this.#dir, name));
+        const tree = `${join(this.#dir, name)}.d`;
+        out.push({ sha256: name, bytes: st.size + (existsSync(tree) ? treeBytes(tree) : 0), mtimeMs: st.mtimeMs });
+      } catch {
+        // Removed meanwhile.
+      }
+    }
+    return out;
   }
 
   /** Streams an upload to disk, hashing as it goes; returns its sha256 and size. */
@@ -29,16 +74,21 @@ export class ArtifactStore {
     if (!body) throw new BadRequestError("the upload is empty", "send the artifact's bytes as the request body");
     const tmp = join(this.#dir, `.upload-${process.pid}-${crypto.randomUUID()}`);
     const hash = createHash("sha256");
-    const sink = Bun.file(tmp).writer();
     let size = 0;
+    // Each chunk's write is awaited: a full disk fails this request (and removes the partial file), never the process.
+    const file = await open(tmp, "wx", 0o600).catch((err: unknown) => {
+      throw asResourceError(err, this.#dataDir, "the artifact upload");
+    });
+    let closed = false;
     try {
       for await (const chunk of body) {
         size += chunk.length;
         if (size > this.#maxBytes) throw new PayloadTooLargeError(this.#maxBytes);
         hash.update(chunk);
-        sink.write(chunk);
+        await file.write(chunk);
       }
-      await sink.end();
+      await file.close();
+      closed = true;
       if (size === 0) throw new BadRequestError("the upload is empty", "send the artifact's bytes as the request body");
       const sha256 = hash.digest("hex");
       const head = new Uint8Array(await Bun.file(tmp).slice(0, 512).arrayBuffer());
@@ -60,13 +110,9 @@ export class ArtifactStore {
       }
       return { sha256, size, directory: true, files: entries.filter((e) => e.type !== "dir").length };
     } catch (err) {
-      try {
-        await sink.end();
-      } catch {
-        /* already closed */
-      }
+      if (!closed) await file.close().catch(() => undefined);
       rmSync(tmp, { force: true });
-      throw err;
+      throw asResourceError(err, this.#dataDir, `the artifact upload (${size} bytes received)`);
     }
   }
 
@@ -117,9 +163,24 @@ function setDirModes(root: string, mode: number): void {
   chmodSync(root, mode);
 }
 
+/** Bytes of the files under `root` (0 for what is gone meanwhile). */
+export function treeBytes(root: string): number {
+  let total = 0;
+  try {
+    for (const e of readdirSync(root, { withFileTypes: true })) {
+      const path = join(root, e.name);
+      if (e.isDirectory()) total += treeBytes(path);
+      else if (e.isFile()) total += statSync(path).size;
+    }
+  } catch {
+    // Removed meanwhile.
+  }
+  return total;
+}
+
 /** Removes a read-only unpacked tree: its directories are made writable first. */
 function removeTree(root: string): void {
-  if (!existsSync(root)) return;
+  if (!existsSync(root) || !statSync(root).isDirectory()) return;
   setDirModes(root, 0o755);
   rmSync(root, { recursive: true, force: true });
 }

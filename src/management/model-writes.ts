@@ -1,86 +1,173 @@
 /**
- * Management writes of model versions: deploy, switch, scale, remove, and restore at start-up. Each is a
- * registry write (one transaction) → snapshot refresh → runtime change. A model version enters the registry
- * only after its replicas have loaded it, so a failed deploy leaves nothing behind.
+ * Management writes of model versions: deploy, switch, scale, remove, and restore at start-up.
+ * One writer per model: each operation holds its model's lock (key-lock.ts), so operations on one model run
+ * one at a time in order of arrival and operations on different models run in parallel.
+ * All or nothing: an operation is journaled in the registry before it changes anything; its runtime change
+ * (replicas started) comes first and its registry change is one transaction that also closes the journal
+ * entry; any failure before that commit stops what the operation started and removes what nobody else uses.
+ * A version replaced by another is retired after its queue drains, outside the lock, and stopped only if,
+ * under the lock again, it is still not current (a rollback may have made it current meanwhile).
  */
 import { rmSync } from "node:fs";
 import { extname } from "node:path";
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
+import { modelKey, type InputType } from "../domain.ts";
+import { asResourceError, BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
 import type { ModelRecord, Registry } from "../registry/registry.ts";
 import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
-import { type InputType, modelKey } from "../domain.ts";
-import type { ModelQueue } from "../batching/model-queue.ts";
-import type { RuntimeManager } from "../runtime/manager.ts";
+import type { RuntimeInfo } from "../runtime/protocol.ts";
+import type { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
-import { formatExtension, resolveFormat } from "./format-choice.ts";
+import { type FormatChoice, formatExtension, resolveFormat } from "./format-choice.ts";
 import { modelRoot } from "./formats.ts";
+import type { KeyLock } from "./key-lock.ts";
+import type { FirstPrediction, InFlight, Runtimes } from "./ports.ts";
 import type { ManagementReads } from "./reads.ts";
-import type { SnapshotStore } from "./snapshot-store.ts";
+import { recoverAfterCrash } from "./recovery.ts";
 import type { AddModel } from "./schemas.ts";
+import type { SnapshotStore } from "./snapshot-store.ts";
+
+/** What model writes work with; the service builds it once. */
+export interface ModelWriteDeps {
+  readonly registry: Registry;
+  readonly runtimes: Runtimes;
+  readonly artifacts: ArtifactStore;
+  readonly cache: PredictionCache;
+  readonly envs: EnvironmentBuilder;
+  readonly snapshots: SnapshotStore;
+  readonly reads: ManagementReads;
+  /** Versions that could not be started at restore, with the reason (the reads show them). */
+  readonly restoreErrors: Map<string, string>;
+  readonly locks: KeyLock;
+  readonly inFlight: InFlight;
+  readonly usage: ArtifactUsage;
+  readonly firstPrediction: FirstPrediction;
+  /** A version was removed: what is kept per version elsewhere (metric series) goes too. */
+  readonly onVersionRemoved: (key: string) => void;
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** How long a new version's first prediction may take. */
+  readonly probeTimeoutMs?: number;
+}
+
+export const modelLockKey = (name: string) => `model ${name}`;
+export const appLockKey = (name: string) => `app ${name}`;
+/** Internal follow-ups (a retire) wait for the lock without a bound: giving up would leave a version running. */
+const NO_BOUND = Number.POSITIVE_INFINITY;
 
 export class ModelWrites {
-  constructor(
-    private readonly registry: Registry,
-    private readonly runtimes: RuntimeManager<ModelQueue>,
-    private readonly artifacts: ArtifactStore,
-    private readonly cache: PredictionCache,
-    private readonly envs: EnvironmentBuilder,
-    private readonly snapshots: SnapshotStore,
-    private readonly reads: ManagementReads,
-    /** Versions that could not be started at restore, with the reason (the reads show them). */
-    private readonly restoreErrors: Map<string, string>,
-    /** How long a new version's first prediction may take. */
-    private readonly probeTimeoutMs = 10_000,
-  ) {}
+  readonly #d: ModelWriteDeps;
+  /** Versions waiting for their queue to drain before they are stopped. */
+  readonly #retiring = new Set<string>();
+  constructor(deps: ModelWriteDeps) {
+    this.#d = deps;
+  }
 
-  /** Starts the current version of every registered model (server start-up). */
-  async restore(logger: Logger): Promise<void> {
-    const current = this.registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
-    await Promise.all(
-      current.map(async (m) => {
-        const key = modelKey(m.name, m.version);
+  /** Versions being retired now (the invariant check waits for them). */
+  get retiring(): ReadonlySet<string> {
+    return this.#retiring;
+  }
+
+  /** Runs `fn` as the one writer of model `name`; a resource failure becomes its typed error. */
+  #locked<T>(name: string, what: string, fn: () => Promise<T> | T, maxWaitMs?: number): Promise<T> {
+    return this.#d.locks.run(
+      modelLockKey(name),
+      what,
+      async () => {
         try {
-          const python = m.options.pkgs ? await this.envs.ensure(m.options.pkgs) : undefined;
-          await this.runtimes.start(m, this.#artifactPath(m), python);
-          logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
+          return await fn();
         } catch (err) {
-          this.restoreErrors.set(key, (err as Error).message);
-          logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
+          throw asResourceError(err, this.#d.dataDir, what);
         }
-      }),
+      },
+      maxWaitMs,
+    );
+  }
+
+  /**
+   * Server start-up: says what a crash cut short (recovery.ts), removes half-written files, then starts the
+   * current version of every registered model.
+   */
+  async restore(): Promise<void> {
+    recoverAfterCrash(this.#d.registry, this.#d.artifacts, this.#d.usage, this.#d.envs, this.#d.logger);
+    const { registry, logger } = this.#d;
+    const current = registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
+    await Promise.all(
+      current.map((m) =>
+        this.#locked(m.name, `restore of model ${m.name}`, async () => {
+          const key = modelKey(m.name, m.version);
+          try {
+            await this.#d.runtimes.start(m, this.#artifactPath(m), await this.#python(m));
+            logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
+          } catch (err) {
+            this.#d.restoreErrors.set(key, (err as Error).message);
+            logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
+          }
+        }),
+      ),
     );
   }
 
   /** Loads the artifact in fresh replicas, then registers the version as current (and links it, if asked). */
   async addModel(body: z.output<typeof AddModel>) {
-    const version = body.model_version ?? this.#nextVersion(body.model_name);
-    // A version registered without containers (Clipper's NO_CONTAINER) can be deployed later under its own version.
-    const registered = this.registry.model(body.model_name, version);
-    if (registered && (registered.runtime !== "none" || body.runtime === "none")) {
-      throw new ConflictError(`model ${body.model_name} version ${version} already exists`, "deploy with a new --version");
+    const containerless = body.runtime === "none";
+    // Held until the end: no clean-up or garbage collection removes the upload while this deploy uses it.
+    const release = this.#d.inFlight.hold(body.artifact_sha256);
+    this.#d.inFlight.claim(body.artifact_sha256);
+    try {
+      let deployed: { result: ReturnType<ManagementReads["getModel"]>; previous: ModelRecord | undefined };
+      try {
+        // Outside the model's lock (nothing here touches the model's state): the upload must be there before
+        // anything slow starts, and an environment build may take minutes.
+        if (body.artifact_sha256) this.#d.artifacts.existing(body.artifact_sha256);
+        const choice = resolveFormat(body, this.#d.artifacts, this.#d.envs.basePython);
+        const pkgs = choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined;
+        const releaseEnv = this.#d.inFlight.hold(pkgs && `env ${this.#d.envs.id(pkgs)}`);
+        try {
+          const python = pkgs && !containerless ? await this.#envOf(pkgs) : undefined;
+          const what = `deploy of model ${body.model_name}${body.model_version ? ` version ${body.model_version}` : ""}`;
+          deployed = await this.#locked(body.model_name, what, () => this.#deploy(body, choice, pkgs, python));
+        } finally {
+          releaseEnv();
+        }
+      } catch (err) {
+        // Nothing half-registered: an upload that nothing else uses goes too (the deploy's own hold aside).
+        if (body.artifact_sha256) this.#d.usage.removeIfUnused(body.artifact_sha256, body.artifact_sha256);
+        throw err;
+      }
+      // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
+      if (deployed.previous && deployed.previous.version !== deployed.result.model_version) await this.#retire(deployed.previous);
+      // What was committed (a later operation may already have changed or removed it).
+      return deployed.result;
+    } finally {
+      release();
     }
-    const current = this.registry.currentModel(body.model_name);
-    if (current && current.inputType !== body.input_type) {
+  }
+
+  /** The deploy itself, under the model's lock: checks, journal, start and first prediction, one commit. */
+  async #deploy(body: z.output<typeof AddModel>, choice: FormatChoice, pkgs: string[] | undefined, python: string | undefined) {
+    const { registry } = this.#d;
+    const name = body.model_name;
+    const version = body.model_version ?? this.#nextVersion(name);
+    // A version registered without containers (Clipper's NO_CONTAINER) can be deployed later under its own version.
+    const registered = registry.model(name, version);
+    if (registered && (registered.runtime !== "none" || body.runtime === "none")) {
+      throw new ConflictError(`model ${name} version ${version} already exists`, "deploy with a new --version");
+    }
+    const previous = registry.currentModel(name);
+    if (previous && previous.inputType !== body.input_type) {
       throw new BadRequestError(
-        `model ${body.model_name} takes ${current.inputType} (version ${current.version}); a new version must too`,
+        `model ${name} takes ${previous.inputType} (version ${previous.version}); a new version must too`,
         "deploy under a new model name to change the input type",
       );
     }
-    const app = body.app ? this.registry.app(body.app.name) : undefined;
-    if (app && app.inputType !== body.input_type) {
-      throw new BadRequestError(`application '${app.name}' takes ${app.inputType} but the model takes ${body.input_type}`);
-    }
-    if (app) this.checkSingleLink(app.name, body.model_name);
-    // The upload must be there before anything slow (an environment build) starts.
-    if (body.artifact_sha256) this.artifacts.existing(body.artifact_sha256);
+    if (body.app) this.#checkApp(body.app.name, name, body.input_type);
     const containerless = body.runtime === "none";
-    const choice = resolveFormat(body, this.artifacts, this.envs.basePython);
     const draft: ModelRecord = {
-      name: body.model_name,
+      name,
       version,
       inputType: body.input_type as InputType,
       runtime: body.runtime,
@@ -96,143 +183,266 @@ export class ModelWrites {
         cpus: body.cpus,
         memory: body.memory,
         command: body.command,
-        pkgs: choice.pkgs ? EnvironmentBuilder.normalize(choice.pkgs) : undefined,
+        pkgs,
         labels: body.labels.length ? body.labels : undefined,
         containerName: body.container_name,
         batchSize: body.batch_size > 0 ? body.batch_size : undefined,
         ...choice.options,
       },
     };
-    const previous = this.registry.currentModel(body.model_name);
-    let runtimeInfo = {};
+    const key = modelKey(name, version);
+    const op = registry.beginOperation("deploy", name, version);
+    let started = false;
     try {
-      if (!containerless) runtimeInfo = await this.#startAndProbe(draft, previous?.runtime === "none" ? undefined : previous);
+      let runtimeInfo: RuntimeInfo | Record<string, never> = {};
+      if (!containerless) {
+        runtimeInfo = await this.#startAndProbe(draft, python, previous?.runtime === "none" ? undefined : previous);
+        started = true;
+      }
+      const commit = () =>
+        registry.transaction(() => {
+          if (registered) registry.deleteModelVersion(name, version);
+          registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo, ...choice.info } });
+          if (body.app) {
+            // Checked again at commit: the app may have changed while the replicas started.
+            const app = this.#checkApp(body.app.name, name, body.input_type);
+            if (!app) {
+              registry.insertApp({
+                name: body.app.name,
+                inputType: draft.inputType,
+                defaultOutput: body.app.default_output,
+                sloMicros: body.app.latency_slo_micros,
+                policy: "single",
+              });
+            }
+            registry.insertLink(body.app.name, name);
+          }
+          registry.endOperation(op);
+        });
+      if (body.app) await this.#d.locks.run(appLockKey(body.app.name), `deploy of model ${key}`, commit);
+      else commit();
     } catch (err) {
-      // Nothing half-registered: an upload that no model uses goes too.
-      if (draft.artifactSha256 && !this.registry.artifactInUse(draft.artifactSha256)) this.artifacts.remove(draft.artifactSha256);
+      // Nothing half-done: what this deploy started stops and its journal entry goes.
+      if (started) await this.#d.runtimes.stop(key);
+      this.#endQuietly(op);
       throw err;
     }
-    this.registry.transaction(() => {
-      if (registered) this.registry.deleteModelVersion(body.model_name, version);
-      this.registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo, ...choice.info } });
-      if (body.app) {
-        if (!app) {
-          this.registry.insertApp({
-            name: body.app.name,
-            inputType: draft.inputType,
-            defaultOutput: body.app.default_output,
-            sloMicros: body.app.latency_slo_micros,
-            policy: "single",
-          });
-        }
-        this.registry.insertLink(body.app.name, body.model_name);
-      }
-    });
-    this.snapshots.refresh();
-    // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
-    if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
-    return this.reads.getModel(body.model_name, version);
+    this.#d.snapshots.refresh();
+    return { result: this.#d.reads.getModel(name, version), previous };
+  }
+
+  /** The app a deploy links to, when it exists, checked against the model (input type, the `single` policy). */
+  #checkApp(appName: string, modelName: string, inputType: string) {
+    const app = this.#d.registry.app(appName);
+    if (app && app.inputType !== inputType) {
+      throw new BadRequestError(`application '${app.name}' takes ${app.inputType} but the model takes ${inputType}`);
+    }
+    if (app) this.checkSingleLink(app.name, modelName);
+    return app;
   }
 
   /**
    * Starts a version's replicas and, when the version it replaces has served a query, replays that
    * input as a first prediction: a version that cannot answer it is stopped and refused.
    */
-  async #startAndProbe(model: ModelRecord, previous: ModelRecord | undefined) {
-    const python = model.options.pkgs ? await this.envs.ensure(model.options.pkgs) : undefined;
-    const info = await this.runtimes.start(model, this.#artifactPath(model), python);
+  async #startAndProbe(model: ModelRecord, python: string | undefined, previous: ModelRecord | undefined): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
-    const sample = previous ? this.runtimes.queue(modelKey(previous.name, previous.version))?.lastRow : undefined;
-    if (sample !== undefined) {
-      try {
-        await this.runtimes.queue(key)!.enqueue(sample, performance.now() + this.probeTimeoutMs, this.probeTimeoutMs * 1000);
-      } catch (err) {
-        await this.runtimes.stop(key);
-        throw new RuntimeFailure(
-          `model ${key} loaded but failed its first prediction: ${(err as Error).message}`,
-          `version ${previous!.version} keeps serving`,
-        );
-      }
+    const info = await this.#d.runtimes.start(model, this.#artifactPath(model), python);
+    if (!previous) return info;
+    try {
+      await this.#d.firstPrediction(modelKey(previous.name, previous.version), key, this.#d.probeTimeoutMs ?? 10_000);
+    } catch (err) {
+      await this.#d.runtimes.stop(key);
+      throw new RuntimeFailure(`model ${key} loaded but failed its first prediction: ${(err as Error).message}`, `version ${previous.version} keeps serving`);
     }
     return info;
   }
 
   /** Makes `version` the current one: starts it if needed, switches traffic, then retires the old one. */
   async setModelVersion(name: string, version: string) {
-    const target = this.registry.model(name, version);
+    const { previous, result } = await this.#locked(name, `switch of model ${name} to version ${version}`, async () => ({
+      previous: await this.#switch(name, version),
+      result: this.#d.reads.getModel(name, version),
+    }));
+    if (previous && previous.version !== version) await this.#retire(previous);
+    // What was committed (a later operation may already have changed or removed it).
+    return result;
+  }
+
+  async #switch(name: string, version: string): Promise<ModelRecord | undefined> {
+    const { registry, runtimes } = this.#d;
+    const target = registry.model(name, version);
     if (!target) throw new NotFoundError(`no model ${name} version ${version}`, `see \`clipper versions ${name}\``);
-    const previous = this.registry.currentModel(name);
-    if (previous?.version === version && this.runtimes.running(modelKey(name, version))) return this.reads.getModel(name, version);
-    if (target.runtime !== "none" && !this.runtimes.running(modelKey(name, version))) {
-      await this.#startAndProbe(target, previous);
+    const key = modelKey(name, version);
+    const previous = registry.currentModel(name);
+    if (previous?.version === version && (target.runtime === "none" || runtimes.running(key))) return undefined;
+    const op = registry.beginOperation("switch", name, version);
+    let started = false;
+    try {
+      if (target.runtime !== "none" && !runtimes.running(key)) {
+        await this.#startAndProbe(target, await this.#python(target), previous?.runtime === "none" || previous?.version === version ? undefined : previous);
+        started = true;
+        this.#d.restoreErrors.delete(key);
+      }
+      registry.transaction(() => {
+        registry.setCurrent(name, version);
+        registry.endOperation(op);
+      });
+    } catch (err) {
+      if (started) await runtimes.stop(key);
+      this.#endQuietly(op);
+      throw err;
     }
-    this.registry.transaction(() => this.registry.setCurrent(name, version));
-    this.snapshots.refresh();
-    if (previous && previous.version !== version) await this.runtimes.retire(modelKey(previous.name, previous.version));
-    return this.reads.getModel(name, version);
+    this.#d.snapshots.refresh();
+    return previous;
   }
 
-  async setNumReplicas(name: string, replicas: number) {
-    const current = this.reads.current(name);
-    if (current.runtime === "none") {
-      throw new ConflictError(
-        `model ${name} version ${current.version} was registered without containers (NO_CONTAINER) and has no replicas to scale`,
-        "deploy a version with an artifact or an image first",
+  /**
+   * Stops a replaced version once its queue has drained. The drain is waited for outside the model's lock (other
+   * operations go on meanwhile); the stop happens under it, and only if the version is still not current.
+   */
+  async #retire(model: ModelRecord): Promise<void> {
+    const { registry, runtimes, logger } = this.#d;
+    const key = modelKey(model.name, model.version);
+    this.#retiring.add(key);
+    let op: number | undefined;
+    try {
+      op = registry.beginOperation("retire", model.name, model.version);
+    } catch {
+      // Journaling a retire is only for the log after a crash; a full disk does not stop the retire.
+    }
+    try {
+      await runtimes.drained(key);
+      await this.#locked(
+        model.name,
+        `retire of model ${key}`,
+        async () => {
+          if (registry.currentModel(model.name)?.version === model.version) return; // current again: a rollback came first
+          await runtimes.stop(key);
+        },
+        NO_BOUND,
       );
+    } catch (err) {
+      logger.error("retire_failed", `could not stop model ${key} after it was replaced: ${(err as Error).message}`, { model: key });
+    } finally {
+      if (op !== undefined) this.#endQuietly(op);
+      this.#retiring.delete(key);
     }
-    await this.runtimes.scale(modelKey(name, current.version), replicas);
-    this.registry.transaction(() => this.registry.setReplicas(name, current.version, replicas));
-    return this.reads.getModel(name, current.version);
   }
 
-  /** Removes one version: its replicas, its registry row, its logs and (when unused) its artifact. */
-  async deleteVersionedModel(name: string, version: string): Promise<void> {
-    const model = this.registry.model(name, version);
-    if (!model) throw new NotFoundError(`no model ${name} version ${version}`);
-    await this.runtimes.stop(modelKey(name, version));
-    this.registry.transaction(() => {
-      this.registry.deleteModelVersion(name, version);
-      if (this.registry.versions(name).length === 0) this.registry.deleteLinksOfModel(name);
+  /** Sets the current version's replica count: the runtime and the registry agree afterwards, or nothing changed. */
+  async setNumReplicas(name: string, replicas: number) {
+    return this.#locked(name, `scale of model ${name} to ${replicas}`, async () => {
+      const { registry, runtimes } = this.#d;
+      const current = this.#d.reads.current(name);
+      if (current.runtime === "none") {
+        throw new ConflictError(
+          `model ${name} version ${current.version} was registered without containers (NO_CONTAINER) and has no replicas to scale`,
+          "deploy a version with an artifact or an image first",
+        );
+      }
+      const key = modelKey(name, current.version);
+      const op = registry.beginOperation("scale", name, current.version);
+      const before = runtimes.pools().find((p) => p.key === key)?.wanted ?? current.replicas;
+      try {
+        await runtimes.scale(key, replicas);
+        registry.transaction(() => {
+          registry.setReplicas(name, current.version, replicas);
+          registry.endOperation(op);
+        });
+      } catch (err) {
+        this.#endQuietly(op);
+        // A scale that started or stopped replicas and then could not be recorded goes back to the registry's count.
+        if (runtimes.running(key) && runtimes.pools().find((p) => p.key === key)?.wanted !== before) {
+          await runtimes.scale(key, before).catch(() => undefined);
+        }
+        throw err;
+      }
+      return this.#d.reads.getModel(name, current.version);
     });
-    this.snapshots.refresh();
-    this.cache.evictPrefix(`${modelKey(name, version)}\u0000`);
-    rmSync(this.runtimes.logPath(name, version), { force: true });
-    if (model.artifactSha256 && !this.registry.artifactInUse(model.artifactSha256)) this.artifacts.remove(model.artifactSha256);
+  }
+
+  /** Removes one version: its registry row (first: queries stop going to it), its replicas, logs and (when unused) artifact. */
+  async deleteVersionedModel(name: string, version: string): Promise<void> {
+    await this.#locked(name, `removal of model ${name} version ${version}`, () => this.#delete(name, version));
+  }
+
+  async #delete(name: string, version: string): Promise<void> {
+    const { registry, runtimes } = this.#d;
+    const model = registry.model(name, version);
+    if (!model) throw new NotFoundError(`no model ${name} version ${version}`);
+    const key = modelKey(name, version);
+    registry.transaction(() => {
+      registry.deleteModelVersion(name, version);
+      if (registry.versions(name).length === 0) registry.deleteLinksOfModel(name);
+    });
+    this.#d.snapshots.refresh();
+    await runtimes.stop(key);
+    this.#d.cache.evictPrefix(`${key}\u0000`);
+    this.#d.restoreErrors.delete(key);
+    this.#d.onVersionRemoved(key);
+    rmSync(runtimes.logPath(name, version), { force: true });
+    this.#d.usage.removeIfUnused(model.artifactSha256);
   }
 
   /** Stops and removes every version of each model (Clipper's stop_models). */
   async stopModels(names: readonly string[]): Promise<void> {
-    for (const name of names) if (this.registry.versions(name).length === 0) throw new NotFoundError(`no model named '${name}'`);
-    for (const name of names) for (const m of this.registry.versions(name)) await this.deleteVersionedModel(name, m.version);
+    for (const name of names) {
+      await this.#locked(name, `stop of model ${name}`, async () => {
+        const versions = this.#d.registry.versions(name);
+        if (versions.length === 0) throw new NotFoundError(`no model named '${name}'`);
+        for (const m of versions) await this.#delete(name, m.version);
+      });
+    }
   }
 
   /** Removes every version but the current one. */
   async stopInactiveVersions(names: readonly string[]): Promise<string[]> {
     const removed: string[] = [];
     for (const name of names) {
-      this.reads.current(name);
-      for (const m of this.registry.versions(name).filter((v) => !v.isCurrent)) {
-        await this.deleteVersionedModel(name, m.version);
-        removed.push(modelKey(name, m.version));
-      }
+      await this.#locked(name, `stop of the inactive versions of model ${name}`, async () => {
+        this.#d.reads.current(name);
+        for (const m of this.#d.registry.versions(name).filter((v) => !v.isCurrent)) {
+          await this.#delete(name, m.version);
+          removed.push(modelKey(name, m.version));
+        }
+      });
     }
     return removed;
+  }
+
+  /** Closes a journal entry of an operation that did not commit; a registry that cannot be written leaves it for the next start to report. */
+  #endQuietly(op: number): void {
+    try {
+      this.#d.registry.endOperation(op);
+    } catch {
+      // Reported as rolled back at the next start.
+    }
+  }
+
+  /** The interpreter of a model's own environment (undefined: the server's Python). */
+  #python(model: ModelRecord): Promise<string | undefined> {
+    return model.options.pkgs && model.runtime !== "none" ? this.#envOf(model.options.pkgs) : Promise.resolve(undefined);
+  }
+
+  #envOf(pkgs: readonly string[]): Promise<string> {
+    return this.#d.envs.ensure(pkgs);
   }
 
   /** The artifact file a runtime opens: none for an image-only docker model; with its extension for importers. */
   #artifactPath(model: ModelRecord): string | undefined {
     if (!model.artifactSha256) return undefined;
-    const dir = this.artifacts.directory(model.artifactSha256);
+    const dir = this.#d.artifacts.directory(model.artifactSha256);
     if (model.options.format && dir) return modelRoot(dir);
-    if (!needsExtension(model)) return this.artifacts.existing(model.artifactSha256);
-    return this.artifacts.withExtension(model.artifactSha256, formatExtension(model.options.format, extname(model.artifactName)));
+    if (!needsExtension(model)) return this.#d.artifacts.existing(model.artifactSha256);
+    return this.#d.artifacts.withExtension(model.artifactSha256, formatExtension(model.options.format, extname(model.artifactName)));
   }
 
   /** The `single` policy serves one model: a second, different link is refused. */
   checkSingleLink(appName: string, modelName: string): void {
-    const app = this.registry.app(appName);
+    const app = this.#d.registry.app(appName);
     if (app?.policy !== "single") return;
-    const other = this.registry.linkedModels(appName).find((m) => m !== modelName);
+    const other = this.#d.registry.linkedModels(appName).find((m) => m !== modelName);
     if (other) {
       throw new ConflictError(
         `application '${appName}' already serves model '${other}' (policy 'single')`,
@@ -242,7 +452,7 @@ export class ModelWrites {
   }
 
   #nextVersion(name: string): string {
-    const numeric = this.registry
+    const numeric = this.#d.registry
       .versions(name)
       .map((m) => Number(m.version))
       .filter(Number.isInteger);

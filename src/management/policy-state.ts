@@ -24,7 +24,16 @@ export class PolicyState {
 
   record(app: string, weights: Weights): void {
     this.#pending.set(app, weights);
-    this.#timer ??= setTimeout(() => this.flush(), this.flushIntervalMs);
+    this.#timer ??= setTimeout(() => this.#flushLater(), this.flushIntervalMs);
+  }
+
+  /** The timer's flush: a registry that cannot be written (a full disk) keeps the weights for the next try. */
+  #flushLater(): void {
+    try {
+      this.flush();
+    } catch {
+      // Kept pending and tried again on the next interval.
+    }
   }
 
   /** Forgets what `app` learned and did not write yet (its policy is being replaced or it is deleted). */
@@ -39,11 +48,18 @@ export class PolicyState {
     if (this.#pending.size === 0) return;
     const pending = [...this.#pending];
     this.#pending.clear();
-    this.registry.transaction(() => {
-      for (const [name, weights] of pending) {
-        const app = this.registry.app(name);
-        if (app?.policy === "exp3") this.registry.setPolicy(name, "exp3", { ...app.policyConfig, weights });
-      }
-    });
+    try {
+      this.registry.transaction(() => {
+        for (const [name, weights] of pending) {
+          const app = this.registry.app(name);
+          if (app?.policy === "exp3") this.registry.setPolicy(name, "exp3", { ...app.policyConfig, weights });
+        }
+      });
+    } catch (err) {
+      // Nothing learned is lost: what was not written stays pending (unless newer weights came meanwhile).
+      for (const [name, weights] of pending) if (!this.#pending.has(name)) this.#pending.set(name, weights);
+      this.#timer ??= setTimeout(() => this.#flushLater(), this.flushIntervalMs);
+      throw err;
+    }
   }
 }

@@ -9,13 +9,12 @@ import type { PolicyState } from "./policy-state.ts";
 import type { SnapshotStore } from "./snapshot-store.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
 import { modelKey } from "../domain.ts";
-import type { ModelQueue } from "../batching/model-queue.ts";
-import type { RuntimeManager } from "../runtime/manager.ts";
+import type { Runtimes } from "./ports.ts";
 
 export class ManagementReads {
   constructor(
     private readonly registry: Registry,
-    private readonly runtimes: RuntimeManager<ModelQueue>,
+    private readonly runtimes: Runtimes,
     private readonly cache: PredictionCache,
     private readonly snapshots: SnapshotStore,
     private readonly policyState: PolicyState,

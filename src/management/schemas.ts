@@ -162,3 +162,13 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   const field = issue.path.length ? issue.path.join(".") : "body";
   throw new BadRequestError(`${field}: ${issue.message}`, `see the management API reference for the fields of this route`);
 }
+
+/** `clipper gc`: what is unreferenced and older than this many seconds goes (default ten minutes). */
+export const GcBody = z.object({
+  grace_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 3600)
+    .default(600),
+});

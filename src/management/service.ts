@@ -1,24 +1,47 @@
 /**
  * Management, composed of small pieces, each tested alone: the snapshot the query side reads
  * (snapshot-store.ts), reads (reads.ts), model-version writes (model-writes.ts), app, link and policy writes
- * (app-writes.ts) and learned policy state (policy-state.ts). This facade only wires them and gives the
+ * (app-writes.ts), learned policy state (policy-state.ts), one writer per key (key-lock.ts), the invariant
+ * check (invariants.ts) and garbage collection (garbage.ts). This facade only wires them and gives the
  * routes one object; it holds no logic of its own.
  */
 import type { z } from "zod";
-import type { ModelQueue } from "../batching/model-queue.ts";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import type { Logger } from "../log.ts";
 import type { Snapshot } from "../query/snapshot.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
-import type { RuntimeManager } from "../runtime/manager.ts";
 import { AppWrites } from "./app-writes.ts";
+import { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
+import { collectGarbage } from "./garbage.ts";
+import { checkInvariants, type InvariantReport } from "./invariants.ts";
+import { KeyLock } from "./key-lock.ts";
 import { ModelWrites } from "./model-writes.ts";
+import { type FirstPrediction, InFlight, type Runtimes } from "./ports.ts";
 import { PolicyState } from "./policy-state.ts";
 import { ManagementReads } from "./reads.ts";
 import type { AddApp, AddModel, AddModelLinks, SetPolicy } from "./schemas.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
+
+/** How long an unreferenced artifact or unused environment is kept before the periodic collection removes it. */
+export const GC_GRACE_MS = 60 * 60 * 1000;
+const GC_INTERVAL_MS = 10 * 60 * 1000;
+/** How long an upload is kept for the deploy that follows it, whatever another operation's clean-up finds. */
+const UPLOAD_LEASE_MS = 60_000;
+
+export interface ManagementOptions {
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** The server's replay of a version's last input on its successor (management never reaches into a queue). */
+  readonly firstPrediction: FirstPrediction;
+  /** A version was removed: its metric series go. */
+  readonly onVersionRemoved?: (key: string) => void;
+  /** How long a caller waits behind another operation on the same model or app before a 409. */
+  readonly lockWaitMs?: number;
+  /** How long a new version's first prediction may take. */
+  readonly probeTimeoutMs?: number;
+}
 
 export class ManagementService {
   readonly policyState: PolicyState;
@@ -26,14 +49,47 @@ export class ManagementService {
   readonly reads: ManagementReads;
   readonly models: ModelWrites;
   readonly apps: AppWrites;
+  readonly #locks: KeyLock;
+  readonly #inFlight = new InFlight();
+  readonly #usage: ArtifactUsage;
+  readonly #restoreErrors = new Map<string, string>();
+  readonly #registry: Registry;
+  readonly #runtimes: Runtimes;
+  readonly #artifacts: ArtifactStore;
+  readonly #envs: EnvironmentBuilder;
+  readonly #opts: ManagementOptions;
+  #gcTimer: Timer | undefined;
 
-  constructor(registry: Registry, runtimes: RuntimeManager<ModelQueue>, artifacts: ArtifactStore, cache: PredictionCache, envs: EnvironmentBuilder) {
-    const restoreErrors = new Map<string, string>();
+  constructor(registry: Registry, runtimes: Runtimes, artifacts: ArtifactStore, cache: PredictionCache, envs: EnvironmentBuilder, opts: ManagementOptions) {
+    this.#registry = registry;
+    this.#runtimes = runtimes;
+    this.#artifacts = artifacts;
+    this.#envs = envs;
+    this.#opts = opts;
+    this.#locks = new KeyLock(opts.lockWaitMs);
+    this.#usage = new ArtifactUsage(registry, runtimes, this.#inFlight, artifacts);
     this.policyState = new PolicyState(registry);
     this.snapshots = new SnapshotStore(registry, this.policyState);
-    this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, restoreErrors);
-    this.models = new ModelWrites(registry, runtimes, artifacts, cache, envs, this.snapshots, this.reads, restoreErrors);
-    this.apps = new AppWrites(registry, this.snapshots, this.policyState, this.reads, this.models);
+    this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, this.#restoreErrors);
+    this.models = new ModelWrites({
+      registry,
+      runtimes,
+      artifacts,
+      cache,
+      envs,
+      snapshots: this.snapshots,
+      reads: this.reads,
+      restoreErrors: this.#restoreErrors,
+      locks: this.#locks,
+      inFlight: this.#inFlight,
+      usage: this.#usage,
+      firstPrediction: opts.firstPrediction,
+      onVersionRemoved: opts.onVersionRemoved ?? (() => undefined),
+      dataDir: opts.dataDir,
+      logger: opts.logger,
+      probeTimeoutMs: opts.probeTimeoutMs,
+    });
+    this.apps = new AppWrites(registry, this.snapshots, this.policyState, this.reads, this.models, this.#locks, opts.dataDir);
   }
 
   /** The in-memory view that serves queries. */
@@ -41,9 +97,73 @@ export class ManagementService {
     return this.snapshots.current;
   }
 
-  /** Writes what policies learned (shutdown). */
-  flushPolicyState(): void {
-    this.policyState.flush();
+  /** Writes what policies learned and stops the periodic collection (shutdown). */
+  close(): void {
+    clearInterval(this.#gcTimer);
+    try {
+      this.policyState.flush();
+    } catch (err) {
+      this.#opts.logger.error("policy_state_lost", `the weights learned since the last write could not be written: ${(err as Error).message}`);
+    }
+  }
+
+  /** Stores an upload and holds it for the deploy that follows (UPLOAD_LEASE_MS). */
+  async uploadArtifact(body: ReadableStream<Uint8Array> | null) {
+    const stored = await this.#artifacts.put(body);
+    this.#inFlight.lease(stored.sha256, UPLOAD_LEASE_MS);
+    return stored;
+  }
+
+  /**
+   * Every invariant of docs/architecture.md, checked now. `processes`: also compare the replicas with this
+   * process's children (the server's own check; a unit test's process has children of its own).
+   */
+  checkInvariants({ artifactGraceMs = GC_GRACE_MS, processes = true } = {}): InvariantReport & { checked_at: string } {
+    const report = checkInvariants({
+      registry: this.#registry,
+      runtimes: this.#runtimes,
+      snapshot: () => this.snapshots.current,
+      policyState: this.policyState,
+      artifacts: this.#artifacts,
+      locks: this.#locks,
+      models: this.models,
+      usage: this.#usage,
+      restoreErrors: this.#restoreErrors,
+      artifactGraceMs,
+      processes,
+    });
+    return { ...report, checked_at: new Date().toISOString() };
+  }
+
+  /** Removes what nothing uses and is older than `graceMs`; answers what was freed. */
+  collectGarbage(graceMs: number) {
+    const collected = collectGarbage(
+      {
+        registry: this.#registry,
+        runtimes: this.#runtimes,
+        artifacts: this.#artifacts,
+        envs: this.#envs,
+        usage: this.#usage,
+        inFlight: this.#inFlight,
+        dataDir: this.#opts.dataDir,
+      },
+      graceMs,
+    );
+    if (collected.freed_bytes > 0 || collected.partial.length > 0) this.#opts.logger.info("gc", collected.summary, { freed_bytes: collected.freed_bytes });
+    return collected;
+  }
+
+  /** Restores the registered models, then collects garbage every GC_INTERVAL_MS. */
+  async restore(): Promise<void> {
+    await this.models.restore();
+    this.#gcTimer = setInterval(() => {
+      try {
+        this.collectGarbage(GC_GRACE_MS);
+      } catch (err) {
+        this.#opts.logger.error("gc_failed", `garbage collection failed: ${(err as Error).message}`);
+      }
+    }, GC_INTERVAL_MS);
+    this.#gcTimer.unref?.();
   }
 
   // Reads.
@@ -62,7 +182,6 @@ export class ManagementService {
   isAppReady = (appName: string) => this.reads.isAppReady(appName);
 
   // Model versions.
-  restore = (logger: Logger) => this.models.restore(logger);
   addModel = (body: z.output<typeof AddModel>) => this.models.addModel(body);
   setModelVersion = (name: string, version: string) => this.models.setModelVersion(name, version);
   setNumReplicas = (name: string, replicas: number) => this.models.setNumReplicas(name, replicas);

@@ -1,9 +1,9 @@
 /**
  * The query snapshot, held for management: rebuilt from the registry after every write (learned policy
- * weights are written first, so nothing learned is lost), and patched in place when feedback moves weights.
+ * weights are written first, so nothing learned is lost), and replaced by a copy when feedback moves weights.
  * The query side reads `current` and nothing else of management.
  */
-import { buildSnapshot, patchWeights, type Snapshot } from "../query/snapshot.ts";
+import { buildSnapshot, type Snapshot, withWeights } from "../query/snapshot.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { PolicyState, Weights } from "./policy-state.ts";
 
@@ -23,12 +23,16 @@ export class SnapshotStore {
 
   /** Rebuilds the snapshot after a registry write. */
   refresh(): void {
-    this.policyState.flush();
+    try {
+      this.policyState.flush();
+    } catch {
+      // A registry that cannot take the weights now (a full disk) keeps them pending; the routes still follow the write.
+    }
     this.#snapshot = buildSnapshot(this.registry);
   }
 
   /** Feedback moved an app's weights: the live snapshot routes by them at once. */
   patchWeights(app: string, weights: Weights): void {
-    patchWeights(this.#snapshot, app, weights);
+    this.#snapshot = withWeights(this.#snapshot, app, weights);
   }
 }

@@ -71,6 +71,11 @@ export class HotHistogram {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /** Drops one label value's series (its model version was removed). */
+  remove(labelValue: string): void {
+    this.#children.delete(labelValue);
+  }
+
   /** Registry.resetMetrics() calls this. */
   reset(): void {
     this.#children.clear();

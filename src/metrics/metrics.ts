@@ -122,6 +122,18 @@ export class Metrics implements BatchObserver {
     this.prometheus.clientGone.inc({ model }, queries);
   }
 
+  /** A model version was removed: its series (counters, histograms, shadow agreement) disappear from both outputs. */
+  forgetModel(model: string): void {
+    this.#models.delete(model);
+    const p = this.prometheus;
+    for (const h of [p.batchSize, p.batchLatency, p.predictTime]) h.remove(model);
+    for (const c of [p.batchSplits, p.failedRows, p.clientGone]) c.remove({ model });
+    for (const [app, byModel] of this.#shadow) {
+      if (!byModel.delete(model)) continue;
+      for (const result of ["agree", "disagree"]) p.shadow.remove({ app, model, result });
+    }
+  }
+
   #model(model: string): ModelCounters {
     let c = this.#models.get(model);
     if (!c) {

@@ -53,10 +53,15 @@ export function buildSnapshot(registry: Registry): Snapshot {
   return { apps };
 }
 
-/** Puts an app's newly learned weights into the live snapshot (feedback), without a rebuild from the registry. */
-export function patchWeights(snapshot: Snapshot, appName: string, weights: Record<string, number>): void {
+/**
+ * The snapshot with an app's newly learned weights (feedback), without a rebuild from the registry. A new
+ * snapshot: the one queries hold is read-only and never changes under them.
+ */
+export function withWeights(snapshot: Snapshot, appName: string, weights: Record<string, number>): Snapshot {
   const route = snapshot.apps.get(appName);
-  if (!route) return;
+  if (!route) return snapshot;
   const app = { ...route.app, policyConfig: { ...route.app.policyConfig, weights } };
-  (snapshot.apps as Map<string, AppRoute>).set(appName, { ...route, app, weights: route.candidates.map((c) => weights[c.name] ?? 1) });
+  const apps = new Map(snapshot.apps);
+  apps.set(appName, { ...route, app, weights: route.candidates.map((c) => weights[c.name] ?? 1) });
+  return { apps };
 }

@@ -85,7 +85,24 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE models ADD COLUMN options TEXT NOT NULL DEFAULT '{}';`,
   `ALTER TABLE apps ADD COLUMN query_token_sha256 TEXT;`,
   `ALTER TABLE apps ADD COLUMN cache INTEGER NOT NULL DEFAULT 1;`,
+  // The journal of model operations in progress: a row is written before an operation changes anything and
+  // deleted in the transaction that commits it, so a row found at start-up names an operation a crash cut short.
+  `CREATE TABLE operations (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     model TEXT NOT NULL,
+     version TEXT NOT NULL,
+     started_at TEXT NOT NULL);`,
 ];
+
+/** A model operation in progress (or cut short by a crash, when found at start-up). */
+export interface OperationRecord {
+  readonly id: number;
+  readonly kind: string;
+  readonly model: string;
+  readonly version: string;
+  readonly startedAt: string;
+}
 
 type AppRow = {
   name: string;
@@ -251,6 +268,33 @@ export class Registry {
     this.#db.query("DELETE FROM links WHERE model_name = ?").run(name);
   }
 
+  /** Journals an operation before it changes anything; returns its id for endOperation. */
+  beginOperation(kind: string, model: string, version: string): number {
+    const row = this.#db
+      .query("INSERT INTO operations (kind, model, version, started_at) VALUES (?, ?, ?, ?) RETURNING id")
+      .get(kind, model, version, new Date().toISOString()) as { id: number };
+    return row.id;
+  }
+
+  /** Removes an operation from the journal (inside the transaction that commits it, or when it was undone). */
+  endOperation(id: number): void {
+    this.#db.query("DELETE FROM operations WHERE id = ?").run(id);
+  }
+
+  /** Operations journaled and not ended, oldest first. */
+  openOperations(): OperationRecord[] {
+    return (
+      this.#db.query("SELECT id, kind, model, version, started_at FROM operations ORDER BY id").all() as {
+        id: number;
+        kind: string;
+        model: string;
+        version: string;
+        started_at: string;
+      }[]
+    ).map((r) => ({ id: r.id, kind: r.kind, model: r.model, version: r.version, startedAt: r.started_at }));
+  }
+
+  /** Whether a registered model version (of any name) uses the artifact; see ModelWrites for the full answer. */
   artifactInUse(sha256: string): boolean {
     return this.#db.query("SELECT 1 FROM models WHERE artifact_sha256 = ? LIMIT 1").get(sha256) !== null;
   }

@@ -71,6 +71,16 @@ export class ContainerRecord {
     for (const name of this.#names) if (!live.has(name)) this.remove(name);
   }
 
+  /** Containers started and not yet removed. */
+  names(): string[] {
+    return [...this.#names];
+  }
+
+  /** How many removals are under way (a container being removed is neither a replica nor a leak yet). */
+  get removing(): number {
+    return this.#removals.size;
+  }
+
   /** Resolves when the removals under way have finished. */
   async settled(): Promise<void> {
     await Promise.all(this.#removals);

@@ -4,10 +4,10 @@
  * for the same set.
  */
 import { createHash } from "node:crypto";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
-import { BadRequestError, NotFoundError, UpstreamFailure } from "../errors.ts";
+import { asResourceError, BadRequestError, NotFoundError, resourceKind, UpstreamFailure } from "../errors.ts";
 
 /** A requirement specifier: a name, optional extras and version constraints; never a URL or a pip option. */
 const REQUIREMENT =
@@ -35,12 +35,14 @@ export const packageName = (req: string) =>
     .replace(/_/g, "-");
 
 export class EnvironmentBuilder {
+  readonly #dataDir: string;
   readonly #dir: string;
   readonly #basePython: string;
   readonly #log: (line: string) => void;
   readonly #builds = new Map<string, { status: EnvironmentStatus & { log: string[] }; done: Promise<string> }>();
 
   constructor(dataDir: string, basePython: string, log: (line: string) => void) {
+    this.#dataDir = dataDir;
     this.#dir = join(dataDir, "envs");
     this.#basePython = basePython;
     this.#log = log;
@@ -112,7 +114,46 @@ export class EnvironmentBuilder {
     return { ...b.status, log: b.status.log.slice(-LOG_LINES), log_total: b.status.log.length };
   }
 
+  /** Ids of the environments being built now (the garbage collector leaves them alone). */
+  building(): Set<string> {
+    return new Set([...this.#builds].filter(([, b]) => b.status.state === "building").map(([id]) => id));
+  }
+
+  /** Every environment directory: its id, whether it finished building, and when it was last written. */
+  list(): { id: string; ready: boolean; mtimeMs: number }[] {
+    if (!existsSync(this.#dir)) return [];
+    return readdirSync(this.#dir).flatMap((id) => {
+      try {
+        const ready = existsSync(join(this.#dir, id, ".ready"));
+        return [{ id, ready, mtimeMs: statSync(join(this.#dir, id, ready ? ".ready" : "")).mtimeMs }];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Removes one environment's directory (it must not be building); forgets a failed build's status with it. */
+  remove(id: string): void {
+    if (!/^[0-9a-f]{16}$/.test(id) || this.building().has(id)) return;
+    rmSync(join(this.#dir, id), { recursive: true, force: true });
+    this.#builds.delete(id);
+  }
+
   async #build(envDir: string, pkgs: readonly string[], log: string[]): Promise<void> {
+    try {
+      await this.#install(envDir, pkgs, log);
+    } catch (err) {
+      // A half-built environment is never used: it goes, so it fills no disk.
+      rmSync(envDir, { recursive: true, force: true });
+      const full = resourceKind(err) ?? (err instanceof UpstreamFailure && resourceKind(new Error(err.message)) === "disk" ? "disk" : undefined);
+      if (full === "disk") {
+        throw asResourceError(new Error("ENOSPC"), this.#dataDir, `the environment of ${pkgs.join(" ")}`);
+      }
+      throw asResourceError(err, this.#dataDir, `building the environment of ${pkgs.join(" ")}`);
+    }
+  }
+
+  async #install(envDir: string, pkgs: readonly string[], log: string[]): Promise<void> {
     rmSync(envDir, { recursive: true, force: true });
     const names = new Set(pkgs.map(packageName));
     const install = [...pkgs, ...WORKER_NEEDS.filter((n) => !names.has(n))];

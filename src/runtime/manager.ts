@@ -1,12 +1,12 @@
 /**
  * Runs the replicas of every served model version: starts them, routes batches through each
  * version's queue, scales them live, replaces a replica that exits (exponential backoff, then
- * "failed"), and retires a version only once its queue has drained.
+ * "failed"), and tells when a version's queue has drained (management retires it then, under its lock).
  */
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
 import { modelKey } from "../domain.ts";
-import { ConflictError, RuntimeFailure } from "../errors.ts";
+import { asResourceError, ConflictError, RuntimeFailure, ServeError } from "../errors.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
@@ -194,16 +194,31 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     }
   }
 
-  /** Changes the number of replicas live: new ones join when ready; removed ones finish their batches first. */
+  /**
+   * Changes the number of replicas live: new ones join when ready; removed ones finish their batches first.
+   * All or nothing: when a new replica fails to start, the ones this call started are stopped and the
+   * wanted count goes back to what it was, and the runtime's error is thrown.
+   */
   async scale(key: string, replicas: number): Promise<void> {
     const pool = this.#pools.get(key);
     if (!pool) throw new ConflictError(`model ${key} is not running`, "start it with `clipper rollback` or `clipper deploy` first");
-    pool.wanted = replicas;
+    const before = pool.wanted;
     const current = pool.replicas;
     if (replicas > current.length) {
-      await Promise.all(Array.from({ length: replicas - current.length }, () => this.#startReplica(pool)));
+      pool.wanted = replicas;
+      const started: Replica[] = [];
+      try {
+        await Promise.all(Array.from({ length: replicas - current.length }, () => this.#startReplica(pool, started)));
+      } catch (err) {
+        pool.wanted = before;
+        pool.replicas = pool.replicas.filter((r) => !started.includes(r));
+        await Promise.all(started.map((r) => r.stop()));
+        this.#recordPids();
+        throw err;
+      }
       return;
     }
+    pool.wanted = replicas;
     const leaving = [...current].sort((a, b) => a.outstandingRows - b.outstandingRows).slice(0, current.length - replicas);
     pool.replicas = current.filter((r) => !leaving.includes(r));
     await Promise.all(
@@ -212,14 +227,14 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         await r.stop();
       }),
     );
+    this.#recordPids();
   }
 
-  /** Stops a version once its queue is empty and its replicas idle (new queries already go elsewhere). */
-  async retire(key: string): Promise<void> {
+  /** Resolves once a version's queue is empty and its replicas idle (or it is gone), at most after the drain timeout. */
+  async drained(key: string): Promise<void> {
     const pool = this.#pools.get(key);
     if (!pool) return;
-    await until(() => pool.queue.idle, DRAIN_TIMEOUT_MS);
-    await this.stop(key);
+    await until(() => pool.stopped || pool.queue.idle, DRAIN_TIMEOUT_MS);
   }
 
   /** Stops every replica of one model version now and rejects what waits in its queue. */
@@ -231,6 +246,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     pool.queue.drain(`model ${key} was stopped`);
     await Promise.all(pool.replicas.map((r) => r.stop()));
     await this.#containers.settled();
+    this.#recordPids();
   }
 
   async stopAll(): Promise<void> {
@@ -249,6 +265,21 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const ready = pool.replicas.filter((r) => r.state === "ready").length;
     const state = pool.failed ? "failed" : ready >= pool.wanted ? "ready" : ready > 0 ? "degraded" : "starting";
     return { key, state, lastError: pool.lastError, restarts: pool.restarts };
+  }
+
+  /** Every running version as the invariant check sees it: what it runs, how many replicas it wants and has. */
+  pools(): { key: string; model: ModelRecord; wanted: number; failed: boolean; replicas: readonly Replica[] }[] {
+    return [...this.#pools].map(([key, p]) => ({ key, model: p.model, wanted: p.wanted, failed: p.failed, replicas: p.replicas }));
+  }
+
+  /** The warm spare's pid (a child process that is no replica), when one is alive. */
+  get sparePid(): number | undefined {
+    return this.#spare?.alive ? this.#spare.proc.pid : undefined;
+  }
+
+  /** Containers started and not yet removed, and how many removals are under way. */
+  containers(): { names: string[]; removing: number } {
+    return { names: this.#containers.names(), removing: this.#containers.removing };
   }
 
   /** Every replica of every served version, for get_all_containers. */
@@ -290,7 +321,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return { name, dataDir, replicaId: id };
   }
 
-  async #startReplica(pool: Pool<Q>): Promise<RuntimeInfo> {
+  /** Starts one replica of `pool`; `started` (when given) receives it at once, so a failed scale can stop what it began. */
+  async #startReplica(pool: Pool<Q>, started?: Replica[]): Promise<RuntimeInfo> {
     const spare = this.#takeSpare(pool);
     const id = pool.nextReplicaId();
     const container = this.#container(pool, id);
@@ -311,9 +343,19 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         : {}),
     });
     pool.replicas = [...pool.replicas, replica];
-    const started = replica.start(this.#config.replicaStartTimeoutMs);
+    started?.push(replica);
+    let ready: Promise<RuntimeInfo>;
+    try {
+      ready = replica.start(this.#config.replicaStartTimeoutMs);
+    } catch (err) {
+      // The process could not even be spawned (too many open files, no such program): no replica to list.
+      pool.replicas = pool.replicas.filter((r) => r !== replica);
+      if (container) this.#containers.remove(container.name);
+      const typed = asResourceError(err, this.#config.dataDir, `starting a replica of model ${pool.queue.key}`);
+      throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
+    }
     this.#recordPids();
-    const info = await started;
+    const info = await ready;
     pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
     if (pool.queue.unavailable !== undefined) {
       pool.queue.unavailable = undefined;

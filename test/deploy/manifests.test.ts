@@ -12,6 +12,7 @@ import { basename, join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { parseConfigFile } from "../../src/management/config-file.ts";
 import { BINARY, cleanup, PYTHON, ROOT, tempDir } from "../e2e/harness.ts";
+import { missingRequirement } from "../provisioned.ts";
 
 const K8S = join(ROOT, "deploy/kubernetes");
 const VENV = join(ROOT, ".venv-deploy");
@@ -353,6 +354,7 @@ describe("compose.yaml on a real engine", () => {
       return false;
     }
   })();
+  missingRequirement(engine ? undefined : "compose.yaml: no Docker engine with clipper:latest");
   if (!engine) console.log("compose.yaml: `compose up` skipped (no Docker engine answers, or clipper:latest is not built; scripts/test does both)");
   it.skipIf(!engine)(
     "comes up with Compose, turns healthy, applies the HR example and serves it on the published port",
@@ -502,6 +504,7 @@ describe("Dockerfile", () => {
       return false;
     }
   })();
+  missingRequirement(engine ? undefined : "Dockerfile: no Docker engine answers `docker info`");
   if (!engine) console.log("Dockerfile: scripts/image skipped (`docker info` failed: no Docker engine here; scripts/test starts one)");
   it.skipIf(!engine)(
     "builds with scripts/image (local Debian bases when the public ones cannot be pulled; cached)",

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { PYTHON, ROOT, cleanup, tempDir } from "./harness.ts";
+import { missingRequirement } from "../provisioned.ts";
 
 async function run(args: string[], env: Record<string, string>) {
   const proc = Bun.spawn(args, { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
@@ -56,7 +57,12 @@ describe("the tutorial's admin code with LocalContainerManager()", () => {
 
 /** The server's image: clipper:latest (scripts/image), or CLIPPER_TEST_IMAGE. */
 const IMAGE = process.env.CLIPPER_TEST_IMAGE || "clipper:latest";
-const noDocker = !Bun.which("docker") || Bun.spawnSync(["docker", "image", "inspect", IMAGE], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0;
+const noDocker =
+  missingRequirement(
+    !Bun.which("docker") || Bun.spawnSync(["docker", "image", "inspect", IMAGE], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0
+      ? `no Docker engine with ${IMAGE} (scripts/test starts one and scripts/image builds it)`
+      : undefined,
+  ) !== undefined;
 
 describe("the tutorial's admin code with DockerContainerManager()", () => {
   it.skipIf(noDocker)(

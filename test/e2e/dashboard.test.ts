@@ -4,10 +4,11 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { missingRequirement } from "../provisioned.ts";
 import { cleanup, makeFixtures, type Server, startServer, waitUntil } from "./harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const HAVE_CHROMIUM = missingRequirement(existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`) === undefined;
 if (!HAVE_CHROMIUM) console.warn(`dashboard tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
 
 let server: Server;

@@ -1,5 +1,6 @@
 /** Test helpers for the real Docker engine: is one answering, is an image there, run the docker CLI. */
 import { spawnSync } from "node:child_process";
+import { missingRequirement } from "../provisioned.ts";
 
 /** The image `scripts/image` builds and the Docker runtime tests deploy. */
 export const RUNTIME_IMAGE = "clipper/python-runtime:latest";
@@ -11,11 +12,11 @@ export function docker(...args: string[]): { code: number; stdout: string; stder
   return { code: r.status ?? 127, stdout: (r.stdout ?? "").trim(), stderr: (r.stderr ?? "").trim() };
 }
 
-/** Why the Docker tests cannot run here, or undefined when an engine answers and `images` are built. */
+/** Why the Docker tests cannot run here, or undefined when an engine answers and `images` are built (in CI: throws). */
 export function dockerMissing(...images: string[]): string | undefined {
-  if (docker("info").code !== 0) return "no Docker engine answers `docker info` (scripts/test starts one: scripts/lib/docker-engine start)";
+  if (docker("info").code !== 0) return missingRequirement("no Docker engine answers `docker info` (scripts/test starts one: scripts/lib/docker-engine start)");
   const absent = images.filter((i) => docker("image", "inspect", i).code !== 0);
-  return absent.length ? `image ${absent.join(", ")} is not built (scripts/image builds it)` : undefined;
+  return missingRequirement(absent.length ? `image ${absent.join(", ")} is not built (scripts/image builds it)` : undefined);
 }
 
 /** `docker inspect` of one container as JSON, or undefined when it does not exist. */

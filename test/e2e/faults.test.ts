@@ -1,7 +1,7 @@
 /** End to end: what the server does on its worst day, with every answer counted. Traffic to 127.0.0.1 only, bounded. */
 import { describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { cleanup, FIXTURES, makeFixtures, PYTHON, type Server, startServer, waitUntil, alive, replicaPids } from "./harness.ts";
+import { cleanup, FIXTURES, makeFixtures, PYTHON, type Server, settledInvariants, startServer, waitUntil, alive, replicaPids } from "./harness.ts";
 import { steadyLoad } from "./load.ts";
 
 const fx = makeFixtures();
@@ -12,12 +12,14 @@ const deploy = (s: Server, ...args: string[]) => s.cliOk("deploy", ...args);
 const hrInput = () => ({ input: [Math.random() * 10, 2, 70 + Math.random() * 20, 3, 1] });
 
 describe("replica faults", () => {
-  it("answers every query of 64 clients while a replica is killed with SIGKILL, and replaces it quickly", async () => {
+  it("predicts every query of 64 clients while a replica is killed with SIGKILL (in-flight ones retried on the other), and replaces it quickly", async () => {
     const s = await startServer();
     try {
-      await deploy(s, join(fx.dir, "hr.pkl"), "--name", "hr", "--replicas", "2");
+      // A generous SLO: a default here can only come from the kill, not from a busy machine.
+      await deploy(s, join(fx.dir, "hr.pkl"), "--name", "hr", "--replicas", "2", "--slo-micros", "5000000");
       const load = steadyLoad(`${s.queryUrl}/hr/predict`, hrInput, 64);
-      await Bun.sleep(500);
+      const answered = () => load.counts.ok + load.counts.defaults;
+      expect(await waitUntil(() => answered() >= 200, 20_000)).toBeLessThan(Infinity);
       const [victim] = await replicaPids(s, "hr");
       process.kill(victim!, "SIGKILL");
       const backMs = await waitUntil(async () => {
@@ -26,14 +28,18 @@ describe("replica faults", () => {
           now.length === 2 && !now.includes(victim!) && (await s.admin("get_all_containers", {})).json.every((c: { state: string }) => c.state === "ready")
         );
       }, 10_000);
-      await Bun.sleep(500);
+      const afterBack = answered();
+      expect(await waitUntil(() => answered() >= afterBack + 200, 20_000)).toBeLessThan(Infinity);
       const c = await load.stop();
       console.log(
-        `SIGKILL under 64 clients: sent ${c.sent}, answered ${c.ok + c.defaults} (${c.defaults} defaults), 5xx ${c.errors5xx}, ` +
-          `failed ${c.failed}; replica back in ${backMs.toFixed(0)} ms`,
+        `SIGKILL under 64 clients: sent ${c.sent}, answered ${c.ok + c.defaults} (${c.defaults} defaults: ${JSON.stringify(Object.fromEntries(c.reasons))}), ` +
+          `5xx ${c.errors5xx}, failed ${c.failed}; replica back in ${backMs.toFixed(0)} ms`,
       );
       expect(c.errors5xx + c.errors4xx + c.failed).toBe(0);
       expect(c.ok + c.defaults).toBe(c.sent);
+      // The README's promise: the killed replica's in-flight queries are retried on the other one, so
+      // (almost) every query is predicted; a default for every query would pass the line above.
+      expect(c.defaults).toBeLessThanOrEqual(Math.max(2, Math.floor(c.sent * 0.005)));
       // Replaced at all (the time is reported above, not asserted: this machine is shared and noisy).
       expect(backMs).toBeLessThan(10_000);
     } finally {
@@ -109,9 +115,17 @@ describe("server faults", () => {
     await s.cli("policy", "hr", "single", "--url", "$MGMT");
     const before = await replicaPids(s);
     const load = steadyLoad(`${s.queryUrl}/hr/predict`, hrInput, 16, 5000);
-    // Management writes in flight when the server dies.
-    const writes = Array.from({ length: 20 }, (_, i) => s.admin("add_app", { name: `app-${i}`, input_type: "doubles" }).catch(() => undefined));
-    await Bun.sleep(30);
+    // Management writes in flight when the server dies: the kill comes once some are acknowledged and others are not.
+    const acknowledged: string[] = [];
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      s
+        .admin("add_app", { name: `app-${i}`, input_type: "doubles" })
+        .then((r) => {
+          if (r.status === 200) acknowledged.push(`app-${i}`);
+        })
+        .catch(() => undefined),
+    );
+    expect(await waitUntil(() => acknowledged.length >= 1, 10_000)).toBeLessThan(Infinity);
     await s.stop("SIGKILL");
     await Promise.all(writes);
     await load.stop();
@@ -122,8 +136,12 @@ describe("server faults", () => {
       expect(orphansGoneMs).toBeLessThan(5000);
       const apps = (await s2.admin("get_all_applications", {})).json as string[];
       expect(apps).toContain("hr");
+      // Every write acknowledged before the kill survived it (there was at least one), and none is half-written.
+      expect(acknowledged.length).toBeGreaterThan(0);
       const created = apps.filter((a) => a.startsWith("app-"));
+      expect(created).toEqual(expect.arrayContaining(acknowledged));
       for (const a of created) expect((await s2.admin("get_application", { name: a })).json.input_type).toBe("doubles");
+      expect((await settledInvariants(s2)).violations).toEqual([]);
       expect((await s2.predict("hr", { input: fx.rows[0] })).json).toMatchObject({ output: fx.hrExpected[0], default: false });
       expect(await replicaPids(s2, "hr")).toHaveLength(2);
       const integrity = Bun.spawnSync([

@@ -13,9 +13,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { cleanup, FIXTURES, ROOT, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 import { PYTHON as SERVER_DEFAULT_PYTHON } from "./harness.ts";
+import { missingRequirement } from "../provisioned.ts";
 
 const PY = join(ROOT, ".venv-frameworks/bin/python");
-const HAVE_FRAMEWORKS = existsSync(PY);
+const HAVE_FRAMEWORKS =
+  missingRequirement(existsSync(PY) ? undefined : `no frameworks environment at ${PY} (scripts/lib/frameworks-venv makes it)`) === undefined;
 const work = tempDir("clipper-frameworks-");
 
 type Made = {

@@ -1,5 +1,5 @@
 /** Starts the compiled ./clipper on free ports with a temporary data directory, and drives its CLI. */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -214,4 +214,40 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+export interface InvariantReport {
+  readonly ok: boolean;
+  readonly busy: string[];
+  readonly violations: string[];
+}
+
+/**
+ * The server's invariant check (GET /admin/invariants) once no management operation is in progress: polls
+ * until `busy` is empty (at most `timeoutMs`), then answers the report; a report still busy says so.
+ */
+export async function settledInvariants(s: Server, timeoutMs = 45_000): Promise<InvariantReport> {
+  let last: InvariantReport | undefined;
+  const settled = await waitFor(async () => {
+    last = (await s.admin("invariants")).json as InvariantReport;
+    return last.busy.length === 0 ? last : undefined;
+  }, timeoutMs);
+  return settled ?? { ok: false, busy: last?.busy ?? [], violations: [...(last?.violations ?? []), `still busy after ${timeoutMs} ms`] };
+}
+
+/** Writes a Node model module that answers `output` for every row (after sleeping `row[0]` ms when it is over 100, and `loadMs` in load()). */
+export function nodeModel(dir: string, name: string, output: string, loadMs = 0): string {
+  const path = join(dir, `${name}.mjs`);
+  writeFileSync(
+    path,
+    `const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export async function load() { await sleep(${loadMs}); }
+export async function predict(inputs) {
+  const ms = Math.max(0, ...inputs.map((r) => (r[0] > 100 ? r[0] : 0)));
+  if (ms) await sleep(ms);
+  return inputs.map(() => ${JSON.stringify(output)});
+}
+`,
+  );
+  return path;
 }

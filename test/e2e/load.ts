@@ -11,11 +11,23 @@ export interface LoadCounts {
   outputs: Map<string, number>;
   /** performance.now() of the first non-default answer per output. */
   firstSeen: Map<string, number>;
+  /** Default explanation → count. */
+  reasons: Map<string, number>;
 }
 
 /** Runs `concurrency` request loops against `url` until `stop()` resolves (or `maxMs`). */
 export function steadyLoad(url: string, body: () => unknown, concurrency: number, maxMs = 60_000) {
-  const counts: LoadCounts = { sent: 0, ok: 0, defaults: 0, errors5xx: 0, errors4xx: 0, failed: 0, outputs: new Map(), firstSeen: new Map() };
+  const counts: LoadCounts = {
+    sent: 0,
+    ok: 0,
+    defaults: 0,
+    errors5xx: 0,
+    errors4xx: 0,
+    failed: 0,
+    outputs: new Map(),
+    firstSeen: new Map(),
+    reasons: new Map(),
+  };
   let running = true;
   const until = performance.now() + maxMs;
   const loop = async () => {
@@ -23,11 +35,14 @@ export function steadyLoad(url: string, body: () => unknown, concurrency: number
       counts.sent++;
       try {
         const res = await fetch(url, { method: "POST", body: JSON.stringify(body()) });
-        const json = (await res.json()) as { output?: unknown; default?: boolean };
+        const json = (await res.json()) as { output?: unknown; default?: boolean; default_explanation?: string };
         if (res.status >= 500) counts.errors5xx++;
         else if (res.status >= 400) counts.errors4xx++;
-        else if (json.default) counts.defaults++;
-        else {
+        else if (json.default) {
+          counts.defaults++;
+          const why = String(json.default_explanation);
+          counts.reasons.set(why, (counts.reasons.get(why) ?? 0) + 1);
+        } else {
           counts.ok++;
           const key = String(json.output);
           counts.outputs.set(key, (counts.outputs.get(key) ?? 0) + 1);

@@ -13,6 +13,8 @@ import {
   UnauthorizedError,
   UnavailableError,
   UpstreamFailure,
+  InsufficientStorageError,
+  ResourceExhaustedError,
 } from "../../src/errors.ts";
 import { GrpcStatus, grpcError } from "../../src/grpc/status.ts";
 import { errorResponse } from "../../src/http/error-response.ts";
@@ -29,6 +31,8 @@ const CASES: [Error, number, string][] = [
   [new ModelRaisedError("the model raised: ValueError"), 422, "runtime_error"],
   [new UpstreamFailure("environment_build_failed", "building the environment failed"), 502, "environment_build_failed"],
   [new UnavailableError("shutting down"), 503, "unavailable"],
+  [new InsufficientStorageError("the data directory /d is out of space"), 507, "insufficient_storage"],
+  [new ResourceExhaustedError("the server has too many open files"), 503, "resource_exhausted"],
   [new TypeError("a bug"), 500, "internal"],
 ];
 
@@ -54,5 +58,15 @@ describe("errorResponse", () => {
   it("is documented in docs/errors.md, code for code, status for status and gRPC code for gRPC code", () => {
     const fromCode = new Map<string, [number, string]>(CASES.map(([err, status, code]) => [code, [status, grpcName(grpcError(err, quiet).code)]]));
     expect(Object.fromEntries(documented())).toEqual(Object.fromEntries(fromCode));
+  });
+
+  it("answers a full disk no layer named as 507 and too many open files as 503, never 500", async () => {
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    const full = Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+    const emfile = Object.assign(new Error("EMFILE: too many open files, open"), { code: "EMFILE" });
+    expect(errorResponse(enospc, quiet).status).toBe(507);
+    expect(errorResponse(full, quiet).status).toBe(507);
+    expect(errorResponse(emfile, quiet).status).toBe(503);
+    expect(((await errorResponse(enospc, quiet).json()) as { code: string }).code).toBe("insufficient_storage");
   });
 });

@@ -24,6 +24,15 @@ const choice = (name: string): ModelChoice => ({
 });
 const CANDIDATES = [choice("a"), choice("b"), choice("c")];
 
+/** Freezes a routing all the way down: a policy that writes to it throws (modules run in strict mode). */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 function routing(policy: PolicyName, weights = [1, 2, 7]): AppRouting {
   const candidates = policy === "single" || policy === "shadow" ? CANDIDATES.slice(0, 1) : CANDIDATES;
   return { policy, candidates, weights: weights.slice(0, candidates.length), shadow: policy === "shadow" ? choice("s") : undefined };
@@ -40,9 +49,26 @@ function shares(r: AppRouting, n = 10_000): Record<string, number> {
 }
 
 describe.each(POLICIES.map((p) => [p]))("policy %s", (policy) => {
-  it("is a pure function of the routing and the random number", () => {
-    const r = routing(policy);
-    for (const x of [0, 0.1, 0.5, 0.9, 0.999]) expect(selectModel(r, x)).toBe(selectModel(r, x));
+  it("is a pure function of the routing and the random number: no state carried between calls, no change to the routing", () => {
+    const r = deepFreeze(routing(policy));
+    const before = JSON.stringify(r);
+    const grid = Array.from({ length: 101 }, (_, i) => Math.min(i / 100, 0.999));
+    const first = grid.map((x) => selectModel(r, x)?.name);
+    // State changes in between: other routings of every policy with other weights, and exp3 learning.
+    for (const other of POLICIES)
+      for (const w of [
+        [5, 1, 1],
+        [0, 0, 1],
+        [1, 1, 1],
+      ])
+        for (const x of grid) selectModel(routing(other, w), x);
+    exp3Update([1, 1, 1], [1, 0, 0]);
+    // The same routing, and an equal copy of it, pick exactly what they picked before.
+    expect(grid.map((x) => selectModel(r, x)?.name)).toEqual(first);
+    expect(grid.map((x) => selectModel(structuredClone(r), x)?.name)).toEqual(first);
+    expect(JSON.stringify(r)).toBe(before);
+    // And the picks follow the weights (a constant function would pass the checks above).
+    if (policy === "split" || policy === "exp3") expect(new Set(first).size).toBe(3);
   });
 
   it("always picks one of its candidates", () => {

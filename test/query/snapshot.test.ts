@@ -1,9 +1,9 @@
-/** The query snapshot: what the registry says, shaped for the request path; feedback patches one app in place. */
+/** The query snapshot: what the registry says, shaped for the request path; feedback gives a new snapshot with one app's weights changed. */
 import { afterEach, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildSnapshot, patchWeights } from "../../src/query/snapshot.ts";
+import { buildSnapshot, withWeights } from "../../src/query/snapshot.ts";
 import { Registry } from "../../src/registry/registry.ts";
 
 const dirs: string[] = [];
@@ -61,14 +61,17 @@ describe("buildSnapshot", () => {
     expect(route.linked.map((c) => c.name)).toEqual(["a", "s"]);
   });
 
-  it("patchWeights changes one app's weights in place and leaves the others", () => {
+  it("withWeights gives a new snapshot with one app's weights and leaves the one queries hold untouched", () => {
     const snapshot = buildSnapshot(registry());
+    const before = snapshot.apps.get("ab")!;
     const other = snapshot.apps.get("sh");
-    patchWeights(snapshot, "ab", { a: 0.5, b: 1 });
-    expect(snapshot.apps.get("ab")!.weights).toEqual([0.5, 1]);
-    expect(snapshot.apps.get("ab")!.app.policyConfig).toEqual({ weights: { a: 0.5, b: 1 } });
-    expect(snapshot.apps.get("sh")).toBe(other);
-    patchWeights(snapshot, "nope", { a: 1 });
-    expect(snapshot.apps.has("nope")).toBe(false);
+    const next = withWeights(snapshot, "ab", { a: 0.5, b: 1 });
+    expect(next.apps.get("ab")!.weights).toEqual([0.5, 1]);
+    expect(next.apps.get("ab")!.app.policyConfig).toEqual({ weights: { a: 0.5, b: 1 } });
+    expect(next.apps.get("sh")).toBe(other);
+    // The old snapshot (what a query in flight routes by) did not move.
+    expect(snapshot.apps.get("ab")).toBe(before);
+    expect(before.weights).toEqual([3, 1]);
+    expect(withWeights(snapshot, "nope", { a: 1 })).toBe(snapshot);
   });
 });
