@@ -50,6 +50,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     metrics,
     logger,
     (app, rewards) => management.recordFeedback(app, rewards),
+    management.isVersionReady,
   );
 
   // Known once both servers listen (port 0 picks a free one).
@@ -82,10 +83,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const grpc =
     config.grpcPort === 0
       ? undefined
-      : await startGrpc(
-          { processor, management, cache, metrics, logger },
-          { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes },
-        );
+      : await startGrpc({ processor, logger }, { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes });
   if (grpc) logger.info("grpc_listening", `gRPC API on ${grpc.address}`, { grpc_address: grpc.address });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;

@@ -60,3 +60,8 @@ export function patchWeights(snapshot: Snapshot, appName: string, weights: Recor
   const app = { ...route.app, policyConfig: { ...route.app.policyConfig, weights } };
   (snapshot.apps as Map<string, AppRoute>).set(appName, { ...route, app, weights: route.candidates.map((c) => weights[c.name] ?? 1) });
 }
+
+/** An app is ready when every model version its policy picks from has a ready replica (`versionReady` by key). */
+export function appReady(route: AppRoute, versionReady: (key: string) => boolean): boolean {
+  return route.candidates.every((c) => versionReady(c.key));
+}
