@@ -76,20 +76,26 @@ def read_frame(stream):
 
 
 def load_model(path):
-    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too."""
+    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too. When joblib fails, plain
+    pickle is tried (a pickle joblib cannot read); when that fails too, joblib's error is the one raised: the
+    fallback's (`invalid load key` on a compressed joblib file) would only hide what went wrong."""
     try:
         import joblib
     except ImportError:
         joblib = None
-    if joblib is not None:
+    if joblib is None:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    try:
+        return joblib.load(path)
+    except ModuleNotFoundError:
+        raise
+    except Exception as joblib_error:
         try:
-            return joblib.load(path)
-        except ModuleNotFoundError:
-            raise
+            with open(path, "rb") as f:
+                return pickle.load(f)
         except Exception:
-            pass
-    with open(path, "rb") as f:
-        return pickle.load(f)
+            raise joblib_error from None
 
 
 def load_module(path):
