@@ -271,6 +271,46 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
   });
 });
 
+/** What clients/python/tests/framework_deployers.py saw of one deployer: served like the framework, within float error. */
+type DeployerSeen = { state: string; format: string; labels: string[]; rows: number; defaults: unknown[]; max_abs_diff: number; scale: number };
+
+async function runDeployers(group: "torch" | "tf"): Promise<Record<string, DeployerSeen>> {
+  const script = join(ROOT, "clients/python/tests/framework_deployers.py");
+  const proc = Bun.spawn([PY, script, server!.mgmtUrl, server!.queryUrl, group], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, OMP_NUM_THREADS: "1", CLIPPER_TOKEN: "", CLIPPER_DATA_DIR: server!.dataDir },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`framework_deployers.py ${group} failed:\n${stderr.slice(-3000)}`);
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+function expectServedLikeFramework(seen: DeployerSeen, format: string, labels: string[]): void {
+  expect({ state: seen.state, format: seen.format, labels: seen.labels, rows: seen.rows, defaults: seen.defaults }).toEqual({
+    state: "ready",
+    format,
+    labels,
+    rows: 20,
+    defaults: [],
+  });
+  expect(seen.max_abs_diff).toBeLessThanOrEqual(FLOAT_REL * Math.max(1, seen.scale));
+}
+
+describe.skipIf(!HAVE_FRAMEWORKS)("clients/python's framework deployers, each with a real model of its framework", () => {
+  it("deployers.pytorch (TorchScript) and deployers.onnx (torch.onnx.export) predict as the torch model does", async () => {
+    const seen = await runDeployers("torch");
+    expectServedLikeFramework(seen.pytorch!, "torchscript", ["torch"]);
+    expectServedLikeFramework(seen.onnx!, "onnx", ["onnx", "v1"]);
+  }, 300_000);
+
+  it("deployers.tensorflow (a SavedModel directory, sent as a tar) and deployers.keras predict as the framework does", async () => {
+    const seen = await runDeployers("tf");
+    expectServedLikeFramework(seen.tensorflow!, "savedmodel", ["tf"]);
+    expectServedLikeFramework(seen.keras!, "keras", []);
+  }, 300_000);
+});
+
 describe.skipIf(!HAVE_FRAMEWORKS)("a format whose packages the server's Python lacks", () => {
   it("deploys into an environment of the format's pinned packages, built from PyPI, and says so", async () => {
     // .venv (the runtime's own requirements) has no LightGBM: deploy builds an environment with lightgbm only.
