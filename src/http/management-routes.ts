@@ -84,7 +84,10 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   });
   app.post("/admin/get_all_applications", async (c) => c.json(s.getAllApplications(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
   // Clipper's getters answered an unknown name with 200 and `{}`, which its client returns as None.
-  app.post("/admin/get_application", async (c) => c.json(orEmpty(() => s.getApplication(parseBody(NameBody, await body(c.req.raw)).name))));
+  app.post("/admin/get_application", async (c) => {
+    const b = parseBody(NameBody, await body(c.req.raw));
+    return c.json(orEmpty(() => s.getApplication(b.name)));
+  });
   app.post("/admin/get_all_models", async (c) => c.json(s.getAllModels(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
   app.post("/admin/get_model", async (c) => {
     const b = parseBody(ModelBody, await body(c.req.raw));
