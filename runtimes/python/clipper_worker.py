@@ -75,10 +75,15 @@ def read_frame(stream):
     return msgpack.unpackb(body, raw=False)
 
 
+#: How joblib's compressed files start (zlib, gzip, bz2, xz, lzma, lz4): a plain pickle cannot read them.
+_COMPRESSED_MAGIC = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+
+
 def load_model(path):
-    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too. When joblib fails, plain
-    pickle is tried (a pickle joblib cannot read); when that fails too, joblib's error is the one raised: the
-    fallback's (`invalid load key` on a compressed joblib file) would only hide what went wrong."""
+    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too, and plain pickle is tried
+    when joblib fails. When both fail, the error said is that of the format the file is in: joblib's for a
+    compressed joblib file, and for a plain stream joblib's too unless joblib could not even parse it (then
+    pickle's standard message, such as `invalid load key`, says it better)."""
     try:
         import joblib
     except ImportError:
@@ -91,10 +96,16 @@ def load_model(path):
     except ModuleNotFoundError:
         raise
     except Exception as joblib_error:
+        with open(path, "rb") as f:
+            compressed = f.read(6).startswith(_COMPRESSED_MAGIC)
+        if compressed:
+            raise
         try:
             with open(path, "rb") as f:
                 return pickle.load(f)
         except Exception:
+            if isinstance(joblib_error, (pickle.UnpicklingError, KeyError, EOFError)):
+                raise
             raise joblib_error from None
 
 
