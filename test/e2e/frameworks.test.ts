@@ -9,7 +9,7 @@
  * so the formats' packages come from the server's Python.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { cleanup, FIXTURES, ROOT, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 import { PYTHON as SERVER_DEFAULT_PYTHON } from "./harness.ts";
@@ -202,6 +202,22 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
     expect(info.json.runtime_info).toMatchObject({ format: "mlflow", feature_names: m.feature_names, input_shape: [5] });
     await predictBoth("mlflow-lr", m, 0);
     await expectLoadError("bad-mlflow", m);
+  });
+
+  it("clipper apply names a directory artifact (an MLflow model), packs it as deploy does, and a second apply changes nothing", async () => {
+    const m = made["mlflow-sklearn"]!;
+    const file = join(work, "clipper-dir.yaml");
+    writeFileSync(
+      file,
+      `apps:\n  - name: applied-mlflow\n    input_type: doubles\n    latency_slo_micros: 30000000\nmodels:\n  - name: applied-mlflow\n    version: "1"\n    artifact: ${m.path}\n    links: [applied-mlflow]\n`,
+    );
+    const first = await server!.cli("apply", "-f", file, "--url", "$MGMT");
+    expect(first.stderr).toBe("");
+    expect(first.stdout).toContain("model applied-mlflow:1: deployed (1 replica)");
+    const info = await server!.admin("get_model", { model_name: "applied-mlflow", model_version: "1" });
+    expect(info.json.runtime_info).toMatchObject({ format: "mlflow", input_shape: [5] });
+    await predictBoth("applied-mlflow", m, 0);
+    expect((await server!.cliOk("apply", "-f", file)).trim()).toEndWith("nothing to change");
   });
 
   it("MLflow: a custom mlflow.pyfunc PythonModel", async () => {

@@ -50,7 +50,7 @@ def torch_deployers(conn):
         expected = mlp(torch.from_numpy(X)).numpy().tolist()
     out = {}
     conn.register_application("pt-mlp", "floats", "-1", SLO)
-    deployed = pytorch_deployer.deploy_pytorch_model(conn, "pt-mlp", 1, "floats", None, mlp, labels="torch")
+    deployed = pytorch_deployer.deploy_pytorch_model(conn, "pt-mlp", 1, "floats", None, mlp, labels=["torch"])
     conn.link_model_to_app("pt-mlp", "pt-mlp")
     out["pytorch"] = check(conn, "pt-mlp", expected, deployed)
 
