@@ -76,7 +76,17 @@ def read_frame(stream):
 
 
 #: How joblib's compressed files start (zlib, gzip, bz2, xz, lzma, lz4): a plain pickle cannot read them.
-_COMPRESSED_MAGIC = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+_COMPRESSED_MAGIC = (
+    b"\x78\x01",
+    b"\x78\x5e",
+    b"\x78\x9c",
+    b"\x78\xda",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x5d\x00\x00",
+    b"\x04\x22\x4d\x18",
+)
 
 
 def load_model(path):

@@ -287,11 +287,11 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
   });
 });
 
-/** What clients/python/tests/framework_deployers.py saw of one deployer: served like the framework, within float error. */
+/** What test/fixtures/framework_deployers.py saw of one deployer: served like the framework, within float error. */
 type DeployerSeen = { state: string; format: string; labels: string[]; rows: number; defaults: unknown[]; max_abs_diff: number; scale: number };
 
 async function runDeployers(group: "torch" | "tf"): Promise<Record<string, DeployerSeen>> {
-  const script = join(ROOT, "clients/python/tests/framework_deployers.py");
+  const script = join(FIXTURES, "framework_deployers.py");
   const proc = Bun.spawn([PY, script, server!.mgmtUrl, server!.queryUrl, group], {
     stdout: "pipe",
     stderr: "pipe",
