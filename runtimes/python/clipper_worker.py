@@ -91,9 +91,9 @@ _COMPRESSED_MAGIC = (
 
 def load_model(path):
     """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too, and plain pickle is tried
-    when joblib fails. When both fail, the error said is that of the format the file is in: joblib's for a
-    compressed joblib file, and for a plain stream joblib's too unless joblib could not even parse it (then
-    pickle's standard message, such as `invalid load key`, says it better)."""
+    when joblib fails. When both fail, the error said is joblib's (a compressed joblib file, or a stream that
+    failed while building its objects), unless the file is no pickle stream at all: then pickle's standard
+    message (`invalid load key`, `could not find MARK`) says so best."""
     try:
         import joblib
     except ImportError:
@@ -113,9 +113,9 @@ def load_model(path):
         try:
             with open(path, "rb") as f:
                 return pickle.load(f)
+        except pickle.UnpicklingError:
+            raise  # not a pickle stream at all: pickle's standard message says so best
         except Exception:
-            if isinstance(joblib_error, (pickle.UnpicklingError, KeyError, EOFError)):
-                raise
             raise joblib_error from None
 
 
