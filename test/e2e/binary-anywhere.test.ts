@@ -6,10 +6,10 @@
  * has one line naming the interpreter, the missing package and the flag.
  */
 import { afterAll, describe, expect, it } from "bun:test";
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, realpathSync, symlinkSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { BINARY, cleanup, makeFixtures, type Server, startServer, tempDir } from "./harness.ts";
+import { BINARY, cleanup, makeFixtures, ROOT, type Server, startServer, tempDir } from "./harness.ts";
 
 const fx = makeFixtures();
 const binDir = tempDir("clipper-install-");
@@ -63,6 +63,22 @@ describe.skipIf(noPython)("the binary outside the checkout (skipped: no /usr/bin
     const res = await s.predict("hr5", { input: fx.rows.at(-1) });
     expect([res.json.output, res.json.default]).toEqual([fx.hrExpected.at(-1), false]);
     await s.stop();
+  }, 120_000);
+
+  it("takes the .venv beside the binary when it has the runtime's packages, before making anything", async () => {
+    const beside = tempDir("clipper-beside-");
+    try {
+      copyFileSync(BINARY, join(beside, "clipper"));
+      symlinkSync(realpathSync(join(ROOT, ".venv")), join(beside, ".venv"));
+      const s = await startServer({ binary: join(beside, "clipper"), cwd: workDir, dataDir: join(workDir, "beside"), bareEnv: bare });
+      servers.push(s);
+      expect(s.log()).toContain(`Python runtime: ${join(beside, ".venv", "bin", "python")} (Python 3`);
+      expect(s.log()).toContain("from the .venv beside the binary");
+      expect(s.log()).not.toContain("making the runtime's own environment");
+      await s.stop();
+    } finally {
+      cleanup(beside);
+    }
   }, 120_000);
 
   it("says in one line which interpreter lacks which package and which flag fixes it", async () => {
