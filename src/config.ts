@@ -1,5 +1,4 @@
 /** Server configuration: defaults → CLIPPER_* environment → flags, then frozen and passed down. */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
 export interface ServerConfig {
@@ -63,12 +62,6 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   token: "CLIPPER_TOKEN",
 };
 
-function defaultPython(): string {
-  // A project checkout keeps its pinned environment in ./.venv (scripts/bootstrap makes it).
-  const local = resolve(".venv/bin/python");
-  return existsSync(local) ? local : "python3";
-}
-
 const DEFAULTS: ServerConfig = {
   dataDir: ".clipper",
   host: "127.0.0.1",
@@ -121,7 +114,8 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     grpcPort: intOf("grpcPort", 0, 65535),
     maxBodyBytes: intOf("maxBodyBytes", 1024, 2 ** 31 - 1),
     maxArtifactBytes: intOf("maxArtifactBytes", 1024, 2 ** 40),
-    python: String(pick("python")) || defaultPython(),
+    // "" when not given: the server chooses one at start (src/runtime/runtime-python.ts).
+    python: String(pick("python")),
     cacheEntries: intOf("cacheEntries", 0, 10_000_000),
     maxBatchSize: intOf("maxBatchSize", 1, 100_000),
     replicaStartTimeoutMs: intOf("replicaStartTimeoutMs", 100, 3_600_000),

@@ -1,6 +1,6 @@
 /** Assembles the server from the frozen config: registry → runtimes → snapshot → both HTTP ports, and shuts it down cleanly. */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PredictionCache } from "./cache/prediction-cache.ts";
 import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -15,6 +15,7 @@ import { QueryProcessor } from "./query/processor.ts";
 import { Registry } from "./registry/registry.ts";
 import { EnvironmentBuilder } from "./runtime/environments.ts";
 import { RuntimeManager } from "./runtime/manager.ts";
+import { chooseRuntimePython } from "./runtime/runtime-python.ts";
 import { ModelQueue } from "./batching/model-queue.ts";
 
 export interface RunningServer {
@@ -23,8 +24,19 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
-  mkdirSync(join(config.dataDir, "logs"), { recursive: true, mode: 0o700 });
+export async function startServer(given: ServerConfig, logger: Logger): Promise<RunningServer> {
+  mkdirSync(join(given.dataDir, "logs"), { recursive: true, mode: 0o700 });
+  // The Python runtime's interpreter: the one given, else one found with its packages, else one made in the data directory.
+  const python = await chooseRuntimePython({
+    given: given.python,
+    dataDir: given.dataDir,
+    binaryDir: dirname(process.execPath),
+    cwd: process.cwd(),
+    which: (command) => Bun.which(command),
+    info: (line) => logger.info("runtime_python", line),
+    error: (line) => logger.error("runtime_python", line),
+  });
+  const config: ServerConfig = Object.freeze({ ...given, python });
   const token = loadOrCreateToken(config.dataDir, config.token || undefined);
   const registry = new Registry(join(config.dataDir, "registry.db"));
   const cache = new PredictionCache(config.cacheEntries);
@@ -55,6 +67,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     metrics,
     logger,
     (app, rewards) => management.recordFeedback(app, rewards),
+    management.isVersionReady,
   );
 
   // Known once both servers listen (port 0 picks a free one).
@@ -86,10 +99,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const grpc =
     config.grpcPort === 0
       ? undefined
-      : await startGrpc(
-          { processor, management, cache, metrics, logger },
-          { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes },
-        );
+      : await startGrpc({ processor, logger }, { host: config.host, port: config.grpcPort, dataDir: config.dataDir, maxMessageBytes: config.maxBodyBytes });
   if (grpc) logger.info("grpc_listening", `gRPC API on ${grpc.address}`, { grpc_address: grpc.address });
   const queryUrl = `http://${config.host}:${query.port}`;
   const mgmtUrl = `http://${config.host}:${mgmt.port}`;

@@ -198,9 +198,11 @@ export class ClipperConnection {
   }
 
   /** Like #admin, but null for a 404 (Clipper's getters answer None for unknown names). */
+  /** A getter's answer, or null for an unknown name (the server answers Clipper's `{}`; older servers 404). */
   async #adminOrNull<T>(path: string, body: unknown): Promise<T | null> {
     try {
-      return await this.#admin<T>(path, body);
+      const found = await this.#admin<T>(path, body);
+      return found !== null && typeof found === "object" && Object.keys(found).length === 0 ? null : found;
     } catch (err) {
       if (err instanceof ClipperError && err.status === 404) return null;
       throw err;

@@ -75,21 +75,48 @@ def read_frame(stream):
     return msgpack.unpackb(body, raw=False)
 
 
+#: How joblib's compressed files start (zlib, gzip, bz2, xz, lzma, lz4): a plain pickle cannot read them.
+_COMPRESSED_MAGIC = (
+    b"\x78\x01",
+    b"\x78\x5e",
+    b"\x78\x9c",
+    b"\x78\xda",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x5d\x00\x00",
+    b"\x04\x22\x4d\x18",
+)
+
+
 def load_model(path):
-    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too."""
+    """Loads a pickle or joblib file; joblib (when installed) reads plain pickles too, and plain pickle is tried
+    when joblib fails. When both fail, the error said is joblib's (a compressed joblib file, or a stream that
+    failed while building its objects), unless the file is no pickle stream at all: then pickle's standard
+    message (`invalid load key`, `could not find MARK`) says so best."""
     try:
         import joblib
     except ImportError:
         joblib = None
-    if joblib is not None:
-        try:
-            return joblib.load(path)
-        except ModuleNotFoundError:
+    if joblib is None:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    try:
+        return joblib.load(path)
+    except ModuleNotFoundError:
+        raise
+    except Exception as joblib_error:
+        with open(path, "rb") as f:
+            compressed = f.read(6).startswith(_COMPRESSED_MAGIC)
+        if compressed:
             raise
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except pickle.UnpicklingError:
+            raise  # not a pickle stream at all: pickle's standard message says so best
         except Exception:
-            pass
-    with open(path, "rb") as f:
-        return pickle.load(f)
+            raise joblib_error from None
 
 
 def load_module(path):

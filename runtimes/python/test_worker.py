@@ -116,6 +116,22 @@ class WorkerTest(unittest.TestCase):
         self.assertIn("could not load the model", err["message"])
         self.assertNotEqual(proc.wait(timeout=10), 0)
 
+    def test_a_joblib_file_that_does_not_load_reports_joblibs_error_not_the_pickle_fallbacks(self):
+        import joblib
+
+        whole = os.path.join(self.tmp.name, "whole.joblib")
+        joblib.dump(self.model, whole, compress=3)
+        cut = os.path.join(self.tmp.name, "cut.joblib")
+        with open(whole, "rb") as src, open(cut, "wb") as dst:
+            data = src.read()
+            dst.write(data[: len(data) // 2])
+        proc = self.start(artifact=cut)
+        err = read(proc.stdout)
+        self.assertEqual((err["type"], err["fatal"]), ("error", True))
+        self.assertIn("pickle exhausted before end of frame", err["message"])
+        self.assertNotIn("invalid load key", err["message"])
+        self.assertNotEqual(proc.wait(timeout=10), 0)
+
     def test_shutdown_exits_cleanly(self):
         proc = self.start()
         read(proc.stdout)

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ConfigFile, parseConfigFile } from "../management/config-file.ts";
+import { artifactBody } from "./artifact-body.ts";
 import { CliError } from "./client.ts";
 import { type Call, type Command, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
 import type { AppInfo, ModelInfo } from "./model-commands.ts";
@@ -37,17 +38,19 @@ async function applyModels(call: Call, config: ConfigFile, configDir: string, ch
   const all = (await call("POST", "/admin/get_all_models", { verbose: true })) as ModelInfo[];
   for (const m of config.models) {
     const path = artifactPath(m.artifact, configDir);
-    const file = Bun.file(path);
-    if (!(await file.exists())) throw new CliError(`model ${m.name}: no artifact at ${path}`);
+    // A directory artifact (a SavedModel, an MLflow model) is packed as `clipper deploy DIR` packs it.
+    const { body } = await artifactBody(path).catch(() => {
+      throw new CliError(`model ${m.name}: no artifact at ${path}`);
+    });
     const sha256 = createHash("sha256")
-      .update(new Uint8Array(await file.arrayBuffer()))
+      .update(new Uint8Array(await body.arrayBuffer()))
       .digest("hex");
     const have = all.find((x) => x.model_name === m.name && x.model_version === m.version);
     if (have && have.artifact_sha256 !== sha256) {
       throw new CliError(`model ${m.name} version ${m.version} exists with another artifact; versions are immutable, give it a new version`);
     }
     if (!have) {
-      await call("PUT", "/admin/artifacts", file);
+      await call("PUT", "/admin/artifacts", body);
       await call("POST", "/admin/add_model", {
         model_name: m.name,
         model_version: m.version,

@@ -1,8 +1,7 @@
 /** Model commands: deploy, rollback, versions, scale, logs, stop, stop-inactive, models. */
-import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { FORMATS } from "../management/formats.ts";
-import { packDirectory } from "../management/tar.ts";
+import { artifactBody } from "./artifact-body.ts";
 import { CliError } from "./client.ts";
 import { type Call, type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
 import { table } from "./table.ts";
@@ -129,18 +128,9 @@ export const deploy: Command = {
     const started = performance.now();
     let sha256: string | undefined;
     if (artifact) {
-      const isDir = (() => {
-        try {
-          return statSync(artifact).isDirectory();
-        } catch {
-          return false;
-        }
-      })();
-      const file = Bun.file(artifact);
-      if (!isDir && !(await file.exists())) throw new CliError(`no such file: ${artifact}`);
       // A directory (SavedModel, MLflow model) travels as a tar archive, unpacked by the server.
-      const body = isDir ? new Blob([packDirectory(artifact)]) : file;
-      out(`uploading ${basename(artifact)}${isDir ? "/ as a tar archive" : ""} (${formatBytes(body.size)})`);
+      const { body, directory } = await artifactBody(artifact);
+      out(`uploading ${basename(artifact)}${directory ? "/ as a tar archive" : ""} (${formatBytes(body.size)})`);
       sha256 = ((await call("PUT", "/admin/artifacts", body)) as { sha256: string }).sha256;
     }
     const pkgs = v.pkgs as string[] | undefined;

@@ -32,7 +32,9 @@ export const serve: Command = {
     "query-port": "query API port (CLIPPER_QUERY_PORT, default 1337)",
     "mgmt-port": "management API port (CLIPPER_MGMT_PORT, default 1338)",
     "grpc-port": "V2 gRPC port, 0 turns gRPC off (CLIPPER_GRPC_PORT, default 8001)",
-    python: "Python interpreter for the Python runtime (CLIPPER_PYTHON, default ./.venv/bin/python or python3)",
+    python:
+      "Python interpreter for the Python runtime (CLIPPER_PYTHON); default: the first with the runtime's packages of the .venv beside the binary, " +
+      "./.venv, the data directory's runtime environment and python3 on PATH, else that environment is made (once, with uv or pip)",
     "cache-entries": "predictions kept in the LRU cache, 0 turns it off (CLIPPER_CACHE_ENTRIES, default 65536)",
     "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 1024)",
     "max-body-bytes": "largest request body (CLIPPER_MAX_BODY_BYTES, default 10485760)",

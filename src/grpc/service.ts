@@ -4,22 +4,16 @@
  * `authorization: Bearer ...` metadata. Transport-free: server.ts carries the calls.
  */
 import { bearerToken } from "../auth.ts";
-import type { PredictionCache } from "../cache/prediction-cache.ts";
-import { BadRequestError, NotFoundError } from "../errors.ts";
+import { BadRequestError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ManagementService } from "../management/service.ts";
-import type { Metrics } from "../metrics/metrics.ts";
-import { parseV2Tensor, pinnedVersion, V2_SERVER, v2Answer, v2Metadata } from "../query/oip.ts";
+import type { ParsedQuery } from "../query/input.ts";
+import { parseV2Tensor, V2_SERVER, v2Answer } from "../query/oip.ts";
 import { encodeBytesTensor } from "../query/oip-tensor.ts";
-import type { QueryProcessor } from "../query/processor.ts";
-import type { AppRoute } from "../query/snapshot.ts";
+import type { QueryCall, QueryParser, QueryProcessor } from "../query/processor.ts";
 import { contentsData, hasContents, type TensorContents } from "./contents.ts";
 
 export interface GrpcDeps {
   readonly processor: QueryProcessor;
-  readonly management: ManagementService;
-  readonly cache: PredictionCache;
-  readonly metrics: Metrics;
   readonly logger: Logger;
 }
 
@@ -46,42 +40,30 @@ interface InferRequest {
   raw_input_contents?: Uint8Array[];
 }
 
+/** The query core's call for a gRPC request: the model, the caller's token (from `authorization` metadata), a pinned version. */
+function callOf(name: string | undefined, version: string | undefined, authorization: string | null): QueryCall {
+  return { app: name ?? "", version: version || undefined, token: bearerToken(authorization), protocol: "grpc" };
+}
+
 export function grpcService(d: GrpcDeps): Record<string, UnaryHandler> {
-  const allReady = () => [...d.management.snapshot.apps.keys()].every((a) => d.management.isAppReady(a));
   return {
     ServerLive: () => ({ live: true }),
-    ServerReady: () => ({ ready: allReady() }),
+    ServerReady: () => ({ ready: d.processor.notReadyApps().length === 0 }),
     ServerMetadata: () => ({ ...V2_SERVER, extensions: [...V2_SERVER.extensions] }),
     ModelReady: (request, auth) => {
       const req = request as ModelRef;
-      const route = d.processor.route(req.name ?? "", bearerToken(auth));
-      if (req.version) pinnedVersion(route, req.version, (k) => d.management.isRunning(k));
-      return { ready: d.management.isAppReady(route.app.name) };
+      return { ready: d.processor.modelReady(callOf(req.name, req.version, auth)) };
     },
     ModelMetadata: (request, auth) => {
       const req = request as ModelRef;
-      const meta = v2Metadata(d.processor.route(req.name ?? "", bearerToken(auth)));
-      if (!req.version) return meta;
-      if (!meta.versions.includes(req.version)) throw new NotFoundError(`model '${meta.name}' has no version ${req.version} being served`);
-      return { ...meta, versions: [req.version] };
+      return d.processor.metadata(callOf(req.name, req.version, auth));
     },
     ModelInfer: (request, auth) => infer(d, request as InferRequest, auth),
   };
 }
 
-async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null) {
-  const arrivalMs = performance.now();
-  const name = req.model_name ?? "";
-  const route = d.processor.route(name, bearerToken(authorization));
-  try {
-    return await answer(d, req, route, arrivalMs);
-  } catch (err) {
-    if (err instanceof BadRequestError) d.metrics.onRejected(name, "grpc");
-    throw err;
-  }
-}
-
-async function answer(d: GrpcDeps, req: InferRequest, route: AppRoute, arrivalMs: number) {
+/** An infer request's one input tensor as rows of the app's input type. */
+const parseInfer: QueryParser<InferRequest, ParsedQuery> = (req, route, _expect, withKeys) => {
   const inputs = req.inputs ?? [];
   if (inputs.length !== 1) throw new BadRequestError(`'inputs' must hold exactly one tensor, got ${inputs.length}`);
   const raws = req.raw_input_contents ?? [];
@@ -95,14 +77,19 @@ async function answer(d: GrpcDeps, req: InferRequest, route: AppRoute, arrivalMs
   }
   const datatype = t.datatype ?? "";
   const tensor = { name: t.name ?? "", shape: t.shape ?? [], datatype };
-  const parsed = parseV2Tensor(
-    raws.length === 1 ? { ...tensor, raw: raws[0] } : { ...tensor, data: contentsData(t.contents, datatype, route.app.inputType, "inputs[0].contents") },
-    route.app.inputType,
-    d.cache.enabled,
+  const inputType = route.app.inputType;
+  return parseV2Tensor(
+    raws.length === 1 ? { ...tensor, raw: raws[0] } : { ...tensor, data: contentsData(t.contents, datatype, inputType, "inputs[0].contents") },
+    inputType,
+    withKeys,
   );
-  const pinned = req.model_version ? pinnedVersion(route, req.model_version, (k) => d.management.isRunning(k)) : undefined;
-  const answered = d.processor.answerRows(route, parsed, arrivalMs, pinned, { protocol: "grpc", field: "each row of inputs[0]" });
-  const { outcomes, choice } = "outcomes" in answered ? answered : await answered;
+};
+
+async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null) {
+  const arrivalMs = performance.now();
+  const call = callOf(req.model_name, req.model_version, authorization);
+  const predicted = d.processor.predict({ ...call, body: req, parse: parseInfer, arrivalMs, field: "each row of inputs[0]" });
+  const { route, outcomes, choice } = "outcomes" in predicted ? predicted : await predicted;
   const a = v2Answer(route.app.name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
   return {
     model_name: a.modelName,

@@ -44,7 +44,11 @@ async function readChunked(req: Request, limitBytes: number): Promise<Buffer> {
 
 /** Parses a JSON body (empty body → {}) for the management routes. */
 export async function readJson(req: Request, limitBytes: number): Promise<unknown> {
-  const text = await readBodyText(req, limitBytes);
+  return parseJsonText(await readBodyText(req, limitBytes));
+}
+
+/** A body's JSON value (empty body → {}); 400 when it is not JSON. */
+export function parseJsonText(text: string): unknown {
   if (text.trim() === "") return {};
   try {
     return JSON.parse(text);

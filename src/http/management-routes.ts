@@ -51,6 +51,16 @@ export interface ManagementRouteDeps {
   readonly logger: Logger;
 }
 
+/** What `read` returns, or Clipper's `{}` for a name that is not there (its getters' answer to an unknown name). */
+function orEmpty<T>(read: () => T): T | Record<string, never> {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof NotFoundError) return {};
+    throw err;
+  }
+}
+
 export function managementRoutes(d: ManagementRouteDeps): Hono {
   const app = new Hono();
   const s = d.service;
@@ -72,11 +82,15 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     return c.json({ app_name: b.app_name, linked_models: await s.addModelLinks(b) });
   });
   app.post("/admin/get_all_applications", async (c) => c.json(s.getAllApplications(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
-  app.post("/admin/get_application", async (c) => c.json(s.getApplication(parseBody(NameBody, await body(c.req.raw)).name)));
+  // Clipper's getters answered an unknown name with 200 and `{}`, which its client returns as None.
+  app.post("/admin/get_application", async (c) => {
+    const b = parseBody(NameBody, await body(c.req.raw));
+    return c.json(orEmpty(() => s.getApplication(b.name)));
+  });
   app.post("/admin/get_all_models", async (c) => c.json(s.getAllModels(parseBody(VerboseBody, await body(c.req.raw)).verbose)));
   app.post("/admin/get_model", async (c) => {
     const b = parseBody(ModelBody, await body(c.req.raw));
-    return c.json(s.getModel(b.model_name, b.model_version));
+    return c.json(orEmpty(() => s.getModel(b.model_name, b.model_version)));
   });
   app.post("/admin/get_linked_models", async (c) => c.json(s.getLinkedModels(parseBody(AppNameBody, await body(c.req.raw)).app_name)));
   app.post("/admin/get_all_containers", async (c) =>
@@ -84,7 +98,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   );
   app.post("/admin/get_container", async (c) => {
     const b = parseBody(ContainerBody, await body(c.req.raw));
-    return c.json(s.getContainer(b.model_name, b.model_version, b.replica_id));
+    return c.json(orEmpty(() => s.getContainer(b.model_name, b.model_version, b.replica_id)));
   });
   app.post("/admin/get_model_versions", async (c) => c.json(s.versions(parseBody(ModelNameBody, await body(c.req.raw)).model_name)));
 

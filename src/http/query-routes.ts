@@ -53,7 +53,7 @@ function hot<P extends string>(d: QueryRouteDeps, run: (req: BunRequest<P>, body
 
 /** Native Bun.serve routes for predict and feedback. */
 export function hotQueryRoutes(d: QueryRouteDeps) {
-  const rest = new RestJson(d.processor, d.cache, d.metrics);
+  const rest = new RestJson(d.processor);
   return {
     "/:app/predict": {
       POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) =>
@@ -70,8 +70,7 @@ export function queryRoutes(d: QueryRouteDeps): Hono {
   const app = new Hono();
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", (c) => {
-    const apps = [...d.management.snapshot.apps.keys()];
-    const notReady = apps.filter((a) => !d.management.isAppReady(a));
+    const notReady = d.processor.notReadyApps();
     return c.json({ ready: notReady.length === 0, not_ready: notReady }, notReady.length === 0 ? 200 : 503);
   });
   app.get("/metrics", async (c) => {

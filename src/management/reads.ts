@@ -10,6 +10,7 @@ import type { SnapshotStore } from "./snapshot-store.ts";
 import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
 import { modelKey } from "../domain.ts";
 import type { Runtimes } from "./ports.ts";
+import { appReady } from "../query/snapshot.ts";
 
 export class ManagementReads {
   constructor(
@@ -132,17 +133,15 @@ export class ManagementReads {
     };
   }
 
-  /** True when the model version `key` has replicas running. */
-  isRunning(key: string): boolean {
-    return this.runtimes.running(key);
-  }
-
-  /** An app is ready when every linked model's current version has a ready replica. */
+  /** An app is ready when every model version its policy picks from has a ready replica (the query core's rule). */
   isAppReady(appName: string): boolean {
     const route = this.snapshots.current.apps.get(appName);
     if (!route) return false;
-    return route.candidates.every((c) => this.runtimes.replicasOf(c.key).some((r) => r.state === "ready"));
+    return appReady(route, this.isVersionReady);
   }
+
+  /** True when the model version `key` has a replica ready to predict. */
+  isVersionReady = (key: string): boolean => this.runtimes.replicasOf(key).some((r) => r.state === "ready");
 
   describeModel(m: ModelRecord) {
     const key = modelKey(m.name, m.version);

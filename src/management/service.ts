@@ -178,8 +178,7 @@ export class ManagementService {
   getAllContainerNames = () => this.reads.getAllContainerNames();
   getContainer = (name: string, version: string, replicaNumber: number) => this.reads.getContainer(name, version, replicaNumber);
   status = () => this.reads.status();
-  isRunning = (key: string) => this.reads.isRunning(key);
-  isAppReady = (appName: string) => this.reads.isAppReady(appName);
+  isVersionReady = (key: string) => this.reads.isVersionReady(key);
 
   // Model versions.
   addModel = (body: z.output<typeof AddModel>) => this.models.addModel(body);

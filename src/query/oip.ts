@@ -3,8 +3,8 @@
  * `versions/{v}` pins the version of its linked model. Pure translation between V2 requests (JSON, with
  * or without binary tensor data, or gRPC) and the rows and outcomes of the request path.
  */
-import { BadRequestError, NotFoundError } from "../errors.ts";
-import { type InputType, type ModelChoice, modelChoice, modelKey } from "../domain.ts";
+import { BadRequestError } from "../errors.ts";
+import type { InputType } from "../domain.ts";
 import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
 import { bytesElementsAsData, decodeRaw } from "./oip-tensor.ts";
 import type { Outcome } from "./processor.ts";
@@ -35,9 +35,9 @@ export interface V2Tensor {
   raw?: Uint8Array;
 }
 
-export interface V2Request {
+/** A V2 infer body's rows, with its id and how it wants the output. */
+export interface V2Request extends ParsedQuery {
   readonly id: string | undefined;
-  readonly parsed: ParsedQuery;
   /** The client asked for the output as binary data (`binary_data` on it, or `binary_data_output`). */
   readonly binaryOutput: boolean;
 }
@@ -77,11 +77,8 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
   } else if (binaryLength > 0) {
     throw new BadRequestError(`${binaryLength} bytes of binary data follow the JSON header but no input has parameters.binary_data_size`);
   }
-  return {
-    id: typeof id === "string" ? id : undefined,
-    parsed: parseV2Tensor(tensor, inputType, withKeys),
-    binaryOutput: wantsBinaryOutput(outputs, parameters),
-  };
+  const { rows, keys, batch } = parseV2Tensor(tensor, inputType, withKeys);
+  return { rows, keys, batch, id: typeof id === "string" ? id : undefined, binaryOutput: wantsBinaryOutput(outputs, parameters) };
 }
 
 function paramOf(parameters: unknown, name: string): unknown {
@@ -210,13 +207,4 @@ export function v2Metadata(route: AppRoute) {
     inputs: [{ name: "input", datatype, shape: datatype === "BYTES" ? [-1] : [-1, -1] }],
     outputs: [{ name: "output", datatype: "BYTES", shape: [-1] }],
   };
-}
-
-/** The linked model's version `version`, which must be running, as the pinned choice. */
-export function pinnedVersion(route: AppRoute, version: string, running: (key: string) => boolean): ModelChoice {
-  const model = route.linked[0];
-  if (!model) throw new NotFoundError(`application '${route.app.name}' has no linked model`);
-  const key = modelKey(model.name, version);
-  if (!running(key)) throw new NotFoundError(`version ${version} of model '${model.name}' is not being served`, `current: ${model.version}`);
-  return modelChoice(model.name, version);
 }

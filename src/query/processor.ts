@@ -1,27 +1,41 @@
 /**
  * The transport-free query core: app lookup (with the caller's token) → selection policy → width check →
- * cache → batcher → deadline race → one outcome per row. Adapters (src/http, src/grpc) parse their
- * transport's request into rows and write the outcomes in their own format.
+ * cache → batcher → deadline race → one outcome per row. Adapters (src/http, src/grpc) call one entry per
+ * operation (predict, feedback, metadata, ready) with the caller's token and a parser for their body, and
+ * write the answers in their own format.
  * Invariant: the deadline timer, not the runtime, decides when an answer goes out; a row with no
  * prediction by then gets the app's default output and the reason.
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { tokenMatchesHash } from "../auth.ts";
-import { NotFoundError, UnauthorizedError } from "../errors.ts";
+import { modelChoice, modelKey } from "../domain.ts";
+import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
-import { type ParsedQuery, type Row, wrongWidth } from "./input.ts";
+import { type ExpectedWidth, type ParsedQuery, type Row, wrongWidth } from "./input.ts";
+import { v2Metadata } from "./oip.ts";
 import { DeadlineTimers } from "./deadlines.ts";
-import type { AppRoute, Snapshot } from "./snapshot.ts";
+import { type AppRoute, appReady, type Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out. */
 export type Outcome = { ok: true; output: unknown } | { ok: false; reason: string };
 
-/** How a transport calls the core: its name for the metrics, how its 400s name the rows, and its client's abort signal. */
-export interface AnswerOptions {
+/** Who asks about which app: every adapter turns its transport's request into this and calls one entry of the core. */
+export interface QueryCall {
+  /** The application (a V2 model's name). */
+  readonly app: string;
+  /** The caller's bearer token ("" when it sent none): checked against the app's query token. */
+  readonly token: string;
+  /** A version the caller pinned (V2 `versions/{v}`, gRPC `model_version`): that version of the linked model answers. */
+  readonly version?: string | undefined;
+  /** The transport, for the metrics. */
   readonly protocol?: Protocol;
+}
+
+/** How a transport calls the core: how its 400s name the rows, and its client's abort signal. */
+export interface AnswerOptions {
   /** Names the rows in a wrong-width 400 (`each row of inputs[0]`). */
   readonly field?: string;
   /** Aborts when the client has gone: its queries are dropped before they are sent. */
@@ -30,11 +44,47 @@ export interface AnswerOptions {
   readonly requestId?: string;
 }
 
+/**
+ * Turns a transport's body into rows for the app's input type. `expect` is the width the chosen model
+ * declared (REST JSON names the first bad row with it), `withKeys` whether the rows need cache keys.
+ * A 400 it throws is counted as a rejected request of the app.
+ */
+export type QueryParser<B, Q extends ParsedQuery> = (body: B, route: AppRoute, expect: ExpectedWidth | undefined, withKeys: boolean) => Q;
+
+/** One predict: the call, the transport's body and how to parse it. */
+export interface PredictCall<B, Q extends ParsedQuery> extends QueryCall, AnswerOptions {
+  readonly body: B;
+  readonly parse: QueryParser<B, Q>;
+  /** When the request arrived (performance.now()): the SLO counts from it. */
+  readonly arrivalMs: number;
+}
+
 export interface Answered {
   readonly outcomes: Outcome[];
   /** The model version that answered (undefined when none is linked). */
   readonly choice: ModelChoice | undefined;
 }
+
+/** A predict's answer with the app it went to and the query as the transport parsed it. */
+export interface Predicted<Q extends ParsedQuery> extends Answered {
+  readonly route: AppRoute;
+  readonly query: Q;
+}
+
+/** One labelled input for feedback, as the transport parsed it. */
+export interface LabelledQuery extends ParsedQuery {
+  readonly label: string | number;
+}
+
+/** One feedback call: the call, the transport's body and how to parse it into one labelled input. */
+export interface FeedbackCall<B> extends QueryCall {
+  readonly body: B;
+  readonly parse: (body: B, route: AppRoute) => LabelledQuery;
+  readonly arrivalMs: number;
+}
+
+/** What the answer's log line and metrics need of a predict call. */
+type AnsweredCall = AnswerOptions & { readonly protocol?: Protocol; readonly arrivalMs: number };
 
 /** Finds the batching queue of a model version by its key (`name:version`). */
 export type QueueLookup = (key: string) => ModelQueue | undefined;
@@ -42,6 +92,11 @@ export type QueueLookup = (key: string) => ModelQueue | undefined;
 /** Receives the reward of each linked model for one labelled input (exp3 learns from it). */
 export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
 
+/**
+ * The core's one entry per operation (predict, feedback, metadata, ready), which every adapter (REST,
+ * V2 REST, gRPC) calls with the caller's token: each rule (the token check, what "ready" means, counting
+ * rejected requests, the pinned-version lookup) lives here once.
+ */
 export class QueryProcessor {
   readonly #timers = new DeadlineTimers();
 
@@ -53,59 +108,68 @@ export class QueryProcessor {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly onFeedback: FeedbackSink,
+    /** True when the model version (by its key) has a replica ready to predict. */
+    private readonly versionReady: (key: string) => boolean,
   ) {}
 
   /**
-   * The transport-free core of a predict: the policy picks a model (or `pinned` names one), rows are
-   * checked against the width it declared (`field` names them in the 400), go through cache and batcher
-   * against the app's deadline, and each row gets an outcome.
+   * One predict: the app (its token checked), the pinned version or the policy's pick, the body parsed
+   * against the width the model declared (a 400 is counted as rejected), then cache and batcher against
+   * the app's deadline; each row gets an outcome.
    */
-  answerRows(route: AppRoute, parsed: ParsedQuery, arrivalMs: number, pinned?: ModelChoice, opts: AnswerOptions = {}): Answered | Promise<Answered> {
-    const choice = pinned ?? this.choose(route);
-    const queue = this.queueOf(choice);
-    // The transport counts the rejection (it counts its own parse errors the same way).
-    checkWidth(parsed, queue, opts.field ?? "each input row");
-    return this.answerChosen(route, parsed, arrivalMs, choice, queue, pinned ? { ...opts, withShadow: false } : opts);
-  }
-
-  /**
-   * The policy's pick for one query: an adapter that parses rows against the model's declared width (REST
-   * JSON names the first bad row of a batch) chooses first, then parses, then calls answerChosen.
-   */
-  choose(route: AppRoute): ModelChoice | undefined {
-    return selectModel(route, Math.random());
-  }
-
-  /** The batching queue of a chosen model version (undefined when none is chosen or it is not running). */
-  queueOf(choice: ModelChoice | undefined): ModelQueue | undefined {
-    return choice && this.queues(choice.key);
-  }
-
-  /** Rows (already checked against the chosen model's width) through cache and batcher to one outcome each. */
-  answerChosen(
-    route: AppRoute,
-    parsed: ParsedQuery,
-    arrivalMs: number,
-    choice: ModelChoice | undefined,
-    queue: ModelQueue | undefined,
-    opts: AnswerOptions & { readonly withShadow?: boolean } = {},
-  ): Answered | Promise<Answered> {
-    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
-    if (route.shadow && opts.withShadow !== false) this.#shadow(route, choice, route.shadow, parsed.rows, parsed.keys, deadlineMs);
-    const predicted = this.#predictRows(route, choice, queue, parsed.rows, parsed.keys, deadlineMs, opts.signal);
+  predict<B, Q extends ParsedQuery>(call: PredictCall<B, Q>): Predicted<Q> | Promise<Predicted<Q>> {
+    const route = this.#authorized(call);
+    const pinned = call.version === undefined ? undefined : this.#pinned(route, call.version);
+    const choice = pinned ?? selectModel(route, Math.random());
+    const queue = choice && this.queues(choice.key);
+    let query: Q;
+    try {
+      query = call.parse(call.body, route, queue?.shape, this.cache.enabled && route.app.cache);
+      checkWidth(query, queue, call.field ?? "each input row");
+    } catch (err) {
+      if (err instanceof BadRequestError) this.metrics.onRejected(route.app.name, call.protocol);
+      throw err;
+    }
+    const deadlineMs = call.arrivalMs + route.app.sloMicros / 1000;
+    // A pinned version is the caller's choice, not the policy's: the shadow is not asked.
+    if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, query.rows, query.keys, deadlineMs);
+    const predicted = this.#predictRows(route, choice, queue, query.rows, query.keys, deadlineMs, call.signal);
     return Array.isArray(predicted)
-      ? this.#answered(route, choice, predicted, arrivalMs, opts)
-      : predicted.then((outcomes) => this.#answered(route, choice, outcomes, arrivalMs, opts));
+      ? this.#answered(route, query, choice, predicted, call)
+      : predicted.then((outcomes) => this.#answered(route, query, choice, outcomes, call));
   }
 
-  #answered(route: AppRoute, choice: ModelChoice | undefined, outcomes: Outcome[], arrivalMs: number, opts: AnswerOptions): Answered {
+  /** The V2 metadata of the app (its token checked); with a pinned version, that version, which must be linked. */
+  metadata(call: QueryCall) {
+    const meta = v2Metadata(this.#authorized(call));
+    if (call.version === undefined) return meta;
+    if (!meta.versions.includes(call.version)) throw new NotFoundError(`model '${meta.name}' has no version ${call.version} being served`);
+    return { ...meta, versions: [call.version] };
+  }
+
+  /** Whether the app (its token checked) is ready: every model it picks from has a ready replica. A pinned version must be running. */
+  modelReady(call: QueryCall): boolean {
+    const route = this.#authorized(call);
+    if (call.version !== undefined) this.#pinned(route, call.version);
+    return appReady(route, this.versionReady);
+  }
+
+  /** The server is ready when every app is: the names of those that are not (empty when ready). */
+  notReadyApps(): string[] {
+    const notReady: string[] = [];
+    for (const route of this.snapshot().apps.values()) if (!appReady(route, this.versionReady)) notReady.push(route.app.name);
+    return notReady;
+  }
+
+  #answered<Q extends ParsedQuery>(route: AppRoute, query: Q, choice: ModelChoice | undefined, outcomes: Outcome[], call: AnsweredCall): Predicted<Q> {
+    const answered = { outcomes, choice, route, query };
     // Nobody reads the answer of a client that went away: it is neither a prediction nor a default.
-    if (opts.signal?.aborted) return { outcomes, choice };
-    this.#logAnswer(route.app.name, opts.requestId ?? "", outcomes, choice, arrivalMs);
+    if (call.signal?.aborted) return answered;
+    this.#logAnswer(route.app.name, call.requestId ?? "", outcomes, choice, call.arrivalMs);
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
-    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - arrivalMs) / 1000, opts.protocol ?? "rest");
-    return { outcomes, choice };
+    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - call.arrivalMs) / 1000, call.protocol ?? "rest");
+    return answered;
   }
 
   /** A warning line (with the request id) when rows got the default; with --log-level debug, a line per query. */
@@ -125,10 +189,31 @@ export class QueryProcessor {
     }
   }
 
-  /** The route of an app, or 404; 401 when the app has a query token and the caller's `token` is not it. */
-  route(appName: string, token = ""): AppRoute {
-    const route = this.#route(appName);
-    if (route.queryTokenHash && !tokenMatchesHash(token, route.queryTokenHash)) {
+  /**
+   * Feedback for one labelled input (Clipper's update): every linked model is asked about it; a model whose
+   * output equals the label is rewarded 1, others 0. Returns the rewards and, under exp3, the new weights.
+   */
+  async feedback<B>(call: FeedbackCall<B>) {
+    const route = this.#authorized(call);
+    const query = call.parse(call.body, route);
+    const deadlineMs = call.arrivalMs + route.app.sloMicros / 1000;
+    const queues = route.linked.map((choice) => this.queues(choice.key));
+    for (const queue of queues) checkWidth(query, queue, "input");
+    const rewards = new Map<string, number>();
+    await Promise.all(
+      route.linked.map(async (choice, i) => {
+        const [outcome] = await this.#predictRows(route, choice, queues[i], query.rows, query.keys, deadlineMs, undefined);
+        rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, query.label) ? 1 : 0);
+      }),
+    );
+    return { rewards, weights: this.onFeedback(route.app.name, rewards) };
+  }
+
+  /** The route of the called app, or 404; 401 when the app has a query token and the caller's is not it. */
+  #authorized(call: QueryCall): AppRoute {
+    const route = this.snapshot().apps.get(call.app);
+    if (!route) throw new NotFoundError(`no application named '${call.app}'`, "register it with `clipper register-app` or POST /admin/add_app");
+    if (route.queryTokenHash && !tokenMatchesHash(call.token, route.queryTokenHash)) {
       throw new UnauthorizedError(
         `application '${route.app.name}' needs its query token`,
         "send 'Authorization: Bearer <query token>' (set with register-app --query-token)",
@@ -137,28 +222,14 @@ export class QueryProcessor {
     return route;
   }
 
-  /**
-   * Feedback for one labelled input (Clipper's update): every linked model is asked about it; a model whose
-   * output equals the label is rewarded 1, others 0. Returns the rewards and, under exp3, the new weights.
-   */
-  async feedback(route: AppRoute, parsed: ParsedQuery, label: string | number, arrivalMs: number) {
-    const deadlineMs = arrivalMs + route.app.sloMicros / 1000;
-    const queues = route.linked.map((choice) => this.queues(choice.key));
-    for (const queue of queues) checkWidth(parsed, queue, "input");
-    const rewards = new Map<string, number>();
-    await Promise.all(
-      route.linked.map(async (choice, i) => {
-        const [outcome] = await this.#predictRows(route, choice, queues[i], parsed.rows, parsed.keys, deadlineMs, undefined);
-        rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, label) ? 1 : 0);
-      }),
-    );
-    return { rewards, weights: this.onFeedback(route.app.name, rewards) };
-  }
-
-  #route(appName: string): AppRoute {
-    const route = this.snapshot().apps.get(appName);
-    if (!route) throw new NotFoundError(`no application named '${appName}'`, "register it with `clipper register-app` or POST /admin/add_app");
-    return route;
+  /** The linked model's `version`, which must be running, as the pinned choice; 404 otherwise. */
+  #pinned(route: AppRoute, version: string): ModelChoice {
+    const model = route.linked[0];
+    if (!model) throw new NotFoundError(`application '${route.app.name}' has no linked model`);
+    if (!this.queues(modelKey(model.name, version))) {
+      throw new NotFoundError(`version ${version} of model '${model.name}' is not being served`, `current: ${model.version}`);
+    }
+    return model.version === version ? model : modelChoice(model.name, version);
   }
 
   /**

@@ -65,3 +65,8 @@ export function withWeights(snapshot: Snapshot, appName: string, weights: Record
   apps.set(appName, { ...route, app, weights: route.candidates.map((c) => weights[c.name] ?? 1) });
   return { apps };
 }
+
+/** An app is ready when every model version its policy picks from has a ready replica (`versionReady` by key). */
+export function appReady(route: AppRoute, versionReady: (key: string) => boolean): boolean {
+  return route.candidates.every((c) => versionReady(c.key));
+}

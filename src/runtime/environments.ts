@@ -40,12 +40,20 @@ export class EnvironmentBuilder {
   readonly #basePython: string;
   readonly #log: (line: string) => void;
   readonly #builds = new Map<string, { status: EnvironmentStatus & { log: string[] }; done: Promise<string> }>();
+  readonly #uv: string | undefined;
+  readonly #progress: boolean;
 
-  constructor(dataDir: string, basePython: string, log: (line: string) => void) {
+  /**
+   * `log` gets each command run; with `progress`, every line of its output too. `uv` names the uv to use
+   * (default: beside `basePython`, else on PATH; without one, venv and pip).
+   */
+  constructor(dataDir: string, basePython: string, log: (line: string) => void, opts: { uv?: string; progress?: boolean } = {}) {
     this.#dataDir = dataDir;
     this.#dir = join(dataDir, "envs");
     this.#basePython = basePython;
     this.#log = log;
+    this.#uv = opts.uv;
+    this.#progress = opts.progress ?? false;
   }
 
   /** Validates and normalizes a package set (sorted, deduplicated). */
@@ -66,6 +74,12 @@ export class EnvironmentBuilder {
       .update(`${this.#basePython}\n${pkgs.join("\n")}`)
       .digest("hex")
       .slice(0, 16);
+  }
+
+  /** The interpreter of the environment of `pkgs` when it was built before (nothing is started), else undefined. */
+  built(pkgs: readonly string[]): string | undefined {
+    const envDir = join(this.#dir, this.id(EnvironmentBuilder.normalize(pkgs)));
+    return existsSync(join(envDir, ".ready")) ? join(envDir, "bin", "python") : undefined;
   }
 
   /** Starts building (or finds) the environment of `pkgs`; returns its id at once. */
@@ -157,12 +171,15 @@ export class EnvironmentBuilder {
     rmSync(envDir, { recursive: true, force: true });
     const names = new Set(pkgs.map(packageName));
     const install = [...pkgs, ...WORKER_NEEDS.filter((n) => !names.has(n))];
-    const uv = [join(dirname(this.#basePython), "uv"), Bun.which("uv")].find((p) => p && existsSync(p));
+    const uv = [this.#uv, join(dirname(this.#basePython), "uv"), Bun.which("uv")].find((p) => p && existsSync(p));
     const run = async (cmd: string, args: string[]) => {
       log.push(`$ ${[cmd, ...args].join(" ")}`);
       this.#log(`environment ${envDir}: ${[cmd, ...args].join(" ")}`);
       const proc = execa(cmd, args, { all: true, reject: false, env: { PIP_DISABLE_PIP_VERSION_CHECK: "1" } });
-      for await (const line of proc.iterable({ from: "all" })) log.push(String(line));
+      for await (const line of proc.iterable({ from: "all" })) {
+        log.push(String(line));
+        if (this.#progress) this.#log(String(line));
+      }
       const result = await proc;
       if (result.exitCode !== 0) {
         const tail = log

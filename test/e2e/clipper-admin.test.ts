@@ -37,6 +37,12 @@ describe("clipper-admin 0.4.1's ClipperConnection against clipper serve", () => 
     expect(out.app_info).toMatchObject({ name: "ca-app", input_type: "doubles", latency_slo_micros: 100000, cache: true });
   });
 
+  it("returns None for an unknown application, model version or replica, as it did against Clipper (200 with {})", () => {
+    expect(out.app_info_unknown).toEqual({ raised: null, value: null });
+    expect(out.model_info_unknown).toEqual({ raised: null, value: null });
+    expect(out.replica_info_unknown).toEqual({ raised: null, value: null });
+  });
+
   it("registers a containerless model (NO_CONTAINER), links it, and its app answers the default", () => {
     expect(out.linked).toEqual(["ca-model"]);
     expect(out.current).toBe("1");

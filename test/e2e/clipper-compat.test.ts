@@ -82,13 +82,14 @@ describe("Clipper's add_model body", () => {
     }
   });
 
-  it("lists replicas as Clipper's strings with verbose false and answers 404 for an unknown one", async () => {
+  it("lists replicas as Clipper's strings with verbose false and answers Clipper's {} for an unknown one", async () => {
     expect((await server.admin("get_all_containers", { verbose: false })).json).toEqual(["capped:1:1"]);
     expect((await server.admin("get_container", { model_name: "capped", model_version: "1", replica_id: 1 })).json).toMatchObject({
       model_id: "capped:1",
       model_replica_id: 1,
       status: "ready",
     });
-    expect((await server.admin("get_container", { model_name: "capped", model_version: "1", replica_id: 9 })).status).toBe(404);
+    const unknown = await server.admin("get_container", { model_name: "capped", model_version: "1", replica_id: 9 });
+    expect([unknown.status, unknown.json]).toEqual([200, {}]);
   });
 });

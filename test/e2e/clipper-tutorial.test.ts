@@ -1,8 +1,11 @@
 /**
- * The tutorial's admin code (clients/python/tests/tutorial_workflow.py) as written, with LocalContainerManager()
- * running the compiled ./clipper, and with DockerContainerManager() on a real Docker engine with the clipper:latest image.
+ * The tutorial's admin code (clients/python/tests/tutorial_code.py: ClipperModelServer, deploy, link, REST predict,
+ * update to version 2, check_clipper_health, cleanup_clipper), every block as written, driven by tutorial_workflow.py
+ * with LocalContainerManager() running the compiled ./clipper, and with DockerContainerManager() on a real Docker
+ * engine with the clipper:latest image.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { afterAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
 import { PYTHON, ROOT, cleanup, tempDir } from "./harness.ts";
 import { missingRequirement } from "../provisioned.ts";
 
@@ -14,7 +17,13 @@ async function run(args: string[], env: Record<string, string>) {
 
 /** Runs the tutorial with one manager; returns what each step saw. */
 async function tutorial(manager: "local" | "docker", env: Record<string, string>): Promise<any> {
-  const res = await run([PYTHON, "clients/python/tests/tutorial_workflow.py", manager], { CLIPPER_TOKEN: "", CLIPPER_PYTHON: PYTHON, ...env });
+  // The client from this tree (python-client.test.ts checks `pip install ./clients/python` itself).
+  const res = await run([PYTHON, "clients/python/tests/tutorial_workflow.py", manager], {
+    CLIPPER_TOKEN: "",
+    CLIPPER_PYTHON: PYTHON,
+    PYTHONPATH: join(ROOT, "clients/python"),
+    ...env,
+  });
   if (res.code !== 0) throw new Error(`tutorial_workflow.py ${manager} failed:\n${res.stderr}`);
   return JSON.parse(res.stdout.trim().split("\n").at(-1)!);
 }
@@ -25,28 +34,22 @@ function expectTutorialOutcome(out: any): void {
   expect(out.v2).toEqual({ outputs: out.expected_v2, defaults: [false, false, false], versions: ["2", "2", "2"] });
   expect(out.v2.outputs).not.toEqual(out.v1.outputs);
   expect(out.current_version).toBe("2");
-  expect(out.apps).toEqual(["hr-hiring"]);
+  // check_clipper_health indexes get_all_model_replicas()'s entries (no argument) and prints the tutorial's lines.
+  expect(out.health_printed).toEqual(["Applications: ['hr-hiring']", "Models: ['hr-decision-tree:1', 'hr-decision-tree:2']", "  hr-decision-tree v2: ready"]);
   expect(out.models).toEqual([
     { model_name: "hr-decision-tree", model_version: "1", status: "inactive" },
     { model_name: "hr-decision-tree", model_version: "2", status: "ready" },
   ]);
   expect(out.replicas).toEqual([{ model_name: "hr-decision-tree", model_version: "2", status: "ready" }]);
-  expect(out.linked_after_unlink).toEqual([]);
-  expect(out.models_after_stop).toEqual([]);
-  expect(out.replicas_after_stop).toEqual([]);
+  // cleanup_clipper: unlink, stop_models, stop_all; nothing answers afterwards.
   expect(out.answers_after_stop_all).toBe(false);
 }
-
-beforeAll(async () => {
-  const pip = await run([PYTHON, "-m", "pip", "install", "--quiet", "./clients/python"], {});
-  if (pip.code !== 0) throw new Error(`pip install ./clients/python failed:\n${pip.stderr}`);
-}, 120_000);
 
 describe("the tutorial's admin code with LocalContainerManager()", () => {
   const dataDir = tempDir("clipper-tutorial-");
   afterAll(() => cleanup(dataDir));
 
-  it("starts clipper, deploys a closure with pkgs_to_install, moves traffic to version 2, and leaves nothing running", async () => {
+  it("starts clipper, deploys a closure with pkgs_to_install, moves traffic to version 2, prints the health check, and leaves nothing running", async () => {
     const out = await tutorial("local", { CLIPPER_QUERY_PORT: "0", CLIPPER_MGMT_PORT: "0", CLIPPER_DATA_DIR: dataDir });
     expectTutorialOutcome(out);
     expect(out.server_alive).toBe(false);

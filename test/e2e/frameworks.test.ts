@@ -9,7 +9,7 @@
  * so the formats' packages come from the server's Python.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { cleanup, FIXTURES, ROOT, type Server, shutdown, startServer, tempDir } from "./harness.ts";
 import { PYTHON as SERVER_DEFAULT_PYTHON } from "./harness.ts";
@@ -206,6 +206,22 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
     await expectLoadError("bad-mlflow", m);
   });
 
+  it("clipper apply names a directory artifact (an MLflow model), packs it as deploy does, and a second apply changes nothing", async () => {
+    const m = made["mlflow-sklearn"]!;
+    const file = join(work, "clipper-dir.yaml");
+    writeFileSync(
+      file,
+      `apps:\n  - name: applied-mlflow\n    input_type: doubles\n    latency_slo_micros: 30000000\nmodels:\n  - name: applied-mlflow\n    version: "1"\n    artifact: ${m.path}\n    links: [applied-mlflow]\n`,
+    );
+    const first = await server!.cli("apply", "-f", file, "--url", "$MGMT");
+    expect(first.stderr).toBe("");
+    expect(first.stdout).toContain("model applied-mlflow:1: deployed (1 replica)");
+    const info = await server!.admin("get_model", { model_name: "applied-mlflow", model_version: "1" });
+    expect(info.json.runtime_info).toMatchObject({ format: "mlflow", input_shape: [5] });
+    await predictBoth("applied-mlflow", m, 0);
+    expect((await server!.cliOk("apply", "-f", file)).trim()).toEndWith("nothing to change");
+  });
+
   it("MLflow: a custom mlflow.pyfunc PythonModel", async () => {
     await deployOk(made["mlflow-pyfunc"]!.path, "--name", "mlflow-custom");
     await predictBoth("mlflow-custom", made["mlflow-pyfunc"]!, 1e-12);
@@ -271,6 +287,46 @@ describe.skipIf(!HAVE_FRAMEWORKS)("model formats (.venv-frameworks; scripts/lib/
     const res = await server!.cli("deploy", "--help");
     for (const f of ["torchscript", "torch-export", "savedmodel", "keras", "xgboost", "lightgbm", "onnx", "mlflow"]) expect(res.stdout).toContain(f);
   });
+});
+
+/** What test/fixtures/framework_deployers.py saw of one deployer: served like the framework, within float error. */
+type DeployerSeen = { state: string; format: string; labels: string[]; rows: number; defaults: unknown[]; max_abs_diff: number; scale: number };
+
+async function runDeployers(group: "torch" | "tf"): Promise<Record<string, DeployerSeen>> {
+  const script = join(FIXTURES, "framework_deployers.py");
+  const proc = Bun.spawn([PY, script, server!.mgmtUrl, server!.queryUrl, group], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, OMP_NUM_THREADS: "1", CLIPPER_TOKEN: "", CLIPPER_DATA_DIR: server!.dataDir },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`framework_deployers.py ${group} failed:\n${stderr.slice(-3000)}`);
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+function expectServedLikeFramework(seen: DeployerSeen, format: string, labels: string[]): void {
+  expect({ state: seen.state, format: seen.format, labels: seen.labels, rows: seen.rows, defaults: seen.defaults }).toEqual({
+    state: "ready",
+    format,
+    labels,
+    rows: 20,
+    defaults: [],
+  });
+  expect(seen.max_abs_diff).toBeLessThanOrEqual(FLOAT_REL * Math.max(1, seen.scale));
+}
+
+describe.skipIf(!HAVE_FRAMEWORKS)("clients/python's framework deployers, each with a real model of its framework", () => {
+  it("deployers.pytorch (TorchScript) and deployers.onnx (torch.onnx.export) predict as the torch model does", async () => {
+    const seen = await runDeployers("torch");
+    expectServedLikeFramework(seen.pytorch!, "torchscript", ["torch"]);
+    expectServedLikeFramework(seen.onnx!, "onnx", ["onnx", "v1"]);
+  }, 300_000);
+
+  it("deployers.tensorflow (a SavedModel directory, sent as a tar) and deployers.keras predict as the framework does", async () => {
+    const seen = await runDeployers("tf");
+    expectServedLikeFramework(seen.tensorflow!, "savedmodel", ["tf"]);
+    expectServedLikeFramework(seen.keras!, "keras", []);
+  }, 300_000);
 });
 
 describe.skipIf(!HAVE_FRAMEWORKS)("a format whose packages the server's Python lacks", () => {

@@ -39,9 +39,9 @@ export function tempDir(prefix = "clipper-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Runs `./clipper args…` to completion. */
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const proc = Bun.spawn([BINARY, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+/** Runs `./clipper args…` (or `binary`) to completion; `bare` runs it with `env` alone, not added to the test's own. */
+export async function runCli(args: string[], env: Record<string, string> = {}, binary = BINARY, bare = false): Promise<CliResult> {
+  const proc = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", env: bare ? env : { ...process.env, ...env } });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }
@@ -55,19 +55,36 @@ export function freePort(): number {
 }
 
 /** Starts `clipper serve`; resolves once its APIs listen (and restored models are up). gRPC is off unless `grpc`. */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; grpc?: boolean } = {}): Promise<Server> {
+export interface StartOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  grpc?: boolean;
+  /** Another copy of the binary (a user's install), its CLI too. */
+  binary?: string;
+  /** The server's working directory (default: the test's). */
+  cwd?: string;
+  /** Run with exactly this environment: not the test's, no CLIPPER_PYTHON (as a user's shell would start it). */
+  bareEnv?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+export async function startServer(opts: StartOptions = {}): Promise<Server> {
   const dataDir = opts.dataDir ?? tempDir();
   const grpcPort = opts.grpc ? String(freePort()) : "0";
-  const proc = Bun.spawn([BINARY, "serve", "--data-dir", dataDir, "--query-port", "0", "--mgmt-port", "0", "--grpc-port", grpcPort, ...(opts.args ?? [])], {
+  const binary = opts.binary ?? BINARY;
+  const proc = Bun.spawn([binary, "serve", "--data-dir", dataDir, "--query-port", "0", "--mgmt-port", "0", "--grpc-port", grpcPort, ...(opts.args ?? [])], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, CLIPPER_PYTHON: PYTHON, PYTHONPATH: FIXTURES, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    env: opts.bareEnv ?? { ...process.env, CLIPPER_PYTHON: PYTHON, PYTHONPATH: FIXTURES, ...opts.env },
   });
+  const cliEnv = { ...(opts.bareEnv ?? {}), CLIPPER_DATA_DIR: dataDir };
   let log = "";
   const urls = await new Promise<{ q: string; m: string }>((resolveUrls, reject) => {
     // Generous: restoring several Python models on a busy 2-core machine can take tens of seconds.
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), opts.startTimeoutMs ?? 90_000);
     void (async () => {
       const decoder = new TextDecoder();
       for await (const chunk of proc.stderr) {
@@ -103,10 +120,12 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     cli: (...args) =>
       runCli(
         args.map((a) => a.replace("$MGMT", urls.m).replace("$QUERY", urls.q)),
-        { CLIPPER_DATA_DIR: dataDir },
+        cliEnv,
+        binary,
+        opts.bareEnv !== undefined,
       ),
     async cliOk(...args) {
-      const res = await runCli([...args, "--url", urls.m], { CLIPPER_DATA_DIR: dataDir });
+      const res = await runCli([...args, "--url", urls.m], cliEnv, binary, opts.bareEnv !== undefined);
       if (res.code !== 0) throw new Error(`clipper ${args.join(" ")} failed: ${res.stderr}`);
       return res.stdout;
     },

@@ -8,6 +8,7 @@ const fx = makeFixtures();
 const TEXTS = ["great quality, love it", "broke after a day, awful", "excellent value", "do not buy"];
 let server: Server;
 let textExpected: string[];
+const QUERY_TOKEN = "v2-query-token-0123456789";
 
 beforeAll(async () => {
   server = await startServer({ grpc: true });
@@ -17,6 +18,8 @@ beforeAll(async () => {
   if (made.exitCode !== 0) throw new Error(made.stderr.toString());
   textExpected = JSON.parse(made.stdout.toString()).expected;
   await server.cliOk("deploy", join(fx.dir, "reviews.pkl"), "--name", "reviews", "--input-type", "strings");
+  await server.cliOk("register-app", "guarded-hr", "--input-type", "doubles", "--query-token", QUERY_TOKEN);
+  await server.cliOk("link", "guarded-hr", "hr-dt");
 });
 afterAll(() => shutdown(server));
 
@@ -47,6 +50,32 @@ describe.each(["http", "grpc"] as const)("Open Inference Protocol, Triton's %s c
     expect(seen.wrong_datatype.message).toContain("inputs[0].datatype 'BYTES' does not fit the app's input type doubles");
     expect(seen.wrong_shape.status).toBe(status.invalid);
     expect(seen.wrong_shape.message).toContain("inputs[0] has 64 bytes of FP64 data but its shape needs 80");
+  });
+});
+
+describe.each(["http", "grpc"] as const)("an app with a query token, Triton's %s client", (protocol) => {
+  it("answers model ready, metadata and infer with the token in the authorization header (gRPC metadata), and refuses all three without it", async () => {
+    const address = protocol === "http" ? server.queryUrl.replace("http://", "") : server.grpcAddress!;
+    const rows = fx.rows.slice(0, 4);
+    const seen = await runClient("triton_token_check.py", protocol, address, "guarded-hr", QUERY_TOKEN, JSON.stringify(rows));
+    expect(seen.with_token.ready).toEqual({ ok: true });
+    expect(seen.with_token.metadata.ok).toMatchObject({ name: "guarded-hr", versions: ["1"] });
+    expect(seen.with_token.infer).toEqual({ ok: fx.hrExpected.slice(0, 4) });
+    const refused = protocol === "http" ? "401" : "StatusCode.UNAUTHENTICATED";
+    for (const call of ["metadata", "infer"]) {
+      expect(seen.without[call].status).toBe(refused);
+      expect(seen.without[call].message).toContain("application 'guarded-hr' needs its query token");
+    }
+    // Triton's HTTP client reports a refused readiness as false (it reads only the status code), gRPC's as the status.
+    if (protocol === "http") {
+      expect(seen.without.ready).toEqual({ ok: false });
+      const ready = (auth?: string) => fetch(`${server.queryUrl}/v2/models/guarded-hr/ready`, { headers: auth ? { authorization: auth } : {} });
+      expect((await ready()).status).toBe(401);
+      expect((await ready(`Bearer ${QUERY_TOKEN}`)).status).toBe(200);
+      expect(await ready(`Bearer ${QUERY_TOKEN}`).then((r) => r.json())).toEqual({ name: "guarded-hr", ready: true });
+    } else {
+      expect(seen.without.ready.status).toBe(refused);
+    }
   });
 });
 

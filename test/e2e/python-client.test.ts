@@ -55,6 +55,16 @@ describe("clipper_admin.ClipperConnection against clipper serve", () => {
     expect(out.defaults).toEqual([false, false, false]);
   });
 
+  it("registers an app with a query token that its predict sends; a query without it is refused for the query token", () => {
+    expect(out.guarded_prediction).toBe(fx.hrExpected.at(-3)!);
+    expect(out.guarded_batch).toEqual(fx.hrExpected.slice(-3));
+    expect(out.guarded_given).toBe(fx.hrExpected.at(-3)!);
+    expect(out.guarded_without).toMatchObject({ raised: "ClipperException", status: 401, code: "unauthorized" });
+    expect(out.guarded_without.message).toContain("application 'py-guarded' needs its query token: no query token was sent");
+    expect(out.guarded_wrong.message).toContain("needs its query token: the query token sent was refused");
+    for (const refused of [out.guarded_without, out.guarded_wrong]) expect(refused.message).not.toContain("management");
+  });
+
   it("lists apps and models, verbose or not, and answers None for unknown ones", () => {
     expect(out.apps).toEqual(["py-hr"]);
     expect(out.apps_verbose[0]).toMatchObject({ name: "py-hr", linked_models: ["py-hr-dt"], latency_slo_micros: 100000 });

@@ -90,6 +90,8 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
         self._token = token
         self._token_source = "the token argument" if token else None
         self._session = requests.Session()
+        #: app name → the query token predict sends (set by register_application or set_query_token).
+        self._query_tokens: Dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -168,11 +170,12 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
                 f"could not reach clipper at {base} ({target}): is `clipper serve` running there?", cause=str(err)
             ) from err
         if res.status_code >= 400:
-            raise self._error(res, target)
+            raise self._error(res, target, query_token_sent=None if auth else "Authorization" in headers)
         return res
 
-    def _error(self, res: requests.Response, target: str) -> ClipperException:
-        """The server's JSON error ({error, cause, code}) as a ClipperException; other bodies are quoted."""
+    def _error(self, res: requests.Response, target: str, query_token_sent: Optional[bool] = None) -> ClipperException:
+        """The server's JSON error ({error, cause, code}) as a ClipperException; other bodies are quoted.
+        ``query_token_sent`` is None for a management call, else whether a query sent a query token."""
         try:
             body = res.json()
         except ValueError:
@@ -181,7 +184,11 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
             error, cause, code = str(body["error"]), body.get("cause"), body.get("code")
         else:
             error, cause, code = (res.text.strip()[:300] or res.reason or "no body"), None, None
-        if res.status_code == 401:
+        if res.status_code == 401 and query_token_sent is not None:
+            # A query is refused for its app's query token, never for the management token (queries send none).
+            error = f"{error}: {'the query token sent was refused' if query_token_sent else 'no query token was sent'}"
+            cause = "pass predict(..., query_token=...), or register_application(..., query_token=...) or set_query_token(app, token) on this connection"
+        elif res.status_code == 401:
             _, source = self._resolve_token()
             error = f"{error}: the server refused the token from {source}"
             cause = cause or "use the token in the server's <data-dir>/token, or the CLIPPER_TOKEN it was started with"
@@ -199,9 +206,10 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
             raise ClipperException(f"/admin/{path} answered {res.status_code} with a body that is not JSON: {res.text[:200]!r}") from err
 
     def _admin_or_none(self, path: str, body: Any) -> Optional[Json]:
-        """Like _admin, but None for a 404 (Clipper's getters answer None for unknown names)."""
+        """Like _admin, but None for an unknown name: the server answers Clipper's ``{}`` (older servers a 404)."""
         try:
-            return self._admin(path, body)
+            found = self._admin(path, body)
+            return None if found == {} else found
         except ClipperException as err:
             if err.status == 404:
                 return None
@@ -236,7 +244,9 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
 
     # ---- applications ----------------------------------------------------------------------------------------
 
-    def register_application(self, name: str, input_type: str, default_output: str, slo_micros: int, cache: bool = True) -> None:
+    def register_application(
+        self, name: str, input_type: str, default_output: str, slo_micros: int, cache: bool = True, query_token: Optional[str] = None
+    ) -> None:
         """Creates an application: the endpoint ``POST /<name>/predict`` on the query API.
 
         Args:
@@ -246,22 +256,28 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
             slo_micros: the latency objective in microseconds (1000 to 60000000).
             cache: whether identical queries are answered from the prediction cache (a clipper addition; the
                 server keeps it per application).
+            query_token: a secret of 16 to 256 characters that every query of the app must then carry (a clipper
+                addition; only its hash is stored). This connection remembers it: its ``predict`` sends it.
 
         Raises:
             ClipperException: with status 409 when the application exists already, 400 for a bad field.
         """
         if not isinstance(cache, bool):
             raise ClipperException(f"cache must be True or False, got {cache!r}")
-        self._admin(
-            "add_app",
-            {
-                "name": name,
-                "input_type": input_type,
-                "default_output": str(default_output),
-                "latency_slo_micros": _int("slo_micros", slo_micros),
-                "cache": cache,
-            },
-        )
+        if query_token is not None and not isinstance(query_token, str):
+            raise ClipperException(f"query_token must be a string, got {type(query_token).__name__}")
+        body = {
+            "name": name,
+            "input_type": input_type,
+            "default_output": str(default_output),
+            "latency_slo_micros": _int("slo_micros", slo_micros),
+            "cache": cache,
+        }
+        if query_token:
+            body["query_token"] = query_token
+        self._admin("add_app", body)
+        if query_token:
+            self._query_tokens[name] = query_token
 
     def get_all_apps(self, verbose: bool = False) -> List[Any]:
         """All applications: their names, or with ``verbose=True`` a dict per application."""
@@ -293,14 +309,27 @@ class ClipperConnection(LifecycleMethods, ModelMethods):
 
     # ---- queries ---------------------------------------------------------------------------------------------
 
-    def predict(self, app_name: str, input: Any) -> Dict[str, Any]:  # noqa: A002 - Clipper's parameter name
+    def set_query_token(self, app_name: str, query_token: Optional[str]) -> None:
+        """The query token ``predict`` sends for ``app_name`` (None: none); ``register_application`` sets it."""
+        if query_token:
+            self._query_tokens[app_name] = query_token
+        else:
+            self._query_tokens.pop(app_name, None)
+
+    def _query(self, app_name: str, body: Dict[str, Any], query_token: Optional[str]) -> requests.Response:
+        token = query_token or self._query_tokens.get(app_name)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False, json_body=body, headers=headers)
+
+    def predict(self, app_name: str, input: Any, query_token: Optional[str] = None) -> Dict[str, Any]:  # noqa: A002 - Clipper's parameter name
         """Sends one query; returns ``{"query_id", "output", "default"}`` (and ``default_explanation``).
 
         ``input`` is a list of numbers, a string, or bytes (sent base64-encoded for the ``bytes`` input type).
+        ``query_token``: the app's query token, when it has one (default: the one this connection registered
+        the app with, or set with :meth:`set_query_token`).
         """
-        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False, json_body={"input": _jsonable_input(input)}).json()
+        return self._query(app_name, {"input": _jsonable_input(input)}, query_token).json()
 
-    def predict_batch(self, app_name: str, inputs: Sequence[Any]) -> List[Dict[str, Any]]:
+    def predict_batch(self, app_name: str, inputs: Sequence[Any], query_token: Optional[str] = None) -> List[Dict[str, Any]]:
         """Sends several queries in one request; returns one answer dict per input, in order."""
-        body = {"input_batch": [_jsonable_input(i) for i in inputs]}
-        return self._send("POST", self.query_url, f"/{app_name}/predict", auth=False, json_body=body).json()["batch_predictions"]
+        return self._query(app_name, {"input_batch": [_jsonable_input(i) for i in inputs]}, query_token).json()["batch_predictions"]

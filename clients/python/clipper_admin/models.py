@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from . import args
 from .closure import serialize_closure
 from .container_manager import CONTAINERLESS_MODEL_IMAGE
+from .described import DescribedName
 from .exceptions import ClipperException
 
 Version = Union[str, int]
@@ -208,8 +209,13 @@ class ModelMethods:
 
     def get_all_models(self, verbose: bool = False) -> List[Any]:
         """All model versions: ``"name:version"`` strings, or with ``verbose=True`` a dict per version
-        (Clipper's ``is_current_version``, ``container_name``, ``labels``, and clipper's ``state``/``status``)."""
-        return self._admin("get_all_models", {"verbose": bool(verbose)})
+        (Clipper's ``is_current_version``, ``container_name``, ``labels``, and clipper's ``state``/``status``).
+
+        The strings also answer the verbose fields: ``m['model_name']``, ``m['model_version']``, ``m['status']``."""
+        models = self._admin("get_all_models", {"verbose": True})
+        if verbose:
+            return models
+        return [DescribedName(f"{m['model_name']}:{m['model_version']}", m) for m in models]
 
     def get_model_info(self, name: str, version: Version) -> Optional[Dict[str, Any]]:
         """One model version as a dict; None when unknown."""
@@ -224,7 +230,10 @@ class ModelMethods:
 
     def get_all_model_replicas(self, verbose: bool = False) -> List[Any]:
         """Running replicas: ``"name:version:replica"`` strings, or with ``verbose=True`` a dict per replica
-        (``model_name``, ``model_version``, ``model_replica_id``, ``status``, ``pid``, ...)."""
+        (``model_name``, ``model_version``, ``model_replica_id``, ``status``, ``pid``, ...).
+
+        The strings are Clipper's (join them, print them, split them) and also answer the verbose fields:
+        ``r['model_name']``, ``r['model_version']``, ``r['status']``, ``r['replica_id']`` (see DescribedName)."""
         replicas = self._admin("get_all_containers", {"verbose": True})
         if verbose:
             return replicas
@@ -233,7 +242,7 @@ class ModelMethods:
             key, replica_id = f"{r['model_name']}:{r['model_version']}", str(r["model_replica_id"])
             if replica_id.startswith(key + "#"):
                 replica_id = replica_id[len(key) + 1 :]
-            out.append(f"{key}:{replica_id}")
+            out.append(DescribedName(f"{key}:{replica_id}", r))
         return out
 
     def get_model_replica_info(self, name: str, version: Version, replica_id: int) -> Optional[Dict[str, Any]]:

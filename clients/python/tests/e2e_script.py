@@ -88,6 +88,19 @@ def main() -> None:
     out["batch"] = [p["output"] for p in conn.predict_batch(APP, rows)]
     out["defaults"] = [p["default"] for p in conn.predict_batch(APP, rows)]
 
+    log("query tokens")
+    guarded = "py-guarded"
+    token = "py-query-token-0123456789"
+    conn.register_application(guarded, "doubles", "-1.0", 100000, query_token=token)
+    conn.link_model_to_app(guarded, MODEL)
+    out["guarded_prediction"] = conn.predict(guarded, rows[0])["output"]
+    out["guarded_batch"] = [p["output"] for p in conn.predict_batch(guarded, rows)]
+    stranger = ClipperConnection(url=mgmt, query_url=query, data_dir=data_dir)
+    out["guarded_without"] = failure(lambda: stranger.predict(guarded, rows[0]))
+    out["guarded_wrong"] = failure(lambda: stranger.predict(guarded, rows[0], query_token="not-the-query-token"))
+    out["guarded_given"] = stranger.predict(guarded, rows[0], query_token=token)["output"]
+    conn.delete_application(guarded)
+
     log("getters")
     out["apps"] = conn.get_all_apps()
     out["apps_verbose"] = conn.get_all_apps(verbose=True)

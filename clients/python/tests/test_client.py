@@ -309,9 +309,65 @@ class ManagementTest(FakeServerTest):
     def test_getters_answer_none_for_unknown_names_and_raise_for_other_errors(self) -> None:
         self.assertIsNone(self.conn().get_app_info("nope"))
         self.assertIsNone(self.conn().get_model_info("nope", 1))
+        # The server answers Clipper's {} for an unknown name.
+        self.fake.routes[("POST", "/admin/get_model")] = (200, {})
+        self.assertIsNone(self.conn().get_model_info("nope", 1))
         self.fake.routes[("POST", "/admin/get_application")] = (400, {"error": "name: must be 1-63", "cause": None})
         with self.assertRaises(ClipperException):
             self.conn().get_app_info("Bad Name")
+
+
+class DescribedNamesTest(FakeServerTest):
+    def setUp(self) -> None:
+        super().setUp()
+        replica = {"model_name": "m", "model_version": "2", "model_replica_id": 1, "status": "ready", "replica_id": "m:2#1"}
+        self.fake.routes[("POST", "/admin/get_all_containers")] = (200, [replica])
+        self.fake.routes[("POST", "/admin/get_all_models")] = (200, [{"model_name": "m", "model_version": "2", "status": "ready"}])
+
+    def test_replica_names_are_clippers_strings_and_answer_the_tutorials_fields(self) -> None:
+        [r] = self.conn().get_all_model_replicas()
+        self.assertEqual(
+            (r, ", ".join([r]), json.dumps([r]), r.split(":"), f"{r}", r[0], r[:3]),
+            ("m:2:1", "m:2:1", '["m:2:1"]', ["m", "2", "1"], "m:2:1", "m", "m:2"),
+        )
+        self.assertEqual((r["model_name"], r["model_version"], r["status"], r["replica_id"]), ("m", "2", "ready", "m:2#1"))
+        self.assertEqual(pickle.loads(pickle.dumps(r))["status"], "ready")
+        self.assertEqual(dict(r)["model_replica_id"], 1)
+        with self.assertRaises(KeyError) as ctx:
+            r["pid"]
+        self.assertIn("model_name", str(ctx.exception))
+
+    def test_model_names_answer_their_fields_too(self) -> None:
+        [m] = self.conn().get_all_models()
+        self.assertEqual((m, m["model_name"], m["model_version"], m["status"]), ("m:2", "m", "2", "ready"))
+        self.assertEqual(self.fake.bodies("/admin/get_all_models"), [{"verbose": True}])
+
+
+class QueryTokenTest(FakeServerTest):
+    def test_register_application_sets_a_query_token_that_predict_sends(self) -> None:
+        self.fake.routes[("POST", "/admin/add_app")] = (200, {"name": "a"})
+        answer = {"query_id": 1, "output": "ok", "default": False}
+        self.fake.routes[("POST", "/a/predict")] = (200, {**answer, "batch_predictions": [answer]})
+        c = self.conn()
+        c.register_application("a", "doubles", "-1", 100000, query_token="q" * 20)
+        self.assertEqual(self.fake.bodies("/admin/add_app")[0]["query_token"], "q" * 20)
+        c.predict("a", [1.0])
+        c.predict_batch("a", [[1.0]])
+        c.predict("a", [1.0], query_token="other-token-0123456")
+        auths = [r["auth"] for r in self.fake.requests if r["path"] == "/a/predict"]
+        self.assertEqual(auths, [f"Bearer {'q' * 20}", f"Bearer {'q' * 20}", "Bearer other-token-0123456"])
+
+    def test_a_refused_query_names_the_query_token_not_the_management_token(self) -> None:
+        refused = (401, {"error": "application 'a' needs its query token", "cause": "send it", "code": "unauthorized"})
+        self.fake.routes[("POST", "/a/predict")] = refused
+        for token, said in ((None, "no query token was sent"), ("wrong-token-0123456", "the query token sent was refused")):
+            with self.assertRaises(ClipperException) as ctx:
+                self.conn().predict("a", [1.0], query_token=token)
+            self.assertEqual(ctx.exception.status, 401)
+            self.assertIn("needs its query token", str(ctx.exception))
+            self.assertIn(said, str(ctx.exception))
+            self.assertNotIn("management", str(ctx.exception))
+            self.assertIn("query_token", ctx.exception.cause)
 
 
 class QueryTest(FakeServerTest):

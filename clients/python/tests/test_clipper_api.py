@@ -23,6 +23,7 @@ from clipper_admin import (  # noqa: E402
 )
 from clipper_admin.container_manager import cache_entries_flag  # noqa: E402
 from clipper_admin.deployers import mxnet, pyspark  # noqa: E402
+from clipper_admin.deployers._formats import deploy_saved  # noqa: E402
 from test_client import FakeServerTest  # noqa: E402
 
 
@@ -151,6 +152,11 @@ class ClipperBodiesTest(FakeServerTest):
         for call, message in [
             (lambda: c.deploy_model("m", 1, "doubles", "img:1", batch_size=0), "batch_size must be -1"),
             (lambda: c.deploy_model("m", 1, "doubles", "img:1", labels="x"), "labels must be a list of strings"),
+            # The framework deployers check labels the same way: "abc" is not three labels a, b and c.
+            (
+                lambda: deploy_saved(c, "m", 1, "floats", "onnx", "m.onnx", lambda path: None, 1, -1, "abc", None),
+                "labels must be a list of strings",
+            ),
             (lambda: c.deploy_model("m", 1, "doubles"), "deploy_model needs an image"),
             (lambda: c.stop_versioned_models(["m"]), "model_versions_dict must be a dict"),
             (lambda: c.stop_models(3), "model_names must be a name or a list of names"),

@@ -99,6 +99,9 @@ conn.register_application(APP, "doubles", "-1.0", 100000)
 out["apps"] = conn.get_all_apps()
 out["apps_verbose"] = conn.get_all_apps(verbose=True)
 out["app_info"] = conn.get_app_info(APP)
+# Clipper answered an unknown name with 200 and {}, which this client returns as None.
+out["app_info_unknown"] = failure(lambda: conn.get_app_info("nope"))
+out["model_info_unknown"] = failure(lambda: conn.get_model_info("nope", "1"))
 
 # Clipper's register_model without an image: NO_CONTAINER, linked, answering the default.
 conn.register_model(MODEL, "1", "doubles", labels=["tutorial"])
@@ -124,6 +127,7 @@ out["replica_names"] = conn.get_all_model_replicas()
 out["replicas_verbose"] = conn.get_all_model_replicas(verbose=True)
 out["replica_info"] = conn.get_model_replica_info(MODEL, "1", int(out["replica_names"][0].rsplit(":", 1)[1]))
 out["model_info_deployed"] = conn.get_model_info(MODEL, "1")
+out["replica_info_unknown"] = failure(lambda: conn.get_model_replica_info(MODEL, "1", 99))
 
 # A docker image in deploy_model: the server runs it with its docker runtime.
 out["deploy_image"] = failure(lambda: conn.deploy_model("ca-image", "1", "doubles", "clipper/python-runtime:latest"))

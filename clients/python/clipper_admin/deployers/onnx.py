@@ -30,6 +30,11 @@ def deploy_pytorch_model(
     import torch
 
     def save(path: str) -> None:
+        import inspect
+
+        # torch's newer (dynamo) exporter needs the onnxscript package; the TorchScript-based one needs only onnx
+        # and handles dynamic_axes, so it is asked for where torch still has it.
+        legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
         torch.onnx.export(
             pytorch_model.eval(),
             inputs,
@@ -37,6 +42,7 @@ def deploy_pytorch_model(
             input_names=["input"],
             output_names=["output"],
             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            **legacy,
         )
 
     return deploy_saved(
