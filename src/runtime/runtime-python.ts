@@ -129,7 +129,9 @@ export async function chooseRuntimePython(o: RuntimePythonOptions): Promise<stri
     return base;
   }
   const lacking = onPath ? `has no module ${onPath.missing[0]}` : "cannot be run";
-  o.info(`Python runtime: ${base} ${lacking}; making the runtime's own environment in ${join(o.dataDir, "envs", envs.id(EnvironmentBuilder.normalize(RUNTIME_PINS)))} (once): ${RUNTIME_PINS.join(" ")}`);
+  o.info(
+    `Python runtime: ${base} ${lacking}; making the runtime's own environment in ${join(o.dataDir, "envs", envs.id(EnvironmentBuilder.normalize(RUNTIME_PINS)))} (once): ${RUNTIME_PINS.join(" ")}`,
+  );
   try {
     const python = await envs.ensure(RUNTIME_PINS);
     const p = probe(python);
