@@ -24,8 +24,15 @@ export interface ServerConfig {
   readonly shutdownGraceMs: number;
   /** Largest answer frame a runtime may send; a larger one fails its batch. */
   readonly maxResponseBytes: number;
-  /** A batch unanswered this long marks the replica as hung: it is killed and replaced. */
+  /**
+   * The hang watchdog's ceiling: a batch unanswered this long marks the replica as hung (it is killed and
+   * replaced); a version that has answered batches gets a threshold from its own batch times under it.
+   */
   readonly predictTimeoutMs: number;
+  /** How long an input that hung a model on its own stays quarantined (answered the default at once). */
+  readonly quarantineMs: number;
+  /** Rows a model version's queue may hold; past it, queries are shed at once. */
+  readonly maxQueuedRows: number;
   /** A replica whose resident memory passes this many MiB is killed and replaced; 0 means no limit. */
   readonly replicaMemoryMb: number;
   /** 1: keep one Python worker warm (libraries imported) for the next Python replica to start from; 0: none. */
@@ -55,6 +62,8 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   shutdownGraceMs: "CLIPPER_SHUTDOWN_GRACE_MS",
   maxResponseBytes: "CLIPPER_MAX_RESPONSE_BYTES",
   predictTimeoutMs: "CLIPPER_PREDICT_TIMEOUT_MS",
+  quarantineMs: "CLIPPER_QUARANTINE_MS",
+  maxQueuedRows: "CLIPPER_MAX_QUEUED_ROWS",
   replicaMemoryMb: "CLIPPER_REPLICA_MEMORY_MB",
   pythonSpares: "CLIPPER_PYTHON_SPARES",
   logFormat: "CLIPPER_LOG_FORMAT",
@@ -77,6 +86,8 @@ const DEFAULTS: ServerConfig = {
   shutdownGraceMs: 10_000,
   maxResponseBytes: 64 * 1024 * 1024,
   predictTimeoutMs: 30_000,
+  quarantineMs: 600_000,
+  maxQueuedRows: 65_536,
   replicaMemoryMb: 0,
   pythonSpares: 1,
   logFormat: "json",
@@ -122,6 +133,8 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     shutdownGraceMs: intOf("shutdownGraceMs", 0, 3_600_000),
     maxResponseBytes: intOf("maxResponseBytes", 1024, 256 * 1024 * 1024),
     predictTimeoutMs: intOf("predictTimeoutMs", 10, 3_600_000),
+    quarantineMs: intOf("quarantineMs", 0, 86_400_000),
+    maxQueuedRows: intOf("maxQueuedRows", 1, 10_000_000),
     replicaMemoryMb: intOf("replicaMemoryMb", 0, 1_048_576),
     pythonSpares: intOf("pythonSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),

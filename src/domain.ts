@@ -30,3 +30,10 @@ export function modelChoice(name: string, version: string): ModelChoice {
   const key = modelKey(name, version);
   return { name, version, key, json: JSON.stringify({ name, version }), cachePrefix: `${key}\u0000` };
 }
+
+/** A row's canonical text, as the cache keys it (numbers joined by commas, a string itself, bytes in base64). */
+export function rowKey(row: Row): string {
+  if (typeof row === "string") return row;
+  if (row instanceof Uint8Array) return Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString("base64");
+  return row.join(",");
+}

@@ -65,6 +65,35 @@ export class ReplicaExitError extends RuntimeFailure {}
 /** The model raised on a batch (the runtime answered an error frame): the batch is split to find the rows that raise. */
 export class ModelRaisedError extends RuntimeFailure {}
 
+/** Why a query was answered without reaching the model: the scheduler or admission control shed it. */
+export type ShedReason = "deadline" | "overload" | "queue_full" | "quarantined";
+
+/**
+ * A query the queue did not send to the model (it could not make its deadline, the queue was over its
+ * bound, its input is quarantined): answered the app's default with the message, at once. `admission`
+ * says it was refused on arrival, where an app with `overload: reject` answers 429 instead.
+ */
+export class ShedError extends RuntimeFailure {
+  constructor(
+    readonly reason: ShedReason,
+    message: string,
+    readonly admission = false,
+    readonly retryAfterSeconds = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** An app with `overload: reject` refused a query its model could not answer in time: 429 with Retry-After. */
+export class OverloadedError extends ServeError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super("overloaded", 429, message, `retry after ${retryAfterSeconds} s (the Retry-After header), or register the app with overload 'default'`);
+  }
+}
+
 /** Something outside the request failed: a package index during an environment build, a container engine. */
 export class UpstreamFailure extends ServeError {
   constructor(code: string, message: string, detail?: string) {

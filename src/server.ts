@@ -17,6 +17,7 @@ import { EnvironmentBuilder } from "./runtime/environments.ts";
 import { RuntimeManager } from "./runtime/manager.ts";
 import { chooseRuntimePython } from "./runtime/runtime-python.ts";
 import { ModelQueue } from "./batching/model-queue.ts";
+import { withLog } from "./metrics/batch-log.ts";
 
 export interface RunningServer {
   readonly queryUrl: string;
@@ -47,10 +48,18 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     replicas: () => runtimes.replicas().map((r) => ({ model: r.key, state: r.replica.state as string })),
     restarts: () => runtimes.restartCounts(),
   });
+  // Hangs and quarantines are rare and matter to operators: counted, and logged with what happened.
+  const observer = withLog(metrics, logger);
   // The runtime manager owns each version's replicas; its batching queue, made here, picks among them.
   const runtimes: RuntimeManager<ModelQueue> = new RuntimeManager(
     config,
-    (model, key, maxBatch, replicas) => new ModelQueue(key, model.inputType, maxBatch, replicas, metrics, model.options.batchSize),
+    (model, key, maxBatch, replicas) =>
+      new ModelQueue(key, model.inputType, maxBatch, replicas, observer, model.options.batchSize, {
+        predictTimeoutMs: config.predictTimeoutMs,
+        quarantineMs: config.quarantineMs,
+        maxQueuedRows: config.maxQueuedRows,
+        ...(model.options.predictTimeoutMs ? { hangOverrideMs: model.options.predictTimeoutMs } : {}),
+      }),
   );
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));

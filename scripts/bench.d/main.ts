@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "../lib/bodies.ts";
 import { runFaultsBench } from "./faults.ts";
+import { runOverloadBench } from "./overload.ts";
 import { describeMachine } from "../lib/machine.ts";
 import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "../lib/proc.ts";
 import { latencySvg, markdown, throughputSvg } from "./report.ts";
@@ -60,6 +61,10 @@ results.json, throughput.svg and latency.svg.
   --faults           instead: the cost of fault isolation (0% against 5% raising rows, interleaved rounds
                      of --round-seconds, --interleaved rounds, default 3) and feedback req/s; writes
                      faults.md and faults.json to --out
+  --overload         instead: goodput under overload (a 0.5 ms-a-row model, SLO 100 ms) at 0.5×, 1×, 2×, 5×
+                     and 10× its capacity, clipper against FastAPI with the same wrk script, --duration s
+                     per point; writes overload.md, overload.json and overload.svg to --out (the FastAPI
+                     peer runs on .venv-bench, or on CLIPPER_BENCH_PYTHON when set)
   -h, --help         this help`;
 
 interface Options {
@@ -77,6 +82,7 @@ interface Options {
   readonly roundSec: number;
   readonly pin: boolean;
   readonly faults: boolean;
+  readonly overload: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -100,6 +106,7 @@ function parseOptions(argv: string[]): Options {
       "pin-wrk": { type: "boolean" },
       clipper: { type: "string" },
       faults: { type: "boolean" },
+      overload: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -137,6 +144,7 @@ function parseOptions(argv: string[]): Options {
     roundSec: num("round-seconds", values["round-seconds"], 5, 1),
     pin: values["pin-wrk"] ?? false,
     faults: values.faults ?? false,
+    overload: values.overload ?? false,
   };
 }
 
@@ -444,6 +452,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     mkdirSync(o.out, { recursive: true });
     const clipperBin = await ensureClipper(o, work);
+    if (o.overload) {
+      await runOverloadBench({ out: o.out, work, durationSec: o.durationSec, clipperBin, log });
+      return 0;
+    }
     if (o.faults) {
       await runFaultsBench({ out: o.out, roundSec: o.roundSec, rounds: o.interleavedRounds, clipperBin });
       return 0;

@@ -1,19 +1,28 @@
 /**
- * Per-model-version queue: queries wait here ordered by deadline, are coalesced into batches
- * (counted in rows, not requests) and sent to the replica with the least outstanding work.
- * Invariants: a query whose deadline has passed, or whose client has gone, is settled without being
- * sent; a batch the model raised on is split in halves and retried (parts first, depth first) until
- * only the rows that raise on their own fail; a batch that failed otherwise rejects every query in it
- * (or re-queues it once when its replica died).
+ * Per-model-version queue: the composition of the batching decisions, each in its own module. Queries are
+ * admitted (admission.ts: expected wait against the time left; a hard bound on rows), wait ordered by
+ * deadline, go in batches the scheduler chose (scheduler.ts: only rows that can make their deadline, newest
+ * first under overload) to the replica with the least outstanding work, and a batch that fails is isolated
+ * (isolation.ts: halves for a raise, single rows for a hang). The watchdog (watchdog.ts) kills a replica
+ * whose batch runs far past this version's own batch times and quarantines an input that hangs alone.
+ * Invariants: a query that cannot be answered in time, or whose client has gone, is settled without being
+ * sent; every query settles once; memory is bounded by the row bound whatever arrives.
  */
-import { ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
-import type { InputType, Row } from "../domain.ts";
+import { ModelRaisedError, ReplicaExitError, RuntimeFailure, ShedError, type ShedReason } from "../errors.ts";
+import { type InputType, type Row, rowKey } from "../domain.ts";
 import type { RuntimeInfo } from "../runtime/protocol.ts";
-import type { Replica } from "../runtime/replica.ts";
+import type { PredictResult, Replica } from "../runtime/replica.ts";
+import { expectedWaitMs, retryAfterSeconds } from "./admission.ts";
+import { BatchLatency } from "./batch-latency.ts";
 import { nextBatchSize } from "./batch-size-controller.ts";
-import { failPart, halves, type Part, partRows, type QueuedQuery, rowCount, settlePart, wholeParts } from "./parts.ts";
+import { FailureIsolation } from "./isolation.ts";
+import { type Abortable, failPart, type Part, partRows, type QueuedQuery, RowFailure, rowCount, settlePart, wholeParts } from "./parts.ts";
+import { packBatch } from "./pack.ts";
+import { planBatch } from "./scheduler.ts";
+import { HangWatchdog, hangThresholdMs, type InFlight, Quarantine, type QuarantineEntry } from "./watchdog.ts";
 
-export { type QueuedQuery, RowFailure } from "./parts.ts";
+export { type Abortable, type QueuedQuery, RowFailure } from "./parts.ts";
+export { packBatch } from "./pack.ts";
 
 export interface BatchObserver {
   onBatch(modelKey: string, rows: number, latencyMicros: number, predictMicros: number): void;
@@ -23,6 +32,14 @@ export interface BatchObserver {
   onRowsFailed(modelKey: string, rows: number): void;
   /** Queries dropped before they were sent because their client had gone. */
   onClientGone(modelKey: string, queries: number): void;
+  /** Queries answered without reaching the model, by why. */
+  onShed(modelKey: string, reason: ShedReason, queries: number): void;
+  /** How long a query waited in the queue before its batch was sent. */
+  onQueueWait(modelKey: string, seconds: number): void;
+  /** The watchdog took a replica for hung and killed it (`detail` says how long the batch ran against what). */
+  onHang(modelKey: string, replicaId: string, detail: string): void;
+  /** An input that hung the model alone is quarantined. */
+  onQuarantine(modelKey: string, reason: string): void;
 }
 
 /** What the runtime said of one row's input in its hello: the check at the door compares against it. */
@@ -35,7 +52,20 @@ export interface RowShape {
   readonly label: string;
 }
 
-const EXPIRED = new RuntimeFailure("the query's deadline passed while it waited in the queue");
+/** How the queue guards the SLO: the watchdog's ceiling and override, the quarantine time, the row bound. */
+export interface QueueLimits {
+  /** The server's predict timeout (ms): the watchdog's ceiling, and its threshold before any batch was answered. */
+  readonly predictTimeoutMs: number;
+  /** The model's own hang threshold (ms), replacing the derived one. */
+  readonly hangOverrideMs?: number;
+  /** How long an input that hung the model stays quarantined (ms). */
+  readonly quarantineMs: number;
+  /** Rows the queue may hold; past it, queries are refused at once. */
+  readonly maxQueuedRows: number;
+}
+
+const DEFAULT_LIMITS: QueueLimits = { predictTimeoutMs: 30_000, quarantineMs: 600_000, maxQueuedRows: 65_536 };
+
 const CLIENT_GONE = new RuntimeFailure("the client went away before the query was sent");
 
 /**
@@ -48,18 +78,14 @@ const CLIENT_GONE = new RuntimeFailure("the client went away before the query wa
 const MAX_INFLIGHT_BATCHES = 2;
 const SLOW_PREDICT_MICROS = 1000;
 /**
- * A model that failed this many rows alone in a row and answered nothing for ALL_FAILING_QUIET_MS (or
- * never) is taken to raise on every input: a split part that then fails is answered at once instead of
- * split further, so each failed batch costs two more batches, not one per row. Any answer clears it.
+ * Batches per replica in flight once rows back up (overload): a server busy answering a storm reads a
+ * replica's answer tens of ms late, and a replica with only the batch it answered would wait that long.
  */
-const ALL_FAILING_AFTER_ROWS = 8;
-const ALL_FAILING_QUIET_MS = 2000;
-
-/** A split batch waiting to be sent again: parts of queries, and how many splits led to it. */
-interface Retry {
-  readonly parts: Part[];
-  readonly level: number;
-}
+const BACKED_UP_INFLIGHT_BATCHES = 2;
+/** With nothing in flight and no batch sent for this long, the next batch goes as a probe whatever the estimate. */
+const PROBE_AFTER_MS = 250;
+/** How long after it last shed a query the queue counts as overloaded. */
+const OVERLOAD_MEMORY_MS = 1000;
 
 export class ModelQueue {
   readonly key: string;
@@ -70,28 +96,48 @@ export class ModelQueue {
   lastRow: Row | undefined;
   /** The row shape the runtime declared, or undefined when it declared none (rows are then not checked). */
   shape: RowShape | undefined;
+  /**
+   * Why no replica can start (the Docker engine is gone), while that lasts: queries are answered with it at
+   * once instead of waiting out their deadline for a replica that cannot come.
+   */
+  unavailable: string | undefined;
 
   readonly #ceiling: number;
   /** A model's own batch_size (Clipper's): a request's rows are split into units of at most this many. */
   readonly #unitRows: number;
   readonly #observer: BatchObserver | undefined;
+  readonly #limits: QueueLimits;
   #queue: QueuedQuery[] = [];
   /** Index of the first waiting query in #queue (taken ones are dropped lazily). */
   #head = 0;
-  /** Split parts of failed batches: sent before anything new, last pushed first (depth first). */
-  #retries: Retry[] = [];
+  /** Rows of the queries in #queue from #head. */
+  #queuedRows = 0;
+  readonly #isolation: FailureIsolation;
+  readonly #latency = new BatchLatency();
+  readonly #quarantine: Quarantine;
+  readonly #inflight: HangWatchdog<Replica, Part[]>;
   #scheduled = false;
-  /** Rows that failed alone since the model last answered anything. */
-  #lonelyFailures = 0;
-  /** performance.now() of the model's last answered batch or part. */
-  #lastAnswerMs = -Infinity;
   /** The model's predict time per batch (µs), smoothed: decides how many batches a replica may have in flight. */
   #predictMicros = 0;
+  /** Hangs the watchdog found (status). */
+  hangs = 0;
+  /** performance.now() when the queue last sent a batch. */
+  #lastSentMs = -Infinity;
+  /** performance.now() when the queue last shed a query for its deadline or on arrival. */
+  #lastShedMs = -Infinity;
 
   /** The replicas of this version as their owner (the runtime's pool) has them now: the queue only picks among them. */
   readonly #replicas: () => readonly Replica[];
 
-  constructor(key: string, inputType: InputType, maxBatchSize: number, replicas: () => readonly Replica[], observer?: BatchObserver, hardBatchSize = Infinity) {
+  constructor(
+    key: string,
+    inputType: InputType,
+    maxBatchSize: number,
+    replicas: () => readonly Replica[],
+    observer?: BatchObserver,
+    hardBatchSize = Infinity,
+    limits: QueueLimits = DEFAULT_LIMITS,
+  ) {
     this.#replicas = replicas;
     this.key = key;
     this.inputType = inputType;
@@ -99,15 +145,29 @@ export class ModelQueue {
     this.#unitRows = hardBatchSize;
     this.batchSize = Math.min(8, maxBatchSize);
     this.#observer = observer;
+    this.#limits = limits;
+    this.#quarantine = new Quarantine(limits.quarantineMs);
+    this.#inflight = new HangWatchdog((batch) => this.#onHang(batch));
+    this.#isolation = new FailureIsolation({ onSplit: () => observer?.onSplit(key), onRowsFailed: (rows) => observer?.onRowsFailed(key, rows) });
   }
 
   get depth(): number {
-    return this.#queue.length - this.#head + this.#retries.length;
+    return this.#queue.length - this.#head + this.#isolation.pending;
   }
 
   /** True when nothing waits and no replica has a batch in flight. */
   get idle(): boolean {
     return this.depth === 0 && this.#replicas().every((r) => r.inflightBatches === 0);
+  }
+
+  /** Inputs quarantined now (status, metrics). */
+  quarantined(): QuarantineEntry[] {
+    return this.#quarantine.list(performance.now());
+  }
+
+  /** The watchdog's threshold for this version now (ms). */
+  get hangThresholdMs(): number {
+    return hangThresholdMs(this.#latency.p99Ms, this.#latency.known, this.#limits.predictTimeoutMs, this.#limits.hangOverrideMs);
   }
 
   /** Records the row shape from a runtime's hello (`input_shape`: positive integers); others leave it unknown. */
@@ -119,12 +179,12 @@ export class ModelQueue {
   }
 
   /** Queues one row; resolves with its output. */
-  enqueue(row: Row, deadlineMs: number, sloMicros: number, signal?: AbortSignal): Promise<unknown> {
+  enqueue(row: Row, deadlineMs: number, sloMicros: number, signal?: Abortable): Promise<unknown> {
     return new Promise((resolve, reject) => this.submit([row], deadlineMs, sloMicros, signal, (outputs, start) => resolve(outputs[start]), reject));
   }
 
   /** Queues a request's rows as one unit; resolves with their outputs in order (a RowFailure where a row raised alone). */
-  enqueueRows(rows: readonly Row[], deadlineMs: number, sloMicros: number, signal?: AbortSignal): Promise<unknown[]> {
+  enqueueRows(rows: readonly Row[], deadlineMs: number, sloMicros: number, signal?: Abortable): Promise<unknown[]> {
     return new Promise((resolve, reject) =>
       this.submit(
         rows,
@@ -140,16 +200,18 @@ export class ModelQueue {
   /**
    * Queues a request's rows as one unit with callbacks instead of a promise (the query core's hot path
    * makes one promise per query, not one per step): `onOutputs` gets the batch's outputs and where these
-   * rows start in them (a RowFailure where a row raised alone); `onError` why none came.
+   * rows start in them (a RowFailure where a row raised alone); `onError` why none came (a ShedError when
+   * the query was not sent: `admission` set when it was refused on arrival).
    */
   submit(
     rows: readonly Row[],
     deadlineMs: number,
     sloMicros: number,
-    signal: AbortSignal | undefined,
+    signal: Abortable | undefined,
     onOutputs: (outputs: readonly unknown[], start: number) => void,
     onError: (err: Error) => void,
   ): void {
+    if (this.#quarantine.size > 0 && this.#quarantinedRows(rows, deadlineMs, sloMicros, signal, onOutputs, onError)) return;
     if (rows.length > this.#unitRows) {
       // A model's own batch_size: the rows go in units of at most that many, answered together.
       const parts: Promise<unknown[]>[] = [];
@@ -157,7 +219,15 @@ export class ModelQueue {
       Promise.all(parts).then((outs) => onOutputs(outs.flat(), 0), onError);
       return;
     }
-    this.#push({ rows, deadlineMs, sloMicros, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError });
+    const refused = this.#admit(rows.length, deadlineMs);
+    if (refused) {
+      this.#lastShedMs = performance.now();
+      this.#observer?.onShed(this.key, refused.reason, 1);
+      onError(refused);
+      return;
+    }
+    const now = performance.now();
+    this.#push({ rows, deadlineMs, sloMicros, enqueuedMs: now, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError });
   }
 
   /** Called when replicas change or one finishes a batch. */
@@ -165,20 +235,112 @@ export class ModelQueue {
     this.#schedule();
   }
 
-  /**
-   * Why no replica can start (the Docker engine is gone), while that lasts: queries are answered with it at
-   * once instead of waiting out their deadline for a replica that cannot come.
-   */
-  unavailable: string | undefined;
-
   /** Rejects everything waiting (model removed or server stopping). */
   drain(reason: string): void {
     const err = new RuntimeFailure(reason);
     for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.reject(err);
-    for (const retry of this.#retries) for (const p of retry.parts) p.q.reject(err);
+    this.#isolation.drain(err);
     this.#queue = [];
     this.#head = 0;
-    this.#retries = [];
+    this.#queuedRows = 0;
+  }
+
+  /** Why a query of `rows` rows with `deadlineMs` is refused on arrival, or undefined when it is queued. */
+  #admit(rows: number, deadlineMs: number): ShedError | undefined {
+    if (this.#queuedRows + rows > this.#limits.maxQueuedRows) {
+      return new ShedError(
+        "queue_full",
+        `overload: the queue of model ${this.key} holds ${this.#queuedRows} rows, its bound is ${this.#limits.maxQueuedRows}`,
+        true,
+        retryAfterSeconds(expectedWaitMs(this.#backlog(deadlineMs - performance.now()), rows), 0),
+      );
+    }
+    // An empty queue admits: the scheduler still answers at once a query its batch cannot make in time.
+    if (!this.#latency.known || this.#queuedRows === 0) return undefined;
+    const leftMs = deadlineMs - performance.now();
+    const waitMs = expectedWaitMs(this.#backlog(leftMs), rows);
+    if (waitMs <= leftMs) return undefined;
+    return new ShedError(
+      "overload",
+      `overload: model ${this.key} cannot answer in time (expected wait ${Math.round(waitMs)} ms, ${Math.max(0, Math.round(leftMs))} ms left)`,
+      true,
+      retryAfterSeconds(waitMs, leftMs),
+    );
+  }
+
+  /**
+   * The most rows a batch may hold: once the model's speed is known, the scheduler sizes each batch to finish
+   * before the earliest deadline in it, up to the ceiling; before that, the adaptive limit.
+   */
+  get #maxRows(): number {
+    return this.#latency.known ? this.#ceiling : this.batchSize;
+  }
+
+  /**
+   * The expected time of a batch sent now. With no batch in flight the round trips measured last (through a
+   * storm, behind other batches) may be stale: the model's own time is used, so a batch goes and the round
+   * trip is measured again (else one slow spell could make every later query look hopeless for good).
+   */
+  #estimator(): (rows: number) => number {
+    const latency = this.#latency;
+    if (!latency.known) return () => 0;
+    if (this.#inflight.size > 0) return (n) => latency.estimateMs(n);
+    // Nothing sent for a while (everything looked hopeless): the next batch goes whatever the estimate says,
+    // as a probe, so a model that got faster (a slow first call, a stall that ended) is seen to.
+    if (performance.now() - this.#lastSentMs > PROBE_AFTER_MS) return () => 0;
+    return (n) => latency.modelMs(n);
+  }
+
+  /** What admission weighs a query of `leftMs` against: the rows waiting, and batches as big as fit in its time. */
+  #backlog(leftMs: number) {
+    let ready = 0;
+    for (const r of this.#replicas()) if (r.state === "ready" && !r.hung) ready++;
+    const latency = this.#latency;
+    return {
+      queuedRows: this.#queuedRows,
+      replicas: ready,
+      batchRows: latency.rowsWithin(leftMs, this.#ceiling),
+      estimateMs: this.#estimator(),
+      modelMs: (n: number) => latency.modelMs(n),
+    };
+  }
+
+  /**
+   * Rows whose input is quarantined get the default at once; true when that settled the query (all its rows
+   * are, or it has one). The other rows of a longer query go on, and their outputs join the failures.
+   */
+  #quarantinedRows(
+    rows: readonly Row[],
+    deadlineMs: number,
+    sloMicros: number,
+    signal: Abortable | undefined,
+    onOutputs: (outputs: readonly unknown[], start: number) => void,
+    onError: (err: Error) => void,
+  ): boolean {
+    const now = performance.now();
+    let reasons: (string | undefined)[] | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const reason = this.#quarantine.reason(rowKey(rows[i]!), now);
+      if (reason !== undefined) (reasons ??= new Array(rows.length))[i] = reason;
+    }
+    if (!reasons) return false;
+    this.#observer?.onShed(this.key, "quarantined", 1);
+    if (rows.length === 1) {
+      onError(new ShedError("quarantined", reasons[0]!));
+      return true;
+    }
+    const outputs: unknown[] = reasons.map((r) => (r === undefined ? undefined : new RowFailure(r)));
+    const rest = rows.filter((_, i) => reasons[i] === undefined);
+    if (rest.length === 0) {
+      onOutputs(outputs, 0);
+      return true;
+    }
+    this.enqueueRows(rest, deadlineMs, sloMicros, signal).then((outs) => {
+      let at = 0;
+      for (let i = 0; i < outputs.length; i++) if (reasons[i] === undefined) outputs[i] = outs[at++];
+      onOutputs(outputs, 0);
+    }, onError);
+    return true;
   }
 
   #push(q: QueuedQuery): void {
@@ -192,6 +354,7 @@ export class ModelQueue {
     while (i > this.#head && queue[i - 1]!.deadlineMs > q.deadlineMs) i--;
     if (i === queue.length) queue.push(q);
     else queue.splice(i, 0, q);
+    this.#queuedRows += q.rows.length;
     this.#schedule();
   }
 
@@ -209,20 +372,25 @@ export class ModelQueue {
     while (this.depth > 0) {
       const replica = this.#pickReplica();
       if (!replica) return;
-      if (this.#retries.length > 0) {
-        const retry = this.#retries.pop()!;
-        const parts = this.#live(retry.parts);
-        if (parts.length > 0) this.#sendParts(replica, parts, retry.level);
+      const retry = this.#isolation.next();
+      if (retry) {
+        // A suspect of a hang goes even when its query is settled: finding the input that hangs is the point.
+        const parts = retry.suspect ? retry.parts : this.#live(retry.parts);
+        if (parts.length > 0) this.#dispatch(replica, parts, retry.level, undefined);
         continue;
       }
       const { batch, full } = this.#takeBatch();
       if (batch.length === 0) return;
-      this.#send(replica, batch, full);
+      this.#dispatch(replica, wholeParts(batch), 0, full);
     }
   }
 
+  /**
+   * A slow model gets two batches in flight too while the queue is shedding queries (overload): then the replica then never waits for the server to read its answer and send the next.
+   */
   #pickReplica(): Replica | undefined {
-    const inflight = this.#predictMicros < SLOW_PREDICT_MICROS ? MAX_INFLIGHT_BATCHES : 1;
+    const backedUp = performance.now() - this.#lastShedMs < OVERLOAD_MEMORY_MS;
+    const inflight = backedUp ? BACKED_UP_INFLIGHT_BATCHES : this.#predictMicros < SLOW_PREDICT_MICROS ? MAX_INFLIGHT_BATCHES : 1;
     let best: Replica | undefined;
     for (const r of this.#replicas()) {
       if (r.state !== "ready" || r.inflightBatches >= inflight) continue;
@@ -232,36 +400,41 @@ export class ModelQueue {
   }
 
   /**
-   * Takes queries in deadline order up to `batchSize` rows (always at least one query). The batch is
-   * full when it reached the limit or the next query did not fit.
+   * Takes the batch the scheduler chose; the queries it found unable to make their deadline are answered
+   * now, with how long they waited and what a batch takes. The batch is full when the size limit bound it.
    */
   #takeBatch(): { batch: QueuedQuery[]; full: boolean } {
     const now = performance.now();
+    this.#dropGone(now);
     const queue = this.#queue;
-    const batch: QueuedQuery[] = [];
-    let rows = 0;
-    let full = false;
-    let gone = 0;
-    while (this.#head < queue.length) {
-      const q = queue[this.#head]!;
-      if (q.deadlineMs <= now) {
-        // Its deadline timer already answered the default; settling here releases whoever still waits on it.
-        q.reject(EXPIRED);
-      } else if (q.signal?.aborted) {
-        gone++;
-        q.reject(CLIENT_GONE);
-      } else {
-        if (batch.length > 0 && rows + q.rows.length > this.batchSize) {
-          full = true;
-          break;
-        }
-        batch.push(q);
-        rows += q.rows.length;
-      }
-      this.#head++;
+    const plan = planBatch(queue, this.#head, this.#queuedRows, now, this.#estimator(), this.#maxRows);
+    for (let s = 0; s < plan.shed; s++) {
+      const q = queue[this.#head++]!;
+      this.#queuedRows -= q.rows.length;
+      q.reject(this.#cannotMakeIt(q, now));
     }
-    if (gone > 0) this.#observer?.onClientGone(this.key, gone);
-    if (rows >= this.batchSize) full = true;
+    if (plan.shed > 0) {
+      this.#lastShedMs = now;
+      this.#observer?.onShed(this.key, "deadline", plan.shed);
+    }
+    let batch: QueuedQuery[];
+    if (plan.newestFirst) {
+      batch = queue.splice(queue.length - plan.take, plan.take).reverse();
+    } else {
+      batch = queue.slice(this.#head, this.#head + plan.take);
+      this.#head += plan.take;
+    }
+    this.#queuedRows -= plan.rows;
+    let gone = 0;
+    for (const q of batch) {
+      if (q.signal?.aborted) gone++;
+      else this.#observer?.onQueueWait(this.key, (now - q.enqueuedMs) / 1000);
+    }
+    if (gone > 0) {
+      batch = batch.filter((q) => !q.signal?.aborted || (q.reject(CLIENT_GONE), false));
+      this.#observer?.onClientGone(this.key, gone);
+    }
+    const full = plan.rows >= this.batchSize || (plan.take > 0 && this.#head < queue.length);
     if (this.#head === queue.length) {
       this.#queue = [];
       this.#head = 0;
@@ -270,6 +443,33 @@ export class ModelQueue {
       this.#head = 0;
     }
     return { batch, full };
+  }
+
+  /** Settles the queries at the head whose client has gone (they are never predicted). */
+  #dropGone(now: number): void {
+    const queue = this.#queue;
+    let gone = 0;
+    while (this.#head < queue.length) {
+      const q = queue[this.#head]!;
+      if (!q.signal?.aborted && q.deadlineMs > now) break;
+      this.#head++;
+      this.#queuedRows -= q.rows.length;
+      if (q.signal?.aborted) {
+        gone++;
+        q.reject(CLIENT_GONE);
+      } else {
+        q.reject(this.#cannotMakeIt(q, now));
+      }
+    }
+    if (gone > 0) this.#observer?.onClientGone(this.key, gone);
+  }
+
+  #cannotMakeIt(q: QueuedQuery, now: number): ShedError {
+    const takes = this.#latency.estimateMs(q.rows.length);
+    return new ShedError(
+      "deadline",
+      `deadline: cannot be met (waited ${Math.round(now - q.enqueuedMs)} ms, a batch takes ~${Math.max(1, Math.round(takes))} ms)`,
+    );
   }
 
   /** The parts whose query still waits: past its deadline or with its client gone, a query is settled now. */
@@ -288,130 +488,100 @@ export class ModelQueue {
     return live;
   }
 
-  #send(replica: Replica, batch: QueuedQuery[], full: boolean): void {
-    const started = performance.now();
-    const packed = packBatch(this.inputType, batch);
-    const rows = packed.rows;
-    replica.predict(packed.message, rows).then(
-      (result) => {
-        const latencyMicros = (performance.now() - started) * 1000;
-        let slo = Infinity;
-        for (const q of batch) if (q.sloMicros < slo) slo = q.sloMicros;
-        this.#lonelyFailures = 0;
-        this.#lastAnswerMs = performance.now();
-        this.lastRow = batch[0]!.rows[0];
-        this.batchSize = nextBatchSize(this.batchSize, full, latencyMicros, slo, this.#ceiling);
-        this.#predictMicros += (result.predictMicros - this.#predictMicros) / 8;
-        this.#observer?.onBatch(this.key, rows, latencyMicros, result.predictMicros);
-        // The replica is free: what waits goes to it now, before this batch's answers are written, so the
-        // model works while the server answers instead of after.
-        this.#flush();
-        let start = 0;
-        for (const q of batch) {
-          q.resolve(result.outputs, start);
-          start += q.rows.length;
-        }
-      },
-      (err: Error) => {
-        if (err instanceof ModelRaisedError) {
-          this.#isolate(wholeParts(batch), 0, err);
-          this.#schedule();
-          return;
-        }
-        // A dead replica's queries get one more try on another replica while their deadline allows.
-        const now = performance.now();
-        const retry: QueuedQuery[] = [];
-        for (const q of batch) {
-          if (err instanceof ReplicaExitError && !q.retried && q.deadlineMs > now) {
-            q.retried = true;
-            retry.push(q);
-          } else {
-            q.reject(err);
-          }
-        }
-        if (retry.length) {
-          this.#queue = retry.concat(this.#queue.slice(this.#head));
-          this.#head = 0;
-        }
-        this.#schedule();
-      },
-    );
-  }
-
-  /** Sends the parts of a split batch; they settle on their own, or are split again if the model raises. */
-  #sendParts(replica: Replica, parts: Part[], level: number): void {
+  /**
+   * Sends parts of queries as one batch: a fresh batch (`full` says whether the size limit bound it, for the
+   * batch-size controller) or the retry of a failed one at split `level`.
+   */
+  #dispatch(replica: Replica, parts: Part[], level: number, full: boolean | undefined): void {
     const started = performance.now();
     const packed = packBatch(this.inputType, partRows(parts));
+    const watched = this.#inflight.watch(replica, parts, started, this.hangThresholdMs);
+    this.#lastSentMs = started;
     replica.predict(packed.message, packed.rows).then(
       (result) => {
-        let start = 0;
-        for (const p of parts) {
-          settlePart(p, result.outputs, start);
-          start += p.to - p.from;
-        }
-        this.#lonelyFailures = 0;
-        this.#lastAnswerMs = performance.now();
-        this.#observer?.onBatch(this.key, packed.rows, (performance.now() - started) * 1000, result.predictMicros);
-        this.#schedule();
+        this.#inflight.answered(watched, performance.now());
+        this.#answered(parts, packed.rows, started, full, result);
       },
       (err: Error) => {
-        if (err instanceof ModelRaisedError) this.#isolate(parts, level, err);
-        else for (const p of parts) p.q.reject(err);
-        this.#schedule();
+        this.#inflight.answered(watched, performance.now());
+        this.#failed(parts, level, full, watched.hung ? watched : undefined, err);
       },
     );
   }
 
-  /**
-   * The model raised on `parts`: one row fails alone; more are split in two and retried, unless the
-   * model has been failing every row it was given, when the parts fail at once.
-   */
-  #isolate(parts: Part[], level: number, err: ModelRaisedError): void {
-    const rows = rowCount(parts);
-    const allFailing = level > 0 && this.#lonelyFailures >= ALL_FAILING_AFTER_ROWS && performance.now() - this.#lastAnswerMs > ALL_FAILING_QUIET_MS;
-    if (rows === 1 || allFailing) {
-      if (rows === 1) this.#lonelyFailures++;
-      for (const p of parts) failPart(p, err);
-      this.#observer?.onRowsFailed(this.key, rows);
+  /** A batch answered: its queries settle (per row once runtimes answer per-row errors), the model's speed is learned. */
+  #answered(parts: readonly Part[], rows: number, startedMs: number, full: boolean | undefined, result: PredictResult): void {
+    const now = performance.now();
+    const latencyMs = now - startedMs;
+    this.#isolation.answered(now);
+    this.#latency.observe(rows, result.predictMicros / 1000, latencyMs);
+    this.lastRow = parts[0]!.q.rows[parts[0]!.from];
+    if (full !== undefined) {
+      let slo = Infinity;
+      for (const p of parts) if (p.q.sloMicros < slo) slo = p.q.sloMicros;
+      this.batchSize = nextBatchSize(this.batchSize, full, latencyMs * 1000, slo, this.#ceiling);
+    }
+    this.#predictMicros += (result.predictMicros - this.#predictMicros) / 8;
+    this.#observer?.onBatch(this.key, rows, latencyMs * 1000, result.predictMicros);
+    // The replica is free: what waits goes to it now, before this batch's answers are written, so the
+    // model works while the server answers instead of after.
+    this.#flush();
+    let start = 0;
+    for (const p of parts) {
+      settlePart(p, result.outputs, start);
+      start += p.to - p.from;
+    }
+  }
+
+  #failed(parts: Part[], level: number, full: boolean | undefined, hang: InFlight<Replica, Part[]> | undefined, err: Error): void {
+    const now = performance.now();
+    if (hang) {
+      this.#hung(parts, level, hang, now);
+    } else if (err instanceof ModelRaisedError) {
+      this.#isolation.raised(parts, level, err, now);
+    } else if (full !== undefined && err instanceof ReplicaExitError) {
+      // A dead replica's queries get one more try on another replica while their deadline allows.
+      const retry: QueuedQuery[] = [];
+      for (const { q } of parts) {
+        if (!q.retried && q.deadlineMs > now) {
+          q.retried = true;
+          retry.push(q);
+        } else {
+          q.reject(err);
+        }
+      }
+      if (retry.length) {
+        this.#queue = retry.concat(this.#queue.slice(this.#head));
+        this.#head = 0;
+        for (const q of retry) this.#queuedRows += q.rows.length;
+      }
+    } else {
+      for (const p of parts) p.q.reject(err);
+    }
+    this.#schedule();
+  }
+
+  /** A batch hung: one row alone is quarantined (its query gets the default); more go again one by one. */
+  #hung(parts: Part[], level: number, hang: InFlight<Replica, Part[]>, now: number): void {
+    if (rowCount(parts) > 1) {
+      this.#isolation.hung(parts, level);
       return;
     }
-    this.#observer?.onSplit(this.key);
-    const [first, second] = halves(parts);
-    // Pushed second then first: the stack sends the first half next, depth first, so single rows are reached soon.
-    this.#retries.push({ parts: second, level: level + 1 }, { parts: first, level: level + 1 });
+    const p = parts[0]!;
+    const seconds = ((now - hang.startedMs) / 1000).toFixed(1);
+    const reason = `quarantined: this input made model ${this.key} hang for ${seconds} s`;
+    this.#quarantine.add(rowKey(p.q.rows[p.from]!), reason, now);
+    this.#observer?.onQuarantine(this.key, reason);
+    failPart(p, new ShedError("quarantined", reason));
   }
-}
 
-const DTYPES = { doubles: "f8", floats: "f4", integers: "i4" } as const;
-
-/** Numeric rows of one length travel as one packed buffer; anything else as a list. */
-export function packBatch(inputType: InputType, batch: readonly { readonly rows: readonly Row[] }[]) {
-  let rows = 0;
-  for (const q of batch) rows += q.rows.length;
-  if (inputType === "doubles" || inputType === "floats" || inputType === "integers") {
-    const cols = (batch[0]!.rows[0] as number[]).length;
-    if (batch.every((q) => q.rows.every((r) => (r as number[]).length === cols))) {
-      const Typed = inputType === "doubles" ? Float64Array : inputType === "floats" ? Float32Array : Int32Array;
-      // The ArrayBuffer first: asking a typed array for its .buffer afterwards makes JSC copy it out of the GC heap.
-      const bytes = new ArrayBuffer(rows * cols * Typed.BYTES_PER_ELEMENT);
-      const data = new Typed(bytes);
-      let at = 0;
-      for (const q of batch) {
-        for (const r of q.rows as number[][]) for (let c = 0; c < cols; c++) data[at++] = r[c]!;
-      }
-      return {
-        rows,
-        message: {
-          type: "predict" as const,
-          input_type: inputType,
-          shape: [rows, cols] as [number, number],
-          dtype: DTYPES[inputType],
-          data: new Uint8Array(bytes),
-        },
-      };
-    }
+  /** The watchdog found `batch` running past its threshold: its replica is killed (the batch then fails as a hang). */
+  #onHang(batch: InFlight<Replica, Part[]>): void {
+    this.hangs++;
+    const rows = rowCount(batch.batch);
+    const detail = `hung: the runtime did not answer a batch of ${rows} row${rows === 1 ? "" : "s"} within ${Math.round(batch.thresholdMs)} ms (the watchdog's threshold for model ${this.key})`;
+    this.#observer?.onHang(this.key, batch.replica.id, detail);
+    batch.replica.hung = true;
+    batch.replica.kill(detail);
   }
-  const all: Row[] = [];
-  for (const q of batch) for (const r of q.rows) all.push(r);
-  return { rows, message: { type: "predict" as const, input_type: inputType, inputs: all } };
 }

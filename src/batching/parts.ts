@@ -5,14 +5,21 @@
  */
 import type { Row } from "../domain.ts";
 
+/** What the queue reads of a query's client: an AbortSignal, or several waiters' view of one shared row. */
+export interface Abortable {
+  readonly aborted: boolean;
+}
+
 /** One query as the queue holds it: its rows travel together unless a failed batch has to be split. */
 export interface QueuedQuery {
   readonly rows: readonly Row[];
   /** performance.now() in ms after which nobody waits for the answer. */
   readonly deadlineMs: number;
   readonly sloMicros: number;
+  /** performance.now() when it was queued: the queue wait it reports, and the age in a shed reason. */
+  readonly enqueuedMs: number;
   /** Aborts when the client has gone away: the query is dropped instead of predicted. */
-  readonly signal: AbortSignal | undefined;
+  readonly signal: Abortable | undefined;
   /** Set once the query was re-queued after its replica died; it is not retried twice. */
   retried: boolean;
   /** Outputs gathered part by part once the query was split, and how many rows are still unsettled. */

@@ -15,6 +15,7 @@ export const registerApp: Command = {
     "default-output": { type: "string" },
     "slo-micros": { type: "string" },
     "query-token": { type: "string" },
+    overload: { type: "string" },
   },
   help: {
     ...URL_HELP,
@@ -22,6 +23,7 @@ export const registerApp: Command = {
     "default-output": "answer when no prediction is ready in time (default -1.0)",
     "slo-micros": "latency SLO in microseconds (default 100000)",
     "query-token": "make queries to this app send 'Authorization: Bearer <token>' (16+ characters; only its hash is stored)",
+    overload: "default | reject: what a query the model cannot answer in time gets: the default output at once (default), or 429 with Retry-After",
   },
   async run(v, [name]) {
     if (!str(v, "input-type")) throw new CliError("--input-type is required (integers, floats, doubles, strings or bytes)");
@@ -31,6 +33,7 @@ export const registerApp: Command = {
       default_output: str(v, "default-output"),
       latency_slo_micros: int(v, "slo-micros"),
       query_token: str(v, "query-token"),
+      overload: str(v, "overload"),
     });
     out(`registered application ${name}`);
     return 0;
@@ -92,8 +95,8 @@ export const apps: Command = {
     if (v.json) return (out(JSON.stringify(list, null, 2)), 0);
     out(
       table(
-        ["name", "input type", "default", "slo µs", "policy", "models"],
-        list.map((a) => [a.name, a.input_type, a.default_output, a.latency_slo_micros, a.policy, a.linked_models.join(",")]),
+        ["name", "input type", "default", "slo µs", "overload", "policy", "models"],
+        list.map((a) => [a.name, a.input_type, a.default_output, a.latency_slo_micros, a.overload ?? "default", a.policy, a.linked_models.join(",")]),
       ),
     );
     return 0;
@@ -112,13 +115,17 @@ export const status: Command = {
     if (v.json) return (out(JSON.stringify(s, null, 2)), 0);
     out(
       table(
-        ["app", "ready", "policy", "models"],
-        s.applications.map((a) => [a.name, a.ready ? "yes" : "no", a.policy, a.linked_models.join(",")]),
+        ["app", "ready", "overload", "policy", "models"],
+        s.applications.map((a) => [a.name, a.ready ? "yes" : "no", a.overload ?? "default", a.policy, a.linked_models.join(",")]),
       ),
     );
     out("");
     out(modelTable(s.models));
     for (const m of s.models) if (m.last_error) out(`\n${m.model_name}:${m.model_version} last error: ${m.last_error}`);
+    for (const m of s.models) {
+      if (m.hangs) out(`\n${m.model_name}:${m.model_version} hangs: ${m.hangs}`);
+      for (const q of m.quarantined ?? []) out(`${m.model_name}:${m.model_version} ${q.reason} (${q.seconds_left} s left)`);
+    }
     out(`\ncache: ${JSON.stringify(s.cache)}`);
     return 0;
   },

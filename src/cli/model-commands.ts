@@ -16,6 +16,7 @@ export type AppInfo = {
   policy_config: Record<string, unknown>;
   linked_models: string[];
   ready?: boolean;
+  overload?: string;
 };
 /** A model version as the management API describes it. */
 export type ModelInfo = {
@@ -28,6 +29,9 @@ export type ModelInfo = {
   replicas: number;
   ready_replicas: number;
   last_error: string | null;
+  /** The hang watchdog, for a running version. */
+  hangs?: number;
+  quarantined?: { reason: string; seconds_left: number }[];
   artifact_sha256: string;
   created_at: string;
   runtime_info: {
@@ -83,6 +87,7 @@ export const deploy: Command = {
     "input-shape": { type: "string" },
     output: { type: "string" },
     threads: { type: "string" },
+    "predict-timeout-ms": { type: "string" },
   },
   help: {
     ...URL_HELP,
@@ -107,6 +112,8 @@ export const deploy: Command = {
     "input-shape": "per-row input shape of a format model, e.g. 1,8,8 (TorchScript records none; others report theirs)",
     output: "raw (default: a scalar per row as a string, a vector as a JSON list) | argmax (the class of a score vector)",
     threads: "the framework's intra-op threads per replica (default 1)",
+    "predict-timeout-ms":
+      "a batch running this long means the model hangs (its replica is killed and replaced); default: 20 × its p99 batch time, at least 300 ms",
   },
   async run(v, [artifact]) {
     const image = str(v, "image");
@@ -155,6 +162,7 @@ export const deploy: Command = {
       input_shape: shapeOf(str(v, "input-shape")),
       output: str(v, "output"),
       threads: int(v, "threads"),
+      predict_timeout_ms: int(v, "predict-timeout-ms"),
       cpus: str(v, "cpus"),
       memory: str(v, "memory"),
       command,

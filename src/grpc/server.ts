@@ -9,7 +9,7 @@ import { createServer, type Http2Session, type IncomingHttpHeaders, type ServerH
 import { loadSync, type MethodDefinition } from "@grpc/proto-loader";
 import { extract } from "../runtime/embedded.ts";
 import protoSource from "./grpc_predict_v2.proto" with { type: "text" };
-import { type GrpcDeps, grpcService, type UnaryHandler } from "./service.ts";
+import { type CallInfo, type GrpcDeps, grpcService, type UnaryHandler } from "./service.ts";
 import { type GrpcCode, GrpcFailure, grpcError, GrpcStatus } from "./status.ts";
 
 export interface GrpcServer {
@@ -108,15 +108,20 @@ function serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, methods:
   stream.on("end", () => {
     if (refused) return;
     const auth = headers.authorization;
-    void answer(stream, Buffer.concat(chunks, size), method, typeof auth === "string" ? auth : null, d);
+    // A call the client cancels (or whose deadline its side enforced) closes the stream: its query is dropped.
+    const gone = new AbortController();
+    stream.once("close", () => gone.abort());
+    const timeout = headers["grpc-timeout"];
+    const call = { authorization: typeof auth === "string" ? auth : null, signal: gone.signal, timeout: typeof timeout === "string" ? timeout : undefined };
+    void answer(stream, Buffer.concat(chunks, size), method, call, d);
   });
 }
 
-async function answer(stream: ServerHttp2Stream, body: Buffer, method: Method, authorization: string | null, d: GrpcDeps): Promise<void> {
+async function answer(stream: ServerHttp2Stream, body: Buffer, method: Method, call: CallInfo, d: GrpcDeps): Promise<void> {
   let reply: Buffer;
   try {
     const request = decode(body, method);
-    reply = method.responseSerialize(await method.handler(request, authorization));
+    reply = method.responseSerialize(await method.handler(request, call.authorization, call));
   } catch (err) {
     return fail(stream, grpcError(err, d.logger));
   }

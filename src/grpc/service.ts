@@ -10,6 +10,7 @@ import type { ParsedQuery } from "../query/input.ts";
 import { parseV2Tensor, V2_SERVER, v2Answer } from "../query/oip.ts";
 import { encodeBytesTensor } from "../query/oip-tensor.ts";
 import type { QueryCall, QueryParser, QueryProcessor } from "../query/processor.ts";
+import { clientDeadline, parseGrpcTimeout, parseV2Timeout } from "../query/client-timeout.ts";
 import { contentsData, hasContents, type TensorContents } from "./contents.ts";
 
 export interface GrpcDeps {
@@ -17,8 +18,17 @@ export interface GrpcDeps {
   readonly logger: Logger;
 }
 
+/** What the transport knows of a call besides its message: the caller's token, its cancellation, its `grpc-timeout`. */
+export interface CallInfo {
+  readonly authorization: string | null;
+  /** Aborts when the client cancelled the call or its stream closed. */
+  readonly signal?: AbortSignal;
+  /** The `grpc-timeout` header as sent (`20m`). */
+  readonly timeout?: string;
+}
+
 /** One method: the decoded request and the caller's `authorization` metadata in, the response out (or a thrown error). */
-export type UnaryHandler = (request: unknown, authorization: string | null) => unknown;
+export type UnaryHandler = (request: unknown, authorization: string | null, call?: CallInfo) => unknown;
 
 interface ModelRef {
   name?: string;
@@ -38,6 +48,7 @@ interface InferRequest {
   inputs?: InferInput[];
   outputs?: { name?: string }[];
   raw_input_contents?: Uint8Array[];
+  parameters?: Record<string, { int64_param?: number }>;
 }
 
 /** The query core's call for a gRPC request: the model, the caller's token (from `authorization` metadata), a pinned version. */
@@ -58,7 +69,7 @@ export function grpcService(d: GrpcDeps): Record<string, UnaryHandler> {
       const req = request as ModelRef;
       return d.processor.metadata(callOf(req.name, req.version, auth));
     },
-    ModelInfer: (request, auth) => infer(d, request as InferRequest, auth),
+    ModelInfer: (request, auth, call) => infer(d, request as InferRequest, auth, call),
   };
 }
 
@@ -78,17 +89,28 @@ const parseInfer: QueryParser<InferRequest, ParsedQuery> = (req, route, _expect,
   const datatype = t.datatype ?? "";
   const tensor = { name: t.name ?? "", shape: t.shape ?? [], datatype };
   const inputType = route.app.inputType;
-  return parseV2Tensor(
+  const parsed = parseV2Tensor(
     raws.length === 1 ? { ...tensor, raw: raws[0] } : { ...tensor, data: contentsData(t.contents, datatype, inputType, "inputs[0].contents") },
     inputType,
     withKeys,
   );
+  // The V2 `timeout` parameter (µs) as Triton's gRPC clients send it; grpc-timeout comes with the call.
+  const timeoutMs = parseV2Timeout(req.parameters?.timeout?.int64_param);
+  return timeoutMs === undefined ? parsed : { ...parsed, timeoutMs };
 };
 
-async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null) {
+async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null, info: CallInfo | undefined) {
   const arrivalMs = performance.now();
   const call = callOf(req.model_name, req.model_version, authorization);
-  const predicted = d.processor.predict({ ...call, body: req, parse: parseInfer, arrivalMs, field: "each row of inputs[0]" });
+  const predicted = d.processor.predict({
+    ...call,
+    body: req,
+    parse: parseInfer,
+    arrivalMs,
+    field: "each row of inputs[0]",
+    signal: info?.signal,
+    deadlineMs: clientDeadline(arrivalMs, parseGrpcTimeout(info?.timeout)),
+  });
   const { route, outcomes, choice } = "outcomes" in predicted ? predicted : await predicted;
   const a = v2Answer(route.app.name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
   return {

@@ -34,6 +34,7 @@ const BY_HTTP_STATUS: Readonly<Record<number, GrpcCode>> = {
   409: GrpcStatus.FAILED_PRECONDITION,
   413: GrpcStatus.RESOURCE_EXHAUSTED,
   422: GrpcStatus.FAILED_PRECONDITION,
+  429: GrpcStatus.RESOURCE_EXHAUSTED,
   502: GrpcStatus.UNAVAILABLE,
   503: GrpcStatus.UNAVAILABLE,
   507: GrpcStatus.RESOURCE_EXHAUSTED,

@@ -3,6 +3,7 @@ import { bearerToken } from "../auth.ts";
 import { Hono } from "hono";
 import { parseV2Request, V2_SERVER, type V2Request, v2Answer, v2Json } from "../query/oip.ts";
 import type { QueryCall, QueryParser, QueryProcessor } from "../query/processor.ts";
+import { clientDeadline, parseTimeoutHeader, TIMEOUT_HEADER } from "../query/client-timeout.ts";
 import { parseJsonText, readBodyBytes, readBodyText } from "./body.ts";
 import { binaryResponse, HEADER_LENGTH, splitBinaryBody } from "./oip-binary.ts";
 
@@ -55,6 +56,8 @@ export function oipRoutes(d: OipDeps): Hono {
       arrivalMs,
       field: "each row of inputs[0]",
       signal: req.signal,
+      // The body's `parameters.timeout` is read by the core; the REST header works here too.
+      deadlineMs: clientDeadline(arrivalMs, parseTimeoutHeader(req.headers.get(TIMEOUT_HEADER))),
     });
     const { route, query, outcomes, choice } = "outcomes" in predicted ? predicted : await predicted;
     const answer = v2Answer(name, choice?.version, query.id, outcomes, route.app.defaultOutput);

@@ -35,7 +35,26 @@ interface RouteDoc {
   /** Media type of a non-JSON body (the artifact upload). */
   readonly bodyType?: string;
   readonly open?: boolean;
+  /** A predict route: takes the client's timeout header and may answer 429 (an app with overload 'reject'). */
+  readonly predicts?: boolean;
 }
+
+/** The REST header a client names its own deadline with (its value in milliseconds); the query core takes the earlier of it and the SLO. */
+const TIMEOUT_HEADER = {
+  name: "Clipper-Timeout-Ms",
+  in: "header",
+  required: false,
+  description:
+    "The client's timeout in milliseconds, when shorter than the app's SLO: rows with no prediction by then get the default, and rows that cannot make it are never sent to the model",
+  schema: { type: "number", exclusiveMinimum: 0 },
+};
+const OVERLOADED = {
+  description: "The app was registered with overload 'reject' and its model cannot answer this query in time",
+  headers: { "Retry-After": { description: "seconds after which the queue is expected to have room", schema: { type: "integer" } } },
+  content: {
+    "application/json": { schema: { type: "object", properties: { error: { type: "string" }, cause: { type: "string" }, code: { const: "overloaded" } } } },
+  },
+};
 
 const PREDICT_BODY = {
   type: "object",
@@ -63,7 +82,7 @@ const V2_INFER_BODY = {
 };
 
 export const ROUTES: readonly RouteDoc[] = [
-  { api: "query", method: "post", path: "/{app}/predict", summary: "Predict one input or a batch (Clipper's query API)", body: PREDICT_BODY },
+  { api: "query", method: "post", path: "/{app}/predict", summary: "Predict one input or a batch (Clipper's query API)", body: PREDICT_BODY, predicts: true },
   { api: "query", method: "post", path: "/{app}/update", summary: "Feedback: a labelled input; exp3 learns from it", body: FEEDBACK_BODY },
   { api: "query", method: "get", path: "/health", summary: "Liveness" },
   { api: "query", method: "get", path: "/ready", summary: "Readiness: every linked model has a ready replica (503 otherwise)" },
@@ -81,13 +100,14 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "query", method: "get", path: "/v2/models/{m}/versions/{v}", summary: "Open Inference Protocol: metadata of one version" },
   { api: "query", method: "get", path: "/v2/models/{m}/ready", summary: "Open Inference Protocol: model readiness" },
   { api: "query", method: "get", path: "/v2/models/{m}/versions/{v}/ready", summary: "Open Inference Protocol: version readiness" },
-  { api: "query", method: "post", path: "/v2/models/{m}/infer", summary: "Open Inference Protocol: inference", body: V2_INFER_BODY },
+  { api: "query", method: "post", path: "/v2/models/{m}/infer", summary: "Open Inference Protocol: inference", body: V2_INFER_BODY, predicts: true },
   {
     api: "query",
     method: "post",
     path: "/v2/models/{m}/versions/{v}/infer",
     summary: "Open Inference Protocol: inference on one version",
     body: V2_INFER_BODY,
+    predicts: true,
   },
   { api: "both", method: "get", path: "/openapi.json", summary: "This document (on both ports)", open: true },
   { api: "both", method: "get", path: "/docs", summary: "Interactive API documentation (on both ports)", open: true },
@@ -174,7 +194,8 @@ function bodySchema(body: RouteDoc["body"]): unknown {
 export function openApiDocument(servers: { query: string; management: string }): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of ROUTES) {
-    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    const params: unknown[] = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    if (r.predicts) params.push(TIMEOUT_HEADER);
     const urls = r.api === "both" ? [servers.query, servers.management] : [r.api === "query" ? servers.query : servers.management];
     (paths[r.path] ??= {})[r.method] = {
       summary: r.summary,
@@ -190,7 +211,7 @@ export function openApiDocument(servers: { query: string; management: string }):
             },
           }
         : {}),
-      responses: { "200": { description: "OK" }, "400": ERROR, "401": ERROR, "404": ERROR, "413": ERROR },
+      responses: { "200": { description: "OK" }, "400": ERROR, "401": ERROR, "404": ERROR, "413": ERROR, ...(r.predicts ? { "429": OVERLOADED } : {}) },
     };
   }
   return {

@@ -10,6 +10,7 @@ import type { ManagementService } from "../management/service.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { clipperMetricsJson, type MetricsSummary, wantsPrometheusText } from "../metrics/clipper-json.ts";
 import type { QueryProcessor } from "../query/processor.ts";
+import { clientDeadline, parseTimeoutHeader, TIMEOUT_HEADER } from "../query/client-timeout.ts";
 import { RestJson } from "./rest-json.ts";
 import { readBodyText } from "./body.ts";
 import { mountDocs, type ServerUrls } from "./docs-routes.ts";
@@ -57,7 +58,15 @@ export function hotQueryRoutes(d: QueryRouteDeps) {
   return {
     "/:app/predict": {
       POST: hot<"/:app/predict">(d, (req, body, arrivalMs, id) =>
-        rest.predict(req.params.app, body, arrivalMs, id, req.headers.get("authorization"), req.signal),
+        rest.predict(
+          req.params.app,
+          body,
+          arrivalMs,
+          id,
+          req.headers.get("authorization"),
+          req.signal,
+          clientDeadline(arrivalMs, parseTimeoutHeader(req.headers.get(TIMEOUT_HEADER))),
+        ),
       ),
     },
     "/:app/update": {

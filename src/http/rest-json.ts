@@ -27,6 +27,7 @@ export class RestJson {
     requestId: string,
     authorization: string | null,
     signal?: AbortSignal,
+    deadlineMs?: number,
   ): string | Promise<string> {
     const answered = this.processor.predict({
       app: appName,
@@ -36,6 +37,7 @@ export class RestJson {
       arrivalMs,
       signal,
       requestId,
+      deadlineMs,
     });
     return "outcomes" in answered ? this.#respond(answered) : answered.then((a) => this.#respond(a));
   }

@@ -51,6 +51,7 @@ export class AppWrites {
       sloMicros: body.latency_slo_micros,
       policy: "single",
       cache: body.cache,
+      overload: body.overload,
       queryTokenSha256: body.query_token ? createHash("sha256").update(body.query_token).digest("hex") : undefined,
     });
     this.snapshots.refresh();

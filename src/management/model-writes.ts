@@ -187,6 +187,7 @@ export class ModelWrites {
         labels: body.labels.length ? body.labels : undefined,
         containerName: body.container_name,
         batchSize: body.batch_size > 0 ? body.batch_size : undefined,
+        predictTimeoutMs: body.predict_timeout_ms,
         ...choice.options,
       },
     };

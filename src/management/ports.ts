@@ -8,7 +8,7 @@ import type { PoolQueue, RuntimeManager } from "../runtime/manager.ts";
 /** The runtime manager as management uses it (a test passes a fake with the same shape). */
 export type Runtimes = Pick<
   RuntimeManager<PoolQueue>,
-  "start" | "stop" | "scale" | "running" | "drained" | "logPath" | "replicasOf" | "status" | "replicas" | "pools" | "sparePid" | "containers"
+  "start" | "stop" | "scale" | "running" | "drained" | "logPath" | "replicasOf" | "status" | "replicas" | "pools" | "sparePid" | "containers" | "queue"
 >;
 
 /**

@@ -60,6 +60,7 @@ export class ManagementReads {
       policy_config: pending ? { ...app.policyConfig, weights: pending } : app.policyConfig,
       query_token_required: app.queryTokenSha256 !== undefined,
       cache: app.cache,
+      overload: app.overload,
       linked_models: this.registry.linkedModels(app.name),
     };
   }
@@ -140,8 +141,8 @@ export class ManagementReads {
     return appReady(route, this.isVersionReady);
   }
 
-  /** True when the model version `key` has a replica ready to predict. */
-  isVersionReady = (key: string): boolean => this.runtimes.replicasOf(key).some((r) => r.state === "ready");
+  /** True when the model version `key` has a replica ready to predict (not one the hang watchdog is killing). */
+  isVersionReady = (key: string): boolean => this.runtimes.replicasOf(key).some((r) => r.state === "ready" && !r.hung);
 
   describeModel(m: ModelRecord) {
     const key = modelKey(m.name, m.version);
@@ -162,13 +163,26 @@ export class ManagementReads {
       replicas: m.replicas,
       state,
       status: state,
-      ready_replicas: this.runtimes.replicasOf(key).filter((r) => r.state === "ready").length,
+      ready_replicas: this.runtimes.replicasOf(key).filter((r) => r.state === "ready" && !r.hung).length,
+      ...this.#watchdog(key),
       last_error: pool?.lastError ?? this.restoreErrors.get(key) ?? null,
       artifact_sha256: m.artifactSha256,
       artifact_name: m.artifactName,
       predict_method: m.predictMethod,
       runtime_info: m.runtimeInfo,
       created_at: m.createdAt,
+    };
+  }
+
+  /** The hang watchdog's view of a running version: its threshold, the hangs it found, the inputs quarantined. */
+  #watchdog(key: string) {
+    const queue = this.runtimes.queue(key);
+    if (!queue) return {};
+    const now = performance.now();
+    return {
+      hang_threshold_ms: Math.round(queue.hangThresholdMs),
+      hangs: queue.hangs,
+      quarantined: queue.quarantined().map((q) => ({ reason: q.reason, seconds_left: Math.max(0, Math.round((q.untilMs - now) / 1000)) })),
     };
   }
 

@@ -5,6 +5,7 @@ import { POLICIES } from "../policy/select.ts";
 import { RUNTIME_KINDS } from "../runtime/kinds.ts";
 import { FORMATS } from "./formats.ts";
 import { INPUT_TYPES } from "../query/input.ts";
+import { OVERLOAD_MODES, type Overload } from "../registry/registry.ts";
 
 /** Lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters. */
 export const NAME_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -28,6 +29,8 @@ export const AddApp = z.object({
   cache: z.boolean().default(true),
   /** When given, queries to this app must send `Authorization: Bearer <query_token>`. Only its hash is kept. */
   query_token: z.string().min(16, "must be at least 16 characters").max(256).optional(),
+  /** A query the model cannot answer in time: `default` answers the default at once, `reject` answers 429 with Retry-After. */
+  overload: z.enum(OVERLOAD_MODES as [Overload, ...Overload[]]).default("default"),
 });
 
 /** Clipper's image name for a model registered without containers (register_model with no image). */
@@ -84,6 +87,8 @@ export const AddModel = z
     input_shape: z.array(z.number().int().min(1).max(1_000_000)).min(1).max(8).optional(),
     output: z.enum(["raw", "argmax"]).optional(),
     threads: z.number().int().min(1).max(256).optional(),
+    /** The hang watchdog's threshold for this model (ms), instead of 20 × its p99 batch time. */
+    predict_timeout_ms: z.number().int().min(10).max(3_600_000).optional(),
     predict_method: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier")

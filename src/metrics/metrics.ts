@@ -3,6 +3,9 @@
  * to the Prometheus metrics (GET /metrics) and to a JSON summary (GET /metrics.json, `clipper status`).
  */
 import type { BatchObserver } from "../batching/model-queue.ts";
+import type { ShedReason } from "../errors.ts";
+
+const SHED_REASONS: readonly ShedReason[] = ["deadline", "overload", "queue_full", "quarantined"];
 import type { Buckets } from "./hot-histogram.ts";
 import { type LiveState, PrometheusMetrics } from "./prometheus.ts";
 
@@ -24,6 +27,9 @@ interface ModelCounters {
   splits: number;
   failedRows: number;
   clientGone: number;
+  shed: Record<ShedReason, number>;
+  hangs: number;
+  quarantines: number;
   batches: number;
   rows: number;
   latencyMicrosSum: number;
@@ -32,6 +38,7 @@ interface ModelCounters {
   readonly size: Buckets;
   readonly latency: Buckets;
   readonly predict: Buckets;
+  readonly queueWait: Buckets;
 }
 
 export class Metrics implements BatchObserver {
@@ -126,12 +133,32 @@ export class Metrics implements BatchObserver {
   forgetModel(model: string): void {
     this.#models.delete(model);
     const p = this.prometheus;
-    for (const h of [p.batchSize, p.batchLatency, p.predictTime]) h.remove(model);
-    for (const c of [p.batchSplits, p.failedRows, p.clientGone]) c.remove({ model });
+    for (const h of [p.batchSize, p.batchLatency, p.predictTime, p.queueWait]) h.remove(model);
+    for (const c of [p.batchSplits, p.failedRows, p.clientGone, p.hangs, p.quarantines]) c.remove({ model });
+    for (const reason of SHED_REASONS) p.shed.remove({ model, reason });
     for (const [app, byModel] of this.#shadow) {
       if (!byModel.delete(model)) continue;
       for (const result of ["agree", "disagree"]) p.shadow.remove({ app, model, result });
     }
+  }
+
+  onShed(model: string, reason: ShedReason, queries: number): void {
+    this.#model(model).shed[reason] += queries;
+    this.prometheus.shed.inc({ model, reason }, queries);
+  }
+
+  onQueueWait(model: string, seconds: number): void {
+    this.#model(model).queueWait.observe(seconds);
+  }
+
+  onHang(model: string): void {
+    this.#model(model).hangs++;
+    this.prometheus.hangs.inc({ model });
+  }
+
+  onQuarantine(model: string): void {
+    this.#model(model).quarantines++;
+    this.prometheus.quarantines.inc({ model });
   }
 
   #model(model: string): ModelCounters {
@@ -142,6 +169,9 @@ export class Metrics implements BatchObserver {
         splits: 0,
         failedRows: 0,
         clientGone: 0,
+        shed: { deadline: 0, overload: 0, queue_full: 0, quarantined: 0 },
+        hangs: 0,
+        quarantines: 0,
         batches: 0,
         rows: 0,
         latencyMicrosSum: 0,
@@ -150,6 +180,7 @@ export class Metrics implements BatchObserver {
         size: p.batchSize.child(model),
         latency: p.batchLatency.child(model),
         predict: p.predictTime.child(model),
+        queueWait: p.queueWait.child(model),
       };
       this.#models.set(model, c);
     }
@@ -169,6 +200,10 @@ export class Metrics implements BatchObserver {
         batch_splits: c.splits,
         isolated_row_failures: c.failedRows,
         client_gone: c.clientGone,
+        shed: { ...c.shed },
+        hangs: c.hangs,
+        quarantined_inputs: c.quarantines,
+        mean_queue_wait_micros: c.queueWait.count ? (c.queueWait.sum / c.queueWait.count) * 1e6 : 0,
       };
     }
     return {
@@ -178,6 +213,7 @@ export class Metrics implements BatchObserver {
           {
             queries: c.queries,
             defaults: c.defaults,
+            goodput: c.queries - c.defaults,
             errors: c.errors,
             mean_latency_micros: c.latency.count ? (c.latency.sum / c.latency.count) * 1e6 : 0,
           },

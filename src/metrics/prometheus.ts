@@ -44,6 +44,31 @@ export class PrometheusMetrics {
     LATENCY_BUCKETS,
     this.registry,
   );
+  readonly queueWait = new HotHistogram(
+    "clipper_queue_wait_seconds",
+    "Time a query waited in a model version's queue before its batch was sent",
+    "model",
+    LATENCY_BUCKETS,
+    this.registry,
+  );
+  readonly shed = new Counter({
+    name: "clipper_shed_queries_total",
+    help: "Queries answered without reaching the model, by model version and reason (deadline: could not make it; overload: refused on arrival; queue_full: the row bound; quarantined: an input that hung the model)",
+    labelNames: ["model", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly hangs = new Counter({
+    name: "clipper_replica_hangs_total",
+    help: "Batches the hang watchdog found hung (the replica was killed and replaced), by model version",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly quarantines = new Counter({
+    name: "clipper_quarantined_inputs_total",
+    help: "Inputs quarantined because they hung a model version on their own",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
   readonly shadow = new Counter({
     name: "clipper_shadow_comparisons_total",
     help: "Shadow policy: rows where the shadow model agreed or disagreed with the primary",
@@ -85,6 +110,18 @@ export class PrometheusMetrics {
           this.inc({ app: a.app, outcome: "default", protocol: a.protocol }, a.defaults);
           this.inc({ app: a.app, outcome: "rejected", protocol: a.protocol }, a.rejected);
         }
+      },
+    });
+    new Counter({
+      name: "clipper_goodput_rows_total",
+      help: "Goodput: query rows answered with a prediction within their deadline, by app",
+      labelNames: ["app"] as const,
+      registers: r,
+      collect() {
+        this.reset();
+        const byApp = new Map<string, number>();
+        for (const a of live.apps()) byApp.set(a.app, (byApp.get(a.app) ?? 0) + a.predictions);
+        for (const [app, n] of byApp) this.inc({ app }, n);
       },
     });
     new Counter({

@@ -8,6 +8,8 @@ export interface ParsedQuery {
   readonly rows: Row[];
   /** Cache keys, one per row (the row's canonical text); empty when not asked for. */
   readonly keys: string[];
+  /** The client's own timeout (ms) when its body carries one (V2 `parameters.timeout`, µs on the wire). */
+  readonly timeoutMs?: number | undefined;
   readonly batch: boolean;
 }
 

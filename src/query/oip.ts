@@ -3,6 +3,7 @@
  * `versions/{v}` pins the version of its linked model. Pure translation between V2 requests (JSON, with
  * or without binary tensor data, or gRPC) and the rows and outcomes of the request path.
  */
+import { parseV2Timeout } from "./client-timeout.ts";
 import { BadRequestError } from "../errors.ts";
 import type { InputType } from "../domain.ts";
 import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
@@ -78,7 +79,14 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
     throw new BadRequestError(`${binaryLength} bytes of binary data follow the JSON header but no input has parameters.binary_data_size`);
   }
   const { rows, keys, batch } = parseV2Tensor(tensor, inputType, withKeys);
-  return { rows, keys, batch, id: typeof id === "string" ? id : undefined, binaryOutput: wantsBinaryOutput(outputs, parameters) };
+  return {
+    rows,
+    keys,
+    batch,
+    id: typeof id === "string" ? id : undefined,
+    binaryOutput: wantsBinaryOutput(outputs, parameters),
+    timeoutMs: parseV2Timeout(paramOf(parameters, "timeout")),
+  };
 }
 
 function paramOf(parameters: unknown, name: string): unknown {

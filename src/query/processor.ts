@@ -9,13 +9,14 @@
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { tokenMatchesHash } from "../auth.ts";
 import { modelChoice, modelKey } from "../domain.ts";
-import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors.ts";
+import { BadRequestError, NotFoundError, OverloadedError, ShedError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
 import { type ExpectedWidth, type ParsedQuery, type Row, wrongWidth } from "./input.ts";
 import { v2Metadata } from "./oip.ts";
+import { SharedRow } from "./shared-row.ts";
 import { DeadlineTimers } from "./deadlines.ts";
 import { type AppRoute, appReady, type Snapshot } from "./snapshot.ts";
 
@@ -42,6 +43,11 @@ export interface AnswerOptions {
   readonly signal?: AbortSignal;
   /** Names the request in the log line of an answer with defaults. */
   readonly requestId?: string;
+  /**
+   * The client's own deadline (performance.now() ms), when it asked for less time than the app's SLO (gRPC
+   * `grpc-timeout`, REST `Clipper-Timeout-Ms`, V2 `timeout`): the earlier of the two is the query's deadline.
+   */
+  readonly deadlineMs?: number | undefined;
 }
 
 /**
@@ -92,6 +98,13 @@ export type QueueLookup = (key: string) => ModelQueue | undefined;
 /** Receives the reward of each linked model for one labelled input (exp3 learns from it). */
 export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
 
+/** A query's deadline, the key its timer is grouped by, and the reason a row late for it gets (undefined: the SLO's). */
+interface QueryDeadline {
+  readonly atMs: number;
+  readonly timerKey: number;
+  readonly late: string | undefined;
+}
+
 /**
  * The core's one entry per operation (predict, feedback, metadata, ready), which every adapter (REST,
  * V2 REST, gRPC) calls with the caller's token: each rule (the token check, what "ready" means, counting
@@ -99,6 +112,8 @@ export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) =
  */
 export class QueryProcessor {
   readonly #timers = new DeadlineTimers();
+  /** Single rows in flight that several queries wait on, by cache key. */
+  readonly #shared = new Map<string, SharedRow>();
 
   constructor(
     private readonly snapshot: () => Snapshot,
@@ -130,10 +145,22 @@ export class QueryProcessor {
       if (err instanceof BadRequestError) this.metrics.onRejected(route.app.name, call.protocol);
       throw err;
     }
-    const deadlineMs = call.arrivalMs + route.app.sloMicros / 1000;
+    // The client's deadline: from its transport (a header, grpc-timeout) or its body (V2 `parameters.timeout`).
+    const fromBody = query.timeoutMs === undefined ? undefined : call.arrivalMs + query.timeoutMs;
+    const deadline = this.#deadline(route, call.arrivalMs, fromBody === undefined || (call.deadlineMs ?? Infinity) < fromBody ? call.deadlineMs : fromBody);
     // A pinned version is the caller's choice, not the policy's: the shadow is not asked.
-    if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, query.rows, query.keys, deadlineMs);
-    const predicted = this.#predictRows(route, choice, queue, query.rows, query.keys, deadlineMs, call.signal);
+    if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, query.rows, query.keys, deadline);
+    const reject429 = route.app.overload === "reject";
+    const predicted = this.#predictRows(route, choice, queue, query.rows, query.keys, deadline, call.signal, reject429);
+    if (reject429 && !Array.isArray(predicted)) {
+      return predicted.then(
+        (outcomes) => this.#answered(route, query, choice, outcomes, call),
+        (err: unknown) => {
+          if (err instanceof OverloadedError) this.metrics.onRejected(route.app.name, call.protocol);
+          throw err;
+        },
+      );
+    }
     return Array.isArray(predicted)
       ? this.#answered(route, query, choice, predicted, call)
       : predicted.then((outcomes) => this.#answered(route, query, choice, outcomes, call));
@@ -159,6 +186,15 @@ export class QueryProcessor {
     const notReady: string[] = [];
     for (const route of this.snapshot().apps.values()) if (!appReady(route, this.versionReady)) notReady.push(route.app.name);
     return notReady;
+  }
+
+  /** The query's deadline: the app's SLO from arrival, or the client's when it is earlier (and why a late row got the default). */
+  #deadline(route: AppRoute, arrivalMs: number, clientMs: number | undefined): QueryDeadline {
+    const sloMs = arrivalMs + route.app.sloMicros / 1000;
+    if (clientMs === undefined || clientMs >= sloMs) return { atMs: sloMs, timerKey: route.app.sloMicros, late: undefined };
+    const ms = Math.max(0, clientMs - arrivalMs);
+    // Timers are grouped by duration (the FIFO of one duration stays in order): the client's, to the millisecond.
+    return { atMs: clientMs, timerKey: -Math.round(ms), late: `no prediction within the client's timeout of ${Math.round(ms)} ms` };
   }
 
   #answered<Q extends ParsedQuery>(route: AppRoute, query: Q, choice: ModelChoice | undefined, outcomes: Outcome[], call: AnsweredCall): Predicted<Q> {
@@ -196,13 +232,13 @@ export class QueryProcessor {
   async feedback<B>(call: FeedbackCall<B>) {
     const route = this.#authorized(call);
     const query = call.parse(call.body, route);
-    const deadlineMs = call.arrivalMs + route.app.sloMicros / 1000;
+    const deadline = this.#deadline(route, call.arrivalMs, undefined);
     const queues = route.linked.map((choice) => this.queues(choice.key));
     for (const queue of queues) checkWidth(query, queue, "input");
     const rewards = new Map<string, number>();
     await Promise.all(
       route.linked.map(async (choice, i) => {
-        const [outcome] = await this.#predictRows(route, choice, queues[i], query.rows, query.keys, deadlineMs, undefined);
+        const [outcome] = await this.#predictRows(route, choice, queues[i], query.rows, query.keys, deadline, undefined, false);
         rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, query.label) ? 1 : 0);
       }),
     );
@@ -243,8 +279,9 @@ export class QueryProcessor {
     queue: ModelQueue | undefined,
     rows: readonly Row[],
     keys: readonly string[],
-    deadlineMs: number,
+    deadline: QueryDeadline,
     signal: AbortSignal | undefined,
+    reject429: boolean,
   ): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const cache = this.cache;
@@ -252,6 +289,7 @@ export class QueryProcessor {
     const cached = cache.enabled && route.app.cache;
     const prefix = choice.cachePrefix;
     const sloMicros = route.app.sloMicros;
+    const deadlineMs = deadline.atMs;
     const outcomes: Outcome[] = new Array(rows.length);
     let missing: number[] | undefined;
     for (let i = 0; i < rows.length; i++) {
@@ -267,9 +305,12 @@ export class QueryProcessor {
     }
     // A single row of a cached app shares an identical query in flight (getOrCompute stores its answer); other
     // uncached rows go to the queue as one unit. One promise per query, settled by the outputs or the deadline.
-    const shared = cached && rows.length === 1;
-    return new Promise((resolve) => {
-      const deadline = this.#timers.add(deadlineMs, sloMicros, () => resolve(failRows(outcomes, missing, timedOut(sloMicros))));
+    const shared = cached && rows.length === 1 ? this.#joinShared(prefix + keys[0], deadlineMs, signal) : undefined;
+    return new Promise((resolve, reject) => {
+      const timer = this.#timers.add(deadlineMs, deadline.timerKey, () => {
+        shared?.waiter.leave();
+        resolve(failRows(outcomes, missing, deadline.late ?? timedOut(sloMicros)));
+      });
       const onOutputs = (outputs: readonly unknown[], start: number) => {
         if (cached && !shared) {
           for (let m = 0; m < missing.length; m++) {
@@ -277,7 +318,8 @@ export class QueryProcessor {
             if (!(output instanceof RowFailure)) cache.store(prefix + keys[missing[m]!], output);
           }
         }
-        if (!deadline.settle()) return;
+        shared?.waiter.leave();
+        if (!timer.settle()) return;
         for (let m = 0; m < missing.length; m++) {
           const output = outputs[start + m];
           outcomes[missing[m]!] = output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
@@ -285,22 +327,48 @@ export class QueryProcessor {
         resolve(outcomes);
       };
       const onError = (err: Error) => {
-        if (deadline.settle()) resolve(failRows(outcomes, missing, err.message));
+        shared?.waiter.leave();
+        if (!timer.settle()) return;
+        // An app with overload 'reject' answers a query refused on arrival with 429 and when to come back.
+        if (reject429 && err instanceof ShedError && err.admission) reject(new OverloadedError(err.message, err.retryAfterSeconds));
+        else resolve(failRows(outcomes, missing, err.message));
       };
       if (shared) {
-        cache.getOrCompute(prefix + keys[0], () => queue.enqueue(rows[0]!, deadlineMs, sloMicros, signal)).then((output) => onOutputs([output], 0), onError);
+        const { row: s, key } = shared;
+        cache
+          .getOrCompute(key, () => {
+            this.#shared.set(key, s);
+            return s.compute(queue, rows[0]!, sloMicros).finally(() => this.#shared.delete(key));
+          })
+          .then((output) => onOutputs([output], 0), onError);
       } else {
         queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError);
       }
     });
   }
 
+  /**
+   * A waiter on the identical single row in flight (or the first, which starts it): the shared computation
+   * is dropped only when every waiter has gone, and goes on while any has time left.
+   */
+  #joinShared(key: string, deadlineMs: number, signal: AbortSignal | undefined) {
+    const row = this.#shared.get(key) ?? new SharedRow();
+    return { key, row, waiter: row.join(deadlineMs, signal) };
+  }
+
   /** Sends a copy to the shadow model off the response path and counts agreement with the primary. */
-  #shadow(route: AppRoute, primary: ModelChoice | undefined, shadow: ModelChoice, rows: readonly Row[], keys: readonly string[], deadlineMs: number): void {
+  #shadow(
+    route: AppRoute,
+    primary: ModelChoice | undefined,
+    shadow: ModelChoice,
+    rows: readonly Row[],
+    keys: readonly string[],
+    deadline: QueryDeadline,
+  ): void {
     if (!primary) return;
     void Promise.all([
-      this.#predictRows(route, primary, this.queues(primary.key), rows, keys, deadlineMs, undefined),
-      this.#predictRows(route, shadow, this.queues(shadow.key), rows, keys, deadlineMs, undefined),
+      this.#predictRows(route, primary, this.queues(primary.key), rows, keys, deadline, undefined, false),
+      this.#predictRows(route, shadow, this.queues(shadow.key), rows, keys, deadline, undefined, false),
     ]).then(([a, b]) => {
       for (let i = 0; i < a.length; i++) {
         const x = a[i]!,

@@ -6,6 +6,9 @@
 import { Database } from "bun:sqlite";
 import type { InputType } from "../domain.ts";
 
+export type Overload = "default" | "reject";
+export const OVERLOAD_MODES: readonly Overload[] = ["default", "reject"];
+
 export interface AppRecord {
   readonly name: string;
   readonly inputType: InputType;
@@ -18,6 +21,8 @@ export interface AppRecord {
   readonly queryTokenSha256: string | undefined;
   /** Whether the app's answers go through the prediction cache (Clipper's register_application(cache=...)). */
   readonly cache: boolean;
+  /** What a query its model cannot answer in time gets: the default at once, or 429 with Retry-After. */
+  readonly overload: Overload;
   readonly createdAt: string;
 }
 
@@ -38,6 +43,8 @@ export interface RuntimeOptions {
   readonly inputShape?: readonly number[];
   readonly output?: "raw" | "argmax";
   readonly threads?: number;
+  /** The hang watchdog's threshold for this model (ms), instead of one derived from its batch times. */
+  readonly predictTimeoutMs?: number;
 }
 
 export interface ModelRecord {
@@ -93,6 +100,7 @@ const MIGRATIONS: readonly string[] = [
      model TEXT NOT NULL,
      version TEXT NOT NULL,
      started_at TEXT NOT NULL);`,
+  `ALTER TABLE apps ADD COLUMN overload TEXT NOT NULL DEFAULT 'default';`,
 ];
 
 /** A model operation in progress (or cut short by a crash, when found at start-up). */
@@ -114,6 +122,7 @@ type AppRow = {
   created_at: string;
   query_token_sha256: string | null;
   cache: number;
+  overload: string;
 };
 type ModelRow = {
   name: string;
@@ -139,6 +148,7 @@ const toApp = (r: AppRow): AppRecord => ({
   policyConfig: JSON.parse(r.policy_config) as Record<string, unknown>,
   queryTokenSha256: r.query_token_sha256 ?? undefined,
   cache: r.cache !== 0,
+  overload: r.overload === "reject" ? "reject" : "default",
   createdAt: r.created_at,
 });
 
@@ -194,10 +204,28 @@ export class Registry {
     return row ? toApp(row) : undefined;
   }
 
-  insertApp(a: Omit<AppRecord, "createdAt" | "policyConfig" | "queryTokenSha256" | "cache"> & { queryTokenSha256?: string; cache?: boolean }): void {
+  insertApp(
+    a: Omit<AppRecord, "createdAt" | "policyConfig" | "queryTokenSha256" | "cache" | "overload"> & {
+      queryTokenSha256?: string;
+      cache?: boolean;
+      overload?: Overload;
+    },
+  ): void {
     this.#db
-      .query("INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, cache, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(a.name, a.inputType, a.defaultOutput, a.sloMicros, a.policy, a.queryTokenSha256 ?? null, a.cache === false ? 0 : 1, new Date().toISOString());
+      .query(
+        "INSERT INTO apps (name, input_type, default_output, slo_micros, policy, query_token_sha256, cache, overload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        a.name,
+        a.inputType,
+        a.defaultOutput,
+        a.sloMicros,
+        a.policy,
+        a.queryTokenSha256 ?? null,
+        a.cache === false ? 0 : 1,
+        a.overload ?? "default",
+        new Date().toISOString(),
+      );
   }
 
   setPolicy(app: string, policy: string, config: Record<string, unknown>): void {

@@ -52,6 +52,12 @@ export interface PoolQueue {
   kick(): void;
   /** Rejects everything waiting. */
   drain(reason: string): void;
+  /** Batches the hang watchdog found hung. */
+  readonly hangs: number;
+  /** The watchdog's threshold now (ms). */
+  readonly hangThresholdMs: number;
+  /** Inputs quarantined because they hung the model alone. */
+  quarantined(): readonly { readonly reason: string; readonly untilMs: number }[];
 }
 
 /** Makes the queue of one model version, given a view of its replicas. */
@@ -262,7 +268,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   status(key: string): PoolStatus | undefined {
     const pool = this.#pools.get(key);
     if (!pool) return undefined;
-    const ready = pool.replicas.filter((r) => r.state === "ready").length;
+    const ready = pool.replicas.filter((r) => r.state === "ready" && !r.hung).length;
     const state = pool.failed ? "failed" : ready >= pool.wanted ? "ready" : ready > 0 ? "degraded" : "starting";
     return { key, state, lastError: pool.lastError, restarts: pool.restarts };
   }
@@ -334,7 +340,6 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       // The Python runtime reports the versions of the packages the model asked for.
       env: pool.model.options.pkgs ? { CLIPPER_REPORT_PACKAGES: pool.model.options.pkgs.map(packageName).join(",") } : {},
       maxResponseBytes: this.#config.maxResponseBytes,
-      predictTimeoutMs: this.#config.predictTimeoutMs,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
       ...(spare
         ? {
@@ -404,8 +409,10 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
       return;
     }
-    // The first exit is replaced at once; exits in a row back off exponentially.
-    const delay = pool.consecutiveFailures <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (pool.consecutiveFailures - 1));
+    // The first exit is replaced at once; exits in a row back off exponentially. A replica the watchdog killed
+    // for a hang is replaced at once too (its input is quarantined), but a model that hangs on everything still
+    // ends "failed" after MAX_EARLY_EXITS hangs in a row.
+    const delay = pool.consecutiveFailures <= 1 || replica.hung ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (pool.consecutiveFailures - 1));
     setTimeout(() => {
       if (pool.stopped || pool.replicas.length >= pool.wanted) return;
       pool.restarts++;

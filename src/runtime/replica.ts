@@ -56,6 +56,8 @@ export class Replica {
   outstandingRows = 0;
   inflightBatches = 0;
   exitReason: string | undefined;
+  /** Set by the hang watchdog before it kills the replica: not ready, and its exit is no crash of the model. */
+  hung = false;
   /** performance.now() when the hello arrived. */
   readyAtMs: number | undefined;
 

@@ -1,7 +1,18 @@
 import { describe, expect, it } from "bun:test";
 import { ModelQueue, RowFailure } from "../../src/batching/model-queue.ts";
-import { ModelRaisedError } from "../../src/errors.ts";
+import { ModelRaisedError, ReplicaExitError } from "../../src/errors.ts";
 import type { Replica } from "../../src/runtime/replica.ts";
+
+const quietObserver = {
+  onBatch() {},
+  onSplit() {},
+  onRowsFailed() {},
+  onClientGone() {},
+  onShed() {},
+  onQueueWait() {},
+  onHang() {},
+  onQuarantine() {},
+};
 
 /** A stand-in replica that answers every batch at once with one output per row, recording batch sizes. */
 function fakeReplica(sizes: number[]): Replica {
@@ -147,7 +158,7 @@ describe("queries of clients that went away", () => {
   it("are dropped before they are sent and counted", async () => {
     const sizes: number[] = [];
     const gone: number[] = [];
-    const observer = { onBatch() {}, onSplit() {}, onRowsFailed() {}, onClientGone: (_: string, n: number) => gone.push(n) };
+    const observer = { ...quietObserver, onClientGone: (_: string, n: number) => gone.push(n) };
     const replicas = [modelReplica(picky, sizes)];
     const queue = new ModelQueue("m:1", "doubles", 64, () => replicas, observer);
     const left = new AbortController();
@@ -227,5 +238,69 @@ describe("batches in flight on one replica", () => {
     finish(100);
     finish(100);
     await Promise.all(answered);
+  });
+});
+
+/**
+ * Stand-in replicas of a model that answers at once but hangs on any batch holding a row whose first value
+ * is 13, until the watchdog kills it; a killed replica is replaced by a new one (as the runtime manager does).
+ */
+function hangingPool(sent: number[][]) {
+  const pool: Replica[] = [];
+  let spawned = 0;
+  const spawn = () => {
+    const pending: ((err: Error) => void)[] = [];
+    const r = {
+      id: `h:1#${++spawned}`,
+      state: "ready",
+      hung: false,
+      inflightBatches: 0,
+      outstandingRows: 0,
+      predict(message: { shape: [number, number]; data: Uint8Array }, rows: number) {
+        const values = new Float64Array(message.data.buffer, message.data.byteOffset, rows * message.shape[1]);
+        const firsts = Array.from({ length: rows }, (_, i) => values[i * message.shape[1]]!);
+        sent.push(firsts);
+        if (firsts.includes(13)) {
+          r.inflightBatches++;
+          return new Promise((_, reject) => pending.push(reject));
+        }
+        return Promise.resolve({ outputs: firsts.map(String), predictMicros: 100 });
+      },
+      kill(reason: string) {
+        r.state = "exited";
+        pool.splice(pool.indexOf(r as unknown as Replica), 1);
+        for (const reject of pending) reject(new ReplicaExitError(reason));
+        spawn();
+        setImmediate(() => queue?.kick());
+      },
+    };
+    pool.push(r as unknown as Replica);
+  };
+  spawn();
+  let queue: ModelQueue | undefined;
+  return { pool, spawned: () => spawned, attach: (q: ModelQueue) => (queue = q) };
+}
+
+describe("a batch that hangs", () => {
+  it("kills its replica, gets its batch-mates their predictions, and quarantines the input that hangs alone", async () => {
+    const sent: number[][] = [];
+    const { pool, spawned, attach } = hangingPool(sent);
+    const hangs: string[] = [];
+    const observer = { ...quietObserver, onHang: (_: string, __: string, detail: string) => hangs.push(detail) };
+    const queue = new ModelQueue("h:1", "doubles", 64, () => pool, observer, Infinity, { predictTimeoutMs: 200, quarantineMs: 60_000, maxQueuedRows: 1000 });
+    attach(queue);
+    const deadline = performance.now() + 10_000;
+    const answers = [1, 13, 2, 3].map((x) => queue.enqueue([x, 0], deadline, 10_000_000).then(String, (e: Error) => e.message));
+    expect(await Promise.all(answers)).toEqual(["1", expect.stringMatching(/^quarantined: this input made model h:1 hang for 0\.\d s$/), "2", "3"]);
+    // The batch of four hung, then each row went alone: 13 hung again and was quarantined.
+    expect(sent).toEqual([[1, 13, 2, 3], [1], [13], [2], [3]]);
+    expect(hangs).toHaveLength(2);
+    expect(hangs[0]).toContain("did not answer a batch of 4 rows within 200 ms");
+    expect(spawned()).toBe(3);
+    // The same input again: the default at once, without reaching the model.
+    const before = sent.length;
+    expect(await queue.enqueue([13, 0], performance.now() + 10_000, 10_000_000).catch((e: Error) => e.message)).toMatch(/^quarantined:/);
+    expect(sent.length).toBe(before);
+    expect(queue.quarantined()).toHaveLength(1);
   });
 });

@@ -7,6 +7,7 @@ import {
   ConflictError,
   ModelRaisedError,
   NotFoundError,
+  OverloadedError,
   PayloadTooLargeError,
   ReplicaExitError,
   RuntimeFailure,
@@ -29,6 +30,7 @@ const CASES: [Error, number, string][] = [
   [new RuntimeFailure("could not load the model"), 422, "runtime_error"],
   [new ReplicaExitError("the runtime exited with code 1"), 422, "runtime_error"],
   [new ModelRaisedError("the model raised: ValueError"), 422, "runtime_error"],
+  [new OverloadedError("model m:1 cannot answer in time: expected wait 300 ms, 100 ms left", 3), 429, "overloaded"],
   [new UpstreamFailure("environment_build_failed", "building the environment failed"), 502, "environment_build_failed"],
   [new UnavailableError("shutting down"), 503, "unavailable"],
   [new InsufficientStorageError("the data directory /d is out of space"), 507, "insufficient_storage"],
@@ -53,6 +55,10 @@ describe("errorResponse", () => {
     const body = (await res.json()) as { error: string; code: string; cause: unknown };
     expect(body.code).toBe(code);
     expect(body.error).toBe(status === 500 ? "internal server error" : err.message);
+  });
+
+  it("tells a refused client when to come back (Retry-After)", () => {
+    expect(errorResponse(new OverloadedError("overloaded", 3), quiet).headers.get("retry-after")).toBe("3");
   });
 
   it("is documented in docs/errors.md, code for code, status for status and gRPC code for gRPC code", () => {

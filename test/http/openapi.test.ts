@@ -39,6 +39,7 @@ describe("the OpenAPI document", () => {
       "latency_slo_micros",
       "cache",
       "query_token",
+      "overload",
     ]);
     expect(addApp.security).toEqual([{ bearer: [] }]);
     expect(doc.paths["/admin/ping"]!.get!.security).toBeUndefined();

@@ -101,7 +101,7 @@ describe("all or nothing: a failure at each step of a deploy", () => {
 
   it("linking at commit: an app changed meanwhile to another input type refuses the deploy, and its replicas stop", async () => {
     const w = world();
-    await w.m.addApp({ name: "a", input_type: "strings", default_output: "-1", latency_slo_micros: 100_000, cache: true });
+    await w.m.addApp({ name: "a", input_type: "strings", default_output: "-1", latency_slo_micros: 100_000, cache: true, overload: "default" });
     await expect(w.m.addModel(body({ artifact_sha256: await w.upload("v1"), app: { name: "a" } }))).rejects.toThrow("takes strings");
     expect(running(w)).toEqual([]);
     expectConsistent(w);

@@ -27,6 +27,11 @@ export class FakeRuntimes implements Runtimes {
   starts: string[] = [];
   readonly sparePid = undefined;
 
+  /** No batching queues here: status shows no watchdog fields. */
+  queue(): undefined {
+    return undefined;
+  }
+
   async start(model: ModelRecord): Promise<{ kind: string }> {
     const key = modelKey(model.name, model.version);
     this.starts.push(key);

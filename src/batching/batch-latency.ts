@@ -1,0 +1,126 @@
+/**
+ * What a model version's batches cost, learned from the batches it answered, each as a fixed part plus a
+ * part per row fitted with exponential forgetting: the model's own time (the predict time the runtime
+ * reports), which is the drain rate (batches queue in the runtime back to back), and the round trip from
+ * send to answer as batches go now (behind the batch in flight, through a busy event loop), which is when
+ * a batch sent now comes back; and a recent high (the 99th percentile of round trips) for the hang
+ * watchdog. Nothing here reads a clock.
+ */
+
+/** Weight kept by the older observations at each new one: about the last 20 batches count. */
+const FORGET = 0.95;
+/** A batch this many times faster than the fit expected starts the fit over (a first call that loaded lazily, a stall that ended). */
+const RESET_FASTER = 10;
+/** Batches observed before the estimates are used. */
+const KNOWN_AFTER = 8;
+/** Batch times remembered for the percentile. */
+const WINDOW = 128;
+
+/** A line (ms = fixed + perRow × rows) fitted with exponential forgetting. */
+class LineFit {
+  #n = 0;
+  #sx = 0;
+  #sy = 0;
+  #sxx = 0;
+  #sxy = 0;
+  fixedMs = 0;
+  perRowMs = 0;
+
+  add(rows: number, ms: number): void {
+    if (this.#n > 0 && ms * RESET_FASTER < this.at(rows)) this.#n = this.#sx = this.#sy = this.#sxx = this.#sxy = 0;
+    this.#n = this.#n * FORGET + 1;
+    this.#sx = this.#sx * FORGET + rows;
+    this.#sy = this.#sy * FORGET + ms;
+    this.#sxx = this.#sxx * FORGET + rows * rows;
+    this.#sxy = this.#sxy * FORGET + rows * ms;
+    this.#fit();
+  }
+
+  at(rows: number): number {
+    return this.fixedMs + this.perRowMs * rows;
+  }
+
+  #fit(): void {
+    const n = this.#n;
+    const meanX = this.#sx / n;
+    const meanY = this.#sy / n;
+    const varX = this.#sxx / n - meanX * meanX;
+    // Batches of (nearly) one size say nothing of how the time grows: the time is taken as proportional to the rows.
+    if (varX < 0.25 || meanX <= 0) {
+      this.fixedMs = 0;
+      this.perRowMs = meanX > 0 ? meanY / meanX : meanY;
+      return;
+    }
+    const slope = (this.#sxy / n - meanX * meanY) / varX;
+    if (slope <= 0) {
+      // Bigger batches were not slower (noise, or a model whose cost is per call): a fixed cost.
+      this.fixedMs = meanY;
+      this.perRowMs = 0;
+      return;
+    }
+    const intercept = meanY - slope * meanX;
+    this.fixedMs = Math.max(0, intercept);
+    this.perRowMs = intercept >= 0 ? slope : meanY / meanX;
+  }
+}
+
+export class BatchLatency {
+  /** The model's own time per batch. */
+  readonly #model = new LineFit();
+  /** Send to answer, as batches go now (behind the batch in flight, through a busy event loop). */
+  readonly #roundTrip = new LineFit();
+  readonly #window = new Float64Array(WINDOW);
+  #seen = 0;
+  #p99Ms = 0;
+  #p99Stale = false;
+
+  /**
+   * True once enough batches were observed to go by: before that every query is admitted and sent (a
+   * version's first calls are often slow: lazy imports, cold caches), and the deadline alone decides.
+   */
+  get known(): boolean {
+    return this.#seen >= KNOWN_AFTER;
+  }
+
+  /**
+   * One answered batch of `rows` rows: the model took `modelMs` (what the runtime reported; 0 when it reports
+   * nothing, then the round trip counts as the model's), and it came back `roundTripMs` after it was sent.
+   */
+  observe(rows: number, modelMs: number, roundTripMs: number): void {
+    this.#model.add(rows, modelMs > 0 && modelMs <= roundTripMs ? modelMs : roundTripMs);
+    this.#roundTrip.add(rows, roundTripMs);
+    this.#window[this.#seen++ % WINDOW] = roundTripMs;
+    this.#p99Stale = true;
+  }
+
+  /** The model's expected ms for a batch of `rows` rows (0 while nothing is known): what drains the queue. */
+  modelMs(rows: number): number {
+    return this.#model.at(rows);
+  }
+
+  /** Expected ms from sending a batch of `rows` rows to its answer (0 while nothing is known). */
+  estimateMs(rows: number): number {
+    return this.#roundTrip.at(rows);
+  }
+
+  /** The most rows a batch may hold to come back within `ms` (at least 1; `ceiling` while nothing is known). */
+  rowsWithin(ms: number, ceiling: number): number {
+    const fit = this.#roundTrip;
+    if (!this.known || fit.perRowMs <= 0) return ceiling;
+    return Math.max(1, Math.min(ceiling, Math.floor((ms - fit.fixedMs) / fit.perRowMs)));
+  }
+
+  /** The 99th percentile of the recent round trips (ms). */
+  get p99Ms(): number {
+    if (this.#p99Stale) {
+      this.#p99Ms = percentile(this.#window.subarray(0, Math.min(this.#seen, WINDOW)), 0.99);
+      this.#p99Stale = false;
+    }
+    return this.#p99Ms;
+  }
+}
+
+function percentile(values: Float64Array, p: number): number {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}

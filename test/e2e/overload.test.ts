@@ -1,0 +1,158 @@
+/**
+ * End to end: the bad day of too many queries. A model that costs 0.5 ms a row (capacity 2,000 rows/s), an
+ * app with a 100 ms SLO, 512 wrk connections for 15 s (wrk with scripts/bench.d/overload.lua counting
+ * predictions, defaults and 429s): the model's time goes to queries answered in time, the others get the
+ * default at once, memory stays bounded, and the first query after the storm is predicted. With
+ * `overload: reject`, the refused get 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED), and a client honouring
+ * it gets predictions.
+ * Compiled binary, real Python replica; traffic to 127.0.0.1 only, bounded in time.
+ */
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { FIXTURES, fetchJson, ROOT, type Server, shutdown, startServer } from "./harness.ts";
+import { residentMb } from "../../src/runtime/supervision.ts";
+import { fp64Infer, v2Grpc } from "./oip/grpc-client.ts";
+
+const LUA = join(ROOT, "scripts/bench.d/overload.lua");
+const CAPACITY_ROWS_PER_SEC = 2000;
+const SLO_MS = 100;
+
+interface OverloadResult {
+  requests: number;
+  duration_us: number;
+  predictions: number;
+  defaults: number;
+  rejected: number;
+  retry_after: number;
+  other: number;
+  within_slo: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+  errors_connect: number;
+  errors_read: number;
+  errors_write: number;
+  errors_timeout: number;
+}
+
+/** wrk -t1 with the overload script; samples the server's resident memory while it runs. */
+async function storm(s: Server, app: string, connections: number, seconds: number) {
+  const proc = Bun.spawn(["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", LUA, `${s.queryUrl}/${app}/predict`], {
+    env: { ...process.env, SLO_MS: String(SLO_MS) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let peakMb = 0;
+  const sampler = setInterval(() => (peakMb = Math.max(peakMb, residentMb(s.proc.pid) ?? 0)), 250);
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  clearInterval(sampler);
+  const line = /OVERLOAD_RESULT (\{.*\})/.exec(out);
+  if (!line) throw new Error(`wrk printed no result: ${out} ${await new Response(proc.stderr).text()}`);
+  return { r: JSON.parse(line[1]!) as OverloadResult, peakMb };
+}
+
+describe("overload", () => {
+  let s: Server;
+  beforeAll(async () => {
+    s = await startServer({ grpc: true });
+    await s.cliOk("deploy", join(FIXTURES, "per_row_cost.py"), "--name", "cost");
+    await s.cliOk("register-app", "costr", "--input-type", "doubles", "--overload", "reject");
+    await s.cliOk("deploy", join(FIXTURES, "per_row_cost.py"), "--name", "costr", "--app", "costr");
+  });
+  afterAll(() => shutdown(s));
+
+  it("spends the model's time on queries answered in time: 512 connections for 15 s at a 2,000 rows/s model", async () => {
+    for (let i = 0; i < 20; i++) await s.predict("cost", { input: [i, -1] });
+    const sentBefore = (await fetchJson(`${s.queryUrl}/metrics.json`)).models["cost:1"].rows;
+    const { r, peakMb } = await storm(s, "cost", 512, 15);
+    const seconds = r.duration_us / 1e6;
+    const goodput = r.predictions / seconds;
+    console.log(
+      `overload 512 connections 15 s: ${r.requests} answers (${(r.requests / seconds).toFixed(0)}/s), ${r.predictions} predictions ` +
+        `(goodput ${goodput.toFixed(0)} rows/s = ${((100 * goodput) / CAPACITY_ROWS_PER_SEC).toFixed(0)}% of capacity), ${r.defaults} defaults; ` +
+        `p50 ${(r.p50_us / 1000).toFixed(1)} ms, p99 ${(r.p99_us / 1000).toFixed(1)} ms, max ${(r.max_us / 1000).toFixed(1)} ms; ` +
+        `${(100 * r.within_slo).toFixed(1)}% within the SLO; server RSS peak ${peakMb.toFixed(0)} MiB`,
+    );
+    const metrics = (await s.admin("status")).json;
+    expect(metrics.applications.find((a: { name: string }) => a.name === "cost").overload).toBe("default");
+    // No errors: every answer is a prediction or the default.
+    expect(r.other + r.rejected + r.errors_connect + r.errors_read + r.errors_write + r.errors_timeout).toBe(0);
+    expect(r.predictions + r.defaults).toBe(r.requests);
+    // Answers within the SLO and a margin. Shed queries are answered at once, but on a 2-core machine shared
+    // with other work (load average 10 to 14 when this was written) the server itself waits for a core, so the
+    // bound is on p50 and a loose one on p99 (first-come-first-served queues for seconds); all are logged.
+    expect(r.p50_us).toBeLessThan((SLO_MS + 150) * 1000);
+    expect(r.p99_us).toBeLessThan(1_000_000);
+    // The model's time goes to queries answered in time: of the rows it was sent, many were answered with
+    // their prediction (first-come-first-served: 431 of ~19,000 rows, 2%). This holds however busy the machine
+    // is; the rate itself (target ≥ 80% of capacity) is a benchmark row (scripts/bench --overload).
+    const sent = (await fetchJson(`${s.queryUrl}/metrics.json`)).models["cost:1"].rows - sentBefore;
+    console.log(`overload: the model was sent ${sent} rows, ${r.predictions} were answered in time (${((100 * r.predictions) / sent).toFixed(0)}%)`);
+    expect(r.predictions).toBeGreaterThan(0);
+    expect(r.predictions / sent).toBeGreaterThan(0.2);
+    // Memory bounded.
+    expect(peakMb).toBeLessThan(1024);
+    // The first query after the storm is predicted at once.
+    const started = performance.now();
+    const after = await s.predict("cost", { input: [42, 0] });
+    expect(after.json).toMatchObject({ output: "42.0", default: false });
+    expect(performance.now() - started).toBeLessThan(SLO_MS);
+    // The queue's story is in /metrics: shed queries by reason, queue waits, goodput.
+    const text = await (await fetch(`${s.queryUrl}/metrics`, { headers: { accept: "text/plain" } })).text();
+    expect(text).toMatch(/clipper_shed_queries_total\{model="cost:1",reason="(overload|deadline)"\} [1-9]/);
+    expect(text).toMatch(/clipper_queue_wait_seconds_count\{model="cost:1"\} [1-9]/);
+    expect(text).toMatch(/clipper_goodput_rows_total\{app="cost"\} [1-9]/);
+  }, 90_000);
+
+  it("with overload 'reject' answers 429 with Retry-After, and a client honouring it gets predictions", async () => {
+    const app = (await s.admin("get_application", { name: "costr" })).json;
+    expect(app.overload).toBe("reject");
+    // A polite client: on 429 it waits what Retry-After says and asks again, until it gets a prediction.
+    const polite = (async () => {
+      await Bun.sleep(2000);
+      const waits: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const res = await fetch(`${s.queryUrl}/costr/predict`, { method: "POST", body: JSON.stringify({ input: [7, i] }) });
+        const body = (await res.json()) as { output?: string; default?: boolean; code?: string };
+        if (res.status === 200 && body.default === false) return { body, waits };
+        if (res.status === 429) {
+          expect(body.code).toBe("overloaded");
+          const after = Number(res.headers.get("retry-after"));
+          expect(after).toBeGreaterThanOrEqual(1);
+          waits.push(after);
+          await Bun.sleep(after * 1000);
+        }
+      }
+      return { body: undefined, waits };
+    })();
+    // A gRPC client at the same time: refused calls are RESOURCE_EXHAUSTED.
+    const grpcCodes = (async () => {
+      await Bun.sleep(2000);
+      const grpc = v2Grpc(s.grpcAddress!);
+      const codes: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await grpc.call("ModelInfer", fp64Infer("costr", [[8, i]]));
+        codes.push(res.ok ? 0 : res.error.code);
+      }
+      grpc.close();
+      return codes;
+    })();
+    const { r } = await storm(s, "costr", 256, 6);
+    const { body, waits } = await polite;
+    const codes = await grpcCodes;
+    console.log(
+      `overload 'reject', 256 connections 6 s: ${r.predictions} predictions, ${r.defaults} defaults, ${r.rejected} 429s ` +
+        `(${r.retry_after} with Retry-After); the polite client waited ${JSON.stringify(waits)} s and then got ${JSON.stringify(body)}`,
+    );
+    expect(r.rejected).toBeGreaterThan(0);
+    expect(r.retry_after).toBe(r.rejected);
+    expect(r.predictions).toBeGreaterThan(0);
+    expect(r.other + r.errors_connect + r.errors_read + r.errors_timeout).toBe(0);
+    expect(body).toMatchObject({ output: "7.0", default: false });
+    console.log(`gRPC calls during the storm: ${JSON.stringify(codes)}`);
+    expect(codes.every((c) => c === 0 || c === status.RESOURCE_EXHAUSTED)).toBe(true);
+    expect(codes).toContain(status.RESOURCE_EXHAUSTED);
+  }, 90_000);
+});
