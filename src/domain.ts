@@ -11,6 +11,11 @@ export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles
 /** One validated input: numbers for numeric types, a string for strings, bytes for bytes. */
 export type Row = number[] | string | Uint8Array;
 
+/** A runtime's error for one row (the model raised on it alone), standing in the outputs where that row's prediction would be. */
+export class RowFailure {
+  constructor(readonly reason: string) {}
+}
+
 /** `name:version`: how one model version is named everywhere (queues, metrics, replica ids). */
 export const modelKey = (name: string, version: string): string => `${name}:${version}`;
 

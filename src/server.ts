@@ -60,6 +60,7 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
         maxQueuedRows: config.maxQueuedRows,
         ...(model.options.predictTimeoutMs ? { hangOverrideMs: model.options.predictTimeoutMs } : {}),
       }),
+    logger,
   );
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));

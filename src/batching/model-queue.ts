@@ -526,6 +526,8 @@ export class ModelQueue {
     // The replica is free: what waits goes to it now, before this batch's answers are written, so the
     // model works while the server answers instead of after.
     this.#flush();
+    // Rows the runtime isolated itself (protocol version 2) come back as RowFailures in their place.
+    if (result.failedRows > 0) this.#observer?.onRowsFailed(this.key, result.failedRows);
     let start = 0;
     for (const p of parts) {
       settlePart(p, result.outputs, start);
