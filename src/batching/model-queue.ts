@@ -515,7 +515,9 @@ export class ModelQueue {
     const latencyMs = now - startedMs;
     this.#isolation.answered(now);
     this.#latency.observe(rows, result.predictMicros / 1000, latencyMs);
-    this.lastRow = parts[0]!.q.rows[parts[0]!.from];
+    const first = parts[0]!.q.rows[parts[0]!.from]!;
+    // A typed row is a view into its request's body: kept as a copy, so the body can go.
+    this.lastRow = ArrayBuffer.isView(first) && !(first instanceof Uint8Array) ? first.slice() : first;
     if (full !== undefined) {
       let slo = Infinity;
       for (const p of parts) if (p.q.sloMicros < slo) slo = p.q.sloMicros;
