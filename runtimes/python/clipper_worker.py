@@ -15,7 +15,9 @@ import sys
 import time
 import traceback
 
-PROTOCOL_VERSION = 2  # the newest version spoken; frames before the hello are version 1
+# The newest version spoken (frames before the hello are version 1). CLIPPER_RUNTIME_PROTOCOL=1 makes the
+# runtime announce version 1, so the server isolates failed batches itself (how scripts/bench --faults compares).
+PROTOCOL_VERSION = 1 if os.environ.get("CLIPPER_RUNTIME_PROTOCOL") == "1" else 2
 ROW_ERRORS_VERSION = 2
 # A batch that has failed this many single rows and answered none is taken to raise on everything: the rest of
 # it fails at once instead of being split row by row (each split costs a call of the model).
@@ -261,29 +263,66 @@ def error_message(err):
     return f"{type(err).__name__}: {err}"
 
 
+# Rows that raised alone lately (by their bytes or text): when a batch raises again, they are tried alone first
+# and the rest in one call, instead of finding them again by halves (a few calls of the model, not ~2·log2).
+_suspects = {}
+MAX_SUSPECTS = 4096
+
+
+def row_key(row):
+    if isinstance(row, np.ndarray):
+        return row.tobytes()
+    if isinstance(row, (str, bytes)):
+        return row
+    try:
+        return np.asarray(row, dtype=np.float64).tobytes()
+    except (TypeError, ValueError):
+        return None
+
+
+def _take(batch, idx):
+    return batch[idx] if isinstance(batch, np.ndarray) else [batch[i] for i in idx]
+
+
 def isolate_rows(method, batch, first_error):
-    """Splits a raising batch in halves until the rows that raise alone are found (depth first, no round
-    trips); every other row keeps its output."""
+    """Finds the rows of a raising batch that raise alone, without round trips: rows that raised alone before
+    are tried alone and the others together; a part that raises is split in halves (depth first) until
+    single rows remain. Every other row keeps its output."""
     n = len(batch)
     outputs, errors = [None] * n, []
-    failing = [(0, n, first_error)]
+    keys = [row_key(r) for r in batch]
+    suspects = [i for i in range(n) if keys[i] in _suspects] if _suspects else []
+    if suspects and len(suspects) < n:
+        taken = set(suspects)
+        pending = [([i for i in range(n) if i not in taken], None)] + [([i], None) for i in suspects]
+    else:
+        pending = [(list(range(n)), first_error)]
     succeeded = False
-    while failing:
-        lo, hi, err = failing.pop()
-        if hi - lo == 1 or (not succeeded and len(errors) >= ALL_FAILING_AFTER_ROWS):
-            log_failure(err)
-            errors.extend([r, error_message(err)] for r in range(lo, hi))
-            continue
-        mid = (lo + hi) // 2
-        for a, b in ((mid, hi), (lo, mid)):  # the first half is popped first
-            part = batch[a:b]
+    while pending:
+        idx, err = pending.pop()
+        if err is None:
             try:
-                outputs[a:b] = to_outputs(method(part), b - a)
+                for i, out in zip(idx, to_outputs(method(_take(batch, idx)), len(idx)), strict=True):
+                    outputs[i] = out
                 succeeded = True
+                if len(idx) == 1:
+                    _suspects.pop(keys[idx[0]], None)
+                continue
             except ContractError:
                 raise
-            except Exception as part_err:  # noqa: BLE001 - the model raised on this half: split it again
-                failing.append((a, b, part_err))
+            except Exception as part_err:  # noqa: BLE001 - the model raised on this part: split it again
+                err = part_err
+        if len(idx) == 1 or (not succeeded and len(errors) >= ALL_FAILING_AFTER_ROWS):
+            log_failure(err)
+            errors.extend([i, error_message(err)] for i in idx)
+            if len(idx) == 1 and keys[idx[0]] is not None:
+                if len(_suspects) >= MAX_SUSPECTS:
+                    _suspects.clear()
+                _suspects[keys[idx[0]]] = None
+            continue
+        mid = len(idx) // 2
+        pending.append((idx[mid:], None))
+        pending.append((idx[:mid], None))
     errors.sort()
     return outputs, errors
 

@@ -75,33 +75,54 @@ function logFailure(err: unknown): void {
   console.error(err);
 }
 
-/** Splits a raising batch in halves until the rows that raise alone are found; the others keep their outputs. */
+/** Rows that raised alone lately (by their values): a batch that raises again tries them alone first and the rest together. */
+const suspects = new Set<string>();
+const MAX_SUSPECTS = 4096;
+const rowKey = (row: unknown) =>
+  typeof row === "string" ? row : JSON.stringify(ArrayBuffer.isView(row) ? Array.from(row as unknown as ArrayLike<number>) : row);
+
+/**
+ * Finds the rows of a raising batch that raise alone, without round trips: rows that raised alone before are
+ * tried alone and the others together; a part that raises is split in halves until single rows remain.
+ */
 async function isolateRows(predict: PredictFn, inputs: unknown[], firstError: unknown): Promise<{ outputs: unknown[]; rowErrors: [number, string][] }> {
-  const outputs: unknown[] = new Array(inputs.length).fill(null);
+  const n = inputs.length;
+  const outputs: unknown[] = new Array(n).fill(null);
   const rowErrors: [number, string][] = [];
-  const failing: [number, number, unknown][] = [[0, inputs.length, firstError]];
+  const keys = inputs.map(rowKey);
+  const suspected = suspects.size > 0 ? keys.flatMap((k, i) => (suspects.has(k) ? [i] : [])) : [];
+  const all = Array.from({ length: n }, (_, i) => i);
+  const pending: [number[], unknown][] =
+    suspected.length > 0 && suspected.length < n
+      ? [[all.filter((i) => !suspects.has(keys[i]!)), undefined], ...suspected.map((i): [number[], unknown] => [[i], undefined])]
+      : [[all, firstError]];
   let succeeded = false;
-  while (failing.length > 0) {
-    const [lo, hi, err] = failing.pop()!;
-    if (hi - lo === 1 || (!succeeded && rowErrors.length >= ALL_FAILING_AFTER_ROWS)) {
-      logFailure(err);
-      for (let r = lo; r < hi; r++) rowErrors.push([r, errorText(err)]);
-      continue;
-    }
-    const mid = (lo + hi) >> 1;
-    for (const [a, b] of [
-      [mid, hi],
-      [lo, mid],
-    ] as const) {
+  while (pending.length > 0) {
+    const [idx, known] = pending.pop()!;
+    let err = known;
+    if (err === undefined) {
       try {
-        const part = toOutputs(await predict(inputs.slice(a, b)), b - a);
-        for (let r = a; r < b; r++) outputs[r] = part[r - a];
+        const part = toOutputs(await predict(idx.map((i) => inputs[i])), idx.length);
+        idx.forEach((i, j) => (outputs[i] = part[j]));
         succeeded = true;
+        if (idx.length === 1) suspects.delete(keys[idx[0]!]!);
+        continue;
       } catch (partErr) {
         if (partErr instanceof ContractError) throw partErr;
-        failing.push([a, b, partErr]);
+        err = partErr ?? new Error(String(partErr));
       }
     }
+    if (idx.length === 1 || (!succeeded && rowErrors.length >= ALL_FAILING_AFTER_ROWS)) {
+      logFailure(err);
+      for (const i of idx) rowErrors.push([i, errorText(err)]);
+      if (idx.length === 1) {
+        if (suspects.size >= MAX_SUSPECTS) suspects.clear();
+        suspects.add(keys[idx[0]!]!);
+      }
+      continue;
+    }
+    const mid = idx.length >> 1;
+    pending.push([idx.slice(mid), undefined], [idx.slice(0, mid), undefined]);
   }
   rowErrors.sort((x, y) => x[0] - y[0]);
   return { outputs, rowErrors };
