@@ -233,7 +233,9 @@ Every raising row is answered 200 with the default and the model's message; ever
 prediction (the end-to-end proofs are \`test/e2e/isolation.test.ts\` and \`test/e2e/runtime-contract.test.ts\`).
 In-runtime, a batch holding a raising row costs the model's extra calls inside the runtime and no extra round
 trip (rows that raised alone before are tried alone first and the rest in one call: about 2 + k calls for k
-such rows, instead of ~2·k·log2(batch/k) calls by halves) (the server splits nothing: ${f(s.rounds.reduce((n, r) => n + r.splits, 0))} splits in all its rounds); server-split, it costs
+such rows, instead of ~2·k·log2(batch/k) calls by halves; this bench's raising rows repeat, 100 distinct ones
+among 2,000, so that memory applies: raising rows never seen before are found by halves inside the runtime,
+which saves the round trips but not the model's calls, and measured no better than the server's splitting) (the server splits nothing: ${f(s.rounds.reduce((n, r) => n + r.splits, 0))} splits in all its rounds); server-split, it costs
 about 2·log2(batch) more batches through the pipe, each with its own frame, scheduling and answer.
 
 Feedback (\`POST /fb/update\`, exp3 over two linked models, 16 connections): **${f(s.feedback_rps)} req/s**.

@@ -281,6 +281,8 @@ async function main(): Promise<void> {
       warmup: { type: "string" },
       rounds: { type: "string" },
       before: { type: "string" },
+      "grpc-python": { type: "string" },
+      "torch-python": { type: "string" },
       "no-mlserver": { type: "boolean" },
     },
   });
@@ -319,8 +321,10 @@ async function main(): Promise<void> {
       mlserverBatch: { maxBatchSize: 64, maxBatchTimeSec: 0.002 },
       token: "bench-token-0123456789abcdef",
     };
+    // Without MLServer's venv, the gRPC load may still come from grpcio: a Python with grpcio and tritonclient[grpc].
+    const loadPython = benchPython || (values["grpc-python"] ? resolve(values["grpc-python"]) : "");
     const plans: Plan[] = [];
-    const after = await clipperPlans(ctx, "tensors", "clipper", benchPython);
+    const after = await clipperPlans(ctx, "tensors", "clipper", loadPython);
     stops.push(after.stop);
     plans.push(...after.plans);
     if (values.before) {
@@ -328,10 +332,31 @@ async function main(): Promise<void> {
         { ...ctx, clipperBin: copy(resolve(values.before), "clipper-before") },
         "tensors-before",
         "clipper (before)",
-        benchPython,
+        loadPython,
       );
       stops.push(before.stop);
       plans.push(...before.plans);
+    }
+    if (values["torch-python"]) {
+      // The TorchScript MLP point: replicas on a Python with torch (.venv-frameworks), the same binaries.
+      const torchPython = resolve(values["torch-python"]);
+      const made = await run([torchPython, join(ROOT, "test/fixtures/make_framework_models.py"), join(work, "torch"), "mlp256"], {
+        cwd: ROOT,
+        env: { OMP_NUM_THREADS: "1" },
+        timeoutMs: 300_000,
+      });
+      if (made.code !== 0) throw new Error(`make_framework_models.py mlp256 exited ${made.code}: ${made.stderr.slice(-2000)}`);
+      const mlp = join(work, "torch", "mlp256", "mlp256.pt");
+      const torchCtx = { ...ctx, python: torchPython };
+      const t = await torchPlans(torchCtx, "torch", "clipper", mlp);
+      stops.push(t.stop);
+      plans.push(...t.plans);
+      if (values.before) {
+        const tb = await torchPlans({ ...torchCtx, clipperBin: join(work, "clipper-before") }, "torch-before", "clipper (before)", mlp);
+        stops.push(tb.stop);
+        plans.push(...tb.plans);
+      }
+      plans.push({ system: "torch (direct)", transport: "TorchScript MLP, in-process", load: torchDirect(torchPython, mlp), pid: process.pid });
     }
     if (!values["no-mlserver"]) {
       const running = await mlserver.start(ctx);
@@ -363,10 +388,45 @@ async function main(): Promise<void> {
   }
 }
 
-async function clipperDefaults(queryUrl: string): Promise<number> {
+async function clipperDefaults(queryUrl: string, app = "hr"): Promise<number> {
   const m = (await (await fetch(`${queryUrl}/metrics.json`)).json()) as { apps: Record<string, { defaults: number }> };
-  return m.apps.hr?.defaults ?? 0;
+  return m.apps[app]?.defaults ?? 0;
 }
+
+/** A clipper server (its replicas on `torchPython`) serving the TorchScript MLP 5→256→256→2 as app `mlp`, and its points. */
+async function torchPlans(ctx: Context, tag: string, system: string, modelPath: string): Promise<{ plans: Plan[]; stop: () => Promise<void> }> {
+  const { service, queryUrl, mgmtUrl } = await startClipper(ctx, tag, true);
+  try {
+    await deployHr(ctx, mgmtUrl, "mlp", modelPath);
+    await waitFor("the MLP's first prediction", () => predictsOk(queryUrl, "mlp"), 60_000, 20, service);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  const defaults = () => clipperDefaults(queryUrl, "mlp");
+  const plan = (transport: string, load: Load): Plan => ({ system, transport, load, pid: service.pid, defaults });
+  return {
+    plans: [
+      plan("TorchScript MLP, REST JSON input_batch", fetchLoad(restInputBatch(`${queryUrl}/mlp/predict`))),
+      plan("TorchScript MLP, REST binary", fetchLoad(restBinary(`${queryUrl}/v2/models/mlp/infer`))),
+    ],
+    stop: () => service.stop(),
+  };
+}
+
+/** torch's own rows/s for the MLP at a batch of 64 rows, in one process, one thread (format_direct.py): the limit. */
+const torchDirect =
+  (torchPython: string, modelPath: string): Load =>
+  async () => {
+    const r = await run([torchPython, join(import.meta.dir, "format_direct.py"), "torchscript", modelPath, "-", String(ROWS)], {
+      cwd: ROOT,
+      env: { OMP_NUM_THREADS: "1" },
+      timeoutMs: 120_000,
+    });
+    if (r.code !== 0) throw new Error(`format_direct.py exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    const rowsPerSec = (JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>)[String(ROWS)]!;
+    return { requests: Math.round((rowsPerSec * 2) / ROWS), errors: 0, seconds: 2, rowsPerSec, p50Ms: 0, p99Ms: 0 };
+  };
 
 function writeReport(
   out: string,
@@ -388,6 +448,12 @@ function writeReport(
       goal: 1,
       measured: ratio(rate("clipper", "gRPC"), rate("clipper", "REST JSON (V2)")),
       before: ratio(rate("clipper (before)", "gRPC"), rate("clipper (before)", "REST JSON (V2)")),
+    },
+    {
+      name: "TorchScript MLP: clipper REST binary ÷ torch's own (batch 64)",
+      goal: 0.75,
+      measured: ratio(rate("clipper", "TorchScript MLP, REST binary"), rate("torch (direct)", "TorchScript MLP, in-process")),
+      before: ratio(rate("clipper (before)", "TorchScript MLP, REST binary"), rate("torch (direct)", "TorchScript MLP, in-process")),
     },
     {
       name: "clipper gRPC ÷ MLServer gRPC",
