@@ -8,6 +8,7 @@
 import { createServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { loadSync, type MethodDefinition } from "@grpc/proto-loader";
 import { extract } from "../runtime/embedded.ts";
+import { decodeInferRequest, MalformedMessage } from "./infer-request.ts";
 import { MessageReader } from "./message-reader.ts";
 import protoSource from "./grpc_predict_v2.proto" with { type: "text" };
 import { type CallInfo, type GrpcDeps, grpcService, type UnaryHandler } from "./service.ts";
@@ -23,6 +24,7 @@ export interface GrpcServer {
 }
 
 const SERVICE = "inference.GRPCInferenceService";
+const INFER_PATH = `/${SERVICE}/ModelInfer`;
 type Method = MethodDefinition<unknown, unknown> & { readonly handler: UnaryHandler };
 
 export async function startGrpc(deps: GrpcDeps, opts: { host: string; port: number; dataDir: string; maxMessageBytes: number }): Promise<GrpcServer> {
@@ -132,6 +134,14 @@ async function answer(stream: ServerHttp2Stream, body: Buffer, method: Method, c
 /** The one message of a unary call (its length checked by the reader); INVALID_ARGUMENT when the protobuf is wrong. */
 function decode(body: Buffer, method: Method): unknown {
   if (body[0] !== 0) throw new GrpcFailure(GrpcStatus.UNIMPLEMENTED, "compressed messages are not supported (send with grpc-encoding identity)");
+  if (method.path === INFER_PATH) {
+    // Typed contents as typed arrays, without a generic object per element; anything odd gets the generic decoder's say.
+    try {
+      return decodeInferRequest(body.subarray(5));
+    } catch (err) {
+      if (!(err instanceof MalformedMessage)) throw err;
+    }
+  }
   try {
     return method.requestDeserialize(body.subarray(5));
   } catch (err) {
