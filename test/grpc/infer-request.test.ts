@@ -11,7 +11,6 @@ const definition = loadSync(join(import.meta.dir, "../../src/grpc/grpc_predict_v
   defaults: false,
   oneofs: true,
 });
-// biome-ignore lint/suspicious/noExplicitAny: the generated method's serializers
 const infer = (definition["inference.GRPCInferenceService"] as any).ModelInfer;
 const plain = (v: unknown): unknown => (ArrayBuffer.isView(v) && !(v instanceof Uint8Array) ? Array.from(v as unknown as ArrayLike<number>) : v);
 
