@@ -6,17 +6,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { FIXTURES, fetchJson, type Server, shutdown, startServer } from "./harness.ts";
+import { bytesOutput, v2Grpc, type V2GrpcClient } from "./oip/grpc-client.ts";
 
 let server: Server;
+let grpc: V2GrpcClient;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ grpc: true });
+  grpc = v2Grpc(server.grpcAddress!);
   // The Node module answers the sum of each row: it sees the values as the runtime got them.
   for (const type of ["doubles", "floats", "integers"]) {
     await server.cliOk("deploy", join(FIXTURES, "pair_model.mjs"), "--name", `pair-${type}`, "--input-type", type, "--slo-micros", "10000000");
   }
 }, 120_000);
-afterAll(() => shutdown(server));
+afterAll(async () => {
+  grpc?.close();
+  await shutdown(server);
+});
 
 /** Little-endian bytes of `values` as `datatype`. */
 function encode(datatype: string, values: number[]): Buffer {
@@ -128,6 +134,36 @@ describe("binary V2 tensors", () => {
     for (const binaryOut of [false, true]) {
       expect(await infer(`pair-${type}`, datatype, rows, { binaryIn: true, binaryOut })).toEqual(json);
       expect(await infer(`pair-${type}`, jsonType, rows, { binaryIn: false, binaryOut })).toEqual(json);
+    }
+  });
+
+  it.each(CASES)("a %s app answers %s over gRPC, raw or typed contents, as it answers the rows in JSON", async (type, datatype, rows) => {
+    const jsonType = datatype === "FP16" ? "FP32" : datatype;
+    const json = await infer(`pair-${type}`, jsonType, rows, { binaryIn: false, binaryOut: false });
+    const FIELD: Record<string, string> = {
+      FP64: "fp64_contents",
+      FP32: "fp32_contents",
+      INT8: "int_contents",
+      INT16: "int_contents",
+      INT32: "int_contents",
+      INT64: "int64_contents",
+      UINT8: "uint_contents",
+      UINT16: "uint_contents",
+      UINT32: "uint_contents",
+      UINT64: "uint64_contents",
+      BOOL: "bool_contents",
+    };
+    const input = { name: "input", datatype, shape: [rows.length, rows[0]!.length] };
+    const flat = rows.flat();
+    const calls = [{ model_name: `pair-${type}`, inputs: [input], raw_input_contents: [encode(datatype, flat)] }];
+    if (FIELD[datatype])
+      calls.push({
+        model_name: `pair-${type}`,
+        inputs: [{ ...input, contents: { [FIELD[datatype]!]: datatype === "BOOL" ? flat.map((v) => v === 1) : flat } }],
+      } as never);
+    for (const call of calls) {
+      const res = await grpc.call("ModelInfer", call);
+      expect(res.ok && bytesOutput(res.value.raw_output_contents[0])).toEqual(json.outputs!);
     }
   });
 
