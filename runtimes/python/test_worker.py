@@ -146,8 +146,14 @@ class WorkerTest(unittest.TestCase):
 PICKY = """
 import math
 
+CALLS = 0
+
 def predict(inputs):
+    global CALLS
+    CALLS += 1
     first = inputs[0][0]
+    if first == 77:
+        return [str(CALLS - 1)] * len(inputs)
     if first == 99:
         return ["only one"]
     if first == 98:
@@ -217,6 +223,21 @@ class RowErrorsTest(unittest.TestCase):
         reply = self.predict([[13, i] for i in range(64)], 2)
         self.assertEqual(len(reply["row_errors"]), 64)
         self.assertEqual(reply["outputs"], [None] * 64)
+
+    def calls(self):
+        """How many times the model was called before this ask."""
+        return int(self.predict([[77, 0]], 2)["outputs"][0])
+
+    def test_version_2_tries_rows_that_raised_alone_before_on_their_own_first(self):
+        rows = [[20 + i, 1] for i in range(40)]
+        rows[5][0], rows[30][0] = 13, 13
+        first = self.predict(rows, 2)
+        before = self.calls()
+        again = self.predict(rows, 2)
+        # The batch once, the 38 other rows together, each known raising row alone: 4 calls, not ~12 by halves.
+        self.assertEqual(self.calls() - before - 1, 4)
+        self.assertEqual(again["row_errors"], first["row_errors"])
+        self.assertEqual(again["outputs"], first["outputs"])
 
     def test_version_1_gets_one_error_for_the_batch(self):
         reply = self.predict([[1, 1], [13, 1]], 1)
