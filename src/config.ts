@@ -1,4 +1,5 @@
 /** Server configuration: defaults → CLIPPER_* environment → flags, then frozen and passed down. */
+import { totalmem } from "node:os";
 import { resolve } from "node:path";
 
 export interface ServerConfig {
@@ -16,6 +17,8 @@ export interface ServerConfig {
   readonly python: string;
   /** Number of predictions kept in the LRU cache; 0 turns the cache off. */
   readonly cacheEntries: number;
+  /** Bytes the prediction cache may hold (keys and answers, estimated); 0 turns it off. */
+  readonly cacheBytes: number;
   /** Upper bound for the adaptive batch size (rows). */
   readonly maxBatchSize: number;
   /** How long a replica may take to load its model. */
@@ -57,6 +60,7 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   maxArtifactBytes: "CLIPPER_MAX_ARTIFACT_BYTES",
   python: "CLIPPER_PYTHON",
   cacheEntries: "CLIPPER_CACHE_ENTRIES",
+  cacheBytes: "CLIPPER_CACHE_BYTES",
   maxBatchSize: "CLIPPER_MAX_BATCH_SIZE",
   replicaStartTimeoutMs: "CLIPPER_REPLICA_START_TIMEOUT_MS",
   shutdownGraceMs: "CLIPPER_SHUTDOWN_GRACE_MS",
@@ -81,6 +85,7 @@ const DEFAULTS: ServerConfig = {
   maxArtifactBytes: 1024 * 1024 * 1024,
   python: "",
   cacheEntries: 65536,
+  cacheBytes: defaultCacheBytes(),
   maxBatchSize: 1024,
   replicaStartTimeoutMs: 60_000,
   shutdownGraceMs: 10_000,
@@ -94,6 +99,11 @@ const DEFAULTS: ServerConfig = {
   logLevel: "info",
   token: "",
 };
+
+/** The prediction cache's default byte bound: 1/16 of the machine's memory, at most 1 GiB. */
+function defaultCacheBytes(): number {
+  return Math.min(2 ** 30, Math.floor(totalmem() / 16));
+}
 
 function toInt(name: string, raw: string | number, min: number, max: number): number {
   const n = typeof raw === "number" ? raw : Number(raw);
@@ -128,6 +138,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     // "" when not given: the server chooses one at start (src/runtime/runtime-python.ts).
     python: String(pick("python")),
     cacheEntries: intOf("cacheEntries", 0, 10_000_000),
+    cacheBytes: intOf("cacheBytes", 0, 2 ** 50),
     maxBatchSize: intOf("maxBatchSize", 1, 100_000),
     replicaStartTimeoutMs: intOf("replicaStartTimeoutMs", 100, 3_600_000),
     shutdownGraceMs: intOf("shutdownGraceMs", 0, 3_600_000),

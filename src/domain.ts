@@ -8,8 +8,21 @@ export type InputType = "integers" | "floats" | "doubles" | "strings" | "bytes";
 
 export const INPUT_TYPES: readonly InputType[] = ["integers", "floats", "doubles", "strings", "bytes"];
 
-/** One validated input: numbers for numeric types, a string for strings, bytes for bytes. */
-export type Row = number[] | string | Uint8Array;
+/** A row of numbers held as the bytes it arrived in (a binary V2 tensor of the app's own datatype): never expanded. */
+export type TypedRow = Float64Array | Float32Array | Int32Array;
+
+/** One validated input: numbers for numeric types (a list, or a typed view), a string for strings, bytes for bytes. */
+export type Row = number[] | TypedRow | string | Uint8Array;
+
+/** The number of values of a numeric row, or undefined for a string or bytes row. */
+export function numericWidth(row: Row | undefined): number | undefined {
+  return Array.isArray(row) || row instanceof Float64Array || row instanceof Float32Array || row instanceof Int32Array ? row.length : undefined;
+}
+
+/** A runtime's error for one row (the model raised on it alone), standing in the outputs where that row's prediction would be. */
+export class RowFailure {
+  constructor(readonly reason: string) {}
+}
 
 /** `name:version`: how one model version is named everywhere (queues, metrics, replica ids). */
 export const modelKey = (name: string, version: string): string => `${name}:${version}`;

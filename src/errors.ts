@@ -94,6 +94,12 @@ export class OverloadedError extends ServeError {
   }
 }
 
+/**
+ * The model broke the output contract (fewer or more outputs than inputs, a string or a map for a batch, None,
+ * NaN): the model's fault whatever the rows, so the batch is answered the default with it, never split.
+ */
+export class ModelContractError extends RuntimeFailure {}
+
 /** Something outside the request failed: a package index during an environment build, a container engine. */
 export class UpstreamFailure extends ServeError {
   constructor(code: string, message: string, detail?: string) {

@@ -40,10 +40,10 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
   const config: ServerConfig = Object.freeze({ ...given, python });
   const token = loadOrCreateToken(config.dataDir, config.token || undefined);
   const registry = new Registry(join(config.dataDir, "registry.db"));
-  const cache = new PredictionCache(config.cacheEntries);
+  const cache = new PredictionCache(config.cacheEntries, config.cacheBytes);
   // The scrape-time gauges read the runtime manager (only when scraped), which reports batches to the metrics.
   const metrics: Metrics = new Metrics({
-    cache: () => ({ hits: cache.hits, misses: cache.misses, entries: cache.size }),
+    cache: () => ({ hits: cache.hits, misses: cache.misses, entries: cache.size, bytes: cache.bytes }),
     queues: () => runtimes.queues(),
     replicas: () => runtimes.replicas().map((r) => ({ model: r.key, state: r.replica.state as string })),
     restarts: () => runtimes.restartCounts(),
@@ -60,6 +60,7 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
         maxQueuedRows: config.maxQueuedRows,
         ...(model.options.predictTimeoutMs ? { hangOverrideMs: model.options.predictTimeoutMs } : {}),
       }),
+    logger,
   );
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));

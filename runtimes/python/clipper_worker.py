@@ -1,7 +1,9 @@
 """clipper's Python runtime: loads one model artifact and answers predict frames on stdin/stdout.
 
-Protocol version 1 (docs/runtime-protocol.md): each frame is a 4-byte little-endian length and one
+Protocol version 2 (docs/runtime-protocol.md): each frame is a 4-byte little-endian length and one
 msgpack map. stdout carries frames only; anything the model prints goes to stderr, the replica's log.
+A version 2 predict that raises is retried by halves here, in-process, and answered with one result
+holding an output or an error per row; a version 1 predict (an older server) gets one error for the batch.
 """
 
 import argparse
@@ -13,7 +15,13 @@ import sys
 import time
 import traceback
 
-PROTOCOL_VERSION = 1
+# The newest version spoken (frames before the hello are version 1). CLIPPER_RUNTIME_PROTOCOL=1 makes the
+# runtime announce version 1, so the server isolates failed batches itself (how scripts/bench --faults compares).
+PROTOCOL_VERSION = 1 if os.environ.get("CLIPPER_RUNTIME_PROTOCOL") == "1" else 2
+ROW_ERRORS_VERSION = 2
+# A batch that has failed this many single rows and answered none is taken to raise on everything: the rest of
+# it fails at once instead of being split row by row (each split costs a call of the model).
+ALL_FAILING_AFTER_ROWS = 8
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 
 # Keep the real stdout for frames, then point fd 1 at stderr so stray prints cannot corrupt the pipe.
@@ -49,8 +57,9 @@ def die_with_parent():
         pass  # not Linux: stdin closing still ends the loop
 
 
-def send(message):
-    message["v"] = PROTOCOL_VERSION
+def send(message, version=1):
+    """Writes one frame; an answer carries the version of the frame it answers (a hello is version 1)."""
+    message["v"] = version
     body = msgpack.packb(message, use_bin_type=True)
     _frames_out.write(struct.pack("<I", len(body)) + body)
 
@@ -157,12 +166,27 @@ def to_json(value):
     return value
 
 
-def to_output(value):
+class ContractError(Exception):
+    """The model broke the output contract (not one output per input, None, NaN): the model's fault, not the input's."""
+
+
+def _inputs(n):
+    return f"{n} input{'' if n == 1 else 's'}"
+
+
+def to_output(value, i, n):
     """One row's prediction as Clipper's clients expect: a string, or a JSON-able list/dict."""
+    if value is None:
+        raise ContractError(f"returned nothing (None) for input {i + 1} of {n}")
+    if isinstance(value, float) and value != value:
+        raise ContractError(f"returned NaN for input {i + 1} of {n}")
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
-        return str(value.item())
+        item = value.item()
+        if isinstance(item, float) and item != item:
+            raise ContractError(f"returned NaN for input {i + 1} of {n}")
+        return str(item)
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     if isinstance(value, dict):
@@ -172,14 +196,37 @@ def to_output(value):
     return str(value)
 
 
-def to_outputs(result):
-    """All rows' outputs; a 1-D numeric or string array (the common classifier case) in one pass."""
+def _not_a_batch(result, n):
+    """Why `result` cannot be the outputs of n inputs, or None."""
+    if result is None:
+        return f"returned nothing (None) for {_inputs(n)}"
+    if isinstance(result, (str, bytes)):
+        return f"returned a single string for {_inputs(n)}"
+    if isinstance(result, dict):
+        return f"returned a dict for {_inputs(n)}"
+    if isinstance(result, np.ndarray) and result.ndim == 0:
+        return f"returned a single value for {_inputs(n)}"
+    if not hasattr(result, "__len__"):
+        return f"returned a {type(result).__name__} for {_inputs(n)}"
+    if len(result) != n:
+        return f"returned {len(result)} output{'' if len(result) == 1 else 's'} for {_inputs(n)}"
+    return None
+
+
+def to_outputs(result, n):
+    """All rows' outputs, checked against the contract; a 1-D numeric or string array in one pass."""
+    broken = _not_a_batch(result, n)
+    if broken:
+        raise ContractError(broken)
     if isinstance(result, np.ndarray):
+        if result.dtype.kind == "f" and np.isnan(result).any():
+            row = int(np.argwhere(np.isnan(result))[0][0])
+            raise ContractError(f"returned NaN for input {row + 1} of {n}")
         if result.ndim == 1 and result.dtype.kind in "iubfU":
             return [str(v) for v in result.tolist()]
         if result.ndim == 2:
             return result.tolist()
-    return [to_output(v) for v in result]
+    return [to_output(v, i, n) for i, v in enumerate(result)]
 
 
 def to_batch(msg):
@@ -193,31 +240,106 @@ def to_batch(msg):
     return [np.asarray(row, dtype=np.float64) for row in inputs]
 
 
-def predict(method, msg, as_list):
+def predict(method, msg, as_list, isolate):
+    """Outputs of one batch and the model's time. With `isolate` (a version 2 frame) a batch that raises is
+    retried by halves in-process: the answer then holds `row_errors` ([row, message]) and nil in their place.
+    A broken output contract raises ContractError either way: it is never isolated."""
     batch = to_batch(msg)
     if as_list and isinstance(batch, np.ndarray):
         batch = list(batch)
     started = time.perf_counter()
-    result = method(batch)
-    micros = int((time.perf_counter() - started) * 1e6)
-    outputs = to_outputs(result)
-    if len(outputs) != len(batch):
-        raise ValueError(f"predict returned {len(outputs)} outputs for {len(batch)} inputs")
-    return outputs, micros
+    try:
+        outputs, errors = to_outputs(method(batch), len(batch)), None
+    except ContractError:
+        raise
+    except Exception:
+        if not isolate or len(batch) == 1:
+            raise
+        outputs, errors = isolate_rows(method, batch, sys.exc_info()[1])
+    return outputs, int((time.perf_counter() - started) * 1e6), errors
+
+
+def error_message(err):
+    return f"{type(err).__name__}: {err}"
+
+
+# Rows that raised alone lately (by their bytes or text): when a batch raises again, they are tried alone first
+# and the rest in one call, instead of finding them again by halves (a few calls of the model, not ~2·log2).
+_suspects = {}
+MAX_SUSPECTS = 4096
+
+
+def row_key(row):
+    if isinstance(row, np.ndarray):
+        return row.tobytes()
+    if isinstance(row, (str, bytes)):
+        return row
+    try:
+        return np.asarray(row, dtype=np.float64).tobytes()
+    except (TypeError, ValueError):
+        return None
+
+
+def _take(batch, idx):
+    return batch[idx] if isinstance(batch, np.ndarray) else [batch[i] for i in idx]
+
+
+def isolate_rows(method, batch, first_error):
+    """Finds the rows of a raising batch that raise alone, without round trips: rows that raised alone before
+    are tried alone and the others together; a part that raises is split in halves (depth first) until
+    single rows remain. Every other row keeps its output."""
+    n = len(batch)
+    outputs, errors = [None] * n, []
+    keys = [row_key(r) for r in batch]
+    suspects = [i for i in range(n) if keys[i] in _suspects] if _suspects else []
+    if suspects and len(suspects) < n:
+        taken = set(suspects)
+        pending = [([i for i in range(n) if i not in taken], None)] + [([i], None) for i in suspects]
+    else:
+        pending = [(list(range(n)), first_error)]
+    succeeded = False
+    while pending:
+        idx, err = pending.pop()
+        if err is None:
+            try:
+                for i, out in zip(idx, to_outputs(method(_take(batch, idx)), len(idx)), strict=True):
+                    outputs[i] = out
+                succeeded = True
+                if len(idx) == 1:
+                    _suspects.pop(keys[idx[0]], None)
+                continue
+            except ContractError:
+                raise
+            except Exception as part_err:  # noqa: BLE001 - the model raised on this part: split it again
+                err = part_err
+        if len(idx) == 1 or (not succeeded and len(errors) >= ALL_FAILING_AFTER_ROWS):
+            log_failure(err)
+            errors.extend([i, error_message(err)] for i in idx)
+            if len(idx) == 1 and keys[idx[0]] is not None:
+                if len(_suspects) >= MAX_SUSPECTS:
+                    _suspects.clear()
+                _suspects[keys[idx[0]]] = None
+            continue
+        mid = len(idx) // 2
+        pending.append((idx[mid:], None))
+        pending.append((idx[:mid], None))
+    errors.sort()
+    return outputs, errors
 
 
 _failures_logged = {}
 
 
-def log_failure(message):
-    """The traceback of a batch's exception, once per distinct message: the server splits a failed batch
-    to isolate the rows that raise, so one bad row raises several times, and a log line per time costs."""
+def log_failure(err):
+    """The traceback of a batch's exception, once per distinct message: a failed batch is split to isolate
+    the rows that raise, so one bad row raises several times, and a log line per time costs."""
+    message = error_message(err)
     seen = _failures_logged.get(message, 0)
     _failures_logged[message] = seen + 1
     if seen == 0:
         if len(_failures_logged) > 1000:
             _failures_logged.clear()
-        traceback.print_exc()
+        traceback.print_exception(type(err), err, err.__traceback__)
     elif seen & (seen + 1) == 0:  # 1, 3, 7, 15, ... repeats: the log grows with the log of the count
         print(f"the model raised again ({seen + 1} times): {message}", file=sys.stderr)
 
@@ -322,18 +444,34 @@ def main():
         if msg is None or msg.get("type") == "shutdown":
             return
         kind, mid = msg.get("type"), msg.get("id", 0)
+        version = min(msg.get("v", 1), PROTOCOL_VERSION)
         if kind == "ping":
-            send({"type": "pong", "id": mid})
+            send({"type": "pong", "id": mid}, version)
         elif kind == "predict":
-            try:
-                outputs, micros = predict(method, msg, as_list)
-                send({"type": "result", "id": mid, "outputs": outputs, "predict_micros": micros})
-            except Exception as err:  # noqa: BLE001 - a failed batch is answered, not fatal
-                message = f"{type(err).__name__}: {err}"
-                log_failure(message)
-                send({"type": "error", "id": mid, "message": message})
+            answer(method, msg, as_list, mid, version)
         else:
-            send({"type": "error", "id": mid, "message": f"unknown message type {kind!r}"})
+            send({"type": "error", "id": mid, "message": f"unknown message type {kind!r}"}, version)
+
+
+_contract_logged = set()
+
+
+def answer(method, msg, as_list, mid, version):
+    """Answers one predict frame: a result (with per-row errors under version 2), or an error for the batch."""
+    try:
+        outputs, micros, errors = predict(method, msg, as_list, version >= ROW_ERRORS_VERSION)
+        reply = {"type": "result", "id": mid, "outputs": outputs, "predict_micros": micros}
+        if errors:
+            reply["row_errors"] = errors
+        send(reply, version)
+    except ContractError as err:
+        if str(err) not in _contract_logged and len(_contract_logged) < 1000:
+            _contract_logged.add(str(err))
+            print(f"the model broke the output contract: it {err}", file=sys.stderr)
+        send({"type": "error", "id": mid, "message": str(err), "contract": True}, version)
+    except Exception as err:  # noqa: BLE001 - a failed batch is answered, not fatal
+        log_failure(err)
+        send({"type": "error", "id": mid, "message": error_message(err)}, version)
 
 
 if __name__ == "__main__":

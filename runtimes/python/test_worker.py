@@ -1,4 +1,4 @@
-"""The runtime side of protocol version 1: drives clipper_worker.py over real pipes with msgpack frames."""
+"""The runtime side of protocol versions 1 and 2: drives clipper_worker.py over real pipes with msgpack frames."""
 
 import os
 import pickle
@@ -52,15 +52,16 @@ class WorkerTest(unittest.TestCase):
         self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
         return proc
 
-    def ask(self, proc, msg):
-        proc.stdin.write(frame({"v": 1, **msg}))
+    def ask(self, proc, msg, v=1):
+        proc.stdin.write(frame({"v": v, **msg}))
         proc.stdin.flush()
         return read(proc.stdout)
 
     def test_hello_then_packed_predict_matches_sklearn(self):
         proc = self.start()
         hello = read(proc.stdout)
-        self.assertEqual((hello["v"], hello["type"], hello["runtime"]["protocol"]), (1, "hello", 1))
+        # The hello is a version 1 frame (an older server reads it) announcing version 2.
+        self.assertEqual((hello["v"], hello["type"], hello["runtime"]["protocol"]), (1, "hello", 2))
         rows = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
         reply = self.ask(
             proc,
@@ -138,6 +139,124 @@ class WorkerTest(unittest.TestCase):
         proc.stdin.write(frame({"v": 1, "type": "shutdown", "id": 0}))
         proc.stdin.flush()
         self.assertEqual(proc.wait(timeout=10), 0)
+
+
+# A module model for the per-row and contract tests: raises on rows starting with 13; breaks the output
+# contract in the way its first row's first value names.
+PICKY = """
+import math
+
+CALLS = 0
+
+def predict(inputs):
+    global CALLS
+    CALLS += 1
+    first = inputs[0][0]
+    if first == 77:
+        return [str(CALLS - 1)] * len(inputs)
+    if first == 99:
+        return ["only one"]
+    if first == 98:
+        return "a string"
+    if first == 97:
+        return {"a": 1}
+    if first == 96:
+        return None
+    if first == 95:
+        return [math.nan] * len(inputs)
+    for row in inputs:
+        if row[0] == 13:
+            raise ValueError("13 is not a valid first value")
+    return [str(int(sum(row))) for row in inputs]
+"""
+
+
+class RowErrorsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.path = os.path.join(cls.tmp.name, "picky.py")
+        with open(cls.path, "w") as f:
+            f.write(PICKY)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, WORKER, "--artifact", self.path, "--module"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        proc = self.proc
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
+        self.assertEqual(read(proc.stdout)["runtime"]["protocol"], 2)
+
+    def predict(self, rows, v):
+        data = np.asarray(rows, dtype="<f8")
+        msg = {
+            "v": v,
+            "type": "predict",
+            "id": 9,
+            "input_type": "doubles",
+            "shape": list(data.shape),
+            "dtype": "f8",
+            "data": data.tobytes(),
+        }
+        self.proc.stdin.write(frame(msg))
+        self.proc.stdin.flush()
+        return read(self.proc.stdout)
+
+    def test_version_2_answers_one_result_with_an_error_per_raising_row(self):
+        rows = [[i, 1] for i in range(20)]
+        rows[13][0], rows[3][0] = 13, 13
+        reply = self.predict(rows, 2)
+        self.assertEqual((reply["v"], reply["type"], reply["id"]), (2, "result", 9))
+        self.assertEqual(
+            reply["row_errors"], [[3, "ValueError: 13 is not a valid first value"], [13, "ValueError: 13 is not a valid first value"]]
+        )
+        self.assertEqual(reply["outputs"], [None if i in (3, 13) else str(r[0] + 1) for i, r in enumerate(rows)])
+
+    def test_version_2_fails_the_rest_at_once_when_every_row_raises(self):
+        reply = self.predict([[13, i] for i in range(64)], 2)
+        self.assertEqual(len(reply["row_errors"]), 64)
+        self.assertEqual(reply["outputs"], [None] * 64)
+
+    def calls(self):
+        """How many times the model was called before this ask."""
+        return int(self.predict([[77, 0]], 2)["outputs"][0])
+
+    def test_version_2_tries_rows_that_raised_alone_before_on_their_own_first(self):
+        rows = [[20 + i, 1] for i in range(40)]
+        rows[5][0], rows[30][0] = 13, 13
+        first = self.predict(rows, 2)
+        before = self.calls()
+        again = self.predict(rows, 2)
+        # The batch once, the 38 other rows together, each known raising row alone: 4 calls, not ~12 by halves.
+        self.assertEqual(self.calls() - before - 1, 4)
+        self.assertEqual(again["row_errors"], first["row_errors"])
+        self.assertEqual(again["outputs"], first["outputs"])
+
+    def test_version_1_gets_one_error_for_the_batch(self):
+        reply = self.predict([[1, 1], [13, 1]], 1)
+        self.assertEqual((reply["v"], reply["type"], reply["message"]), (1, "error", "ValueError: 13 is not a valid first value"))
+        self.assertNotIn("contract", reply)
+
+    def test_a_broken_output_contract_is_a_contract_error_never_isolated(self):
+        cases = {
+            99: "returned 1 output for 2 inputs",
+            98: "returned a single string for 2 inputs",
+            97: "returned a dict for 2 inputs",
+            96: "returned nothing (None) for 2 inputs",
+            95: "returned NaN for input 1 of 2",
+        }
+        for first, message in cases.items():
+            for v in (1, 2):
+                with self.subTest(first=first, v=v):
+                    reply = self.predict([[first, 1], [13, 1]], v)
+                    self.assertEqual((reply["type"], reply["message"], reply["contract"]), ("error", message, True))
 
 
 if __name__ == "__main__":

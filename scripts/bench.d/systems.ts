@@ -63,6 +63,7 @@ export async function startClipper(
   tag: string,
   cacheOff: boolean,
   grpcPort = 0,
+  env: Record<string, string> = {},
 ): Promise<{ service: Service; queryUrl: string; mgmtUrl: string }> {
   const [q, m] = [await freePort(), await freePort()];
   const dataDir = join(ctx.work, `data-${tag}`);
@@ -83,7 +84,7 @@ export async function startClipper(
     ],
     {
       cwd: ctx.root,
-      env: { CLIPPER_PYTHON: ctx.python, CLIPPER_TOKEN: ctx.token },
+      env: { CLIPPER_PYTHON: ctx.python, CLIPPER_TOKEN: ctx.token, ...env },
       logPath: join(ctx.work, `${tag}.log`),
     },
   );

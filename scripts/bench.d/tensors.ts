@@ -1,8 +1,10 @@
 /**
- * scripts/bench --tensors: rows/s for [64, 5] FP64 tensors at 16 concurrent callers, clipper over V2 REST
- * JSON, REST binary tensor data and gRPC (cache off, 1 Python replica), beside MLServer's REST and gRPC on the
- * same pickle. REST load comes from fetch in this Bun process, gRPC load from grpcio (grpc_load.py), the same for both systems.
- * Writes tensors.md and tensors.json.
+ * scripts/bench --tensors: rows/s for [64, 5] FP64 tensors at 16 concurrent callers, clipper over its own REST
+ * JSON (`input_batch`), V2 REST JSON, REST binary tensor data and gRPC (cache off, 1 Python replica), beside
+ * MLServer's REST and gRPC on the same pickle; with `--before BINARY`, an older clipper binary beside it (the
+ * before/after of a change), and with `--rounds N`, every point loaded once per round in turn (interleaved)
+ * and the median kept. REST load comes from fetch in this Bun process, gRPC load from grpcio (grpc_load.py),
+ * the same for every system. Writes tensors.md and tensors.json.
  */
 import { credentials, loadPackageDefinition, type Client, type GrpcObject, type ServiceClientConstructor } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
@@ -86,6 +88,7 @@ const BATCHES: Row[][] = (() => {
   return Array.from({ length: 100 }, (_, i) => rows.slice(i * ROWS, (i + 1) * ROWS));
 })();
 
+const inputBatchBodies = BATCHES.map((b) => JSON.stringify({ input_batch: b }));
 const jsonBodies = BATCHES.map((b) => JSON.stringify({ inputs: [{ name: "input", shape: [ROWS, 5], datatype: "FP64", data: b.flat() }] }));
 const rawTensors = BATCHES.map((b) => Buffer.from(new Float64Array(b.flat()).buffer));
 /** What Triton's HTTP client sends by default: the tensor as binary data, and binary outputs asked for. */
@@ -108,6 +111,11 @@ const restJson =
   (url: string): Call =>
   async (i) =>
     expectOk(await fetch(url, { method: "POST", body: jsonBodies[i], headers: { "content-type": "application/json" } }));
+
+const restInputBatch =
+  (url: string): Call =>
+  async (i) =>
+    expectOk(await fetch(url, { method: "POST", body: inputBatchBodies[i], headers: { "content-type": "application/json" } }));
 
 const restBinary =
   (url: string): Call =>
@@ -196,11 +204,11 @@ async function measure(
   system: string,
   transport: string,
   load: Load,
-  o: { durationSec: number; warmupSec: number },
+  o: { durationSec: number; warmupSec: number; quietMs: number },
   pid: number,
   defaults: () => Promise<number> = async () => 0,
 ): Promise<Point> {
-  await waitQuiet(20_000);
+  await waitQuiet(o.quietMs);
   if (o.warmupSec > 0) await load(o.warmupSec);
   const before = await defaults();
   const cpuBefore = serviceCpu(pid);
@@ -224,6 +232,45 @@ async function measure(
   return point;
 }
 
+/** One point to load in every round: how, and where its CPU and default rows are read. */
+interface Plan {
+  readonly system: string;
+  readonly transport: string;
+  readonly load: Load;
+  readonly pid: number;
+  readonly defaults?: () => Promise<number>;
+}
+
+/** A clipper server with HR deployed, and the points that load it. */
+async function clipperPlans(ctx: Context, tag: string, system: string, benchPython: string): Promise<{ plans: Plan[]; stop: () => Promise<void> }> {
+  const grpcPort = await freePort();
+  const { service, queryUrl, mgmtUrl } = await startClipper(ctx, tag, true, grpcPort);
+  try {
+    await deployHr(ctx, mgmtUrl);
+    await waitFor("clipper's first prediction", () => predictsOk(queryUrl), 30_000, 20, service);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  const infer = `${queryUrl}/v2/models/hr/infer`;
+  const client = new Service(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  const defaults = () => clipperDefaults(queryUrl);
+  const grpcLoad = benchPython ? pythonGrpcLoad(benchPython, `127.0.0.1:${grpcPort}`, "hr") : fetchLoad(grpcInfer(client, "hr", false));
+  const plan = (transport: string, load: Load): Plan => ({ system, transport, load, pid: service.pid, defaults });
+  return {
+    plans: [
+      plan("REST JSON input_batch", fetchLoad(restInputBatch(`${queryUrl}/hr/predict`))),
+      plan("REST JSON (V2)", fetchLoad(restJson(infer))),
+      plan("REST binary", fetchLoad(restBinary(infer))),
+      plan("gRPC", grpcLoad),
+    ],
+    stop: async () => {
+      client.close();
+      await service.stop();
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
@@ -232,19 +279,29 @@ async function main(): Promise<void> {
       out: { type: "string" },
       duration: { type: "string" },
       warmup: { type: "string" },
+      rounds: { type: "string" },
+      before: { type: "string" },
+      "grpc-python": { type: "string" },
+      "torch-python": { type: "string" },
       "no-mlserver": { type: "boolean" },
     },
   });
-  const o = { durationSec: Number(values.duration ?? 10), warmupSec: Number(values.warmup ?? 2) };
+  const rounds = Number(values.rounds ?? 1);
+  const o = { durationSec: Number(values.duration ?? 10), warmupSec: Number(values.warmup ?? 2), rounds, quietMs: rounds > 1 ? 3000 : 20_000 };
   const out = resolve(values.out ?? join(ROOT, "bench"));
   installCleanup();
   const work = mkdtempSync(join(tmpdir(), "clipper-bench-tensors-"));
+  const stops: (() => Promise<void>)[] = [];
   try {
     const bin = join(ROOT, "clipper");
     if (!existsSync(bin)) throw new Error("no ./clipper: run scripts/build first");
-    const clipperBin = join(work, "clipper");
-    copyFileSync(bin, clipperBin);
-    chmodSync(clipperBin, 0o755);
+    const copy = (from: string, name: string) => {
+      const to = join(work, name);
+      copyFileSync(from, to);
+      chmodSync(to, 0o755);
+      return to;
+    };
+    const clipperBin = copy(bin, "clipper");
     const python = join(ROOT, ".venv/bin/python");
     const modelPath = await trainModel(ROOT, python, join(work, "hr.pkl"));
     let benchPython = "";
@@ -264,62 +321,155 @@ async function main(): Promise<void> {
       mlserverBatch: { maxBatchSize: 64, maxBatchTimeSec: 0.002 },
       token: "bench-token-0123456789abcdef",
     };
-    const points: Point[] = [];
-
-    const grpcPort = await freePort();
-    const { service, queryUrl, mgmtUrl } = await startClipper(ctx, "tensors", true, grpcPort);
-    try {
-      await deployHr(ctx, mgmtUrl);
-      await waitFor("clipper's first prediction", () => predictsOk(queryUrl), 30_000, 20, service);
-      const infer = `${queryUrl}/v2/models/hr/infer`;
-      const client = new Service(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-      const defaults = () => clipperDefaults(queryUrl);
-      points.push(await measure("clipper", "REST JSON", fetchLoad(restJson(infer)), o, service.pid, defaults));
-      points.push(await measure("clipper", "REST binary", fetchLoad(restBinary(infer)), o, service.pid, defaults));
-      const grpcLoad = benchPython ? pythonGrpcLoad(benchPython, `127.0.0.1:${grpcPort}`, "hr") : fetchLoad(grpcInfer(client, "hr", false));
-      points.push(await measure("clipper", "gRPC", grpcLoad, o, service.pid, defaults));
-      client.close();
-    } finally {
-      await service.stop();
+    // Without MLServer's venv, the gRPC load may still come from grpcio: a Python with grpcio and tritonclient[grpc].
+    const loadPython = benchPython || (values["grpc-python"] ? resolve(values["grpc-python"]) : "");
+    const plans: Plan[] = [];
+    const after = await clipperPlans(ctx, "tensors", "clipper", loadPython);
+    stops.push(after.stop);
+    plans.push(...after.plans);
+    if (values.before) {
+      const before = await clipperPlans(
+        { ...ctx, clipperBin: copy(resolve(values.before), "clipper-before") },
+        "tensors-before",
+        "clipper (before)",
+        loadPython,
+      );
+      stops.push(before.stop);
+      plans.push(...before.plans);
     }
-
+    if (values["torch-python"]) {
+      // The TorchScript MLP point: replicas on a Python with torch (.venv-frameworks), the same binaries.
+      const torchPython = resolve(values["torch-python"]);
+      const made = await run([torchPython, join(ROOT, "test/fixtures/make_framework_models.py"), join(work, "torch"), "mlp256"], {
+        cwd: ROOT,
+        env: { OMP_NUM_THREADS: "1" },
+        timeoutMs: 300_000,
+      });
+      if (made.code !== 0) throw new Error(`make_framework_models.py mlp256 exited ${made.code}: ${made.stderr.slice(-2000)}`);
+      const mlp = join(work, "torch", "mlp256", "mlp256.pt");
+      const torchCtx = { ...ctx, python: torchPython };
+      const t = await torchPlans(torchCtx, "torch", "clipper", mlp);
+      stops.push(t.stop);
+      plans.push(...t.plans);
+      if (values.before) {
+        const tb = await torchPlans({ ...torchCtx, clipperBin: join(work, "clipper-before") }, "torch-before", "clipper (before)", mlp);
+        stops.push(tb.stop);
+        plans.push(...tb.plans);
+      }
+      plans.push({ system: "torch (direct)", transport: "TorchScript MLP, in-process", load: torchDirect(torchPython, mlp), pid: process.pid });
+    }
     if (!values["no-mlserver"]) {
       const running = await mlserver.start(ctx);
-      try {
-        const client = new Service(running.grpcAddress!, credentials.createInsecure());
-        points.push(await measure("MLServer", "REST JSON", fetchLoad(restJson(running.predictUrl)), o, running.service.pid));
-        // MLServer takes raw_input_contents (checked here first, with the grpc-js client).
-        await grpcInfer(client, "hr", false)(0);
-        points.push(await measure("MLServer", "gRPC", pythonGrpcLoad(benchPython, running.grpcAddress!, "hr"), o, running.service.pid));
+      const client = new Service(running.grpcAddress!, credentials.createInsecure());
+      stops.push(async () => {
         client.close();
-      } finally {
         await running.service.stop();
-      }
+      });
+      // MLServer takes raw_input_contents (checked here first, with the grpc-js client).
+      await grpcInfer(client, "hr", false)(0);
+      plans.push({ system: "MLServer", transport: "REST JSON (V2)", load: fetchLoad(restJson(running.predictUrl)), pid: running.service.pid });
+      plans.push({ system: "MLServer", transport: "gRPC", load: pythonGrpcLoad(benchPython, running.grpcAddress!, "hr"), pid: running.service.pid });
     }
+    const measured: Point[][] = plans.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      if (rounds > 1) log(`round ${r + 1} of ${rounds}`);
+      for (const [i, p] of plans.entries()) measured[i]!.push(await measure(p.system, p.transport, p.load, o, p.pid, p.defaults));
+    }
+    // The median round of each point (by rows/s), with every round's rows/s kept beside it.
+    const points = measured.map((runs) => {
+      const sorted = [...runs].sort((a, b) => a.rowsPerSec - b.rowsPerSec);
+      return { ...sorted[Math.floor(sorted.length / 2)]!, roundsRowsPerSec: runs.map((x) => Math.round(x.rowsPerSec)) };
+    });
     const machine = await describeMachine({ root: ROOT, clipperBin, python, ...(benchPython ? { benchPython } : {}) });
     writeReport(out, points, o, machine);
   } finally {
+    for (const stop of stops) await stop().catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-async function clipperDefaults(queryUrl: string): Promise<number> {
+async function clipperDefaults(queryUrl: string, app = "hr"): Promise<number> {
   const m = (await (await fetch(`${queryUrl}/metrics.json`)).json()) as { apps: Record<string, { defaults: number }> };
-  return m.apps.hr?.defaults ?? 0;
+  return m.apps[app]?.defaults ?? 0;
 }
 
-function writeReport(out: string, points: Point[], o: { durationSec: number; warmupSec: number }, machine: Machine): void {
-  const rate = (system: string, transport: string) => points.find((p) => p.system === system && p.transport.startsWith(transport))?.rowsPerSec;
+/** A clipper server (its replicas on `torchPython`) serving the TorchScript MLP 5→256→256→2 as app `mlp`, and its points. */
+async function torchPlans(ctx: Context, tag: string, system: string, modelPath: string): Promise<{ plans: Plan[]; stop: () => Promise<void> }> {
+  const { service, queryUrl, mgmtUrl } = await startClipper(ctx, tag, true);
+  try {
+    await deployHr(ctx, mgmtUrl, "mlp", modelPath);
+    await waitFor("the MLP's first prediction", () => predictsOk(queryUrl, "mlp"), 60_000, 20, service);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  const defaults = () => clipperDefaults(queryUrl, "mlp");
+  const plan = (transport: string, load: Load): Plan => ({ system, transport, load, pid: service.pid, defaults });
+  return {
+    plans: [
+      plan("TorchScript MLP, REST JSON input_batch", fetchLoad(restInputBatch(`${queryUrl}/mlp/predict`))),
+      plan("TorchScript MLP, REST binary", fetchLoad(restBinary(`${queryUrl}/v2/models/mlp/infer`))),
+    ],
+    stop: () => service.stop(),
+  };
+}
+
+/** torch's own rows/s for the MLP at a batch of 64 rows, in one process, one thread (format_direct.py): the limit. */
+const torchDirect =
+  (torchPython: string, modelPath: string): Load =>
+  async () => {
+    const r = await run([torchPython, join(import.meta.dir, "format_direct.py"), "torchscript", modelPath, "-", String(ROWS)], {
+      cwd: ROOT,
+      env: { OMP_NUM_THREADS: "1" },
+      timeoutMs: 120_000,
+    });
+    if (r.code !== 0) throw new Error(`format_direct.py exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    const rowsPerSec = (JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>)[String(ROWS)]!;
+    return { requests: Math.round((rowsPerSec * 2) / ROWS), errors: 0, seconds: 2, rowsPerSec, p50Ms: 0, p99Ms: 0 };
+  };
+
+function writeReport(
+  out: string,
+  points: (Point & { roundsRowsPerSec: number[] })[],
+  o: { durationSec: number; warmupSec: number; rounds: number },
+  machine: Machine,
+): void {
+  const rate = (system: string, transport: string) => points.find((p) => p.system === system && p.transport === transport)?.rowsPerSec;
   const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
   const goals = [
-    { name: "clipper gRPC ÷ MLServer gRPC", goal: 5, measured: ratio(rate("clipper", "gRPC"), rate("MLServer", "gRPC")) },
-    { name: "clipper REST binary ÷ clipper REST JSON", goal: 1.5, measured: ratio(rate("clipper", "REST binary"), rate("clipper", "REST JSON")) },
+    {
+      name: "clipper REST binary ÷ clipper REST JSON input_batch",
+      goal: 1.5,
+      measured: ratio(rate("clipper", "REST binary"), rate("clipper", "REST JSON input_batch")),
+      before: ratio(rate("clipper (before)", "REST binary"), rate("clipper (before)", "REST JSON input_batch")),
+    },
+    {
+      name: "clipper gRPC ÷ clipper REST JSON (V2)",
+      goal: 1,
+      measured: ratio(rate("clipper", "gRPC"), rate("clipper", "REST JSON (V2)")),
+      before: ratio(rate("clipper (before)", "gRPC"), rate("clipper (before)", "REST JSON (V2)")),
+    },
+    {
+      name: "TorchScript MLP: clipper REST binary ÷ torch's own (batch 64)",
+      goal: 0.75,
+      measured: ratio(rate("clipper", "TorchScript MLP, REST binary"), rate("torch (direct)", "TorchScript MLP, in-process")),
+      before: ratio(rate("clipper (before)", "TorchScript MLP, REST binary"), rate("torch (direct)", "TorchScript MLP, in-process")),
+    },
+    {
+      name: "clipper gRPC ÷ MLServer gRPC",
+      goal: 5,
+      measured: ratio(rate("clipper", "gRPC"), rate("MLServer", "gRPC")),
+      before: ratio(rate("clipper (before)", "gRPC"), rate("MLServer", "gRPC")),
+    },
   ];
+  const shown = (x: number | undefined) => (x === undefined ? "—" : `${x.toFixed(2)}×`);
   const lines = [
     "# V2 tensors: REST JSON, REST binary and gRPC",
     "",
     `\`scripts/bench --tensors\`: rows/s for [${ROWS}, 5] FP64 tensors (the HR decision tree, 100 different batches in turn) at ${CALLERS} concurrent callers, ` +
-      `${o.durationSec} s per point after ${o.warmupSec} s of warm-up, all on 127.0.0.1. REST load: fetch from one Bun process; the REST binary requests ` +
+      `${o.durationSec} s per point after ${o.warmupSec} s of warm-up, ${o.rounds > 1 ? `${o.rounds} interleaved rounds (each point loaded once per round, in turn; the median round is shown, every round's rows/s in the last column)` : "one round"}, all on 127.0.0.1. ` +
+      "`clipper (before)` is the binary given with `--before` (the same load against the code before a change, side by side). " +
+      'REST JSON input_batch: clipper\'s own `POST /hr/predict` with `{"input_batch": rows}`. REST load: fetch from one Bun process; the REST binary requests ' +
       "are what Triton's HTTP client sends by default (binary input, binary output asked for). gRPC load: grpcio's asyncio client (C core) with Triton's " +
       "generated stubs in two processes of 8 callers, raw_input_contents as Triton's gRPC client sends (scripts/bench.d/grpc_load.py; a @grpc/grpc-js client costs more CPU per call " +
       "than the servers under test). The client shares the machine's cores with the server. clipper: `clipper serve --cache-entries 0`, 1 Python replica. MLServer 1.7.1 with mlserver-sklearn, " +
@@ -332,20 +482,20 @@ function writeReport(out: string, points: Point[], o: { durationSec: number; war
     "",
     "rows/s counts rows answered with a prediction; rows that got clipper's default output (the HR app's SLO is the default 100 ms) are in their own column.",
     "",
-    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | gRPC client CPU µs/request |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | gRPC client CPU µs/request | rows/s of each round |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...points.map(
       (p) =>
-        `| ${p.system} | ${p.transport} | ${Math.round(p.rowsPerSec)} | ${Math.round(p.requests / p.seconds)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.errors} | ${p.defaultRows} | ${p.serverCpuMicros.toFixed(0)} + ${p.childrenCpuMicros.toFixed(0)} | ${p.clientCpuMicros === undefined ? "—" : p.clientCpuMicros.toFixed(0)} |`,
+        `| ${p.system} | ${p.transport} | ${Math.round(p.rowsPerSec)} | ${Math.round(p.requests / p.seconds)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.errors} | ${p.defaultRows} | ${p.serverCpuMicros.toFixed(0)} + ${p.childrenCpuMicros.toFixed(0)} | ${p.clientCpuMicros === undefined ? "—" : p.clientCpuMicros.toFixed(0)} | ${p.roundsRowsPerSec.join(", ")} |`,
     ),
     "",
     "Server CPU per request is the fairer comparison on this machine: every client shares its 2 cores with the server under test.",
     "",
-    "| goal | target | measured | status |",
-    "|---|---:|---:|---|",
+    "| goal | target | measured | before (`--before`) | status |",
+    "|---|---:|---:|---:|---|",
     ...goals.map(
       (g) =>
-        `| ${g.name} | ≥ ${g.goal}× | ${g.measured === undefined ? "—" : `${g.measured.toFixed(2)}×`} | ${g.measured === undefined ? "not measured" : g.measured >= g.goal ? "met" : "missed"} |`,
+        `| ${g.name} | ≥ ${g.goal}× | ${shown(g.measured)} | ${shown(g.before)} | ${g.measured === undefined ? "not measured" : g.measured >= g.goal ? "met" : "missed"} |`,
     ),
     "",
   ];

@@ -515,7 +515,9 @@ export class ModelQueue {
     const latencyMs = now - startedMs;
     this.#isolation.answered(now);
     this.#latency.observe(rows, result.predictMicros / 1000, latencyMs);
-    this.lastRow = parts[0]!.q.rows[parts[0]!.from];
+    const first = parts[0]!.q.rows[parts[0]!.from]!;
+    // A typed row is a view into its request's body: kept as a copy, so the body can go.
+    this.lastRow = ArrayBuffer.isView(first) && !(first instanceof Uint8Array) ? first.slice() : first;
     if (full !== undefined) {
       let slo = Infinity;
       for (const p of parts) if (p.q.sloMicros < slo) slo = p.q.sloMicros;
@@ -526,6 +528,8 @@ export class ModelQueue {
     // The replica is free: what waits goes to it now, before this batch's answers are written, so the
     // model works while the server answers instead of after.
     this.#flush();
+    // Rows the runtime isolated itself (protocol version 2) come back as RowFailures in their place.
+    if (result.failedRows > 0) this.#observer?.onRowsFailed(this.key, result.failedRows);
     let start = 0;
     for (const p of parts) {
       settlePart(p, result.outputs, start);

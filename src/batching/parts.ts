@@ -3,7 +3,10 @@
  * rows (a query's rows may be cut too), and each row that raises on its own settles as a RowFailure in
  * place of its output while the query's other rows keep theirs.
  */
-import type { Row } from "../domain.ts";
+import { type Row, RowFailure } from "../domain.ts";
+import { ModelRaisedError } from "../errors.ts";
+
+export { RowFailure };
 
 /** What the queue reads of a query's client: an AbortSignal, or several waiters' view of one shared row. */
 export interface Abortable {
@@ -27,11 +30,6 @@ export interface QueuedQuery {
   /** Receives the batch's outputs and where this query's rows start in them. */
   resolve(outputs: readonly unknown[], start: number): void;
   reject(err: Error): void;
-}
-
-/** The model's error for one row, standing in the outputs where that row's prediction would be. */
-export class RowFailure {
-  constructor(readonly reason: string) {}
 }
 
 /** Rows [from, to) of one query. */
@@ -81,13 +79,23 @@ export function partRows(parts: readonly Part[]): { rows: readonly Row[] }[] {
 export function settlePart(p: Part, outputs: readonly unknown[], start: number): void {
   const q = p.q;
   if (p.from === 0 && p.to === q.rows.length && q.partial === undefined) {
-    q.resolve(outputs, start);
+    resolveQuery(q, outputs, start);
     return;
   }
   const partial = (q.partial ??= { outputs: new Array(q.rows.length), left: q.rows.length });
   for (let r = p.from; r < p.to; r++) partial.outputs[r] = outputs[start + r - p.from];
   partial.left -= p.to - p.from;
   if (partial.left === 0) q.resolve(partial.outputs, 0);
+}
+
+/**
+ * Settles a whole query with `outputs[start…]`: a one-row query whose row failed (a RowFailure the runtime
+ * isolated) is rejected with the model's error, like a row isolated by splitting; longer ones keep theirs.
+ */
+export function resolveQuery(q: QueuedQuery, outputs: readonly unknown[], start: number): void {
+  const first = outputs[start];
+  if (q.rows.length === 1 && first instanceof RowFailure) q.reject(new ModelRaisedError(first.reason));
+  else q.resolve(outputs, start);
 }
 
 /** Settles every row of `p` as failed with `reason`: a one-row query is rejected, a longer one keeps its other rows. */

@@ -18,6 +18,7 @@ export const serve: Command = {
     "grpc-port": { type: "string" },
     python: { type: "string" },
     "cache-entries": { type: "string" },
+    "cache-bytes": { type: "string" },
     "max-batch-size": { type: "string" },
     "max-body-bytes": { type: "string" },
     "shutdown-grace-ms": { type: "string" },
@@ -36,6 +37,7 @@ export const serve: Command = {
       "Python interpreter for the Python runtime (CLIPPER_PYTHON); default: the first with the runtime's packages of the .venv beside the binary, " +
       "./.venv, the data directory's runtime environment and python3 on PATH, else that environment is made (once, with uv or pip)",
     "cache-entries": "predictions kept in the LRU cache, 0 turns it off (CLIPPER_CACHE_ENTRIES, default 65536)",
+    "cache-bytes": "bytes the LRU cache may hold, keys and answers; 0 turns it off (CLIPPER_CACHE_BYTES, default 1/16 of memory, at most 1 GiB)",
     "max-batch-size": "ceiling of the adaptive batch size in rows (CLIPPER_MAX_BATCH_SIZE, default 1024)",
     "max-body-bytes": "largest request body (CLIPPER_MAX_BODY_BYTES, default 10485760)",
     "shutdown-grace-ms": "time in-flight queries get on SIGTERM (CLIPPER_SHUTDOWN_GRACE_MS, default 10000)",
@@ -57,6 +59,7 @@ export const serve: Command = {
             grpcPort: str(v, "grpc-port"),
             python: str(v, "python"),
             cacheEntries: str(v, "cache-entries"),
+            cacheBytes: str(v, "cache-bytes"),
             maxBatchSize: str(v, "max-batch-size"),
             maxBodyBytes: str(v, "max-body-bytes"),
             shutdownGraceMs: str(v, "shutdown-grace-ms"),

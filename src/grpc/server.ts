@@ -8,6 +8,8 @@
 import { createServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { loadSync, type MethodDefinition } from "@grpc/proto-loader";
 import { extract } from "../runtime/embedded.ts";
+import { decodeInferRequest, MalformedMessage } from "./infer-request.ts";
+import { MessageReader } from "./message-reader.ts";
 import protoSource from "./grpc_predict_v2.proto" with { type: "text" };
 import { type CallInfo, type GrpcDeps, grpcService, type UnaryHandler } from "./service.ts";
 import { type GrpcCode, GrpcFailure, grpcError, GrpcStatus } from "./status.ts";
@@ -22,6 +24,7 @@ export interface GrpcServer {
 }
 
 const SERVICE = "inference.GRPCInferenceService";
+const INFER_PATH = `/${SERVICE}/ModelInfer`;
 type Method = MethodDefinition<unknown, unknown> & { readonly handler: UnaryHandler };
 
 export async function startGrpc(deps: GrpcDeps, opts: { host: string; port: number; dataDir: string; maxMessageBytes: number }): Promise<GrpcServer> {
@@ -89,31 +92,24 @@ function serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, methods:
     fail(stream, new GrpcFailure(GrpcStatus.UNIMPLEMENTED, `no method ${headers[":path"]} (the service is ${SERVICE})`));
     return;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const reader = new MessageReader(maxMessageBytes);
   let refused = false;
   stream.on("data", (chunk: Buffer) => {
-    if (refused) return;
-    size += chunk.length;
-    chunks.push(chunk);
-    const declared = size >= 5 ? (chunks.length === 1 ? chunk : Buffer.concat(chunks)).readUInt32BE(1) : 0;
-    if (declared > maxMessageBytes || size > maxMessageBytes + 5) {
-      refused = true;
-      fail(
-        stream,
-        new GrpcFailure(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than the limit of ${maxMessageBytes} bytes (--max-body-bytes)`),
-      );
-    }
+    if (refused || reader.push(chunk).kind === "more") return;
+    refused = true;
+    fail(stream, new GrpcFailure(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than the limit of ${maxMessageBytes} bytes (--max-body-bytes)`));
   });
   stream.on("end", () => {
     if (refused) return;
     const auth = headers.authorization;
+    const read = reader.finish();
+    if ("error" in read) return fail(stream, new GrpcFailure(GrpcStatus.INVALID_ARGUMENT, read.error));
     // A call the client cancels (or whose deadline its side enforced) closes the stream: its query is dropped.
     const gone = new AbortController();
     stream.once("close", () => gone.abort());
     const timeout = headers["grpc-timeout"];
     const call = { authorization: typeof auth === "string" ? auth : null, signal: gone.signal, timeout: typeof timeout === "string" ? timeout : undefined };
-    void answer(stream, Buffer.concat(chunks, size), method, call, d);
+    void answer(stream, read.frame, method, call, d);
   });
 }
 
@@ -135,13 +131,16 @@ async function answer(stream: ServerHttp2Stream, body: Buffer, method: Method, c
   stream.end(frame);
 }
 
-/** The one message of a unary call; INVALID_ARGUMENT when the framing or the protobuf is wrong. */
+/** The one message of a unary call (its length checked by the reader); INVALID_ARGUMENT when the protobuf is wrong. */
 function decode(body: Buffer, method: Method): unknown {
-  if (body.length < 5) throw new GrpcFailure(GrpcStatus.INVALID_ARGUMENT, `a unary call carries one message, got ${body.length} bytes`);
   if (body[0] !== 0) throw new GrpcFailure(GrpcStatus.UNIMPLEMENTED, "compressed messages are not supported (send with grpc-encoding identity)");
-  const length = body.readUInt32BE(1);
-  if (5 + length !== body.length) {
-    throw new GrpcFailure(GrpcStatus.INVALID_ARGUMENT, `a unary call carries one message of ${length} bytes, got ${body.length - 5} bytes after its prefix`);
+  if (method.path === INFER_PATH) {
+    // Typed contents as typed arrays, without a generic object per element; anything odd gets the generic decoder's say.
+    try {
+      return decodeInferRequest(body.subarray(5));
+    } catch (err) {
+      if (!(err instanceof MalformedMessage)) throw err;
+    }
   }
   try {
     return method.requestDeserialize(body.subarray(5));

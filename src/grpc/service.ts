@@ -11,7 +11,7 @@ import { parseV2Tensor, V2_SERVER, v2Answer } from "../query/oip.ts";
 import { encodeBytesTensor } from "../query/oip-tensor.ts";
 import type { QueryCall, QueryParser, QueryProcessor } from "../query/processor.ts";
 import { clientDeadline, parseGrpcTimeout, parseV2Timeout } from "../query/client-timeout.ts";
-import { contentsData, hasContents, type TensorContents } from "./contents.ts";
+import { contentsData, hasContents, ownTypedBytes, type TensorContents } from "./contents.ts";
 
 export interface GrpcDeps {
   readonly processor: QueryProcessor;
@@ -89,8 +89,10 @@ const parseInfer: QueryParser<InferRequest, ParsedQuery> = (req, route, _expect,
   const datatype = t.datatype ?? "";
   const tensor = { name: t.name ?? "", shape: t.shape ?? [], datatype };
   const inputType = route.app.inputType;
+  // Typed contents of the app's own datatype pass through as their bytes, like raw_input_contents.
+  const raw = raws.length === 1 ? raws[0] : ownTypedBytes(t.contents, datatype, inputType);
   const parsed = parseV2Tensor(
-    raws.length === 1 ? { ...tensor, raw: raws[0] } : { ...tensor, data: contentsData(t.contents, datatype, inputType, "inputs[0].contents") },
+    raw !== undefined ? { ...tensor, raw } : { ...tensor, data: contentsData(t.contents, datatype, inputType, "inputs[0].contents") },
     inputType,
     withKeys,
   );

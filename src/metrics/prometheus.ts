@@ -11,7 +11,7 @@ import { HotHistogram } from "./hot-histogram.ts";
 export interface LiveState {
   /** Rows answered with a prediction or the default, and requests rejected, per app and protocol since start. */
   apps(): { app: string; protocol: string; predictions: number; defaults: number; rejected: number }[];
-  cache(): { hits: number; misses: number; entries: number };
+  cache(): { hits: number; misses: number; entries: number; bytes: number };
   queues(): { model: string; depth: number; batchSize: number }[];
   replicas(): { model: string; state: string }[];
   restarts(): { model: string; restarts: number }[];
@@ -148,6 +148,14 @@ export class PrometheusMetrics {
       registers: r,
       collect() {
         this.set(live.cache().entries);
+      },
+    });
+    new Gauge({
+      name: "clipper_cache_bytes",
+      help: "Bytes the prediction cache holds (keys and answers, estimated), bounded by --cache-bytes",
+      registers: r,
+      collect() {
+        this.set(live.cache().bytes);
       },
     });
     new Gauge({

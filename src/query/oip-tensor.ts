@@ -4,7 +4,8 @@
  * against the bytes actually there before anything is read or built from it.
  */
 import { BadRequestError } from "../errors.ts";
-import type { InputType } from "../domain.ts";
+import type { InputType, TypedRow } from "../domain.ts";
+import type { ParsedQuery } from "./input.ts";
 
 /** Bytes per element of each fixed-size V2 datatype (BYTES has none). */
 export const ELEMENT_BYTES: Readonly<Record<string, number>> = {
@@ -37,6 +38,46 @@ export function decodeRaw(raw: Uint8Array, datatype: string, count: number, fiel
   const read = READERS[datatype]!;
   for (let i = 0; i < count; i++) out[i] = read(view, i * size);
   return out;
+}
+
+const TYPED = { doubles: Float64Array, floats: Float32Array, integers: Int32Array } as const;
+/** What starts the cache key of a typed row: its bytes follow as latin1, so it can never equal a JSON row's "1,2,3". */
+const TYPED_KEY = "\u0002";
+
+/**
+ * A binary tensor of the app's own datatype (FP64 for doubles, FP32 for floats, INT32 for integers) as `n`
+ * rows of `k` values that are views into its bytes: nothing is expanded into JS numbers (the batch packs
+ * them with one copy each). The bytes are copied once only when they do not start on an element boundary.
+ * Floats are checked finite; each row's cache key is its bytes.
+ */
+export function typedRows(raw: Uint8Array, inputType: "doubles" | "floats" | "integers", n: number, k: number, withKeys: boolean, field: string): ParsedQuery {
+  const Typed = TYPED[inputType];
+  const size = Typed.BYTES_PER_ELEMENT;
+  if (raw.length !== n * k * size) {
+    throw new BadRequestError(
+      `${field} has ${raw.length} bytes of ${inputType === "doubles" ? "FP64" : inputType === "floats" ? "FP32" : "INT32"} data but its shape needs ${n * k * size}`,
+      `${n * k} elements of ${size} bytes, little-endian`,
+    );
+  }
+  // new Uint8Array(raw) copies (a Buffer's slice() would not).
+  const bytes = raw.byteOffset % size === 0 ? raw : new Uint8Array(raw);
+  const all: TypedRow = new Typed(bytes.buffer as ArrayBuffer, bytes.byteOffset, n * k);
+  if (inputType !== "integers") {
+    for (let i = 0; i < all.length; i++) {
+      if (!Number.isFinite(all[i]!)) {
+        throw new BadRequestError(`${field}.data[${i}] is ${all[i]}, not a finite number`, `${field} must hold finite numbers`);
+      }
+    }
+  }
+  const rows: TypedRow[] = new Array(n);
+  const keys: string[] = withKeys ? new Array(n) : [];
+  const text = withKeys ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined;
+  const rowBytes = k * size;
+  for (let r = 0; r < n; r++) {
+    rows[r] = all.subarray(r * k, r * k + k);
+    if (text) keys[r] = TYPED_KEY + text.toString("latin1", r * rowBytes, r * rowBytes + rowBytes);
+  }
+  return { rows, keys, batch: true };
 }
 
 type Reader = (v: DataView, at: number) => number;

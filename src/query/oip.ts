@@ -7,7 +7,7 @@ import { parseV2Timeout } from "./client-timeout.ts";
 import { BadRequestError } from "../errors.ts";
 import type { InputType } from "../domain.ts";
 import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
-import { bytesElementsAsData, decodeRaw } from "./oip-tensor.ts";
+import { bytesElementsAsData, decodeRaw, typedRows } from "./oip-tensor.ts";
 import type { Outcome } from "./processor.ts";
 import type { AppRoute } from "./snapshot.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -129,6 +129,7 @@ export function parseV2Tensor(t: V2Tensor, inputType: InputType, withKeys: boole
   if (n < 1 || n > MAX_BATCH_ROWS || k < 1 || k > MAX_INPUT_LENGTH || n * k > MAX_INPUT_LENGTH * 10) {
     throw new BadRequestError(`${field}.shape ${JSON.stringify(shape)} is out of range`, `1 to ${MAX_BATCH_ROWS} rows of 1 to ${MAX_INPUT_LENGTH} values`);
   }
+  if (t.raw !== undefined && numeric && datatype === V2_DATATYPE[inputType]) return typedRows(t.raw, inputType, n, k, withKeys, field);
   let flat: unknown[];
   if (t.raw !== undefined) {
     const decoded = decodeRaw(t.raw, datatype, n * k, field);

@@ -8,7 +8,7 @@
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { tokenMatchesHash } from "../auth.ts";
-import { modelChoice, modelKey } from "../domain.ts";
+import { modelChoice, modelKey, numericWidth } from "../domain.ts";
 import { BadRequestError, NotFoundError, OverloadedError, ShedError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
@@ -381,9 +381,9 @@ export class QueryProcessor {
 
 /** 400 when the rows (one width: parsing refuses ragged batches) are not as wide as the queue's model declared. */
 function checkWidth(parsed: ParsedQuery, queue: ModelQueue | undefined, field: string): void {
-  const first = parsed.rows[0];
   const shape = queue?.shape;
-  if (shape && Array.isArray(first) && first.length !== shape.width) throw wrongWidth(field, first.length, shape);
+  const width = shape && numericWidth(parsed.rows[0]);
+  if (shape && width !== undefined && width !== shape.width) throw wrongWidth(field, width, shape);
 }
 
 function sameLabel(output: unknown, label: string | number): boolean {

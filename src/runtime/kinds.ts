@@ -1,5 +1,5 @@
 /**
- * Runtime kinds: how a model version's replica process is started. Each speaks protocol version 1
+ * Runtime kinds: how a model version's replica process is started. Each speaks protocol version 1 or 2
  * (docs/runtime-protocol.md) on stdin/stdout; only the command line differs.
  */
 import type { ModelRecord } from "../registry/registry.ts";

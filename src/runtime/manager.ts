@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
 import { modelKey } from "../domain.ts";
 import { asResourceError, ConflictError, RuntimeFailure, ServeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { ModelRecord } from "../registry/registry.ts";
 import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
@@ -72,6 +73,8 @@ class Pool<Q extends PoolQueue> {
   consecutiveFailures = 0;
   failed = false;
   lastError: string | undefined;
+  /** The last output-contract break logged: each distinct one is logged once, not once per batch. */
+  lastContractError: string | undefined;
   stopped = false;
   #seq = 0;
 
@@ -111,8 +114,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
 
-  constructor(config: ServerConfig, makeQueue: QueueFactory<Q>) {
+  readonly #logger: Logger | undefined;
+
+  constructor(config: ServerConfig, makeQueue: QueueFactory<Q>, logger?: Logger) {
     this.#config = config;
+    this.#logger = logger;
     this.#makeQueue = makeQueue;
     this.#pidFile = join(config.dataDir, "replicas.pid");
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
@@ -334,6 +340,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const container = this.#container(pool, id);
     const replica = new Replica({
       id,
+      model: pool.queue.key,
       command: this.#command(pool, container),
       ...(container ? { container: container.name } : {}),
       logPath: this.logPath(pool.model.name, pool.model.version),
@@ -341,6 +348,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       env: pool.model.options.pkgs ? { CLIPPER_REPORT_PACKAGES: pool.model.options.pkgs.map(packageName).join(",") } : {},
       maxResponseBytes: this.#config.maxResponseBytes,
       onExit: (r, reason) => this.#onReplicaExit(pool, r, reason),
+      onContractError: (_r, message) => this.#onContractError(pool, message),
       ...(spare
         ? {
             spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
@@ -386,6 +394,14 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       pool.restarts++;
       this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
     }, BACKOFF_MAX_MS);
+  }
+
+  /** A model broke the output contract: `status` shows it, and the log says it once (not once per batch). */
+  #onContractError(pool: Pool<Q>, message: string): void {
+    pool.lastError = message;
+    if (pool.lastContractError === message) return;
+    pool.lastContractError = message;
+    this.#logger?.error("model_contract", message, { model: pool.queue.key });
   }
 
   #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {

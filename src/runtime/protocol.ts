@@ -1,10 +1,15 @@
 /**
- * The runtime wire protocol, version 1 (docs/runtime-protocol.md is the contract).
+ * The runtime wire protocol, versions 1 and 2 (docs/runtime-protocol.md is the contract).
  * Each frame is a 4-byte little-endian unsigned length followed by that many bytes of one msgpack map.
+ * Version 2 adds per-row errors: a runtime whose hello says `protocol: 2` is sent `v: 2` predicts and may
+ * answer them with a `result` carrying `row_errors`; frames before the hello are always version 1.
  */
 import { Packr, Unpackr } from "msgpackr";
 
+/** The version of the frames before a hello (and to runtimes that speak only it). */
 export const PROTOCOL_VERSION = 1;
+/** The newest version this server speaks: per-row errors in a `result`. */
+export const PROTOCOL_VERSION_ROW_ERRORS = 2;
 /** A frame larger than this is treated as garbage and the replica is killed. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
@@ -33,8 +38,10 @@ export interface RuntimeInfo {
 
 export type RuntimeMessage =
   | { v: number; type: "hello"; id: number; runtime: RuntimeInfo }
-  | { v: number; type: "result"; id: number; outputs: unknown[] }
-  | { v: number; type: "error"; id: number; message: string; fatal?: boolean }
+  /** `row_errors` (version 2): `[row, message]` for each row the model raised on alone; its output is nil. */
+  | { v: number; type: "result"; id: number; outputs: unknown[]; row_errors?: [number, string][] }
+  /** `contract` (version 2): the model broke the output contract (not an input problem: never split). */
+  | { v: number; type: "error"; id: number; message: string; fatal?: boolean; contract?: boolean }
   | { v: number; type: "pong"; id: number };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -136,8 +143,8 @@ export class FrameDecoder {
 export function asRuntimeMessage(value: unknown): RuntimeMessage {
   if (typeof value !== "object" || value === null) throw new ProtocolError("frame is not a msgpack map");
   const m = value as { v?: unknown; type?: unknown; id?: unknown };
-  if (m.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(`protocol version ${String(m.v)} is not supported (this server speaks ${PROTOCOL_VERSION})`);
+  if (m.v !== PROTOCOL_VERSION && m.v !== PROTOCOL_VERSION_ROW_ERRORS) {
+    throw new ProtocolError(`protocol version ${String(m.v)} is not supported (this server speaks ${PROTOCOL_VERSION} and ${PROTOCOL_VERSION_ROW_ERRORS})`);
   }
   if (typeof m.type !== "string" || typeof m.id !== "number") {
     throw new ProtocolError("frame lacks a string 'type' and a numeric 'id'");

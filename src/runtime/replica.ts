@@ -4,7 +4,8 @@
  */
 import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
+import { RowFailure } from "../domain.ts";
+import { ModelContractError, ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import type { Spare } from "./spare.ts";
 import {
   asRuntimeMessage,
@@ -12,6 +13,7 @@ import {
   FrameDecoder,
   OversizedFrame,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_ROW_ERRORS,
   ProtocolError,
   type RuntimeInfo,
   type ServerMessage,
@@ -20,12 +22,17 @@ import {
 export type ReplicaState = "starting" | "ready" | "stopping" | "exited";
 
 export interface PredictResult {
+  /** One per row; a RowFailure where the runtime isolated a row the model raised on (protocol version 2). */
   readonly outputs: unknown[];
   readonly predictMicros: number;
+  /** How many of `outputs` are RowFailures. */
+  readonly failedRows: number;
 }
 
 export interface ReplicaOptions {
   readonly id: string;
+  /** `name:version` of the model, for messages (`model short:1 returned 1 output for 2 inputs`); the id by default. */
+  readonly model?: string;
   readonly command: readonly string[];
   /** Docker runtime: the name of the replica's container. */
   readonly container?: string;
@@ -36,6 +43,8 @@ export interface ReplicaOptions {
   readonly maxResponseBytes?: number;
   /** A batch unanswered this long means the runtime hangs: it is killed (and replaced). */
   readonly predictTimeoutMs?: number;
+  /** The model broke the output contract: `message` is what its queries' defaults say. */
+  readonly onContractError?: (replica: Replica, message: string) => void;
   /** Called once when the process exits for any reason. */
   readonly onExit?: (replica: Replica, reason: string) => void;
   /** A warm Python worker to adopt instead of spawning `command`, and the model it is to load. */
@@ -60,6 +69,8 @@ export class Replica {
   hung = false;
   /** performance.now() when the hello arrived. */
   readyAtMs: number | undefined;
+  /** The protocol version of predict frames: 2 once the hello says the runtime speaks it (per-row errors). */
+  protocol = PROTOCOL_VERSION;
 
   readonly #opts: ReplicaOptions;
   readonly #pending = new Map<number, Pending>();
@@ -130,7 +141,7 @@ export class Replica {
     const promise = new Promise<PredictResult>((resolve, reject) => this.#pending.set(id, { resolve, reject, rows, timer }));
     this.outstandingRows += rows;
     this.inflightBatches++;
-    this.#send({ ...message, v: PROTOCOL_VERSION, id } as ServerMessage);
+    this.#send({ ...message, v: this.protocol, id } as ServerMessage);
     return promise;
   }
 
@@ -222,18 +233,23 @@ export class Replica {
           this.state = "ready";
           this.readyAtMs = performance.now();
           this.info = msg.runtime;
+          if (msg.runtime.protocol === PROTOCOL_VERSION_ROW_ERRORS) this.protocol = PROTOCOL_VERSION_ROW_ERRORS;
           this.#ready.resolve(msg.runtime);
         }
         return;
       case "result": {
+        const outputs = msg.outputs;
+        // Checked before the batch is taken: a malformed list kills the replica, which rejects the batch with the rest.
+        const failedRows = msg.row_errors === undefined ? 0 : rowFailures(outputs, msg.row_errors);
         const p = this.#take(msg.id);
         if (!p) return;
-        if (!Array.isArray(msg.outputs) || msg.outputs.length !== p.rows) {
-          p.reject(new RuntimeFailure(`the runtime answered ${Array.isArray(msg.outputs) ? msg.outputs.length : "no"} outputs for ${p.rows} inputs`));
+        const broken = contractBreak(outputs, p.rows);
+        if (broken !== undefined) {
+          p.reject(this.#contractError(broken));
           return;
         }
         const micros = (msg as { predict_micros?: unknown }).predict_micros;
-        p.resolve({ outputs: msg.outputs, predictMicros: typeof micros === "number" ? micros : 0 });
+        p.resolve({ outputs, predictMicros: typeof micros === "number" ? micros : 0, failedRows });
         return;
       }
       case "error": {
@@ -241,12 +257,21 @@ export class Replica {
           this.#fail(msg.message);
           return;
         }
-        this.#take(msg.id)?.reject(new ModelRaisedError(`the model raised: ${msg.message}`));
+        const p = this.#take(msg.id);
+        if (!p) return;
+        p.reject(msg.contract === true ? this.#contractError(msg.message) : new ModelRaisedError(`the model raised: ${msg.message}`));
         return;
       }
       case "pong":
         return;
     }
+  }
+
+  /** The model broke the output contract: said once per batch, the same way for every runtime kind. */
+  #contractError(what: string): ModelContractError {
+    const message = `model ${this.#opts.model ?? this.id} ${what}`;
+    this.#opts.onContractError?.(this, message);
+    return new ModelContractError(message, "a model's predict must return one output per input: a list as long as its inputs");
   }
 
   #take(id: number): Pending | undefined {
@@ -283,4 +308,35 @@ export class Replica {
     this.#opts.onExit?.(this, reason);
     this.#markExited();
   }
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/**
+ * What breaks the output contract in a runtime's answer (docs/runtime-protocol.md), or undefined: not a list
+ * as long as the batch, or an output that is nil or NaN (a runtime answers such a model's batch with a
+ * `contract` error itself; this catches runtimes that pass the model's answer on as it is).
+ */
+function contractBreak(outputs: unknown, rows: number): string | undefined {
+  if (!Array.isArray(outputs)) return `returned no list of outputs for ${plural(rows, "input")}`;
+  if (outputs.length !== rows) return `returned ${plural(outputs.length, "output")} for ${plural(rows, "input")}`;
+  for (let i = 0; i < rows; i++) {
+    const o = outputs[i];
+    if (o === null || o === undefined) return `returned nothing (nil) for input ${i + 1} of ${rows}`;
+    if (typeof o === "number" && Number.isNaN(o)) return `returned NaN for input ${i + 1} of ${rows}`;
+  }
+  return undefined;
+}
+
+/** Puts a RowFailure where the runtime isolated a row (version 2's `row_errors`); returns how many. */
+function rowFailures(outputs: unknown[], rowErrors: unknown): number {
+  if (!Array.isArray(rowErrors) || !Array.isArray(outputs)) throw new ProtocolError("'row_errors' must be a list of [row, message] pairs");
+  for (const e of rowErrors) {
+    const row = Array.isArray(e) ? e[0] : undefined;
+    if (typeof row !== "number" || !Number.isInteger(row) || row < 0 || row >= outputs.length || typeof e[1] !== "string") {
+      throw new ProtocolError(`'row_errors' holds ${JSON.stringify(e)}, not a [row, message] pair within the batch`);
+    }
+    outputs[row] = new RowFailure(`the model raised: ${e[1]}`);
+  }
+  return rowErrors.length;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { ModelQueue, RowFailure } from "../../src/batching/model-queue.ts";
+import { ModelQueue, packBatch, RowFailure } from "../../src/batching/model-queue.ts";
 import { ModelRaisedError, ReplicaExitError } from "../../src/errors.ts";
 import type { Replica } from "../../src/runtime/replica.ts";
 
@@ -302,5 +302,19 @@ describe("a batch that hangs", () => {
     expect(await queue.enqueue([13, 0], performance.now() + 10_000, 10_000_000).catch((e: Error) => e.message)).toMatch(/^quarantined:/);
     expect(sent.length).toBe(before);
     expect(queue.quarantined()).toHaveLength(1);
+  });
+});
+
+describe("packBatch", () => {
+  it("packs rows that arrived as bytes (consecutive views, a subset of them, single views) exactly like JSON rows", () => {
+    const json = Array.from({ length: 6 }, (_, r) => [r + 0.5, -r, r * 3]);
+    const all = new Float64Array(json.flat());
+    const views = json.map((_, r) => all.subarray(r * 3, r * 3 + 3));
+    const queries = [{ rows: views.slice(0, 3) }, { rows: [views[3]!, views[5]!] }, { rows: [views[4]!] }];
+    const expected = [{ rows: json.slice(0, 3) }, { rows: [json[3]!, json[5]!] }, { rows: [json[4]!] }];
+    const packed = packBatch("doubles", queries).message as { shape: number[]; data: Uint8Array };
+    const fromJson = packBatch("doubles", expected).message as { shape: number[]; data: Uint8Array };
+    expect(packed.shape).toEqual([6, 3]);
+    expect(Buffer.compare(Buffer.from(packed.data), Buffer.from(fromJson.data))).toBe(0);
   });
 });

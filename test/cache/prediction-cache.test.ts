@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { PredictionCache } from "../../src/cache/prediction-cache.ts";
+import { MAX_KEY_CHARS, PredictionCache, storedKey } from "../../src/cache/prediction-cache.ts";
 
 describe("PredictionCache", () => {
   it("shares one computation among identical queries in flight and caches the answer", async () => {
@@ -41,5 +41,36 @@ describe("PredictionCache", () => {
     await cache.getOrCompute("k", async () => ++calls);
     await cache.getOrCompute("k", async () => ++calls);
     expect(calls).toBe(2);
+  });
+
+  it("holds no more bytes than its bound, evicting the least recently used answers", () => {
+    const cache = new PredictionCache(1000, 100_000);
+    for (let i = 0; i < 50; i++) cache.store(`m:1\0${i}`, "x".repeat(10_000));
+    expect(cache.bytes).toBeLessThanOrEqual(100_000);
+    expect(cache.size).toBeGreaterThan(0);
+    expect(cache.size).toBeLessThan(5);
+    expect(cache.peek("m:1\x0049")?.output).toBe("x".repeat(10_000));
+    expect(cache.peek("m:1\x000")).toBeUndefined();
+    // An answer larger than the whole bound is not kept at all.
+    cache.store("m:1\0huge", "y".repeat(100_000));
+    expect(cache.peek("m:1\0huge")).toBeUndefined();
+    expect(cache.bytes).toBeLessThanOrEqual(100_000);
+  });
+
+  it("keeps a long input as its SHA-256 under its version's prefix: small, distinct, still evicted with its version", () => {
+    const long = (c: string) => `m:1\0${c.repeat(1_000_000)}`;
+    expect(storedKey(long("a")).length).toBeLessThan(64);
+    expect(storedKey(long("a"))).not.toBe(storedKey(long("b")));
+    expect(storedKey("m:1\x001,2,3")).toBe("m:1\x001,2,3");
+    expect(storedKey(`m:1\0${"z".repeat(MAX_KEY_CHARS)}`).startsWith("m:1\0\0")).toBe(true);
+    // A short input that starts with a NUL is hashed too, so it cannot pose as a hashed key.
+    expect(storedKey("m:1\0\0abc")).not.toBe("m:1\0\0abc");
+    const cache = new PredictionCache(1000, 10_000);
+    for (let i = 0; i < 20; i++) cache.store(long(String(i % 10)), String(i));
+    expect(cache.size).toBe(10);
+    expect(cache.bytes).toBeLessThan(10_000);
+    expect(cache.peek(long("3"))?.output).toBe("13");
+    cache.evictPrefix("m:1\0");
+    expect(cache.size).toBe(0);
   });
 });

@@ -2,8 +2,8 @@
 import { spawnSync } from "node:child_process";
 import { missingRequirement } from "../provisioned.ts";
 
-/** The image `scripts/image` builds and the Docker runtime tests deploy. */
-export const RUNTIME_IMAGE = "clipper/python-runtime:latest";
+/** The image `scripts/image` builds and the Docker runtime tests deploy (CLIPPER_TEST_RUNTIME_IMAGE: another tag of it). */
+export const RUNTIME_IMAGE = process.env.CLIPPER_TEST_RUNTIME_IMAGE || "clipper/python-runtime:latest";
 export const SERVER_IMAGE = "clipper:latest";
 
 /** Runs the docker CLI; never throws (a missing CLI is exit code 127). */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, FIXTURES, makeFixtures, PYTHON, type Server, shutdown, startServer, tempDir } from "./harness.ts";
-import { bytesOutput, fp64Infer, v2Grpc, type V2GrpcClient } from "./oip/grpc-client.ts";
+import { bytesOutput, decodeResponse, encodeRequest, fp64Infer, v2Grpc, type V2GrpcClient } from "./oip/grpc-client.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -185,5 +185,62 @@ describe("V2 gRPC shutdown", () => {
     client.close();
     fresh.close();
     cleanup(s.dataDir);
+  });
+});
+
+describe("V2 gRPC with a large body", () => {
+  it("answers a 10 MB message that arrives in 1 KB pieces (read once into one buffer)", async () => {
+    const s = await startServer({ grpc: true, args: ["--max-body-bytes", String(16 * 1024 * 1024)] });
+    try {
+      // A long SLO: ten megabytes go through the cache keys and the pipe to the runtime on a loaded machine.
+      await s.cliOk("deploy", join(fx.dir, "length.pkl"), "--name", "length", "--input-type", "strings", "--slo-micros", "30000000");
+      // Ten strings of a million bytes (the longest a string input may be).
+      const element = Buffer.alloc(4 + 1_000_000, "a");
+      element.writeUInt32LE(1_000_000, 0);
+      const message = encodeRequest("ModelInfer", {
+        model_name: "length",
+        inputs: [{ name: "input", datatype: "BYTES", shape: [10] }],
+        raw_input_contents: [Buffer.concat(Array.from({ length: 10 }, () => element))],
+      });
+      expect(message.length).toBeGreaterThan(10_000_000);
+      const prefix = Buffer.from([0, 0, 0, 0, 0]);
+      prefix.writeUInt32BE(message.length, 1);
+      const frame = Buffer.concat([prefix, message]);
+      const session = connect(`http://${s.grpcAddress}`);
+      const reply = await new Promise<{ status: string; body: Buffer }>((resolve, reject) => {
+        const req = session.request({
+          ":method": "POST",
+          ":path": "/inference.GRPCInferenceService/ModelInfer",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        const chunks: Buffer[] = [];
+        let grpcStatus = "";
+        req.on("response", (h) => {
+          grpcStatus = String(h["grpc-status"] ?? grpcStatus);
+          if (h["grpc-message"]) chunks.push(Buffer.from(decodeURIComponent(String(h["grpc-message"]))));
+        });
+        req.on("trailers", (t) => (grpcStatus = String(t["grpc-status"] ?? grpcStatus)));
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => resolve({ status: grpcStatus, body: Buffer.concat(chunks) }));
+        req.on("error", reject);
+        // 10,241 writes of 1 KB: as many DATA frames at most that size.
+        const write = (at: number) => {
+          while (at < frame.length) {
+            const piece = frame.subarray(at, at + 1024);
+            at += piece.length;
+            if (!req.write(piece)) return req.once("drain", () => write(at));
+          }
+          req.end();
+        };
+        write(0);
+      });
+      session.close();
+      expect({ status: reply.status, body: reply.status === "0" ? "" : reply.body.toString() }).toEqual({ status: "0", body: "" });
+      const response = decodeResponse("ModelInfer", reply.body.subarray(5));
+      expect(bytesOutput(response.raw_output_contents[0])).toEqual(Array.from({ length: 10 }, () => "1000000"));
+    } finally {
+      await shutdown(s);
+    }
   });
 });

@@ -1,6 +1,6 @@
 /** Raw V2 tensor bytes: every fixed-size datatype little-endian, BYTES length-prefixed, sizes checked before reading. */
 import { describe, expect, it } from "bun:test";
-import { bytesElementsAsData, decodeRaw, encodeBytesTensor } from "../../src/query/oip-tensor.ts";
+import { bytesElementsAsData, decodeRaw, encodeBytesTensor, typedRows } from "../../src/query/oip-tensor.ts";
 
 const le = (write: (v: DataView) => void, bytes: number) => {
   const b = new Uint8Array(bytes);
@@ -99,5 +99,25 @@ describe("BYTES", () => {
   it("gives a bytes app base64 and refuses text that is not UTF-8 for a strings app", () => {
     expect(bytesElementsAsData([new Uint8Array([0, 255])], "bytes", "t")).toEqual(["AP8="]);
     expect(() => bytesElementsAsData([new Uint8Array([0xc3])], "strings", "t")).toThrow("t element 0 is not valid UTF-8");
+  });
+});
+
+describe("typedRows", () => {
+  it("gives rows that are views of the app's type into the bytes (one copy when unaligned), keyed by their bytes", () => {
+    const values = new Float64Array([1, 2, 3, 4, 5, 6]);
+    const unaligned = new Uint8Array(49);
+    unaligned.set(new Uint8Array(values.buffer), 1);
+    for (const raw of [new Uint8Array(values.buffer), unaligned.subarray(1)]) {
+      const parsed = typedRows(raw, "doubles", 3, 2, true, "inputs[0]");
+      expect(parsed.rows.map((r) => r instanceof Float64Array)).toEqual([true, true, true]);
+      expect(parsed.rows.map((r) => Array.from(r as Float64Array))).toEqual([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]);
+      expect(new Set(parsed.keys).size).toBe(3);
+      expect(parsed.keys[0]).toBe(typedRows(new Uint8Array(values.buffer.slice(0, 16)), "doubles", 1, 2, true, "x").keys[0]);
+    }
+    expect(() => typedRows(new Uint8Array(8), "floats", 1, 3, false, "inputs[0]")).toThrow("inputs[0] has 8 bytes of FP32 data but its shape needs 12");
   });
 });

@@ -2,6 +2,8 @@
 import { describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { packBatch } from "../../src/batching/model-queue.ts";
+import { RowFailure } from "../../src/domain.ts";
+import { ModelContractError } from "../../src/errors.ts";
 import { Replica } from "../../src/runtime/replica.ts";
 import { makeFixtures, PYTHON, ROOT, tempDir } from "../e2e/harness.ts";
 
@@ -25,7 +27,7 @@ describe("Python worker", () => {
   it("says hello with its versions, then answers a packed batch like scikit-learn", async () => {
     const r = replica("hr.pkl");
     const info = await r.start(30_000);
-    expect(info).toMatchObject({ kind: "python", protocol: 1, model_class: "sklearn.tree._classes.DecisionTreeClassifier" });
+    expect(info).toMatchObject({ kind: "python", protocol: 2, model_class: "sklearn.tree._classes.DecisionTreeClassifier" });
     const result = await r.predict(pack(fx.rows), fx.rows.length);
     expect(result.outputs).toEqual(fx.hrExpected);
     expect(result.predictMicros).toBeGreaterThan(0);
@@ -37,6 +39,46 @@ describe("Python worker", () => {
     const r = replica("raising.pkl");
     await r.start(30_000);
     await expect(r.predict(pack([[1]]), 1)).rejects.toThrow("ValueError: this model always fails");
+    expect(r.state).toBe("ready");
+    await r.stop();
+  });
+
+  it("speaks version 2 after its hello: one result with a RowFailure where a row raised alone", async () => {
+    const r = replica("picky.pkl");
+    await r.start(30_000);
+    expect(r.protocol).toBe(2);
+    const result = await r.predict(
+      pack([
+        [1, 1],
+        [13, 1],
+        [2, 2],
+      ]),
+      3,
+    );
+    expect(result.failedRows).toBe(1);
+    expect(result.outputs[0]).toBe("2");
+    expect(result.outputs[1]).toEqual(new RowFailure("the model raised: ValueError: 13 is not a valid first value"));
+    expect(result.outputs[2]).toBe("4");
+    await r.stop();
+  });
+
+  it("rejects a broken output contract as the model's contract error, naming the model", async () => {
+    const r = new Replica({
+      id: "short:1#1",
+      model: "short:1",
+      command: [PYTHON, WORKER, "--artifact", join(fx.dir, "short.pkl")],
+      logPath: join(logDir, "short.log"),
+    });
+    await r.start(30_000);
+    const failed = r.predict(
+      pack([
+        [1, 1],
+        [2, 2],
+      ]),
+      2,
+    );
+    await expect(failed).rejects.toBeInstanceOf(ModelContractError);
+    await expect(failed).rejects.toThrow("model short:1 returned 1 output for 2 inputs");
     expect(r.state).toBe("ready");
     await r.stop();
   });

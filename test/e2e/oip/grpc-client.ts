@@ -52,6 +52,11 @@ export function encodeRequest(method: string, message: unknown): Buffer {
   return Service.service[method]!.requestSerialize(message);
 }
 
+/** A response message of METHOD from protobuf bytes. */
+export function decodeResponse(method: string, bytes: Buffer): any {
+  return Service.service[method]!.responseDeserialize(bytes);
+}
+
 /** Rows as a ModelInfer request with FP64 raw_input_contents. */
 export function fp64Infer(model: string, rows: number[][]) {
   const flat = new Float64Array(rows.flat());
