@@ -96,7 +96,9 @@ describe("ensemble", () => {
     const ms = performance.now() - started;
     expect(json).toMatchObject({ output: "none", default: true, confidence: 0, models_answered: 0, models_total: 1 });
     // S was timed by the earlier queries: it is left out (or, on its probe, misses the deadline).
-    expect(json.default_explanation).toMatch(/^no model of the ensemble answered \((model es:1 was not asked: its recent answers took \d+ ms|es:1: no prediction within)/);
+    expect(json.default_explanation).toMatch(
+      /^no model of the ensemble answered \((model es:1 was not asked: its recent answers took \d+ ms|es:1: no prediction within)/,
+    );
     expect(ms).toBeLessThan(SLO_MS + MARGIN_MS);
   });
 
