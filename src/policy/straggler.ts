@@ -5,8 +5,11 @@
  * probe every `probeIntervalMs`, so that its times stay current and it is asked again once it is fast again.
  */
 
-/** Answer times kept per model. */
-const RECENT = 4;
+/**
+ * Answer times kept per model. A model is left out only when every one of them was too slow: a model that is
+ * late half the time (one of the benchmark's stragglers) still has a vote in the answers it makes in time.
+ */
+export const RECENT_ANSWERS = 32;
 
 interface Times {
   readonly ms: number[];
@@ -24,7 +27,7 @@ export class StragglerGuard {
     let t = this.#times.get(key);
     if (!t) this.#times.set(key, (t = { ms: [], next: 0, lastProbeMs: -Infinity }));
     t.ms[t.next] = elapsedMs;
-    t.next = (t.next + 1) % RECENT;
+    t.next = (t.next + 1) % RECENT_ANSWERS;
   }
 
   /** The fastest recent answer of a model, or undefined when it has none yet. */

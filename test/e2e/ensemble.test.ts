@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { fetchJson, PYTHON, FIXTURES, type Server, shutdown, startServer, tempDir, waitUntil, cleanup } from "./harness.ts";
+import { fetchJson, PYTHON, FIXTURES, type Server, shutdown, startServer, tempDir, waitFor, waitUntil, cleanup } from "./harness.ts";
 import { v2Grpc } from "./oip/grpc-client.ts";
 
 const SLO_MS = 100;
@@ -75,6 +75,21 @@ describe("ensemble", () => {
     }
     const low = await predict({ input: input(20) });
     expect(low.json).toMatchObject({ output: "0", default: false, confidence: 0.75 });
+  });
+
+  it("does not feed the straggler rows it cannot answer in time, once its recent answers were all late", async () => {
+    const rows = async (key: string) => ((await fetchJson(`${server.queryUrl}/metrics.json`)).models[key]?.rows ?? 0) as number;
+    // S's answers (and the rows that expired in its queue) are timed as they come: wait until it is left out.
+    const leftOut = await waitFor(async () => {
+      const { json } = await predict({ input: input(80) });
+      return json.models_answered === 3 && (await predict({ input: input(80) })).ms < SLO_MS ? true : undefined;
+    }, 30_000);
+    expect(leftOut).toBe(true);
+    const [sBefore, aBefore] = [await rows("es:1"), await rows("ea:1")];
+    for (let i = 0; i < 40; i++) expect((await predict({ input: input(80) })).json).toMatchObject({ output: "1", confidence: 0.5 });
+    // A answered every row; S at most a probe (one a second) and a batch it had already started.
+    expect((await rows("ea:1")) - aBefore).toBe(40);
+    expect((await rows("es:1")) - sBefore).toBeLessThanOrEqual(3);
   });
 
   it("answers the default with the reason below --min-confidence, and counts it in /metrics", async () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "bun:test";
 import { ContextWeights, weightsFor } from "../../src/policy/contexts.ts";
 import { EXP4_MIN_WEIGHT, exp4Update } from "../../src/policy/exp4.ts";
-import { StragglerGuard } from "../../src/policy/straggler.ts";
+import { RECENT_ANSWERS, StragglerGuard } from "../../src/policy/straggler.ts";
 import { ABSTAIN, lowConfidenceReason, weightedVote } from "../../src/policy/vote.ts";
 
 describe("weightedVote", () => {
@@ -98,7 +98,7 @@ describe("StragglerGuard", () => {
 
   it("does not feed a model whose recent answers all came too late, except one probe per interval", () => {
     const g = new StragglerGuard(1000);
-    for (let i = 0; i < 4; i++) g.observe("s", 500);
+    for (let i = 0; i < RECENT_ANSWERS; i++) g.observe("s", 500);
     expect(g.shouldAsk("s", 100, 10_000)).toBe(true); // the probe
     expect(g.shouldAsk("s", 100, 10_010)).toBe(false);
     expect(g.shouldAsk("s", 100, 10_900)).toBe(false);

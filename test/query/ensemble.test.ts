@@ -1,7 +1,7 @@
 /** The ensemble's query path with fake models: who is asked, what the vote gives each row, and the reasons of its defaults. */
 import { describe, expect, it } from "bun:test";
 import { modelChoice } from "../../src/domain.ts";
-import { StragglerGuard } from "../../src/policy/straggler.ts";
+import { RECENT_ANSWERS, StragglerGuard } from "../../src/policy/straggler.ts";
 import { askModels, combineVotes, ensembleOutcomes } from "../../src/query/ensemble.ts";
 import type { Outcome } from "../../src/query/processor.ts";
 
@@ -48,7 +48,7 @@ describe("askModels", () => {
 
   it("leaves out a model whose recent answers all came too late, saying why, and times the others' answers", async () => {
     const guard = new StragglerGuard(60_000);
-    for (let i = 0; i < 4; i++) guard.observe("s:1", 500);
+    for (let i = 0; i < RECENT_ANSWERS; i++) guard.observe("s:1", 500);
     guard.shouldAsk("s:1", 100, performance.now()); // spends the probe
     const asked: string[] = [];
     const out = await ensembleOutcomes(
