@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { fetchJson, PYTHON, FIXTURES, type Server, shutdown, startServer, tempDir, waitFor, waitUntil, cleanup } from "./harness.ts";
-import { v2Grpc } from "./oip/grpc-client.ts";
+import { bytesOutput, v2Grpc } from "./oip/grpc-client.ts";
 
 const SLO_MS = 100;
 /** Allowance over the SLO for a busy shared machine (the answer goes out at the deadline; this is transport and scheduling). */
@@ -183,6 +183,45 @@ describe("contexts", () => {
     const bad = await predict({ input: input(80), context: 17 });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toContain("context must be a string of 1 to 128 characters");
+  });
+
+  it("reads the context of a gRPC query from its parameters", async () => {
+    const grpc = v2Grpc(server.grpcAddress!);
+    try {
+      const call = (context?: string) =>
+        grpc.call("ModelInfer", {
+          model_name: "ens",
+          ...(context ? { parameters: { context: { string_param: context } } } : {}),
+          inputs: [{ name: "input", datatype: "FP64", shape: [1, 2], contents: { fp64_contents: input(80) } }],
+        });
+      const mine = await call("contrarian");
+      const theirs = await call();
+      expect(mine.ok && bytesOutput(mine.value.raw_output_contents[0])).toEqual(["0"]);
+      expect(theirs.ok && bytesOutput(theirs.value.raw_output_contents[0])).toEqual(["1"]);
+    } finally {
+      grpc.close();
+    }
+  });
+
+  it("exp3 keeps weights per context too: a context's feedback steers only its own queries", async () => {
+    await server.cliOk("register-app", "bandit", "--input-type", "doubles", "--slo-micros", "5000000", "--default-output", "none");
+    await server.cliOk("policy", "bandit", "exp3");
+    await server.admin("add_model_links", { app_name: "bandit", model_names: ["ea", "ec"] });
+    const before = (await server.admin("get_application", { name: "bandit" })).json.policy_config.weights;
+    await feedback("bandit", 200, () => "0", "contrarian");
+    const { policy_config } = (await server.admin("get_application", { name: "bandit" })).json;
+    expect(policy_config.weights).toEqual(before);
+    expect(Object.fromEntries(policy_config.contexts).contrarian.ec).toBe(1);
+    const share = async (context?: string) => {
+      let zeros = 0;
+      for (let i = 0; i < 200; i++) if ((await server.predict("bandit", { input: input(80), ...(context ? { context } : {}) })).json.output === "0") zeros++;
+      return zeros / 200;
+    };
+    const [mine, others] = [await share("contrarian"), await share()];
+    console.log(`exp3 with contexts: C answered ${(mine * 100).toFixed(0)}% of "contrarian" queries, ${(others * 100).toFixed(0)}% of the others`);
+    expect(mine).toBeGreaterThan(0.8);
+    expect(others).toBeGreaterThan(0.3);
+    expect(others).toBeLessThan(0.7);
   });
 
   it("keeps at most --max-contexts, least recently used dropped, counted in /metrics", async () => {
