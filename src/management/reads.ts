@@ -62,7 +62,12 @@ export class ManagementReads {
       default_output: app.defaultOutput,
       latency_slo_micros: app.sloMicros,
       policy: app.policy,
-      policy_config: pending ? { ...app.policyConfig, ...pending } : app.policyConfig,
+      policy_config: {
+        ...app.policyConfig,
+        ...pending,
+        // A learning policy's weights as queries use them: learned ones at once, 1 for a model linked since.
+        ...(route?.contexts ? { weights: Object.fromEntries(route.candidates.map((c, i) => [c.name, route.weights[i]!])) } : {}),
+      },
       ...(route?.contexts ? { contexts: route.contexts.size } : {}),
       ...(app.policy === "ensemble" ? { ensemble: this.ensembleSummary(app.name) } : {}),
       query_token_required: app.queryTokenSha256 !== undefined,
