@@ -102,6 +102,22 @@ describe("ensemble", () => {
     expect(info.policy_config.min_confidence).toBe(0.9);
   });
 
+  it("refuses policy options that do not fit, naming the field", async () => {
+    const bad = async (body: Record<string, unknown>, field: string) => {
+      const res = await server.admin("set_policy", { app_name: "ens", ...body });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.json)).toContain(field);
+    };
+    await bad({ policy: "ensemble", min_confidence: 2 }, "min_confidence");
+    await bad({ policy: "exp3", min_confidence: 0.5 }, "min_confidence applies to the ensemble policy only");
+    await bad({ policy: "ensemble", max_contexts: 0 }, "max_contexts");
+    await bad({ policy: "ensemble", sample: 0.5 }, "sample applies to the shadow policy only");
+    const cli = await server.cli("policy", "ens", "ensemble", "--min-confidence", "high", "--url", "$MGMT");
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr).toContain("--min-confidence must be a number, got 'high'");
+    expect((await appInfo()).policy).toBe("ensemble");
+  });
+
   it("answers the default with the reasons when no model answers in time", async () => {
     expect((await server.admin("add_app", { name: "lonely", input_type: "doubles", default_output: "none", latency_slo_micros: 100_000 })).status).toBe(200);
     await server.cliOk("link", "lonely", "es");
