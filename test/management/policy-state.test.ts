@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PolicyState } from "../../src/management/policy-state.ts";
+import { ContextWeights } from "../../src/policy/contexts.ts";
 import { Registry } from "../../src/registry/registry.ts";
 
 const dirs: string[] = [];
@@ -54,5 +55,16 @@ describe("PolicyState", () => {
     state.discard("bandit");
     state.flush();
     expect(stored(r)).toEqual({ a: 1, b: 1 });
+  });
+
+  it("writes an ensemble's contexts as [context, weights] pairs beside its weights, and the app's weights unchanged", () => {
+    const r = registryWithExp3App();
+    r.setPolicy("bandit", "ensemble", { weights: { a: 1, b: 1 }, min_confidence: 0.9 });
+    const state = new PolicyState(r, 60_000);
+    const contexts = new ContextWeights(["a", "b"], 10);
+    contexts.set("user-17", [0.5, 1]);
+    state.record("bandit", { contexts });
+    state.flush();
+    expect(r.app("bandit")!.policyConfig).toEqual({ weights: { a: 1, b: 1 }, min_confidence: 0.9, contexts: [["user-17", { a: 0.5, b: 1 }]] });
   });
 });
