@@ -47,6 +47,8 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     queues: () => runtimes.queues(),
     replicas: () => runtimes.replicas().map((r) => ({ model: r.key, state: r.replica.state as string })),
     restarts: () => runtimes.restartCounts(),
+    contexts: () =>
+      [...management.snapshot.apps.values()].flatMap((r) => (r.contexts ? [{ app: r.app.name, contexts: r.contexts.size, evicted: r.contexts.evicted }] : [])),
   });
   // Hangs and quarantines are rare and matter to operators: counted, and logged with what happened.
   const observer = withLog(metrics, logger);
@@ -69,6 +71,7 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     logger,
     firstPrediction: (fromKey, toKey, timeoutMs) => replayLastInput(runtimes, fromKey, toKey, timeoutMs),
     onVersionRemoved: (key) => metrics.forgetModel(key),
+    ensembleSummary: (app) => metrics.ensembleSummary(app),
   });
   const processor = new QueryProcessor(
     () => management.snapshot,
@@ -76,7 +79,7 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     cache,
     metrics,
     logger,
-    (app, rewards) => management.recordFeedback(app, rewards),
+    (app, rewards, context) => management.recordFeedback(app, rewards, context),
     management.isVersionReady,
   );
 

@@ -17,3 +17,22 @@ describe("scripts/bench --quick", () => {
     cleanup(out);
   });
 });
+
+describe("scripts/bench --ensemble --from-json", () => {
+  it("writes the report and the chart of a saved run again, with every table", async () => {
+    const out = tempDir("clipper-bench-ensemble-");
+    const proc = Bun.spawn([join(ROOT, "scripts/bench"), "--ensemble", "--from-json", join(ROOT, "bench/ensemble.json"), "--out", out], {
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: ROOT,
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect({ code, stderr: code === 0 ? "" : stderr }).toEqual({ code: 0, stderr: "" });
+    const report = readFileSync(join(out, "ensemble.md"), "utf8");
+    expect(report).toContain("| ensemble, Exp4 weights after feedback |");
+    expect(report).toContain("| share of answers at or above |");
+    expect(report).toContain("| straggler mitigation (SLO 50 ms) |");
+    expect(readFileSync(join(out, "ensemble.svg"), "utf8")).toStartWith("<svg");
+    cleanup(out);
+  });
+});

@@ -276,7 +276,8 @@ export class ClipperConnection {
 
   /** Chooses how an application picks among its models; models named in `options` are linked. Resolves to the app. */
   setPolicy(appName: string, policy: PolicyName, options: SetPolicyOptions = {}): Promise<AppInfo> {
-    return this.#admin("set_policy", { app_name: appName, policy, ...options });
+    const { minConfidence, maxContexts, ...rest } = options;
+    return this.#admin("set_policy", { app_name: appName, policy, ...rest, min_confidence: minConfidence, max_contexts: maxContexts });
   }
 
   // ---- models ------------------------------------------------------------------------------------------------
@@ -371,9 +372,9 @@ export class ClipperConnection {
 
   // ---- queries -----------------------------------------------------------------------------------------------
 
-  /** Sends one query to an application. */
-  predict(appName: string, input: QueryInput): Promise<Prediction> {
-    return this.#query(appName, "predict", { input: jsonableInput(input) });
+  /** Sends one query to an application; `context` names the user or session whose weights exp3 and ensemble use. */
+  predict(appName: string, input: QueryInput, context?: string): Promise<Prediction> {
+    return this.#query(appName, "predict", { input: jsonableInput(input), context });
   }
 
   /** Sends several queries in one request; resolves to one answer per input, in order. */
@@ -383,7 +384,7 @@ export class ClipperConnection {
   }
 
   /** Tells the application the right answer for an input: models that gave it are rewarded (exp3 learns from it). */
-  feedback(appName: string, input: QueryInput, label: string | number): Promise<FeedbackResult> {
-    return this.#query(appName, "update", { input: jsonableInput(input), label });
+  feedback(appName: string, input: QueryInput, label: string | number, context?: string): Promise<FeedbackResult> {
+    return this.#query(appName, "update", { input: jsonableInput(input), label, context });
   }
 }

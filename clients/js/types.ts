@@ -4,7 +4,7 @@
 export type InputType = "integers" | "floats" | "doubles" | "strings" | "bytes";
 
 /** How an application picks among its linked models. */
-export type PolicyName = "single" | "split" | "exp3" | "shadow";
+export type PolicyName = "single" | "split" | "exp3" | "shadow" | "ensemble";
 
 /** How a model version's replicas are started. */
 export type RuntimeKind = "python" | "node" | "docker" | "command";
@@ -34,6 +34,14 @@ export interface PolicyConfig {
   readonly primary?: string;
   /** shadow: the model that gets a copy of each query. */
   readonly shadow?: string;
+  /** shadow: the share of queries copied. */
+  readonly sample?: number;
+  /** ensemble: an answer whose confidence is below this is the default. */
+  readonly min_confidence?: number;
+  /** exp3, ensemble: contexts whose weights are kept. */
+  readonly max_contexts?: number;
+  /** exp3, ensemble: each context's learned weights, least recently used first. */
+  readonly contexts?: readonly (readonly [string, Readonly<Record<string, number>>])[];
 }
 
 /** An application as `get_application` (and verbose `get_all_applications`) answers it. */
@@ -103,15 +111,22 @@ export interface Prediction {
   readonly default: boolean;
   /** Why the default was answered (only when `default` is true). */
   readonly default_explanation?: string;
-  /** The model version that answered (absent for a default answer). */
+  /** The model version that answered (absent for a default answer and under the ensemble policy). */
   readonly model?: { readonly name: string; readonly version: string } | null;
+  /** ensemble: the share of the ensemble's weight that voted for the output. */
+  readonly confidence?: number;
+  /** ensemble: how many models answered in time, of how many. */
+  readonly models_answered?: number;
+  readonly models_total?: number;
+  /** ensemble: the models (`name:version`) that answered in time. */
+  readonly answered_by?: readonly string[];
 }
 
 /** What `POST /{app}/update` answers: each linked model's reward (1 when its output equals the label). */
 export interface FeedbackResult {
   readonly app_name: string;
   readonly rewards: Readonly<Record<string, number>>;
-  /** exp3's arm weights after the update; null under other policies. */
+  /** exp3's or the ensemble's weights after the update (the context's, when one was named); null under other policies. */
   readonly weights: Readonly<Record<string, number>> | null;
 }
 
@@ -145,9 +160,12 @@ export interface DeployModelOptions {
   readonly command?: readonly string[];
 }
 
-/** Settings of {@link ClipperConnection.setPolicy}: `weights` for split, `primary` and `shadow` for shadow. */
+/** Settings of {@link ClipperConnection.setPolicy}: `weights` for split, `primary`, `shadow` and `sample` for shadow, `minConfidence` for ensemble, `maxContexts` for exp3 and ensemble. */
 export interface SetPolicyOptions {
   readonly weights?: Readonly<Record<string, number>>;
   readonly primary?: string;
   readonly shadow?: string;
+  readonly sample?: number;
+  readonly minConfidence?: number;
+  readonly maxContexts?: number;
 }

@@ -119,6 +119,10 @@ export const status: Command = {
         s.applications.map((a) => [a.name, a.ready ? "yes" : "no", a.overload ?? "default", a.policy, a.linked_models.join(",")]),
       ),
     );
+    for (const a of s.applications) {
+      const line = learnedLine(a);
+      if (line) out(`${a.name}: ${line}`);
+    }
     out("");
     out(modelTable(s.models));
     for (const m of s.models) if (m.last_error) out(`\n${m.model_name}:${m.model_version} last error: ${m.last_error}`);
@@ -130,6 +134,25 @@ export const status: Command = {
     return 0;
   },
 };
+
+/** A learning policy's weights, an ensemble's confidence and the contexts kept, in one line (undefined for other policies). */
+function learnedLine(a: AppInfo): string | undefined {
+  if (a.policy !== "exp3" && a.policy !== "ensemble") return undefined;
+  const weights = (a.policy_config.weights ?? {}) as Record<string, number>;
+  const parts = [
+    `weights ${Object.entries(weights)
+      .map(([m, w]) => `${m}=${w.toPrecision(3)}`)
+      .join(" ")}`,
+  ];
+  const e = a.ensemble;
+  if (e) {
+    if (e.mean_confidence !== null) parts.push(`mean confidence ${e.mean_confidence.toFixed(2)} (last ${e.last_confidence?.toFixed(2)})`);
+    if (a.policy_config.min_confidence !== undefined) parts.push(`min confidence ${a.policy_config.min_confidence}`);
+    parts.push(`${e.low_confidence_defaults} low-confidence defaults`, `${e.no_vote_defaults} without a vote`);
+  }
+  parts.push(`${a.contexts ?? 0} contexts`);
+  return parts.join("; ");
+}
 
 export const unlink: Command = {
   name: "unlink",
@@ -161,13 +184,29 @@ export const deleteApp: Command = {
 
 export const policy: Command = {
   name: "policy",
-  usage: "clipper policy APP single | split MODEL=WEIGHT... | exp3 | shadow PRIMARY SHADOW",
-  summary: "choose how an application picks among its linked models",
+  usage:
+    "clipper policy APP single | split MODEL=WEIGHT... | exp3 [--max-contexts N] | shadow PRIMARY SHADOW [--sample F] | ensemble [--min-confidence C] [--max-contexts N]",
+  summary: "choose how an application picks among (or combines) its linked models",
   positionals: [2, 66],
-  options: { ...MGMT_URL },
-  help: URL_HELP,
+  options: { ...MGMT_URL, "min-confidence": { type: "string" }, sample: { type: "string" }, "max-contexts": { type: "string" } },
+  help: {
+    ...URL_HELP,
+    "min-confidence": "ensemble: answer the default (with the reason) when less than this share of the weight agrees, 0 to 1",
+    sample: "shadow: the share of queries copied to the shadow model, above 0 up to 1 (default 1)",
+    "max-contexts": "exp3, ensemble: contexts whose weights are kept, least recently used dropped first (default 1000)",
+  },
   async run(v, [app, name, ...args]) {
     const body: Record<string, unknown> = { app_name: app, policy: name };
+    const number = (flag: string) => {
+      const text = str(v, flag);
+      if (text === undefined) return undefined;
+      const n = Number(text);
+      if (text.trim() === "" || !Number.isFinite(n)) throw new CliError(`--${flag} must be a number, got '${text}'`);
+      return n;
+    };
+    body.min_confidence = number("min-confidence");
+    body.sample = number("sample");
+    body.max_contexts = number("max-contexts");
     if (name === "split") {
       body.weights = Object.fromEntries(
         args.map((a) => {

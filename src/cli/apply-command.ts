@@ -87,11 +87,21 @@ async function applyLinksAndPolicies(call: Call, config: ConfigFile, changes: st
   }
   for (const a of config.apps) {
     if (!a.policy) continue;
-    const want = a.policy === "split" ? { weights: a.weights } : a.policy === "shadow" ? { primary: a.primary, shadow: a.shadow } : undefined;
+    const want =
+      a.policy === "split"
+        ? { weights: a.weights }
+        : a.policy === "shadow"
+          ? { primary: a.primary, shadow: a.shadow, ...(a.sample === undefined ? {} : { sample: a.sample }) }
+          : undefined;
+    // exp3 and ensemble learn: their options are compared one by one (the learned weights are not the file's).
+    const options = a.policy === "exp3" || a.policy === "ensemble" ? { min_confidence: a.min_confidence, max_contexts: a.max_contexts } : {};
     const have = apps.get(a.name)!;
-    const same = have.policy === a.policy && (want === undefined || JSON.stringify(have.policy_config) === JSON.stringify(want));
+    const same =
+      have.policy === a.policy &&
+      (want === undefined || JSON.stringify(have.policy_config) === JSON.stringify(want)) &&
+      Object.entries(options).every(([k, v]) => v === undefined || have.policy_config[k] === v);
     if (same) continue;
-    await call("POST", "/admin/set_policy", { app_name: a.name, policy: a.policy, ...want });
+    await call("POST", "/admin/set_policy", { app_name: a.name, policy: a.policy, ...want, ...options });
     changes.push(`app ${a.name}: policy ${a.policy}`);
   }
 }

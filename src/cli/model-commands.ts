@@ -17,6 +17,10 @@ export type AppInfo = {
   linked_models: string[];
   ready?: boolean;
   overload?: string;
+  /** exp3, ensemble: contexts kept. */
+  contexts?: number;
+  /** ensemble: how its answers went. */
+  ensemble?: { mean_confidence: number | null; last_confidence: number | null; low_confidence_defaults: number; no_vote_defaults: number } | null;
 };
 /** A model version as the management API describes it. */
 export type ModelInfo = {

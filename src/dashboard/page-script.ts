@@ -206,10 +206,21 @@ function renderApps(list, counters, rates, buckets) {
     list.map((a) => {
       const c = counters[a.name] || { queries: 0, defaults: 0, errors: 0 };
       const recent = buckets.has(a.name) ? minus(buckets.get(a.name), old.get(a.name)) : new Map();
-      return tr([a.name, a.policy, a.linked_models.join(", ") || "none", a.ready ? badge("ready", "ok") : badge("not ready", "bad"),
+      return tr([a.name, policyText(a), a.linked_models.join(", ") || "none", a.ready ? badge("ready", "ok") : badge("not ready", "bad"),
         c.queries, c.defaults, c.errors, (rates[a.name] || 0).toFixed(1),
         fmtMs(quantile(0.5, recent) * 1000), fmtMs(quantile(0.99, recent) * 1000)]);
     }), "No applications yet: deploy a model below.");
+}
+// exp3 and ensemble: the learned weights, an ensemble's mean confidence and low-confidence defaults, the contexts kept.
+function policyText(a) {
+  if (a.policy !== "exp3" && a.policy !== "ensemble") return a.policy;
+  const w = (a.policy_config && a.policy_config.weights) || {};
+  const parts = [a.policy, "weights " + Object.entries(w).map(([m, x]) => m + " " + Number(x).toPrecision(2)).join(", ")];
+  const e = a.ensemble;
+  if (e && e.mean_confidence !== null) parts.push("confidence " + e.mean_confidence.toFixed(2) + " (last " + Number(e.last_confidence).toFixed(2) + ")");
+  if (e) parts.push(e.low_confidence_defaults + " low-confidence defaults");
+  if (a.contexts) parts.push(a.contexts + " contexts");
+  return parts.join(" · ");
 }
 function renderModels(models) {
   const rows = [...models].sort((a, b) => a.model_name.localeCompare(b.model_name) || b.created_at.localeCompare(a.created_at));

@@ -7,7 +7,8 @@ import { bearerToken } from "../auth.ts";
 import { BadRequestError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ParsedQuery } from "../query/input.ts";
-import { parseV2Tensor, V2_SERVER, v2Answer } from "../query/oip.ts";
+import { parseV2Tensor, V2_SERVER, v2Answer, v2Parameters } from "../query/oip.ts";
+import { parseContext } from "../query/input.ts";
 import { encodeBytesTensor } from "../query/oip-tensor.ts";
 import type { QueryCall, QueryParser, QueryProcessor } from "../query/processor.ts";
 import { clientDeadline, parseGrpcTimeout, parseV2Timeout } from "../query/client-timeout.ts";
@@ -48,7 +49,7 @@ interface InferRequest {
   inputs?: InferInput[];
   outputs?: { name?: string }[];
   raw_input_contents?: Uint8Array[];
-  parameters?: Record<string, { int64_param?: number }>;
+  parameters?: Record<string, { int64_param?: number; string_param?: string }>;
 }
 
 /** The query core's call for a gRPC request: the model, the caller's token (from `authorization` metadata), a pinned version. */
@@ -98,7 +99,12 @@ const parseInfer: QueryParser<InferRequest, ParsedQuery> = (req, route, _expect,
   );
   // The V2 `timeout` parameter (µs) as Triton's gRPC clients send it; grpc-timeout comes with the call.
   const timeoutMs = parseV2Timeout(req.parameters?.timeout?.int64_param);
-  return timeoutMs === undefined ? parsed : { ...parsed, timeoutMs };
+  const context = req.parameters?.context;
+  return {
+    ...parsed,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(context === undefined ? {} : { context: parseContext(context.string_param, "parameters.context (a string_param)") }),
+  };
 };
 
 async function infer(d: GrpcDeps, req: InferRequest, authorization: string | null, info: CallInfo | undefined) {
@@ -119,8 +125,17 @@ async function infer(d: GrpcDeps, req: InferRequest, authorization: string | nul
     model_name: a.modelName,
     model_version: a.version ?? "",
     id: a.id ?? "",
-    parameters: a.defaultRows === undefined ? {} : { default_rows: { string_param: a.defaultRows } },
+    parameters: grpcParameters(v2Parameters(a)),
     outputs: [{ name: "output", datatype: "BYTES", shape: [a.data.length] }],
     raw_output_contents: [encodeBytesTensor(a.data)],
   };
+}
+
+/** V2 parameters as InferParameters: a confidence as double_param, counts as int64_param, text as string_param. */
+function grpcParameters(p: Record<string, string | number> | undefined): Record<string, Record<string, string | number>> {
+  const out: Record<string, Record<string, string | number>> = {};
+  for (const [k, v] of Object.entries(p ?? {})) {
+    out[k] = typeof v === "string" ? { string_param: v } : k === "confidence" ? { double_param: v } : { int64_param: v };
+  }
+  return out;
 }

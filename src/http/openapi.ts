@@ -59,10 +59,18 @@ const OVERLOADED = {
 const PREDICT_BODY = {
   type: "object",
   description: "One input, or a batch of inputs of the app's input type (integers, floats, doubles: arrays of numbers; strings: a string; bytes: base64)",
-  properties: { input: {}, input_batch: { type: "array", minItems: 1 } },
+  properties: {
+    input: {},
+    input_batch: { type: "array", minItems: 1 },
+    context: { type: "string", minLength: 1, maxLength: 128, description: "the user or session whose weights exp3 and ensemble use" },
+  },
   examples: [{ input: [5.0, 3.0, 85.0, 4.5, 2.0] }],
 };
-const FEEDBACK_BODY = { type: "object", required: ["input", "label"], properties: { input: {}, label: { type: ["string", "number"] } } };
+const FEEDBACK_BODY = {
+  type: "object",
+  required: ["input", "label"],
+  properties: { input: {}, label: { type: ["string", "number"] }, context: { type: "string", minLength: 1, maxLength: 128 } },
+};
 const V2_INFER_BODY = {
   type: "object",
   required: ["inputs"],

@@ -76,6 +76,13 @@ export class RestJson {
 
   #answer(route: AppRoute, outcome: Outcome, modelJson: string): string {
     const id = this.#nextQueryId++;
+    const vote = outcome.vote;
+    if (vote) {
+      const head = outcome.ok
+        ? `{"query_id":${id},"output":${this.#outputJson(outcome.output)},"default":false`
+        : `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}`;
+      return `${head},"confidence":${vote.confidence},"models_answered":${vote.answeredBy.length},"models_total":${vote.total},"answered_by":${JSON.stringify(vote.answeredBy)}}`;
+    }
     if (outcome.ok) return `{"query_id":${id},"output":${this.#outputJson(outcome.output)},"default":false,"model":${modelJson}}`;
     return `{"query_id":${id},"output":${route.defaultOutputJson},"default":true,"default_explanation":${JSON.stringify(outcome.reason)}}`;
   }

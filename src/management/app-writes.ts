@@ -7,6 +7,9 @@ import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { asResourceError, BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import { exp3Update, type PolicyName } from "../policy/select.ts";
+import { exp4Update } from "../policy/exp4.ts";
+import { DEFAULT_MAX_CONTEXTS } from "../policy/contexts.ts";
+import { LEARNING_POLICIES, type PolicyConfig } from "../query/snapshot.ts";
 import type { InputType } from "../domain.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { KeyLock } from "./key-lock.ts";
@@ -97,18 +100,29 @@ export class AppWrites {
         throw new BadRequestError(`model '${name}' takes ${model.inputType} but application '${app.name}' takes ${app.inputType}`);
       }
     }
-    this.policyState.discard(app.name);
+    // Setting the learning policy an app already has changes its options and keeps what it learned.
+    const keep = app.policy === policy && LEARNING_POLICIES.has(policy);
+    if (keep) this.policyState.flush();
+    else this.policyState.discard(app.name);
+    const learned = keep ? (this.reads.app(app.name).policyConfig as PolicyConfig) : {};
     const linked = new Set([...this.registry.linkedModels(app.name), ...named]);
     if (policy === "single" && linked.size > 1) {
       throw new ConflictError(`application '${app.name}' has ${linked.size} linked models; 'single' serves one`, "unlink the others first");
     }
-    const config =
+    const config: PolicyConfig =
       policy === "split"
         ? { weights: body.weights }
         : policy === "shadow"
-          ? { primary: body.primary, shadow: body.shadow }
-          : policy === "exp3"
-            ? { weights: Object.fromEntries([...linked].map((m) => [m, 1])) }
+          ? { primary: body.primary, shadow: body.shadow, ...(body.sample === undefined ? {} : { sample: body.sample }) }
+          : LEARNING_POLICIES.has(policy)
+            ? {
+                weights: Object.fromEntries([...linked].map((m) => [m, learned.weights?.[m] ?? 1])),
+                ...(learned.contexts ? { contexts: learned.contexts.slice(-(body.max_contexts ?? learned.max_contexts ?? DEFAULT_MAX_CONTEXTS)) } : {}),
+                ...(keep && learned.min_confidence !== undefined && body.min_confidence === undefined ? { min_confidence: learned.min_confidence } : {}),
+                ...(keep && learned.max_contexts !== undefined && body.max_contexts === undefined ? { max_contexts: learned.max_contexts } : {}),
+                ...(body.min_confidence === undefined ? {} : { min_confidence: body.min_confidence }),
+                ...(body.max_contexts === undefined ? {} : { max_contexts: body.max_contexts }),
+              }
             : {};
     this.registry.transaction(() => {
       for (const name of named) this.registry.insertLink(app.name, name);
@@ -119,21 +133,35 @@ export class AppWrites {
   }
 
   /**
-   * Feedback for one labelled input; under exp3 the arm weights move toward the models that were right.
-   * In memory and in the query snapshot at once; in the registry within PolicyState's interval.
+   * Feedback for one labelled input: under exp3 the arm weights move toward the models that were right, under
+   * ensemble each model's weight shrinks by its loss (Exp4). With a context, only that context's weights move
+   * (starting from the app's when the context is new). In memory and in the query snapshot at once; in the
+   * registry within PolicyState's interval.
    */
-  recordFeedback(appName: string, rewards: ReadonlyMap<string, number>): Record<string, number> | undefined {
+  recordFeedback(appName: string, rewards: ReadonlyMap<string, number>, context?: string): Record<string, number> | undefined {
     const route = this.snapshots.current.apps.get(appName);
-    if (route?.app.policy !== "exp3") return undefined;
-    const names = [...rewards.keys()];
-    const old = this.policyState.pending(appName) ?? (route.app.policyConfig as { weights?: Record<string, number> }).weights ?? {};
-    const next = exp3Update(
-      names.map((n) => old[n] ?? 1),
-      names.map((n) => rewards.get(n)!),
-    );
-    const weights = { ...old, ...Object.fromEntries(names.map((n, i) => [n, next[i]!])) };
-    this.policyState.record(appName, weights);
-    this.snapshots.patchWeights(appName, weights);
+    if (!route || !LEARNING_POLICIES.has(route.app.policy)) return undefined;
+    const names = route.candidates.map((c) => c.name);
+    const contexts = context === undefined ? undefined : route.contexts;
+    const old = (context !== undefined && contexts?.get(context)) || route.weights;
+    const next =
+      route.app.policy === "exp3"
+        ? exp3Update(
+            old,
+            names.map((n) => rewards.get(n) ?? 0),
+          )
+        : exp4Update(
+            old,
+            names.map((n) => 1 - (rewards.get(n) ?? 0)),
+          );
+    const weights = Object.fromEntries(names.map((n, i) => [n, next[i]!]));
+    if (contexts) {
+      contexts.set(context as string, next);
+      this.policyState.record(appName, { contexts });
+    } else {
+      this.policyState.record(appName, { weights });
+      this.snapshots.patchWeights(appName, weights);
+    }
     return weights;
   }
 

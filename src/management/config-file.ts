@@ -1,4 +1,5 @@
 /** The declarative config of `clipper apply -f FILE`: apps, models (artifacts on the local file system) and links. */
+import { POLICIES } from "../policy/select.ts";
 import { parse } from "yaml";
 import { z } from "zod";
 import { INPUT_TYPES } from "../query/input.ts";
@@ -17,10 +18,14 @@ export const ConfigFile = z
             input_type: inputType,
             default_output: z.string().default("-1.0"),
             latency_slo_micros: z.number().int().min(1000).default(100_000),
-            policy: z.enum(["single", "split", "exp3", "shadow"]).optional(),
+            policy: z.enum(POLICIES).optional(),
             weights: z.record(name, z.number().nonnegative()).optional(),
             primary: name.optional(),
             shadow: name.optional(),
+            /** shadow: the share of queries copied; ensemble: the confidence below which the default answers; exp3, ensemble: contexts kept. */
+            sample: z.number().gt(0).max(1).optional(),
+            min_confidence: z.number().min(0).max(1).optional(),
+            max_contexts: z.number().int().min(1).optional(),
           })
           .strict(),
       )

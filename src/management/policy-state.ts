@@ -1,15 +1,20 @@
 /**
- * Learned policy state (exp3's arm weights) off the hot path: feedback updates it in memory, and it is
- * written to the registry at most every `flushIntervalMs` (and at once on flush(), which shutdown and every
- * management write call). A SIGKILL loses at most the last interval; a SIGTERM loses nothing.
+ * Learned policy state (exp3's and the ensemble's weights, the app's and each context's) off the hot path:
+ * feedback updates it in memory, and it is written to the registry at most every `flushIntervalMs` (and at
+ * once on flush(), which shutdown and every management write call). A SIGKILL loses at most the last
+ * interval; a SIGTERM loses nothing.
  */
 import type { Registry } from "../registry/registry.ts";
+import { LEARNING_POLICIES } from "../query/snapshot.ts";
 
 export type Weights = Record<string, number>;
 
+/** What feedback changed in an app's policy config: its weights, its contexts (serialized when written), or both. */
+export type Learned = { weights?: Weights; contexts?: unknown };
+
 export class PolicyState {
-  /** app → weights learned since the last write. */
-  readonly #pending = new Map<string, Weights>();
+  /** app → what was learned since the last write. */
+  readonly #pending = new Map<string, Learned>();
   #timer: Timer | undefined;
 
   constructor(
@@ -17,13 +22,13 @@ export class PolicyState {
     private readonly flushIntervalMs = 500,
   ) {}
 
-  /** The newest weights of `app` not yet written, if any. */
-  pending(app: string): Weights | undefined {
+  /** What `app` learned and did not write yet, if anything. */
+  pending(app: string): Learned | undefined {
     return this.#pending.get(app);
   }
 
-  record(app: string, weights: Weights): void {
-    this.#pending.set(app, weights);
+  record(app: string, learned: Learned): void {
+    this.#pending.set(app, { ...this.#pending.get(app), ...learned });
     this.#timer ??= setTimeout(() => this.#flushLater(), this.flushIntervalMs);
   }
 
@@ -41,7 +46,7 @@ export class PolicyState {
     this.#pending.delete(app);
   }
 
-  /** Writes every pending app's weights in one transaction (apps no longer under exp3 are skipped). */
+  /** Writes what every pending app learned in one transaction (apps no longer under a learning policy are skipped). */
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -50,14 +55,14 @@ export class PolicyState {
     this.#pending.clear();
     try {
       this.registry.transaction(() => {
-        for (const [name, weights] of pending) {
+        for (const [name, learned] of pending) {
           const app = this.registry.app(name);
-          if (app?.policy === "exp3") this.registry.setPolicy(name, "exp3", { ...app.policyConfig, weights });
+          if (app && LEARNING_POLICIES.has(app.policy)) this.registry.setPolicy(name, app.policy, { ...app.policyConfig, ...learned });
         }
       });
     } catch (err) {
       // Nothing learned is lost: what was not written stays pending (unless newer weights came meanwhile).
-      for (const [name, weights] of pending) if (!this.#pending.has(name)) this.#pending.set(name, weights);
+      for (const [name, learned] of pending) if (!this.#pending.has(name)) this.#pending.set(name, learned);
       this.#timer ??= setTimeout(() => this.#flushLater(), this.flushIntervalMs);
       throw err;
     }

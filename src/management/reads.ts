@@ -21,6 +21,7 @@ export class ManagementReads {
     private readonly policyState: PolicyState,
     /** Model versions that could not be started when the server restored them, with the reason (model writes fill it). */
     private readonly restoreErrors: ReadonlyMap<string, string>,
+    private readonly ensembleSummary: (app: string) => unknown = () => null,
   ) {}
 
   /** The end of a version's captured stderr (the current version when none is given). */
@@ -47,17 +48,28 @@ export class ManagementReads {
     return versions.map((m) => this.describeModel(m));
   }
 
-  /** An app as the registry has it, with weights learned and not yet written. */
+  /**
+   * An app as the registry has it, with weights learned and not yet written; a learning policy's contexts
+   * (how many are kept) and an ensemble's answers (confidence, defaults for want of it).
+   */
   getApplication(name: string) {
     const app = this.app(name);
     const pending = this.policyState.pending(app.name);
+    const route = this.snapshots.current.apps.get(app.name);
     return {
       name: app.name,
       input_type: app.inputType,
       default_output: app.defaultOutput,
       latency_slo_micros: app.sloMicros,
       policy: app.policy,
-      policy_config: pending ? { ...app.policyConfig, weights: pending } : app.policyConfig,
+      policy_config: {
+        ...app.policyConfig,
+        ...pending,
+        // A learning policy's weights as queries use them: learned ones at once, 1 for a model linked since.
+        ...(route?.contexts ? { weights: Object.fromEntries(route.candidates.map((c, i) => [c.name, route.weights[i]!])) } : {}),
+      },
+      ...(route?.contexts ? { contexts: route.contexts.size } : {}),
+      ...(app.policy === "ensemble" ? { ensemble: this.ensembleSummary(app.name) } : {}),
       query_token_required: app.queryTokenSha256 !== undefined,
       cache: app.cache,
       overload: app.overload,

@@ -131,6 +131,12 @@ export const SetPolicy = z
     weights: z.record(name, z.number().nonnegative().finite()).optional(),
     primary: name.optional(),
     shadow: name.optional(),
+    /** shadow: the share of queries copied to the shadow model. */
+    sample: z.number().gt(0).max(1).optional(),
+    /** ensemble: an answer whose confidence is below this gets the default. */
+    min_confidence: z.number().min(0).max(1).optional(),
+    /** exp3, ensemble: contexts whose weights are kept (least recently used dropped beyond it). */
+    max_contexts: z.number().int().min(1).max(1_000_000).optional(),
   })
   .superRefine((b, ctx) => {
     if (b.policy === "split" && (!b.weights || Object.keys(b.weights).length < 1 || Object.values(b.weights).every((w) => w === 0))) {
@@ -138,6 +144,14 @@ export const SetPolicy = z
     }
     if (b.policy === "shadow" && (!b.primary || !b.shadow || b.primary === b.shadow)) {
       ctx.addIssue({ code: "custom", path: ["shadow"], message: "shadow needs two different models: primary and shadow" });
+    }
+    if (b.sample !== undefined && b.policy !== "shadow")
+      ctx.addIssue({ code: "custom", path: ["sample"], message: "sample applies to the shadow policy only" });
+    if (b.min_confidence !== undefined && b.policy !== "ensemble") {
+      ctx.addIssue({ code: "custom", path: ["min_confidence"], message: "min_confidence applies to the ensemble policy only" });
+    }
+    if (b.max_contexts !== undefined && b.policy !== "exp3" && b.policy !== "ensemble") {
+      ctx.addIssue({ code: "custom", path: ["max_contexts"], message: "max_contexts applies to the exp3 and ensemble policies only" });
     }
   });
 export const BuildEnvironment = z.object({ pkgs: z.array(z.string().max(200)).min(1).max(100) });

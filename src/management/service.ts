@@ -41,6 +41,8 @@ export interface ManagementOptions {
   readonly lockWaitMs?: number;
   /** How long a new version's first prediction may take. */
   readonly probeTimeoutMs?: number;
+  /** How an ensemble app's answers went (confidence, low-confidence defaults), for status and get_app_info. */
+  readonly ensembleSummary?: (app: string) => unknown;
 }
 
 export class ManagementService {
@@ -70,7 +72,7 @@ export class ManagementService {
     this.#usage = new ArtifactUsage(registry, runtimes, this.#inFlight, artifacts);
     this.policyState = new PolicyState(registry);
     this.snapshots = new SnapshotStore(registry, this.policyState);
-    this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, this.#restoreErrors);
+    this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, this.#restoreErrors, opts.ensembleSummary);
     this.models = new ModelWrites({
       registry,
       runtimes,
@@ -194,5 +196,5 @@ export class ManagementService {
   addModelLinks = (body: z.output<typeof AddModelLinks>) => this.apps.addModelLinks(body);
   deleteModelLinks = (appName: string, modelNames: readonly string[]) => this.apps.deleteModelLinks(appName, modelNames);
   setPolicy = (body: z.output<typeof SetPolicy>) => this.apps.setPolicy(body);
-  recordFeedback = (appName: string, rewards: ReadonlyMap<string, number>) => this.apps.recordFeedback(appName, rewards);
+  recordFeedback = (appName: string, rewards: ReadonlyMap<string, number>, context?: string) => this.apps.recordFeedback(appName, rewards, context);
 }

@@ -23,6 +23,15 @@ interface AppCounters {
   /** The app's latency histogram, looked up once per app instead of once per request. */
   readonly latency: Buckets;
 }
+/** An ensemble app's rows since start. */
+export interface EnsembleCounters {
+  answers: number;
+  lowConfidence: number;
+  noVote: number;
+  confidenceSum: number;
+  lastConfidence: number | undefined;
+}
+
 interface ModelCounters {
   splits: number;
   failedRows: number;
@@ -47,6 +56,7 @@ export class Metrics implements BatchObserver {
   readonly #models = new Map<string, ModelCounters>();
   /** app → shadow model key → [agreements, disagreements] */
   readonly #shadow = new Map<string, Map<string, [number, number]>>();
+  readonly #ensemble = new Map<string, EnsembleCounters>();
 
   constructor(live: Omit<LiveState, "apps">) {
     this.prometheus = new PrometheusMetrics({
@@ -100,6 +110,46 @@ export class Metrics implements BatchObserver {
     if (!c) byModel.set(shadowKey, (c = [0, 0]));
     c[agreed ? 0 : 1]++;
     this.prometheus.shadow.inc({ app, model: shadowKey, result: agreed ? "agree" : "disagree" });
+  }
+
+  /** An ensemble app's answered rows: each row's confidence, and which ones got the default for want of it. */
+  onEnsemble(app: string, outcomes: readonly { ok: boolean; vote?: { readonly confidence: number; readonly answeredBy: readonly string[] } }[]): void {
+    let c = this.#ensemble.get(app);
+    if (!c) this.#ensemble.set(app, (c = { answers: 0, lowConfidence: 0, noVote: 0, confidenceSum: 0, lastConfidence: undefined }));
+    let low = 0;
+    let none = 0;
+    const histogram = this.prometheus.ensembleConfidence.child(app);
+    for (const o of outcomes) {
+      const vote = o.vote;
+      if (!vote || vote.answeredBy.length === 0) {
+        none++;
+        continue;
+      }
+      if (!o.ok) low++;
+      c.confidenceSum += vote.confidence;
+      c.lastConfidence = vote.confidence;
+      histogram.observe(vote.confidence);
+    }
+    c.answers += outcomes.length;
+    c.lowConfidence += low;
+    c.noVote += none;
+    const predicted = outcomes.length - low - none;
+    if (predicted) this.prometheus.ensembleAnswers.inc({ app, result: "prediction" }, predicted);
+    if (low) this.prometheus.ensembleAnswers.inc({ app, result: "low_confidence" }, low);
+    if (none) this.prometheus.ensembleAnswers.inc({ app, result: "no_vote" }, none);
+  }
+
+  /** What `status` and get_app_info show of an ensemble app's answers. */
+  ensembleSummary(app: string) {
+    const c = this.#ensemble.get(app);
+    const voted = c ? c.answers - c.noVote : 0;
+    return {
+      rows: c?.answers ?? 0,
+      mean_confidence: c && voted > 0 ? c.confidenceSum / voted : null,
+      last_confidence: c?.lastConfidence ?? null,
+      low_confidence_defaults: c?.lowConfidence ?? 0,
+      no_vote_defaults: c?.noVote ?? 0,
+    };
   }
 
   onBatch(model: string, rows: number, latencyMicros: number, predictMicros: number): void {
@@ -223,6 +273,7 @@ export class Metrics implements BatchObserver {
       shadow: Object.fromEntries(
         [...this.#shadow].map(([app, m]) => [app, Object.fromEntries([...m].map(([k, [agree, disagree]]) => [k, { agree, disagree }]))]),
       ),
+      ensemble: Object.fromEntries([...this.#ensemble.keys()].map((app) => [app, this.ensembleSummary(app)])),
       cache: { enabled: cache.enabled, hits: cache.hits, misses: cache.misses, entries: cache.size },
     };
   }

@@ -15,10 +15,13 @@ export interface LiveState {
   queues(): { model: string; depth: number; batchSize: number }[];
   replicas(): { model: string; state: string }[];
   restarts(): { model: string; restarts: number }[];
+  /** Contexts kept (and dropped for the bound) by each app's learning policy. */
+  contexts(): { app: string; contexts: number; evicted: number }[];
 }
 
 const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+const CONFIDENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
 
 export class PrometheusMetrics {
   readonly registry = new Registry();
@@ -73,6 +76,20 @@ export class PrometheusMetrics {
     name: "clipper_shadow_comparisons_total",
     help: "Shadow policy: rows where the shadow model agreed or disagreed with the primary",
     labelNames: ["app", "model", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly ensembleConfidence = new HotHistogram(
+    "clipper_ensemble_confidence",
+    "Ensemble policy: share of the ensemble's weight that voted for each answered row, by app",
+    "app",
+    CONFIDENCE_BUCKETS,
+    this.registry,
+  );
+  readonly ensembleAnswers = new Counter({
+    name: "clipper_ensemble_answers_total",
+    help: "Ensemble policy rows by result: prediction, low_confidence (the default: below min_confidence), no_vote (no model answered in time)",
+    labelNames: ["app", "result"] as const,
     registers: [this.registry],
   });
 
@@ -191,6 +208,26 @@ export class PrometheusMetrics {
           const [model, state] = k.split("\u0000") as [string, string];
           this.set({ model, state }, n);
         }
+      },
+    });
+    new Gauge({
+      name: "clipper_policy_contexts",
+      help: "Contexts whose weights an app's learning policy (exp3, ensemble) keeps",
+      labelNames: ["app"] as const,
+      registers: r,
+      collect() {
+        this.reset();
+        for (const x of live.contexts()) this.set({ app: x.app }, x.contexts);
+      },
+    });
+    new Counter({
+      name: "clipper_policy_context_evictions_total",
+      help: "Contexts dropped, least recently used first, to keep an app within its bound (since the policy was last loaded)",
+      labelNames: ["app"] as const,
+      registers: r,
+      collect() {
+        this.reset();
+        for (const x of live.contexts()) this.inc({ app: x.app }, x.evicted);
       },
     });
     new Counter({

@@ -6,12 +6,15 @@
  * - single: the current version of the one linked model.
  * - split:  weighted random choice among linked models (A/B tests).
  * - exp3:   a bandit; arm probabilities (1-γ)·w/Σw + γ/K, weights learned from feedback.
- * - shadow: the primary answers; the shadow model gets a copy off the response path.
+ * - shadow: the primary answers; the shadow model gets a copy (of a sampled share of queries) off the response path.
+ * - ensemble: every linked model answers; the weighted vote wins (vote.ts, exp4.ts). selectModel names the
+ *   first linked model, whose declared width the rows are parsed against.
+ * exp3 and ensemble keep weights per context too (contexts.ts).
  */
 
 import type { ModelChoice } from "../domain.ts";
 
-export const POLICIES = ["single", "split", "exp3", "shadow"] as const;
+export const POLICIES = ["single", "split", "exp3", "shadow", "ensemble"] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
 export type { ModelChoice };
@@ -20,7 +23,7 @@ export interface AppRouting {
   readonly policy: PolicyName;
   /** Current versions of the linked models that can answer (for shadow: the primary only). */
   readonly candidates: readonly ModelChoice[];
-  /** One weight per candidate (split, exp3). */
+  /** One weight per candidate (split, exp3, ensemble). */
   readonly weights: readonly number[];
   /** shadow: the model that receives copies. */
   readonly shadow: ModelChoice | undefined;
@@ -31,10 +34,11 @@ export const EXP3_GAMMA = 0.1;
 /** Learning rate of the exp3 weight update. */
 export const EXP3_ETA = 0.1;
 
-export function selectModel(routing: AppRouting, random: number): ModelChoice | undefined {
+/** The policy's pick; `weights` are a context's own (exp3) when the query named a context that has them. */
+export function selectModel(routing: AppRouting, random: number, weights: readonly number[] = routing.weights): ModelChoice | undefined {
   const c = routing.candidates;
-  if (c.length <= 1 || routing.policy === "single" || routing.policy === "shadow") return c[0];
-  const p = routing.policy === "exp3" ? exp3Probabilities(routing.weights) : normalize(routing.weights);
+  if (c.length <= 1 || routing.policy === "single" || routing.policy === "shadow" || routing.policy === "ensemble") return c[0];
+  const p = routing.policy === "exp3" ? exp3Probabilities(weights) : normalize(weights);
   let acc = 0;
   for (let i = 0; i < c.length; i++) {
     acc += p[i]!;

@@ -1,6 +1,7 @@
 /** Parses and validates a predict body against the app's input type; every rejection names what was expected. */
 import { BadRequestError } from "../errors.ts";
 import { INPUT_TYPES, type InputType, type Row } from "../domain.ts";
+import { MAX_CONTEXT_LENGTH } from "../policy/contexts.ts";
 
 export { INPUT_TYPES, type Row };
 
@@ -11,6 +12,8 @@ export interface ParsedQuery {
   /** The client's own timeout (ms) when its body carries one (V2 `parameters.timeout`, µs on the wire). */
   readonly timeoutMs?: number | undefined;
   readonly batch: boolean;
+  /** The query's context (`"context": "user-17"`): exp3 and ensemble learn and answer with its own weights. */
+  readonly context?: string;
 }
 
 /** Upper bound on values in one input and rows in one batch, beyond what the body limit implies. */
@@ -56,18 +59,22 @@ export function parseQueryBody(body: unknown, inputType: InputType, withKeys = t
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequestError("request body must be a JSON object", `expected {"input": ${EXPECTED[inputType]}} or {"input_batch": [...]}`);
   }
-  const obj = body as { input?: unknown; input_batch?: unknown };
+  const obj = body as { input?: unknown; input_batch?: unknown; context?: unknown };
   const input = obj.input;
+  const context = obj.context === undefined ? undefined : parseContext(obj.context, "context");
   // The common case, one valid numeric input, without the intermediate result object.
   if (validNumbers(input, inputType) && (expect === undefined || input.length === expect.width)) {
-    return { rows: [input], keys: withKeys ? [input.join(",")] : NO_KEYS, batch: false };
+    return { rows: [input], keys: withKeys ? [input.join(",")] : NO_KEYS, batch: false, context };
   }
   if (obj.input !== undefined) {
     const { row, key } = parseRow(obj.input, inputType, "input", withKeys);
     if (expect && Array.isArray(row) && row.length !== expect.width) throw wrongWidth("input", row.length, expect);
-    return { rows: [row], keys: withKeys ? [key] : [], batch: false };
+    return { rows: [row], keys: withKeys ? [key] : [], batch: false, context };
   }
-  if (obj.input_batch !== undefined) return parseRows(obj.input_batch, inputType, withKeys, "input_batch", expect);
+  if (obj.input_batch !== undefined) {
+    const parsed = parseRows(obj.input_batch, inputType, withKeys, "input_batch", expect);
+    return context === undefined ? parsed : { ...parsed, context };
+  }
   throw new BadRequestError("request body has no 'input' or 'input_batch' field", `expected {"input": ${EXPECTED[inputType]}}`);
 }
 
@@ -157,6 +164,17 @@ function parseNumbers(value: unknown, inputType: InputType, field: string, withK
     );
   }
   return { row: value as number[], key: withKey ? value.join(",") : "" };
+}
+
+/** A query's context: a non-empty string of at most MAX_CONTEXT_LENGTH characters (`field` names it in the 400). */
+export function parseContext(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > MAX_CONTEXT_LENGTH) {
+    throw new BadRequestError(
+      `${field} must be a string of 1 to ${MAX_CONTEXT_LENGTH} characters, got ${describe(value)}`,
+      'name the user or session whose weights the policy keeps, e.g. "context": "user-17"',
+    );
+  }
+  return value;
 }
 
 /** A row whose width is not the model's: a client bug, answered before it can share a batch with others. */

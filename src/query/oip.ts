@@ -6,7 +6,7 @@
 import { parseV2Timeout } from "./client-timeout.ts";
 import { BadRequestError } from "../errors.ts";
 import type { InputType } from "../domain.ts";
-import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseRows } from "./input.ts";
+import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseContext, parseRows } from "./input.ts";
 import { bytesElementsAsData, decodeRaw, typedRows } from "./oip-tensor.ts";
 import type { Outcome } from "./processor.ts";
 import type { AppRoute } from "./snapshot.ts";
@@ -79,10 +79,12 @@ export function parseV2Request(body: unknown, inputType: InputType, withKeys: bo
     throw new BadRequestError(`${binaryLength} bytes of binary data follow the JSON header but no input has parameters.binary_data_size`);
   }
   const { rows, keys, batch } = parseV2Tensor(tensor, inputType, withKeys);
+  const context = paramOf(parameters, "context");
   return {
     rows,
     keys,
     batch,
+    ...(context === undefined ? {} : { context: parseContext(context, "parameters.context") }),
     id: typeof id === "string" ? id : undefined,
     binaryOutput: wantsBinaryOutput(outputs, parameters),
     timeoutMs: parseV2Timeout(paramOf(parameters, "timeout")),
@@ -168,6 +170,50 @@ export interface V2Answer {
   readonly defaultRows: string | undefined;
   /** One string per row (structured outputs as JSON text). */
   readonly data: string[];
+  /** An ensemble's vote: what the response's parameters say of it (v2Votes). */
+  readonly votes: V2Votes | undefined;
+}
+
+/**
+ * An ensemble's vote in a V2 response's parameters: `votes`, JSON of `{row, confidence, answered_by}` per row;
+ * `models_total`; and for a one-row request, the row's `confidence`, `models_answered` and `answered_by` (JSON list).
+ */
+export interface V2Votes {
+  readonly votes: string;
+  readonly modelsTotal: number;
+  readonly single: { readonly confidence: number; readonly modelsAnswered: number; readonly answeredBy: string } | undefined;
+}
+
+function v2Votes(outcomes: readonly Outcome[]): V2Votes | undefined {
+  const first = outcomes[0]?.vote;
+  if (!first) return undefined;
+  const rows = outcomes.map((o, row) => ({ row, confidence: o.vote?.confidence ?? 0, answered_by: o.vote?.answeredBy ?? [] }));
+  return {
+    votes: JSON.stringify(rows),
+    modelsTotal: first.total,
+    single:
+      outcomes.length === 1
+        ? { confidence: first.confidence, modelsAnswered: first.answeredBy.length, answeredBy: JSON.stringify(first.answeredBy) }
+        : undefined,
+  };
+}
+
+/** The V2 JSON `parameters` of an answer: default_rows, and an ensemble's vote. */
+export function v2Parameters(a: V2Answer): Record<string, string | number> | undefined {
+  if (a.defaultRows === undefined && a.votes === undefined) return undefined;
+  const p: Record<string, string | number> = {};
+  if (a.defaultRows !== undefined) p.default_rows = a.defaultRows;
+  const v = a.votes;
+  if (v) {
+    p.votes = v.votes;
+    p.models_total = v.modelsTotal;
+    if (v.single) {
+      p.confidence = v.single.confidence;
+      p.models_answered = v.single.modelsAnswered;
+      p.answered_by = v.single.answeredBy;
+    }
+  }
+  return p;
 }
 
 export function v2Answer(
@@ -179,7 +225,7 @@ export function v2Answer(
 ): V2Answer {
   const data = outcomes.map((o) => (o.ok ? (typeof o.output === "string" ? o.output : JSON.stringify(o.output)) : defaultOutput));
   const defaults = outcomes.flatMap((o, i) => (o.ok ? [] : [{ row: i, explanation: o.reason }]));
-  return { modelName, version, id, defaultRows: defaults.length ? JSON.stringify(defaults) : undefined, data };
+  return { modelName, version, id, defaultRows: defaults.length ? JSON.stringify(defaults) : undefined, data, votes: v2Votes(outcomes) };
 }
 
 /** The V2 JSON response: one BYTES output of N strings, or only its size when `binaryDataSize` is given. */
@@ -188,7 +234,7 @@ export function v2Json(a: V2Answer, binaryDataSize?: number) {
     model_name: a.modelName,
     ...(a.version === undefined ? {} : { model_version: a.version }),
     ...(a.id === undefined ? {} : { id: a.id }),
-    ...(a.defaultRows === undefined ? {} : { parameters: { default_rows: a.defaultRows } }),
+    ...(a.defaultRows === undefined && a.votes === undefined ? {} : { parameters: v2Parameters(a) }),
     outputs: [
       binaryDataSize === undefined
         ? { name: "output", shape: [a.data.length], datatype: "BYTES", data: a.data }

@@ -13,6 +13,10 @@ import { BadRequestError, NotFoundError, OverloadedError, ShedError, Unauthorize
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
+import { weightsFor } from "../policy/contexts.ts";
+import { StragglerGuard } from "../policy/straggler.ts";
+import type { VoteInfo } from "../policy/vote.ts";
+import { askModels, ensembleOutcomes } from "./ensemble.ts";
 import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
 import { type ExpectedWidth, type ParsedQuery, type Row, wrongWidth } from "./input.ts";
 import { v2Metadata } from "./oip.ts";
@@ -20,8 +24,8 @@ import { SharedRow } from "./shared-row.ts";
 import { DeadlineTimers } from "./deadlines.ts";
 import { type AppRoute, appReady, type Snapshot } from "./snapshot.ts";
 
-/** Per-row outcome: the model's output, or why the default went out. */
-export type Outcome = { ok: true; output: unknown } | { ok: false; reason: string };
+/** Per-row outcome: the model's output, or why the default went out; an ensemble's answer carries its vote. */
+export type Outcome = { ok: true; output: unknown; vote?: VoteInfo } | { ok: false; reason: string; vote?: VoteInfo };
 
 /** Who asks about which app: every adapter turns its transport's request into this and calls one entry of the core. */
 export interface QueryCall {
@@ -95,8 +99,8 @@ type AnsweredCall = AnswerOptions & { readonly protocol?: Protocol; readonly arr
 /** Finds the batching queue of a model version by its key (`name:version`). */
 export type QueueLookup = (key: string) => ModelQueue | undefined;
 
-/** Receives the reward of each linked model for one labelled input (exp3 learns from it). */
-export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>) => Record<string, number> | undefined;
+/** Receives the reward of each linked model for one labelled input of a context (exp3 and ensemble learn from it). */
+export type FeedbackSink = (app: string, rewards: ReadonlyMap<string, number>, context: string | undefined) => Record<string, number> | undefined;
 
 /** A query's deadline, the key its timer is grouped by, and the reason a row late for it gets (undefined: the SLO's). */
 interface QueryDeadline {
@@ -114,6 +118,8 @@ export class QueryProcessor {
   readonly #timers = new DeadlineTimers();
   /** Single rows in flight that several queries wait on, by cache key. */
   readonly #shared = new Map<string, SharedRow>();
+  /** The ensemble's record of each model's recent answer times: who is worth asking with the time left. */
+  readonly #stragglers = new StragglerGuard();
 
   constructor(
     private readonly snapshot: () => Snapshot,
@@ -135,12 +141,20 @@ export class QueryProcessor {
   predict<B, Q extends ParsedQuery>(call: PredictCall<B, Q>): Predicted<Q> | Promise<Predicted<Q>> {
     const route = this.#authorized(call);
     const pinned = call.version === undefined ? undefined : this.#pinned(route, call.version);
-    const choice = pinned ?? selectModel(route, Math.random());
-    const queue = choice && this.queues(choice.key);
+    // A pinned version is the caller's choice, not the policy's: no ensemble, no shadow copy.
+    const ensemble = route.policy === "ensemble" && !pinned;
+    let choice = pinned ?? selectModel(route, Math.random());
+    let queue = choice && this.queues(choice.key);
     let query: Q;
     try {
       query = call.parse(call.body, route, queue?.shape, this.cache.enabled && route.app.cache);
+      // A query naming a context is answered with that context's weights (exp3 picks again with them).
+      if (!pinned && query.context !== undefined && route.contexts) {
+        choice = selectModel(route, Math.random(), weightsFor(route.weights, route.contexts, query.context));
+        queue = choice && this.queues(choice.key);
+      }
       checkWidth(query, queue, call.field ?? "each input row");
+      if (ensemble) for (const m of route.linked) checkWidth(query, this.queues(m.key), call.field ?? "each input row");
     } catch (err) {
       if (err instanceof BadRequestError) this.metrics.onRejected(route.app.name, call.protocol);
       throw err;
@@ -148,10 +162,16 @@ export class QueryProcessor {
     // The client's deadline: from its transport (a header, grpc-timeout) or its body (V2 `parameters.timeout`).
     const fromBody = query.timeoutMs === undefined ? undefined : call.arrivalMs + query.timeoutMs;
     const deadline = this.#deadline(route, call.arrivalMs, fromBody === undefined || (call.deadlineMs ?? Infinity) < fromBody ? call.deadlineMs : fromBody);
-    // A pinned version is the caller's choice, not the policy's: the shadow is not asked.
-    if (route.shadow && !pinned) this.#shadow(route, choice, route.shadow, query.rows, query.keys, deadline);
+    if (ensemble) {
+      const voted = this.#ensemble(route, query, deadline, call.signal);
+      return Array.isArray(voted)
+        ? this.#answered(route, query, undefined, voted, call)
+        : voted.then((outcomes) => this.#answered(route, query, undefined, outcomes, call));
+    }
     const reject429 = route.app.overload === "reject";
     const predicted = this.#predictRows(route, choice, queue, query.rows, query.keys, deadline, call.signal, reject429);
+    const shadow = route.shadow;
+    if (shadow && choice && !pinned && (route.shadowSample >= 1 || Math.random() < route.shadowSample)) this.#shadow(route, shadow, query, deadline, predicted);
     if (reject429 && !Array.isArray(predicted)) {
       return predicted.then(
         (outcomes) => this.#answered(route, query, choice, outcomes, call),
@@ -164,6 +184,23 @@ export class QueryProcessor {
     return Array.isArray(predicted)
       ? this.#answered(route, query, choice, predicted, call)
       : predicted.then((outcomes) => this.#answered(route, query, choice, outcomes, call));
+  }
+
+  /**
+   * Every linked model, each through its own cache and queue, to one voted outcome per row (ensemble.ts). A
+   * model that sheds the query (overload) abstains: the others still vote.
+   */
+  #ensemble(route: AppRoute, query: ParsedQuery, deadline: QueryDeadline, signal: AbortSignal | undefined): Outcome[] | Promise<Outcome[]> {
+    const { rows, keys } = query;
+    return ensembleOutcomes(
+      route.linked,
+      weightsFor(route.weights, route.contexts, query.context),
+      route.minConfidence,
+      rows,
+      deadline.atMs,
+      (m, answered) => this.#predictRows(route, m, this.queues(m.key), rows, keys, deadline, signal, false, answered),
+      this.#stragglers,
+    );
   }
 
   /** The V2 metadata of the app (its token checked); with a pinned version, that version, which must be linked. */
@@ -201,6 +238,7 @@ export class QueryProcessor {
     const answered = { outcomes, choice, route, query };
     // Nobody reads the answer of a client that went away: it is neither a prediction nor a default.
     if (call.signal?.aborted) return answered;
+    if (route.policy === "ensemble") this.metrics.onEnsemble(route.app.name, outcomes);
     this.#logAnswer(route.app.name, call.requestId ?? "", outcomes, choice, call.arrivalMs);
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
@@ -226,8 +264,9 @@ export class QueryProcessor {
   }
 
   /**
-   * Feedback for one labelled input (Clipper's update): every linked model is asked about it; a model whose
-   * output equals the label is rewarded 1, others 0. Returns the rewards and, under exp3, the new weights.
+   * Feedback for one labelled input (Clipper's update): every linked model is asked about it (under ensemble,
+   * those that can answer in time); a model whose output equals the label is rewarded 1, others 0. Returns the
+   * rewards and, under exp3 and ensemble, the new weights (of the input's context when it names one).
    */
   async feedback<B>(call: FeedbackCall<B>) {
     const route = this.#authorized(call);
@@ -235,14 +274,19 @@ export class QueryProcessor {
     const deadline = this.#deadline(route, call.arrivalMs, undefined);
     const queues = route.linked.map((choice) => this.queues(choice.key));
     for (const queue of queues) checkWidth(query, queue, "input");
-    const rewards = new Map<string, number>();
-    await Promise.all(
-      route.linked.map(async (choice, i) => {
-        const [outcome] = await this.#predictRows(route, choice, queues[i], query.rows, query.keys, deadline, undefined, false);
-        rewards.set(choice.name, outcome!.ok && sameLabel(outcome!.output, query.label) ? 1 : 0);
-      }),
+    const byModel = await askModels(
+      route.linked,
+      1,
+      deadline.atMs,
+      (m, answered) => this.#predictRows(route, m, this.queues(m.key), query.rows, query.keys, deadline, undefined, false, answered),
+      route.policy === "ensemble" ? this.#stragglers : undefined,
     );
-    return { rewards, weights: this.onFeedback(route.app.name, rewards) };
+    const rewards = new Map<string, number>();
+    route.linked.forEach((choice, i) => {
+      const outcome = byModel[i]![0]!;
+      rewards.set(choice.name, outcome.ok && sameLabel(outcome.output, query.label) ? 1 : 0);
+    });
+    return { rewards, weights: this.onFeedback(route.app.name, rewards, query.context) };
   }
 
   /** The route of the called app, or 404; 401 when the app has a query token and the caller's is not it. */
@@ -282,6 +326,8 @@ export class QueryProcessor {
     deadline: QueryDeadline,
     signal: AbortSignal | undefined,
     reject429: boolean,
+    /** Called when the model's answer or failure arrives, in time or late (the ensemble times its models). */
+    answered?: () => void,
   ): Promise<Outcome[]> | Outcome[] {
     if (!choice) return rows.map(() => ({ ok: false, reason: `no model is linked to application '${route.app.name}'` }));
     const cache = this.cache;
@@ -312,6 +358,7 @@ export class QueryProcessor {
         resolve(failRows(outcomes, missing, deadline.late ?? timedOut(sloMicros)));
       });
       const onOutputs = (outputs: readonly unknown[], start: number) => {
+        answered?.();
         if (cached && !shared) {
           for (let m = 0; m < missing.length; m++) {
             const output = outputs[start + m];
@@ -327,6 +374,7 @@ export class QueryProcessor {
         resolve(outcomes);
       };
       const onError = (err: Error) => {
+        answered?.();
         shared?.waiter.leave();
         if (!timer.settle()) return;
         // An app with overload 'reject' answers a query refused on arrival with 429 and when to come back.
@@ -356,26 +404,20 @@ export class QueryProcessor {
     return { key, row, waiter: row.join(deadlineMs, signal) };
   }
 
-  /** Sends a copy to the shadow model off the response path and counts agreement with the primary. */
-  #shadow(
-    route: AppRoute,
-    primary: ModelChoice | undefined,
-    shadow: ModelChoice,
-    rows: readonly Row[],
-    keys: readonly string[],
-    deadline: QueryDeadline,
-  ): void {
-    if (!primary) return;
-    void Promise.all([
-      this.#predictRows(route, primary, this.queues(primary.key), rows, keys, deadline, undefined, false),
-      this.#predictRows(route, shadow, this.queues(shadow.key), rows, keys, deadline, undefined, false),
-    ]).then(([a, b]) => {
-      for (let i = 0; i < a.length; i++) {
-        const x = a[i]!,
-          y = b[i]!;
-        if (x.ok && y.ok) this.metrics.onShadow(route.app.name, shadow.key, JSON.stringify(x.output) === JSON.stringify(y.output));
-      }
-    });
+  /** Sends a copy to the shadow model off the response path and counts agreement with the primary's own answer. */
+  #shadow(route: AppRoute, shadow: ModelChoice, query: ParsedQuery, deadline: QueryDeadline, primary: Outcome[] | Promise<Outcome[]>): void {
+    const copy = this.#predictRows(route, shadow, this.queues(shadow.key), query.rows, query.keys, deadline, undefined, false);
+    Promise.all([primary, copy]).then(
+      ([a, b]) => {
+        for (let i = 0; i < a.length; i++) {
+          const x = a[i]!,
+            y = b[i]!;
+          if (x.ok && y.ok) this.metrics.onShadow(route.app.name, shadow.key, JSON.stringify(x.output) === JSON.stringify(y.output));
+        }
+      },
+      // The primary was refused (overload 'reject'): its client has its 429; there is nothing to compare.
+      () => undefined,
+    );
   }
 }
 

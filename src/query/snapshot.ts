@@ -1,5 +1,6 @@
 /** The in-memory view of the registry that serves queries; rebuilt after every management write. */
 import { type ModelChoice, modelChoice } from "../domain.ts";
+import { ContextWeights, DEFAULT_MAX_CONTEXTS, type StoredContexts } from "../policy/contexts.ts";
 import type { AppRouting, PolicyName } from "../policy/select.ts";
 import type { AppRecord, Registry } from "../registry/registry.ts";
 
@@ -11,7 +12,27 @@ export interface AppRoute extends AppRouting {
   readonly defaultOutputJson: string;
   /** sha256 of the app's query token, when its queries need one. */
   readonly queryTokenHash: Buffer | undefined;
+  /** exp3 and ensemble: weights learned per context (shared by every patched copy of this route). */
+  readonly contexts: ContextWeights | undefined;
+  /** ensemble: an answer whose confidence is below this is the default (0: never). */
+  readonly minConfidence: number;
+  /** shadow: the share of queries copied to the shadow model. */
+  readonly shadowSample: number;
 }
+
+/** What a policy's config in the registry may hold. */
+export type PolicyConfig = {
+  weights?: Record<string, number>;
+  primary?: string;
+  shadow?: string;
+  sample?: number;
+  min_confidence?: number;
+  max_contexts?: number;
+  contexts?: StoredContexts;
+};
+
+/** Policies that learn from feedback, per context too. */
+export const LEARNING_POLICIES: ReadonlySet<string> = new Set(["exp3", "ensemble"]);
 
 export interface Snapshot {
   readonly apps: ReadonlyMap<string, AppRoute>;
@@ -30,7 +51,7 @@ export function buildSnapshot(registry: Registry): Snapshot {
       .linkedModels(app.name)
       .map((n) => choice(registry, n))
       .filter((c) => c !== undefined);
-    const config = app.policyConfig as { weights?: Record<string, number>; primary?: string; shadow?: string };
+    const config = app.policyConfig as PolicyConfig;
     const policy = app.policy as PolicyName;
     let candidates = linked;
     let shadow: ModelChoice | undefined;
@@ -38,7 +59,8 @@ export function buildSnapshot(registry: Registry): Snapshot {
       candidates = linked.filter((c) => c.name === config.primary);
       shadow = linked.find((c) => c.name === config.shadow);
     }
-    const weights = candidates.map((c) => config.weights?.[c.name] ?? (policy === "exp3" ? 1 : 0));
+    const learning = LEARNING_POLICIES.has(policy);
+    const weights = candidates.map((c) => config.weights?.[c.name] ?? (learning ? 1 : 0));
     apps.set(app.name, {
       app,
       policy,
@@ -48,6 +70,15 @@ export function buildSnapshot(registry: Registry): Snapshot {
       linked,
       defaultOutputJson: JSON.stringify(app.defaultOutput),
       queryTokenHash: app.queryTokenSha256 ? Buffer.from(app.queryTokenSha256, "hex") : undefined,
+      contexts: learning
+        ? new ContextWeights(
+            candidates.map((c) => c.name),
+            config.max_contexts ?? DEFAULT_MAX_CONTEXTS,
+            config.contexts,
+          )
+        : undefined,
+      minConfidence: config.min_confidence ?? 0,
+      shadowSample: config.sample ?? 1,
     });
   }
   return { apps };

@@ -152,4 +152,20 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard", () => {
     expect((await server.predict("uiapp", { input: [1, 2, 3, 4, 5] })).json.output).toBe("b");
     await page.close();
   });
+
+  it("shows an ensemble app's weights and confidence", async () => {
+    await server.cliOk("register-app", "vote", "--input-type", "doubles");
+    await server.cliOk("link", "vote", "ab");
+    await server.cliOk("policy", "vote", "ensemble");
+    await server.cliOk("link", "vote", "fromui");
+    // ab answers "a", fromui "b": each vote holds half of the weight.
+    expect((await server.predict("vote", { input: [1, 2, 3, 4, 5] })).json).toMatchObject({ confidence: 0.5, models_total: 2 });
+    const page = await openDashboard(true);
+    const row = page.locator("#apps tr", { hasText: "vote" });
+    await row.waitFor();
+    const text = async () => (await row.locator("td:nth-child(2)").textContent()) ?? "";
+    await until(async () => (await text()).includes("confidence"), 10_000, "the confidence to show");
+    expect(await text()).toBe("ensemble · weights ab 1.0, fromui 1.0 · confidence 0.50 (last 0.50) · 0 low-confidence defaults");
+    await page.close();
+  });
 });
