@@ -16,8 +16,13 @@ import { Registry } from "./registry/registry.ts";
 import { EnvironmentBuilder } from "./runtime/environments.ts";
 import { RuntimeManager } from "./runtime/manager.ts";
 import { chooseRuntimePython } from "./runtime/runtime-python.ts";
-import { ModelQueue } from "./batching/model-queue.ts";
 import { withLog } from "./metrics/batch-log.ts";
+import { ModelQueue, RowFailure } from "./batching/model-queue.ts";
+import { CaptureWriter } from "./capture/writer.ts";
+import { CanaryBoard } from "./query/canary.ts";
+import type { Asked } from "./management/replay.ts";
+import type { Row } from "./domain.ts";
+import { registerRolloutMetrics } from "./metrics/rollouts.ts";
 
 export interface RunningServer {
   readonly queryUrl: string;
@@ -65,6 +70,10 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     logger,
   );
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
+  // Payload capture writes off the request path; canaries' comparisons are counted by the query core, judged by management.
+  const capture = new CaptureWriter(join(config.dataDir, "capture"));
+  const canaryBoard = new CanaryBoard();
+  const verdicts = new Map<string, number>();
   const envs = new EnvironmentBuilder(config.dataDir, config.python, (line) => logger.info("environment", line));
   const management = new ManagementService(registry, runtimes, artifacts, cache, envs, {
     dataDir: config.dataDir,
@@ -72,7 +81,12 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     firstPrediction: (fromKey, toKey, timeoutMs) => replayLastInput(runtimes, fromKey, toKey, timeoutMs),
     onVersionRemoved: (key) => metrics.forgetModel(key),
     ensembleSummary: (app) => metrics.ensembleSummary(app),
+    capture,
+    canaryBoard,
+    ask: (key, row) => askVersion(runtimes, key, row, REPLAY_TIMEOUT_MS),
+    onCanaryVerdict: (model, state) => verdicts.set(`${model}\u0000${state}`, (verdicts.get(`${model}\u0000${state}`) ?? 0) + 1),
   });
+  registerRolloutMetrics(metrics, { capture, canaries: () => management.canaries.views(), verdicts, inputStats: () => capture.stats.all() });
   const processor = new QueryProcessor(
     () => management.snapshot,
     (key) => runtimes.queue(key),
@@ -81,6 +95,21 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     logger,
     (app, rewards, context) => management.recordFeedback(app, rewards, context),
     management.isVersionReady,
+    {
+      canaries: canaryBoard,
+      capture: (route, choice, rows, outcomes, micros, requestId) =>
+        capture.offer({
+          app: route.app.name,
+          model: choice?.name,
+          version: choice?.version,
+          rows,
+          outcomes,
+          defaultOutput: route.app.defaultOutput,
+          latencyMicros: Math.round(micros),
+          timeMs: Date.now() - micros / 1000,
+          requestId,
+        }),
+    },
   );
 
   // Known once both servers listen (port 0 picks a free one).
@@ -142,6 +171,8 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
       await Promise.all([query.stop(true), mgmt.stop(true)]);
       await runtimes.stopAll();
       management.close();
+      capture.stop();
+      await Promise.race([Promise.all(capture.statuses().map((c) => capture.flush(c.app))), Bun.sleep(2000)]);
       registry.close();
     })());
   return { queryUrl, mgmtUrl, stop };
@@ -156,4 +187,19 @@ async function replayLastInput(runtimes: RuntimeManager<ModelQueue>, fromKey: st
   const queue = runtimes.queue(toKey);
   if (sample === undefined || !queue) return;
   await queue.enqueue(sample, performance.now() + timeoutMs, timeoutMs * 1000);
+}
+
+/** How long one replayed row may take. */
+const REPLAY_TIMEOUT_MS = 10_000;
+
+/** One row to a running version's queue (a replay): its output, or why it has none (raised, too late, not running). */
+async function askVersion(runtimes: RuntimeManager<ModelQueue>, key: string, row: Row, timeoutMs: number): Promise<Asked> {
+  const queue = runtimes.queue(key);
+  if (!queue) return { ok: false, reason: `model ${key} has no running replicas` };
+  try {
+    const output = await queue.enqueue(row, performance.now() + timeoutMs, timeoutMs * 1000);
+    return output instanceof RowFailure ? { ok: false, reason: output.reason } : { ok: true, output };
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
 }

@@ -20,9 +20,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   runtime: [...LEAVES, "config", "registry"],
   batching: [...LEAVES, "runtime"],
   metrics: [...LEAVES, "batching"],
+  capture: LEAVES,
   query: [...LEAVES, "policy", "cache", "batching", "registry", "metrics"],
-  management: [...LEAVES, "config", "registry", "policy", "cache", "runtime", "batching", "metrics", "query"],
-  http: [...LEAVES, "config", "registry", "policy", "cache", "runtime", "batching", "metrics", "query", "management", "dashboard"],
+  management: [...LEAVES, "config", "registry", "policy", "cache", "runtime", "batching", "metrics", "query", "capture"],
+  http: [...LEAVES, "config", "registry", "policy", "cache", "runtime", "batching", "metrics", "query", "management", "dashboard", "capture"],
   grpc: [...LEAVES, "config", "registry", "policy", "cache", "runtime", "batching", "metrics", "query", "management"],
   dashboard: [...LEAVES, "config", "management", "metrics"],
 };

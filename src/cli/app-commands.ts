@@ -111,7 +111,12 @@ export const status: Command = {
   options: { ...MGMT_URL, ...JSON_OPT },
   help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
-    const s = (await mgmt(v)("GET", "/admin/status")) as { applications: AppInfo[]; models: ModelInfo[]; cache: Record<string, unknown> };
+    const s = (await mgmt(v)("GET", "/admin/status")) as {
+      applications: AppInfo[];
+      models: ModelInfo[];
+      cache: Record<string, unknown>;
+      canaries?: { model: string; version: string; compared_with: string; share: number; state: string; reason: string; remaining_ms: number }[];
+    };
     if (v.json) return (out(JSON.stringify(s, null, 2)), 0);
     out(
       table(
@@ -129,6 +134,10 @@ export const status: Command = {
     for (const m of s.models) {
       if (m.hangs) out(`\n${m.model_name}:${m.model_version} hangs: ${m.hangs}`);
       for (const q of m.quarantined ?? []) out(`${m.model_name}:${m.model_version} ${q.reason} (${q.seconds_left} s left)`);
+    }
+    for (const c of s.canaries ?? []) {
+      const what = c.state === "running" ? `on trial, ${Math.ceil(c.remaining_ms / 1000)} s left` : `${c.state.replace("_", " ")}: ${c.reason}`;
+      out(`\ncanary ${c.model}:${c.version} (${(c.share * 100).toFixed(1)}% against version ${c.compared_with}) ${what}`);
     }
     out(`\ncache: ${JSON.stringify(s.cache)}`);
     return 0;

@@ -104,6 +104,28 @@ async function applyLinksAndPolicies(call: Call, config: ConfigFile, changes: st
     await call("POST", "/admin/set_policy", { app_name: a.name, policy: a.policy, ...want, ...options });
     changes.push(`app ${a.name}: policy ${a.policy}`);
   }
+  await applyCaptures(call, config, changes);
+}
+
+/** Each app's capture as the file says (an app without `capture` keeps what it has). */
+async function applyCaptures(call: Call, config: ConfigFile, changes: string[]): Promise<void> {
+  for (const a of config.apps) {
+    if (!a.capture) continue;
+    const want = {
+      sample: a.capture.sample,
+      max_bytes: Math.round((a.capture.max_mb ?? 100) * 1024 * 1024),
+    };
+    const have = (await call("GET", `/admin/capture?app_name=${encodeURIComponent(a.name)}`)) as { sample: number; max_bytes: number; stats_window_ms: number };
+    const window = (a.capture.stats_window_seconds ?? 600) * 1000;
+    if (have.sample === want.sample && (want.sample === 0 || (have.max_bytes === want.max_bytes && have.stats_window_ms === window))) continue;
+    await call("POST", "/admin/capture", {
+      app_name: a.name,
+      sample: a.capture.sample,
+      max_mb: a.capture.max_mb,
+      stats_window_ms: window,
+    });
+    changes.push(`app ${a.name}: capture ${(a.capture.sample * 100).toFixed(1)}%`);
+  }
 }
 
 export const apply: Command = {

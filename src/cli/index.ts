@@ -3,6 +3,7 @@ import { apps, deleteApp, link, policy, predict, registerApp, status, unlink } f
 import { apply } from "./apply-command.ts";
 import type { Command } from "./command.ts";
 import { deploy, logs, models, rollback, scale, stop, stopInactive, versions } from "./model-commands.ts";
+import { canary, capture, replay } from "./rollout-commands.ts";
 import { runtime } from "./runtime-command.ts";
 import { serve } from "./serve-command.ts";
 import { check, gc } from "./upkeep-commands.ts";
@@ -25,6 +26,9 @@ export const COMMANDS: readonly Command[] = [
   deleteApp,
   stop,
   stopInactive,
+  capture,
+  replay,
+  canary,
   apply,
   gc,
   check,

@@ -3,7 +3,8 @@ import { basename } from "node:path";
 import { FORMATS } from "../management/formats.ts";
 import { artifactBody } from "./artifact-body.ts";
 import { CliError } from "./client.ts";
-import { type Call, type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
+import { type Call, type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP, type Values } from "./command.ts";
+import { durationFlag, numberFlag } from "./rollout-commands.ts";
 import { table } from "./table.ts";
 
 /** An application as the management API describes it. */
@@ -92,9 +93,19 @@ export const deploy: Command = {
     output: { type: "string" },
     threads: { type: "string" },
     "predict-timeout-ms": { type: "string" },
+    canary: { type: "string" },
+    for: { type: "string" },
+    "max-error-rate": { type: "string" },
+    "max-p99-ratio": { type: "string" },
+    "min-agreement": { type: "string" },
   },
   help: {
     ...URL_HELP,
+    canary: "deploy as a canary with this share of the traffic (10% or 0.1), judged against the current version",
+    for: "canary: its window (90s, 10m, 2h; default 10m); promoted at its end when within the thresholds",
+    "max-error-rate": "canary: rolled back as soon as more of its rows fail (raise or miss the SLO) than this share (default 0.05)",
+    "max-p99-ratio": "canary: rolled back when its p99 exceeds the current version's times this",
+    "min-agreement": "canary: rolled back when fewer of its answers equal the current version's than this share",
     name: "model name (default: the file name without extension)",
     version: "model version (default: one more than the highest numeric version, else 1)",
     app: "app to link, created when missing (default: the model name)",
@@ -145,6 +156,7 @@ export const deploy: Command = {
       sha256 = ((await call("PUT", "/admin/artifacts", body)) as { sha256: string }).sha256;
     }
     const pkgs = v.pkgs as string[] | undefined;
+    const canary = canaryOf(v);
     if (pkgs?.length) await buildEnvironment(call, pkgs);
     const replicas = int(v, "replicas") ?? 1;
     const runtime = str(v, "runtime") ?? (command ? "command" : runtimeFor(artifact, image));
@@ -172,12 +184,37 @@ export const deploy: Command = {
       command,
       pkgs,
       app: { name: appName, default_output: str(v, "default-output"), latency_slo_micros: int(v, "slo-micros") },
+      canary,
     })) as ModelInfo;
     const secs = ((performance.now() - started) / 1000).toFixed(2);
+    if (canary) {
+      out(
+        `canary: model ${name} version ${model.model_version} takes ${(canary.share * 100).toFixed(1)}% of app ${appName}'s queries for ${canary.window_ms / 1000} s ` +
+          `(started in ${secs} s); watch it with \`clipper canary ${name}\``,
+      );
+      return 0;
+    }
     out(`ready: model ${name} version ${model.model_version} serves app ${appName} in ${secs} s (${describeRuntime(model.runtime_info)})`);
     return 0;
   },
 };
+
+/** The canary of a deploy from its flags (undefined without --canary); the server checks the numbers. */
+function canaryOf(v: Values) {
+  const share = numberFlag(v, "canary", true);
+  const rest = ["for", "max-error-rate", "max-p99-ratio", "min-agreement"].filter((k) => str(v, k) !== undefined);
+  if (share === undefined) {
+    if (rest.length) throw new CliError(`--${rest[0]} needs --canary SHARE`);
+    return undefined;
+  }
+  return {
+    share,
+    window_ms: durationFlag(v, "for") ?? 600_000,
+    max_error_rate: numberFlag(v, "max-error-rate", true) ?? 0.05,
+    max_p99_ratio: numberFlag(v, "max-p99-ratio"),
+    min_agreement: numberFlag(v, "min-agreement", true),
+  };
+}
 
 /** `1,8,8` → [1, 8, 8]; the server checks the numbers. */
 function shapeOf(text: string | undefined): number[] | undefined {

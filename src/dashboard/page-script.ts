@@ -50,9 +50,11 @@ async function poll() {
   if (polling || !token) return;
   polling = true; clearTimeout(timer);
   try {
-    const [status, containers, metrics] = await Promise.all([
-      api("GET", "/admin/status"), api("POST", "/admin/get_all_containers"), api("GET", "/admin/metrics")]);
+    const [status, containers, metrics, replays] = await Promise.all([
+      api("GET", "/admin/status"), api("POST", "/admin/get_all_containers"), api("GET", "/admin/metrics"), api("GET", "/admin/replay")]);
     update(status, containers, metrics);
+    renderOnce("rollouts", [status.canaries, metrics.summary.capture, metrics.summary.input_stats, replays],
+      () => renderRollouts(status.canaries || [], metrics.summary.capture || {}, metrics.summary.input_stats || {}, replays || []));
     setConn("live, updated " + new Date().toLocaleTimeString(), false);
   } catch (e) {
     if (token) setConn("cannot reach the server: " + e.message, true);
@@ -241,6 +243,30 @@ function versionButton(m, current) {
   b.dataset.action = "set-version"; b.dataset.model = m.model_name; b.dataset.version = m.model_version;
   b.addEventListener("click", () => setVersion(m.model_name, m.model_version));
   return b;
+}
+function pct(x) { return Number.isFinite(x) ? (100 * x).toFixed(1) + " %" : "–"; }
+function renderRollouts(canaries, capture, stats, replays) {
+  fill("canaries", ["model", "canary", "against", "share", "state", "rows", "errors canary / current", "p99 ratio", "agreement", "reason / time left"],
+    canaries.map((c) => {
+      const k = c.comparison || {};
+      return tr([c.model, c.version, c.compared_with, pct(c.share), badge(c.state.replace("_", " "), c.state === "running" || c.state === "promoted" ? "ok" : c.state === "rolled_back" ? "bad" : "idle"),
+        k.rows ?? "–", pct(k.canary_error_rate) + " / " + pct(k.current_error_rate), Number.isFinite(k.p99_ratio) ? k.p99_ratio.toFixed(2) : "–",
+        pct(k.agreement), c.state === "running" ? Math.ceil(c.remaining_ms / 1000) + " s left" : c.reason]);
+    }), "No canaries: deploy with --canary 10% to start one.");
+  fill("captures", ["application", "sample", "captured", "dropped", "bytes", "input drift (PSI)", "reference", "window rows"],
+    Object.values(capture).map((c) => {
+      const st = stats[c.app] || {};
+      const drift = st.drift ? st.drift.score : NaN;
+      return tr([c.app, pct(c.sample), c.captured_rows, c.dropped_rows, c.bytes,
+        Number.isFinite(drift) ? badge(drift.toFixed(3), drift > 0.25 ? "bad" : drift > 0.1 ? "idle" : "ok") : "–",
+        st.reference ? st.reference.source + " (" + st.reference.rows + " rows)" : "–", st.window ? st.window.rows : "–"]);
+    }), "No capture: clipper capture APP --sample 0.1 turns it on.");
+  fill("replays", ["application", "version", "rows", "agreement", "differing", "errors", "p50 / p99 µs", "current p50 / p99 µs", "output shift (KS)", "finished"],
+    replays.map((r) => tr([r.app, r.model + ":" + r.version, r.rows, pct(r.agreement), r.differing_total, r.errors,
+      r.latency_micros.version.p50 + " / " + r.latency_micros.version.p99,
+      r.latency_micros.current ? r.latency_micros.current.p50 + " / " + r.latency_micros.current.p99 : "–",
+      r.shift ? r.shift.ks_distance.toFixed(3) : "–", new Date(r.finished_at).toLocaleString()])),
+    "No replay yet: clipper replay APP --version V.");
 }
 function renderReplicas(list) {
   fill("replicas", ["model", "version", "replica", "state", "pid", "rows in flight"],

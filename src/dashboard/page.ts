@@ -88,6 +88,9 @@ const BODY = `
   <section><h2>Applications</h2><table id="apps"></table></section>
   <section><h2>Models and versions</h2><table id="models"></table><p id="action-msg" class="msg"></p></section>
   <section><h2>Replicas</h2><table id="replicas"></table></section>
+  <section><h2>Canaries</h2><table id="canaries"></table></section>
+  <section><h2>Payload capture and input drift</h2><table id="captures"></table></section>
+  <section><h2>Last replays</h2><table id="replays"></table></section>
   <section>
     <h2>Deploy a model</h2>
     <form id="deploy-form" class="deploy">

@@ -17,7 +17,10 @@ import {
   ModelNames,
   NameBody,
   parseBody,
+  Replay,
+  SetCapture,
   SetModelVersion,
+  SetReference,
   SetNumReplicas,
   SetPolicy,
   VerboseBody,
@@ -140,6 +143,26 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     const b = parseBody(LogsQuery, c.req.query());
     return c.text(s.logs(b.model_name, b.model_version, b.bytes));
   });
+
+  // Payload capture, replay and canaries.
+  app.post("/admin/capture", async (c) => c.json(await s.setCapture(parseBody(SetCapture, await body(c.req.raw)))));
+  app.get("/admin/capture", (c) => c.json(s.captureStatus(parseBody(AppNameBody, c.req.query()).app_name)));
+  app.get("/admin/capture/export", async (c) => {
+    const bytes = await s.captureExport(parseBody(AppNameBody, c.req.query()).app_name);
+    return new Response(bytes, { headers: { "content-type": "application/gzip" } });
+  });
+  app.post("/admin/capture/reference", async (c) => c.json(s.setReference(parseBody(SetReference, await body(c.req.raw)))));
+  app.post("/admin/replay", async (c) => c.json(await s.replay(parseBody(Replay, await body(c.req.raw)))));
+  app.get("/admin/replay", (c) => {
+    const app = c.req.query("app_name");
+    return c.json(app === undefined ? s.lastReplays() : s.lastReplay(parseBody(AppNameBody, c.req.query()).app_name));
+  });
+  app.get("/admin/canary", (c) => {
+    const model = c.req.query("model_name");
+    return c.json(model === undefined ? s.canaries.views() : s.canaries.view(parseBody(ModelNameBody, c.req.query()).model_name));
+  });
+  app.post("/admin/canary/promote", async (c) => c.json(await s.canaries.promote(parseBody(ModelNameBody, await body(c.req.raw)).model_name)));
+  app.post("/admin/canary/abort", async (c) => c.json(await s.canaries.abort(parseBody(ModelNameBody, await body(c.req.raw)).model_name)));
 
   app.notFound((c) =>
     errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, "the management routes are listed at GET /docs (OpenAPI: GET /openapi.json)")),

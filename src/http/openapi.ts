@@ -18,6 +18,9 @@ import {
   ModelNameBody,
   ModelNames,
   NameBody,
+  Replay,
+  SetCapture,
+  SetReference,
   SetModelVersion,
   SetNumReplicas,
   SetPolicy,
@@ -179,6 +182,27 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: "Check that the registry, the running replicas, the stored artifacts and the query snapshot agree",
   },
   { api: "management", method: "get", path: "/admin/logs", summary: "The end of a model version's captured stderr (query: model_name, model_version, bytes)" },
+  {
+    api: "management",
+    method: "post",
+    path: "/admin/capture",
+    summary: "Turn an app's payload capture on (sample share, size bound) or off (sample 0)",
+    body: SetCapture,
+  },
+  { api: "management", method: "get", path: "/admin/capture", summary: "An app's capture: rows captured and dropped, files, bytes (query: app_name)" },
+  { api: "management", method: "get", path: "/admin/capture/export", summary: "An app's captured rows as one gzip JSON Lines stream (query: app_name)" },
+  {
+    api: "management",
+    method: "post",
+    path: "/admin/capture/reference",
+    summary: "Set the reference of an app's input statistics from inputs",
+    body: SetReference,
+  },
+  { api: "management", method: "post", path: "/admin/replay", summary: "Replay captured queries against a version; answers the report", body: Replay },
+  { api: "management", method: "get", path: "/admin/replay", summary: "The last replay report of an app (query: app_name), or of every app" },
+  { api: "management", method: "get", path: "/admin/canary", summary: "A model's canary and its live comparison (query: model_name), or every model's" },
+  { api: "management", method: "post", path: "/admin/canary/promote", summary: "Promote a model's canary by hand", body: ModelNameBody },
+  { api: "management", method: "post", path: "/admin/canary/abort", summary: "Abort a model's canary by hand", body: ModelNameBody },
 ];
 
 const ERROR = {

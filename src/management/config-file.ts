@@ -26,6 +26,15 @@ export const ConfigFile = z
             sample: z.number().gt(0).max(1).optional(),
             min_confidence: z.number().min(0).max(1).optional(),
             max_contexts: z.number().int().min(1).optional(),
+            /** Payload capture: the share of queries kept, the bound of its files and its statistics' window (seconds). */
+            capture: z
+              .object({
+                sample: z.number().min(0).max(1),
+                max_mb: z.number().gt(0).optional(),
+                stats_window_seconds: z.number().int().min(1).optional(),
+              })
+              .strict()
+              .optional(),
           })
           .strict(),
       )

@@ -67,13 +67,17 @@ function replicaCounts(w: InvariantWorld): string[] {
   return out;
 }
 
-/** Nothing runs without a registry row, and only current versions run (others only while they drain). */
+/** Nothing runs without a registry row, and only current versions run (others only while they drain, a canary on trial, a replay's version). */
 function runningVersions(w: InvariantWorld): string[] {
   const out: string[] = [];
   for (const p of w.runtimes.pools()) {
     const row = w.registry.model(p.model.name, p.model.version);
+    const canary = w.registry.canary(p.model.name);
+    const onTrial = canary?.state === "running" && canary.version === p.model.version;
     if (!row) out.push(`model ${p.key} runs ${p.replicas.length} replica(s) but has no registry row`);
-    else if (!row.isCurrent && !w.models.retiring.has(p.key)) out.push(`model ${p.key} runs but is not current and is not being retired`);
+    else if (!row.isCurrent && !onTrial && !w.models.retiring.has(p.key) && !w.models.replaying.has(p.key)) {
+      out.push(`model ${p.key} runs but is not current and is not being retired`);
+    }
   }
   return out;
 }

@@ -51,6 +51,8 @@ export interface ModelWriteDeps {
   readonly logger: Logger;
   /** How long a new version's first prediction may take. */
   readonly probeTimeoutMs?: number;
+  /** A canary's version started (by its key): its comparison window starts. */
+  readonly onCanaryStarted?: (key: string) => void;
 }
 
 export const modelLockKey = (name: string) => `model ${name}`;
@@ -64,6 +66,52 @@ export class ModelWrites {
   readonly #retiring = new Set<string>();
   constructor(deps: ModelWriteDeps) {
     this.#d = deps;
+  }
+
+  /** Versions started for a replay (not current, stopped when it ends). */
+  readonly #replaying = new Set<string>();
+
+  get replaying(): ReadonlySet<string> {
+    return this.#replaying;
+  }
+
+  /**
+   * Runs `fn` with `version` of model `name` running (started for it, without becoming current, when it is not;
+   * stopped afterwards unless it became current or a canary meanwhile). The start and the stop hold the model's turn.
+   */
+  async withVersionRunning<T>(name: string, version: string, fn: () => Promise<T>): Promise<T> {
+    const { registry, runtimes } = this.#d;
+    const key = modelKey(name, version);
+    const started = await this.#locked(name, `start of model ${key} for a replay`, async () => {
+      const model = registry.model(name, version);
+      if (!model) throw new NotFoundError(`no model ${name} version ${version}`, `see \`clipper versions ${name}\``);
+      if (model.runtime === "none") throw new ConflictError(`model ${key} was registered without containers and cannot answer a replay`);
+      if (runtimes.running(key) || this.#replaying.has(key)) return false;
+      this.#replaying.add(key);
+      try {
+        await runtimes.start(model, this.#artifactPath(model), await this.#python(model));
+      } catch (err) {
+        this.#replaying.delete(key);
+        throw err;
+      }
+      return true;
+    });
+    try {
+      return await fn();
+    } finally {
+      if (started) {
+        await this.#locked(
+          name,
+          `stop of model ${key} after a replay`,
+          async () => {
+            const c = registry.canary(name);
+            const kept = registry.currentModel(name)?.version === version || (c?.state === "running" && c.version === version);
+            if (!kept) await runtimes.stop(key);
+          },
+          NO_BOUND,
+        ).finally(() => this.#replaying.delete(key));
+      }
+    }
   }
 
   /** Versions being retired now (the invariant check waits for them). */
@@ -94,7 +142,11 @@ export class ModelWrites {
   async restore(): Promise<void> {
     recoverAfterCrash(this.#d.registry, this.#d.artifacts, this.#d.usage, this.#d.envs, this.#d.logger);
     const { registry, logger } = this.#d;
-    const current = registry.models().filter((m) => m.isCurrent && m.runtime !== "none");
+    // A running canary's version starts again too, and its window starts over (its comparison was in memory).
+    const canaries = registry.canaries().filter((c) => c.state === "running");
+    for (const c of canaries) registry.restartCanary(c.model);
+    const onTrial = canaries.flatMap((c) => registry.model(c.model, c.version) ?? []);
+    const current = [...registry.models().filter((m) => m.isCurrent && m.runtime !== "none"), ...onTrial];
     await Promise.all(
       current.map((m) =>
         this.#locked(m.name, `restore of model ${m.name}`, async () => {
@@ -139,7 +191,7 @@ export class ModelWrites {
         throw err;
       }
       // The previous version stops only after the snapshot routes new queries to the new one and it has drained.
-      if (deployed.previous && deployed.previous.version !== deployed.result.model_version) await this.#retire(deployed.previous);
+      if (deployed.previous && deployed.previous.version !== deployed.result.model_version) await this.retire(deployed.previous);
       // What was committed (a later operation may already have changed or removed it).
       return deployed.result;
     } finally {
@@ -158,6 +210,10 @@ export class ModelWrites {
       throw new ConflictError(`model ${name} version ${version} already exists`, "deploy with a new --version");
     }
     const previous = registry.currentModel(name);
+    this.checkNoCanary(name);
+    if (body.canary && (!previous || previous.runtime === "none" || !this.#d.runtimes.running(modelKey(name, previous.version)))) {
+      throw new ConflictError(`a canary of model ${name} needs a running current version to compare with`, "deploy it without --canary first");
+    }
     if (previous && previous.inputType !== body.input_type) {
       throw new BadRequestError(
         `model ${name} takes ${previous.inputType} (version ${previous.version}); a new version must too`,
@@ -176,7 +232,7 @@ export class ModelWrites {
       predictMethod: body.predict_method,
       replicas: containerless ? 0 : body.replicas,
       runtimeInfo: {},
-      isCurrent: true,
+      isCurrent: !body.canary,
       createdAt: new Date().toISOString(),
       options: {
         image: body.image,
@@ -192,7 +248,7 @@ export class ModelWrites {
       },
     };
     const key = modelKey(name, version);
-    const op = registry.beginOperation("deploy", name, version);
+    const op = registry.beginOperation(body.canary ? "canary" : "deploy", name, version);
     let started = false;
     try {
       let runtimeInfo: RuntimeInfo | Record<string, never> = {};
@@ -203,7 +259,20 @@ export class ModelWrites {
       const commit = () =>
         registry.transaction(() => {
           if (registered) registry.deleteModelVersion(name, version);
-          registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo, ...choice.info } });
+          registry.insertCurrentModel({ ...draft, runtimeInfo: { ...runtimeInfo, ...choice.info } }, !body.canary);
+          if (body.canary && previous) {
+            const c = body.canary;
+            const thresholds = { maxErrorRate: c.max_error_rate, maxP99Ratio: c.max_p99_ratio, minAgreement: c.min_agreement };
+            registry.insertCanary({
+              model: name,
+              version,
+              previous: previous.version,
+              share: c.share,
+              windowMs: c.window_ms,
+              thresholds,
+              startedAt: new Date().toISOString(),
+            });
+          }
           if (body.app) {
             // Checked again at commit: the app may have changed while the replicas started.
             const app = this.#checkApp(body.app.name, name, body.input_type);
@@ -229,7 +298,20 @@ export class ModelWrites {
       throw err;
     }
     this.#d.snapshots.refresh();
-    return { result: this.#d.reads.getModel(name, version), previous };
+    if (body.canary) this.#d.onCanaryStarted?.(modelKey(name, version));
+    // A canary replaces nothing yet: its verdict promotes it or stops it (canary-writes.ts).
+    return { result: this.#d.reads.getModel(name, version), previous: body.canary ? undefined : previous };
+  }
+
+  /** 409 while the model has a canary on trial: a deploy, switch or removal waits for its verdict (or a promote/abort). */
+  checkNoCanary(name: string, what = "deploy or switch"): void {
+    const c = this.#d.registry.canary(name);
+    if (c?.state === "running") {
+      throw new ConflictError(
+        `model ${name} has a canary of version ${c.version} on trial; a ${what} waits for its verdict`,
+        `promote or abort it first: \`clipper canary ${name} --promote\` or \`--abort\``,
+      );
+    }
   }
 
   /** The app a deploy links to, when it exists, checked against the model (input type, the `single` policy). */
@@ -265,7 +347,7 @@ export class ModelWrites {
       previous: await this.#switch(name, version),
       result: this.#d.reads.getModel(name, version),
     }));
-    if (previous && previous.version !== version) await this.#retire(previous);
+    if (previous && previous.version !== version) await this.retire(previous);
     // What was committed (a later operation may already have changed or removed it).
     return result;
   }
@@ -277,6 +359,7 @@ export class ModelWrites {
     const key = modelKey(name, version);
     const previous = registry.currentModel(name);
     if (previous?.version === version && (target.runtime === "none" || runtimes.running(key))) return undefined;
+    this.checkNoCanary(name);
     const op = registry.beginOperation("switch", name, version);
     let started = false;
     try {
@@ -302,7 +385,7 @@ export class ModelWrites {
    * Stops a replaced version once its queue has drained. The drain is waited for outside the model's lock (other
    * operations go on meanwhile); the stop happens under it, and only if the version is still not current.
    */
-  async #retire(model: ModelRecord): Promise<void> {
+  async retire(model: ModelRecord): Promise<void> {
     const { registry, runtimes, logger } = this.#d;
     const key = modelKey(model.name, model.version);
     this.#retiring.add(key);
@@ -372,6 +455,8 @@ export class ModelWrites {
     const { registry, runtimes } = this.#d;
     const model = registry.model(name, version);
     if (!model) throw new NotFoundError(`no model ${name} version ${version}`);
+    const canary = registry.canary(name);
+    if (canary?.state === "running" && (canary.version === version || canary.previous === version)) this.checkNoCanary(name, "removal");
     const key = modelKey(name, version);
     registry.transaction(() => {
       registry.deleteModelVersion(name, version);
@@ -392,6 +477,7 @@ export class ModelWrites {
       await this.#locked(name, `stop of model ${name}`, async () => {
         const versions = this.#d.registry.versions(name);
         if (versions.length === 0) throw new NotFoundError(`no model named '${name}'`);
+        if (this.#d.registry.canary(name)?.state === "running") this.#d.registry.endCanary(name, "aborted", "the model was stopped");
         for (const m of versions) await this.#delete(name, m.version);
       });
     }
@@ -403,7 +489,9 @@ export class ModelWrites {
     for (const name of names) {
       await this.#locked(name, `stop of the inactive versions of model ${name}`, async () => {
         this.#d.reads.current(name);
-        for (const m of this.#d.registry.versions(name).filter((v) => !v.isCurrent)) {
+        const canary = this.#d.registry.canary(name);
+        const onTrial = canary?.state === "running" ? canary.version : undefined;
+        for (const m of this.#d.registry.versions(name).filter((v) => !v.isCurrent && v.version !== onTrial)) {
           await this.#delete(name, m.version);
           removed.push(modelKey(name, m.version));
         }

@@ -94,6 +94,20 @@ export const AddModel = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a Python identifier")
       .default("predict"),
     replicas: z.number().int().min(1).max(64).default(1),
+    /** Deploy as a canary: the version takes this share of the traffic, compared with the current one, and is judged. */
+    canary: z
+      .object({
+        share: z.number().gt(0, "must be above 0").max(1, "must be at most 1 (100%)"),
+        window_ms: z
+          .number()
+          .int()
+          .min(1000)
+          .max(7 * 24 * 3600 * 1000),
+        max_error_rate: z.number().min(0).max(1),
+        max_p99_ratio: z.number().gt(0).max(1000).optional(),
+        min_agreement: z.number().min(0).max(1).optional(),
+      })
+      .optional(),
     /** Link the model to this app, creating the app when missing, in the same transaction. */
     app: z
       .object({
@@ -154,6 +168,31 @@ export const SetPolicy = z
       ctx.addIssue({ code: "custom", path: ["max_contexts"], message: "max_contexts applies to the exp3 and ensemble policies only" });
     }
   });
+/** Payload capture of one app: the share of queries kept (0: off) and the bound of its files. */
+export const SetCapture = z.object({
+  app_name: name,
+  sample: z.number().min(0).max(1),
+  max_mb: z.number().gt(0).max(1_000_000).default(100),
+  /** The window of the app's input statistics (drift is scored window against reference). */
+  stats_window_ms: z
+    .number()
+    .int()
+    .min(1000)
+    .max(30 * 24 * 3600 * 1000)
+    .default(600_000),
+});
+/** The reference of an app's input statistics: inputs (a capture file's), instead of its first window. */
+export const SetReference = z.object({ app_name: name, inputs: z.array(z.unknown()).min(1).max(1_000_000) });
+/** Replay of captured queries (the app's capture, or the rows given) against a version of the app's model. */
+export const Replay = z.object({
+  app_name: name,
+  version,
+  rows: z
+    .array(z.object({ input: z.unknown(), output: z.unknown().optional(), default: z.boolean().optional() }).passthrough())
+    .max(1_000_000)
+    .optional(),
+  rate: z.number().gt(0).max(1_000_000).optional(),
+});
 export const BuildEnvironment = z.object({ pkgs: z.array(z.string().max(200)).min(1).max(100) });
 export const SetModelVersion = z.object({ model_name: name, model_version: version });
 export const SetNumReplicas = z.object({ model_name: name, num_replicas: z.number().int().min(1).max(64) });

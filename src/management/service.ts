@@ -5,8 +5,12 @@
  * check (invariants.ts) and garbage collection (garbage.ts). This facade only wires them and gives the
  * routes one object; it holds no logic of its own.
  */
+import { rmSync } from "node:fs";
 import type { z } from "zod";
 import type { PredictionCache } from "../cache/prediction-cache.ts";
+import type { CapturedRow, CaptureWriter } from "../capture/writer.ts";
+import { ConflictError, NotFoundError } from "../errors.ts";
+import { CanaryBoard } from "../query/canary.ts";
 import type { Logger } from "../log.ts";
 import type { Snapshot } from "../query/snapshot.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -15,13 +19,15 @@ import { AppWrites } from "./app-writes.ts";
 import { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import { collectGarbage } from "./garbage.ts";
+import { CanaryWrites } from "./canary-writes.ts";
 import { checkInvariants, type InvariantReport } from "./invariants.ts";
 import { KeyLock } from "./key-lock.ts";
-import { ModelWrites } from "./model-writes.ts";
+import { appLockKey, ModelWrites } from "./model-writes.ts";
+import { type AskVersion, replay, type ReplayReport } from "./replay.ts";
 import { type FirstPrediction, InFlight, type Runtimes } from "./ports.ts";
 import { PolicyState } from "./policy-state.ts";
 import { ManagementReads } from "./reads.ts";
-import type { AddApp, AddModel, AddModelLinks, SetPolicy } from "./schemas.ts";
+import type { AddApp, AddModel, AddModelLinks, Replay, SetCapture, SetPolicy, SetReference } from "./schemas.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
 
 /** How long an unreferenced artifact or unused environment is kept before the periodic collection removes it. */
@@ -43,6 +49,14 @@ export interface ManagementOptions {
   readonly probeTimeoutMs?: number;
   /** How an ensemble app's answers went (confidence, low-confidence defaults), for status and get_app_info. */
   readonly ensembleSummary?: (app: string) => unknown;
+  /** Payload capture (the server's writer; absent: capture cannot be turned on). */
+  readonly capture?: CaptureWriter;
+  /** The canaries' comparison windows, which the query core fills. */
+  readonly canaryBoard?: CanaryBoard;
+  /** Sends one row to a running model version (replays). */
+  readonly ask?: AskVersion;
+  /** A canary's verdict (metrics). */
+  readonly onCanaryVerdict?: (model: string, state: "promoted" | "rolled_back" | "aborted") => void;
 }
 
 export class ManagementService {
@@ -51,7 +65,10 @@ export class ManagementService {
   readonly reads: ManagementReads;
   readonly models: ModelWrites;
   readonly apps: AppWrites;
+  readonly canaries: CanaryWrites;
   readonly #locks: KeyLock;
+  /** The last replay report of each app (the dashboard shows it). */
+  readonly #replays = new Map<string, ReplayReport>();
   readonly #inFlight = new InFlight();
   readonly #usage: ArtifactUsage;
   readonly #restoreErrors = new Map<string, string>();
@@ -70,6 +87,7 @@ export class ManagementService {
     this.#opts = opts;
     this.#locks = new KeyLock(opts.lockWaitMs);
     this.#usage = new ArtifactUsage(registry, runtimes, this.#inFlight, artifacts);
+    const board = opts.canaryBoard ?? new CanaryBoard();
     this.policyState = new PolicyState(registry);
     this.snapshots = new SnapshotStore(registry, this.policyState);
     this.reads = new ManagementReads(registry, runtimes, cache, this.snapshots, this.policyState, this.#restoreErrors, opts.ensembleSummary);
@@ -90,8 +108,20 @@ export class ManagementService {
       dataDir: opts.dataDir,
       logger: opts.logger,
       probeTimeoutMs: opts.probeTimeoutMs,
+      onCanaryStarted: (key) => board.reset(key),
     });
     this.apps = new AppWrites(registry, this.snapshots, this.policyState, this.reads, this.models, this.#locks, opts.dataDir);
+    this.canaries = new CanaryWrites({
+      registry,
+      runtimes,
+      snapshots: this.snapshots,
+      locks: this.#locks,
+      models: this.models,
+      board,
+      logger: opts.logger,
+      onVerdict: opts.onCanaryVerdict,
+    });
+    opts.capture?.configure(registry.captures());
   }
 
   /** The in-memory view that serves queries. */
@@ -102,6 +132,7 @@ export class ManagementService {
   /** Writes what policies learned and stops the periodic collection (shutdown). */
   close(): void {
     clearInterval(this.#gcTimer);
+    this.canaries.stop();
     try {
       this.policyState.flush();
     } catch (err) {
@@ -179,7 +210,7 @@ export class ManagementService {
   getAllContainers = () => this.reads.getAllContainers();
   getAllContainerNames = () => this.reads.getAllContainerNames();
   getContainer = (name: string, version: string, replicaNumber: number) => this.reads.getContainer(name, version, replicaNumber);
-  status = () => this.reads.status();
+  status = () => ({ ...this.reads.status(), canaries: this.canaries.views() });
   isVersionReady = (key: string) => this.reads.isVersionReady(key);
 
   // Model versions.
@@ -192,9 +223,80 @@ export class ManagementService {
 
   // Apps, links and policies.
   addApp = (body: z.output<typeof AddApp>) => this.apps.addApp(body);
-  deleteApp = (name: string) => this.apps.deleteApp(name);
+  deleteApp = (name: string) => this.deleteCapturedApp(name);
   addModelLinks = (body: z.output<typeof AddModelLinks>) => this.apps.addModelLinks(body);
   deleteModelLinks = (appName: string, modelNames: readonly string[]) => this.apps.deleteModelLinks(appName, modelNames);
   setPolicy = (body: z.output<typeof SetPolicy>) => this.apps.setPolicy(body);
+  /** Deletes an app; its capture goes with it (the registry's row, the writer's state, its files). */
+  deleteCapturedApp = async (name: string) => {
+    await this.apps.deleteApp(name);
+    const capture = this.#opts.capture;
+    if (!capture) return;
+    capture.configure(this.#registry.captures());
+    await capture.flush(name);
+    rmSync(capture.directory(name), { recursive: true, force: true });
+  };
+
+  // Payload capture, replay and canaries.
+  /** Turns an app's capture on (or off with sample 0) under the app's turn. */
+  async setCapture(body: z.output<typeof SetCapture>) {
+    const capture = this.#capture();
+    await this.#locks.run(appLockKey(body.app_name), `capture of application ${body.app_name}`, () => {
+      if (!this.#registry.app(body.app_name)) throw new NotFoundError(`no application named '${body.app_name}'`);
+      this.#registry.setCapture(body.app_name, body.sample, Math.round(body.max_mb * 1024 * 1024), body.stats_window_ms);
+      this.snapshots.refresh();
+      capture.configure(this.#registry.captures());
+    });
+    return this.captureStatus(body.app_name);
+  }
+
+  /** Sets the reference of an app's input statistics from inputs (a capture file's); answers the rows it holds. */
+  setReference(body: z.output<typeof SetReference>) {
+    this.captureStatus(body.app_name);
+    if (!this.#registry.captures().some((c) => c.app === body.app_name)) {
+      throw new ConflictError(
+        `application '${body.app_name}' has no capture on; its input statistics come from the capture`,
+        "turn it on with `clipper capture APP --sample F`",
+      );
+    }
+    return { app: body.app_name, reference_rows: this.#capture().stats.setReference(body.app_name, body.inputs) };
+  }
+
+  captureStatus(app: string) {
+    if (!this.#registry.app(app)) throw new NotFoundError(`no application named '${app}'`);
+    return this.#capture().status(app);
+  }
+
+  /** The app's capture files as one gzip stream (after writing what is pending). */
+  async captureExport(app: string): Promise<Uint8Array> {
+    this.captureStatus(app);
+    await this.#capture().flush(app);
+    return this.#capture().export(app);
+  }
+
+  /** Replays the app's capture (or the rows given) against a version of its model; the report is kept for the dashboard. */
+  async replay(body: z.output<typeof Replay>): Promise<ReplayReport> {
+    if (!this.#opts.ask) throw new NotFoundError("replay is not available in this server");
+    const rows = (body.rows as CapturedRow[] | undefined) ?? (await this.#capture().read(body.app_name));
+    const report = await replay({ registry: this.#registry, models: this.models, ask: this.#opts.ask }, body.app_name, body.version, rows, body.rate);
+    this.#replays.set(body.app_name, report);
+    return report;
+  }
+
+  lastReplay(app: string): ReplayReport {
+    const r = this.#replays.get(app);
+    if (!r) throw new NotFoundError(`application '${app}' has no replay report since the server started`, "run `clipper replay APP --version V`");
+    return r;
+  }
+
+  lastReplays(): ReplayReport[] {
+    return [...this.#replays.values()];
+  }
+
+  #capture(): CaptureWriter {
+    if (!this.#opts.capture) throw new NotFoundError("payload capture is not available in this server");
+    return this.#opts.capture;
+  }
+
   recordFeedback = (appName: string, rewards: ReadonlyMap<string, number>, context?: string) => this.apps.recordFeedback(appName, rewards, context);
 }

@@ -54,6 +54,8 @@ export class Metrics implements BatchObserver {
   readonly prometheus: PrometheusMetrics;
   readonly #apps = new Map<string, AppCounters>();
   readonly #models = new Map<string, ModelCounters>();
+  /** More sections of /metrics.json, read when it is asked for (capture, canaries, input statistics). */
+  readonly #sections = new Map<string, () => unknown>();
   /** app → shadow model key → [agreements, disagreements] */
   readonly #shadow = new Map<string, Map<string, [number, number]>>();
   readonly #ensemble = new Map<string, EnsembleCounters>();
@@ -237,6 +239,11 @@ export class Metrics implements BatchObserver {
     return c;
   }
 
+  /** Adds a section to /metrics.json, read at request time. */
+  addSection(name: string, read: () => unknown): void {
+    this.#sections.set(name, read);
+  }
+
   toJSON(cache: { hits: number; misses: number; size: number; enabled: boolean }): unknown {
     const models: Record<string, unknown> = {};
     for (const [key, c] of this.#models) {
@@ -275,6 +282,7 @@ export class Metrics implements BatchObserver {
       ),
       ensemble: Object.fromEntries([...this.#ensemble.keys()].map((app) => [app, this.ensembleSummary(app)])),
       cache: { enabled: cache.enabled, hits: cache.hits, misses: cache.misses, entries: cache.size },
+      ...Object.fromEntries([...this.#sections].map(([name, read]) => [name, read()])),
     };
   }
 }

@@ -21,8 +21,9 @@ import { type ModelQueue, RowFailure } from "../batching/model-queue.ts";
 import { type ExpectedWidth, type ParsedQuery, type Row, wrongWidth } from "./input.ts";
 import { v2Metadata } from "./oip.ts";
 import { SharedRow } from "./shared-row.ts";
+import type { CanaryBoard } from "./canary.ts";
 import { DeadlineTimers } from "./deadlines.ts";
-import { type AppRoute, appReady, type Snapshot } from "./snapshot.ts";
+import { type AppRoute, appReady, type CanaryRoute, type Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out; an ensemble's answer carries its vote. */
 export type Outcome = { ok: true; output: unknown; vote?: VoteInfo } | { ok: false; reason: string; vote?: VoteInfo };
@@ -109,6 +110,22 @@ interface QueryDeadline {
   readonly late: string | undefined;
 }
 
+/** Receives a sampled query's rows and answers (payload capture); called only for an app with capture on. */
+export type CaptureHook = (
+  route: AppRoute,
+  choice: ModelChoice | undefined,
+  rows: readonly Row[],
+  outcomes: readonly Outcome[],
+  micros: number,
+  requestId: string,
+) => void;
+
+/** What the core needs beside the request path: payload capture and the canaries' comparison windows. */
+export interface QueryObservers {
+  readonly capture?: CaptureHook;
+  readonly canaries?: CanaryBoard;
+}
+
 /**
  * The core's one entry per operation (predict, feedback, metadata, ready), which every adapter (REST,
  * V2 REST, gRPC) calls with the caller's token: each rule (the token check, what "ready" means, counting
@@ -131,6 +148,7 @@ export class QueryProcessor {
     private readonly onFeedback: FeedbackSink,
     /** True when the model version (by its key) has a replica ready to predict. */
     private readonly versionReady: (key: string) => boolean,
+    private readonly observers: QueryObservers = {},
   ) {}
 
   /**
@@ -169,7 +187,11 @@ export class QueryProcessor {
         : voted.then((outcomes) => this.#answered(route, query, undefined, outcomes, call));
     }
     const reject429 = route.app.overload === "reject";
-    const predicted = this.#predictRows(route, choice, queue, query.rows, query.keys, deadline, call.signal, reject429);
+    const canary = route.canary;
+    const predicted =
+      canary && !pinned && choice?.name === canary.model && Math.random() < canary.share
+        ? this.#canaryRows(route, choice, canary, query.rows, query.keys, deadline, call.signal)
+        : this.#predictRows(route, choice, queue, query.rows, query.keys, deadline, call.signal, reject429);
     const shadow = route.shadow;
     if (shadow && choice && !pinned && (route.shadowSample >= 1 || Math.random() < route.shadowSample)) this.#shadow(route, shadow, query, deadline, predicted);
     if (reject429 && !Array.isArray(predicted)) {
@@ -242,7 +264,10 @@ export class QueryProcessor {
     this.#logAnswer(route.app.name, call.requestId ?? "", outcomes, choice, call.arrivalMs);
     let defaults = 0;
     for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]!.ok) defaults++;
-    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, (performance.now() - call.arrivalMs) / 1000, call.protocol ?? "rest");
+    const seconds = (performance.now() - call.arrivalMs) / 1000;
+    this.metrics.onAnswered(route.app.name, outcomes.length, defaults, seconds, call.protocol ?? "rest");
+    if (route.captureSample !== 0 && Math.random() < route.captureSample)
+      this.observers.capture?.(route, choice, query.rows, outcomes, seconds * 1e6, call.requestId ?? "");
     return answered;
   }
 
@@ -393,6 +418,37 @@ export class QueryProcessor {
         queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError);
       }
     });
+  }
+
+  /**
+   * A canary's share of the queries: its version answers, and the current version answers the same rows
+   * (shadowed) for the comparison. A row the canary fails on gets the current version's answer (or the
+   * default when that failed too): a canary loses no query.
+   */
+  #canaryRows(
+    route: AppRoute,
+    current: ModelChoice,
+    canary: CanaryRoute,
+    rows: readonly Row[],
+    keys: readonly string[],
+    deadline: QueryDeadline,
+    signal: AbortSignal | undefined,
+  ): Promise<Outcome[]> {
+    const started = performance.now();
+    let currentMicros = 0;
+    let canaryMicros = 0;
+    const timed = (o: Outcome[] | Promise<Outcome[]>, done: (micros: number) => void) =>
+      Promise.resolve(o).then((outcomes) => {
+        done((performance.now() - started) * 1000);
+        return outcomes;
+      });
+    const asked = timed(this.#predictRows(route, current, this.queues(current.key), rows, keys, deadline, undefined, false), (m) => (currentMicros = m));
+    const trial = timed(
+      this.#predictRows(route, canary.choice, this.queues(canary.choice.key), rows, keys, deadline, signal, false),
+      (m) => (canaryMicros = m),
+    );
+    void Promise.all([asked, trial]).then(([a, b]) => this.observers.canaries?.window(canary.choice.key).record(rows, a, b, currentMicros, canaryMicros));
+    return trial.then((b) => (b.every((o) => o.ok) ? b : asked.then((a) => b.map((o, i) => (o.ok ? o : a[i]!)))));
   }
 
   /**

@@ -18,6 +18,17 @@ export interface AppRoute extends AppRouting {
   readonly minConfidence: number;
   /** shadow: the share of queries copied to the shadow model. */
   readonly shadowSample: number;
+  /** The share of queries captured (0: capture is off). */
+  readonly captureSample: number;
+  /** A canary of the linked model: the version on trial and its share of the traffic. */
+  readonly canary: CanaryRoute | undefined;
+}
+
+/** A canary on the query path: the share of the model's queries its version answers (compared with the current one). */
+export interface CanaryRoute {
+  readonly model: string;
+  readonly choice: ModelChoice;
+  readonly share: number;
 }
 
 /** What a policy's config in the registry may hold. */
@@ -46,6 +57,8 @@ function choice(registry: Registry, name: string): ModelChoice | undefined {
 
 export function buildSnapshot(registry: Registry): Snapshot {
   const apps = new Map<string, AppRoute>();
+  const captures = new Map(registry.captures().map((c) => [c.app, c.sample]));
+  const canaries = registry.canaries().filter((c) => c.state === "running");
   for (const app of registry.apps()) {
     const linked = registry
       .linkedModels(app.name)
@@ -61,6 +74,7 @@ export function buildSnapshot(registry: Registry): Snapshot {
     }
     const learning = LEARNING_POLICIES.has(policy);
     const weights = candidates.map((c) => config.weights?.[c.name] ?? (learning ? 1 : 0));
+    const canary = canaries.find((c) => candidates.some((m) => m.name === c.model && m.version === c.previous));
     apps.set(app.name, {
       app,
       policy,
@@ -79,6 +93,8 @@ export function buildSnapshot(registry: Registry): Snapshot {
         : undefined,
       minConfidence: config.min_confidence ?? 0,
       shadowSample: config.sample ?? 1,
+      captureSample: captures.get(app.name) ?? 0,
+      canary: canary && { model: canary.model, choice: modelChoice(canary.model, canary.version), share: canary.share },
     });
   }
   return { apps };

@@ -101,7 +101,56 @@ const MIGRATIONS: readonly string[] = [
      version TEXT NOT NULL,
      started_at TEXT NOT NULL);`,
   `ALTER TABLE apps ADD COLUMN overload TEXT NOT NULL DEFAULT 'default';`,
+  // Payload capture per app (sample share, size bound), and canaries: the last one per model with its verdict.
+  `CREATE TABLE captures (
+     app TEXT PRIMARY KEY REFERENCES apps(name) ON DELETE CASCADE,
+     sample REAL NOT NULL,
+     max_bytes INTEGER NOT NULL,
+     stats_window_ms INTEGER NOT NULL DEFAULT 600000);
+   CREATE TABLE canaries (
+     model TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     previous TEXT NOT NULL,
+     share REAL NOT NULL,
+     window_ms INTEGER NOT NULL,
+     thresholds TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT NOT NULL DEFAULT '',
+     started_at TEXT NOT NULL,
+     ended_at TEXT);`,
 ];
+
+/** An app's payload capture: the share of queries sampled and the bound of its files. */
+export interface CaptureRecord {
+  readonly app: string;
+  readonly sample: number;
+  readonly maxBytes: number;
+  /** The window of its input statistics. */
+  readonly statsWindowMs: number;
+}
+
+/** What a canary is judged by (absent: not checked). */
+export interface CanaryThresholds {
+  readonly maxErrorRate: number;
+  readonly maxP99Ratio?: number;
+  readonly minAgreement?: number;
+}
+
+export type CanaryState = "running" | "promoted" | "rolled_back" | "aborted";
+
+/** A model's last canary: the version on trial, the one it is compared with, and its verdict once given. */
+export interface CanaryRecord {
+  readonly model: string;
+  readonly version: string;
+  readonly previous: string;
+  readonly share: number;
+  readonly windowMs: number;
+  readonly thresholds: CanaryThresholds;
+  readonly state: CanaryState;
+  readonly reason: string;
+  readonly startedAt: string;
+  readonly endedAt: string | undefined;
+}
 
 /** A model operation in progress (or cut short by a crash, when found at start-up). */
 export interface OperationRecord {
@@ -138,6 +187,32 @@ type ModelRow = {
   is_current: number;
   created_at: string;
 };
+
+type CanaryRow = {
+  model: string;
+  version: string;
+  previous: string;
+  share: number;
+  window_ms: number;
+  thresholds: string;
+  state: string;
+  reason: string;
+  started_at: string;
+  ended_at: string | null;
+};
+
+const toCanary = (r: CanaryRow): CanaryRecord => ({
+  model: r.model,
+  version: r.version,
+  previous: r.previous,
+  share: r.share,
+  windowMs: r.window_ms,
+  thresholds: JSON.parse(r.thresholds) as CanaryThresholds,
+  state: r.state as CanaryState,
+  reason: r.reason,
+  startedAt: r.started_at,
+  endedAt: r.ended_at ?? undefined,
+});
 
 const toApp = (r: AppRow): AppRecord => ({
   name: r.name,
@@ -256,13 +331,13 @@ export class Registry {
     return row ? toModel(row) : undefined;
   }
 
-  /** Inserts a model version and makes it the current one of its name. */
-  insertCurrentModel(m: Omit<ModelRecord, "createdAt" | "isCurrent">): void {
-    this.#db.query("UPDATE models SET is_current = 0 WHERE name = ?").run(m.name);
+  /** Inserts a model version and makes it the current one of its name (`current` false: a canary, not current yet). */
+  insertCurrentModel(m: Omit<ModelRecord, "createdAt" | "isCurrent">, current = true): void {
+    if (current) this.#db.query("UPDATE models SET is_current = 0 WHERE name = ?").run(m.name);
     this.#db
       .query(
         `INSERT INTO models (name, version, input_type, runtime, artifact_sha256, artifact_name, predict_method,
-         replicas, runtime_info, options, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+         replicas, runtime_info, options, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         m.name,
@@ -275,6 +350,7 @@ export class Registry {
         m.replicas,
         JSON.stringify(m.runtimeInfo),
         JSON.stringify(m.options),
+        current ? 1 : 0,
         new Date().toISOString(),
       );
   }
@@ -342,6 +418,53 @@ export class Registry {
     return (this.#db.query("SELECT model_name FROM links WHERE app_name = ? ORDER BY model_name").all(appName) as { model_name: string }[]).map(
       (r) => r.model_name,
     );
+  }
+
+  captures(): CaptureRecord[] {
+    return (
+      this.#db.query("SELECT app, sample, max_bytes, stats_window_ms FROM captures ORDER BY app").all() as {
+        app: string;
+        sample: number;
+        max_bytes: number;
+        stats_window_ms: number;
+      }[]
+    ).map((r) => ({ app: r.app, sample: r.sample, maxBytes: r.max_bytes, statsWindowMs: r.stats_window_ms }));
+  }
+
+  /** Sets an app's capture; a sample of 0 turns it off. */
+  setCapture(app: string, sample: number, maxBytes: number, statsWindowMs: number): void {
+    if (sample <= 0) this.#db.query("DELETE FROM captures WHERE app = ?").run(app);
+    else
+      this.#db.query("INSERT OR REPLACE INTO captures (app, sample, max_bytes, stats_window_ms) VALUES (?, ?, ?, ?)").run(app, sample, maxBytes, statsWindowMs);
+  }
+
+  /** Every model's last canary (running or judged). */
+  canaries(): CanaryRecord[] {
+    return (this.#db.query("SELECT * FROM canaries ORDER BY model").all() as CanaryRow[]).map(toCanary);
+  }
+
+  canary(model: string): CanaryRecord | undefined {
+    const row = this.#db.query("SELECT * FROM canaries WHERE model = ?").get(model) as CanaryRow | null;
+    return row ? toCanary(row) : undefined;
+  }
+
+  /** Starts a model's canary (replacing its last one's record). */
+  insertCanary(c: Omit<CanaryRecord, "state" | "reason" | "endedAt">): void {
+    this.#db
+      .query(
+        "INSERT OR REPLACE INTO canaries (model, version, previous, share, window_ms, thresholds, state, reason, started_at) VALUES (?, ?, ?, ?, ?, ?, 'running', '', ?)",
+      )
+      .run(c.model, c.version, c.previous, c.share, c.windowMs, JSON.stringify(c.thresholds), c.startedAt);
+  }
+
+  /** Records a canary's verdict. */
+  endCanary(model: string, state: Exclude<CanaryState, "running">, reason: string): void {
+    this.#db.query("UPDATE canaries SET state = ?, reason = ?, ended_at = ? WHERE model = ?").run(state, reason, new Date().toISOString(), model);
+  }
+
+  /** A restart starts a running canary's window again (its comparison was in memory). */
+  restartCanary(model: string): void {
+    this.#db.query("UPDATE canaries SET started_at = ? WHERE model = ?").run(new Date().toISOString(), model);
   }
 
   insertLink(appName: string, modelName: string): void {

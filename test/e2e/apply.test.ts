@@ -16,6 +16,7 @@ apps:
     input_type: doubles
     default_output: "-1.0"
     latency_slo_micros: 100000
+    capture: { sample: 0.5, max_mb: 10, stats_window_seconds: 60 }
 models:
   - name: hr-decision-tree
     version: "${version}"
@@ -47,6 +48,8 @@ describe("clipper apply", () => {
       expect(first.stdout).toContain("app hr-hiring: created");
       expect(first.stdout).toContain("model hr-decision-tree:1: deployed (2 replicas)");
       expect(first.stdout).toContain("link hr-hiring → hr-decision-tree: created");
+      expect(first.stdout).toContain("app hr-hiring: capture 50.0%");
+      expect((await s.admin("capture?app_name=hr-hiring")).json).toMatchObject({ sample: 0.5, max_bytes: 10 * 1024 * 1024, stats_window_ms: 60_000 });
       expect((await apply(s, config(2))).stdout.trim()).toEndWith("nothing to change");
     }
     const states = await Promise.all(

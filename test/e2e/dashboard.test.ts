@@ -141,6 +141,24 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard", () => {
     await page.close();
   });
 
+  it("shows an app's capture with its drift, and the last replay report", async () => {
+    const on = await server.cli("capture", "ab", "--sample", "1", "--url", "$MGMT");
+    if (on.code !== 0) throw new Error(on.stderr);
+    await traffic(30, 100);
+    const versions = (await server.admin("get_model_versions", { model_name: "ab" })).json as { model_version: string; is_current: boolean }[];
+    const other = versions.find((v) => !v.is_current)!.model_version;
+    const replayed = await server.cli("replay", "ab", "--version", other, "--url", "$MGMT");
+    if (replayed.code !== 0) throw new Error(replayed.stderr);
+    const page = await openDashboard(true);
+    await page.locator("#captures td", { hasText: "ab" }).first().waitFor();
+    await page
+      .locator("#replays td", { hasText: `ab:${other}` })
+      .first()
+      .waitFor();
+    await page.locator("#canaries td", { hasText: "No canaries" }).waitFor();
+    await page.close();
+  });
+
   it("deploys an uploaded artifact as a new model linked to a new app", async () => {
     const page = await openDashboard(true);
     await page.setInputFiles("#deploy-file", join(makeFixtures().dir, "const-b.pkl"));
