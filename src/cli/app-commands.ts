@@ -111,7 +111,13 @@ export const status: Command = {
   options: { ...MGMT_URL, ...JSON_OPT },
   help: { ...URL_HELP, json: "print JSON for scripts" },
   async run(v) {
-    const s = (await mgmt(v)("GET", "/admin/status")) as { applications: AppInfo[]; models: ModelInfo[]; cache: Record<string, unknown> };
+    const s = (await mgmt(v)("GET", "/admin/status")) as {
+      applications: AppInfo[];
+      models: ModelInfo[];
+      cache: Record<string, unknown>;
+      memory?: { budget_mb: number; used_mb: number; evictions: number };
+      scaling_events?: { at: string; model: string; action: string; from: number; to: number; reason: string }[];
+    };
     if (v.json) return (out(JSON.stringify(s, null, 2)), 0);
     out(
       table(
@@ -129,6 +135,15 @@ export const status: Command = {
     for (const m of s.models) {
       if (m.hangs) out(`\n${m.model_name}:${m.model_version} hangs: ${m.hangs}`);
       for (const q of m.quarantined ?? []) out(`${m.model_name}:${m.model_version} ${q.reason} (${q.seconds_left} s left)`);
+    }
+    if (s.memory) {
+      const budget = s.memory.budget_mb ? `${s.memory.budget_mb} MiB budget` : "no budget";
+      out(`\nreplica memory: ${s.memory.used_mb} MiB (${budget}), ${s.memory.evictions} eviction(s)`);
+    }
+    const events = s.scaling_events ?? [];
+    if (events.length) {
+      out("\nscaling (last 10):");
+      for (const e of events.slice(-10)) out(`  ${e.at} ${e.model} ${e.action} ${e.from} -> ${e.to}: ${e.reason}`);
     }
     out(`\ncache: ${JSON.stringify(s.cache)}`);
     return 0;

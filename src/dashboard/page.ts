@@ -88,6 +88,7 @@ const BODY = `
   <section><h2>Applications</h2><table id="apps"></table></section>
   <section><h2>Models and versions</h2><table id="models"></table><p id="action-msg" class="msg"></p></section>
   <section><h2>Replicas</h2><table id="replicas"></table></section>
+  <section><h2>Memory and scaling</h2><p id="memory-summary"></p><table id="scaling"></table></section>
   <section>
     <h2>Deploy a model</h2>
     <form id="deploy-form" class="deploy">
