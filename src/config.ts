@@ -38,6 +38,12 @@ export interface ServerConfig {
   readonly maxQueuedRows: number;
   /** A replica whose resident memory passes this many MiB is killed and replaced; 0 means no limit. */
   readonly replicaMemoryMb: number;
+  /** A version whose range starts at 0 stops its replicas after this long without a query. */
+  readonly idleTimeoutMs: number;
+  /** The autoscaler removes replicas that stayed unneeded (not busy, no queue) this long. */
+  readonly scaleDownAfterMs: number;
+  /** The most resident memory all replicas together may hold (MiB); 0 means no budget. */
+  readonly memoryBudgetMb: number;
   /** 1: keep one Python worker warm (libraries imported) for the next Python replica to start from; 0: none. */
   readonly pythonSpares: number;
   /** `json` (one object per line) or `pretty` (for people). */
@@ -69,6 +75,9 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   quarantineMs: "CLIPPER_QUARANTINE_MS",
   maxQueuedRows: "CLIPPER_MAX_QUEUED_ROWS",
   replicaMemoryMb: "CLIPPER_REPLICA_MEMORY_MB",
+  idleTimeoutMs: "CLIPPER_IDLE_TIMEOUT_MS",
+  scaleDownAfterMs: "CLIPPER_SCALE_DOWN_AFTER_MS",
+  memoryBudgetMb: "CLIPPER_MEMORY_BUDGET_MB",
   pythonSpares: "CLIPPER_PYTHON_SPARES",
   logFormat: "CLIPPER_LOG_FORMAT",
   logLevel: "CLIPPER_LOG_LEVEL",
@@ -94,6 +103,9 @@ const DEFAULTS: ServerConfig = {
   quarantineMs: 600_000,
   maxQueuedRows: 65_536,
   replicaMemoryMb: 0,
+  idleTimeoutMs: 300_000,
+  scaleDownAfterMs: 30_000,
+  memoryBudgetMb: 0,
   pythonSpares: 1,
   logFormat: "json",
   logLevel: "info",
@@ -147,6 +159,9 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     quarantineMs: intOf("quarantineMs", 0, 86_400_000),
     maxQueuedRows: intOf("maxQueuedRows", 1, 10_000_000),
     replicaMemoryMb: intOf("replicaMemoryMb", 0, 1_048_576),
+    idleTimeoutMs: intOf("idleTimeoutMs", 100, 7 * 24 * 3_600_000),
+    scaleDownAfterMs: intOf("scaleDownAfterMs", 100, 24 * 3_600_000),
+    memoryBudgetMb: intOf("memoryBudgetMb", 0, 1_048_576),
     pythonSpares: intOf("pythonSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),

@@ -54,6 +54,12 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
     restarts: () => runtimes.restartCounts(),
     contexts: () =>
       [...management.snapshot.apps.values()].flatMap((r) => (r.contexts ? [{ app: r.app.name, contexts: r.contexts.size, evicted: r.contexts.evicted }] : [])),
+    scaling: () =>
+      [...runtimes.decisionCounts].map(([k, count]) => {
+        const [model, action] = k.split("\u0000") as [string, string];
+        return { model, action, count };
+      }),
+    memory: () => ({ budgetMb: config.memoryBudgetMb, replicas: runtimes.memoryMb().map((r) => ({ model: r.model, replica: r.replica, mb: r.mb })) }),
   });
   // Hangs and quarantines are rare and matter to operators: counted, and logged with what happened.
   const observer = withLog(metrics, logger);
@@ -69,6 +75,14 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
       }),
     logger,
   );
+  // Each scaling decision and eviction is logged with its reason (status and /metrics show them too).
+  runtimes.onEvent = (e) =>
+    (e.action === "refused" ? logger.warn : logger.info).call(logger, "scaling", `model ${e.model}: ${e.action} ${e.from} -> ${e.to} replicas: ${e.reason}`, {
+      model: e.model,
+      action: e.action,
+      from: e.from,
+      to: e.to,
+    });
   const artifacts = new ArtifactStore(config.dataDir, config.maxArtifactBytes);
   // Payload capture writes off the request path; canaries' comparisons are counted by the query core, judged by management.
   const capture = new CaptureWriter(join(config.dataDir, "capture"));

@@ -82,10 +82,12 @@ const SLOW_PREDICT_MICROS = 1000;
  * replica's answer tens of ms late, and a replica with only the batch it answered would wait that long.
  */
 const BACKED_UP_INFLIGHT_BATCHES = 2;
-/** With nothing in flight and no batch sent for this long, the next batch goes as a probe whatever the estimate. */
+/** With nothing in flight and no batch sent for this long, the next batch goes as a probe (half the expected time suffices). */
 const PROBE_AFTER_MS = 250;
 /** How long after it last shed a query the queue counts as overloaded. */
 const OVERLOAD_MEMORY_MS = 1000;
+/** A query shed by admission within this long makes the autoscaler see the queue as full (two of its ticks). */
+const PRESSURE_SHED_MS = 200;
 
 export class ModelQueue {
   readonly key: string;
@@ -235,6 +237,26 @@ export class ModelQueue {
     this.#schedule();
   }
 
+  /** Queries submitted so far: the autoscaler sees the version used when it grows. */
+  submitted = 0;
+  /** Called when a query arrives and no replica serves this version (scaled to zero): its pool starts one. */
+  onEmpty: (() => void) | undefined;
+  /** True while queries wait for that first replica: a deadline missed meanwhile is a cold start's. */
+  coldStarting = false;
+
+  /**
+   * The oldest waiting query's wait over its SLO (0 when nothing waits), and that wait in ms. A query shed by
+   * admission control within the last tick counts as a full SLO: the queue was too long for one to fit.
+   */
+  pressure(nowMs: number): { share: number; waitMs: number; shed: boolean } {
+    const shed = nowMs - this.#lastShedMs < PRESSURE_SHED_MS;
+    const head = this.#queue[this.#head];
+    if (!head) return { share: shed ? 1 : 0, waitMs: 0, shed };
+    const sloMs = head.sloMicros / 1000;
+    const waitMs = Math.max(0, nowMs - (head.deadlineMs - sloMs));
+    return { share: shed ? Math.max(1, waitMs / sloMs) : sloMs > 0 ? waitMs / sloMs : 0, waitMs, shed };
+  }
+
   /** Rejects everything waiting (model removed or server stopping). */
   drain(reason: string): void {
     const err = new RuntimeFailure(reason);
@@ -285,9 +307,11 @@ export class ModelQueue {
     const latency = this.#latency;
     if (!latency.known) return () => 0;
     if (this.#inflight.size > 0) return (n) => latency.estimateMs(n);
-    // Nothing sent for a while (everything looked hopeless): the next batch goes whatever the estimate says,
-    // as a probe, so a model that got faster (a slow first call, a stall that ended) is seen to.
-    if (performance.now() - this.#lastSentMs > PROBE_AFTER_MS) return () => 0;
+    // Nothing sent for a while (everything looked hopeless): the next batch goes as a probe when its rows have
+    // at least half the model's expected time left, so a model that got faster (a slow first call, a stall that
+    // ended) is seen to, while a query that has less time than even a much faster model would need (a client's
+    // 20 ms deadline against a 60 ms model) is still never sent.
+    if (performance.now() - this.#lastSentMs > PROBE_AFTER_MS) return (n) => latency.modelMs(n) / 2;
     return (n) => latency.modelMs(n);
   }
 
@@ -348,6 +372,8 @@ export class ModelQueue {
       q.reject(new RuntimeFailure(this.unavailable));
       return;
     }
+    this.submitted++;
+    if (this.onEmpty !== undefined && this.#replicas().length === 0) this.onEmpty();
     const queue = this.#queue;
     // Deadlines mostly arrive in order: append, and walk back only when an earlier one arrives late.
     let i = queue.length;

@@ -116,6 +116,8 @@ export const status: Command = {
       models: ModelInfo[];
       cache: Record<string, unknown>;
       canaries?: { model: string; version: string; compared_with: string; share: number; state: string; reason: string; remaining_ms: number }[];
+      memory?: { budget_mb: number; used_mb: number; evictions: number };
+      scaling_events?: { at: string; model: string; action: string; from: number; to: number; reason: string }[];
     };
     if (v.json) return (out(JSON.stringify(s, null, 2)), 0);
     out(
@@ -138,6 +140,15 @@ export const status: Command = {
     for (const c of s.canaries ?? []) {
       const what = c.state === "running" ? `on trial, ${Math.ceil(c.remaining_ms / 1000)} s left` : `${c.state.replace("_", " ")}: ${c.reason}`;
       out(`\ncanary ${c.model}:${c.version} (${(c.share * 100).toFixed(1)}% against version ${c.compared_with}) ${what}`);
+    }
+    if (s.memory) {
+      const budget = s.memory.budget_mb ? `${s.memory.budget_mb} MiB budget` : "no budget";
+      out(`\nreplica memory: ${s.memory.used_mb} MiB (${budget}), ${s.memory.evictions} eviction(s)`);
+    }
+    const events = s.scaling_events ?? [];
+    if (events.length) {
+      out("\nscaling (last 10):");
+      for (const e of events.slice(-10)) out(`  ${e.at} ${e.model} ${e.action} ${e.from} -> ${e.to}: ${e.reason}`);
     }
     out(`\ncache: ${JSON.stringify(s.cache)}`);
     return 0;

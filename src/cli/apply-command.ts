@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ConfigFile, parseConfigFile } from "../management/config-file.ts";
+import { replicaRange } from "../management/schemas.ts";
 import { artifactBody } from "./artifact-body.ts";
 import { CliError } from "./client.ts";
 import { type Call, type Command, mgmt, MGMT_URL, out, str, URL_HELP } from "./command.ts";
@@ -58,6 +59,8 @@ async function applyModels(call: Call, config: ConfigFile, configDir: string, ch
         artifact_sha256: sha256,
         artifact_name: basename(path),
         replicas: m.replicas,
+        min_replicas: m.min_replicas,
+        max_replicas: m.max_replicas,
         predict_method: m.predict_method,
         runtime: m.runtime,
         pkgs: m.pkgs,
@@ -69,9 +72,10 @@ async function applyModels(call: Call, config: ConfigFile, configDir: string, ch
       await call("POST", "/admin/set_model_version", { model_name: m.name, model_version: m.version });
       changes.push(`model ${m.name}: version ${m.version} made current`);
     }
-    if (have.replicas !== m.replicas) {
-      await call("POST", "/admin/set_num_replicas", { model_name: m.name, num_replicas: m.replicas });
-      changes.push(`model ${m.name}:${m.version}: scaled to ${m.replicas} replicas`);
+    const range = replicaRange(m, { min: m.replicas, max: m.replicas });
+    if ((have.min_replicas ?? have.replicas) !== range.min || (have.max_replicas ?? have.replicas) !== range.max) {
+      await call("POST", "/admin/set_num_replicas", { model_name: m.name, min_replicas: range.min, max_replicas: range.max });
+      changes.push(`model ${m.name}:${m.version}: scaled to ${range.min === range.max ? range.min : `${range.min}..${range.max}`} replicas`);
     }
   }
 }

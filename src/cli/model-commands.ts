@@ -33,6 +33,13 @@ export type ModelInfo = {
   state: string;
   replicas: number;
   ready_replicas: number;
+  min_replicas?: number;
+  max_replicas?: number;
+  running_replicas?: number;
+  wanted_replicas?: number;
+  idle_seconds?: number | null;
+  last_cold_start?: { at: string; ms: number } | null;
+  replica_memory_mb?: Record<string, number>;
   last_error: string | null;
   /** The hang watchdog, for a running version. */
   hangs?: number;
@@ -79,6 +86,8 @@ export const deploy: Command = {
     app: { type: "string" },
     "input-type": { type: "string" },
     replicas: { type: "string" },
+    "min-replicas": { type: "string" },
+    "max-replicas": { type: "string" },
     "predict-method": { type: "string" },
     "default-output": { type: "string" },
     "slo-micros": { type: "string" },
@@ -110,7 +119,9 @@ export const deploy: Command = {
     version: "model version (default: one more than the highest numeric version, else 1)",
     app: "app to link, created when missing (default: the model name)",
     "input-type": "integers | floats | doubles | strings | bytes (default doubles)",
-    replicas: "replicas to run (default 1)",
+    replicas: "replicas to run, a fixed count (default 1; the same as --min-replicas N --max-replicas N)",
+    "min-replicas": "fewest replicas: the autoscaler never goes below; 0 stops them after the server's --idle-timeout without a query",
+    "max-replicas": "most replicas: the autoscaler adds one while queries wait near their SLO, up to this",
     "predict-method": "method called on the loaded object (default predict)",
     "default-output": "default output of an app this creates (default -1.0)",
     "slo-micros": "latency SLO of an app this creates (default 100000)",
@@ -159,9 +170,12 @@ export const deploy: Command = {
     const canary = canaryOf(v);
     if (pkgs?.length) await buildEnvironment(call, pkgs);
     const replicas = int(v, "replicas") ?? 1;
+    const minReplicas = int(v, "min-replicas");
+    const maxReplicas = int(v, "max-replicas");
     const runtime = str(v, "runtime") ?? (command ? "command" : runtimeFor(artifact, image));
+    const range = minReplicas === undefined && maxReplicas === undefined ? "" : ` (range ${minReplicas ?? "…"}..${maxReplicas ?? "…"})`;
     out(
-      `starting ${replicas} ${runtime} replica${replicas === 1 ? "" : "s"} of model ${name}` +
+      `starting ${Math.max(1, minReplicas ?? replicas)} ${runtime} replica${Math.max(1, minReplicas ?? replicas) === 1 ? "" : "s"}${range} of model ${name}` +
         (sha256 ? ` (artifact ${sha256.slice(0, 12)})` : image ? ` (image ${image})` : ""),
     );
     const model = (await call("POST", "/admin/add_model", {
@@ -171,6 +185,8 @@ export const deploy: Command = {
       artifact_sha256: sha256,
       artifact_name: artifact ? basename(artifact) : undefined,
       replicas,
+      min_replicas: minReplicas,
+      max_replicas: maxReplicas,
       predict_method: str(v, "predict-method"),
       runtime,
       image,
@@ -295,14 +311,33 @@ export const models: Command = {
 
 export function modelTable(list: ModelInfo[]): string {
   return table(
-    ["model", "version", "current", "input type", "state", "replicas", "python", "scikit-learn", "format", "threads"],
+    [
+      "model",
+      "version",
+      "current",
+      "input type",
+      "state",
+      "replicas",
+      "range",
+      "idle",
+      "last cold start",
+      "memory",
+      "python",
+      "scikit-learn",
+      "format",
+      "threads",
+    ],
     list.map((m) => [
       m.model_name,
       m.model_version,
       m.is_current ? "*" : "",
       m.input_type,
       m.state,
-      `${m.ready_replicas}/${m.replicas}`,
+      `${m.running_replicas ?? m.ready_replicas}/${m.wanted_replicas ?? m.replicas}`,
+      `${m.min_replicas ?? m.replicas}..${m.max_replicas ?? m.replicas}`,
+      m.idle_seconds === null || m.idle_seconds === undefined ? undefined : `${m.idle_seconds} s`,
+      m.last_cold_start ? `${m.last_cold_start.at} (${m.last_cold_start.ms} ms)` : undefined,
+      m.replica_memory_mb && Object.keys(m.replica_memory_mb).length ? `${Object.values(m.replica_memory_mb).reduce((a, b) => a + b, 0)} MiB` : undefined,
       m.runtime_info.python,
       m.runtime_info.packages?.["scikit-learn"],
       m.runtime_info.format,
@@ -362,16 +397,30 @@ export const versions: Command = {
 
 export const scale: Command = {
   name: "scale",
-  usage: "clipper scale MODEL REPLICAS",
-  summary: "change the number of replicas of a model's current version, live",
-  positionals: 2,
-  options: MODEL_OPTS,
-  help: URL_HELP,
+  usage: "clipper scale MODEL [REPLICAS] [--min A] [--max B]",
+  summary: "change the replicas of a model's current version live: a fixed count, or a range the autoscaler keeps to",
+  positionals: [1, 2],
+  options: { ...MODEL_OPTS, min: { type: "string" }, max: { type: "string" } },
+  help: {
+    ...URL_HELP,
+    min: "fewest replicas (0: stop them after the server's --idle-timeout without a query)",
+    max: "most replicas the autoscaler may add while queries wait near their SLO",
+  },
   async run(v, [model, n]) {
-    const replicas = Number(n);
-    if (!Number.isInteger(replicas) || replicas < 1) throw new CliError(`REPLICAS must be a whole number of at least 1, got '${n}'`);
-    const m = (await mgmt(v)("POST", "/admin/set_num_replicas", { model_name: model, num_replicas: replicas })) as ModelInfo;
-    out(`model ${model} version ${m.model_version} runs ${m.ready_replicas}/${m.replicas} replicas`);
+    const min = int(v, "min");
+    const max = int(v, "max");
+    let body: Record<string, unknown>;
+    if (n !== undefined) {
+      const replicas = Number(n);
+      if (!Number.isInteger(replicas) || replicas < 1) throw new CliError(`REPLICAS must be a whole number of at least 1, got '${n}'`);
+      if (min !== undefined || max !== undefined) throw new CliError("give REPLICAS (a fixed count) or --min/--max (a range), not both");
+      body = { model_name: model, num_replicas: replicas };
+    } else {
+      if (min === undefined && max === undefined) throw new CliError("give REPLICAS, or a range with --min and/or --max");
+      body = { model_name: model, min_replicas: min, max_replicas: max };
+    }
+    const m = (await mgmt(v)("POST", "/admin/set_num_replicas", body)) as ModelInfo;
+    out(`model ${model} version ${m.model_version} runs ${m.running_replicas ?? m.ready_replicas} replica(s), range ${m.min_replicas}..${m.max_replicas}`);
     return 0;
   },
 };

@@ -26,6 +26,9 @@ export const serve: Command = {
     "log-level": { type: "string" },
     "replica-memory-mb": { type: "string" },
     "python-spares": { type: "string" },
+    "idle-timeout": { type: "string" },
+    "scale-down-after": { type: "string" },
+    "memory-budget-mb": { type: "string" },
   },
   help: {
     "data-dir": "registry, artifacts and logs (CLIPPER_DATA_DIR, default ./.clipper)",
@@ -44,6 +47,11 @@ export const serve: Command = {
     "log-format": "json (one object per line) or pretty (CLIPPER_LOG_FORMAT, default json)",
     "log-level": "debug (a line per query) | info | warn | error (CLIPPER_LOG_LEVEL, default info)",
     "replica-memory-mb": "kill and replace a replica past this resident memory, 0 = no limit (CLIPPER_REPLICA_MEMORY_MB)",
+    "idle-timeout":
+      "a version deployed with --min-replicas 0 stops its replicas after this long without a query: 300s, 5m, 1500ms (CLIPPER_IDLE_TIMEOUT_MS, default 5m)",
+    "scale-down-after": "the autoscaler removes replicas left unneeded this long: 30s, 1m (CLIPPER_SCALE_DOWN_AFTER_MS, default 30s)",
+    "memory-budget-mb":
+      "the most resident memory all replicas may hold together; least recently used versions give replicas back to stay under it, 0 = none (CLIPPER_MEMORY_BUDGET_MB)",
     "python-spares":
       "1 keeps a Python worker with its libraries imported ready for the next replica (fast deploys and restarts), 0 none (CLIPPER_PYTHON_SPARES, default 1)",
   },
@@ -67,6 +75,9 @@ export const serve: Command = {
             logLevel: str(v, "log-level"),
             replicaMemoryMb: str(v, "replica-memory-mb"),
             pythonSpares: str(v, "python-spares"),
+            idleTimeoutMs: durationMs(str(v, "idle-timeout"), "idle-timeout"),
+            scaleDownAfterMs: durationMs(str(v, "scale-down-after"), "scale-down-after"),
+            memoryBudgetMb: str(v, "memory-budget-mb"),
           },
           process.env,
         );
@@ -103,3 +114,12 @@ export const serve: Command = {
     return 0;
   },
 };
+
+/** `300`, `300s`, `5m`, `1500ms` → milliseconds (a bare number is seconds); undefined when not given. */
+export function durationMs(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) throw new Error(`--${flag} must be a duration such as 300s, 5m or 1500ms, got '${raw}'`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
+  return Math.round(Number(m[1]) * unit);
+}

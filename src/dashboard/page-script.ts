@@ -137,6 +137,7 @@ function update(status, containers, metrics) {
   renderOnce("apps", [status.applications, apps, rates], () => renderApps(status.applications, apps, rates, buckets));
   renderOnce("models", [status.models, [...busy]], () => renderModels(status.models));
   renderOnce("replicas", containers, () => renderReplicas(containers));
+  renderOnce("scaling", [status.memory, status.scaling_events], () => renderScaling(status.memory, status.scaling_events || []));
 }
 function lastFinite(arr) { for (let i = arr.length - 1; i >= 0; i--) if (Number.isFinite(arr[i].v)) return arr[i].v; return NaN; }
 function fmtMs(v) { return Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(0)) + " ms" : "–"; }
@@ -272,6 +273,17 @@ function renderReplicas(list) {
   fill("replicas", ["model", "version", "replica", "state", "pid", "rows in flight"],
     list.map((r) => tr([r.model_name, r.model_version, r.model_replica_id, stateBadge(r.state), r.pid === null ? "–" : r.pid, r.outstanding_rows])),
     "No replicas running.");
+}
+
+function renderScaling(memory, events) {
+  if (memory) {
+    const per = memory.replicas.map((r) => r.replica_id + " " + r.memory_mb + " MiB" + (r.leaving ? " (stopping)" : "")).join(", ");
+    $("memory-summary").textContent = "replica memory " + memory.used_mb + " MiB" + (memory.budget_mb ? " of a " + memory.budget_mb + " MiB budget" : " (no budget)") +
+      ", " + memory.evictions + " eviction(s)" + (per ? ": " + per : "");
+  }
+  fill("scaling", ["time", "model", "action", "replicas", "reason"],
+    events.slice(-20).reverse().map((e) => tr([new Date(e.at).toLocaleTimeString(), e.model, e.action, e.from + " → " + e.to, e.reason])),
+    "No scaling decisions yet.");
 }
 
 // ---- actions

@@ -91,6 +91,7 @@ const BODY = `
   <section><h2>Canaries</h2><table id="canaries"></table></section>
   <section><h2>Payload capture and input drift</h2><table id="captures"></table></section>
   <section><h2>Last replays</h2><table id="replays"></table></section>
+  <section><h2>Memory and scaling</h2><p id="memory-summary"></p><table id="scaling"></table></section>
   <section>
     <h2>Deploy a model</h2>
     <form id="deploy-form" class="deploy">

@@ -111,7 +111,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
   });
   app.post("/admin/set_num_replicas", async (c) => {
     const b = parseBody(SetNumReplicas, await body(c.req.raw));
-    return c.json(await s.setNumReplicas(b.model_name, b.num_replicas));
+    return c.json(await s.setReplicaRange(b));
   });
   app.post("/admin/set_policy", async (c) => c.json(await s.setPolicy(parseBody(SetPolicy, await body(c.req.raw)))));
   app.post("/admin/delete_model_links", async (c) => {

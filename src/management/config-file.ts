@@ -49,6 +49,9 @@ export const ConfigFile = z
             artifact: z.string().min(1),
             input_type: inputType.default("doubles"),
             replicas: z.number().int().min(1).max(64).default(1),
+            /** A replica range instead of a fixed count (0: scale to zero when idle). */
+            min_replicas: z.number().int().min(0).max(64).optional(),
+            max_replicas: z.number().int().min(1).max(64).optional(),
             predict_method: z.string().optional(),
             runtime: z.enum(["python", "node"]).optional(),
             pkgs: z.array(z.string()).optional(),

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { modelKey } from "../domain.ts";
 import { buildSnapshot, type AppRoute, type Snapshot } from "../query/snapshot.ts";
-import type { Registry } from "../registry/registry.ts";
+import { maxReplicas, type Registry } from "../registry/registry.ts";
 import type { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import type { KeyLock } from "./key-lock.ts";
@@ -46,23 +46,31 @@ export function checkInvariants(w: InvariantWorld): InvariantReport {
   return { ok: violations.length === 0 && busy.length === 0, busy, violations };
 }
 
-/** The current version of every model with replicas wanted has that many replicas, ready or starting. */
+/**
+ * The current version of every model with replicas runs, with its registry range, and with a number of replicas
+ * (ready or starting) within that range: at its minimum or above while the autoscaler wants more, at zero only
+ * when its minimum is 0 (it scaled to zero; its first query starts one).
+ */
 function replicaCounts(w: InvariantWorld): string[] {
   const out: string[] = [];
   const pools = new Map(w.runtimes.pools().map((p) => [p.key, p]));
   for (const m of w.registry.models()) {
-    if (!m.isCurrent || m.runtime === "none" || m.replicas === 0) continue;
+    if (!m.isCurrent || m.runtime === "none") continue;
     const key = modelKey(m.name, m.version);
     if (w.restoreErrors.has(key)) continue; // shown as failed, with the reason
+    const max = maxReplicas(m);
     const pool = pools.get(key);
     if (!pool) {
-      out.push(`model ${key} is current with ${m.replicas} replica(s) wanted, but none is running`);
+      out.push(`model ${key} is current with ${m.replicas}..${max} replica(s) wanted, but it is not running`);
       continue;
     }
     if (pool.failed) continue; // its replicas kept crashing: status shows it failed, with the reason
-    if (pool.wanted !== m.replicas) out.push(`model ${key} wants ${pool.wanted} replica(s) but the registry says ${m.replicas}`);
+    if (pool.min !== m.replicas || pool.max !== max) {
+      out.push(`model ${key} runs with the range ${pool.min}..${pool.max} but the registry says ${m.replicas}..${max}`);
+    }
+    if (pool.wanted < m.replicas || pool.wanted > max) out.push(`model ${key} wants ${pool.wanted} replica(s), outside its range ${m.replicas}..${max}`);
     const live = pool.replicas.filter((r) => r.state === "ready" || r.state === "starting").length;
-    if (live !== m.replicas) out.push(`model ${key} has ${live} replica(s) ready or starting, ${m.replicas} wanted`);
+    if (live < m.replicas || live > max) out.push(`model ${key} has ${live} replica(s) ready or starting, outside its range ${m.replicas}..${max}`);
   }
   return out;
 }

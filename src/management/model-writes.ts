@@ -15,7 +15,7 @@ import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { modelKey, type InputType } from "../domain.ts";
 import { asResourceError, BadRequestError, ConflictError, NotFoundError, RuntimeFailure } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ModelRecord, Registry } from "../registry/registry.ts";
+import { maxReplicas, type ModelRecord, type Registry } from "../registry/registry.ts";
 import { EnvironmentBuilder } from "../runtime/environments.ts";
 import { needsExtension } from "../runtime/kinds.ts";
 import type { RuntimeInfo } from "../runtime/protocol.ts";
@@ -27,7 +27,7 @@ import type { KeyLock } from "./key-lock.ts";
 import type { FirstPrediction, InFlight, Runtimes } from "./ports.ts";
 import type { ManagementReads } from "./reads.ts";
 import { recoverAfterCrash } from "./recovery.ts";
-import type { AddModel } from "./schemas.ts";
+import { type AddModel, replicaRange } from "./schemas.ts";
 import type { SnapshotStore } from "./snapshot-store.ts";
 
 /** What model writes work with; the service builds it once. */
@@ -153,7 +153,8 @@ export class ModelWrites {
           const key = modelKey(m.name, m.version);
           try {
             await this.#d.runtimes.start(m, this.#artifactPath(m), await this.#python(m));
-            logger.info("restored", `restored model ${key} (${m.replicas} replica${m.replicas === 1 ? "" : "s"})`, { model: key });
+            const how = m.replicas === 0 ? "at zero replicas: its first query starts one" : `${m.replicas} replica${m.replicas === 1 ? "" : "s"}`;
+            logger.info("restored", `restored model ${key} (${how})`, { model: key });
           } catch (err) {
             this.#d.restoreErrors.set(key, (err as Error).message);
             logger.error("restore_failed", `could not restore model ${key}: ${(err as Error).message}`, { model: key });
@@ -222,6 +223,7 @@ export class ModelWrites {
     }
     if (body.app) this.#checkApp(body.app.name, name, body.input_type);
     const containerless = body.runtime === "none";
+    const range = replicaRange(body, { min: body.replicas, max: body.replicas });
     const draft: ModelRecord = {
       name,
       version,
@@ -230,7 +232,7 @@ export class ModelWrites {
       artifactSha256: body.artifact_sha256 ?? "",
       artifactName: body.artifact_name,
       predictMethod: body.predict_method,
-      replicas: containerless ? 0 : body.replicas,
+      replicas: containerless ? 0 : range.min,
       runtimeInfo: {},
       isCurrent: !body.canary,
       createdAt: new Date().toISOString(),
@@ -244,6 +246,7 @@ export class ModelWrites {
         containerName: body.container_name,
         batchSize: body.batch_size > 0 ? body.batch_size : undefined,
         predictTimeoutMs: body.predict_timeout_ms,
+        maxReplicas: containerless ? undefined : range.max,
         ...choice.options,
       },
     };
@@ -330,7 +333,8 @@ export class ModelWrites {
    */
   async #startAndProbe(model: ModelRecord, python: string | undefined, previous: ModelRecord | undefined): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
-    const info = await this.#d.runtimes.start(model, this.#artifactPath(model), python);
+    // A version whose range starts at 0 still loads once now: a deploy says whether the model works.
+    const info = await this.#d.runtimes.start(model, this.#artifactPath(model), python, Math.max(1, model.replicas));
     if (!previous) return info;
     try {
       await this.#d.firstPrediction(modelKey(previous.name, previous.version), key, this.#d.probeTimeoutMs ?? 10_000);
@@ -414,9 +418,13 @@ export class ModelWrites {
     }
   }
 
-  /** Sets the current version's replica count: the runtime and the registry agree afterwards, or nothing changed. */
-  async setNumReplicas(name: string, replicas: number) {
-    return this.#locked(name, `scale of model ${name} to ${replicas}`, async () => {
+  /**
+   * Sets the current version's replica range (`max` = `min`: a fixed count): the runtime and the registry agree
+   * afterwards, or nothing changed.
+   */
+  async setNumReplicas(name: string, min: number, max: number = min) {
+    const what = min === max ? `scale of model ${name} to ${min}` : `scale of model ${name} to ${min}..${max}`;
+    return this.#locked(name, what, async () => {
       const { registry, runtimes } = this.#d;
       const current = this.#d.reads.current(name);
       if (current.runtime === "none") {
@@ -427,19 +435,19 @@ export class ModelWrites {
       }
       const key = modelKey(name, current.version);
       const op = registry.beginOperation("scale", name, current.version);
-      const before = runtimes.pools().find((p) => p.key === key)?.wanted ?? current.replicas;
+      const pool = () => runtimes.pools().find((p) => p.key === key);
+      const before = { min: pool()?.min ?? current.replicas, max: pool()?.max ?? maxReplicas(current) };
       try {
-        await runtimes.scale(key, replicas);
+        await runtimes.scale(key, min, max);
         registry.transaction(() => {
-          registry.setReplicas(name, current.version, replicas);
+          registry.setReplicas(name, current.version, min, max);
           registry.endOperation(op);
         });
       } catch (err) {
         this.#endQuietly(op);
-        // A scale that started or stopped replicas and then could not be recorded goes back to the registry's count.
-        if (runtimes.running(key) && runtimes.pools().find((p) => p.key === key)?.wanted !== before) {
-          await runtimes.scale(key, before).catch(() => undefined);
-        }
+        // A scale that started or stopped replicas and then could not be recorded goes back to the registry's range.
+        const now = pool();
+        if (now && (now.min !== before.min || now.max !== before.max)) await runtimes.scale(key, before.min, before.max).catch(() => undefined);
         throw err;
       }
       return this.#d.reads.getModel(name, current.version);

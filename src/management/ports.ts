@@ -8,7 +8,24 @@ import type { PoolQueue, RuntimeManager } from "../runtime/manager.ts";
 /** The runtime manager as management uses it (a test passes a fake with the same shape). */
 export type Runtimes = Pick<
   RuntimeManager<PoolQueue>,
-  "start" | "stop" | "scale" | "running" | "drained" | "logPath" | "replicasOf" | "status" | "replicas" | "pools" | "sparePid" | "containers" | "queue"
+  | "start"
+  | "stop"
+  | "scale"
+  | "running"
+  | "drained"
+  | "logPath"
+  | "replicasOf"
+  | "status"
+  | "replicas"
+  | "pools"
+  | "sparePid"
+  | "containers"
+  | "canServe"
+  | "scaling"
+  | "memory"
+  | "memoryMb"
+  | "events"
+  | "queue"
 >;
 
 /**

@@ -7,7 +7,7 @@ import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { NotFoundError } from "../errors.ts";
 import type { PolicyState } from "./policy-state.ts";
 import type { SnapshotStore } from "./snapshot-store.ts";
-import type { AppRecord, ModelRecord, Registry } from "../registry/registry.ts";
+import { type AppRecord, maxReplicas, type ModelRecord, type Registry } from "../registry/registry.ts";
 import { modelKey } from "../domain.ts";
 import type { Runtimes } from "./ports.ts";
 import { appReady } from "../query/snapshot.ts";
@@ -142,7 +142,22 @@ export class ManagementReads {
         ready: this.isAppReady(a.name),
       })),
       models: this.registry.models().map((m) => this.describeModel(m)),
+      memory: this.#memory(),
+      scaling_events: this.runtimes.events().map((e) => ({ ...e })),
       cache: { enabled: this.cache.enabled, entries: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
+    };
+  }
+
+  /** The memory budget, what the replicas hold (each one's resident memory) and the evictions so far. */
+  #memory() {
+    const m = this.runtimes.memory();
+    return {
+      budget_mb: m.budgetMb,
+      used_mb: m.usedMb,
+      evictions: m.evictions,
+      // The warm spare is no replica (it holds no model) and is not counted: shown so that a reader can tell it apart.
+      spare_pid: this.runtimes.sparePid ?? null,
+      replicas: this.runtimes.memoryMb().map((r) => ({ replica_id: r.replica, model_id: r.model, memory_mb: Math.round(r.mb), leaving: r.leaving })),
     };
   }
 
@@ -153,8 +168,11 @@ export class ManagementReads {
     return appReady(route, this.isVersionReady);
   }
 
-  /** True when the model version `key` has a replica ready to predict (not one the hang watchdog is killing). */
-  isVersionReady = (key: string): boolean => this.runtimes.replicasOf(key).some((r) => r.state === "ready" && !r.hung);
+  /**
+   * True when the model version `key` has a replica ready to predict (not one the hang watchdog is killing), or
+   * is at zero and starts one on its first query.
+   */
+  isVersionReady = (key: string): boolean => this.runtimes.canServe(key);
 
   describeModel(m: ModelRecord) {
     const key = modelKey(m.name, m.version);
@@ -173,6 +191,9 @@ export class ManagementReads {
       batch_size: m.options.batchSize ?? -1,
       is_current: m.isCurrent,
       replicas: m.replicas,
+      min_replicas: m.replicas,
+      max_replicas: maxReplicas(m),
+      ...this.#scaling(key),
       state,
       status: state,
       ready_replicas: this.runtimes.replicasOf(key).filter((r) => r.state === "ready" && !r.hung).length,
@@ -195,6 +216,19 @@ export class ManagementReads {
       hang_threshold_ms: Math.round(queue.hangThresholdMs),
       hangs: queue.hangs,
       quarantined: queue.quarantined().map((q) => ({ reason: q.reason, seconds_left: Math.max(0, Math.round((q.untilMs - now) / 1000)) })),
+    };
+  }
+
+  /** Replicas running and wanted, idle time, cold starts and each replica's memory (null while the version is not running). */
+  #scaling(key: string) {
+    const s = this.runtimes.scaling(key);
+    return {
+      running_replicas: s?.running ?? 0,
+      wanted_replicas: s?.wanted ?? 0,
+      idle_seconds: s ? Math.round(s.idleMs / 1000) : null,
+      last_cold_start: s?.lastColdStart ? { at: s.lastColdStart.at, ms: s.lastColdStart.ms } : null,
+      cold_starts: s?.coldStarts ?? 0,
+      replica_memory_mb: s?.memoryMb ?? {},
     };
   }
 

@@ -108,6 +108,9 @@ export const AddModel = z
         min_agreement: z.number().min(0).max(1).optional(),
       })
       .optional(),
+    /** The replica range (autoscaled within it; 0: scale to zero when idle); absent: `replicas`, a fixed count. */
+    min_replicas: z.number().int().min(0).max(64).optional(),
+    max_replicas: z.number().int().min(1).max(64).optional(),
     /** Link the model to this app, creating the app when missing, in the same transaction. */
     app: z
       .object({
@@ -131,6 +134,7 @@ export const AddModel = z
     if (b.input_shape && b.input_shape.reduce((a, d) => a * d, 1) > 1_000_000) {
       ctx.addIssue({ code: "custom", path: ["input_shape"], message: "must have at most 1000000 values per row" });
     }
+    rangeIssue(b, ctx);
     if (b.runtime === "command" && !b.command) ctx.addIssue({ code: "custom", path: ["command"], message: "the command runtime needs a command" });
     if ((b.runtime === "python" || b.runtime === "node") && !b.artifact_sha256) {
       ctx.addIssue({ code: "custom", path: ["artifact_sha256"], message: "required: PUT the artifact to /admin/artifacts first" });
@@ -195,7 +199,46 @@ export const Replay = z.object({
 });
 export const BuildEnvironment = z.object({ pkgs: z.array(z.string().max(200)).min(1).max(100) });
 export const SetModelVersion = z.object({ model_name: name, model_version: version });
-export const SetNumReplicas = z.object({ model_name: name, num_replicas: z.number().int().min(1).max(64) });
+export const SetNumReplicas = z
+  .object({
+    model_name: name,
+    /** A fixed count (Clipper's); or a range with min_replicas / max_replicas. */
+    num_replicas: z.number().int().min(1).max(64).optional(),
+    min_replicas: z.number().int().min(0).max(64).optional(),
+    max_replicas: z.number().int().min(1).max(64).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.num_replicas === undefined && b.min_replicas === undefined && b.max_replicas === undefined) {
+      ctx.addIssue({ code: "custom", path: ["num_replicas"], message: "required: a count, or min_replicas and/or max_replicas" });
+    }
+    rangeIssue(b, ctx);
+  });
+
+interface RangeFields {
+  readonly min_replicas?: number | undefined;
+  readonly max_replicas?: number | undefined;
+}
+
+function rangeIssue(b: RangeFields, ctx: z.RefinementCtx): void {
+  if (b.min_replicas !== undefined && b.max_replicas !== undefined && b.min_replicas > b.max_replicas) {
+    ctx.addIssue({ code: "custom", path: ["max_replicas"], message: `must be at least min_replicas (${b.min_replicas}), got ${b.max_replicas}` });
+  }
+}
+
+/**
+ * The replica range a body asks for: `replicas`/`num_replicas` N alone means N..N; a missing bound is taken from
+ * the other one (at least 1 at the top). `fallback` fills in what the body leaves out (the version's range now).
+ */
+export function replicaRange(
+  b: RangeFields & { readonly replicas?: number | undefined; readonly num_replicas?: number | undefined },
+  fallback: { min: number; max: number } = { min: 1, max: 1 },
+): { min: number; max: number } {
+  const fixed = b.num_replicas ?? b.replicas;
+  if (b.min_replicas === undefined && b.max_replicas === undefined) return fixed === undefined ? fallback : { min: fixed, max: fixed };
+  const min = b.min_replicas ?? Math.min(fallback.min, b.max_replicas!);
+  const max = b.max_replicas ?? Math.max(min, fallback.max, 1);
+  return { min, max };
+}
 export const ModelNames = z.object({ model_names: z.array(name).min(1).max(64) });
 export const ModelNameBody = z.object({ model_name: name });
 

@@ -13,7 +13,7 @@ import { ConflictError, NotFoundError } from "../errors.ts";
 import { CanaryBoard } from "../query/canary.ts";
 import type { Logger } from "../log.ts";
 import type { Snapshot } from "../query/snapshot.ts";
-import type { Registry } from "../registry/registry.ts";
+import { maxReplicas, type Registry } from "../registry/registry.ts";
 import type { EnvironmentBuilder } from "../runtime/environments.ts";
 import { AppWrites } from "./app-writes.ts";
 import { ArtifactUsage } from "./artifact-usage.ts";
@@ -27,7 +27,7 @@ import { type AskVersion, replay, type ReplayReport } from "./replay.ts";
 import { type FirstPrediction, InFlight, type Runtimes } from "./ports.ts";
 import { PolicyState } from "./policy-state.ts";
 import { ManagementReads } from "./reads.ts";
-import type { AddApp, AddModel, AddModelLinks, Replay, SetCapture, SetPolicy, SetReference } from "./schemas.ts";
+import { type AddApp, type AddModel, type AddModelLinks, type Replay, replicaRange, type SetCapture, type SetPolicy, type SetReference } from "./schemas.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
 
 /** How long an unreferenced artifact or unused environment is kept before the periodic collection removes it. */
@@ -216,7 +216,13 @@ export class ManagementService {
   // Model versions.
   addModel = (body: z.output<typeof AddModel>) => this.models.addModel(body);
   setModelVersion = (name: string, version: string) => this.models.setModelVersion(name, version);
-  setNumReplicas = (name: string, replicas: number) => this.models.setNumReplicas(name, replicas);
+  setNumReplicas = (name: string, min: number, max: number = min) => this.models.setNumReplicas(name, min, max);
+  /** set_num_replicas: a count, or a range whose missing bound is the current version's. */
+  setReplicaRange = (b: { model_name: string; num_replicas?: number | undefined; min_replicas?: number | undefined; max_replicas?: number | undefined }) => {
+    const current = this.reads.current(b.model_name);
+    const range = replicaRange(b, { min: current.replicas, max: maxReplicas(current) });
+    return this.models.setNumReplicas(b.model_name, range.min, range.max);
+  };
   deleteVersionedModel = (name: string, version: string) => this.models.deleteVersionedModel(name, version);
   stopModels = (names: readonly string[]) => this.models.stopModels(names);
   stopInactiveVersions = (names: readonly string[]) => this.models.stopInactiveVersions(names);

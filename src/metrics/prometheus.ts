@@ -17,6 +17,10 @@ export interface LiveState {
   restarts(): { model: string; restarts: number }[];
   /** Contexts kept (and dropped for the bound) by each app's learning policy. */
   contexts(): { app: string; contexts: number; evicted: number }[];
+  /** Autoscaler decisions and memory-budget evictions so far, by model version and action. */
+  scaling(): { model: string; action: string; count: number }[];
+  /** Resident memory of each replica (MiB) and the budget (MiB; 0: none). */
+  memory(): { budgetMb: number; replicas: { model: string; replica: string; mb: number }[] };
 }
 
 const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
@@ -115,6 +119,7 @@ export class PrometheusMetrics {
 
   constructor(live: LiveState) {
     const r = [this.registry];
+    this.#scalingMetrics(live, this.registry);
     new Counter({
       name: "clipper_queries_total",
       help: "Answered query rows by app, outcome (prediction, default) and protocol (rest, grpc), and rejected requests",
@@ -238,6 +243,37 @@ export class PrometheusMetrics {
       collect() {
         this.reset();
         for (const x of live.restarts()) this.inc({ model: x.model }, x.restarts);
+      },
+    });
+  }
+
+  #scalingMetrics(live: LiveState, r: Registry): void {
+    new Counter({
+      name: "clipper_scaling_decisions_total",
+      help: "Replica changes by model version and action: up, down, zero (idle timeout), cold start, evict (memory budget), refused",
+      labelNames: ["model", "action"] as const,
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const x of live.scaling()) this.inc({ model: x.model, action: x.action }, x.count);
+      },
+    });
+    new Gauge({
+      name: "clipper_replica_resident_bytes",
+      help: "Resident memory of each replica process, by model version and replica",
+      labelNames: ["model", "replica"] as const,
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const x of live.memory().replicas) this.set({ model: x.model, replica: x.replica }, Math.round(x.mb * 1024 * 1024));
+      },
+    });
+    new Gauge({
+      name: "clipper_memory_budget_bytes",
+      help: "The memory budget of all replicas together (--memory-budget-mb; 0: none)",
+      registers: [r],
+      collect() {
+        this.set(live.memory().budgetMb * 1024 * 1024);
       },
     });
   }

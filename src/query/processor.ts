@@ -380,7 +380,7 @@ export class QueryProcessor {
     return new Promise((resolve, reject) => {
       const timer = this.#timers.add(deadlineMs, deadline.timerKey, () => {
         shared?.waiter.leave();
-        resolve(failRows(outcomes, missing, deadline.late ?? timedOut(sloMicros)));
+        resolve(failRows(outcomes, missing, deadline.late ?? (queue.coldStarting ? coldStart(choice.key, sloMicros) : timedOut(sloMicros))));
       });
       const onOutputs = (outputs: readonly unknown[], start: number) => {
         answered?.();
@@ -496,6 +496,11 @@ function failRows(outcomes: Outcome[], missing: readonly number[], reason: strin
   const failed: Outcome = { ok: false, reason };
   for (const i of missing) outcomes[i] = failed;
   return outcomes;
+}
+
+/** The reason a query gets the default while its model's first replica starts (the version had scaled to zero). */
+function coldStart(key: string, sloMicros: number): string {
+  return `cold start: model ${key} had no replica running and its first one was not ready within the latency SLO of ${sloMicros} µs`;
 }
 
 function timedOut(sloMicros: number): string {

@@ -45,6 +45,8 @@ export interface RuntimeOptions {
   readonly threads?: number;
   /** The hang watchdog's threshold for this model (ms), instead of one derived from its batch times. */
   readonly predictTimeoutMs?: number;
+  /** The most replicas the autoscaler may run (absent: the `replicas` column, a fixed count). */
+  readonly maxReplicas?: number;
 }
 
 export interface ModelRecord {
@@ -55,12 +57,18 @@ export interface ModelRecord {
   readonly artifactSha256: string;
   readonly artifactName: string;
   readonly predictMethod: string;
+  /** The fewest replicas wanted (0: the version scales to zero when idle); the most is `options.maxReplicas`. */
   readonly replicas: number;
   readonly runtimeInfo: Record<string, unknown>;
   /** Runtime options: docker image and resource flags, Python packages. */
   readonly options: RuntimeOptions;
   readonly isCurrent: boolean;
   readonly createdAt: string;
+}
+
+/** The most replicas a version may run: its `maxReplicas`, else its fixed count (at least 1: a version at 0 comes back on demand). */
+export function maxReplicas(model: ModelRecord): number {
+  return Math.max(model.options.maxReplicas ?? model.replicas, model.replicas, 1);
 }
 
 const MIGRATIONS: readonly string[] = [
@@ -359,8 +367,11 @@ export class Registry {
     this.#db.query("UPDATE models SET is_current = (version = ?) WHERE name = ?").run(version, name);
   }
 
-  setReplicas(name: string, version: string, replicas: number): void {
-    this.#db.query("UPDATE models SET replicas = ? WHERE name = ? AND version = ?").run(replicas, name, version);
+  /** Sets a version's replica range: `min` in the replicas column, `max` in its options. */
+  setReplicas(name: string, version: string, min: number, max: number = min): void {
+    this.#db
+      .query("UPDATE models SET replicas = ?, options = json_set(options, '$.maxReplicas', ?) WHERE name = ? AND version = ?")
+      .run(min, max, name, version);
   }
 
   deleteModelVersion(name: string, version: string): void {

@@ -1,14 +1,17 @@
 /**
  * Runs the replicas of every served model version: starts them, routes batches through each
- * version's queue, scales them live, replaces a replica that exits (exponential backoff, then
- * "failed"), and tells when a version's queue has drained (management retires it then, under its lock).
+ * version's queue, scales them live within the version's range (autoscale.ts decides; down to zero when
+ * idle and back on the next query, a cold start), keeps all replicas within the memory budget by taking
+ * replicas back from the least recently used versions (memory-budget.ts chooses), replaces a replica that
+ * exits (exponential backoff, then "failed"), and tells when a version's queue has drained (management
+ * retires it then, under its lock). A replica leaves only after the batches it accepted are answered.
  */
 import { join } from "node:path";
 import type { ServerConfig } from "../config.ts";
 import { modelKey } from "../domain.ts";
-import { asResourceError, ConflictError, RuntimeFailure, ServeError } from "../errors.ts";
+import { asResourceError, ConflictError, ResourceExhaustedError, RuntimeFailure, ServeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ModelRecord } from "../registry/registry.ts";
+import { maxReplicas, type ModelRecord } from "../registry/registry.ts";
 import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
@@ -16,6 +19,8 @@ import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
 import { launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
+import { BusyWindow, decide } from "./autoscale.ts";
+import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
 import { Spare } from "./spare.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
@@ -28,10 +33,37 @@ const BACKOFF_MAX_MS = 5000;
 const ENGINE_GONE = /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i;
 /** How long a retiring version or replica may take to finish what it has. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** How often the autoscaler and the memory budget look at the replicas. */
+const TICK_MS = 100;
+/** Scaling decisions and evictions kept for status. */
+const EVENTS_KEPT = 200;
+
+/** One thing the autoscaler or the memory budget did, and why. */
+export interface ScaleEvent {
+  readonly at: string;
+  readonly model: string;
+  readonly action: "up" | "down" | "zero" | "cold start" | "evict" | "refused";
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
+}
+
+/** What status shows of a version's replicas beyond their states. */
+export interface PoolScaling {
+  readonly min: number;
+  readonly max: number;
+  readonly wanted: number;
+  readonly running: number;
+  readonly idleMs: number;
+  readonly lastColdStart: { readonly at: string; readonly ms: number } | undefined;
+  readonly coldStarts: number;
+  /** Resident memory of each replica (MiB), by replica id. */
+  readonly memoryMb: Record<string, number>;
+}
 
 export interface PoolStatus {
   readonly key: string;
-  readonly state: "starting" | "ready" | "degraded" | "failed";
+  readonly state: "starting" | "ready" | "degraded" | "failed" | "idle";
   readonly lastError: string | undefined;
   readonly restarts: number;
 }
@@ -59,6 +91,14 @@ export interface PoolQueue {
   readonly hangThresholdMs: number;
   /** Inputs quarantined because they hung the model alone. */
   quarantined(): readonly { readonly reason: string; readonly untilMs: number }[];
+  /** Queries submitted so far (the autoscaler sees activity when it grows). */
+  readonly submitted: number;
+  /** Called when a query arrives and no replica is routed to: the pool starts one (a cold start). */
+  onEmpty: (() => void) | undefined;
+  /** True while queries wait for a cold start: a deadline missed meanwhile says so. */
+  coldStarting: boolean;
+  /** The oldest waiting query's wait over its SLO (0 when nothing waits; 1 or more after a query was shed), and that wait in ms. */
+  pressure(nowMs: number): { share: number; waitMs: number; shed: boolean };
 }
 
 /** Makes the queue of one model version, given a view of its replicas. */
@@ -76,6 +116,16 @@ class Pool<Q extends PoolQueue> {
   /** The last output-contract break logged: each distinct one is logged once, not once per batch. */
   lastContractError: string | undefined;
   stopped = false;
+  /** The replica range: the autoscaler keeps `wanted` within it. */
+  min: number;
+  max: number;
+  lastQueryMs = performance.now();
+  lastChangeMs = performance.now();
+  #seenSubmitted = 0;
+  readonly busy = new BusyWindow();
+  peakReplicaMb = 0;
+  coldStarts = 0;
+  lastColdStart: { at: string; ms: number } | undefined;
   #seq = 0;
 
   constructor(
@@ -87,6 +137,16 @@ class Pool<Q extends PoolQueue> {
   ) {
     this.queue = makeQueue(model, modelKey(model.name, model.version), maxBatch, () => this.replicas);
     this.wanted = model.replicas;
+    this.min = model.replicas;
+    this.max = maxReplicas(model);
+  }
+
+  /** True when queries arrived since the last call (the autoscaler's notion of "used"). */
+  queried(nowMs: number): boolean {
+    if (this.queue.submitted === this.#seenSubmitted) return false;
+    this.#seenSubmitted = this.queue.submitted;
+    this.lastQueryMs = nowMs;
+    return true;
   }
 
   nextReplicaId(): string {
@@ -113,6 +173,19 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
+  #tick: Timer | undefined;
+  /** Replicas removed from their pool and not yet exited: their memory still counts. */
+  readonly #leaving = new Map<Replica, Pool<Q>>();
+  /** Resident memory last sampled, per replica (MiB). */
+  readonly #rssMb = new Map<Replica, number>();
+  /** Starts run through the memory budget one at a time (each counts the ones before it). */
+  #budgetTurn: Promise<void> = Promise.resolve();
+  readonly #events: ScaleEvent[] = [];
+  /** Evictions since start, and scaling decisions by version and action (for /metrics). */
+  evictions = 0;
+  readonly decisionCounts = new Map<string, number>();
+  /** Told of every scaling decision and eviction (the server logs them). */
+  onEvent: ((e: ScaleEvent) => void) | undefined;
 
   readonly #logger: Logger | undefined;
 
@@ -132,7 +205,174 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     if (swept) log(`removed ${swept} container${swept === 1 ? "" : "s"} left by a previous run`);
     const limitMb = this.#config.replicaMemoryMb;
     if (limitMb > 0) this.#watch = setInterval(() => this.#checkMemory(limitMb), 500);
+    this.#tick = setInterval(() => this.#onTick(), TICK_MS);
     this.#warmSpare();
+  }
+
+  /** Samples replica memory, then lets each version's autoscaler decide. */
+  #onTick(): void {
+    const now = performance.now();
+    this.#sampleMemory();
+    for (const pool of this.#pools.values()) {
+      if (pool.stopped || pool.failed) continue;
+      pool.queried(now);
+      const routed = pool.replicas;
+      pool.busy.add(now, routed.filter((r) => r.inflightBatches > 0).length, this.#config.scaleDownAfterMs);
+      const { share, waitMs, shed } = pool.queue.pressure(now);
+      const decision = decide({
+        nowMs: now,
+        replicas: routed.length,
+        starting: routed.filter((r) => r.state === "starting").length,
+        min: pool.min,
+        max: pool.max,
+        pressure: share,
+        waitMs,
+        shed,
+        queueIdle: pool.queue.idle,
+        lastQueryMs: pool.lastQueryMs,
+        peakBusy: pool.busy.peak,
+        lastChangeMs: pool.lastChangeMs,
+        idleTimeoutMs: this.#config.idleTimeoutMs,
+        scaleDownAfterMs: this.#config.scaleDownAfterMs,
+      });
+      if (!decision) continue;
+      pool.lastChangeMs = now;
+      this.#event(pool, decision.action, routed.length, decision.to, decision.reason);
+      this.#resize(pool, decision.to).catch((err: Error) => {
+        pool.lastError = err.message;
+        this.#event(pool, "refused", routed.length, pool.replicas.length, err.message);
+      });
+    }
+  }
+
+  #event(pool: Pool<Q>, action: ScaleEvent["action"], from: number, to: number, reason: string): void {
+    const e: ScaleEvent = { at: new Date().toISOString(), model: pool.queue.key, action, from, to, reason };
+    this.#events.push(e);
+    if (this.#events.length > EVENTS_KEPT) this.#events.shift();
+    const k = `${pool.queue.key}\u0000${action}`;
+    this.decisionCounts.set(k, (this.decisionCounts.get(k) ?? 0) + 1);
+    if (action === "evict") this.evictions++;
+    this.onEvent?.(e);
+  }
+
+  /** The last scaling decisions and evictions, oldest first. */
+  events(): readonly ScaleEvent[] {
+    return this.#events;
+  }
+
+  #sampleMemory(): void {
+    for (const { replica } of this.replicas()) this.#measure(replica);
+  }
+
+  #measure(replica: Replica): void {
+    const mb = replica.pid === undefined ? undefined : residentMb(replica.pid);
+    if (mb === undefined) return;
+    this.#rssMb.set(replica, mb);
+    const pool = this.#pools.get(replica.id.slice(0, replica.id.lastIndexOf("#")));
+    if (pool && mb > pool.peakReplicaMb) pool.peakReplicaMb = mb;
+  }
+
+  /** Resident memory of every replica, leaving ones included (MiB, as last sampled). */
+  memoryMb(): { replica: string; model: string; mb: number; leaving: boolean }[] {
+    return this.replicas().map(({ key, replica }) => ({
+      replica: replica.id,
+      model: key,
+      mb: this.#rssMb.get(replica) ?? 0,
+      leaving: this.#leaving.has(replica),
+    }));
+  }
+
+  #budgetView(pool: Pool<Q>): BudgetPool {
+    return {
+      key: pool.queue.key,
+      replicas: pool.replicas.length,
+      min: pool.min,
+      idle: pool.queue.idle,
+      lastQueryMs: pool.lastQueryMs,
+      peakReplicaMb: pool.peakReplicaMb,
+    };
+  }
+
+  /** Memory the replicas hold now; a starting replica counts as what its version's replicas took, at least. */
+  #usedMb(): number {
+    let used = 0;
+    const views = [...this.#pools.values()].map((p) => this.#budgetView(p));
+    for (const pool of this.#pools.values()) {
+      const expected = estimateMb(this.#budgetView(pool), views);
+      for (const r of pool.replicas) {
+        const mb = this.#rssMb.get(r) ?? 0;
+        used += r.state === "starting" ? Math.max(mb, expected) : mb;
+      }
+    }
+    for (const r of this.#leaving.keys()) used += this.#rssMb.get(r) ?? 0;
+    return used;
+  }
+
+  /**
+   * Makes room for one more replica of `pool` within the memory budget: takes replicas back from the least
+   * recently used versions (waiting until they exit), or refuses when none may give one back.
+   */
+  async #makeRoom(pool: Pool<Q>): Promise<void> {
+    const budget = this.#config.memoryBudgetMb;
+    if (budget === 0) return;
+    for (;;) {
+      this.#sampleMemory();
+      const views = [...this.#pools.values()].map((p) => this.#budgetView(p));
+      const needMb = estimateMb(this.#budgetView(pool), views);
+      const usedMb = this.#usedMb();
+      if (usedMb + needMb <= budget) return;
+      const victimView = chooseVictim(views, pool.queue.key);
+      const victim = victimView && this.#pools.get(victimView.key);
+      if (!victim || !victimView) {
+        const why =
+          `a replica of model ${pool.queue.key} needs about ${Math.round(needMb)} MiB and ${Math.round(usedMb)} of the ${budget} MiB memory budget are in use; ` +
+          "no other version can give a replica back (each is at its minimum or has queries waiting or in flight)";
+        this.#event(pool, "refused", pool.replicas.length, pool.replicas.length, why);
+        throw new ResourceExhaustedError(why, "raise --memory-budget-mb, lower other versions' --min-replicas, or retry when they are idle");
+      }
+      const idleS = Math.round((performance.now() - victim.lastQueryMs) / 1000);
+      const reason = `least recently used (last query ${idleS} s ago): model ${pool.queue.key} needed about ${Math.round(needMb)} MiB, ${Math.round(usedMb)} of ${budget} MiB in use`;
+      this.#event(victim, "evict", victim.replicas.length, victim.replicas.length - 1, reason);
+      victim.lastChangeMs = performance.now();
+      await this.#resize(victim, victim.replicas.length - 1);
+    }
+  }
+
+  /** Runs `fn` when the starts before it have passed the budget (one start at a time through it). */
+  async #budgetTurnFor<T>(fn: () => Promise<T> | T): Promise<T> {
+    const before = this.#budgetTurn;
+    let done!: () => void;
+    this.#budgetTurn = new Promise<void>((r) => (done = r));
+    await before;
+    try {
+      return await fn();
+    } finally {
+      done();
+    }
+  }
+
+  /** Cold start: a query came for a version with no replica. */
+  #coldStart(pool: Pool<Q>): void {
+    if (pool.stopped || pool.failed || pool.replicas.length > 0 || pool.queue.coldStarting) return;
+    pool.queue.coldStarting = true;
+    pool.lastQueryMs = performance.now();
+    pool.lastChangeMs = performance.now();
+    pool.wanted = Math.max(pool.wanted, 1);
+    const t0 = performance.now();
+    this.#event(pool, "cold start", 0, 1, "a query came and no replica was running");
+    this.#startReplica(pool)
+      .then(() => {
+        pool.coldStarts++;
+        pool.lastColdStart = { at: new Date().toISOString(), ms: Math.round(performance.now() - t0) };
+      })
+      .catch((err: Error) => {
+        pool.wanted = pool.replicas.length;
+        pool.lastError = err.message;
+        pool.queue.drain(`cold start of model ${pool.queue.key} failed: ${err.message}`);
+      })
+      .finally(() => {
+        pool.queue.coldStarting = false;
+      });
   }
 
   /** Starts a spare when spares are on and none is alive. */
@@ -186,18 +426,21 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   }
 
   /**
-   * Starts `model.replicas` replicas and resolves with the runtime's hello once all are ready.
+   * Starts `initial` replicas (default: the version's minimum) and resolves with the runtime's hello once all are
+   * ready (an empty hello when none is started: a version at zero starts on its first query).
    * On failure every started replica is stopped and the runtime's own error is thrown.
    */
-  async start(model: ModelRecord, artifactPath: string | undefined, python?: string): Promise<RuntimeInfo> {
+  async start(model: ModelRecord, artifactPath: string | undefined, python?: string, initial = model.replicas): Promise<RuntimeInfo> {
     const key = modelKey(model.name, model.version);
     if (this.#pools.has(key)) throw new ConflictError(`model ${key} is already running`);
     const maxBatch = model.options.batchSize ? Math.min(model.options.batchSize, this.#config.maxBatchSize) : this.#config.maxBatchSize;
     const pool = new Pool(model, artifactPath, python, maxBatch, this.#makeQueue);
+    pool.wanted = initial;
+    pool.queue.onEmpty = () => this.#coldStart(pool);
     this.#pools.set(key, pool);
     try {
-      const infos = await Promise.all(Array.from({ length: model.replicas }, () => this.#startReplica(pool)));
-      return infos[0]!;
+      const infos = await Promise.all(Array.from({ length: initial }, () => this.#startReplica(pool)));
+      return infos[0] ?? ({} as RuntimeInfo);
     } catch (err) {
       await this.stop(key);
       // Docker: which image failed matters as much as how (a missing image, an entrypoint that exits, garbage).
@@ -207,20 +450,37 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   }
 
   /**
-   * Changes the number of replicas live: new ones join when ready; removed ones finish their batches first.
-   * All or nothing: when a new replica fails to start, the ones this call started are stopped and the
-   * wanted count goes back to what it was, and the runtime's error is thrown.
+   * Changes a version's replica range live (`max` defaults to `min`: a fixed count): the count moves into the
+   * range at once; new replicas join when ready, removed ones finish their batches first. All or nothing:
+   * when a new replica fails to start, the ones this call started are stopped, the range goes back to what it
+   * was, and the runtime's error is thrown.
    */
-  async scale(key: string, replicas: number): Promise<void> {
+  async scale(key: string, min: number, max: number = min): Promise<void> {
     const pool = this.#pools.get(key);
     if (!pool) throw new ConflictError(`model ${key} is not running`, "start it with `clipper rollback` or `clipper deploy` first");
+    const before = { min: pool.min, max: pool.max };
+    pool.min = min;
+    pool.max = Math.max(max, 1);
+    pool.lastChangeMs = performance.now();
+    const target = Math.min(Math.max(pool.replicas.length, min), max);
+    try {
+      await this.#resize(pool, target);
+    } catch (err) {
+      pool.min = before.min;
+      pool.max = before.max;
+      throw err;
+    }
+  }
+
+  /** Moves a pool to `target` replicas: up all or nothing, down by draining the least loaded ones first. */
+  async #resize(pool: Pool<Q>, target: number): Promise<void> {
     const before = pool.wanted;
     const current = pool.replicas;
-    if (replicas > current.length) {
-      pool.wanted = replicas;
+    if (target > current.length) {
+      pool.wanted = target;
       const started: Replica[] = [];
       try {
-        await Promise.all(Array.from({ length: replicas - current.length }, () => this.#startReplica(pool, started)));
+        await Promise.all(Array.from({ length: target - current.length }, () => this.#startReplica(pool, started)));
       } catch (err) {
         pool.wanted = before;
         pool.replicas = pool.replicas.filter((r) => !started.includes(r));
@@ -230,15 +490,20 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       }
       return;
     }
-    pool.wanted = replicas;
-    const leaving = [...current].sort((a, b) => a.outstandingRows - b.outstandingRows).slice(0, current.length - replicas);
+    pool.wanted = target;
+    const leaving = [...current].sort((a, b) => a.outstandingRows - b.outstandingRows).slice(0, current.length - target);
     pool.replicas = current.filter((r) => !leaving.includes(r));
+    for (const r of leaving) this.#leaving.set(r, pool);
     await Promise.all(
       leaving.map(async (r) => {
+        // The batches it accepted are answered before it stops: scale-down never loses a query.
         await until(() => r.inflightBatches === 0, DRAIN_TIMEOUT_MS);
         await r.stop();
+        this.#leaving.delete(r);
+        this.#rssMb.delete(r);
       }),
     );
+    await this.#containers.settled();
     this.#recordPids();
   }
 
@@ -263,6 +528,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   async stopAll(): Promise<void> {
     clearInterval(this.#watch);
+    clearInterval(this.#tick);
     this.#stopping = true;
     this.#spare?.kill();
     this.#spare = undefined;
@@ -275,13 +541,52 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const pool = this.#pools.get(key);
     if (!pool) return undefined;
     const ready = pool.replicas.filter((r) => r.state === "ready" && !r.hung).length;
-    const state = pool.failed ? "failed" : ready >= pool.wanted ? "ready" : ready > 0 ? "degraded" : "starting";
+    const state = pool.failed
+      ? "failed"
+      : pool.replicas.length === 0 && pool.min === 0
+        ? "idle"
+        : ready >= pool.wanted
+          ? "ready"
+          : ready > 0
+            ? "degraded"
+            : "starting";
     return { key, state, lastError: pool.lastError, restarts: pool.restarts };
   }
 
-  /** Every running version as the invariant check sees it: what it runs, how many replicas it wants and has. */
-  pools(): { key: string; model: ModelRecord; wanted: number; failed: boolean; replicas: readonly Replica[] }[] {
-    return [...this.#pools].map(([key, p]) => ({ key, model: p.model, wanted: p.wanted, failed: p.failed, replicas: p.replicas }));
+  /** A version can answer: a replica is ready, or it is at zero and its first query starts one. */
+  canServe(key: string): boolean {
+    const pool = this.#pools.get(key);
+    if (!pool || pool.failed) return false;
+    if (pool.replicas.some((r) => r.state === "ready" && !r.hung)) return true;
+    return pool.min === 0 && pool.replicas.every((r) => r.state === "starting");
+  }
+
+  /** A version's range, replicas, idle time, cold starts and replica memory (undefined when it is not running). */
+  scaling(key: string): PoolScaling | undefined {
+    const pool = this.#pools.get(key);
+    if (!pool) return undefined;
+    const memoryMb: Record<string, number> = {};
+    for (const r of pool.replicas) memoryMb[r.id] = Math.round(this.#rssMb.get(r) ?? 0);
+    return {
+      min: pool.min,
+      max: pool.max,
+      wanted: pool.wanted,
+      running: pool.replicas.filter((r) => r.state === "ready").length,
+      idleMs: Math.round(performance.now() - pool.lastQueryMs),
+      lastColdStart: pool.lastColdStart,
+      coldStarts: pool.coldStarts,
+      memoryMb,
+    };
+  }
+
+  /** The memory budget (MiB; 0: none), what all replicas hold, and the evictions so far. */
+  memory(): { budgetMb: number; usedMb: number; evictions: number } {
+    return { budgetMb: this.#config.memoryBudgetMb, usedMb: Math.round(this.memoryMb().reduce((a, r) => a + r.mb, 0)), evictions: this.evictions };
+  }
+
+  /** Every running version as the invariant check sees it: what it runs, its range, how many replicas it wants and has. */
+  pools(): { key: string; model: ModelRecord; wanted: number; min: number; max: number; failed: boolean; replicas: readonly Replica[] }[] {
+    return [...this.#pools].map(([key, p]) => ({ key, model: p.model, wanted: p.wanted, min: p.min, max: p.max, failed: p.failed, replicas: p.replicas }));
   }
 
   /** The warm spare's pid (a child process that is no replica), when one is alive. */
@@ -294,10 +599,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return { names: this.#containers.names(), removing: this.#containers.removing };
   }
 
-  /** Every replica of every served version, for get_all_containers. */
+  /** Every replica of every served version, those leaving (finishing their batches, stopping) included, for get_all_containers. */
   replicas(): { key: string; model: ModelRecord; replica: Replica }[] {
     const out: { key: string; model: ModelRecord; replica: Replica }[] = [];
     for (const [key, pool] of this.#pools) for (const replica of pool.replicas) out.push({ key, model: pool.model, replica });
+    for (const [replica, pool] of this.#leaving) out.push({ key: pool.queue.key, model: pool.model, replica });
     return out;
   }
 
@@ -333,8 +639,30 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return { name, dataDir, replicaId: id };
   }
 
-  /** Starts one replica of `pool`; `started` (when given) receives it at once, so a failed scale can stop what it began. */
+  /**
+   * Starts one replica of `pool` once the memory budget has room for it; `started` (when given) receives it at
+   * once, so a failed scale can stop what it began.
+   */
   async #startReplica(pool: Pool<Q>, started?: Replica[]): Promise<RuntimeInfo> {
+    const { ready } = await this.#budgetTurnFor(async () => {
+      await this.#makeRoom(pool);
+      if (pool.stopped) throw new ConflictError(`model ${pool.queue.key} was stopped while its replica waited for memory`);
+      return this.#spawn(pool, started);
+    });
+    const info = await ready;
+    // Idle time counts from when the version could answer (a slow start is no idleness).
+    pool.lastQueryMs = Math.max(pool.lastQueryMs, performance.now());
+    pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
+    if (pool.queue.unavailable !== undefined) {
+      pool.queue.unavailable = undefined;
+      this.#containers.removeStrays(new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : []))));
+    }
+    pool.queue.kick();
+    return info;
+  }
+
+  /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello). */
+  #spawn(pool: Pool<Q>, started?: Replica[]): { ready: Promise<RuntimeInfo> } {
     const spare = this.#takeSpare(pool);
     const id = pool.nextReplicaId();
     const container = this.#container(pool, id);
@@ -368,14 +696,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
-    const info = await ready;
-    pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
-    if (pool.queue.unavailable !== undefined) {
-      pool.queue.unavailable = undefined;
-      this.#containers.removeStrays(new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : []))));
-    }
-    pool.queue.kick();
-    return info;
+    return { ready };
   }
 
   /**
@@ -406,6 +727,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {
     if (replica.container) this.#containers.remove(replica.container);
+    this.#rssMb.delete(replica);
+    this.#leaving.delete(replica);
     const wasRouted = pool.replicas.includes(replica);
     pool.replicas = pool.replicas.filter((r) => r !== replica);
     if (pool.stopped || replica.stopRequested || !wasRouted) return;

@@ -82,7 +82,7 @@ describe("deploy and predict", () => {
   it("lists apps, models and status as tables and as JSON", async () => {
     const apps = await server.cli("apps", "--url", "$MGMT");
     expect(apps.stdout).toMatch(/^NAME\s+INPUT TYPE/);
-    expect(apps.stdout).toMatch(/hr-hiring\s+doubles\s+-1\.0\s+100000\s+single\s+hr-decision-tree/);
+    expect(apps.stdout).toMatch(/hr-hiring\s+doubles\s+-1\.0\s+100000\s+default\s+single\s+hr-decision-tree/);
     const models = JSON.parse((await server.cli("models", "--json", "--url", "$MGMT")).stdout);
     const dt = models.find((m: { model_name: string }) => m.model_name === "hr-decision-tree");
     expect(dt.model_version).toBe("2");

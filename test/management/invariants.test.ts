@@ -20,13 +20,32 @@ describe("checkInvariants", () => {
   it("names a current version that is not running", async () => {
     const w = await deployed();
     await w.runtimes.stop("m:1");
-    expect(check(w).violations).toEqual(["model m:1 is current with 1 replica(s) wanted, but none is running"]);
+    expect(check(w).violations).toEqual(["model m:1 is current with 1..1 replica(s) wanted, but it is not running"]);
   });
 
   it("names a replica count the runtime and the registry disagree on", async () => {
     const w = await deployed();
     await w.runtimes.scale("m:1", 2);
-    expect(check(w).violations).toEqual(["model m:1 wants 2 replica(s) but the registry says 1", "model m:1 has 2 replica(s) ready or starting, 1 wanted"]);
+    expect(check(w).violations).toEqual([
+      "model m:1 runs with the range 2..2 but the registry says 1..1",
+      "model m:1 wants 2 replica(s), outside its range 1..1",
+      "model m:1 has 2 replica(s) ready or starting, outside its range 1..1",
+    ]);
+  });
+
+  it("accepts a version anywhere in its replica range, and one scaled to zero; names one outside its range", async () => {
+    const w = world();
+    await w.m.addModel(body({ artifact_sha256: await w.upload("v1"), min_replicas: 0, max_replicas: 3, app: { name: "a" } }));
+    expect(check(w)).toMatchObject({ ok: true, violations: [] });
+    w.runtimes.setLive("m:1", 0); // the idle timeout stopped its replicas
+    expect(check(w)).toMatchObject({ ok: true, violations: [] });
+    w.runtimes.setLive("m:1", 3); // the autoscaler added two
+    expect(check(w)).toMatchObject({ ok: true, violations: [] });
+    w.runtimes.setLive("m:1", 4);
+    expect(check(w).violations).toEqual([
+      "model m:1 wants 4 replica(s), outside its range 0..3",
+      "model m:1 has 4 replica(s) ready or starting, outside its range 0..3",
+    ]);
   });
 
   it("names a version that runs without a registry row, and one that runs without being current", async () => {

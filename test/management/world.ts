@@ -9,12 +9,12 @@ import { Logger } from "../../src/log.ts";
 import { ArtifactStore } from "../../src/management/artifacts.ts";
 import type { Runtimes } from "../../src/management/ports.ts";
 import { ManagementService } from "../../src/management/service.ts";
-import type { ModelRecord } from "../../src/registry/registry.ts";
+import { maxReplicas, type ModelRecord } from "../../src/registry/registry.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { EnvironmentBuilder } from "../../src/runtime/environments.ts";
 import type { Replica } from "../../src/runtime/replica.ts";
 
-type Pool = { key: string; model: ModelRecord; wanted: number; failed: boolean; replicas: Replica[] };
+type Pool = { key: string; model: ModelRecord; wanted: number; min: number; max: number; failed: boolean; replicas: Replica[] };
 
 /** The runtime manager's shape, in memory: a step fails when the test says so, a drain waits while the test holds it. */
 export class FakeRuntimes implements Runtimes {
@@ -32,13 +32,14 @@ export class FakeRuntimes implements Runtimes {
     return undefined;
   }
 
-  async start(model: ModelRecord): Promise<{ kind: string }> {
+  async start(model: ModelRecord, _artifact?: string, _python?: string, initial = model.replicas): Promise<{ kind: string }> {
     const key = modelKey(model.name, model.version);
     this.starts.push(key);
     await Promise.resolve();
     const err = this.failStart?.(model);
     if (err) throw err;
-    this.#pools.set(key, { key, model, wanted: model.replicas, failed: false, replicas: this.#replicas(key, model.replicas) });
+    const max = maxReplicas(model);
+    this.#pools.set(key, { key, model, wanted: initial, min: model.replicas, max, failed: false, replicas: this.#replicas(key, initial) });
     return { kind: "fake" };
   }
   async stop(key: string): Promise<void> {
@@ -46,13 +47,26 @@ export class FakeRuntimes implements Runtimes {
     if (err) throw err;
     this.#pools.delete(key);
   }
-  async scale(key: string, n: number): Promise<void> {
+  async scale(key: string, min: number, max = min): Promise<void> {
     await Promise.resolve();
     if (this.failScale) throw this.failScale;
+    const p = this.#pools.get(key)!;
+    p.min = min;
+    p.max = max;
+    p.wanted = Math.min(Math.max(p.replicas.length, min), max);
+    p.replicas = this.#replicas(key, p.wanted);
+  }
+  /** What the autoscaler does: the live count moves within (or, to test the check, outside) the range. */
+  setLive(key: string, n: number): void {
     const p = this.#pools.get(key)!;
     p.wanted = n;
     p.replicas = this.#replicas(key, n);
   }
+  canServe = (key: string) => this.#pools.has(key);
+  scaling = () => undefined;
+  memory = () => ({ budgetMb: 0, usedMb: 0, evictions: 0 });
+  memoryMb = () => [];
+  events = () => [];
   running = (key: string) => this.#pools.has(key);
   async drained(): Promise<void> {
     await this.drain;
