@@ -351,9 +351,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     }
   }
 
-  /** Cold start: a query came for a version with no replica. */
+  /**
+   * Cold start: a query came for a version with no replica. Only a version allowed to run none (minimum 0): one
+   * whose replicas crashed is brought back by the restart with its backoff, which a query must not bypass.
+   */
   #coldStart(pool: Pool<Q>): void {
-    if (pool.stopped || pool.failed || pool.replicas.length > 0 || pool.queue.coldStarting) return;
+    if (pool.min > 0 || pool.stopped || pool.failed || pool.replicas.length > 0 || pool.queue.coldStarting) return;
     pool.queue.coldStarting = true;
     pool.lastQueryMs = performance.now();
     pool.lastChangeMs = performance.now();
