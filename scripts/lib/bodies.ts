@@ -6,8 +6,8 @@ export type Row = readonly number[];
 /** The tutorial's first candidate: the one input of the cache-hit runs. */
 export const CONSTANT_ROW: Row = [5.0, 3.0, 85.0, 4.5, 2.0];
 
-/** Deterministic PRNG (mulberry32) so every run sends the same inputs. */
-function prng(seed: number): () => number {
+/** Deterministic PRNG (mulberry32): the same seed gives the same numbers (bench inputs, replayable random tests). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -7,6 +7,7 @@
  */
 import { afterAll, describe, expect, it } from "bun:test";
 import { cleanup, nodeModel, type Server, settledInvariants, startServer, tempDir, waitFor } from "./harness.ts";
+import { prng } from "../../scripts/lib/bodies.ts";
 
 const TRIALS = Number(process.env.CLIPPER_CRASH_TRIALS ?? 20);
 const SEED = Number(process.env.CLIPPER_CRASH_SEED ?? Date.now() % 1_000_000);
@@ -19,16 +20,6 @@ afterAll(async () => {
   cleanup(dataDir);
 });
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const start = () => startServer({ dataDir, args: ["--python-spares", "0"] });
 
@@ -36,7 +27,7 @@ describe("SIGKILL at a random moment of a random operation", () => {
   it(
     `restores a state where every invariant holds, ${TRIALS} trials (seed ${SEED})`,
     async () => {
-      const random = rng(SEED);
+      const random = prng(SEED);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
       const outcomes = new Map<string, number>();
       let recovered = 0;

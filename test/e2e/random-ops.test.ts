@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { nodeModel, type Server, settledInvariants, shutdown, startServer, tempDir } from "./harness.ts";
+import { prng } from "../../scripts/lib/bodies.ts";
 
 const SECONDS = Number(process.env.CLIPPER_RANDOM_SECONDS ?? 10);
 /** A count (that many seeds from the clock) or a comma-separated list of seeds to replay. */
@@ -22,17 +23,6 @@ const APPS = ["qa", "qb", "qc"];
 /** Quiescent points: every this many seconds the management clients pause and the invariants are checked. */
 const QUIESCE_EVERY_MS = 4000;
 
-/** mulberry32: a small seeded generator, so that a seed replays the same choices. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let server: Server;
 const dir = tempDir("clipper-random-");
@@ -63,7 +53,7 @@ interface RunStats {
 }
 
 async function runSeed(seed: number): Promise<RunStats> {
-  const random = rng(seed);
+  const random = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const stats: RunStats = { ops: 0, opsByKind: new Map(), mgmt4xx: 0, refusals: new Map(), queries: 0, predictions: 0, defaults: 0, quiescentChecks: 0 };
   const problems: string[] = [];
