@@ -20,7 +20,6 @@ afterAll(async () => {
   cleanup(dataDir);
 });
 
-
 const start = () => startServer({ dataDir, args: ["--python-spares", "0"] });
 
 describe("SIGKILL at a random moment of a random operation", () => {

@@ -23,7 +23,6 @@ const APPS = ["qa", "qb", "qc"];
 /** Quiescent points: every this many seconds the management clients pause and the invariants are checked. */
 const QUIESCE_EVERY_MS = 4000;
 
-
 let server: Server;
 const dir = tempDir("clipper-random-");
 const files = MODELS.flatMap((m) => ["x", "y"].map((v) => ({ model: m, output: `${m}-${v}`, path: nodeModel(dir, `${m}-${v}`, `${m}-${v}`) })));
