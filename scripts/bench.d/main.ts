@@ -62,9 +62,9 @@ results.json, throughput.svg and latency.svg.
                      of --round-seconds, --interleaved rounds, default 3) and feedback req/s; writes
                      faults.md and faults.json to --out
   --overload         instead: goodput under overload (a 0.5 ms-a-row model, SLO 100 ms) at 0.5×, 1×, 2×, 5×
-                     and 10× its capacity, clipper against FastAPI with the same wrk script, --duration s
-                     per point; writes overload.md, overload.json and overload.svg to --out (the FastAPI
-                     peer runs on .venv-bench, or on CLIPPER_BENCH_PYTHON when set)
+                     and 10× its capacity, clipper against FastAPI and MLServer (adaptive batching) with the
+                     same wrk script, --duration s per point; writes overload.md, overload.json and
+                     overload.svg to --out (the peers run on .venv-bench, or on CLIPPER_BENCH_PYTHON when set)
   -h, --help         this help`;
 
 interface Options {

@@ -199,45 +199,40 @@ const mlserver: SystemSpec = {
   needsBenchVenv: true,
   description: "MLServer with mlserver-sklearn (SKLearnModel), adaptive batching on, default parallel_workers (1), V2 REST infer endpoint",
   async start(ctx) {
-    const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
     const dir = join(ctx.work, "mlserver");
     mkdirSync(join(dir, "hr"), { recursive: true });
     copyFileSync(ctx.benchModelPath, join(dir, "hr", "model.joblib"));
-    writeFileSync(
-      join(dir, "settings.json"),
-      JSON.stringify(
-        {
-          host: "127.0.0.1",
-          http_port: http,
-          grpc_port: grpc,
-          metrics_port: metrics,
-          debug: false,
-        },
-        null,
-        2,
-      ),
-    );
-    writeFileSync(
-      join(dir, "hr", "model-settings.json"),
-      JSON.stringify(
-        {
-          name: "hr",
-          implementation: "mlserver_sklearn.SKLearnModel",
-          max_batch_size: ctx.mlserverBatch.maxBatchSize,
-          max_batch_time: ctx.mlserverBatch.maxBatchTimeSec,
-          parameters: { uri: "./model.joblib" },
-        },
-        null,
-        2,
-      ),
-    );
-    const bin = join(ctx.benchPython, "..", "mlserver");
-    const service = spawnService("mlserver", [bin, "start", dir], { cwd: dir, logPath: join(ctx.work, "mlserver.log") });
-    const base = `http://127.0.0.1:${http}`;
-    const running = await ready(service, base, `${base}/v2/models/hr/infer`, "v2", async () => (await fetch(`${base}/v2/models/hr/ready`)).ok, 120_000);
-    return { ...running, grpcAddress: `127.0.0.1:${grpc}` };
+    return startMlserver(ctx, dir, "hr", { implementation: "mlserver_sklearn.SKLearnModel", parameters: { uri: "./model.joblib" } });
   },
 };
+
+/**
+ * `mlserver start DIR` serving one model `name` (its model-settings.json: `settings` with adaptive batching
+ * as ctx.mlserverBatch says), on free ports; resolves once the model is ready and answered a check request.
+ */
+export async function startMlserver(
+  ctx: Context,
+  dir: string,
+  name: string,
+  settings: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Promise<Running> {
+  const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
+  mkdirSync(join(dir, name), { recursive: true });
+  writeFileSync(
+    join(dir, "settings.json"),
+    JSON.stringify({ host: "127.0.0.1", http_port: http, grpc_port: grpc, metrics_port: metrics, debug: false }, null, 2),
+  );
+  writeFileSync(
+    join(dir, name, "model-settings.json"),
+    JSON.stringify({ name, max_batch_size: ctx.mlserverBatch.maxBatchSize, max_batch_time: ctx.mlserverBatch.maxBatchTimeSec, ...settings }, null, 2),
+  );
+  const bin = join(ctx.benchPython, "..", "mlserver");
+  const service = spawnService(`mlserver (${name})`, [bin, "start", dir], { cwd: dir, env, logPath: join(ctx.work, `mlserver-${name}.log`) });
+  const base = `http://127.0.0.1:${http}`;
+  const running = await ready(service, base, `${base}/v2/models/${name}/infer`, "v2", async () => (await fetch(`${base}/v2/models/${name}/ready`)).ok, 120_000);
+  return { ...running, grpcAddress: `127.0.0.1:${grpc}` };
+}
 
 async function ready(
   service: Service,

@@ -124,3 +124,83 @@ function percentile(values: Float64Array, p: number): number {
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
+
+/** Answer-time errors remembered for the margin. */
+const ERROR_WINDOW = 64;
+/** The share of recent batches whose answer the margin covers. */
+const MARGIN_QUANTILE = 0.95;
+
+/** A batch in flight on one replica, as the clock predicted it. */
+export interface Sent {
+  /** The model's expected ms for the batch. */
+  readonly modelMs: number;
+  /** performance.now() at which its answer is expected, without the margin (moved as the batches ahead come back). */
+  expectedMs: number;
+}
+
+/**
+ * When each replica's answers come back. A runtime works its batches one after another, so a batch sent
+ * now starts when the batches ahead of it on that replica are done and comes back the model's time for its
+ * rows later: `finishMs`. The clock is re-anchored at every answer (the replica's next batch started then),
+ * and the margin is a high quantile of how late answers came against that (a busy event loop reading the
+ * answer late, a model slower than usual): a batch is sent only when its rows' deadlines cover both.
+ */
+export class ReplicaClock {
+  readonly #inflight = new WeakMap<object, Sent[]>();
+  readonly #errors = new Float64Array(ERROR_WINDOW);
+  #seen = 0;
+  #marginMs = 0;
+  #marginStale = false;
+
+  /** performance.now() at which `replica` is expected to have finished what it was sent (≤ now when idle). */
+  freeAtMs(replica: object, nowMs: number): number {
+    const ahead = this.#inflight.get(replica);
+    if (!ahead || ahead.length === 0) return nowMs;
+    return ahead[ahead.length - 1]!.expectedMs;
+  }
+
+  /** Expected ms from now to the answer of a batch whose model time is `modelMs`, margin included. */
+  finishMs(replica: object, nowMs: number, modelMs: number): number {
+    return Math.max(0, this.freeAtMs(replica, nowMs) - nowMs) + modelMs + this.marginMs;
+  }
+
+  /** A batch went to `replica`; the token goes back to `answered`. */
+  sent(replica: object, nowMs: number, modelMs: number): Sent {
+    let ahead = this.#inflight.get(replica);
+    if (!ahead) this.#inflight.set(replica, (ahead = []));
+    const start = Math.max(nowMs, ahead.length > 0 ? ahead[ahead.length - 1]!.expectedMs : nowMs);
+    const s: Sent = { modelMs, expectedMs: start + modelMs };
+    ahead.push(s);
+    return s;
+  }
+
+  /** The batch `s` came back (or failed) at `nowMs`: its error is learned and the batches behind it re-anchored. */
+  answered(replica: object, s: Sent, nowMs: number, failed = false): void {
+    const ahead = this.#inflight.get(replica);
+    if (!ahead) return;
+    const at = ahead.indexOf(s);
+    if (at < 0) return;
+    ahead.splice(at, 1);
+    // A batch sent before the model's speed was known (modelMs 0) says nothing of the clock's error.
+    if (!failed && s.modelMs > 0) {
+      this.#errors[this.#seen++ % ERROR_WINDOW] = nowMs - s.expectedMs;
+      this.#marginStale = true;
+    }
+    // The batches still ahead started when this one ended: they come back their model time after now.
+    let t = nowMs;
+    for (let i = at; i < ahead.length; i++) {
+      t += ahead[i]!.modelMs;
+      ahead[i]!.expectedMs = t;
+    }
+  }
+
+  /** How late answers come against the clock: the 95th percentile of the recent errors, at least 0 (ms). */
+  get marginMs(): number {
+    if (this.#marginStale) {
+      const n = Math.min(this.#seen, ERROR_WINDOW);
+      this.#marginMs = Math.max(0, percentile(this.#errors.subarray(0, n), MARGIN_QUANTILE));
+      this.#marginStale = false;
+    }
+    return this.#marginMs;
+  }
+}

@@ -13,7 +13,7 @@ import { type InputType, type Row, rowKey } from "../domain.ts";
 import type { RuntimeInfo } from "../runtime/protocol.ts";
 import type { PredictResult, Replica } from "../runtime/replica.ts";
 import { expectedWaitMs, retryAfterSeconds } from "./admission.ts";
-import { BatchLatency } from "./batch-latency.ts";
+import { BatchLatency, ReplicaClock } from "./batch-latency.ts";
 import { nextBatchSize } from "./batch-size-controller.ts";
 import { FailureIsolation } from "./isolation.ts";
 import { type Abortable, failPart, type Part, partRows, type QueuedQuery, RowFailure, rowCount, settlePart, wholeParts } from "./parts.ts";
@@ -116,6 +116,8 @@ export class ModelQueue {
   #queuedRows = 0;
   readonly #isolation: FailureIsolation;
   readonly #latency = new BatchLatency();
+  /** When each replica's batches come back: the scheduler's estimate of a batch sent now. */
+  readonly #clock = new ReplicaClock();
   readonly #quarantine: Quarantine;
   readonly #inflight: HangWatchdog<Replica, Part[]>;
   #scheduled = false;
@@ -299,20 +301,27 @@ export class ModelQueue {
   }
 
   /**
-   * The expected time of a batch sent now. With no batch in flight the round trips measured last (through a
-   * storm, behind other batches) may be stale: the model's own time is used, so a batch goes and the round
-   * trip is measured again (else one slow spell could make every later query look hopeless for good).
+   * The expected time from now to the answer of a batch sent now to `replica` (the freest ready one when
+   * undefined): the wait for the batches ahead of it on that replica, the model's time for its rows, and the
+   * margin by which answers have come late (ReplicaClock). With nothing in flight for a while (everything
+   * looked hopeless), the next batch goes as a probe when its rows have at least half the model's expected
+   * time left, so a model that got faster (a slow first call, a stall that ended) is seen to, while a query
+   * that has less time than even a much faster model would need (a client's 20 ms deadline against a 60 ms
+   * model) is still never sent. Admission weighs the expected time (`margin` false): the margin guards which
+   * rows go, it must not turn queries away while the replica could take them.
    */
-  #estimator(): (rows: number) => number {
+  #estimator(replica: Replica | undefined, margin = true): (rows: number) => number {
     const latency = this.#latency;
     if (!latency.known) return () => 0;
-    if (this.#inflight.size > 0) return (n) => latency.estimateMs(n);
-    // Nothing sent for a while (everything looked hopeless): the next batch goes as a probe when its rows have
-    // at least half the model's expected time left, so a model that got faster (a slow first call, a stall that
-    // ended) is seen to, while a query that has less time than even a much faster model would need (a client's
-    // 20 ms deadline against a 60 ms model) is still never sent.
-    if (performance.now() - this.#lastSentMs > PROBE_AFTER_MS) return (n) => latency.modelMs(n) / 2;
-    return (n) => latency.modelMs(n);
+    const now = performance.now();
+    if (this.#inflight.size === 0 && now - this.#lastSentMs > PROBE_AFTER_MS) return (n) => latency.modelMs(n) / 2;
+    let freeAt = Infinity;
+    if (replica) freeAt = this.#clock.freeAtMs(replica, now);
+    else for (const r of this.#replicas()) if (r.state === "ready" && !r.hung) freeAt = Math.min(freeAt, this.#clock.freeAtMs(r, now));
+    const aheadMs = Number.isFinite(freeAt) ? Math.max(0, freeAt - now) : 0;
+    // An idle replica takes what is expected to make it: the margin decides between rows, never for idleness.
+    const fixedMs = aheadMs + (margin && aheadMs > 0 ? this.#clock.marginMs : 0);
+    return (n) => fixedMs + latency.modelMs(n);
   }
 
   /** What admission weighs a query of `leftMs` against: the rows waiting, and batches as big as fit in its time. */
@@ -324,7 +333,7 @@ export class ModelQueue {
       queuedRows: this.#queuedRows,
       replicas: ready,
       batchRows: latency.rowsWithin(leftMs, this.#ceiling),
-      estimateMs: this.#estimator(),
+      estimateMs: this.#estimator(undefined, false),
       modelMs: (n: number) => latency.modelMs(n),
     };
   }
@@ -405,7 +414,7 @@ export class ModelQueue {
         if (parts.length > 0) this.#dispatch(replica, parts, retry.level, undefined);
         continue;
       }
-      const { batch, full } = this.#takeBatch();
+      const { batch, full } = this.#takeBatch(replica);
       if (batch.length === 0) return;
       this.#dispatch(replica, wholeParts(batch), 0, full);
     }
@@ -429,11 +438,11 @@ export class ModelQueue {
    * Takes the batch the scheduler chose; the queries it found unable to make their deadline are answered
    * now, with how long they waited and what a batch takes. The batch is full when the size limit bound it.
    */
-  #takeBatch(): { batch: QueuedQuery[]; full: boolean } {
+  #takeBatch(replica: Replica): { batch: QueuedQuery[]; full: boolean } {
     const now = performance.now();
     this.#dropGone(now);
     const queue = this.#queue;
-    const plan = planBatch(queue, this.#head, this.#queuedRows, now, this.#estimator(), this.#maxRows);
+    const plan = planBatch(queue, this.#head, this.#queuedRows, now, this.#estimator(replica), this.#maxRows);
     for (let s = 0; s < plan.shed; s++) {
       const q = queue[this.#head++]!;
       this.#queuedRows -= q.rows.length;
@@ -522,14 +531,19 @@ export class ModelQueue {
     const started = performance.now();
     const packed = packBatch(this.inputType, partRows(parts));
     const watched = this.#inflight.watch(replica, parts, started, this.hangThresholdMs);
+    const sent = this.#clock.sent(replica, started, this.#latency.known ? this.#latency.modelMs(packed.rows) : 0);
     this.#lastSentMs = started;
     replica.predict(packed.message, packed.rows).then(
       (result) => {
-        this.#inflight.answered(watched, performance.now());
+        const now = performance.now();
+        this.#inflight.answered(watched, now);
+        this.#clock.answered(replica, sent, now);
         this.#answered(parts, packed.rows, started, full, result);
       },
       (err: Error) => {
-        this.#inflight.answered(watched, performance.now());
+        const now = performance.now();
+        this.#inflight.answered(watched, now);
+        this.#clock.answered(replica, sent, now, true);
         this.#failed(parts, level, full, watched.hung ? watched : undefined, err);
       },
     );

@@ -5,9 +5,17 @@
  * Invariants: a query is sent only when the batch it joins is expected to finish before its deadline; a
  * batch never holds more than `maxRows` rows unless one query alone has more; on a calm day the order is
  * the deadline order; once the oldest query cannot be served in a full batch (overload), the newest go
- * first (adaptive LIFO), since they are the ones that can still make it, and the old ones that cannot
- * survive the batch about to go are answered at once.
+ * first (adaptive LIFO), since they are the ones that can still make it, in a batch that leaves them part of
+ * their time, and the old ones that cannot survive the batch about to go are answered at once.
  */
+
+/**
+ * Under overload, the share of the newest query's remaining time a batch may take (its wait behind the
+ * batches ahead, the model's time, the margin). There are more queries than the model can serve, so bigger
+ * batches gain nothing: a batch that took all of it would answer its oldest rows at their deadline's edge,
+ * where the event loop's and the network's delays make them late at the client.
+ */
+const NEWEST_SHARE = 0.5;
 
 export interface Waiting {
   readonly rows: { readonly length: number };
@@ -69,12 +77,17 @@ export function planBatch(
  * that cannot wait for this batch and then go in one of their own. Undefined when not even the newest fits.
  */
 function newestFirst(queue: readonly Waiting[], first: number, nowMs: number, estimateMs: (rows: number) => number, maxRows: number): Plan | undefined {
+  const newest = queue[queue.length - 1]!;
+  // The batch takes at most a share of the newest query's time, so its rows keep the rest for the trip to
+  // their clients; unless even the newest alone needs more (a model slow per call), then all of it.
+  const shareMs = (newest.deadlineMs - nowMs) * NEWEST_SHARE;
+  const capMs = estimateMs(newest.rows.length) <= shareMs ? shareMs : Infinity;
   let rows = 0;
   let j = queue.length - 1;
   while (j >= first) {
     const r = queue[j]!.rows.length;
     if (rows > 0 && rows + r > maxRows) break;
-    if (estimateMs(rows + r) > queue[j]!.deadlineMs - nowMs) break;
+    if (estimateMs(rows + r) > Math.min(capMs, queue[j]!.deadlineMs - nowMs)) break;
     rows += r;
     j--;
   }

@@ -37,8 +37,18 @@ describe("planBatch", () => {
     const q = queue(...Array.from({ length: 40 }, () => 20), ...Array.from({ length: 40 }, () => 90));
     const plan = planBatch(q, 0, rowsOf(q), 0, est, 64);
     expect(plan.newestFirst).toBe(true);
-    // The newest 40 fit in one batch of 50 ms; the old ones (20 ms left) cannot wait 50 ms and then take 11: all shed.
-    expect(plan).toEqual({ shed: 40, newestFirst: true, take: 40, rows: 40 });
+    // The batch takes at most half the newest's 90 ms: 35 rows (45 ms); the old ones (20 ms left) cannot wait
+    // 45 ms and then take 11: all shed. The 5 new rows left over go in the next batch.
+    expect(plan).toEqual({ shed: 40, newestFirst: true, take: 35, rows: 35 });
+  });
+
+  it("under overload leaves the newest half their time, unless even one query needs more (a model slow per call)", () => {
+    // 200 rows with 100 ms left, the oldest with 62: a full batch cannot make it, so the newest go; half of 100 ms is 40 rows.
+    const q = queue(62, ...Array.from({ length: 200 }, () => 100));
+    expect(planBatch(q, 0, rowsOf(q), 0, est, 64)).toMatchObject({ newestFirst: true, take: 40, rows: 40 });
+    // A model that takes 60 ms a call: one query alone needs more than half, so the batch may take all of their time.
+    const slow = (rows: number) => 60 + rows / 10;
+    expect(planBatch(q, 0, rowsOf(q), 0, slow, 64)).toMatchObject({ newestFirst: true, take: 64, rows: 64 });
   });
 
   it("keeps the old queries that can still be served after the newest batch", () => {

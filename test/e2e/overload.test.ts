@@ -1,14 +1,15 @@
 /**
  * End to end: the bad day of too many queries. A model that costs 0.5 ms a row (capacity 2,000 rows/s), an
  * app with a 100 ms SLO, 512 wrk connections for 15 s (wrk with scripts/bench.d/overload.lua counting
- * predictions, defaults and 429s): the model's time goes to queries answered in time, the others get the
- * default at once, memory stays bounded, and the first query after the storm is predicted. With
- * `overload: reject`, the refused get 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED), and a client honouring
- * it gets predictions.
+ * predictions, defaults and 429s; the model echoes each request's send time, so each prediction's latency at
+ * the client is known): no errors, every answer within the SLO + 150 ms, goodput at least 80% of the model's
+ * capacity, memory bounded, and the first query after the storm predicted at once. With `overload: reject`,
+ * the refused get 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED), and a client honouring it gets predictions.
  * Compiled binary, real Python replica; traffic to 127.0.0.1 only, bounded in time.
  */
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { FIXTURES, fetchJson, ROOT, type Server, shutdown, startServer } from "./harness.ts";
 import { residentMb } from "../../src/runtime/supervision.ts";
@@ -17,11 +18,17 @@ import { fp64Infer, v2Grpc } from "./oip/grpc-client.ts";
 const LUA = join(ROOT, "scripts/bench.d/overload.lua");
 const CAPACITY_ROWS_PER_SEC = 2000;
 const SLO_MS = 100;
+/** The 1-minute load average under which the machine counts as free for this test: no more work than cores. */
+const QUIET_LOAD = availableParallelism();
 
 interface OverloadResult {
   requests: number;
   duration_us: number;
   predictions: number;
+  /** Predictions whose latency at the client (the model echoes the send time) was within the SLO, and within SLO + 150 ms. */
+  predictions_in_slo: number;
+  predictions_in_grace: number;
+  max_prediction_us: number;
   defaults: number;
   rejected: number;
   retry_after: number;
@@ -66,32 +73,38 @@ describe("overload", () => {
   it("spends the model's time on queries answered in time: 512 connections for 15 s at a 2,000 rows/s model", async () => {
     for (let i = 0; i < 20; i++) await s.predict("cost", { input: [i, -1] });
     const sentBefore = (await fetchJson(`${s.queryUrl}/metrics.json`)).models["cost:1"].rows;
+    // The storm's bounds are the issue's on a machine that runs nothing else (wrk and the server share its
+    // cores); with other work on it (other test files, other builds), the server waits for a core and the
+    // bounds below say how far it gets then.
+    const quiet = loadavg()[0]! <= QUIET_LOAD;
     const { r, peakMb } = await storm(s, "cost", 512, 15);
     const seconds = r.duration_us / 1e6;
+    // clipper answers a prediction only within the query's SLO (past it, the default), so every prediction is
+    // in time as the server counts; the model echoes each request's send time, so the client's view is known too.
     const goodput = r.predictions / seconds;
+    const sent = (await fetchJson(`${s.queryUrl}/metrics.json`)).models["cost:1"].rows - sentBefore;
     console.log(
-      `overload 512 connections 15 s: ${r.requests} answers (${(r.requests / seconds).toFixed(0)}/s), ${r.predictions} predictions ` +
-        `(goodput ${goodput.toFixed(0)} rows/s = ${((100 * goodput) / CAPACITY_ROWS_PER_SEC).toFixed(0)}% of capacity), ${r.defaults} defaults; ` +
+      `overload 512 connections 15 s (${quiet ? "quiet machine" : "busy machine"}, load average after ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}): ${r.requests} answers (${(r.requests / seconds).toFixed(0)}/s), ${r.predictions} predictions ` +
+        `(goodput ${goodput.toFixed(0)} rows/s = ${((100 * goodput) / CAPACITY_ROWS_PER_SEC).toFixed(0)}% of capacity; within the SLO at the client ` +
+        `${(r.predictions_in_slo / seconds).toFixed(0)}/s, within SLO + 150 ms ${r.predictions_in_grace}), ${r.defaults} defaults; ` +
         `p50 ${(r.p50_us / 1000).toFixed(1)} ms, p99 ${(r.p99_us / 1000).toFixed(1)} ms, max ${(r.max_us / 1000).toFixed(1)} ms; ` +
-        `${(100 * r.within_slo).toFixed(1)}% within the SLO; server RSS peak ${peakMb.toFixed(0)} MiB`,
+        `the model was sent ${sent} rows (${((100 * r.predictions) / sent).toFixed(0)}% answered in time); server RSS peak ${peakMb.toFixed(0)} MiB`,
     );
     const metrics = (await s.admin("status")).json;
     expect(metrics.applications.find((a: { name: string }) => a.name === "cost").overload).toBe("default");
     // No errors: every answer is a prediction or the default.
     expect(r.other + r.rejected + r.errors_connect + r.errors_read + r.errors_write + r.errors_timeout).toBe(0);
     expect(r.predictions + r.defaults).toBe(r.requests);
-    // Answers within the SLO and a margin. Shed queries are answered at once, but on a 2-core machine shared
-    // with other work (load average 10 to 14 when this was written) the server itself waits for a core, so the
-    // bound is on p50 and a loose one on p99 (first-come-first-served queues for seconds); all are logged.
-    expect(r.p50_us).toBeLessThan((SLO_MS + 150) * 1000);
-    expect(r.p99_us).toBeLessThan(1_000_000);
-    // The model's time goes to queries answered in time: of the rows it was sent, many were answered with
-    // their prediction (first-come-first-served: 431 of ~19,000 rows, 2%). This holds however busy the machine
-    // is; the rate itself (target ≥ 80% of capacity) is a benchmark row (scripts/bench --overload).
-    const sent = (await fetchJson(`${s.queryUrl}/metrics.json`)).models["cost:1"].rows - sentBefore;
-    console.log(`overload: the model was sent ${sent} rows, ${r.predictions} were answered in time (${((100 * r.predictions) / sent).toFixed(0)}%)`);
-    expect(r.predictions).toBeGreaterThan(0);
-    expect(r.predictions / sent).toBeGreaterThan(0.2);
+    // Every answer within the SLO + 150 ms, at the client. The model's time goes to queries answered in time:
+    // goodput at least 80% of its capacity, and most rows it was sent come back in time (first-come-first-served:
+    // 431 of ~19,000 rows, 2%). On a busy machine (load average 6 to 9 besides the test when this was written:
+    // goodput 14–32% of capacity, 64–77% of the rows sent answered in time, max 520–860 ms) the event loop gets
+    // too little of a core to feed the model, so there the bounds are below what held then, still far from FCFS.
+    expect(r.max_us).toBeLessThanOrEqual((quiet ? SLO_MS + 150 : 1500) * 1000);
+    expect(goodput).toBeGreaterThanOrEqual((quiet ? 0.8 : 0.1) * CAPACITY_ROWS_PER_SEC);
+    expect(r.predictions / sent).toBeGreaterThan(quiet ? 0.8 : 0.5);
     // Memory bounded.
     expect(peakMb).toBeLessThan(1024);
     // The first query after the storm is predicted at once.
@@ -127,14 +140,15 @@ describe("overload", () => {
       }
       return { body: undefined, waits };
     })();
-    // A gRPC client at the same time: refused calls are RESOURCE_EXHAUSTED.
+    // A gRPC client at the same time: refused calls are RESOURCE_EXHAUSTED. It sends 64 calls at once until
+    // one is refused (a lone call often finds the queue just emptied by newest-first scheduling), 10 times at most.
     const grpcCodes = (async () => {
       await Bun.sleep(2000);
       const grpc = v2Grpc(s.grpcAddress!);
       const codes: number[] = [];
-      for (let i = 0; i < 40; i++) {
-        const res = await grpc.call("ModelInfer", fp64Infer("costr", [[8, i]]));
-        codes.push(res.ok ? 0 : res.error.code);
+      for (let round = 0; round < 10 && !codes.includes(status.RESOURCE_EXHAUSTED); round++) {
+        const calls = Array.from({ length: 64 }, (_, i) => grpc.call("ModelInfer", fp64Infer("costr", [[8, round * 64 + i]])));
+        for (const res of await Promise.all(calls)) codes.push(res.ok ? 0 : res.error.code);
       }
       grpc.close();
       return codes;
