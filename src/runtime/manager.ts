@@ -95,6 +95,8 @@ export interface PoolQueue {
   readonly submitted: number;
   /** Called when a query arrives and no replica is routed to: the pool starts one (a cold start). */
   onEmpty: (() => void) | undefined;
+  /** Starts a replica that takes no traffic (the suspects of a hang go to it one by one); the pool stops it when it exits. */
+  startProbe: (() => Promise<Replica> | undefined) | undefined;
   /** True while queries wait for a cold start: a deadline missed meanwhile says so. */
   coldStarting: boolean;
   /** The oldest waiting query's wait over its SLO (0 when nothing waits; 1 or more after a query was shed), and that wait in ms. */
@@ -440,6 +442,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const pool = new Pool(model, artifactPath, python, maxBatch, this.#makeQueue);
     pool.wanted = initial;
     pool.queue.onEmpty = () => this.#coldStart(pool);
+    pool.queue.startProbe = () => this.#startProbe(pool);
     this.#pools.set(key, pool);
     try {
       const infos = await Promise.all(Array.from({ length: initial }, () => this.#startReplica(pool)));
@@ -664,9 +667,24 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return info;
   }
 
-  /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello). */
-  #spawn(pool: Pool<Q>, started?: Replica[]): { ready: Promise<RuntimeInfo> } {
-    const spare = this.#takeSpare(pool);
+  /**
+   * A probe: a replica of `pool` that takes no traffic, for the suspects of a hang (model-queue.ts). It counts
+   * as leaving (its memory and pid are seen, nothing routes to it) and is never replaced; it takes no warm
+   * spare (the replacement of the hung replica needs it more). Undefined while the pool is stopping or failed.
+   */
+  #startProbe(pool: Pool<Q>): Promise<Replica> | undefined {
+    if (pool.stopped || pool.failed || this.#stopping) return undefined;
+    try {
+      const { replica, ready } = this.#spawn(pool, undefined, false);
+      return ready.then(() => replica);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
+  #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
+    const spare = routed ? this.#takeSpare(pool) : undefined;
     const id = pool.nextReplicaId();
     const container = this.#container(pool, id);
     const replica = new Replica({
@@ -686,7 +704,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
           }
         : {}),
     });
-    pool.replicas = [...pool.replicas, replica];
+    if (routed) pool.replicas = [...pool.replicas, replica];
+    else this.#leaving.set(replica, pool);
     started?.push(replica);
     let ready: Promise<RuntimeInfo>;
     try {
@@ -694,12 +713,13 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     } catch (err) {
       // The process could not even be spawned (too many open files, no such program): no replica to list.
       pool.replicas = pool.replicas.filter((r) => r !== replica);
+      this.#leaving.delete(replica);
       if (container) this.#containers.remove(container.name);
       const typed = asResourceError(err, this.#config.dataDir, `starting a replica of model ${pool.queue.key}`);
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
-    return { ready };
+    return { replica, ready };
   }
 
   /**
@@ -726,6 +746,16 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     if (pool.lastContractError === message) return;
     pool.lastContractError = message;
     this.#logger?.error("model_contract", message, { model: pool.queue.key });
+  }
+
+  #logReplaced(pool: Pool<Q>, old: Replica, by: Replica | undefined, ms: number): void {
+    const how = by?.warm ? "from a warm spare" : "cold";
+    this.#logger?.info("replica_replaced", `replica ${old.id} of model ${pool.queue.key} replaced by ${by?.id} ${how} in ${Math.round(ms)} ms`, {
+      model: pool.queue.key,
+      replica: by?.id,
+      ms: Math.round(ms),
+      spare: by?.warm === true,
+    });
   }
 
   #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {
@@ -755,10 +785,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     // for a hang is replaced at once too (its input is quarantined), but a model that hangs on everything still
     // ends "failed" after MAX_EARLY_EXITS hangs in a row.
     const delay = pool.consecutiveFailures <= 1 || replica.hung ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (pool.consecutiveFailures - 1));
+    const exitedMs = performance.now();
     setTimeout(() => {
       if (pool.stopped || pool.replicas.length >= pool.wanted) return;
       pool.restarts++;
-      this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
+      const started: Replica[] = [];
+      this.#startReplica(pool, started).then(
+        () => this.#logReplaced(pool, replica, started[0], performance.now() - exitedMs),
+        (err: Error) => (pool.lastError = err.message),
+      );
     }, delay);
   }
 }

@@ -8,91 +8,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { dockerMissing, RUNTIME_IMAGE } from "./docker.ts";
+import { loadavg } from "node:os";
+import { describeDrill, hangDrill, hangTimeline, ISSUE_DRILL } from "../../scripts/lib/hang-drill.ts";
 import { FIXTURES, makeFixtures, replicaPids, type Server, shutdown, startServer } from "./harness.ts";
 
 const fx = makeFixtures();
-const CLIENTS = 12;
-const WINDOW_MS = 12_000;
-const HANG_AT_MS = 4000;
-const AGAIN_AT_MS = 8000;
 const SLO_MS = 100;
-
-interface Answer {
-  readonly client: number;
-  readonly sentMs: number;
-  readonly atMs: number;
-  readonly isDefault: boolean;
-  readonly reason: string | undefined;
-}
-
-const post = async (url: string, input: number[], t0: number, client = -1): Promise<Answer> => {
-  const sentMs = performance.now() - t0;
-  const res = await fetch(url, { method: "POST", body: JSON.stringify({ input }) });
-  const json = (await res.json()) as { default?: boolean; default_explanation?: string };
-  if (res.status !== 200) throw new Error(`answered ${res.status}: ${JSON.stringify(json)}`);
-  return { client, sentMs, atMs: performance.now() - t0, isDefault: json.default === true, reason: json.default_explanation };
-};
-
-/** The drill: 12 clients for WINDOW_MS; the hanging input at HANG_AT_MS and again at AGAIN_AT_MS. */
-async function drill(s: Server, app: string) {
-  const url = `${s.queryUrl}/${app}/predict`;
-  const t0 = performance.now();
-  const others: Answer[] = [];
-  // Every input new (a counter per client): answers come from the model, not the cache.
-  const clients = Array.from({ length: CLIENTS }, async (_, c) => {
-    for (let i = 0; performance.now() - t0 < WINDOW_MS; i++) others.push(await post(url, [20 + c * 1_000_000 + i, c], t0, c));
-  });
-  const hanging = (async () => {
-    await Bun.sleep(HANG_AT_MS);
-    const first = await post(url, [13, 0], t0);
-    await Bun.sleep(Math.max(0, AGAIN_AT_MS - (performance.now() - t0)));
-    const again = await post(url, [13, 0], t0);
-    return { first, again };
-  })();
-  await Promise.all(clients);
-  const { first, again } = await hanging;
-  const defaults = others.filter((a) => a.isDefault);
-  return {
-    others: others.length,
-    lost: defaults.length,
-    lostShare: defaults.length / others.length,
-    // The outage: the longest run of defaults a client got in a row, from the hanging query to the second sending.
-    outage: longestDefaults(others, first.sentMs - 200, again.sentMs),
-    // Sending it again: the longest such run after it (nothing hangs: a machine's hiccup at most).
-    gapAfterAgain: longestDefaults(others, again.sentMs, WINDOW_MS),
-    first,
-    again,
-    reasons: [...new Set(defaults.map((a) => a.reason))],
-  };
-}
-
-/** The longest run of defaults one client got in a row among answers sent in [fromMs, toMs]: from its first query's sending to its last answer. */
-function longestDefaults(answers: readonly Answer[], fromMs: number, toMs: number): { ms: number; endMs: number } {
-  let longest = { ms: 0, endMs: fromMs };
-  for (let c = 0; c < CLIENTS; c++) {
-    let runStart: number | undefined;
-    for (const a of answers) {
-      if (a.client !== c || a.sentMs < fromMs || a.sentMs > toMs) continue;
-      if (!a.isDefault) {
-        runStart = undefined;
-        continue;
-      }
-      runStart ??= a.sentMs;
-      if (a.atMs - runStart > longest.ms) longest = { ms: a.atMs - runStart, endMs: a.atMs };
-    }
-  }
-  return longest;
-}
 
 async function expectContained(s: Server, app: string, model: string, runtime: string) {
   const pidsBefore = await replicaPids(s, model);
-  const d = await drill(s, app);
-  console.log(
-    `${runtime} hang drill (${CLIENTS} clients, ${WINDOW_MS / 1000} s): others answered ${d.others}, lost ${d.lost} (${(100 * d.lostShare).toFixed(2)}%), ` +
-      `outage (longest run of defaults of one client) ${d.outage.ms.toFixed(0)} ms, ending ${(d.outage.endMs - d.first.sentMs).toFixed(0)} ms after the hanging query; ` +
-      `longest run after sending it again ${d.gapAfterAgain.ms.toFixed(0)} ms; ` +
-      `hanging query answered in ${(d.first.atMs - d.first.sentMs).toFixed(0)} ms (${d.first.reason}), again in ${(d.again.atMs - d.again.sentMs).toFixed(0)} ms (${d.again.reason}); reasons ${JSON.stringify(d.reasons)}`,
-  );
+  const d = await hangDrill(`${s.queryUrl}/${app}/predict`, ISSUE_DRILL);
+  console.log(`${describeDrill(runtime, ISSUE_DRILL, d, hangTimeline(s.log(), model, d))} (load average ${loadavg()[0]!.toFixed(2)})`);
   // The hanging query gets the default within its SLO (and a bit for a busy machine).
   expect(d.first.isDefault).toBe(true);
   expect(d.first.atMs - d.first.sentMs).toBeLessThan(SLO_MS + 150);
