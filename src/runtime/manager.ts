@@ -16,12 +16,13 @@ import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
-import { launchCommand, selfCommand } from "./kinds.ts";
+import { DOCKER_ARTIFACT, launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { BusyWindow, decide } from "./autoscale.ts";
 import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
 import { Spare } from "./spare.ts";
+import { type VersionSpare, VersionSpares } from "./version-spares.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
 const MAX_EARLY_EXITS = 5;
@@ -175,6 +176,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
+  /** Docker runtime: a warm container per version for its next replica (dockerSpares = 1). */
+  readonly #versionSpares: VersionSpares;
   #tick: Timer | undefined;
   /** Replicas removed from their pool and not yet exited: their memory still counts. */
   readonly #leaving = new Map<Replica, Pool<Q>>();
@@ -197,6 +200,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#makeQueue = makeQueue;
     this.#pidFile = join(config.dataDir, "replicas.pid");
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
+    this.#versionSpares = new VersionSpares((name) => this.#containers.remove(name));
   }
 
   /** Kills replicas a previous run left behind, then watches the memory of this run's replicas. */
@@ -526,6 +530,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     if (!pool) return;
     pool.stopped = true;
     this.#pools.delete(key);
+    this.#versionSpares.drop(key);
     pool.queue.drain(`model ${key} was stopped`);
     await Promise.all(pool.replicas.map((r) => r.stop()));
     await this.#containers.settled();
@@ -538,6 +543,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#stopping = true;
     this.#spare?.kill();
     this.#spare = undefined;
+    this.#versionSpares.dropAll();
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
     await this.#containers.settled();
     this.#recordPids();
@@ -595,6 +601,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return [...this.#pools].map(([key, p]) => ({ key, model: p.model, wanted: p.wanted, min: p.min, max: p.max, failed: p.failed, replicas: p.replicas }));
   }
 
+  /** The Docker versions' warm spares: their pids and containers (children of the server that are no replica). */
+  standby(): { pids: number[]; containers: string[] } {
+    return this.#versionSpares.list();
+  }
+
   /** The warm spare's pid (a child process that is no replica), when one is alive. */
   get sparePid(): number | undefined {
     return this.#spare?.alive ? this.#spare.proc.pid : undefined;
@@ -625,7 +636,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return join(this.#config.dataDir, "logs", `${name}-${version}.log`);
   }
 
-  #command(pool: Pool<Q>, container: { name: string; dataDir: string; replicaId: string } | undefined): string[] {
+  #command(pool: Pool<Q>, container: { name: string; dataDir: string; replicaId: string } | undefined, standby = false): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
     return launchCommand(pool.model, {
       python: pool.python ?? this.#config.python,
@@ -633,14 +644,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       self: this.#self,
       artifactPath: pool.artifactPath,
       ...(container ? { container } : {}),
+      standby,
     });
   }
 
   /** Docker runtime: a new container name for replica `id`, recorded for the sweep after a SIGKILL. */
-  #container(pool: Pool<Q>, id: string): { name: string; dataDir: string; replicaId: string } | undefined {
+  #container(pool: Pool<Q>, id: string, seqId = id): { name: string; dataDir: string; replicaId: string } | undefined {
     if (pool.model.runtime !== "docker") return undefined;
     const dataDir = this.#config.dataDir;
-    const name = containerName(dataDir, pool.model.name, pool.model.version, Number(id.slice(id.lastIndexOf("#") + 1)));
+    const name = containerName(dataDir, pool.model.name, pool.model.version, Number(seqId.slice(seqId.lastIndexOf("#") + 1)));
     this.#containers.add(name);
     return { name, dataDir, replicaId: id };
   }
@@ -659,6 +671,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     // Idle time counts from when the version could answer (a slow start is no idleness).
     pool.lastQueryMs = Math.max(pool.lastQueryMs, performance.now());
     pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
+    this.#warmVersionSpare(pool);
     if (pool.queue.unavailable !== undefined) {
       pool.queue.unavailable = undefined;
       this.#containers.removeStrays(new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : []))));
@@ -682,15 +695,28 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     }
   }
 
+  /** Docker: a warm container for the version's next replica, started once one of its replicas is ready (dockerSpares = 1). */
+  #warmVersionSpare(pool: Pool<Q>): void {
+    if (this.#config.dockerSpares === 0 || pool.model.runtime !== "docker" || !pool.artifactPath || pool.stopped || this.#stopping) return;
+    this.#versionSpares.warm(pool.queue.key, () => {
+      const container = this.#container(pool, `${pool.queue.key}#spare`, pool.nextReplicaId())!;
+      this.#recordPids();
+      return { command: this.#command(pool, container, true), container: container.name };
+    });
+  }
+
   /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
     const spare = routed ? this.#takeSpare(pool) : undefined;
+    const versionSpare: VersionSpare | undefined = routed && !spare ? this.#versionSpares.take(pool.queue.key) : undefined;
     const id = pool.nextReplicaId();
-    const container = this.#container(pool, id);
+    // A warm container was started ahead under its own name (the replica adopts it and its name).
+    const fresh = versionSpare ? undefined : this.#container(pool, id);
+    const container = versionSpare ? { name: versionSpare.container } : fresh;
     const replica = new Replica({
       id,
       model: pool.queue.key,
-      command: this.#command(pool, container),
+      command: this.#command(pool, fresh),
       ...(container ? { container: container.name } : {}),
       logPath: this.logPath(pool.model.name, pool.model.version),
       // The Python runtime reports the versions of the packages the model asked for.
@@ -702,7 +728,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         ? {
             spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
           }
-        : {}),
+        : versionSpare
+          ? { spare: { spare: versionSpare.spare, load: { artifact: DOCKER_ARTIFACT, predict_method: pool.model.predictMethod, module: false } } }
+          : {}),
     });
     if (routed) pool.replicas = [...pool.replicas, replica];
     else this.#leaving.set(replica, pool);
