@@ -48,6 +48,8 @@ export interface ServerConfig {
   readonly pythonSpares: number;
   /** 1: keep a container of each Docker version warm (runtime loaded, artifact mounted) for its next replica; 0: none. */
   readonly dockerSpares: number;
+  /** 1: keep one Node runtime started (`clipper runtime node --standby`) for the next Node replica; 0: none. */
+  readonly nodeSpares: number;
   /** `json` (one object per line) or `pretty` (for people). */
   readonly logFormat: "json" | "pretty";
   /** `debug` adds a line per query. */
@@ -82,6 +84,7 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   memoryBudgetMb: "CLIPPER_MEMORY_BUDGET_MB",
   pythonSpares: "CLIPPER_PYTHON_SPARES",
   dockerSpares: "CLIPPER_DOCKER_SPARES",
+  nodeSpares: "CLIPPER_NODE_SPARES",
   logFormat: "CLIPPER_LOG_FORMAT",
   logLevel: "CLIPPER_LOG_LEVEL",
   token: "CLIPPER_TOKEN",
@@ -111,6 +114,7 @@ const DEFAULTS: ServerConfig = {
   memoryBudgetMb: 0,
   pythonSpares: 1,
   dockerSpares: 1,
+  nodeSpares: 1,
   logFormat: "json",
   logLevel: "info",
   token: "",
@@ -168,6 +172,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     memoryBudgetMb: intOf("memoryBudgetMb", 0, 1_048_576),
     pythonSpares: intOf("pythonSpares", 0, 1),
     dockerSpares: intOf("dockerSpares", 0, 1),
+    nodeSpares: intOf("nodeSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
     token: String(pick("token")),

@@ -156,9 +156,17 @@ export class ModelQueue {
     this.#inflight = new HangWatchdog((batch) => this.#onHang(batch));
     this.#probe = new SuspectProbe<Replica>({
       start: () => this.startProbe?.(),
+      key: (part) => rowKey(part.q.rows[part.from]!),
       send: (replica, part) => this.#dispatch(replica, [part], 1, undefined, (hung) => this.#probe.done(hung)),
       fallback: (parts, culpritFound) => {
-        this.#isolation.hung(parts, 0, !culpritFound);
+        // The culprit's copies (the same input sent again while it was suspected) get its quarantine.
+        const now = performance.now();
+        const rest = parts.filter((p) => {
+          const reason = this.#quarantine.reason(rowKey(p.q.rows[p.from]!), now);
+          if (reason !== undefined) failPart(p, new ShedError("quarantined", reason));
+          return reason === undefined;
+        });
+        this.#isolation.hung(rest, 0, !culpritFound);
         this.#schedule();
       },
     });
@@ -226,6 +234,13 @@ export class ModelQueue {
     onError: (err: Error) => void,
   ): void {
     if (this.#quarantine.size > 0 && this.#quarantinedRows(rows, deadlineMs, sloMicros, signal, onOutputs, onError)) return;
+    if (this.#probe.pending > 0 && rows.length === 1 && this.#probe.suspected(rowKey(rows[0]!))) {
+      // The input is a suspect of a hang being tried on the probe: it waits for the verdict there, not among the traffic.
+      const now = performance.now();
+      const q = { rows, deadlineMs, sloMicros, enqueuedMs: now, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError };
+      this.#probe.add(wholeParts([q]));
+      return;
+    }
     if (rows.length > this.#unitRows) {
       // A model's own batch_size: the rows go in units of at most that many, answered together.
       const parts: Promise<unknown[]>[] = [];

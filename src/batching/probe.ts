@@ -18,6 +18,8 @@ export interface ProbeReplica {
 export interface ProbeHooks<R extends ProbeReplica> {
   /** Starts a replica that takes no traffic and resolves once it is ready; undefined when none can be started. */
   start(): Promise<R> | undefined;
+  /** The cache key of a suspect's row: a query with the same input goes to the probe too while it is suspected. */
+  key(part: Part): string;
   /** Sends one suspect row to the probe; the queue then calls done() with how it went. */
   send(replica: R, part: Part): void;
   /**
@@ -29,6 +31,9 @@ export interface ProbeHooks<R extends ProbeReplica> {
 
 export class SuspectProbe<R extends ProbeReplica> {
   #suspects: Part[] = [];
+  /** The keys of the suspects waiting or on the probe, with how many of each. */
+  readonly #keys = new Map<string, number>();
+  #current: Part | undefined;
   #replica: R | undefined;
   #starting = false;
   #busy = false;
@@ -45,9 +50,21 @@ export class SuspectProbe<R extends ProbeReplica> {
     return replica !== undefined && replica === this.#replica;
   }
 
-  /** Takes the rows of a hung batch, one suspect each. */
+  /** True while a suspect with this key waits or is on the probe. */
+  suspected(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
+  /** Takes the rows of a hung batch (or a query whose input is suspected), one suspect each. */
   add(parts: readonly Part[]): void {
-    for (const p of parts) for (let r = p.from; r < p.to; r++) this.#suspects.push({ q: p.q, from: r, to: r + 1 });
+    for (const p of parts) {
+      for (let r = p.from; r < p.to; r++) {
+        const single = { q: p.q, from: r, to: r + 1 };
+        const key = this.hooks.key(single);
+        this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1);
+        this.#suspects.push(single);
+      }
+    }
     this.#pump();
   }
 
@@ -57,6 +74,8 @@ export class SuspectProbe<R extends ProbeReplica> {
    */
   done(hung: boolean): void {
     this.#busy = false;
+    if (this.#current) this.#forget(this.#current);
+    this.#current = undefined;
     if (hung) {
       this.#replica = undefined;
       this.#fallBack(true);
@@ -69,7 +88,15 @@ export class SuspectProbe<R extends ProbeReplica> {
   drain(err: Error): void {
     for (const p of this.#suspects) p.q.reject(err);
     this.#suspects = [];
+    this.#keys.clear();
     this.#stop();
+  }
+
+  #forget(p: Part): void {
+    const key = this.hooks.key(p);
+    const n = this.#keys.get(key) ?? 0;
+    if (n <= 1) this.#keys.delete(key);
+    else this.#keys.set(key, n - 1);
   }
 
   #pump(): void {
@@ -102,12 +129,14 @@ export class SuspectProbe<R extends ProbeReplica> {
       return;
     }
     this.#busy = true;
+    this.#current = next;
     this.hooks.send(this.#replica, next);
   }
 
   #fallBack(culpritFound: boolean): void {
     const parts = this.#suspects;
     this.#suspects = [];
+    this.#keys.clear();
     this.#stop();
     if (parts.length > 0) this.hooks.fallback(parts, culpritFound);
   }

@@ -176,7 +176,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
-  /** Docker runtime: a warm container per version for its next replica (dockerSpares = 1). */
+  /** Warm spares of the Docker (a container per version) and Node (one for all versions) runtimes (version-spares.ts). */
   readonly #versionSpares: VersionSpares;
   #tick: Timer | undefined;
   /** Replicas removed from their pool and not yet exited: their memory still counts. */
@@ -417,6 +417,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #recordPids(): void {
     const pids = this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid]));
     if (this.#spare?.alive) pids.push(this.#spare.proc.pid);
+    pids.push(...this.#versionSpares.list().pids);
     writePidFile(this.#pidFile, pids);
   }
 
@@ -601,7 +602,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return [...this.#pools].map(([key, p]) => ({ key, model: p.model, wanted: p.wanted, min: p.min, max: p.max, failed: p.failed, replicas: p.replicas }));
   }
 
-  /** The Docker versions' warm spares: their pids and containers (children of the server that are no replica). */
+  /** The Docker and Node runtimes' warm spares: their pids and containers (children of the server that are no replica). */
   standby(): { pids: number[]; containers: string[] } {
     return this.#versionSpares.list();
   }
@@ -695,24 +696,34 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     }
   }
 
-  /** Docker: a warm container for the version's next replica, started once one of its replicas is ready (dockerSpares = 1). */
+  /** What a Docker or Node replica of `pool` adopts a warm spare by: the key of its spares, undefined when it has none. */
+  #spareKey(pool: Pool<Q>): string | undefined {
+    if (pool.model.runtime === "docker") return this.#config.dockerSpares > 0 && pool.artifactPath ? pool.queue.key : undefined;
+    if (pool.model.runtime === "node") return this.#config.nodeSpares > 0 ? "node" : undefined;
+    return undefined;
+  }
+
+  /** Docker and Node: a warm spare for the next replica, started once one of the runtime's replicas is ready. */
   #warmVersionSpare(pool: Pool<Q>): void {
-    if (this.#config.dockerSpares === 0 || pool.model.runtime !== "docker" || !pool.artifactPath || pool.stopped || this.#stopping) return;
-    this.#versionSpares.warm(pool.queue.key, () => {
+    const key = this.#spareKey(pool);
+    if (key === undefined || pool.stopped || this.#stopping) return;
+    this.#versionSpares.warm(key, () => {
+      if (pool.model.runtime === "node") return { command: [...this.#self, "runtime", "node", "--standby"] };
       const container = this.#container(pool, `${pool.queue.key}#spare`, pool.nextReplicaId())!;
-      this.#recordPids();
       return { command: this.#command(pool, container, true), container: container.name };
     });
+    this.#recordPids();
   }
 
   /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
     const spare = routed ? this.#takeSpare(pool) : undefined;
-    const versionSpare: VersionSpare | undefined = routed && !spare ? this.#versionSpares.take(pool.queue.key) : undefined;
+    const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
+    const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
     const id = pool.nextReplicaId();
     // A warm container was started ahead under its own name (the replica adopts it and its name).
     const fresh = versionSpare ? undefined : this.#container(pool, id);
-    const container = versionSpare ? { name: versionSpare.container } : fresh;
+    const container = versionSpare?.container ? { name: versionSpare.container } : fresh;
     const replica = new Replica({
       id,
       model: pool.queue.key,
@@ -729,7 +740,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
             spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
           }
         : versionSpare
-          ? { spare: { spare: versionSpare.spare, load: { artifact: DOCKER_ARTIFACT, predict_method: pool.model.predictMethod, module: false } } }
+          ? {
+              spare: {
+                spare: versionSpare.spare,
+                load: { artifact: versionSpare.container ? DOCKER_ARTIFACT : pool.artifactPath!, predict_method: pool.model.predictMethod, module: false },
+              },
+            }
           : {}),
     });
     if (routed) pool.replicas = [...pool.replicas, replica];

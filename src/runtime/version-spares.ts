@@ -1,17 +1,19 @@
 /**
- * Warm spares per model version, for the runtime whose replica is slowest to start: a Docker container
- * (created, its interpreter up and its libraries imported: 1–2 s before its runtime can answer). While a
- * Docker version runs, one container of its image waits started with `--standby` and the artifact mounted;
- * the next replica of that version (the replacement of a hung or crashed one, a scale-up) adopts it and only
- * loads the model: tens of ms instead of a container's start. Another is started once that replica is ready.
+ * Warm spares of the Docker and Node runtimes (the Python worker has its own, spare.ts in manager.ts), keyed
+ * by what they can serve. A Docker container is the slowest replica to start (created, its interpreter up and
+ * its libraries imported: 1–2 s before its runtime answers): while a Docker version runs, one container of its
+ * image waits started with `--standby` and the artifact mounted (key: the version). A Node replica is this
+ * binary started again (0.2–0.6 s on a busy machine): one `clipper runtime node --standby` waits for any Node
+ * version (key: `node`). The next replica (the replacement of a hung or crashed one, a scale-up) adopts the
+ * spare and only loads the model: tens of ms. Another is started once that replica is ready.
  * Invariant: a spare is killed, and its container removed, when its version stops or the server does.
  */
 import { Spare } from "./spare.ts";
 
 export interface VersionSpare {
   readonly spare: Spare;
-  /** The container's name (recorded for the sweep; removed when the spare dies unadopted). */
-  readonly container: string;
+  /** Docker: the container's name (recorded for the sweep; removed when the spare dies unadopted). */
+  readonly container: string | undefined;
 }
 
 export class VersionSpares {
@@ -25,20 +27,20 @@ export class VersionSpares {
     const s = this.#spares.get(key);
     this.#spares.delete(key);
     if (s?.spare.alive) return s;
-    if (s) this.remove(s.container);
+    if (s?.container) this.remove(s.container);
     return undefined;
   }
 
   /** Starts a spare for `key` unless a live one waits; `make` names the container and gives the command. */
-  warm(key: string, make: () => { command: string[]; container: string }): void {
+  warm(key: string, make: () => { command: string[]; container?: string }): void {
     const s = this.#spares.get(key);
     if (s?.spare.alive) return;
-    if (s) this.remove(s.container);
+    if (s?.container) this.remove(s.container);
     const { command, container } = make();
     try {
       this.#spares.set(key, { spare: new Spare(command), container });
     } catch {
-      this.remove(container); // No docker CLI: replicas will say so when one is asked for.
+      if (container) this.remove(container); // No docker CLI: replicas will say so when one is asked for.
     }
   }
 
@@ -48,7 +50,7 @@ export class VersionSpares {
     if (!s) return;
     this.#spares.delete(key);
     s.spare.kill();
-    this.remove(s.container);
+    if (s.container) this.remove(s.container);
   }
 
   dropAll(): void {
@@ -60,7 +62,7 @@ export class VersionSpares {
     const pids: number[] = [];
     const containers: string[] = [];
     for (const s of this.#spares.values()) {
-      containers.push(s.container);
+      if (s.container) containers.push(s.container);
       if (s.spare.alive) pids.push(s.spare.proc.pid);
     }
     return { pids, containers };

@@ -341,7 +341,10 @@ describe("the suspects of a hang, on a probe", () => {
     const traffic = await queue.enqueue([4, 0], performance.now() + 10_000, 10_000_000);
     expect(traffic).toBe("4");
     expect(queue.quarantined()).toHaveLength(0);
+    // The suspected input sent again meanwhile waits for the probe's verdict instead of hanging the traffic's replica.
+    const copy = queue.enqueue([13, 0], performance.now() + 10_000, 10_000_000).catch((e: Error) => e.message);
     expect(await Promise.all(answers)).toEqual(["1", expect.stringMatching(/^quarantined: this input made model h:1 hang for 0\.\d s$/), "2", "3"]);
+    expect(await copy).toMatch(/^quarantined: /);
     // On the probe (marked -1): 1, then 13, which hung it; the suspects left went back to the traffic.
     expect(sent).toEqual([[1, 13, 2, 3], [-1, 1], [-1, 13], [4], [2], [3]]);
     expect(probes).toBe(1);
