@@ -163,7 +163,10 @@ export class ModelQueue {
         const now = performance.now();
         const rest = parts.filter((p) => {
           const reason = this.#quarantine.reason(rowKey(p.q.rows[p.from]!), now);
-          if (reason !== undefined) failPart(p, new ShedError("quarantined", reason));
+          if (reason !== undefined) {
+            this.#observer?.onShed(this.key, "quarantined", 1);
+            failPart(p, new ShedError("quarantined", reason));
+          }
           return reason === undefined;
         });
         this.#isolation.hung(rest, 0, !culpritFound);
