@@ -822,6 +822,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     pool.consecutiveFailures = early ? pool.consecutiveFailures + 1 : 1;
     if (pool.consecutiveFailures >= MAX_EARLY_EXITS) {
       pool.failed = true;
+      if (pool.model.runtime === "docker") this.#versionSpares.drop(pool.queue.key);
       pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
       return;
     }

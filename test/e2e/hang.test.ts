@@ -42,6 +42,7 @@ async function expectContained(s: Server, app: string, model: string, runtime: s
     expect(d.again.atMs - d.again.sentMs).toBeLessThan(SLO_MS + 150);
   }
   expect(t.replacedMs).toHaveLength(1);
+  expect(t.replacedMs[0]!.spare).toBe(true);
   expect(d.gapAfterAgain.ms).toBeLessThan(300);
   // The replica was replaced (from a warm spare where the runtime has one), the input quarantined; status,
   // /metrics and the log say what happened.
