@@ -123,7 +123,7 @@ function report(s: { date: string; docker: boolean; rows: Row[] }, machine: Mach
       `${ISSUE_DRILL.clients} closed-loop clients query an app (SLO 100 ms, cache off) for ${ISSUE_DRILL.windowMs / 1000} s, each input new; at ` +
       `${ISSUE_DRILL.hangAtMs / 1000} s one query sends the input that hangs the model 30 s (first value 13), at ${ISSUE_DRILL.againAtMs / 1000} s the same input again. ` +
       "**Outage**: the longest run of defaults one of the other clients got in a row (first sending to last answer). **Lost**: the others' queries answered " +
-      "the default over the whole window. **Found**: when the watchdog took the batch for hung, after the hanging query was sent (its threshold: " +
+      "the default over the whole window. **Found**: when the watchdog took a batch for hung, after the hanging query was sent (a second time is the probe's: the culprit hanging again alone on the replica that tries the hung batch's rows, which no traffic waits on) (its threshold: " +
       "20 × the version's p99 batch time, at least 300 ms). **Replaced**: when the new replica answered its hello, and how long that took from the old one's exit. " +
       "Times are from the server's log (`replica_hung`, `replica_replaced`). The machine is shared: read each row with its load average.",
     "",
@@ -141,7 +141,7 @@ function report(s: { date: string; docker: boolean; rows: Row[] }, machine: Mach
     "",
     "The issue's target: at most about a second of defaults for the other queries, at most 5% of them lost, and sending the input again costs nothing " +
       "(answered the quarantine default at once, no more defaults than the second before). A replacement from a warm spare (the Python worker with its " +
-      "libraries imported, a Docker version's container started ahead) takes tens of ms; a cold one the runtime's start. When the hanging input shares its " +
+      "libraries imported, a Node runtime started ahead, a Docker version's container started ahead) takes tens of ms; a cold one the runtime's start. When the hanging input shares its " +
       "batch with others, they are tried one by one on a probe replica of their own, so the second hang of the culprit costs the traffic nothing.",
     "",
     ...(s.docker ? [] : ["No Docker row: no engine answered or the runtime image is not built (`scripts/image`).", ""]),
