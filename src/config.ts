@@ -46,6 +46,10 @@ export interface ServerConfig {
   readonly memoryBudgetMb: number;
   /** 1: keep one Python worker warm (libraries imported) for the next Python replica to start from; 0: none. */
   readonly pythonSpares: number;
+  /** 1: keep a container of each Docker version warm (runtime loaded, artifact mounted) for its next replica; 0: none. */
+  readonly dockerSpares: number;
+  /** 1: keep one Node runtime started (`clipper runtime node --standby`) for the next Node replica; 0: none. */
+  readonly nodeSpares: number;
   /** `json` (one object per line) or `pretty` (for people). */
   readonly logFormat: "json" | "pretty";
   /** `debug` adds a line per query. */
@@ -79,6 +83,8 @@ const ENV_NAMES: Record<keyof ServerConfig, string> = {
   scaleDownAfterMs: "CLIPPER_SCALE_DOWN_AFTER_MS",
   memoryBudgetMb: "CLIPPER_MEMORY_BUDGET_MB",
   pythonSpares: "CLIPPER_PYTHON_SPARES",
+  dockerSpares: "CLIPPER_DOCKER_SPARES",
+  nodeSpares: "CLIPPER_NODE_SPARES",
   logFormat: "CLIPPER_LOG_FORMAT",
   logLevel: "CLIPPER_LOG_LEVEL",
   token: "CLIPPER_TOKEN",
@@ -107,6 +113,8 @@ const DEFAULTS: ServerConfig = {
   scaleDownAfterMs: 30_000,
   memoryBudgetMb: 0,
   pythonSpares: 1,
+  dockerSpares: 1,
+  nodeSpares: 1,
   logFormat: "json",
   logLevel: "info",
   token: "",
@@ -163,6 +171,8 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     scaleDownAfterMs: intOf("scaleDownAfterMs", 100, 24 * 3_600_000),
     memoryBudgetMb: intOf("memoryBudgetMb", 0, 1_048_576),
     pythonSpares: intOf("pythonSpares", 0, 1),
+    dockerSpares: intOf("dockerSpares", 0, 1),
+    nodeSpares: intOf("nodeSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
     token: String(pick("token")),

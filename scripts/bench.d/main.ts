@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { batchBody, CONSTANT_ROW, hrRows, singleBody, writeBodies, type Protocol } from "../lib/bodies.ts";
 import { runFaultsBench } from "./faults.ts";
+import { runHangBench } from "./hang.ts";
 import { runOverloadBench } from "./overload.ts";
 import { describeMachine } from "../lib/machine.ts";
 import { installCleanup, logTail, rssBytes, run, sampleRss, serviceCpu, serviceRss, waitFor, waitQuiet } from "../lib/proc.ts";
@@ -65,6 +66,10 @@ results.json, throughput.svg and latency.svg.
                      and 10× its capacity, clipper against FastAPI and MLServer (adaptive batching) with the
                      same wrk script, --duration s per point; writes overload.md, overload.json and
                      overload.svg to --out (the peers run on .venv-bench, or on CLIPPER_BENCH_PYTHON when set)
+  --hang             instead: what one hanging input costs the other queries of its model, per runtime
+                     (Python, Node, Docker when an engine answers): issue 21's drill (12 clients for 20 s,
+                     the hanging input at 5 s and again at 12 s), --interleaved rounds (default 2), a fresh
+                     server per drill; writes hang.md and hang.json to --out
   -h, --help         this help`;
 
 interface Options {
@@ -83,6 +88,7 @@ interface Options {
   readonly pin: boolean;
   readonly faults: boolean;
   readonly overload: boolean;
+  readonly hang: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -107,6 +113,7 @@ function parseOptions(argv: string[]): Options {
       clipper: { type: "string" },
       faults: { type: "boolean" },
       overload: { type: "boolean" },
+      hang: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -140,11 +147,12 @@ function parseOptions(argv: string[]): Options {
       values.connections === undefined ? (quick ? [16] : [1, 16, 64, 256]) : values.connections.split(",").map((c) => num("connections", c.trim(), 0, 1)),
     batch: !values["no-batch"],
     forest: !values["no-forest"] && (values.forest ?? !quick),
-    interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : values.faults ? 3 : 5, 0),
+    interleavedRounds: num("interleaved", values.interleaved, quick ? 0 : values.hang ? 2 : values.faults ? 3 : 5, 0),
     roundSec: num("round-seconds", values["round-seconds"], 5, 1),
     pin: values["pin-wrk"] ?? false,
     faults: values.faults ?? false,
     overload: values.overload ?? false,
+    hang: values.hang ?? false,
   };
 }
 
@@ -454,6 +462,10 @@ async function main(argv: string[]): Promise<number> {
     const clipperBin = await ensureClipper(o, work);
     if (o.overload) {
       await runOverloadBench({ out: o.out, work, durationSec: o.durationSec, clipperBin, log });
+      return 0;
+    }
+    if (o.hang) {
+      await runHangBench({ out: o.out, work, rounds: Math.max(1, o.interleavedRounds), clipperBin, log });
       return 0;
     }
     if (o.faults) {

@@ -72,10 +72,13 @@ export class FailureIsolation {
     this.#retries.push({ parts: second, level: level + 1, suspect: false }, { parts: first, level: level + 1, suspect: false });
   }
 
-  /** A batch of several rows hung: each row goes again alone (the first row first). */
-  hung(parts: readonly Part[], level: number): void {
+  /**
+   * A batch of several rows hung: each row goes again alone (the first row first), as a suspect (sent even
+   * when its query is settled: finding the culprit is the point) unless the culprit was found already.
+   */
+  hung(parts: readonly Part[], level: number, suspect = true): void {
     const singles: Retry[] = [];
-    for (const p of parts) for (let r = p.from; r < p.to; r++) singles.push({ parts: [{ q: p.q, from: r, to: r + 1 }], level: level + 1, suspect: true });
+    for (const p of parts) for (let r = p.from; r < p.to; r++) singles.push({ parts: [{ q: p.q, from: r, to: r + 1 }], level: level + 1, suspect });
     for (let i = singles.length - 1; i >= 0; i--) this.#retries.push(singles[i]!);
   }
 

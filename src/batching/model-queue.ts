@@ -18,6 +18,7 @@ import { nextBatchSize } from "./batch-size-controller.ts";
 import { FailureIsolation } from "./isolation.ts";
 import { type Abortable, failPart, type Part, partRows, type QueuedQuery, RowFailure, rowCount, settlePart, wholeParts } from "./parts.ts";
 import { packBatch } from "./pack.ts";
+import { SuspectProbe } from "./probe.ts";
 import { planBatch } from "./scheduler.ts";
 import { HangWatchdog, hangThresholdMs, type InFlight, Quarantine, type QuarantineEntry } from "./watchdog.ts";
 
@@ -120,6 +121,7 @@ export class ModelQueue {
   readonly #clock = new ReplicaClock();
   readonly #quarantine: Quarantine;
   readonly #inflight: HangWatchdog<Replica, Part[]>;
+  readonly #probe: SuspectProbe<Replica>;
   #scheduled = false;
   /** The model's predict time per batch (µs), smoothed: decides how many batches a replica may have in flight. */
   #predictMicros = 0;
@@ -152,6 +154,25 @@ export class ModelQueue {
     this.#limits = limits;
     this.#quarantine = new Quarantine(limits.quarantineMs);
     this.#inflight = new HangWatchdog((batch) => this.#onHang(batch));
+    this.#probe = new SuspectProbe<Replica>({
+      start: () => this.startProbe?.(),
+      key: (part) => rowKey(part.q.rows[part.from]!),
+      send: (replica, part) => this.#dispatch(replica, [part], 1, undefined, (hung) => this.#probe.done(hung)),
+      fallback: (parts, culpritFound) => {
+        // The culprit's copies (the same input sent again while it was suspected) get its quarantine.
+        const now = performance.now();
+        const rest = parts.filter((p) => {
+          const reason = this.#quarantine.reason(rowKey(p.q.rows[p.from]!), now);
+          if (reason !== undefined) {
+            this.#observer?.onShed(this.key, "quarantined", 1);
+            failPart(p, new ShedError("quarantined", reason));
+          }
+          return reason === undefined;
+        });
+        this.#isolation.hung(rest, 0, !culpritFound);
+        this.#schedule();
+      },
+    });
     this.#isolation = new FailureIsolation({ onSplit: () => observer?.onSplit(key), onRowsFailed: (rows) => observer?.onRowsFailed(key, rows) });
   }
 
@@ -159,9 +180,9 @@ export class ModelQueue {
     return this.#queue.length - this.#head + this.#isolation.pending;
   }
 
-  /** True when nothing waits and no replica has a batch in flight. */
+  /** True when nothing waits and no replica has a batch in flight (nor a probe suspects of a hang). */
   get idle(): boolean {
-    return this.depth === 0 && this.#replicas().every((r) => r.inflightBatches === 0);
+    return this.depth === 0 && this.#probe.pending === 0 && this.#replicas().every((r) => r.inflightBatches === 0);
   }
 
   /** Inputs quarantined now (status, metrics). */
@@ -216,6 +237,13 @@ export class ModelQueue {
     onError: (err: Error) => void,
   ): void {
     if (this.#quarantine.size > 0 && this.#quarantinedRows(rows, deadlineMs, sloMicros, signal, onOutputs, onError)) return;
+    if (this.#probe.pending > 0 && rows.length === 1 && this.#probe.suspected(rowKey(rows[0]!))) {
+      // The input is a suspect of a hang being tried on the probe: it waits for the verdict there, not among the traffic.
+      const now = performance.now();
+      const q = { rows, deadlineMs, sloMicros, enqueuedMs: now, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError };
+      this.#probe.add(wholeParts([q]));
+      return;
+    }
     if (rows.length > this.#unitRows) {
       // A model's own batch_size: the rows go in units of at most that many, answered together.
       const parts: Promise<unknown[]>[] = [];
@@ -241,6 +269,11 @@ export class ModelQueue {
 
   /** Queries submitted so far: the autoscaler sees the version used when it grows. */
   submitted = 0;
+  /**
+   * Starts a replica of this version that takes no traffic (its pool sets it): the suspects of a hang go to it
+   * one by one. Undefined, or undefined returned: they are retried among the traffic.
+   */
+  startProbe: (() => Promise<Replica> | undefined) | undefined;
   /** Called when a query arrives and no replica serves this version (scaled to zero): its pool starts one. */
   onEmpty: (() => void) | undefined;
   /** True while queries wait for that first replica: a deadline missed meanwhile is a cold start's. */
@@ -264,6 +297,7 @@ export class ModelQueue {
     const err = new RuntimeFailure(reason);
     for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.reject(err);
     this.#isolation.drain(err);
+    this.#probe.drain(err);
     this.#queue = [];
     this.#head = 0;
     this.#queuedRows = 0;
@@ -527,7 +561,7 @@ export class ModelQueue {
    * Sends parts of queries as one batch: a fresh batch (`full` says whether the size limit bound it, for the
    * batch-size controller) or the retry of a failed one at split `level`.
    */
-  #dispatch(replica: Replica, parts: Part[], level: number, full: boolean | undefined): void {
+  #dispatch(replica: Replica, parts: Part[], level: number, full: boolean | undefined, after?: (hung: boolean) => void): void {
     const started = performance.now();
     const packed = packBatch(this.inputType, partRows(parts));
     const watched = this.#inflight.watch(replica, parts, started, this.hangThresholdMs);
@@ -539,12 +573,14 @@ export class ModelQueue {
         this.#inflight.answered(watched, now);
         this.#clock.answered(replica, sent, now);
         this.#answered(parts, packed.rows, started, full, result);
+        after?.(false);
       },
       (err: Error) => {
         const now = performance.now();
         this.#inflight.answered(watched, now);
         this.#clock.answered(replica, sent, now, true);
         this.#failed(parts, level, full, watched.hung ? watched : undefined, err);
+        after?.(watched.hung);
       },
     );
   }
@@ -580,7 +616,7 @@ export class ModelQueue {
   #failed(parts: Part[], level: number, full: boolean | undefined, hang: InFlight<Replica, Part[]> | undefined, err: Error): void {
     const now = performance.now();
     if (hang) {
-      this.#hung(parts, level, hang, now);
+      this.#hung(parts, hang, now);
     } else if (err instanceof ModelRaisedError) {
       this.#isolation.raised(parts, level, err, now);
     } else if (full !== undefined && err instanceof ReplicaExitError) {
@@ -605,10 +641,13 @@ export class ModelQueue {
     this.#schedule();
   }
 
-  /** A batch hung: one row alone is quarantined (its query gets the default); more go again one by one. */
-  #hung(parts: Part[], level: number, hang: InFlight<Replica, Part[]>, now: number): void {
+  /**
+   * A batch hung: one row alone is quarantined (its query gets the default); more go again one by one to a
+   * probe (probe.ts), so that the one that hangs again blocks none of the traffic.
+   */
+  #hung(parts: Part[], hang: InFlight<Replica, Part[]>, now: number): void {
     if (rowCount(parts) > 1) {
-      this.#isolation.hung(parts, level);
+      this.#probe.add(parts);
       return;
     }
     const p = parts[0]!;

@@ -26,6 +26,8 @@ export const serve: Command = {
     "log-level": { type: "string" },
     "replica-memory-mb": { type: "string" },
     "python-spares": { type: "string" },
+    "docker-spares": { type: "string" },
+    "node-spares": { type: "string" },
     "idle-timeout": { type: "string" },
     "scale-down-after": { type: "string" },
     "memory-budget-mb": { type: "string" },
@@ -54,6 +56,9 @@ export const serve: Command = {
       "the most resident memory all replicas may hold together; least recently used versions give replicas back to stay under it, 0 = none (CLIPPER_MEMORY_BUDGET_MB)",
     "python-spares":
       "1 keeps a Python worker with its libraries imported ready for the next replica (fast deploys and restarts), 0 none (CLIPPER_PYTHON_SPARES, default 1)",
+    "docker-spares":
+      "1 keeps a container of each Docker model version started (runtime loaded, artifact mounted) for its next replica: a hung or crashed replica is replaced in tens of ms; 0 none (CLIPPER_DOCKER_SPARES, default 1)",
+    "node-spares": "1 keeps a Node runtime started for the next Node replica (fast restarts after a hang or crash), 0 none (CLIPPER_NODE_SPARES, default 1)",
   },
   async run(v) {
     const config = (() => {
@@ -75,6 +80,8 @@ export const serve: Command = {
             logLevel: str(v, "log-level"),
             replicaMemoryMb: str(v, "replica-memory-mb"),
             pythonSpares: str(v, "python-spares"),
+            dockerSpares: str(v, "docker-spares"),
+            nodeSpares: str(v, "node-spares"),
             idleTimeoutMs: durationMs(str(v, "idle-timeout"), "idle-timeout"),
             scaleDownAfterMs: durationMs(str(v, "scale-down-after"), "scale-down-after"),
             memoryBudgetMb: str(v, "memory-budget-mb"),

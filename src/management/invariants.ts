@@ -101,14 +101,16 @@ function processes(w: InvariantWorld): string[] {
     if (!alive(replica.pid)) out.push(`replica ${replica.id} is listed with pid ${replica.pid}, which does not exist`);
   }
   const containers = w.runtimes.containers();
+  const standby = w.runtimes.standby();
   if (containers.removing === 0) {
     const live = new Set(listed.flatMap(({ replica }) => (replica.container ? [replica.container] : [])));
+    for (const name of standby.containers) live.add(name);
     for (const name of containers.names) if (!live.has(name)) out.push(`container ${name} exists but no replica lists it`);
   }
   if (!w.processes) return out;
   const spare = w.runtimes.sparePid;
   for (const child of children(process.pid)) {
-    if (pids.has(child.pid) || child.pid === spare || housekeeping(child.cmdline)) continue;
+    if (pids.has(child.pid) || child.pid === spare || standby.pids.includes(child.pid) || housekeeping(child.cmdline)) continue;
     out.push(`process ${child.pid} (${child.cmdline.slice(0, 120)}) is a child of the server that no replica lists`);
   }
   return out;

@@ -19,6 +19,7 @@ export type Runtimes = Pick<
   | "replicas"
   | "pools"
   | "sparePid"
+  | "standby"
   | "containers"
   | "canServe"
   | "scaling"

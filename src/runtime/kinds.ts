@@ -19,6 +19,8 @@ export interface LaunchContext {
   readonly artifactPath: string | undefined;
   /** Docker: the container's name and what its labels say (see docker.ts). */
   readonly container?: { readonly name: string; readonly dataDir: string; readonly replicaId: string };
+  /** Docker: start the runtime as a warm spare (`--standby`, the artifact mounted; a `load` frame names it later). */
+  readonly standby?: boolean;
 }
 
 /** The argv that starts one replica of `model`. */
@@ -31,7 +33,7 @@ export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] 
     case "node":
       return [...ctx.self, "runtime", "node", "--artifact", ctx.artifactPath!];
     case "docker":
-      return dockerCommand(model, ctx.artifactPath, ctx.container);
+      return dockerCommand(model, ctx.artifactPath, ctx.container, ctx.standby);
     case "command":
       // A runtime of the user's own (docs/custom-runtime.md), given the artifact's path when there is one.
       return [...model.options.command!, ...(ctx.artifactPath ? ["--artifact", ctx.artifactPath] : [])];
@@ -55,8 +57,9 @@ function formatArgs(model: ModelRecord): string[] {
 /**
  * `docker run -i --rm` with resource flags, named and labelled per replica; a given artifact is mounted
  * read-only at /model/artifact. `--pull never`: a missing image fails at once instead of waiting on a registry.
+ * `standby`: the runtime waits for a `load` frame naming /model/artifact (a warm spare, version-spares.ts).
  */
-export function dockerCommand(model: ModelRecord, artifactPath: string | undefined, container?: LaunchContext["container"]): string[] {
+export function dockerCommand(model: ModelRecord, artifactPath: string | undefined, container?: LaunchContext["container"], standby = false): string[] {
   const o = model.options;
   const args = ["docker", "run", "-i", "--rm", "--init", "--pull", "never", "--log-driver", "none"];
   if (o.cpus) args.push("--cpus", o.cpus);
@@ -65,11 +68,14 @@ export function dockerCommand(model: ModelRecord, artifactPath: string | undefin
     args.push("--name", container.name, "--label", `${LABEL_DATA_DIR}=${container.dataDir}`, "--label", `${LABEL_REPLICA}=${container.replicaId}`);
   }
   args.push("--label", `${LABEL_MODEL}=${model.name}`, "--label", `${LABEL_VERSION}=${model.version}`);
-  if (artifactPath) args.push("-v", `${artifactPath}:/model/artifact:ro`);
+  if (artifactPath) args.push("-v", `${artifactPath}:${DOCKER_ARTIFACT}:ro`);
   args.push(o.image!);
-  if (artifactPath) args.push("--artifact", "/model/artifact", "--predict-method", model.predictMethod);
+  if (artifactPath) args.push(...(standby ? ["--standby"] : ["--artifact", DOCKER_ARTIFACT, "--predict-method", model.predictMethod]));
   return args;
 }
+
+/** Where a Docker replica's container sees the artifact. */
+export const DOCKER_ARTIFACT = "/model/artifact";
 
 /** The command that runs this very program: the compiled binary, or bun with the entry script in development. */
 export function selfCommand(): string[] {

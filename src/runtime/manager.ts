@@ -16,12 +16,13 @@ import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
-import { launchCommand, selfCommand } from "./kinds.ts";
+import { DOCKER_ARTIFACT, launchCommand, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { BusyWindow, decide } from "./autoscale.ts";
 import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
 import { Spare } from "./spare.ts";
+import { type VersionSpare, VersionSpares } from "./version-spares.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
 const MAX_EARLY_EXITS = 5;
@@ -95,6 +96,8 @@ export interface PoolQueue {
   readonly submitted: number;
   /** Called when a query arrives and no replica is routed to: the pool starts one (a cold start). */
   onEmpty: (() => void) | undefined;
+  /** Starts a replica that takes no traffic (the suspects of a hang go to it one by one); the pool stops it when it exits. */
+  startProbe: (() => Promise<Replica> | undefined) | undefined;
   /** True while queries wait for a cold start: a deadline missed meanwhile says so. */
   coldStarting: boolean;
   /** The oldest waiting query's wait over its SLO (0 when nothing waits; 1 or more after a query was shed), and that wait in ms. */
@@ -173,6 +176,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
+  /** Warm spares of the Docker (a container per version) and Node (one for all versions) runtimes (version-spares.ts). */
+  readonly #versionSpares: VersionSpares;
   #tick: Timer | undefined;
   /** Replicas removed from their pool and not yet exited: their memory still counts. */
   readonly #leaving = new Map<Replica, Pool<Q>>();
@@ -195,6 +200,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#makeQueue = makeQueue;
     this.#pidFile = join(config.dataDir, "replicas.pid");
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
+    this.#versionSpares = new VersionSpares((name) => this.#containers.remove(name));
   }
 
   /** Kills replicas a previous run left behind, then watches the memory of this run's replicas. */
@@ -411,6 +417,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #recordPids(): void {
     const pids = this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid]));
     if (this.#spare?.alive) pids.push(this.#spare.proc.pid);
+    pids.push(...this.#versionSpares.list().pids);
     writePidFile(this.#pidFile, pids);
   }
 
@@ -440,6 +447,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const pool = new Pool(model, artifactPath, python, maxBatch, this.#makeQueue);
     pool.wanted = initial;
     pool.queue.onEmpty = () => this.#coldStart(pool);
+    pool.queue.startProbe = () => this.#startProbe(pool);
     this.#pools.set(key, pool);
     try {
       const infos = await Promise.all(Array.from({ length: initial }, () => this.#startReplica(pool)));
@@ -523,6 +531,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     if (!pool) return;
     pool.stopped = true;
     this.#pools.delete(key);
+    this.#versionSpares.drop(key);
     pool.queue.drain(`model ${key} was stopped`);
     await Promise.all(pool.replicas.map((r) => r.stop()));
     await this.#containers.settled();
@@ -535,6 +544,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#stopping = true;
     this.#spare?.kill();
     this.#spare = undefined;
+    this.#versionSpares.dropAll();
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
     await this.#containers.settled();
     this.#recordPids();
@@ -592,6 +602,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return [...this.#pools].map(([key, p]) => ({ key, model: p.model, wanted: p.wanted, min: p.min, max: p.max, failed: p.failed, replicas: p.replicas }));
   }
 
+  /** The Docker and Node runtimes' warm spares: their pids and containers (children of the server that are no replica). */
+  standby(): { pids: number[]; containers: string[] } {
+    return this.#versionSpares.list();
+  }
+
   /** The warm spare's pid (a child process that is no replica), when one is alive. */
   get sparePid(): number | undefined {
     return this.#spare?.alive ? this.#spare.proc.pid : undefined;
@@ -622,7 +637,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return join(this.#config.dataDir, "logs", `${name}-${version}.log`);
   }
 
-  #command(pool: Pool<Q>, container: { name: string; dataDir: string; replicaId: string } | undefined): string[] {
+  #command(pool: Pool<Q>, container: { name: string; dataDir: string; replicaId: string } | undefined, standby = false): string[] {
     this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
     return launchCommand(pool.model, {
       python: pool.python ?? this.#config.python,
@@ -630,14 +645,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       self: this.#self,
       artifactPath: pool.artifactPath,
       ...(container ? { container } : {}),
+      standby,
     });
   }
 
   /** Docker runtime: a new container name for replica `id`, recorded for the sweep after a SIGKILL. */
-  #container(pool: Pool<Q>, id: string): { name: string; dataDir: string; replicaId: string } | undefined {
+  #container(pool: Pool<Q>, id: string, seqId = id): { name: string; dataDir: string; replicaId: string } | undefined {
     if (pool.model.runtime !== "docker") return undefined;
     const dataDir = this.#config.dataDir;
-    const name = containerName(dataDir, pool.model.name, pool.model.version, Number(id.slice(id.lastIndexOf("#") + 1)));
+    const name = containerName(dataDir, pool.model.name, pool.model.version, Number(seqId.slice(seqId.lastIndexOf("#") + 1)));
     this.#containers.add(name);
     return { name, dataDir, replicaId: id };
   }
@@ -656,6 +672,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     // Idle time counts from when the version could answer (a slow start is no idleness).
     pool.lastQueryMs = Math.max(pool.lastQueryMs, performance.now());
     pool.queue.declareShape(info, `model ${pool.model.name} version ${pool.model.version}`);
+    this.#warmVersionSpare(pool);
     if (pool.queue.unavailable !== undefined) {
       pool.queue.unavailable = undefined;
       this.#containers.removeStrays(new Set(this.replicas().flatMap(({ replica }) => (replica.container ? [replica.container] : []))));
@@ -664,15 +681,53 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return info;
   }
 
-  /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello). */
-  #spawn(pool: Pool<Q>, started?: Replica[]): { ready: Promise<RuntimeInfo> } {
-    const spare = this.#takeSpare(pool);
+  /**
+   * A probe: a replica of `pool` that takes no traffic, for the suspects of a hang (model-queue.ts). It counts
+   * as leaving (its memory and pid are seen, nothing routes to it) and is never replaced; it takes no warm
+   * spare (the replacement of the hung replica needs it more). Undefined while the pool is stopping or failed.
+   */
+  #startProbe(pool: Pool<Q>): Promise<Replica> | undefined {
+    if (pool.stopped || pool.failed || this.#stopping) return undefined;
+    try {
+      const { replica, ready } = this.#spawn(pool, undefined, false);
+      return ready.then(() => replica);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** What a Docker or Node replica of `pool` adopts a warm spare by: the key of its spares, undefined when it has none. */
+  #spareKey(pool: Pool<Q>): string | undefined {
+    if (pool.model.runtime === "docker") return this.#config.dockerSpares > 0 && pool.artifactPath ? pool.queue.key : undefined;
+    if (pool.model.runtime === "node") return this.#config.nodeSpares > 0 ? "node" : undefined;
+    return undefined;
+  }
+
+  /** Docker and Node: a warm spare for the next replica, started once one of the runtime's replicas is ready. */
+  #warmVersionSpare(pool: Pool<Q>): void {
+    const key = this.#spareKey(pool);
+    if (key === undefined || pool.stopped || this.#stopping) return;
+    this.#versionSpares.warm(key, () => {
+      if (pool.model.runtime === "node") return { command: [...this.#self, "runtime", "node", "--standby"] };
+      const container = this.#container(pool, `${pool.queue.key}#spare`, pool.nextReplicaId())!;
+      return { command: this.#command(pool, container, true), container: container.name };
+    });
+    this.#recordPids();
+  }
+
+  /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
+  #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
+    const spare = routed ? this.#takeSpare(pool) : undefined;
+    const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
+    const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
     const id = pool.nextReplicaId();
-    const container = this.#container(pool, id);
+    // A warm container was started ahead under its own name (the replica adopts it and its name).
+    const fresh = versionSpare ? undefined : this.#container(pool, id);
+    const container = versionSpare?.container ? { name: versionSpare.container } : fresh;
     const replica = new Replica({
       id,
       model: pool.queue.key,
-      command: this.#command(pool, container),
+      command: this.#command(pool, fresh),
       ...(container ? { container: container.name } : {}),
       logPath: this.logPath(pool.model.name, pool.model.version),
       // The Python runtime reports the versions of the packages the model asked for.
@@ -684,9 +739,17 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         ? {
             spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
           }
-        : {}),
+        : versionSpare
+          ? {
+              spare: {
+                spare: versionSpare.spare,
+                load: { artifact: versionSpare.container ? DOCKER_ARTIFACT : pool.artifactPath!, predict_method: pool.model.predictMethod, module: false },
+              },
+            }
+          : {}),
     });
-    pool.replicas = [...pool.replicas, replica];
+    if (routed) pool.replicas = [...pool.replicas, replica];
+    else this.#leaving.set(replica, pool);
     started?.push(replica);
     let ready: Promise<RuntimeInfo>;
     try {
@@ -694,12 +757,13 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     } catch (err) {
       // The process could not even be spawned (too many open files, no such program): no replica to list.
       pool.replicas = pool.replicas.filter((r) => r !== replica);
+      this.#leaving.delete(replica);
       if (container) this.#containers.remove(container.name);
       const typed = asResourceError(err, this.#config.dataDir, `starting a replica of model ${pool.queue.key}`);
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
-    return { ready };
+    return { replica, ready };
   }
 
   /**
@@ -728,6 +792,16 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#logger?.error("model_contract", message, { model: pool.queue.key });
   }
 
+  #logReplaced(pool: Pool<Q>, old: Replica, by: Replica | undefined, ms: number): void {
+    const how = by?.warm ? "from a warm spare" : "cold";
+    this.#logger?.info("replica_replaced", `replica ${old.id} of model ${pool.queue.key} replaced by ${by?.id} ${how} in ${Math.round(ms)} ms`, {
+      model: pool.queue.key,
+      replica: by?.id,
+      ms: Math.round(ms),
+      spare: by?.warm === true,
+    });
+  }
+
   #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {
     if (replica.container) this.#containers.remove(replica.container);
     this.#rssMb.delete(replica);
@@ -748,6 +822,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     pool.consecutiveFailures = early ? pool.consecutiveFailures + 1 : 1;
     if (pool.consecutiveFailures >= MAX_EARLY_EXITS) {
       pool.failed = true;
+      if (pool.model.runtime === "docker") this.#versionSpares.drop(pool.queue.key);
       pool.queue.drain(`model ${pool.queue.key} failed: ${reason}`);
       return;
     }
@@ -755,10 +830,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     // for a hang is replaced at once too (its input is quarantined), but a model that hangs on everything still
     // ends "failed" after MAX_EARLY_EXITS hangs in a row.
     const delay = pool.consecutiveFailures <= 1 || replica.hung ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (pool.consecutiveFailures - 1));
+    const exitedMs = performance.now();
     setTimeout(() => {
       if (pool.stopped || pool.replicas.length >= pool.wanted) return;
       pool.restarts++;
-      this.#startReplica(pool).catch((err: Error) => (pool.lastError = err.message));
+      const started: Replica[] = [];
+      this.#startReplica(pool, started).then(
+        () => this.#logReplaced(pool, replica, started[0], performance.now() - exitedMs),
+        (err: Error) => (pool.lastError = err.message),
+      );
     }, delay);
   }
 }

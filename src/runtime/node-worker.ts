@@ -163,10 +163,8 @@ function declaredShape(value: unknown): number[] | undefined {
   return shape.every((d) => Number.isInteger(d) && d > 0) ? (shape as number[]) : undefined;
 }
 
-export async function runNodeRuntime(artifact: string): Promise<number> {
-  // Keep stdout for frames only.
-  console.log = console.error;
-  console.info = console.error;
+/** Loads the module and says hello; the predict function, or the exit code after a fatal load error. */
+async function loadModel(artifact: string): Promise<PredictFn | number> {
   let predict: PredictFn;
   let inputShape: number[] | undefined;
   try {
@@ -193,17 +191,42 @@ export async function runNodeRuntime(artifact: string): Promise<number> {
       ...(inputShape ? { input_shape: inputShape } : {}),
     },
   });
+  return predict;
+}
+
+/**
+ * Runs the runtime: loads `artifact`, or (undefined: a warm spare, `--standby`) waits for a `load` frame
+ * naming it; a spare whose stdin closes, or that gets anything else first, exits 0.
+ */
+export async function runNodeRuntime(artifact: string | undefined): Promise<number> {
+  // Keep stdout for frames only.
+  console.log = console.error;
+  console.info = console.error;
+  let predict: PredictFn | undefined;
+  if (artifact !== undefined) {
+    const loaded = await loadModel(artifact);
+    if (typeof loaded === "number") return loaded;
+    predict = loaded;
+  }
   const decoder = new FrameDecoder();
   // Batches are answered in order, one at a time, like the Python runtime.
   let chain = Promise.resolve();
   for await (const chunk of Bun.stdin.stream()) {
     for (const raw of decoder.push(chunk)) {
-      const msg = raw as Incoming;
+      const msg = raw as Incoming & { artifact?: unknown };
+      if (!predict) {
+        if (msg.type !== "load" || typeof msg.artifact !== "string") return 0;
+        const loaded = await loadModel(msg.artifact);
+        if (typeof loaded === "number") return loaded;
+        predict = loaded;
+        continue;
+      }
       if (msg.type === "shutdown") {
         await chain;
         return 0;
       }
-      chain = chain.then(() => handle(predict, msg));
+      const p = predict;
+      chain = chain.then(() => handle(p, msg));
     }
   }
   await chain;

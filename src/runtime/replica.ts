@@ -98,6 +98,11 @@ export class Replica {
     return this.#stopRequested;
   }
 
+  /** True when the replica started from a warm spare (its runtime was loaded ahead). */
+  get warm(): boolean {
+    return this.#opts.spare !== undefined;
+  }
+
   get pid(): number | undefined {
     return this.#proc?.pid;
   }

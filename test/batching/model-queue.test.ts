@@ -248,7 +248,8 @@ describe("batches in flight on one replica", () => {
 function hangingPool(sent: number[][]) {
   const pool: Replica[] = [];
   let spawned = 0;
-  const spawn = () => {
+  /** Spawns a replica: routed (in the pool, replaced when killed) or a probe (neither). */
+  const spawn = (routed = true) => {
     const pending: ((err: Error) => void)[] = [];
     const r = {
       id: `h:1#${++spawned}`,
@@ -259,7 +260,7 @@ function hangingPool(sent: number[][]) {
       predict(message: { shape: [number, number]; data: Uint8Array }, rows: number) {
         const values = new Float64Array(message.data.buffer, message.data.byteOffset, rows * message.shape[1]);
         const firsts = Array.from({ length: rows }, (_, i) => values[i * message.shape[1]]!);
-        sent.push(firsts);
+        sent.push(routed ? firsts : [-1, ...firsts]);
         if (firsts.includes(13)) {
           r.inflightBatches++;
           return new Promise((_, reject) => pending.push(reject));
@@ -268,17 +269,30 @@ function hangingPool(sent: number[][]) {
       },
       kill(reason: string) {
         r.state = "exited";
-        pool.splice(pool.indexOf(r as unknown as Replica), 1);
         for (const reject of pending) reject(new ReplicaExitError(reason));
+        if (!routed) return;
+        pool.splice(pool.indexOf(r as unknown as Replica), 1);
         spawn();
         setImmediate(() => queue?.kick());
       },
+      async stop() {
+        r.state = "exited";
+        stopped++;
+      },
     };
-    pool.push(r as unknown as Replica);
+    if (routed) pool.push(r as unknown as Replica);
+    return r as unknown as Replica;
   };
   spawn();
   let queue: ModelQueue | undefined;
-  return { pool, spawned: () => spawned, attach: (q: ModelQueue) => (queue = q) };
+  let stopped = 0;
+  return {
+    pool,
+    spawned: () => spawned,
+    stopped: () => stopped,
+    probe: () => spawn(false),
+    attach: (q: ModelQueue) => (queue = q),
+  };
 }
 
 describe("a batch that hangs", () => {
@@ -302,6 +316,73 @@ describe("a batch that hangs", () => {
     expect(await queue.enqueue([13, 0], performance.now() + 10_000, 10_000_000).catch((e: Error) => e.message)).toMatch(/^quarantined:/);
     expect(sent.length).toBe(before);
     expect(queue.quarantined()).toHaveLength(1);
+  });
+});
+
+describe("the suspects of a hang, on a probe", () => {
+  it("go one by one to a replica of their own: the culprit hangs it, not the traffic, and is quarantined", async () => {
+    const sent: number[][] = [];
+    const { pool, probe, spawned, stopped, attach } = hangingPool(sent);
+    const shed: string[] = [];
+    const observer = { ...quietObserver, onShed: (_: string, reason: string) => shed.push(reason) };
+    const queue = new ModelQueue("h:1", "doubles", 64, () => pool, observer, Infinity, {
+      predictTimeoutMs: 200,
+      quarantineMs: 60_000,
+      maxQueuedRows: 1000,
+    });
+    attach(queue);
+    let probes = 0;
+    // The probe takes a while to start (a cold start): the suspects wait for it.
+    queue.startProbe = () => {
+      probes++;
+      return Bun.sleep(100).then(probe);
+    };
+    const deadline = performance.now() + 10_000;
+    const answers = [1, 13, 2, 3].map((x) => queue.enqueue([x, 0], deadline, 10_000_000).then(String, (e: Error) => e.message));
+    // Once the batch hung (200 ms), traffic goes on on the replacement while the probe tries the suspects.
+    while (spawned() < 2) await Bun.sleep(5);
+    const traffic = await queue.enqueue([4, 0], performance.now() + 10_000, 10_000_000);
+    expect(traffic).toBe("4");
+    expect(queue.quarantined()).toHaveLength(0);
+    // The suspected input sent again meanwhile waits for the probe's verdict instead of hanging the traffic's replica.
+    const copy = queue.enqueue([13, 0], performance.now() + 10_000, 10_000_000).catch((e: Error) => e.message);
+    expect(await Promise.all(answers)).toEqual(["1", expect.stringMatching(/^quarantined: this input made model h:1 hang for 0\.\d s$/), "2", "3"]);
+    expect(await copy).toMatch(/^quarantined: /);
+    expect(shed).toEqual(["quarantined"]);
+    // On the probe (marked -1): 1, then 13, which hung it; the suspects left went back to the traffic.
+    expect(sent).toEqual([[1, 13, 2, 3], [4], [-1, 1], [-1, 13], [2], [3]]);
+    expect(probes).toBe(1);
+    // The watchdog killed the probe (it was not stopped as one that finished).
+    expect(stopped()).toBe(0);
+    // The pool's replica was replaced once (the probe is not): 1 + 1 replacement + 1 probe.
+    expect(spawned()).toBe(3);
+    expect(queue.idle).toBe(true);
+  });
+
+  it("stop when every suspect answered (a hang that was none: nothing is quarantined)", async () => {
+    const sent: number[][] = [];
+    const { pool, probe, stopped, attach } = hangingPool(sent);
+    const queue = new ModelQueue("h:1", "doubles", 64, () => pool, quietObserver, Infinity, {
+      predictTimeoutMs: 200,
+      quarantineMs: 60_000,
+      maxQueuedRows: 1000,
+    });
+    attach(queue);
+    // 13 hangs within a batch, but not alone on this probe: its stand-in answers it.
+    queue.startProbe = () => {
+      const p = probe();
+      const predict = p.predict.bind(p);
+      (p as { predict: unknown }).predict = (m: Parameters<typeof predict>[0], rows: number) => {
+        const r = predict(m, rows);
+        return sent.at(-1)![1] === 13 ? Promise.resolve({ outputs: ["13"], predictMicros: 100, failedRows: 0 }) : r;
+      };
+      return Promise.resolve(p);
+    };
+    const deadline = performance.now() + 10_000;
+    const answers = [1, 13].map((x) => queue.enqueue([x, 0], deadline, 10_000_000).then(String, (e: Error) => e.message));
+    expect(await Promise.all(answers)).toEqual(["1", "13"]);
+    expect(queue.quarantined()).toHaveLength(0);
+    expect(stopped()).toBe(1);
   });
 });
 

@@ -195,7 +195,9 @@ describe("shared in-flight work", () => {
 
 describe("readiness of a model whose only replica hangs", () => {
   it("turns false while the replica is hung or restarting, and back when one is ready", async () => {
-    const s = await startServer();
+    // No warm Node spare: the replacement then takes a cold start (0.2 s or more) instead of ~10 ms, a window
+    // the poller below is sure to see (with a spare, /ready is false only for those ms, as truthfully).
+    const s = await startServer({ args: ["--node-spares", "0"] });
     try {
       await s.cliOk("deploy", join(FIXTURES, "hang_on_13.mjs"), "--name", "hangready");
       for (let i = 0; i < 10; i++) await s.predict("hangready", { input: [i, 0] });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server as Server_, type Socket } from "node:net";
 import { join } from "node:path";
-import { containersLabelled, docker, dockerMissing, inspect, RUNTIME_IMAGE } from "./docker.ts";
+import { containersLabelled, docker, dockerMissing, inspect, replicaContainers, RUNTIME_IMAGE } from "./docker.ts";
 import { cleanup, makeFixtures, type Server, shutdown, startServer, tempDir, waitFor } from "./harness.ts";
 
 const missing = dockerMissing(RUNTIME_IMAGE);
@@ -151,15 +151,21 @@ describe.skipIf(missing !== undefined)("a restarted server and the containers of
     void server.predict("dhang", { input: [1] }).catch(() => "the server is SIGKILLed below");
     const busy = await waitFor(async () => ((await server.admin("get_all_containers", {})).json[0]?.outstanding_rows > 0 ? true : undefined));
     expect(busy).toBe(true);
-    const before = containersLabelled("clipper.data-dir", dataDir);
+    const before = replicaContainers(dataDir);
     expect(before).toHaveLength(1);
+    // Its version's warm spare too, once started (--docker-spares 1): the sweep removes both.
+    const all = await waitFor(() => {
+      const names = containersLabelled("clipper.data-dir", dataDir);
+      return names.length === 2 ? names : undefined;
+    });
+    expect(all).toContain(before[0]!);
     await server.stop("SIGKILL");
     expect(inspect(before[0]!)?.State.Running).toBe(true); // nothing else would remove it
     server = await startServer({ dataDir });
     try {
-      expect(inspect(before[0]!)).toBeUndefined();
-      expect(server.log()).toContain("removed 1 container left by a previous run");
-      const now = containersLabelled("clipper.data-dir", dataDir);
+      for (const name of all!) expect(inspect(name)).toBeUndefined();
+      expect(server.log()).toContain("removed 2 containers left by a previous run");
+      const now = replicaContainers(dataDir);
       expect(now).toHaveLength(1);
       expect(now[0]).not.toBe(before[0]);
     } finally {
@@ -244,7 +250,8 @@ describe.skipIf(missing !== undefined)("a Docker engine that goes away while mod
       }, 30_000);
       expect(back).toMatchObject({ output: "6", default: false });
       // The container whose client died with the link is removed once the engine answers again.
-      expect(await waitFor(() => (containersLabelled("clipper.data-dir", server.dataDir).length === 1 ? true : undefined), 20_000)).toBe(true);
+      // (Its version's warm spare died with the link too: a new one takes its place.)
+      expect(await waitFor(() => (replicaContainers(server.dataDir).length === 1 ? true : undefined), 20_000)).toBe(true);
     } finally {
       await shutdown(server);
       await link.down();

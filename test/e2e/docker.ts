@@ -30,3 +30,13 @@ export function containersLabelled(label: string, value: string): string[] {
   const r = docker("ps", "-a", "--filter", `label=${label}=${value}`, "--format", "{{.Names}}");
   return r.stdout ? r.stdout.split("\n") : [];
 }
+
+/** The replicas' containers of a data directory, without the warm spares (`--docker-spares`, labelled `clipper.replica=<model>#spare`). */
+export function replicaContainers(dataDir: string): string[] {
+  const r = docker("ps", "-a", "--filter", `label=clipper.data-dir=${dataDir}`, "--format", '{{.Names}} {{.Label "clipper.replica"}}');
+  if (!r.stdout) return [];
+  return r.stdout
+    .split("\n")
+    .filter((line) => !line.endsWith("#spare"))
+    .map((line) => line.split(" ")[0]!);
+}

@@ -1,8 +1,8 @@
-/** End to end: the warm Python spare (`--python-spares`) that Python replicas start from. */
+/** End to end: the warm Python spare (`--python-spares`) that Python replicas start from, and the Node one (`--node-spares`). */
 import { afterEach, describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeFixtures, type Server, shutdown, startServer, replicaPids } from "./harness.ts";
+import { alive, makeFixtures, nodeModel, type Server, shutdown, startServer, replicaPids, waitFor } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server | undefined;
@@ -66,5 +66,55 @@ describe("warm Python spare", () => {
     await server.cliOk("deploy", join(fx.dir, "hr.pkl"), "--name", "hr");
     expect((await server.predict("hr", { input: fx.rows[0] })).json).toMatchObject({ output: fx.hrExpected[0], default: false });
     expect(processesOf(server.dataDir).filter((p) => p.standby)).toEqual([]);
+  });
+});
+
+/** PIDs of the server's children that are Node runtimes standing by (`clipper runtime node --standby`). */
+function nodeSpares(server: Server): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      const parent = Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]);
+      if (parent === server.proc.pid && argv.includes("runtime") && argv.includes("--standby")) out.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+describe("warm Node spare", () => {
+  it("is started once a Node replica is ready; a Node replica that dies is replaced by it", async () => {
+    server = await startServer();
+    const s = server;
+    await s.cliOk("deploy", nodeModel(fx.dir, "constant", "yes"), "--name", "nup");
+    const spare = await until("the Node spare", () => nodeSpares(s)[0]);
+    const [first] = await replicaPids(s, "nup");
+    process.kill(first!, "SIGKILL");
+    let now: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      now = await replicaPids(s, "nup");
+      if (now.length === 1 && now[0] !== first) break;
+      await Bun.sleep(50);
+    }
+    expect(now).toEqual([spare]);
+    const answer = await waitFor(async () => {
+      const { json } = await s.predict("nup", { input: [1, 2] });
+      return json.default === false ? json : undefined;
+    }, 10_000);
+    expect(answer).toMatchObject({ output: "yes", default: false });
+    // Another takes its place, and stopping the server leaves none behind.
+    const next = await until("a new Node spare", () => nodeSpares(s).find((p) => p !== spare));
+    await s.stop();
+    await until("the spare to exit", () => (alive(next) ? undefined : true), 5000);
+  });
+
+  it("is not started with --node-spares 0", async () => {
+    server = await startServer({ args: ["--node-spares", "0"] });
+    await server.cliOk("deploy", nodeModel(fx.dir, "constant", "yes"), "--name", "nup");
+    expect((await server.predict("nup", { input: [1, 2] })).json).toMatchObject({ output: "yes", default: false });
+    expect(nodeSpares(server)).toEqual([]);
   });
 });

@@ -26,6 +26,9 @@ export class FakeRuntimes implements Runtimes {
   drain: Promise<void> | undefined;
   starts: string[] = [];
   readonly sparePid = undefined;
+  standby() {
+    return { pids: [] as number[], containers: [] as string[] };
+  }
 
   /** No batching queues here: status shows no watchdog fields. */
   queue(): undefined {
