@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hrRows, type Row } from "../lib/bodies.ts";
 import { describeMachine, type Machine } from "../lib/machine.ts";
-import { freePort, installCleanup, run, serviceCpu, waitFor, waitQuiet } from "../lib/proc.ts";
+import { freePort, installCleanup, run, serviceCpu, spawnService, waitFor, waitQuiet } from "../lib/proc.ts";
 import { deployHr, mlserver, predictsOk, startClipper, type Context } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
 
@@ -155,7 +155,10 @@ const fetchLoad =
   (call: Call): Load =>
   async (seconds) => {
     await call(0); // fails loudly before any load when the transport does not work
-    return drive(call, seconds);
+    const cpu0 = process.cpuUsage();
+    const driven = await drive(call, seconds);
+    const cpu = process.cpuUsage(cpu0);
+    return { ...driven, clientCpuMicros: driven.requests ? (cpu.user + cpu.system) / driven.requests : 0 };
   };
 
 /**
@@ -284,6 +287,8 @@ async function main(): Promise<void> {
       "grpc-python": { type: "string" },
       "torch-python": { type: "string" },
       "no-mlserver": { type: "boolean" },
+      /** Only the points whose "system transport" contains one of these (comma-separated): short runs while developing. */
+      only: { type: "string" },
     },
   });
   const rounds = Number(values.rounds ?? 1);
@@ -369,6 +374,23 @@ async function main(): Promise<void> {
       await grpcInfer(client, "hr", false)(0);
       plans.push({ system: "MLServer", transport: "REST JSON (V2)", load: fetchLoad(restJson(running.predictUrl)), pid: running.service.pid });
       plans.push({ system: "MLServer", transport: "gRPC", load: pythonGrpcLoad(benchPython, running.grpcAddress!, "hr"), pid: running.service.pid });
+    }
+    {
+      // The transports alone (transport-floor.ts): Bun.serve and node:http2 answering a fixed answer, nothing else.
+      const [restPort, grpcPort] = [await freePort(), await freePort()];
+      const floor = spawnService("transport floor", [process.execPath, join(import.meta.dir, "transport-floor.ts"), String(restPort), String(grpcPort)], {
+        cwd: ROOT,
+        logPath: join(work, "floor.log"),
+      });
+      stops.push(() => floor.stop());
+      await waitFor("the transport floor", () => restBinary(`http://127.0.0.1:${restPort}/v2/models/hr/infer`)(0).then(() => true, () => false), 10_000, 20, floor);
+      const system = "Bun alone (fixed answer)";
+      plans.push({ system, transport: "REST binary", load: fetchLoad(restBinary(`http://127.0.0.1:${restPort}/v2/models/hr/infer`)), pid: floor.pid });
+      if (loadPython) plans.push({ system, transport: "gRPC", load: pythonGrpcLoad(loadPython, `127.0.0.1:${grpcPort}`, "hr"), pid: floor.pid });
+    }
+    if (values.only) {
+      const wanted = values.only.split(",");
+      plans.splice(0, plans.length, ...plans.filter((p) => wanted.some((w) => `${p.system} ${p.transport}`.includes(w))));
     }
     const measured: Point[][] = plans.map(() => []);
     for (let r = 0; r < rounds; r++) {
@@ -482,7 +504,7 @@ function writeReport(
     "",
     "rows/s counts rows answered with a prediction; rows that got clipper's default output (the HR app's SLO is the default 100 ms) are in their own column.",
     "",
-    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | gRPC client CPU µs/request | rows/s of each round |",
+    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | client CPU µs/request | rows/s of each round |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...points.map(
       (p) =>
