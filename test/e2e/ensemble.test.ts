@@ -212,8 +212,8 @@ describe("contexts", () => {
         });
       const mine = await call("contrarian");
       const theirs = await call();
-      expect(mine.ok && inferOutput(mine.value)).toEqual([0]);
-      expect(theirs.ok && inferOutput(theirs.value)).toEqual([1]);
+      expect(mine.ok && inferOutput(mine.value)).toEqual(["0"]);
+      expect(theirs.ok && inferOutput(theirs.value)).toEqual(["1"]);
     } finally {
       grpc.close();
     }
