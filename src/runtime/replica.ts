@@ -339,7 +339,10 @@ function contractBreak(outputs: unknown, rows: number): string | undefined {
 function packedOutputs(t: unknown): unknown[] {
   const { dtype, shape, data } = (typeof t === "object" && t !== null ? t : {}) as { dtype?: unknown; shape?: unknown; data?: unknown };
   const Typed = typeof dtype === "string" && Object.hasOwn(OUTPUT_DTYPES, dtype) ? OUTPUT_DTYPES[dtype as OutputDtype] : undefined;
-  const dims = Array.isArray(shape) && (shape.length === 1 || shape.length === 2) && shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? (shape as number[]) : undefined;
+  const dims =
+    Array.isArray(shape) && (shape.length === 1 || shape.length === 2) && shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+      ? (shape as number[])
+      : undefined;
   if (!Typed || !dims || !(data instanceof Uint8Array) || data.length !== dims[0]! * (dims[1] ?? 1) * Typed.BYTES_PER_ELEMENT) {
     throw new ProtocolError("'tensor' must be {dtype, shape: [rows] or [rows, k], data: rows·k little-endian values}");
   }

@@ -42,7 +42,14 @@ describe("encodeInferResponseFrame", () => {
   });
 
   it("leaves out empty strings as protobuf does, and carries an empty tensor", () => {
-    const frame = encodeInferResponseFrame({ model_name: "m", model_version: "", id: "", parameters: {}, output: { name: "output", datatype: "BYTES", shape: [0] }, raw: new Uint8Array(0) });
+    const frame = encodeInferResponseFrame({
+      model_name: "m",
+      model_version: "",
+      id: "",
+      parameters: {},
+      output: { name: "output", datatype: "BYTES", shape: [0] },
+      raw: new Uint8Array(0),
+    });
     expect(infer.responseDeserialize(frame.subarray(5))).toEqual({
       model_name: "m",
       outputs: [{ name: "output", datatype: "BYTES", shape: [0] }],

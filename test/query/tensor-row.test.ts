@@ -11,7 +11,9 @@ const rows = (dtype: "f8" | "f4" | "i8" | "u8" | "i1", values: ArrayLike<number 
 
 describe("TensorRow", () => {
   it("shows floats as Python's repr does (facts of CPython 3: repr(1.0) == '1.0', repr(1e16) == '1e+16', repr(1e-05) == '1e-05')", () => {
-    expect(rows("f8", [1, 0.1, 1e-5, 1e-4, 1.5e-7, 1e16, 9999999999999998, 1e22, 123.456, -0, 0, -2.5, Infinity, -Infinity, 5e-324, 1.7976931348623157e308])).toEqual([
+    expect(
+      rows("f8", [1, 0.1, 1e-5, 1e-4, 1.5e-7, 1e16, 9999999999999998, 1e22, 123.456, -0, 0, -2.5, Infinity, -Infinity, 5e-324, 1.7976931348623157e308]),
+    ).toEqual([
       "1.0",
       "0.1",
       "1e-05",
