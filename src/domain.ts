@@ -50,3 +50,78 @@ export function rowKey(row: Row): string {
   if (row instanceof Uint8Array) return Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString("base64");
   return row.join(",");
 }
+
+/** The element types of a runtime's packed output (protocol version 3): numpy's kind and size, little-endian. */
+export const OUTPUT_DTYPES = {
+  f8: Float64Array,
+  f4: Float32Array,
+  i8: BigInt64Array,
+  i4: Int32Array,
+  i2: Int16Array,
+  i1: Int8Array,
+  u8: BigUint64Array,
+  u4: Uint32Array,
+  u2: Uint16Array,
+  u1: Uint8Array,
+} as const;
+export type OutputDtype = keyof typeof OUTPUT_DTYPES;
+type OutputArray = InstanceType<(typeof OUTPUT_DTYPES)[OutputDtype]>;
+
+/**
+ * A batch's outputs as the runtime packed them: `rows` rows of `width` values (width 0: one value a row, shape
+ * [rows]), held as their bytes in an aligned copy. Its rows stand in the outputs as TensorRows; a binary answer
+ * copies their bytes without making a JS value of each.
+ */
+export class OutputTensor {
+  readonly values: OutputArray;
+  constructor(
+    readonly dtype: OutputDtype,
+    readonly rows: number,
+    readonly width: number,
+    data: Uint8Array,
+  ) {
+    const copy = new Uint8Array(data.length);
+    copy.set(data);
+    this.values = new OUTPUT_DTYPES[dtype](copy.buffer);
+  }
+  /** Values a row: 1 for shape [rows]. */
+  get perRow(): number {
+    return this.width || 1;
+  }
+}
+
+/**
+ * One row of a packed output. Everything that shows it as JSON sees what a runtime of version 2 would have
+ * sent: for shape [rows] the text Python's str() gives the value ("1", "0.5", "1e-05"), for [rows, k] a list of numbers.
+ */
+export class TensorRow {
+  constructor(
+    readonly tensor: OutputTensor,
+    readonly index: number,
+  ) {}
+  toJSON(): string | number[] {
+    const t = this.tensor;
+    if (t.width === 0) return valueText(t.values[this.index]!, t.dtype);
+    const out = new Array<number>(t.width);
+    for (let c = 0, at = this.index * t.width; c < t.width; c++) out[c] = Number(t.values[at + c]!);
+    return out;
+  }
+}
+
+/** An output as its plain value (a packed row as the string or list its JSON is), anything else as it is. */
+export function plainOutput(output: unknown): unknown {
+  return output instanceof TensorRow ? output.toJSON() : output;
+}
+
+/** A value as Python's str() shows it: integers as they are, floats in repr's shortest form (1.0, 1e-05, 1e+16, inf). */
+function valueText(v: number | bigint, dtype: OutputDtype): string {
+  if (typeof v === "bigint" || dtype[0] !== "f") return String(v);
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
+  if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
+  // toExponential() with no argument gives the shortest digits that round-trip, as repr does.
+  const [mantissa, e] = v.toExponential().split("e") as [string, string];
+  const exp = Number(e);
+  if (exp < -4 || exp >= 16) return `${mantissa}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  const s = String(v);
+  return s.includes(".") ? s : `${s}.0`;
+}

@@ -1,9 +1,10 @@
 """clipper's Python runtime: loads one model artifact and answers predict frames on stdin/stdout.
 
-Protocol version 2 (docs/runtime-protocol.md): each frame is a 4-byte little-endian length and one
+Protocol version 3 (docs/runtime-protocol.md): each frame is a 4-byte little-endian length and one
 msgpack map. stdout carries frames only; anything the model prints goes to stderr, the replica's log.
 A version 2 predict that raises is retried by halves here, in-process, and answered with one result
 holding an output or an error per row; a version 1 predict (an older server) gets one error for the batch.
+Under version 3 a batch whose outputs are one numeric array of [rows] or [rows, k] goes back packed (its bytes).
 """
 
 import argparse
@@ -16,9 +17,13 @@ import time
 import traceback
 
 # The newest version spoken (frames before the hello are version 1). CLIPPER_RUNTIME_PROTOCOL=1 makes the
-# runtime announce version 1, so the server isolates failed batches itself (how scripts/bench --faults compares).
-PROTOCOL_VERSION = 1 if os.environ.get("CLIPPER_RUNTIME_PROTOCOL") == "1" else 2
+# runtime announce version 1, so the server isolates failed batches itself (how scripts/bench --faults compares);
+# =2 announces version 2 (outputs as lists, as before packed outputs).
+PROTOCOL_VERSION = {"1": 1, "2": 2}.get(os.environ.get("CLIPPER_RUNTIME_PROTOCOL", ""), 3)
 ROW_ERRORS_VERSION = 2
+PACKED_VERSION = 3
+# Output dtypes sent packed (numpy kind and size, little-endian); others go as a list.
+_PACKABLE = frozenset(("f8", "f4", "i8", "i4", "i2", "i1", "u8", "u4", "u2", "u1"))
 # A batch that has failed this many single rows and answered none is taken to raise on everything: the rest of
 # it fails at once instead of being split row by row (each split costs a call of the model).
 ALL_FAILING_AFTER_ROWS = 8
@@ -229,6 +234,18 @@ def to_outputs(result, n):
     return [to_output(v, i, n) for i, v in enumerate(result)]
 
 
+def packed(result, n):
+    """A model's answer as version 3's packed tensor ({dtype, shape, data}) when it is one numeric array of [n] or
+    [n, k] (NaN-free: to_outputs says which row has one), else None: its outputs then go as a list."""
+    if not isinstance(result, np.ndarray) or result.ndim not in (1, 2) or len(result) != n or result.size == 0:
+        return None
+    code = f"{result.dtype.kind}{result.dtype.itemsize}"
+    if code not in _PACKABLE or (result.dtype.kind == "f" and np.isnan(result).any()):
+        return None
+    data = np.ascontiguousarray(result, dtype=result.dtype.newbyteorder("<"))
+    return {"dtype": code, "shape": list(result.shape), "data": data.tobytes()}
+
+
 def to_batch(msg):
     if "data" in msg:
         rows, cols = msg["shape"]
@@ -240,16 +257,19 @@ def to_batch(msg):
     return [np.asarray(row, dtype=np.float64) for row in inputs]
 
 
-def predict(method, msg, as_list, isolate):
+def predict(method, msg, as_list, isolate, pack=False):
     """Outputs of one batch and the model's time. With `isolate` (a version 2 frame) a batch that raises is
     retried by halves in-process: the answer then holds `row_errors` ([row, message]) and nil in their place.
+    With `pack` (a version 3 frame) outputs that are one numeric array come back as a packed tensor (a dict).
     A broken output contract raises ContractError either way: it is never isolated."""
     batch = to_batch(msg)
     if as_list and isinstance(batch, np.ndarray):
         batch = list(batch)
     started = time.perf_counter()
     try:
-        outputs, errors = to_outputs(method(batch), len(batch)), None
+        result = method(batch)
+        tensor = packed(result, len(batch)) if pack else None
+        outputs, errors = tensor if tensor is not None else to_outputs(result, len(batch)), None
     except ContractError:
         raise
     except Exception:
@@ -459,8 +479,9 @@ _contract_logged = set()
 def answer(method, msg, as_list, mid, version):
     """Answers one predict frame: a result (with per-row errors under version 2), or an error for the batch."""
     try:
-        outputs, micros, errors = predict(method, msg, as_list, version >= ROW_ERRORS_VERSION)
-        reply = {"type": "result", "id": mid, "outputs": outputs, "predict_micros": micros}
+        outputs, micros, errors = predict(method, msg, as_list, version >= ROW_ERRORS_VERSION, version >= PACKED_VERSION)
+        reply = {"type": "result", "id": mid, "predict_micros": micros}
+        reply["tensor" if isinstance(outputs, dict) else "outputs"] = outputs
         if errors:
             reply["row_errors"] = errors
         send(reply, version)

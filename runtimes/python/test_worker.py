@@ -60,8 +60,8 @@ class WorkerTest(unittest.TestCase):
     def test_hello_then_packed_predict_matches_sklearn(self):
         proc = self.start()
         hello = read(proc.stdout)
-        # The hello is a version 1 frame (an older server reads it) announcing version 2.
-        self.assertEqual((hello["v"], hello["type"], hello["runtime"]["protocol"]), (1, "hello", 2))
+        # The hello is a version 1 frame (an older server reads it) announcing version 3.
+        self.assertEqual((hello["v"], hello["type"], hello["runtime"]["protocol"]), (1, "hello", 3))
         rows = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
         reply = self.ask(
             proc,
@@ -70,6 +70,36 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(reply["type"], "result")
         self.assertEqual(reply["id"], 7)
         self.assertEqual(reply["outputs"], [str(v) for v in self.model.predict(rows)])
+
+    def test_version_3_answers_a_numeric_array_packed_and_anything_else_as_a_list(self):
+        proc = self.start()
+        read(proc.stdout)
+        rows = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+        msg = {"type": "predict", "id": 8, "input_type": "doubles", "shape": [3, 2], "dtype": "f8", "data": rows.astype("<f8").tobytes()}
+        reply = self.ask(proc, msg, v=3)
+        expected = self.model.predict(rows)
+        self.assertEqual((reply["v"], reply["type"], reply["id"]), (3, "result", 8))
+        self.assertNotIn("outputs", reply)
+        self.assertEqual(reply["tensor"]["dtype"], f"{expected.dtype.kind}{expected.dtype.itemsize}")
+        self.assertEqual(reply["tensor"]["shape"], [3])
+        self.assertEqual(reply["tensor"]["data"], expected.astype(expected.dtype.newbyteorder("<")).tobytes())
+        # A version 2 frame to the same runtime: the outputs as text, as before.
+        self.assertEqual(self.ask(proc, msg, v=2)["outputs"], [str(v) for v in expected])
+
+    def test_packed_takes_numeric_arrays_of_one_row_each_only(self):
+        # In a process of its own: importing the worker points its fd 1 at stderr.
+        check = "\n".join(
+            [
+                "import numpy as np, clipper_worker as w",
+                "assert w.packed(np.array([1.5, 2.0]), 2) == {'dtype': 'f8', 'shape': [2], 'data': np.array([1.5, 2.0], '<f8').tobytes()}",
+                "assert w.packed(np.ones((2, 3), dtype='>f4'), 2)['data'] == np.ones((2, 3), dtype='<f4').tobytes()",
+                "assert w.packed(np.array([1, 2], dtype=np.uint16), 2)['dtype'] == 'u2'",
+                "others = (np.array([True, False]), np.array(['a', 'b']), np.array([1.0, np.nan]), np.ones((2, 2, 2)), np.ones(3), [1, 2], np.ones(2, 'f2'))",
+                "assert all(w.packed(o, 2) is None for o in others)",
+            ]
+        )
+        r = subprocess.run([sys.executable, "-c", check], cwd=os.path.dirname(WORKER), capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_standby_loads_the_artifact_named_by_a_load_frame(self):
         proc = subprocess.Popen(
@@ -192,7 +222,7 @@ class RowErrorsTest(unittest.TestCase):
         )
         proc = self.proc
         self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
-        self.assertEqual(read(proc.stdout)["runtime"]["protocol"], 2)
+        self.assertEqual(read(proc.stdout)["runtime"]["protocol"], 3)
 
     def predict(self, rows, v):
         data = np.asarray(rows, dtype="<f8")

@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hrRows, type Row } from "../lib/bodies.ts";
 import { describeMachine, type Machine } from "../lib/machine.ts";
-import { freePort, installCleanup, run, serviceCpu, waitFor, waitQuiet } from "../lib/proc.ts";
+import { freePort, installCleanup, run, serviceCpu, spawnService, waitFor, waitQuiet } from "../lib/proc.ts";
 import { deployHr, mlserver, predictsOk, startClipper, type Context } from "./systems.ts";
 import { ensureBenchVenv, trainModel } from "./venv.ts";
 
@@ -155,7 +155,10 @@ const fetchLoad =
   (call: Call): Load =>
   async (seconds) => {
     await call(0); // fails loudly before any load when the transport does not work
-    return drive(call, seconds);
+    const cpu0 = process.cpuUsage();
+    const driven = await drive(call, seconds);
+    const cpu = process.cpuUsage(cpu0);
+    return { ...driven, clientCpuMicros: driven.requests ? (cpu.user + cpu.system) / driven.requests : 0 };
   };
 
 /**
@@ -284,6 +287,8 @@ async function main(): Promise<void> {
       "grpc-python": { type: "string" },
       "torch-python": { type: "string" },
       "no-mlserver": { type: "boolean" },
+      /** Only the points whose "system transport" contains one of these (comma-separated): short runs while developing. */
+      only: { type: "string" },
     },
   });
   const rounds = Number(values.rounds ?? 1);
@@ -370,6 +375,33 @@ async function main(): Promise<void> {
       plans.push({ system: "MLServer", transport: "REST JSON (V2)", load: fetchLoad(restJson(running.predictUrl)), pid: running.service.pid });
       plans.push({ system: "MLServer", transport: "gRPC", load: pythonGrpcLoad(benchPython, running.grpcAddress!, "hr"), pid: running.service.pid });
     }
+    {
+      // The transports alone (transport-floor.ts): Bun.serve and node:http2 answering a fixed answer, nothing else.
+      const [restPort, grpcPort] = [await freePort(), await freePort()];
+      const floor = spawnService("transport floor", [process.execPath, join(import.meta.dir, "transport-floor.ts"), String(restPort), String(grpcPort)], {
+        cwd: ROOT,
+        logPath: join(work, "floor.log"),
+      });
+      stops.push(() => floor.stop());
+      await waitFor(
+        "the transport floor",
+        () =>
+          restBinary(`http://127.0.0.1:${restPort}/v2/models/hr/infer`)(0).then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+        20,
+        floor,
+      );
+      const system = "Bun alone (fixed answer)";
+      plans.push({ system, transport: "REST binary", load: fetchLoad(restBinary(`http://127.0.0.1:${restPort}/v2/models/hr/infer`)), pid: floor.pid });
+      if (loadPython) plans.push({ system, transport: "gRPC", load: pythonGrpcLoad(loadPython, `127.0.0.1:${grpcPort}`, "hr"), pid: floor.pid });
+    }
+    if (values.only) {
+      const wanted = values.only.split(",");
+      plans.splice(0, plans.length, ...plans.filter((p) => wanted.some((w) => `${p.system} ${p.transport}`.includes(w))));
+    }
     const measured: Point[][] = plans.map(() => []);
     for (let r = 0; r < rounds; r++) {
       if (rounds > 1) log(`round ${r + 1} of ${rounds}`);
@@ -428,6 +460,26 @@ const torchDirect =
     return { requests: Math.round((rowsPerSec * 2) / ROWS), errors: 0, seconds: 2, rowsPerSec, p50Ms: 0, p99Ms: 0 };
   };
 
+/** Where a call's time goes: each transport's floor beside clipper's own point, per request. */
+function floorLines(points: Point[]): string[] {
+  const at = (system: string, transport: string) => points.find((p) => p.system === system && p.transport === transport);
+  const lines: string[] = [];
+  for (const [transport, floorTransport] of [
+    ["REST binary", "REST binary"],
+    ["gRPC", "gRPC"],
+  ] as const) {
+    const mine = at("clipper", transport);
+    const floor = at("Bun alone (fixed answer)", floorTransport);
+    if (!mine || !floor) continue;
+    lines.push(
+      `- ${transport}: clipper's server spends ${mine.serverCpuMicros.toFixed(0)} µs of CPU a request (its Python replica ${mine.childrenCpuMicros.toFixed(0)} more), ` +
+        `of which the transport alone takes ${floor.serverCpuMicros.toFixed(0)} µs (Bun alone, fixed answer, ${Math.round(floor.rowsPerSec)} rows/s at most with this client); ` +
+        `the load client spends ${(mine.clientCpuMicros ?? 0).toFixed(0)} µs a request.`,
+    );
+  }
+  return lines.length ? ["Where a request's CPU goes (this run):", "", ...lines, ""] : [];
+}
+
 function writeReport(
   out: string,
   points: (Point & { roundsRowsPerSec: number[] })[],
@@ -472,8 +524,11 @@ function writeReport(
       'REST JSON input_batch: clipper\'s own `POST /hr/predict` with `{"input_batch": rows}`. REST load: fetch from one Bun process; the REST binary requests ' +
       "are what Triton's HTTP client sends by default (binary input, binary output asked for). gRPC load: grpcio's asyncio client (C core) with Triton's " +
       "generated stubs in two processes of 8 callers, raw_input_contents as Triton's gRPC client sends (scripts/bench.d/grpc_load.py; a @grpc/grpc-js client costs more CPU per call " +
-      "than the servers under test). The client shares the machine's cores with the server. clipper: `clipper serve --cache-entries 0`, 1 Python replica. MLServer 1.7.1 with mlserver-sklearn, " +
-      "adaptive batching (64 rows, 2 ms), on the same pickle.",
+      "than the servers under test). The client shares the machine's cores with the server; its own CPU per request is in its column (the fetch loop's whole process for REST). " +
+      "clipper: `clipper serve --cache-entries 0`, 1 Python replica; the Python runtime speaks protocol 3, so a binary answer carries the tree's labels as INT64 bytes. " +
+      "MLServer 1.7.1 with mlserver-sklearn, adaptive batching (64 rows, 2 ms), on the same pickle. " +
+      "`Bun alone (fixed answer)` is scripts/bench.d/transport-floor.ts: Bun.serve and node:http2 (the stacks under clipper's REST and gRPC ports) answering every call " +
+      "with one fixed answer of 64 rows and doing nothing else, the floor under clipper's own points.",
     "",
     `Machine: ${machine.nproc} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, load average ${machine.loadAverage.join(" / ")} at the start (shared with other work); ` +
       `${Object.entries(machine.versions)
@@ -482,7 +537,7 @@ function writeReport(
     "",
     "rows/s counts rows answered with a prediction; rows that got clipper's default output (the HR app's SLO is the default 100 ms) are in their own column.",
     "",
-    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | gRPC client CPU µs/request | rows/s of each round |",
+    "| system | transport | rows/s | requests/s | p50 ms | p99 ms | errors | default rows | CPU µs/request: server + children | client CPU µs/request | rows/s of each round |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...points.map(
       (p) =>
@@ -491,6 +546,7 @@ function writeReport(
     "",
     "Server CPU per request is the fairer comparison on this machine: every client shares its 2 cores with the server under test.",
     "",
+    ...floorLines(points),
     "| goal | target | measured | before (`--before`) | status |",
     "|---|---:|---:|---:|---|",
     ...goals.map(

@@ -9,6 +9,7 @@ import { createServer, type Http2Session, type IncomingHttpHeaders, type ServerH
 import { loadSync, type MethodDefinition } from "@grpc/proto-loader";
 import { extract } from "../runtime/embedded.ts";
 import { decodeInferRequest, MalformedMessage } from "./infer-request.ts";
+import { EncodedResponse } from "./infer-response.ts";
 import { MessageReader } from "./message-reader.ts";
 import protoSource from "./grpc_predict_v2.proto" with { type: "text" };
 import { type CallInfo, type GrpcDeps, grpcService, type UnaryHandler } from "./service.ts";
@@ -105,30 +106,40 @@ function serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, methods:
     const read = reader.finish();
     if ("error" in read) return fail(stream, new GrpcFailure(GrpcStatus.INVALID_ARGUMENT, read.error));
     // A call the client cancels (or whose deadline its side enforced) closes the stream: its query is dropped.
+    // Once answered, the close that follows aborts nothing (an abort dispatches an event: ~3% of a call's CPU).
     const gone = new AbortController();
-    stream.once("close", () => gone.abort());
+    let answered = false;
+    stream.once("close", () => answered || gone.abort());
     const timeout = headers["grpc-timeout"];
     const call = { authorization: typeof auth === "string" ? auth : null, signal: gone.signal, timeout: typeof timeout === "string" ? timeout : undefined };
-    void answer(stream, read.frame, method, call, d);
+    void answer(stream, read.frame, method, call, d).finally(() => {
+      answered = true;
+    });
   });
 }
 
 async function answer(stream: ServerHttp2Stream, body: Buffer, method: Method, call: CallInfo, d: GrpcDeps): Promise<void> {
-  let reply: Buffer;
+  let frame: Buffer;
   try {
     const request = decode(body, method);
-    reply = method.responseSerialize(await method.handler(request, call.authorization, call));
+    const response = await method.handler(request, call.authorization, call);
+    frame = response instanceof EncodedResponse ? response.frame : messageFrame(method.responseSerialize(response));
   } catch (err) {
     return fail(stream, grpcError(err, d.logger));
   }
   if (stream.closed || stream.destroyed) return;
+  stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+  stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+  stream.end(frame);
+}
+
+/** A serialized message in its gRPC frame: the uncompressed flag and its big-endian length first. */
+function messageFrame(reply: Buffer): Buffer {
   const frame = Buffer.allocUnsafe(5 + reply.length);
   frame[0] = 0;
   frame.writeUInt32BE(reply.length, 1);
   reply.copy(frame, 5);
-  stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-  stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-  stream.end(frame);
+  return frame;
 }
 
 /** The one message of a unary call (its length checked by the reader); INVALID_ARGUMENT when the protobuf is wrong. */

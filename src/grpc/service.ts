@@ -7,9 +7,9 @@ import { bearerToken } from "../auth.ts";
 import { BadRequestError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ParsedQuery } from "../query/input.ts";
-import { parseV2Tensor, V2_SERVER, v2Answer, v2Parameters } from "../query/oip.ts";
+import { parseV2Tensor, V2_SERVER, v2Answer, v2OutputBytes, v2Parameters } from "../query/oip.ts";
 import { parseContext } from "../query/input.ts";
-import { encodeBytesTensor } from "../query/oip-tensor.ts";
+import { EncodedResponse, encodeInferResponseFrame, type ResponseParameter } from "./infer-response.ts";
 import type { QueryCall, QueryParser, QueryProcessor } from "../query/processor.ts";
 import { clientDeadline, parseGrpcTimeout, parseV2Timeout } from "../query/client-timeout.ts";
 import { contentsData, hasContents, ownTypedBytes, type TensorContents } from "./contents.ts";
@@ -120,20 +120,24 @@ async function infer(d: GrpcDeps, req: InferRequest, authorization: string | nul
     deadlineMs: clientDeadline(arrivalMs, parseGrpcTimeout(info?.timeout)),
   });
   const { route, outcomes, choice } = "outcomes" in predicted ? predicted : await predicted;
-  const a = v2Answer(route.app.name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput);
-  return {
-    model_name: a.modelName,
-    model_version: a.version ?? "",
-    id: a.id ?? "",
-    parameters: grpcParameters(v2Parameters(a)),
-    outputs: [{ name: "output", datatype: "BYTES", shape: [a.data.length] }],
-    raw_output_contents: [encodeBytesTensor(a.data)],
-  };
+  // raw_output_contents is binary: the model's packed numbers when the runtime sent them, else BYTES.
+  const a = v2Answer(route.app.name, choice?.version, req.id || undefined, outcomes, route.app.defaultOutput, true);
+  const out = v2OutputBytes(a);
+  return new EncodedResponse(
+    encodeInferResponseFrame({
+      model_name: a.modelName,
+      model_version: a.version ?? "",
+      id: a.id ?? "",
+      parameters: grpcParameters(v2Parameters(a)),
+      output: { name: "output", datatype: out.datatype, shape: out.shape },
+      raw: out.raw,
+    }),
+  );
 }
 
 /** V2 parameters as InferParameters: a confidence as double_param, counts as int64_param, text as string_param. */
-function grpcParameters(p: Record<string, string | number> | undefined): Record<string, Record<string, string | number>> {
-  const out: Record<string, Record<string, string | number>> = {};
+function grpcParameters(p: Record<string, string | number> | undefined): Record<string, ResponseParameter> {
+  const out: Record<string, ResponseParameter> = {};
   for (const [k, v] of Object.entries(p ?? {})) {
     out[k] = typeof v === "string" ? { string_param: v } : k === "confidence" ? { double_param: v } : { int64_param: v };
   }

@@ -3,8 +3,7 @@
  * bytes, then the tensors' raw bytes; answers asking for binary output use the same framing.
  */
 import { BadRequestError } from "../errors.ts";
-import { type V2Answer, v2Json } from "../query/oip.ts";
-import { encodeBytesTensor } from "../query/oip-tensor.ts";
+import { type V2Answer, v2Json, v2OutputBytes } from "../query/oip.ts";
 
 export const HEADER_LENGTH = "inference-header-content-length";
 
@@ -30,11 +29,15 @@ export function splitBinaryBody(body: Uint8Array, declared: string): { json: unk
   return { json, binary: body.subarray(length) };
 }
 
-/** A V2 answer with its output as binary data after the JSON header. */
+/** A V2 answer with its output as binary data after the JSON header: the model's numbers as they came, or BYTES. */
 export function binaryResponse(a: V2Answer): Response {
-  const data = encodeBytesTensor(a.data);
-  const header = Buffer.from(JSON.stringify(v2Json(a, data.length)), "utf8");
-  return new Response(Buffer.concat([header, data]), {
-    headers: { "content-type": "application/octet-stream", [HEADER_LENGTH]: String(header.length) },
+  const out = v2OutputBytes(a);
+  const text = JSON.stringify(v2Json(a, out));
+  const headerLength = Buffer.byteLength(text, "utf8");
+  const body = Buffer.allocUnsafe(headerLength + out.raw.length);
+  body.write(text, 0, "utf8");
+  body.set(out.raw, headerLength);
+  return new Response(body, {
+    headers: { "content-type": "application/octet-stream", [HEADER_LENGTH]: String(headerLength) },
   });
 }

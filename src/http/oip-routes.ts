@@ -60,7 +60,7 @@ export function oipRoutes(d: OipDeps): Hono {
       deadlineMs: clientDeadline(arrivalMs, parseTimeoutHeader(req.headers.get(TIMEOUT_HEADER))),
     });
     const { route, query, outcomes, choice } = "outcomes" in predicted ? predicted : await predicted;
-    const answer = v2Answer(name, choice?.version, query.id, outcomes, route.app.defaultOutput);
+    const answer = v2Answer(name, choice?.version, query.id, outcomes, route.app.defaultOutput, query.binaryOutput);
     return query.binaryOutput ? binaryResponse(answer) : Response.json(v2Json(answer));
   };
   app.post("/v2/models/:m/infer", (c) => infer(c.req.raw, c.req.param("m")));

@@ -5,6 +5,7 @@
  */
 import { bearerToken } from "../auth.ts";
 import { BadRequestError } from "../errors.ts";
+import { plainOutput } from "../domain.ts";
 import { type ParsedQuery, parseJsonBody, parseQuery, parseQueryBody } from "../query/input.ts";
 import type { LabelledQuery, Outcome, Predicted, QueryParser, QueryProcessor } from "../query/processor.ts";
 import type { AppRoute } from "../query/snapshot.ts";
@@ -63,7 +64,8 @@ export class RestJson {
     return `{"batch_predictions":[${parts.join(",")}]}`;
   }
 
-  #outputJson(output: unknown): string {
+  #outputJson(packedOrPlain: unknown): string {
+    const output = plainOutput(packedOrPlain);
     if (typeof output !== "string" || output.length > 64) return JSON.stringify(output);
     const memo = this.#outputJsonMemo;
     let json = memo.get(output);

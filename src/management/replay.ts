@@ -5,7 +5,7 @@
  * numeric outputs the shift of the distribution (means and the Kolmogorov–Smirnov distance).
  */
 import type { CapturedRow } from "../capture/writer.ts";
-import { modelKey, type Row } from "../domain.ts";
+import { modelKey, plainOutput, type Row } from "../domain.ts";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import { quantile } from "../query/canary.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -140,16 +140,18 @@ function report(
     }
     if (r.default || r.output === undefined) continue;
     compared++;
+    // A runtime's packed row as the value a JSON answer (and so the capture) shows.
+    const replayed = plainOutput(a.output);
     const cn = asNumber(r.output);
-    const rn = asNumber(a.output);
+    const rn = asNumber(replayed);
     if (cn !== undefined && rn !== undefined) {
       capturedNums.push(cn);
       replayedNums.push(rn);
     }
-    if (JSON.stringify(r.output) === JSON.stringify(a.output)) agreed++;
+    if (JSON.stringify(r.output) === JSON.stringify(replayed)) agreed++;
     else {
       differingTotal++;
-      if (differing.length < MAX_LISTED) differing.push({ input: r.input, captured: r.output, replayed: a.output });
+      if (differing.length < MAX_LISTED) differing.push({ input: r.input, captured: r.output, replayed });
     }
   }
   const lat = (v: number[]) => ({ p50: Math.round(quantile(v, 0.5)), p99: Math.round(quantile(v, 0.99)) });

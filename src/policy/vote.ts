@@ -3,6 +3,7 @@
  * on, and its confidence, the share of the ensemble's whole weight that voted for it. A model that did not
  * answer (missed the deadline, failed, or was not asked) counts as not agreeing. Pure.
  */
+import { plainOutput } from "../domain.ts";
 
 /** What one answer of the ensemble carries beside its output. */
 export interface VoteInfo {
@@ -24,7 +25,8 @@ export interface Vote {
 }
 
 /** Outputs compare by value: strings as they are, anything else by its JSON. */
-function ballotKey(output: unknown): string {
+function ballotKey(packedOrPlain: unknown): string {
+  const output = plainOutput(packedOrPlain);
   return typeof output === "string" ? `s${output}` : `j${JSON.stringify(output)}`;
 }
 

@@ -4,7 +4,8 @@
  * against the bytes actually there before anything is read or built from it.
  */
 import { BadRequestError } from "../errors.ts";
-import type { InputType, TypedRow } from "../domain.ts";
+import { type InputType, type OutputDtype, TensorRow, type TypedRow } from "../domain.ts";
+import type { Outcome } from "./processor.ts";
 import type { ParsedQuery } from "./input.ts";
 
 /** Bytes per element of each fixed-size V2 datatype (BYTES has none). */
@@ -153,4 +154,59 @@ export function encodeBytesTensor(values: readonly string[]): Buffer {
     at += 4 + out.write(values[i]!, at + 4, "utf8");
   }
   return out;
+}
+
+/** The V2 datatype of each packed output dtype. */
+const V2_OF_DTYPE: Readonly<Record<OutputDtype, string>> = {
+  f8: "FP64",
+  f4: "FP32",
+  i8: "INT64",
+  i4: "INT32",
+  i2: "INT16",
+  i1: "INT8",
+  u8: "UINT64",
+  u4: "UINT32",
+  u2: "UINT16",
+  u1: "UINT8",
+};
+
+/** An answer's output as one binary tensor of the model's own numbers. */
+export interface BinaryOutput {
+  readonly datatype: string;
+  readonly shape: number[];
+  readonly raw: Uint8Array;
+}
+
+/**
+ * Every row's prediction as one binary tensor, when each is a row of a runtime's packed output of one dtype and
+ * width: their bytes are copied (one copy for a run of consecutive rows of one batch), never made into JS values.
+ * Undefined when any row got the default or came as a plain value: the answer is then BYTES.
+ */
+export function binaryOutput(outcomes: readonly Outcome[]): BinaryOutput | undefined {
+  const first = outcomes[0];
+  if (!first?.ok || !(first.output instanceof TensorRow)) return undefined;
+  const { dtype, width } = first.output.tensor;
+  for (const o of outcomes) {
+    if (!o.ok || !(o.output instanceof TensorRow) || o.output.tensor.dtype !== dtype || o.output.tensor.width !== width) return undefined;
+  }
+  const per = first.output.tensor.perRow;
+  const size = first.output.tensor.values.BYTES_PER_ELEMENT;
+  const rowBytes = per * size;
+  const raw = new Uint8Array(outcomes.length * rowBytes);
+  let at = 0;
+  for (let i = 0; i < outcomes.length; ) {
+    const row = (outcomes[i] as { output: TensorRow }).output;
+    // A run of rows that follow each other in one batch's tensor: one copy.
+    let n = 1;
+    while (i + n < outcomes.length) {
+      const next = (outcomes[i + n] as { output: TensorRow }).output;
+      if (next.tensor !== row.tensor || next.index !== row.index + n) break;
+      n++;
+    }
+    const v = row.tensor.values;
+    raw.set(new Uint8Array(v.buffer, v.byteOffset + row.index * rowBytes, n * rowBytes), at);
+    at += n * rowBytes;
+    i += n;
+  }
+  return { datatype: V2_OF_DTYPE[dtype], shape: width === 0 ? [outcomes.length] : [outcomes.length, width], raw };
 }

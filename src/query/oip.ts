@@ -7,7 +7,8 @@ import { parseV2Timeout } from "./client-timeout.ts";
 import { BadRequestError } from "../errors.ts";
 import type { InputType } from "../domain.ts";
 import { MAX_BATCH_ROWS, MAX_INPUT_LENGTH, type ParsedQuery, parseContext, parseRows } from "./input.ts";
-import { bytesElementsAsData, decodeRaw, typedRows } from "./oip-tensor.ts";
+import { type BinaryOutput, binaryOutput, bytesElementsAsData, decodeRaw, encodeBytesTensor, typedRows } from "./oip-tensor.ts";
+import { plainOutput } from "../domain.ts";
 import type { Outcome } from "./processor.ts";
 import type { AppRoute } from "./snapshot.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -168,8 +169,10 @@ export interface V2Answer {
   readonly id: string | undefined;
   /** JSON list of `{row, explanation}` for the rows that got the default output, when any did. */
   readonly defaultRows: string | undefined;
-  /** One string per row (structured outputs as JSON text). */
+  /** One string per row (structured outputs as JSON text); empty when `tensor` holds the rows. */
   readonly data: string[];
+  /** Asked for binary: the rows as one tensor of the model's own numbers (when the runtime packed them and no row got the default). */
+  readonly tensor: BinaryOutput | undefined;
   /** An ensemble's vote: what the response's parameters say of it (v2Votes). */
   readonly votes: V2Votes | undefined;
 }
@@ -222,23 +225,40 @@ export function v2Answer(
   id: string | undefined,
   outcomes: readonly Outcome[],
   defaultOutput: string,
+  binary = false,
 ): V2Answer {
-  const data = outcomes.map((o) => (o.ok ? (typeof o.output === "string" ? o.output : JSON.stringify(o.output)) : defaultOutput));
-  const defaults = outcomes.flatMap((o, i) => (o.ok ? [] : [{ row: i, explanation: o.reason }]));
-  return { modelName, version, id, defaultRows: defaults.length ? JSON.stringify(defaults) : undefined, data, votes: v2Votes(outcomes) };
+  const tensor = binary ? binaryOutput(outcomes) : undefined;
+  const data = tensor ? [] : outcomes.map((o) => (o.ok ? outputText(o.output) : defaultOutput));
+  let defaults: { row: number; explanation: string }[] | undefined;
+  for (let i = 0; i < outcomes.length; i++) {
+    const o = outcomes[i]!;
+    if (!o.ok) (defaults ??= []).push({ row: i, explanation: o.reason });
+  }
+  return { modelName, version, id, defaultRows: defaults ? JSON.stringify(defaults) : undefined, data, tensor, votes: v2Votes(outcomes) };
 }
 
-/** The V2 JSON response: one BYTES output of N strings, or only its size when `binaryDataSize` is given. */
-export function v2Json(a: V2Answer, binaryDataSize?: number) {
+/** A prediction as a BYTES element: a string as it is, anything else (a list, a map) as its JSON. */
+function outputText(output: unknown): string {
+  const plain = plainOutput(output);
+  return typeof plain === "string" ? plain : JSON.stringify(plain);
+}
+
+/** The answer's output as binary bytes: its tensor's, or its strings as BYTES elements. */
+export function v2OutputBytes(a: V2Answer): { datatype: string; shape: number[]; raw: Uint8Array } {
+  return a.tensor ?? { datatype: "BYTES", shape: [a.data.length], raw: encodeBytesTensor(a.data) };
+}
+
+/** The V2 JSON response: one BYTES output of N strings, or only its shape, datatype and size when `binary` follows it. */
+export function v2Json(a: V2Answer, binary?: { datatype: string; shape: number[]; raw: Uint8Array }) {
   return {
     model_name: a.modelName,
     ...(a.version === undefined ? {} : { model_version: a.version }),
     ...(a.id === undefined ? {} : { id: a.id }),
     ...(a.defaultRows === undefined && a.votes === undefined ? {} : { parameters: v2Parameters(a) }),
     outputs: [
-      binaryDataSize === undefined
+      binary === undefined
         ? { name: "output", shape: [a.data.length], datatype: "BYTES", data: a.data }
-        : { name: "output", shape: [a.data.length], datatype: "BYTES", parameters: { binary_data_size: binaryDataSize } },
+        : { name: "output", shape: binary.shape, datatype: binary.datatype, parameters: { binary_data_size: binary.raw.length } },
     ],
   };
 }

@@ -8,7 +8,7 @@
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { tokenMatchesHash } from "../auth.ts";
-import { modelChoice, modelKey, numericWidth } from "../domain.ts";
+import { modelChoice, modelKey, numericWidth, plainOutput } from "../domain.ts";
 import { BadRequestError, NotFoundError, OverloadedError, ShedError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
@@ -484,7 +484,8 @@ function checkWidth(parsed: ParsedQuery, queue: ModelQueue | undefined, field: s
   if (shape && width !== undefined && width !== shape.width) throw wrongWidth(field, width, shape);
 }
 
-function sameLabel(output: unknown, label: string | number): boolean {
+function sameLabel(packedOrPlain: unknown, label: string | number): boolean {
+  const output = plainOutput(packedOrPlain);
   if (String(output) === String(label)) return true;
   const a = Number(output),
     b = Number(label);

@@ -1,15 +1,18 @@
 /**
- * The runtime wire protocol, versions 1 and 2 (docs/runtime-protocol.md is the contract).
+ * The runtime wire protocol, versions 1 to 3 (docs/runtime-protocol.md is the contract).
  * Each frame is a 4-byte little-endian unsigned length followed by that many bytes of one msgpack map.
  * Version 2 adds per-row errors: a runtime whose hello says `protocol: 2` is sent `v: 2` predicts and may
- * answer them with a `result` carrying `row_errors`; frames before the hello are always version 1.
+ * answer them with a `result` carrying `row_errors`; frames before the hello are always version 1. Version 3
+ * adds packed outputs: a `result` may carry `tensor` (dtype, shape, bytes) instead of `outputs`.
  */
 import { Packr, Unpackr } from "msgpackr";
 
 /** The version of the frames before a hello (and to runtimes that speak only it). */
 export const PROTOCOL_VERSION = 1;
-/** The newest version this server speaks: per-row errors in a `result`. */
+/** Per-row errors in a `result`. */
 export const PROTOCOL_VERSION_ROW_ERRORS = 2;
+/** Packed outputs: a `result` with `tensor` instead of `outputs`. The newest version this server speaks. */
+export const PROTOCOL_VERSION_PACKED = 3;
 /** A frame larger than this is treated as garbage and the replica is killed. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
@@ -40,6 +43,8 @@ export type RuntimeMessage =
   | { v: number; type: "hello"; id: number; runtime: RuntimeInfo }
   /** `row_errors` (version 2): `[row, message]` for each row the model raised on alone; its output is nil. */
   | { v: number; type: "result"; id: number; outputs: unknown[]; row_errors?: [number, string][] }
+  /** `tensor` (version 3): the outputs as one packed little-endian array of shape [rows] or [rows, k]. */
+  | { v: number; type: "result"; id: number; tensor: { dtype: string; shape: number[]; data: Uint8Array } }
   /** `contract` (version 2): the model broke the output contract (not an input problem: never split). */
   | { v: number; type: "error"; id: number; message: string; fatal?: boolean; contract?: boolean }
   | { v: number; type: "pong"; id: number };
@@ -143,8 +148,8 @@ export class FrameDecoder {
 export function asRuntimeMessage(value: unknown): RuntimeMessage {
   if (typeof value !== "object" || value === null) throw new ProtocolError("frame is not a msgpack map");
   const m = value as { v?: unknown; type?: unknown; id?: unknown };
-  if (m.v !== PROTOCOL_VERSION && m.v !== PROTOCOL_VERSION_ROW_ERRORS) {
-    throw new ProtocolError(`protocol version ${String(m.v)} is not supported (this server speaks ${PROTOCOL_VERSION} and ${PROTOCOL_VERSION_ROW_ERRORS})`);
+  if (m.v !== PROTOCOL_VERSION && m.v !== PROTOCOL_VERSION_ROW_ERRORS && m.v !== PROTOCOL_VERSION_PACKED) {
+    throw new ProtocolError(`protocol version ${String(m.v)} is not supported (this server speaks ${PROTOCOL_VERSION} to ${PROTOCOL_VERSION_PACKED})`);
   }
   if (typeof m.type !== "string" || typeof m.id !== "number") {
     throw new ProtocolError("frame lacks a string 'type' and a numeric 'id'");

@@ -4,7 +4,7 @@
  */
 import { appendFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { RowFailure } from "../domain.ts";
+import { OUTPUT_DTYPES, type OutputDtype, OutputTensor, RowFailure, TensorRow } from "../domain.ts";
 import { ModelContractError, ModelRaisedError, ReplicaExitError, RuntimeFailure } from "../errors.ts";
 import type { Spare } from "./spare.ts";
 import {
@@ -13,6 +13,7 @@ import {
   FrameDecoder,
   OversizedFrame,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_PACKED,
   PROTOCOL_VERSION_ROW_ERRORS,
   ProtocolError,
   type RuntimeInfo,
@@ -69,7 +70,7 @@ export class Replica {
   hung = false;
   /** performance.now() when the hello arrived. */
   readyAtMs: number | undefined;
-  /** The protocol version of predict frames: 2 once the hello says the runtime speaks it (per-row errors). */
+  /** The protocol version of predict frames: the hello's (2: per-row errors, 3: packed outputs too), else 1. */
   protocol = PROTOCOL_VERSION;
 
   readonly #opts: ReplicaOptions;
@@ -238,14 +239,16 @@ export class Replica {
           this.state = "ready";
           this.readyAtMs = performance.now();
           this.info = msg.runtime;
-          if (msg.runtime.protocol === PROTOCOL_VERSION_ROW_ERRORS) this.protocol = PROTOCOL_VERSION_ROW_ERRORS;
+          const spoken = msg.runtime.protocol;
+          if (spoken === PROTOCOL_VERSION_ROW_ERRORS || spoken === PROTOCOL_VERSION_PACKED) this.protocol = spoken;
           this.#ready.resolve(msg.runtime);
         }
         return;
       case "result": {
-        const outputs = msg.outputs;
+        const outputs = "tensor" in msg ? packedOutputs(msg.tensor) : msg.outputs;
         // Checked before the batch is taken: a malformed list kills the replica, which rejects the batch with the rest.
-        const failedRows = msg.row_errors === undefined ? 0 : rowFailures(outputs, msg.row_errors);
+        const rowErrors = "row_errors" in msg ? msg.row_errors : undefined;
+        const failedRows = rowErrors === undefined ? 0 : rowFailures(outputs, rowErrors);
         const p = this.#take(msg.id);
         if (!p) return;
         const broken = contractBreak(outputs, p.rows);
@@ -331,6 +334,33 @@ function contractBreak(outputs: unknown, rows: number): string | undefined {
     if (typeof o === "number" && Number.isNaN(o)) return `returned NaN for input ${i + 1} of ${rows}`;
   }
   return undefined;
+}
+
+/**
+ * A version 3 `tensor` as the batch's outputs, one TensorRow each (its bytes copied once, never expanded); a
+ * tensor that is not [rows] or [rows, k] of a known dtype with exactly its bytes is a protocol error. NaN breaks
+ * the output contract as it does in a list (contractBreak then says which row).
+ */
+function packedOutputs(t: unknown): unknown[] {
+  const { dtype, shape, data } = (typeof t === "object" && t !== null ? t : {}) as { dtype?: unknown; shape?: unknown; data?: unknown };
+  const Typed = typeof dtype === "string" && Object.hasOwn(OUTPUT_DTYPES, dtype) ? OUTPUT_DTYPES[dtype as OutputDtype] : undefined;
+  const dims =
+    Array.isArray(shape) && (shape.length === 1 || shape.length === 2) && shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+      ? (shape as number[])
+      : undefined;
+  if (!Typed || !dims || !(data instanceof Uint8Array) || data.length !== dims[0]! * (dims[1] ?? 1) * Typed.BYTES_PER_ELEMENT) {
+    throw new ProtocolError("'tensor' must be {dtype, shape: [rows] or [rows, k], data: rows·k little-endian values}");
+  }
+  const tensor = new OutputTensor(dtype as OutputDtype, dims[0]!, dims.length === 2 ? dims[1]! : 0, data);
+  const outputs: unknown[] = new Array(tensor.rows);
+  const floats = dtype === "f8" || dtype === "f4";
+  const per = tensor.perRow;
+  for (let r = 0; r < tensor.rows; r++) {
+    let nan = false;
+    if (floats) for (let c = 0; c < per; c++) nan ||= Number.isNaN(tensor.values[r * per + c]);
+    outputs[r] = nan ? Number.NaN : new TensorRow(tensor, r);
+  }
+  return outputs;
 }
 
 /** Puts a RowFailure where the runtime isolated a row (version 2's `row_errors`); returns how many. */

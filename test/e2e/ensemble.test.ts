@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { fetchJson, PYTHON, FIXTURES, type Server, shutdown, startServer, tempDir, waitFor, waitUntil, cleanup } from "./harness.ts";
-import { bytesOutput, v2Grpc } from "./oip/grpc-client.ts";
+import { inferOutput, v2Grpc } from "./oip/grpc-client.ts";
 
 const SLO_MS = 100;
 /** Allowance over the SLO for a busy shared machine (the answer goes out at the deadline; this is transport and scheduling). */
@@ -212,8 +212,8 @@ describe("contexts", () => {
         });
       const mine = await call("contrarian");
       const theirs = await call();
-      expect(mine.ok && bytesOutput(mine.value.raw_output_contents[0])).toEqual(["0"]);
-      expect(theirs.ok && bytesOutput(theirs.value.raw_output_contents[0])).toEqual(["1"]);
+      expect(mine.ok && inferOutput(mine.value)).toEqual(["0"]);
+      expect(theirs.ok && inferOutput(theirs.value)).toEqual(["1"]);
     } finally {
       grpc.close();
     }

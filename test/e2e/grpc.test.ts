@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, FIXTURES, makeFixtures, PYTHON, type Server, shutdown, startServer, tempDir } from "./harness.ts";
-import { bytesOutput, decodeResponse, encodeRequest, fp64Infer, v2Grpc, type V2GrpcClient } from "./oip/grpc-client.ts";
+import { inferOutput, decodeResponse, encodeRequest, fp64Infer, v2Grpc, type V2GrpcClient } from "./oip/grpc-client.ts";
 
 const fx = makeFixtures();
 let server: Server;
@@ -34,13 +34,13 @@ describe("V2 gRPC", () => {
         inputs: [{ name: "input", datatype, shape: [4, 5], contents: { [field]: rows.flat() } }],
       });
     for (const res of [await typed("FP64", "fp64_contents"), await typed("FP32", "fp32_contents")]) {
-      expect(res.ok && bytesOutput(res.value.raw_output_contents[0])).toEqual(fx.hrExpected.slice(0, 4));
+      expect(res.ok && inferOutput(res.value)).toEqual(fx.hrExpected.slice(0, 4).map(Number));
     }
     const text = await grpc.call("ModelInfer", {
       model_name: "length",
       inputs: [{ name: "input", datatype: "BYTES", shape: [2], contents: { bytes_contents: [Buffer.from("héllo"), Buffer.from("")] } }],
     });
-    expect(text.ok && bytesOutput(text.value.raw_output_contents[0])).toEqual(["5", "0"]);
+    expect(text.ok && inferOutput(text.value)).toEqual(["5", "0"]);
     const empty = await grpc.call("ModelInfer", { model_name: "hr" });
     expect(!empty.ok && empty.error.code).toBe(status.INVALID_ARGUMENT);
     expect(!empty.ok && empty.error.details).toBe("'inputs' must hold exactly one tensor, got 0");
@@ -64,7 +64,7 @@ describe("V2 gRPC", () => {
     expect(!none.ok && none.error.code).toBe(status.UNAUTHENTICATED);
     expect(!none.ok && none.error.details).toContain("application 'secret-hr' needs its query token");
     expect(!wrong.ok && wrong.error.code).toBe(status.UNAUTHENTICATED);
-    expect(right.ok && bytesOutput(right.value.raw_output_contents[0])).toEqual(fx.hrExpected.slice(0, 3));
+    expect(right.ok && inferOutput(right.value)).toEqual(fx.hrExpected.slice(0, 3).map(Number));
     const meta = await grpc.call("ModelMetadata", { name: "secret-hr" });
     expect(!meta.ok && meta.error.code).toBe(status.UNAUTHENTICATED);
   });
@@ -75,7 +75,7 @@ describe("V2 gRPC", () => {
     expect(!big.ok && big.error.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(!big.ok && big.error.details).toContain("4096");
     const small = await grpc.call("ModelInfer", fp64Infer("hr", fx.rows.slice(0, 2)));
-    expect(small.ok && bytesOutput(small.value.raw_output_contents[0])).toEqual(fx.hrExpected.slice(0, 2));
+    expect(small.ok && inferOutput(small.value)).toEqual(fx.hrExpected.slice(0, 2).map(Number));
   });
 
   it("answers lying gRPC framing (short message, compressed flag, trailing bytes, a prefix over the limit) with a status, not a hang", async () => {
@@ -122,7 +122,7 @@ describe("V2 gRPC", () => {
     );
     expect(res.ok).toBe(true);
     if (!res.ok) return;
-    expect(bytesOutput(res.value.raw_output_contents[0])).toEqual(["late", "late"]);
+    expect(inferOutput(res.value)).toEqual(["late", "late"]);
     const rows = JSON.parse(res.value.parameters.default_rows.string_param);
     expect(rows).toEqual([
       { row: 0, explanation: "no prediction within the latency SLO of 20000 µs" },
@@ -176,7 +176,7 @@ describe("V2 gRPC shutdown", () => {
     const refused = await fresh.call("ServerLive", {});
     expect(!refused.ok && refused.error.code).toBe(status.UNAVAILABLE);
     const answer = await inflight;
-    expect(answer.ok && bytesOutput(answer.value.raw_output_contents[0])).toEqual(["3.0"]);
+    expect(answer.ok && inferOutput(answer.value)).toEqual(["3.0"]);
     expect(await exited).toBe(0);
     const exitMs = performance.now() - t0;
     console.log(`SIGTERM with a gRPC call in flight: exit 0 after ${exitMs.toFixed(0)} ms`);
@@ -238,7 +238,7 @@ describe("V2 gRPC with a large body", () => {
       session.close();
       expect({ status: reply.status, body: reply.status === "0" ? "" : reply.body.toString() }).toEqual({ status: "0", body: "" });
       const response = decodeResponse("ModelInfer", reply.body.subarray(5));
-      expect(bytesOutput(response.raw_output_contents[0])).toEqual(Array.from({ length: 10 }, () => "1000000"));
+      expect(inferOutput(response)).toEqual(Array.from({ length: 10 }, () => "1000000"));
     } finally {
       await shutdown(s);
     }

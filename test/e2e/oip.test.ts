@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { makeFixtures, PYTHON, ROOT, type Server, shutdown, startServer } from "./harness.ts";
 import { clientPython, runClient } from "./oip/client.ts";
+import { binaryValues } from "./oip/grpc-client.ts";
 
 const fx = makeFixtures();
 const TEXTS = ["great quality, love it", "broke after a day, awful", "excellent value", "do not buy"];
@@ -161,10 +162,10 @@ describe("Open Inference Protocol", () => {
     const body = Buffer.from(await res.arrayBuffer());
     const jsonLength = Number(res.headers.get("inference-header-content-length"));
     const head = JSON.parse(body.subarray(0, jsonLength).toString());
-    expect(head.outputs).toEqual([{ name: "output", shape: [3], datatype: "BYTES", parameters: { binary_data_size: body.length - jsonLength } }]);
-    const out: string[] = [];
-    for (let at = jsonLength; at < body.length; at += 4 + body.readUInt32LE(at)) out.push(body.subarray(at + 4, at + 4 + body.readUInt32LE(at)).toString());
-    expect(out).toEqual(fx.hrExpected.slice(0, 3));
+    // The tree's labels as the runtime packed them (int64): the model's own numbers, not their text.
+    expect(head.outputs).toEqual([{ name: "output", shape: [3], datatype: "INT64", parameters: { binary_data_size: 24 } }]);
+    expect(body.length - jsonLength).toBe(24);
+    expect(binaryValues("INT64", [3], body.subarray(jsonLength))).toEqual(fx.hrExpected.slice(0, 3).map(Number));
   });
 
   it("goes through the cache and the same metrics as /{app}/predict", async () => {

@@ -21,7 +21,8 @@ describe("frames", () => {
   });
 
   it("rejects another protocol version and unknown types", () => {
-    expect(() => asRuntimeMessage({ v: 3, type: "hello", id: 0 })).toThrow("protocol version 3 is not supported");
+    expect(() => asRuntimeMessage({ v: 4, type: "hello", id: 0 })).toThrow("protocol version 4 is not supported");
+    expect(asRuntimeMessage({ v: 3, type: "result", id: 1, tensor: { dtype: "f8", shape: [0], data: new Uint8Array(0) } }).type).toBe("result");
     expect(asRuntimeMessage({ v: 2, type: "result", id: 1, outputs: [] }).type).toBe("result");
     expect(() => asRuntimeMessage({ v: 1, type: "bogus", id: 0 })).toThrow("unknown message type 'bogus'");
     expect(() => asRuntimeMessage("x")).toThrow("not a msgpack map");

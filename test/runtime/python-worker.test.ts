@@ -2,7 +2,7 @@
 import { describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { packBatch } from "../../src/batching/model-queue.ts";
-import { RowFailure } from "../../src/domain.ts";
+import { plainOutput, RowFailure, TensorRow } from "../../src/domain.ts";
 import { ModelContractError } from "../../src/errors.ts";
 import { Replica } from "../../src/runtime/replica.ts";
 import { makeFixtures, PYTHON, ROOT, tempDir } from "../e2e/harness.ts";
@@ -27,12 +27,45 @@ describe("Python worker", () => {
   it("says hello with its versions, then answers a packed batch like scikit-learn", async () => {
     const r = replica("hr.pkl");
     const info = await r.start(30_000);
-    expect(info).toMatchObject({ kind: "python", protocol: 2, model_class: "sklearn.tree._classes.DecisionTreeClassifier" });
+    expect(info).toMatchObject({ kind: "python", protocol: 3, model_class: "sklearn.tree._classes.DecisionTreeClassifier" });
     const result = await r.predict(pack(fx.rows), fx.rows.length);
-    expect(result.outputs).toEqual(fx.hrExpected);
+    // Version 3: the labels come packed (int64), one TensorRow each, shown as the text version 2 sent.
+    expect(result.outputs.every((o) => o instanceof TensorRow && o.tensor.dtype === "i8")).toBe(true);
+    expect(result.outputs.map(plainOutput)).toEqual(fx.hrExpected);
     expect(result.predictMicros).toBeGreaterThan(0);
     await r.stop();
     expect(r.state).toBe("exited");
+  });
+
+  it("answers a version 2 server's frames with outputs as text (CLIPPER_RUNTIME_PROTOCOL=2 makes it announce 2)", async () => {
+    const r = new Replica({
+      id: "t#2",
+      command: [PYTHON, WORKER, "--artifact", join(fx.dir, "hr.pkl")],
+      env: { PYTHONPATH: join(ROOT, "test/fixtures"), CLIPPER_RUNTIME_PROTOCOL: "2" },
+      logPath: join(logDir, "replica.log"),
+    });
+    expect(await r.start(30_000)).toMatchObject({ protocol: 2 });
+    expect(r.protocol).toBe(2);
+    expect((await r.predict(pack(fx.rows), fx.rows.length)).outputs).toEqual(fx.hrExpected);
+    await r.stop();
+  });
+
+  it("kills a version 3 runtime whose packed tensor does not fit its batch, with a protocol error", async () => {
+    const script = [
+      "import msgpack, struct, sys",
+      "def send(m):",
+      "    b = msgpack.packb(m, use_bin_type=True); sys.stdout.buffer.write(struct.pack('<I', len(b)) + b); sys.stdout.buffer.flush()",
+      "send({'v': 1, 'type': 'hello', 'id': 0, 'runtime': {'kind': 'fake', 'protocol': 3}})",
+      "while True:",
+      "    h = sys.stdin.buffer.read(4)",
+      "    if len(h) < 4: break",
+      "    m = msgpack.unpackb(sys.stdin.buffer.read(struct.unpack('<I', h)[0]), raw=False)",
+      "    send({'v': m['v'], 'type': 'result', 'id': m['id'], 'tensor': {'dtype': 'f8', 'shape': [2], 'data': b'x' * 15}})",
+    ].join("\n");
+    const r = new Replica({ id: "t#3", command: [PYTHON, "-c", script], logPath: join(logDir, "replica.log") });
+    await r.start(30_000);
+    expect(r.protocol).toBe(3);
+    await expect(r.predict(pack([[1], [2]]), 2)).rejects.toThrow("'tensor' must be {dtype, shape: [rows] or [rows, k], data: rows·k little-endian values}");
   });
 
   it("reports an exception in predict for that batch and keeps serving", async () => {
@@ -46,7 +79,7 @@ describe("Python worker", () => {
   it("speaks version 2 after its hello: one result with a RowFailure where a row raised alone", async () => {
     const r = replica("picky.pkl");
     await r.start(30_000);
-    expect(r.protocol).toBe(2);
+    expect(r.protocol).toBe(3);
     const result = await r.predict(
       pack([
         [1, 1],

@@ -77,3 +77,34 @@ export function bytesOutput(raw: Buffer): string[] {
   }
   return out;
 }
+
+const READ: Record<string, (b: Buffer, at: number) => number> = {
+  FP64: (b, at) => b.readDoubleLE(at),
+  FP32: (b, at) => b.readFloatLE(at),
+  INT64: (b, at) => Number(b.readBigInt64LE(at)),
+  INT32: (b, at) => b.readInt32LE(at),
+  INT16: (b, at) => b.readInt16LE(at),
+  INT8: (b, at) => b.readInt8(at),
+  UINT64: (b, at) => Number(b.readBigUInt64LE(at)),
+  UINT32: (b, at) => b.readUInt32LE(at),
+  UINT16: (b, at) => b.readUInt16LE(at),
+  UINT8: (b, at) => b.readUInt8(at),
+};
+const SIZE: Record<string, number> = { FP64: 8, FP32: 4, INT64: 8, INT32: 4, INT16: 2, INT8: 1, UINT64: 8, UINT32: 4, UINT16: 2, UINT8: 1 };
+
+/** A binary output's values as its datatype says: strings for BYTES, numbers (a list a row for [N, K]) for a numeric tensor. */
+export function binaryValues(datatype: string, shape: number[], raw: Buffer): (string | number | number[])[] {
+  if (datatype === "BYTES") return bytesOutput(raw);
+  const read = READ[datatype]!;
+  const size = SIZE[datatype]!;
+  const flat = Array.from({ length: raw.length / size }, (_, i) => read(raw, i * size));
+  if (shape.length === 1) return flat;
+  const k = shape[1]!;
+  return Array.from({ length: shape[0]! }, (_, r) => flat.slice(r * k, r * k + k));
+}
+
+/** The one output of a ModelInfer response: its values by its datatype (binaryValues). */
+export function inferOutput(res: { outputs: { datatype: string; shape: (number | string)[] }[]; raw_output_contents: Buffer[] }) {
+  const o = res.outputs[0]!;
+  return binaryValues(o.datatype, o.shape.map(Number), res.raw_output_contents[0]!);
+}

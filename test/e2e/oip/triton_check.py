@@ -32,7 +32,8 @@ def main():
         if shape is not None:
             inp.set_shape(shape)  # a lying shape, sent as it is
         result = client.infer(model, [inp], request_id="req-7")
-        return [v.decode() for v in result.as_numpy("output").tolist()], result.get_response(**as_json)
+        # A numeric tensor when the runtime packed the outputs (as str() shows them), else BYTES
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in result.as_numpy("output").tolist()], result.get_response(**as_json)
 
     def error(fn):
         try:

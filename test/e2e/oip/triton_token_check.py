@@ -31,7 +31,7 @@ def main():
             inp = lib.InferInput("input", list(x.shape), "FP64")
             inp.set_data_from_numpy(x)
             result = client.infer(app, [inp], headers=headers)
-            return [v.decode() for v in result.as_numpy("output").tolist()]
+            return [v.decode() if isinstance(v, bytes) else str(v) for v in result.as_numpy("output").tolist()]
 
         return {
             "ready": attempt(lambda: client.is_model_ready(app, headers=headers)),
