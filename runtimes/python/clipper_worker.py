@@ -380,9 +380,10 @@ def input_signature(model):
     return found
 
 
-def preload():
-    """A spare's head start: what loading a scikit-learn model imports anyway (each only if installed)."""
-    for name in ("joblib", "sklearn", "sklearn.base", "sklearn.utils.validation"):
+def preload(names=None):
+    """A spare's head start: what loading its kind of model imports anyway (each only if installed); by default
+    what a scikit-learn model imports, or the named modules (a format's framework and clipper_formats)."""
+    for name in names or ("joblib", "sklearn", "sklearn.base", "sklearn.utils.validation"):
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - a missing or broken library is the model's problem, reported at load
@@ -402,14 +403,21 @@ def main():
     parser.add_argument(
         "--standby", action="store_true", help="import the usual libraries now, then wait for a 'load' frame naming the artifact"
     )
+    parser.add_argument("--preload", help="with --standby: the modules to import ahead, comma-separated (default: scikit-learn's)")
     args = parser.parse_args()
     stdin = sys.stdin.buffer
     if args.standby:
-        preload()
+        preload([n for n in (args.preload or "").split(",") if n])
         msg = read_frame(stdin)
         if msg is None or msg.get("type") != "load":
             return
         args.artifact, args.predict_method, args.module = msg["artifact"], msg.get("predict_method", "predict"), bool(msg.get("module"))
+        # A model format's loader options, and the packages the hello reports, as a cold start's flags give them.
+        args.format, args.threads, args.output = msg.get("format"), int(msg.get("threads", 1)), msg.get("output", "raw")
+        shape = msg.get("input_shape")
+        args.input_shape = ",".join(str(int(d)) for d in shape) if shape else None
+        if msg.get("report_packages"):
+            os.environ["CLIPPER_REPORT_PACKAGES"] = ",".join(msg["report_packages"])
     elif not args.artifact:
         parser.error("--artifact is required (or --standby)")
 

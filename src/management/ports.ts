@@ -18,7 +18,7 @@ export type Runtimes = Pick<
   | "status"
   | "replicas"
   | "pools"
-  | "sparePid"
+  | "sparePids"
   | "standby"
   | "containers"
   | "canServe"

@@ -155,8 +155,9 @@ export class ManagementReads {
       budget_mb: m.budgetMb,
       used_mb: m.usedMb,
       evictions: m.evictions,
-      // The warm spare is no replica (it holds no model) and is not counted: shown so that a reader can tell it apart.
-      spare_pid: this.runtimes.sparePid ?? null,
+      // Warm spares are no replicas (they hold no model) and are not counted: shown so that a reader can tell them apart.
+      spare_pid: this.runtimes.sparePids[0] ?? null,
+      spare_pids: this.runtimes.sparePids,
       replicas: this.runtimes.memoryMb().map((r) => ({ replica_id: r.replica, model_id: r.model, memory_mb: Math.round(r.mb), leaving: r.leaving })),
     };
   }

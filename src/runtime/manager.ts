@@ -16,12 +16,12 @@ import { ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
-import { DOCKER_ARTIFACT, launchCommand, selfCommand } from "./kinds.ts";
+import { DOCKER_ARTIFACT, FORMAT_MODULES, launchCommand, loadFrame, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { BusyWindow, decide } from "./autoscale.ts";
 import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
-import { Spare } from "./spare.ts";
+import { type SpareKind, SparePool } from "./spare.ts";
 import { type VersionSpare, VersionSpares } from "./version-spares.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
@@ -171,8 +171,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   readonly #pidFile: string;
   #watch: Timer | undefined;
-  /** The warm Python worker the next Python replica on the server's environment starts from (pythonSpares = 1). */
-  #spare: Spare | undefined;
+  /** Warm Python workers the next Python replicas of their kind start from (pythonSpares of each kind). */
+  readonly #spares: SparePool;
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
@@ -201,6 +201,14 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#pidFile = join(config.dataDir, "replicas.pid");
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
     this.#versionSpares = new VersionSpares((name) => this.#containers.remove(name));
+    this.#spares = new SparePool(
+      config.pythonSpares,
+      (kind) => {
+        this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
+        return [kind.python, this.#workerPath, "--standby", ...(kind.preload.length ? ["--preload", kind.preload.join(",")] : [])];
+      },
+      () => this.#recordPids(),
+    );
   }
 
   /** Kills replicas a previous run left behind, then watches the memory of this run's replicas. */
@@ -212,7 +220,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const limitMb = this.#config.replicaMemoryMb;
     if (limitMb > 0) this.#watch = setInterval(() => this.#checkMemory(limitMb), 500);
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
-    this.#warmSpare();
+    if (!this.#stopping) this.#spares.warm({ python: this.#config.python, preload: [] });
   }
 
   /** Samples replica memory, then lets each version's autoscaler decide. */
@@ -384,25 +392,16 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       });
   }
 
-  /** Starts a spare when spares are on and none is alive. */
-  #warmSpare(): void {
-    if (this.#config.pythonSpares === 0 || this.#stopping || this.#spare?.alive) return;
-    this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
-    try {
-      this.#spare = new Spare([this.#config.python, this.#workerPath, "--standby"]);
-    } catch {
-      this.#spare = undefined; // No such interpreter: Python replicas will report it when one is asked for.
-    }
-    this.#recordPids();
-  }
-
-  /** The live spare for a Python replica on the server's own environment (others start cold), replaced at once. */
-  #takeSpare(pool: Pool<Q>): Spare | undefined {
-    if (pool.model.runtime !== "python" || pool.python !== undefined || pool.model.options.format || !this.#spare?.alive) return undefined;
-    const spare = this.#spare;
-    this.#spare = undefined;
-    setTimeout(() => this.#warmSpare(), 0);
-    return spare;
+  /**
+   * What a spare for a replica of `pool` is warm for: Python replicas only; the interpreter of the model's own
+   * environment or the server's, and for a model format the framework it imports (a scikit-learn spare would
+   * leave the slow part, importing torch or onnxruntime, to the load).
+   */
+  #spareKind(pool: Pool<Q>): SpareKind | undefined {
+    if (pool.model.runtime !== "python") return undefined;
+    const format = pool.model.options.format;
+    const module = format ? FORMAT_MODULES[format] : undefined;
+    return { python: pool.python ?? this.#config.python, preload: module ? [module, "clipper_formats"] : [] };
   }
 
   #checkMemory(limitMb: number): void {
@@ -416,7 +415,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   #recordPids(): void {
     const pids = this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid]));
-    if (this.#spare?.alive) pids.push(this.#spare.proc.pid);
+    pids.push(...this.#spares.pids());
     pids.push(...this.#versionSpares.list().pids);
     writePidFile(this.#pidFile, pids);
   }
@@ -542,8 +541,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     clearInterval(this.#watch);
     clearInterval(this.#tick);
     this.#stopping = true;
-    this.#spare?.kill();
-    this.#spare = undefined;
+    this.#spares.killAll();
     this.#versionSpares.dropAll();
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
     await this.#containers.settled();
@@ -607,9 +605,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return this.#versionSpares.list();
   }
 
-  /** The warm spare's pid (a child process that is no replica), when one is alive. */
-  get sparePid(): number | undefined {
-    return this.#spare?.alive ? this.#spare.proc.pid : undefined;
+  /** The warm spares' pids (child processes that are no replicas). */
+  get sparePids(): number[] {
+    return this.#spares.pids();
   }
 
   /** Containers started and not yet removed, and how many removals are under way. */
@@ -717,7 +715,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
-    const spare = routed ? this.#takeSpare(pool) : undefined;
+    const kind = routed && !this.#stopping ? this.#spareKind(pool) : undefined;
+    const spare = kind && this.#spares.take(kind);
     const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
     const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
     const id = pool.nextReplicaId();
@@ -737,7 +736,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       onContractError: (_r, message) => this.#onContractError(pool, message),
       ...(spare
         ? {
-            spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
+            spare: { spare, load: loadFrame(pool.model, pool.artifactPath!) },
           }
         : versionSpare
           ? {
@@ -763,6 +762,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
+    // The spare taken is replaced once this replica is up, not meanwhile: its imports would slow this start down.
+    if (kind)
+      ready.then(
+        () => this.#stopping || this.#spares.refill(kind),
+        () => this.#stopping || this.#spares.refill(kind),
+      );
     return { replica, ready };
   }
 

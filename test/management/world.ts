@@ -25,7 +25,7 @@ export class FakeRuntimes implements Runtimes {
   /** While set, drained() waits for it: a long batch on the version being retired. */
   drain: Promise<void> | undefined;
   starts: string[] = [];
-  readonly sparePid = undefined;
+  readonly sparePids: number[] = [];
   standby() {
     return { pids: [] as number[], containers: [] as string[] };
   }
