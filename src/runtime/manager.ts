@@ -12,7 +12,7 @@ import { modelKey } from "../domain.ts";
 import { asResourceError, ConflictError, ResourceExhaustedError, RuntimeFailure, ServeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { maxReplicas, type ModelRecord } from "../registry/registry.ts";
-import { ContainerRecord, containerName } from "./docker.ts";
+import { ContainerMemory, ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
@@ -181,6 +181,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #tick: Timer | undefined;
   /** Replicas removed from their pool and not yet exited: their memory still counts. */
   readonly #leaving = new Map<Replica, Pool<Q>>();
+  /** Docker replicas: what their containers hold. */
+  readonly #containerMemory = new ContainerMemory();
   /** Resident memory last sampled, per replica (MiB). */
   readonly #rssMb = new Map<Replica, number>();
   /** Starts run through the memory budget one at a time (each counts the ones before it). */
@@ -278,9 +280,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     for (const { replica } of this.replicas()) this.#measure(replica);
   }
 
+  /**
+   * A replica's resident memory: its process's; for a Docker replica its container's (as `docker stats` counts
+   * it) plus its `docker run` client's, which holds memory on this machine too.
+   */
   #measure(replica: Replica): void {
-    const mb = replica.pid === undefined ? undefined : residentMb(replica.pid);
-    if (mb === undefined) return;
+    const processMb = replica.pid === undefined ? undefined : residentMb(replica.pid);
+    const containerMb = replica.container ? this.#containerMemory.mb(replica.container) : 0;
+    if (processMb === undefined && containerMb === undefined) return;
+    const mb = (processMb ?? 0) + (containerMb ?? 0);
     this.#rssMb.set(replica, mb);
     const pool = this.#pools.get(replica.id.slice(0, replica.id.lastIndexOf("#")));
     if (pool && mb > pool.peakReplicaMb) pool.peakReplicaMb = mb;
@@ -808,7 +816,10 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   }
 
   #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {
-    if (replica.container) this.#containers.remove(replica.container);
+    if (replica.container) {
+      this.#containers.remove(replica.container);
+      this.#containerMemory.forget(replica.container);
+    }
     this.#rssMb.delete(replica);
     this.#leaving.delete(replica);
     const wasRouted = pool.replicas.includes(replica);
