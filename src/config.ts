@@ -179,4 +179,13 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
   });
 }
 
+/** `300`, `300s`, `5m`, `1500ms` → milliseconds (a bare number is seconds); undefined when not given. */
+export function durationMs(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) throw new Error(`--${flag} must be a duration such as 300s, 5m or 1500ms, got '${raw}'`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
+  return Math.round(Number(m[1]) * unit);
+}
+
 export { ENV_NAMES };

@@ -1,5 +1,5 @@
 /** `clipper serve`: builds the config from flags and CLIPPER_* variables, runs the server until a signal. */
-import { buildConfig } from "../config.ts";
+import { buildConfig, durationMs } from "../config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../server.ts";
 import { CliError } from "./client.ts";
@@ -121,12 +121,3 @@ export const serve: Command = {
     return 0;
   },
 };
-
-/** `300`, `300s`, `5m`, `1500ms` → milliseconds (a bare number is seconds); undefined when not given. */
-export function durationMs(raw: string | undefined, flag: string): number | undefined {
-  if (raw === undefined || raw === "") return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m) throw new Error(`--${flag} must be a duration such as 300s, 5m or 1500ms, got '${raw}'`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  return Math.round(Number(m[1]) * unit);
-}

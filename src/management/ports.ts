@@ -25,6 +25,8 @@ export type Runtimes = Pick<
   | "scaling"
   | "memory"
   | "memoryMb"
+  | "limits"
+  | "setLimits"
   | "events"
   | "queue"
 >;

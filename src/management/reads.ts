@@ -143,9 +143,16 @@ export class ManagementReads {
       })),
       models: this.registry.models().map((m) => this.describeModel(m)),
       memory: this.#memory(),
+      limits: this.limits(),
       scaling_events: this.runtimes.events().map((e) => ({ ...e })),
       cache: { enabled: this.cache.enabled, entries: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
     };
+  }
+
+  /** The memory budget and the idle timeout in force (flags at start, set_server_limits since). */
+  limits() {
+    const l = this.runtimes.limits();
+    return { memory_budget_mb: l.memoryBudgetMb, idle_timeout_ms: l.idleTimeoutMs };
   }
 
   /** The memory budget, what the replicas hold (each one's resident memory) and the evictions so far. */

@@ -188,6 +188,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   /** Starts run through the memory budget one at a time (each counts the ones before it). */
   #budgetTurn: Promise<void> = Promise.resolve();
   readonly #events: ScaleEvent[] = [];
+  /** The memory budget (MiB; 0: none) and the idle timeout: from the config, changed live by setLimits (clipper.yaml's `server:`). */
+  #budgetMb: number;
+  #idleTimeoutMs: number;
   /** Evictions since start, and scaling decisions by version and action (for /metrics). */
   evictions = 0;
   readonly decisionCounts = new Map<string, number>();
@@ -201,6 +204,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#logger = logger;
     this.#makeQueue = makeQueue;
     this.#pidFile = join(config.dataDir, "replicas.pid");
+    this.#budgetMb = config.memoryBudgetMb;
+    this.#idleTimeoutMs = config.idleTimeoutMs;
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
     this.#versionSpares = new VersionSpares((name) => this.#containers.remove(name));
     this.#spares = new SparePool(
@@ -248,7 +253,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         lastQueryMs: pool.lastQueryMs,
         peakBusy: pool.busy.peak,
         lastChangeMs: pool.lastChangeMs,
-        idleTimeoutMs: this.#config.idleTimeoutMs,
+        idleTimeoutMs: this.#idleTimeoutMs,
         scaleDownAfterMs: this.#config.scaleDownAfterMs,
       });
       if (!decision) continue;
@@ -334,18 +339,19 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
    * Makes room for one more replica of `pool` within the memory budget: takes replicas back from the least
    * recently used versions (waiting until they exit), or refuses when none may give one back.
    */
-  async #makeRoom(pool: Pool<Q>): Promise<void> {
-    const budget = this.#config.memoryBudgetMb;
+  async #makeRoom(pool: Pool<Q> | undefined): Promise<void> {
+    const budget = this.#budgetMb;
     if (budget === 0) return;
     for (;;) {
       this.#sampleMemory();
       const views = [...this.#pools.values()].map((p) => this.#budgetView(p));
-      const needMb = estimateMb(this.#budgetView(pool), views);
+      const needMb = pool ? estimateMb(this.#budgetView(pool), views) : 0;
       const usedMb = this.#usedMb();
       if (usedMb + needMb <= budget) return;
-      const victimView = chooseVictim(views, pool.queue.key);
+      const victimView = chooseVictim(views, pool?.queue.key ?? "");
       const victim = victimView && this.#pools.get(victimView.key);
-      if (!victim || !victimView) {
+      if (!victim) {
+        if (!pool) return; // A lowered budget: what cannot give a replica back now is left until it can.
         const why =
           `a replica of model ${pool.queue.key} needs about ${Math.round(needMb)} MiB and ${Math.round(usedMb)} of the ${budget} MiB memory budget are in use; ` +
           "no other version can give a replica back (each is at its minimum or has queries waiting or in flight)";
@@ -353,11 +359,30 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         throw new ResourceExhaustedError(why, "raise --memory-budget-mb, lower other versions' --min-replicas, or retry when they are idle");
       }
       const idleS = Math.round((performance.now() - victim.lastQueryMs) / 1000);
-      const reason = `least recently used (last query ${idleS} s ago): model ${pool.queue.key} needed about ${Math.round(needMb)} MiB, ${Math.round(usedMb)} of ${budget} MiB in use`;
+      const reason = pool
+        ? `least recently used (last query ${idleS} s ago): model ${pool.queue.key} needed about ${Math.round(needMb)} MiB, ${Math.round(usedMb)} of ${budget} MiB in use`
+        : `least recently used (last query ${idleS} s ago): the memory budget was lowered to ${budget} MiB, ${Math.round(usedMb)} MiB in use`;
       this.#event(victim, "evict", victim.replicas.length, victim.replicas.length - 1, reason);
       victim.lastChangeMs = performance.now();
       await this.#resize(victim, victim.replicas.length - 1);
     }
+  }
+
+  /** The memory budget (MiB; 0: none) and the idle timeout in force. */
+  limits(): { memoryBudgetMb: number; idleTimeoutMs: number } {
+    return { memoryBudgetMb: this.#budgetMb, idleTimeoutMs: this.#idleTimeoutMs };
+  }
+
+  /**
+   * Changes the memory budget and the idle timeout live (clipper.yaml's `server:` through `clipper apply`; a
+   * restart goes back to the flags). A lower budget takes replicas back from the least recently used versions
+   * at once, as far as they may give them (resolves when done); a timeout applies from the next tick.
+   */
+  async setLimits(l: { memoryBudgetMb?: number | undefined; idleTimeoutMs?: number | undefined }): Promise<void> {
+    if (l.idleTimeoutMs !== undefined) this.#idleTimeoutMs = l.idleTimeoutMs;
+    if (l.memoryBudgetMb === undefined || l.memoryBudgetMb === this.#budgetMb) return;
+    this.#budgetMb = l.memoryBudgetMb;
+    await this.#budgetTurnFor(() => this.#makeRoom(undefined));
   }
 
   /** Runs `fn` when the starts before it have passed the budget (one start at a time through it). */
@@ -600,7 +625,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   /** The memory budget (MiB; 0: none), what all replicas hold, and the evictions so far. */
   memory(): { budgetMb: number; usedMb: number; evictions: number } {
-    return { budgetMb: this.#config.memoryBudgetMb, usedMb: Math.round(this.memoryMb().reduce((a, r) => a + r.mb, 0)), evictions: this.evictions };
+    return { budgetMb: this.#budgetMb, usedMb: Math.round(this.memoryMb().reduce((a, r) => a + r.mb, 0)), evictions: this.evictions };
   }
 
   /** Every running version as the invariant check sees it: what it runs, its range, how many replicas it wants and has. */
