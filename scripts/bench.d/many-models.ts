@@ -11,7 +11,7 @@
  * Bounded: --max-minutes (default 30) stops it with an error. Writes many-models.md and many-models.json.
  * usage: scripts/bench --many-models [--models N] [--budget-mb MB] [--duration S] [--probes K] [--skip-resident] [--no-mlserver] [--max-minutes M] [--out DIR]
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -223,6 +223,12 @@ async function drive(s: Server, onTick: () => Promise<void>): Promise<Phase> {
 }
 
 /** One MLServer with the scikit-learn models of the run, all loaded: its process tree's memory once every model is ready. */
+/** MemAvailable of /proc/meminfo, in MiB. */
+function availableMemoryMb(): number {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
 async function mlserverMemory(work: string): Promise<{ models: number; mb: number; loadSeconds: number } | { skipped: string }> {
   const bin = join(ROOT, ".venv-bench/bin/mlserver");
   if (!existsSync(bin)) return { skipped: "no .venv-bench with mlserver (scripts/bench makes it)" };
@@ -331,6 +337,7 @@ async function main(): Promise<void> {
   const resident: number[] = [];
   const memory: number[] = [];
   const coldStarts = new Map<string, { format: string; ms: number }>();
+  const replicaPeakMb = new Map<string, number>();
   let phase: Phase;
   let evictions = 0;
   try {
@@ -342,6 +349,9 @@ async function main(): Promise<void> {
       const st = await admin(budget, "status");
       resident.push(st.models.filter((m: { running_replicas: number }) => m.running_replicas > 0).length);
       memory.push(st.memory.used_mb);
+      for (const r of st.memory.replicas as { model_id: string; memory_mb: number }[]) {
+        replicaPeakMb.set(r.model_id, Math.max(replicaPeakMb.get(r.model_id) ?? 0, r.memory_mb));
+      }
       for (const m of st.models) {
         if (m.last_cold_start && m.cold_starts > (coldBefore.get(m.model_name) ?? 0)) {
           coldStarts.set(`${m.model_name}@${m.last_cold_start.at}`, { format: formatOf(Number(m.model_name.slice(1))), ms: m.last_cold_start.ms });
@@ -363,7 +373,16 @@ async function main(): Promise<void> {
   let allResident: Phase | undefined;
   let residentMemoryMb: number | undefined;
   let residentSklearnMb: number | undefined;
-  if (!opts["skip-resident"]) {
+  // All resident needs about N times the largest replica seen: skipped (and said) when that would not fit in 85% of the memory available now.
+  const needMb = N * Math.max(0, ...replicaPeakMb.values());
+  const availableMb = availableMemoryMb();
+  const residentSkipped = opts["skip-resident"]
+    ? "--skip-resident"
+    : needMb > 0.85 * availableMb
+      ? `all ${N} resident would take about ${Math.round(needMb)} MiB, over 85% of the ${Math.round(availableMb)} MiB available`
+      : undefined;
+  if (residentSkipped) log(`all-resident run skipped: ${residentSkipped}`);
+  if (!residentSkipped) {
     log("all-resident run: the same models at 1 replica each, no budget");
     const full = await startServer(work, "resident", []);
     try {
@@ -432,6 +451,7 @@ async function main(): Promise<void> {
     allResident,
     allResidentMemoryMb: residentMemoryMb,
     allResidentSklearnMemoryMb: residentSklearnMb,
+    allResidentSkipped: residentSkipped,
     mlserver,
     coldStartProbe: probeRows,
     loadAverage: loadAvg,
@@ -461,6 +481,7 @@ async function main(): Promise<void> {
     "",
     "| | with the budget | all resident |",
     "|---|---|---|",
+    ...(residentSkipped ? [`| all-resident run | | skipped: ${residentSkipped} |`] : []),
     `| resident models (mean / max) | ${f1(result.resident.mean)} / ${result.resident.max} | ${N} |`,
     `| replica memory MiB (mean / max) | ${f0(result.memoryMb.mean)} / ${f0(result.memoryMb.max)} (budget ${BUDGET_MB}) | ${f0(residentMemoryMb)} |`,
     `| cold starts per minute | ${f1(result.coldStartsPerMin)} (${evictions} evictions) | 0 |`,
