@@ -340,6 +340,7 @@ async function main(): Promise<void> {
   const replicaPeakMb = new Map<string, number>();
   let phase: Phase;
   let evictions = 0;
+  let budgetEvents: unknown[] = [];
   try {
     await deployAll(budget, dir, 0);
     const before = await admin(budget, "status");
@@ -362,7 +363,9 @@ async function main(): Promise<void> {
     phase = await drive(budget, onTick);
     sampleLoad();
     await onTick();
-    evictions = (await admin(budget, "status")).memory.evictions - evictionsBefore;
+    const after = await admin(budget, "status");
+    evictions = after.memory.evictions - evictionsBefore;
+    budgetEvents = after.scaling_events;
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${logTail(budget.logPath)}`);
   } finally {
@@ -407,10 +410,13 @@ async function main(): Promise<void> {
     mlserver = await mlserverMemory(work).catch((err: Error) => ({ skipped: `MLServer failed: ${err.message.split("\n")[0]}` }));
   }
 
-  log(`cold starts one at a time, with and without the warm spare (${PROBES} models of each format)`);
-  sampleLoad();
-  const probe = await coldStartProbe(work, dir);
-  sampleLoad();
+  let probe: Probe[] = [];
+  if (PROBES > 0) {
+    log(`cold starts one at a time, with and without the warm spare (${PROBES} models of each format)`);
+    sampleLoad();
+    probe = await coldStartProbe(work, dir);
+    sampleLoad();
+  }
 
   const perFormat = FORMATS.map((f) => {
     const ms = [...coldStarts.values()]
@@ -454,6 +460,7 @@ async function main(): Promise<void> {
     allResidentSkipped: residentSkipped,
     mlserver,
     coldStartProbe: probeRows,
+    budgetScalingEvents: budgetEvents,
     loadAverage: loadAvg,
     minutes,
     when: new Date().toISOString(),
