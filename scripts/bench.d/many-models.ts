@@ -27,6 +27,8 @@ const CALLERS = HOT_CALLERS + MIX_CALLERS;
 /** The models queried most: the hot set whose service is compared with and without the budget. */
 const HOT = 5;
 const ZIPF_S = 1.1;
+/** Seconds of the same load, unmeasured, before each measured run. */
+const WARMUP_S = 15;
 const FORMATS = ["pickle", "joblib", "module", "onnx", "torchscript"] as const;
 type Format = (typeof FORMATS)[number];
 const log = (line: string) => process.stderr.write(`[bench many-models] ${line}\n`);
@@ -170,7 +172,7 @@ interface Phase {
 }
 
 /** CALLERS loops, each query to a Zipf-chosen model, for DURATION_S; `onTick` runs every 500 ms meanwhile. */
-async function drive(s: Server, onTick: () => Promise<void>): Promise<Phase> {
+async function drive(s: Server, onTick: () => Promise<void>, durationS = DURATION_S): Promise<Phase> {
   const pick = zipfPicker(N);
   const pickHot = zipfPicker(HOT, 11);
   const hot: number[] = [];
@@ -179,7 +181,7 @@ async function drive(s: Server, onTick: () => Promise<void>): Promise<Phase> {
   let defaults = 0;
   let n = 0;
   const started = performance.now();
-  const end = started + DURATION_S * 1000;
+  const end = started + durationS * 1000;
   let ticking = true;
   const ticker = (async () => {
     while (ticking) {
@@ -360,6 +362,8 @@ async function main(): Promise<void> {
       }
     };
     sampleLoad();
+    // The same load, unmeasured, for WARMUP_S first: the table is the steady state, not the first wave of cold starts.
+    await drive(budget, async () => undefined, WARMUP_S);
     phase = await drive(budget, onTick);
     sampleLoad();
     await onTick();
@@ -377,7 +381,14 @@ async function main(): Promise<void> {
   let residentMemoryMb: number | undefined;
   let residentSklearnMb: number | undefined;
   // All resident needs about N times the largest replica seen: skipped (and said) when that would not fit in 85% of the memory available now.
-  const needMb = N * Math.max(0, ...replicaPeakMb.values());
+  // Per format, the largest replica seen of it (else the largest of all).
+  const peakOf = new Map<Format, number>();
+  for (const [id, mb] of replicaPeakMb) {
+    const f = formatOf(Number(id.slice(1, id.indexOf(":"))));
+    peakOf.set(f, Math.max(peakOf.get(f) ?? 0, mb));
+  }
+  const largest = Math.max(0, ...replicaPeakMb.values());
+  const needMb = [...Array(N).keys()].reduce((a, i) => a + (peakOf.get(formatOf(i)) ?? largest), 0);
   const availableMb = availableMemoryMb();
   const residentSkipped = opts["skip-resident"]
     ? "--skip-resident"
@@ -391,6 +402,7 @@ async function main(): Promise<void> {
     try {
       await deployAll(full, dir, 1);
       sampleLoad();
+      await drive(full, async () => undefined, WARMUP_S);
       allResident = await drive(full, async () => {
         const st = await admin(full, "status");
         residentMemoryMb = st.memory.used_mb;
@@ -481,7 +493,9 @@ async function main(): Promise<void> {
       `the default warm spares (\`--python-spares 1\`: one per kind). For ${DURATION_S} s, ${MIX_CALLERS} callers back to back each query a model drawn from a ` +
       `Zipf distribution over all (s = ${ZIPF_S}) and ${HOT_CALLERS} callers the hot set (the ${HOT} most popular, Zipf among them). Run 1: \`--memory-budget-mb ${BUDGET_MB}\`, every version ` +
       "`--min-replicas 0 --max-replicas 1` (a version not resident starts on its query: a cold start). Run 2, the same load right after: " +
-      "the same models all resident (1 replica each, no budget). Resident models and memory are sampled every 500 ms from `GET /admin/status`; " +
+      "the same models all resident (1 replica each, no budget). " +
+      `Each run is measured after ${WARMUP_S} s of the same load unmeasured (the steady state, not the first wave of cold starts). ` +
+      "Resident models and memory are sampled every 500 ms from `GET /admin/status`; " +
       "cold-start latency is each version's `last_cold_start.ms` (query arrival to replica ready, evictions it waited for included), polled every 500 ms (two cold starts of one " +
       "version within 500 ms count once). 2-core machine: absolute numbers are noisy, the two runs are side by side. " +
       `Load average (1 min) over the run: ${f1(loadAvg.min1)}–${f1(loadAvg.max1)}. The whole run took ${f1(minutes)} min.`,
