@@ -101,6 +101,7 @@ models:
     expect(first.stdout).toContain("server: memory budget 4096 MiB");
     expect(first.stdout).toContain("server: idle timeout 120000 ms");
     expect((await s.admin("status")).json.limits).toEqual({ memory_budget_mb: 4096, idle_timeout_ms: 120_000 });
+    expect(await s.cliOk("status")).toMatch(/replica memory: \d+ MiB \(4096 MiB budget\), \d+ eviction\(s\); idle timeout 120 s/);
     expect((await apply(s, withServer(4096, "120s"))).stdout.trim()).toEndWith("nothing to change");
     // The deploy's replica is up (its probe); a budget of 1 MiB takes it back at once: it is idle and may go to zero.
     expect((await s.admin("status")).json.memory.replicas.some((r: { model_id: string }) => r.model_id === "lazy:1")).toBe(true);
