@@ -44,7 +44,7 @@ export interface ServerConfig {
   readonly scaleDownAfterMs: number;
   /** The most resident memory all replicas together may hold (MiB); 0 means no budget. */
   readonly memoryBudgetMb: number;
-  /** 1: keep one Python worker warm (libraries imported) for the next Python replica to start from; 0: none. */
+  /** Python workers kept warm (libraries imported) per kind (interpreter, and framework of a model format) for the next replicas to start from; 0: none. */
   readonly pythonSpares: number;
   /** 1: keep a container of each Docker version warm (runtime loaded, artifact mounted) for its next replica; 0: none. */
   readonly dockerSpares: number;
@@ -170,13 +170,22 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     idleTimeoutMs: intOf("idleTimeoutMs", 100, 7 * 24 * 3_600_000),
     scaleDownAfterMs: intOf("scaleDownAfterMs", 100, 24 * 3_600_000),
     memoryBudgetMb: intOf("memoryBudgetMb", 0, 1_048_576),
-    pythonSpares: intOf("pythonSpares", 0, 1),
+    pythonSpares: intOf("pythonSpares", 0, 4),
     dockerSpares: intOf("dockerSpares", 0, 1),
     nodeSpares: intOf("nodeSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
     token: String(pick("token")),
   });
+}
+
+/** `300`, `300s`, `5m`, `1500ms` → milliseconds (a bare number is seconds); undefined when not given. */
+export function durationMs(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) throw new Error(`--${flag} must be a duration such as 300s, 5m or 1500ms, got '${raw}'`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
+  return Math.round(Number(m[1]) * unit);
 }
 
 export { ENV_NAMES };

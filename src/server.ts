@@ -59,7 +59,10 @@ export async function startServer(given: ServerConfig, logger: Logger): Promise<
         const [model, action] = k.split("\u0000") as [string, string];
         return { model, action, count };
       }),
-    memory: () => ({ budgetMb: config.memoryBudgetMb, replicas: runtimes.memoryMb().map((r) => ({ model: r.model, replica: r.replica, mb: r.mb })) }),
+    memory: () => ({
+      budgetMb: runtimes.limits().memoryBudgetMb,
+      replicas: runtimes.memoryMb().map((r) => ({ model: r.model, replica: r.replica, mb: r.mb })),
+    }),
   });
   // Hangs and quarantines are rare and matter to operators: counted, and logged with what happened.
   const observer = withLog(metrics, logger);

@@ -380,9 +380,10 @@ def input_signature(model):
     return found
 
 
-def preload():
-    """A spare's head start: what loading a scikit-learn model imports anyway (each only if installed)."""
-    for name in ("joblib", "sklearn", "sklearn.base", "sklearn.utils.validation"):
+def preload(names=None):
+    """A spare's head start: what loading its kind of model imports anyway (each only if installed); by default
+    what a scikit-learn model imports, or the named modules (a format's framework and clipper_formats)."""
+    for name in names or ("joblib", "sklearn", "sklearn.base", "sklearn.utils.validation"):
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - a missing or broken library is the model's problem, reported at load
@@ -402,14 +403,21 @@ def main():
     parser.add_argument(
         "--standby", action="store_true", help="import the usual libraries now, then wait for a 'load' frame naming the artifact"
     )
+    parser.add_argument("--preload", help="with --standby: the modules to import ahead, comma-separated (default: scikit-learn's)")
     args = parser.parse_args()
     stdin = sys.stdin.buffer
     if args.standby:
-        preload()
+        preload([n for n in (args.preload or "").split(",") if n])
         msg = read_frame(stdin)
         if msg is None or msg.get("type") != "load":
             return
         args.artifact, args.predict_method, args.module = msg["artifact"], msg.get("predict_method", "predict"), bool(msg.get("module"))
+        # A model format's loader options, and the packages the hello reports, as a cold start's flags give them.
+        args.format, args.threads, args.output = msg.get("format"), int(msg.get("threads", 1)), msg.get("output", "raw")
+        shape = msg.get("input_shape")
+        args.input_shape = ",".join(str(int(d)) for d in shape) if shape else None
+        if msg.get("report_packages"):
+            os.environ["CLIPPER_REPORT_PACKAGES"] = ",".join(msg["report_packages"])
     elif not args.artifact:
         parser.error("--artifact is required (or --standby)")
 
@@ -434,14 +442,11 @@ def main():
         send({"type": "error", "id": 0, "fatal": True, "message": f"could not load the model: {type(err).__name__}: {err}"})
         sys.exit(3)
 
-    try:
-        # clipper rejects NaN and infinite numbers before they reach the runtime, so scikit-learn's own
-        # finiteness check (about a fifth of a small predict) can be skipped.
-        import sklearn
-
-        sklearn.set_config(assume_finite=True)
-    except ImportError:
-        pass
+    # clipper rejects NaN and infinite numbers before they reach the runtime, so scikit-learn's own
+    # finiteness check (about a fifth of a small predict) can be skipped. Only when the model imported
+    # scikit-learn: importing it for a model that does not use it (a format, a module) would cost a second.
+    if "sklearn" in sys.modules:
+        sys.modules["sklearn"].set_config(assume_finite=True)
 
     send(
         {
@@ -462,7 +467,11 @@ def main():
     while True:
         msg = read_frame(stdin)
         if msg is None or msg.get("type") == "shutdown":
-            return
+            # Exit now: the interpreter's teardown (a large library's modules and threads) holds the memory
+            # for up to a second more, and the memory budget waits for it before it starts the next replica.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         kind, mid = msg.get("type"), msg.get("id", 0)
         version = min(msg.get("v", 1), PROTOCOL_VERSION)
         if kind == "ping":

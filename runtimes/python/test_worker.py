@@ -111,6 +111,18 @@ class WorkerTest(unittest.TestCase):
         reply = self.ask(proc, {"type": "predict", "id": 1, "input_type": "doubles", "inputs": [[1.0, 0.0]]})
         self.assertEqual(reply["outputs"], ["0"])
 
+    def test_standby_preloads_the_named_modules_and_reports_the_packages_the_load_frame_names(self):
+        # A module that is not installed is skipped: the spare still waits for its load.
+        cmd = [sys.executable, WORKER, "--standby", "--preload", "no_such_module_here,json"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdin.close(), proc.stdout.close(), proc.stderr.close()))
+        load = {"type": "load", "id": 0, "artifact": self.path, "predict_method": "predict", "module": False}
+        hello = self.ask(proc, {**load, "report_packages": ["threadpoolctl"]})
+        self.assertEqual(hello["type"], "hello")
+        self.assertIn("threadpoolctl", hello["runtime"]["packages"])
+        reply = self.ask(proc, {"type": "predict", "id": 1, "input_type": "doubles", "inputs": [[1.0, 0.0]]})
+        self.assertEqual(reply["outputs"], ["0"])
+
     def test_standby_exits_quietly_when_stdin_closes_before_a_load(self):
         proc = subprocess.Popen(
             [sys.executable, WORKER, "--standby"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -117,6 +117,7 @@ export const status: Command = {
       cache: Record<string, unknown>;
       canaries?: { model: string; version: string; compared_with: string; share: number; state: string; reason: string; remaining_ms: number }[];
       memory?: { budget_mb: number; used_mb: number; evictions: number };
+      limits?: { memory_budget_mb: number; idle_timeout_ms: number };
       scaling_events?: { at: string; model: string; action: string; from: number; to: number; reason: string }[];
     };
     if (v.json) return (out(JSON.stringify(s, null, 2)), 0);
@@ -143,7 +144,8 @@ export const status: Command = {
     }
     if (s.memory) {
       const budget = s.memory.budget_mb ? `${s.memory.budget_mb} MiB budget` : "no budget";
-      out(`\nreplica memory: ${s.memory.used_mb} MiB (${budget}), ${s.memory.evictions} eviction(s)`);
+      const idle = s.limits ? `; idle timeout ${s.limits.idle_timeout_ms / 1000} s` : "";
+      out(`\nreplica memory: ${s.memory.used_mb} MiB (${budget}), ${s.memory.evictions} eviction(s)${idle}`);
     }
     const events = s.scaling_events ?? [];
     if (events.length) {

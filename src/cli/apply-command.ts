@@ -18,6 +18,19 @@ function artifactPath(ref: string, configDir: string): string {
   return isAbsolute(ref) ? ref : resolve(configDir, ref);
 }
 
+/** The server's limits as the file's `server:` says (what it leaves out stays as it is). */
+async function applyServer(call: Call, config: ConfigFile, changes: string[]): Promise<void> {
+  const want = config.server;
+  if (!want || (want.memory_budget_mb === undefined && want.idle_timeout === undefined)) return;
+  const have = ((await call("GET", "/admin/status")) as { limits: { memory_budget_mb: number; idle_timeout_ms: number } }).limits;
+  const budget = want.memory_budget_mb !== undefined && want.memory_budget_mb !== have.memory_budget_mb ? want.memory_budget_mb : undefined;
+  const idle = want.idle_timeout !== undefined && want.idle_timeout !== have.idle_timeout_ms ? want.idle_timeout : undefined;
+  if (budget === undefined && idle === undefined) return;
+  await call("POST", "/admin/set_server_limits", { memory_budget_mb: budget, idle_timeout_ms: idle });
+  if (budget !== undefined) changes.push(`server: memory budget ${budget === 0 ? "off" : `${budget} MiB`}`);
+  if (idle !== undefined) changes.push(`server: idle timeout ${idle} ms`);
+}
+
 async function applyApps(call: Call, config: ConfigFile, apps: Map<string, AppInfo>, changes: string[]): Promise<void> {
   for (const a of config.apps) {
     const have = apps.get(a.name);
@@ -156,6 +169,8 @@ export const apply: Command = {
     const call = mgmt(v);
     const changes: string[] = [];
     const apps = new Map(((await call("POST", "/admin/get_all_applications", { verbose: true })) as AppInfo[]).map((a) => [a.name, a]));
+    // Limits first: the models deployed next start within the file's budget.
+    await applyServer(call, config, changes);
     await applyApps(call, config, apps, changes);
     await applyModels(call, config, dirname(resolve(file)), changes);
     await applyLinksAndPolicies(call, config, changes);

@@ -1,5 +1,5 @@
 /** `clipper serve`: builds the config from flags and CLIPPER_* variables, runs the server until a signal. */
-import { buildConfig } from "../config.ts";
+import { buildConfig, durationMs } from "../config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../server.ts";
 import { CliError } from "./client.ts";
@@ -55,7 +55,7 @@ export const serve: Command = {
     "memory-budget-mb":
       "the most resident memory all replicas may hold together; least recently used versions give replicas back to stay under it, 0 = none (CLIPPER_MEMORY_BUDGET_MB)",
     "python-spares":
-      "1 keeps a Python worker with its libraries imported ready for the next replica (fast deploys and restarts), 0 none (CLIPPER_PYTHON_SPARES, default 1)",
+      "Python workers kept with their libraries imported, per kind (interpreter; scikit-learn, or a model format's framework), for the next replicas: fast deploys, restarts and cold starts; 0 none, at most 4 (CLIPPER_PYTHON_SPARES, default 1)",
     "docker-spares":
       "1 keeps a container of each Docker model version started (runtime loaded, artifact mounted) for its next replica: a hung or crashed replica is replaced in tens of ms; 0 none (CLIPPER_DOCKER_SPARES, default 1)",
     "node-spares": "1 keeps a Node runtime started for the next Node replica (fast restarts after a hang or crash), 0 none (CLIPPER_NODE_SPARES, default 1)",
@@ -121,12 +121,3 @@ export const serve: Command = {
     return 0;
   },
 };
-
-/** `300`, `300s`, `5m`, `1500ms` → milliseconds (a bare number is seconds); undefined when not given. */
-export function durationMs(raw: string | undefined, flag: string): number | undefined {
-  if (raw === undefined || raw === "") return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m) throw new Error(`--${flag} must be a duration such as 300s, 5m or 1500ms, got '${raw}'`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  return Math.round(Number(m[1]) * unit);
-}

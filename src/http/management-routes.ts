@@ -22,6 +22,7 @@ import {
   SetModelVersion,
   SetReference,
   SetNumReplicas,
+  SetServerLimits,
   SetPolicy,
   VerboseBody,
 } from "../management/schemas.ts";
@@ -113,6 +114,7 @@ export function managementRoutes(d: ManagementRouteDeps): Hono {
     const b = parseBody(SetNumReplicas, await body(c.req.raw));
     return c.json(await s.setReplicaRange(b));
   });
+  app.post("/admin/set_server_limits", async (c) => c.json(await s.setServerLimits(parseBody(SetServerLimits, await body(c.req.raw)))));
   app.post("/admin/set_policy", async (c) => c.json(await s.setPolicy(parseBody(SetPolicy, await body(c.req.raw)))));
   app.post("/admin/delete_model_links", async (c) => {
     const b = parseBody(AddModelLinks, await body(c.req.raw));

@@ -23,6 +23,7 @@ import {
   SetReference,
   SetModelVersion,
   SetNumReplicas,
+  SetServerLimits,
   SetPolicy,
   VerboseBody,
 } from "../management/schemas.ts";
@@ -160,6 +161,13 @@ export const ROUTES: readonly RouteDoc[] = [
   { api: "management", method: "post", path: "/admin/get_model_versions", summary: "Versions of a model", body: ModelNameBody },
   { api: "management", method: "post", path: "/admin/set_model_version", summary: "Make a version current (rollback)", body: SetModelVersion },
   { api: "management", method: "post", path: "/admin/set_num_replicas", summary: "Scale the current version", body: SetNumReplicas },
+  {
+    api: "management",
+    method: "post",
+    path: "/admin/set_server_limits",
+    summary: "Change the memory budget and the idle timeout live (until a restart)",
+    body: SetServerLimits,
+  },
   { api: "management", method: "post", path: "/admin/set_policy", summary: "Choose an application's selection policy", body: SetPolicy },
   { api: "management", method: "post", path: "/admin/delete_model_links", summary: "Unlink models from an application", body: AddModelLinks },
   { api: "management", method: "post", path: "/admin/delete_app", summary: "Delete an application", body: NameBody },

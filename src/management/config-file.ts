@@ -4,12 +4,42 @@ import { parse } from "yaml";
 import { z } from "zod";
 import { INPUT_TYPES } from "../query/input.ts";
 import { NAME_PATTERN, VERSION_PATTERN } from "./schemas.ts";
+import { durationMs } from "../config.ts";
 
 const name = z.string().regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits, '-' or '.'");
 const inputType = z.enum(INPUT_TYPES as [string, ...string[]]);
 
+/** A duration as `clipper serve` takes it: 300 (seconds), 300s, 5m, 1500ms. */
+const duration = z
+  .union([z.number().positive(), z.string()])
+  .transform((v, ctx) => {
+    try {
+      return durationMs(String(v), "idle-timeout")!;
+    } catch {
+      ctx.addIssue({ code: "custom", message: `must be a duration such as 300s, 5m or 1500ms, got '${v}'` });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .number()
+      .int()
+      .min(100, "must be at least 100ms")
+      .max(7 * 24 * 3_600_000, "must be at most 7 days"),
+  );
+
 export const ConfigFile = z
   .object({
+    /** The server's own limits, set live by `clipper apply` (a restart goes back to the serve flags). */
+    server: z
+      .object({
+        /** The most resident memory all replicas may hold together (MiB; 0: none), as `--memory-budget-mb`. */
+        memory_budget_mb: z.number().int().min(0).max(1_048_576).optional(),
+        /** How long a version with min_replicas 0 keeps its replicas without a query, as `--idle-timeout`. */
+        idle_timeout: duration.optional(),
+      })
+      .strict()
+      .optional(),
     apps: z
       .array(
         z

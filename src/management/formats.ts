@@ -7,6 +7,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { spawnSync } from "bun";
+import { FORMAT_MODULES } from "../runtime/kinds.ts";
 
 export const FORMATS = ["torchscript", "torch-export", "savedmodel", "keras", "xgboost", "lightgbm", "onnx", "mlflow"] as const;
 export type FormatName = (typeof FORMATS)[number];
@@ -16,14 +17,14 @@ export const DIRECTORY_FORMATS: ReadonlySet<string> = new Set(["savedmodel", "ml
 
 /** The module a format imports, and the pinned packages that provide it when the server's Python lacks it. */
 export const FORMAT_PACKAGES: Record<FormatName, { module: string; pkgs: string[] }> = {
-  torchscript: { module: "torch", pkgs: ["torch==2.13.0"] },
-  "torch-export": { module: "torch", pkgs: ["torch==2.13.0"] },
-  savedmodel: { module: "tensorflow", pkgs: ["tensorflow-cpu==2.21.0"] },
-  keras: { module: "keras", pkgs: ["tensorflow-cpu==2.21.0"] },
-  xgboost: { module: "xgboost", pkgs: ["xgboost==3.2.0"] },
-  lightgbm: { module: "lightgbm", pkgs: ["lightgbm==4.7.0"] },
-  onnx: { module: "onnxruntime", pkgs: ["onnxruntime==1.32.0"] },
-  mlflow: { module: "mlflow", pkgs: ["mlflow==3.17.2"] },
+  torchscript: { module: FORMAT_MODULES.torchscript!, pkgs: ["torch==2.13.0"] },
+  "torch-export": { module: FORMAT_MODULES["torch-export"]!, pkgs: ["torch==2.13.0"] },
+  savedmodel: { module: FORMAT_MODULES.savedmodel!, pkgs: ["tensorflow-cpu==2.21.0"] },
+  keras: { module: FORMAT_MODULES.keras!, pkgs: ["tensorflow-cpu==2.21.0"] },
+  xgboost: { module: FORMAT_MODULES.xgboost!, pkgs: ["xgboost==3.2.0"] },
+  lightgbm: { module: FORMAT_MODULES.lightgbm!, pkgs: ["lightgbm==4.7.0"] },
+  onnx: { module: FORMAT_MODULES.onnx!, pkgs: ["onnxruntime==1.32.0"] },
+  mlflow: { module: FORMAT_MODULES.mlflow!, pkgs: ["mlflow==3.17.2"] },
 };
 
 const BY_EXTENSION: Record<string, FormatName> = {

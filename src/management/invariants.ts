@@ -108,9 +108,9 @@ function processes(w: InvariantWorld): string[] {
     for (const name of containers.names) if (!live.has(name)) out.push(`container ${name} exists but no replica lists it`);
   }
   if (!w.processes) return out;
-  const spare = w.runtimes.sparePid;
+  const spares = new Set(w.runtimes.sparePids);
   for (const child of children(process.pid)) {
-    if (pids.has(child.pid) || child.pid === spare || standby.pids.includes(child.pid) || housekeeping(child.cmdline)) continue;
+    if (pids.has(child.pid) || spares.has(child.pid) || standby.pids.includes(child.pid) || housekeeping(child.cmdline)) continue;
     out.push(`process ${child.pid} (${child.cmdline.slice(0, 120)}) is a child of the server that no replica lists`);
   }
   return out;

@@ -143,9 +143,16 @@ export class ManagementReads {
       })),
       models: this.registry.models().map((m) => this.describeModel(m)),
       memory: this.#memory(),
+      limits: this.limits(),
       scaling_events: this.runtimes.events().map((e) => ({ ...e })),
       cache: { enabled: this.cache.enabled, entries: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
     };
+  }
+
+  /** The memory budget and the idle timeout in force (flags at start, set_server_limits since). */
+  limits() {
+    const l = this.runtimes.limits();
+    return { memory_budget_mb: l.memoryBudgetMb, idle_timeout_ms: l.idleTimeoutMs };
   }
 
   /** The memory budget, what the replicas hold (each one's resident memory) and the evictions so far. */
@@ -155,8 +162,9 @@ export class ManagementReads {
       budget_mb: m.budgetMb,
       used_mb: m.usedMb,
       evictions: m.evictions,
-      // The warm spare is no replica (it holds no model) and is not counted: shown so that a reader can tell it apart.
-      spare_pid: this.runtimes.sparePid ?? null,
+      // Warm spares are no replicas (they hold no model) and are not counted: shown so that a reader can tell them apart.
+      spare_pid: this.runtimes.sparePids[0] ?? null,
+      spare_pids: this.runtimes.sparePids,
       replicas: this.runtimes.memoryMb().map((r) => ({ replica_id: r.replica, model_id: r.model, memory_mb: Math.round(r.mb), leaving: r.leaving })),
     };
   }

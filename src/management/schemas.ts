@@ -199,6 +199,23 @@ export const Replay = z.object({
 });
 export const BuildEnvironment = z.object({ pkgs: z.array(z.string().max(200)).min(1).max(100) });
 export const SetModelVersion = z.object({ model_name: name, model_version: version });
+/** set_server_limits: the memory budget and the idle timeout, changed live (clipper.yaml's `server:` section). */
+export const SetServerLimits = z
+  .object({
+    memory_budget_mb: z.number().int().min(0).max(1_048_576).optional(),
+    idle_timeout_ms: z
+      .number()
+      .int()
+      .min(100)
+      .max(7 * 24 * 3_600_000)
+      .optional(),
+  })
+  .strict()
+  .refine((b) => b.memory_budget_mb !== undefined || b.idle_timeout_ms !== undefined, {
+    path: ["memory_budget_mb"],
+    message: "required: memory_budget_mb and/or idle_timeout_ms",
+  });
+
 export const SetNumReplicas = z
   .object({
     model_name: name,

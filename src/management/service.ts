@@ -223,6 +223,11 @@ export class ManagementService {
     const range = replicaRange(b, { min: current.replicas, max: maxReplicas(current) });
     return this.models.setNumReplicas(b.model_name, range.min, range.max);
   };
+  /** set_server_limits: the memory budget (a lower one evicts at once) and the idle timeout; answers what is in force. */
+  setServerLimits = async (b: { memory_budget_mb?: number | undefined; idle_timeout_ms?: number | undefined }) => {
+    await this.#runtimes.setLimits({ memoryBudgetMb: b.memory_budget_mb, idleTimeoutMs: b.idle_timeout_ms });
+    return this.reads.limits();
+  };
   deleteVersionedModel = (name: string, version: string) => this.models.deleteVersionedModel(name, version);
   stopModels = (names: readonly string[]) => this.models.stopModels(names);
   stopInactiveVersions = (names: readonly string[]) => this.models.stopInactiveVersions(names);

@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export const LABEL_DATA_DIR = "clipper.data-dir";
 export const LABEL_MODEL = "clipper.model";
@@ -107,5 +108,127 @@ export class ContainerRecord {
     } catch {
       // Best effort: losing the file only loses the sweep after a SIGKILL.
     }
+  }
+}
+
+/** How long a container's memory from `docker stats` (when its cgroup cannot be read here) is reused. */
+const STATS_EVERY_MS = 2000;
+
+/** Memory in bytes from cgroup files: usage less the inactive file cache, as `docker stats` counts it. */
+function cgroupBytes(dir: string): number | undefined {
+  try {
+    const v2 = existsSync(join(dir, "memory.current"));
+    const usage = Number(readFileSync(join(dir, v2 ? "memory.current" : "memory.usage_in_bytes"), "utf8"));
+    const stat = readFileSync(join(dir, "memory.stat"), "utf8");
+    const inactive = new RegExp(`^${v2 ? "inactive_file" : "total_inactive_file"} (\\d+)$`, "m").exec(stat);
+    return Number.isFinite(usage) ? Math.max(0, usage - Number(inactive?.[1] ?? 0)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The memory cgroup directory of a process, from /proc/PID/cgroup (v1's memory controller, else v2's unified one). */
+export function memoryCgroupDir(pid: number, root = "/sys/fs/cgroup"): string | undefined {
+  try {
+    const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n");
+    const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
+    const dir = v1 ? join(root, "memory", v1.slice(v1.indexOf(":", v1.indexOf(":") + 1) + 1)) : undefined;
+    if (dir && existsSync(join(dir, "memory.usage_in_bytes"))) return dir;
+    const v2 = lines.find((l) => l.startsWith("0::"));
+    const unified = v2 ? join(root, v2.slice(3)) : undefined;
+    return unified && existsSync(join(unified, "memory.current")) ? unified : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `docker stats`'s "12.5MiB / 1.9GiB" → MiB. */
+export function statsMb(usage: string): number | undefined {
+  const m = /^\s*([\d.]+)\s*([KMGT]?i?B)/i.exec(usage);
+  if (!m) return undefined;
+  const unit = m[2]!.toUpperCase().replace("I", "");
+  const scale = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024, TB: 1048576 }[unit];
+  return scale === undefined ? undefined : Number(m[1]) * scale;
+}
+
+/**
+ * The memory each container holds (MiB), as `docker stats` counts it. Each container's memory cgroup is found
+ * once (`docker inspect` gives its init process, /proc gives its cgroup) and then read at every sample, which
+ * costs a file read; an engine whose cgroups this process cannot see (another host, another namespace) is asked
+ * through `docker stats --no-stream` instead, at most every STATS_EVERY_MS. Undefined until known.
+ */
+export class ContainerMemory {
+  readonly #dirs = new Map<string, string | "pending" | "stats">();
+  readonly #stats = new Map<string, number>();
+  #statsAtMs = 0;
+  #statsRunning = false;
+
+  mb(name: string): number | undefined {
+    const dir = this.#dirs.get(name);
+    if (dir === undefined) {
+      this.#resolve(name);
+      return undefined;
+    }
+    if (dir === "pending") return undefined;
+    if (dir === "stats") {
+      this.#refreshStats();
+      return this.#stats.get(name);
+    }
+    const bytes = cgroupBytes(dir);
+    return bytes === undefined ? undefined : bytes / 1048576;
+  }
+
+  forget(name: string): void {
+    this.#dirs.delete(name);
+    this.#stats.delete(name);
+  }
+
+  #resolve(name: string): void {
+    this.#dirs.set(name, "pending");
+    void (async () => {
+      let pid = 0;
+      try {
+        const proc = Bun.spawn(["docker", "inspect", "--format", "{{.State.Pid}}", name], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
+        const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+        pid = code === 0 ? Number(out.trim()) : 0;
+      } catch {
+        pid = 0;
+      }
+      if (this.#dirs.get(name) !== "pending") return; // Forgotten meanwhile.
+      if (!(pid > 0)) {
+        // Not running yet (or gone): asked again at a later sample.
+        setTimeout(() => this.#dirs.get(name) === "pending" && this.#dirs.delete(name), 500);
+        return;
+      }
+      this.#dirs.set(name, memoryCgroupDir(pid) ?? "stats");
+    })();
+  }
+
+  #refreshStats(): void {
+    if (this.#statsRunning || performance.now() - this.#statsAtMs < STATS_EVERY_MS) return;
+    const names = [...this.#dirs].filter(([, d]) => d === "stats").map(([n]) => n);
+    if (names.length === 0) return;
+    this.#statsRunning = true;
+    void (async () => {
+      try {
+        const proc = Bun.spawn(["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", ...names], {
+          stdout: "pipe",
+          stderr: "ignore",
+          stdin: "ignore",
+        });
+        const out = await new Response(proc.stdout).text();
+        await proc.exited;
+        for (const line of out.split("\n")) {
+          const [n, usage] = line.split("\t");
+          const mb = usage === undefined ? undefined : statsMb(usage);
+          if (n && mb !== undefined && this.#dirs.has(n)) this.#stats.set(n, mb);
+        }
+      } catch {
+        // No answer: the last figures stay.
+      } finally {
+        this.#statsAtMs = performance.now();
+        this.#statsRunning = false;
+      }
+    })();
   }
 }

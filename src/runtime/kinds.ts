@@ -4,6 +4,8 @@
  */
 import type { ModelRecord } from "../registry/registry.ts";
 import { LABEL_DATA_DIR, LABEL_MODEL, LABEL_REPLICA, LABEL_VERSION } from "./docker.ts";
+import { packageName } from "./environments.ts";
+import type { LoadFields } from "./protocol.ts";
 
 export const RUNTIME_KINDS = ["python", "node", "docker", "command"] as const;
 export type RuntimeKindName = (typeof RUNTIME_KINDS)[number];
@@ -38,6 +40,35 @@ export function launchCommand(model: ModelRecord, ctx: LaunchContext): string[] 
       // A runtime of the user's own (docs/custom-runtime.md), given the artifact's path when there is one.
       return [...model.options.command!, ...(ctx.artifactPath ? ["--artifact", ctx.artifactPath] : [])];
   }
+}
+
+/** The module the Python runtime imports to load each model format (a warm spare for the format imports it ahead). */
+export const FORMAT_MODULES: Readonly<Record<string, string>> = {
+  torchscript: "torch",
+  "torch-export": "torch",
+  savedmodel: "tensorflow",
+  keras: "keras",
+  xgboost: "xgboost",
+  lightgbm: "lightgbm",
+  onnx: "onnxruntime",
+  mlflow: "mlflow",
+};
+
+/**
+ * The `load` frame that hands `model` to a warm spare (docs/runtime-protocol.md, warm start): what the
+ * command line of a cold start would have said.
+ */
+export function loadFrame(model: ModelRecord, artifactPath: string): LoadFields {
+  const o = model.options;
+  return {
+    artifact: artifactPath,
+    predict_method: model.predictMethod,
+    module: !o.format && model.artifactName.endsWith(".py"),
+    ...(o.format
+      ? { format: o.format, threads: o.threads ?? 1, ...(o.inputShape ? { input_shape: o.inputShape } : {}), ...(o.output ? { output: o.output } : {}) }
+      : {}),
+    ...(o.pkgs ? { report_packages: o.pkgs.map(packageName) } : {}),
+  };
 }
 
 /** The Python worker's flags for a model format (docs/runtime-protocol.md). */

@@ -12,16 +12,16 @@ import { modelKey } from "../domain.ts";
 import { asResourceError, ConflictError, ResourceExhaustedError, RuntimeFailure, ServeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { maxReplicas, type ModelRecord } from "../registry/registry.ts";
-import { ContainerRecord, containerName } from "./docker.ts";
+import { ContainerMemory, ContainerRecord, containerName } from "./docker.ts";
 import { extractPythonWorker } from "./embedded.ts";
 import { packageName } from "./environments.ts";
 import { killLeftovers, residentMb, writePidFile } from "./supervision.ts";
-import { DOCKER_ARTIFACT, launchCommand, selfCommand } from "./kinds.ts";
+import { DOCKER_ARTIFACT, FORMAT_MODULES, launchCommand, loadFrame, selfCommand } from "./kinds.ts";
 import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { BusyWindow, decide } from "./autoscale.ts";
 import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
-import { Spare } from "./spare.ts";
+import { type SpareKind, SparePool } from "./spare.ts";
 import { type VersionSpare, VersionSpares } from "./version-spares.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
@@ -171,8 +171,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   readonly #pidFile: string;
   #watch: Timer | undefined;
-  /** The warm Python worker the next Python replica on the server's environment starts from (pythonSpares = 1). */
-  #spare: Spare | undefined;
+  /** Warm Python workers the next Python replicas of their kind start from (pythonSpares of each kind). */
+  readonly #spares: SparePool;
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
@@ -181,11 +181,16 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #tick: Timer | undefined;
   /** Replicas removed from their pool and not yet exited: their memory still counts. */
   readonly #leaving = new Map<Replica, Pool<Q>>();
+  /** Docker replicas: what their containers hold. */
+  readonly #containerMemory = new ContainerMemory();
   /** Resident memory last sampled, per replica (MiB). */
   readonly #rssMb = new Map<Replica, number>();
   /** Starts run through the memory budget one at a time (each counts the ones before it). */
   #budgetTurn: Promise<void> = Promise.resolve();
   readonly #events: ScaleEvent[] = [];
+  /** The memory budget (MiB; 0: none) and the idle timeout: from the config, changed live by setLimits (clipper.yaml's `server:`). */
+  #budgetMb: number;
+  #idleTimeoutMs: number;
   /** Evictions since start, and scaling decisions by version and action (for /metrics). */
   evictions = 0;
   readonly decisionCounts = new Map<string, number>();
@@ -199,8 +204,18 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#logger = logger;
     this.#makeQueue = makeQueue;
     this.#pidFile = join(config.dataDir, "replicas.pid");
+    this.#budgetMb = config.memoryBudgetMb;
+    this.#idleTimeoutMs = config.idleTimeoutMs;
     this.#containers = new ContainerRecord(join(config.dataDir, "containers"));
     this.#versionSpares = new VersionSpares((name) => this.#containers.remove(name));
+    this.#spares = new SparePool(
+      config.pythonSpares,
+      (kind) => {
+        this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
+        return [kind.python, this.#workerPath, "--standby", ...(kind.preload.length ? ["--preload", kind.preload.join(",")] : [])];
+      },
+      () => this.#recordPids(),
+    );
   }
 
   /** Kills replicas a previous run left behind, then watches the memory of this run's replicas. */
@@ -212,7 +227,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const limitMb = this.#config.replicaMemoryMb;
     if (limitMb > 0) this.#watch = setInterval(() => this.#checkMemory(limitMb), 500);
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
-    this.#warmSpare();
+    if (!this.#stopping) this.#spares.warm({ python: this.#config.python, preload: [] });
   }
 
   /** Samples replica memory, then lets each version's autoscaler decide. */
@@ -238,7 +253,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         lastQueryMs: pool.lastQueryMs,
         peakBusy: pool.busy.peak,
         lastChangeMs: pool.lastChangeMs,
-        idleTimeoutMs: this.#config.idleTimeoutMs,
+        idleTimeoutMs: this.#idleTimeoutMs,
         scaleDownAfterMs: this.#config.scaleDownAfterMs,
       });
       if (!decision) continue;
@@ -270,9 +285,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     for (const { replica } of this.replicas()) this.#measure(replica);
   }
 
+  /**
+   * A replica's resident memory: its process's; for a Docker replica its container's (as `docker stats` counts
+   * it) plus its `docker run` client's, which holds memory on this machine too.
+   */
   #measure(replica: Replica): void {
-    const mb = replica.pid === undefined ? undefined : residentMb(replica.pid);
-    if (mb === undefined) return;
+    const processMb = replica.pid === undefined ? undefined : residentMb(replica.pid);
+    const containerMb = replica.container ? this.#containerMemory.mb(replica.container) : 0;
+    if (processMb === undefined && containerMb === undefined) return;
+    const mb = (processMb ?? 0) + (containerMb ?? 0);
     this.#rssMb.set(replica, mb);
     const pool = this.#pools.get(replica.id.slice(0, replica.id.lastIndexOf("#")));
     if (pool && mb > pool.peakReplicaMb) pool.peakReplicaMb = mb;
@@ -318,18 +339,19 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
    * Makes room for one more replica of `pool` within the memory budget: takes replicas back from the least
    * recently used versions (waiting until they exit), or refuses when none may give one back.
    */
-  async #makeRoom(pool: Pool<Q>): Promise<void> {
-    const budget = this.#config.memoryBudgetMb;
+  async #makeRoom(pool: Pool<Q> | undefined): Promise<void> {
+    const budget = this.#budgetMb;
     if (budget === 0) return;
     for (;;) {
       this.#sampleMemory();
       const views = [...this.#pools.values()].map((p) => this.#budgetView(p));
-      const needMb = estimateMb(this.#budgetView(pool), views);
+      const needMb = pool ? estimateMb(this.#budgetView(pool), views) : 0;
       const usedMb = this.#usedMb();
       if (usedMb + needMb <= budget) return;
-      const victimView = chooseVictim(views, pool.queue.key);
+      const victimView = chooseVictim(views, pool?.queue.key ?? "");
       const victim = victimView && this.#pools.get(victimView.key);
-      if (!victim || !victimView) {
+      if (!victim) {
+        if (!pool) return; // A lowered budget: what cannot give a replica back now is left until it can.
         const why =
           `a replica of model ${pool.queue.key} needs about ${Math.round(needMb)} MiB and ${Math.round(usedMb)} of the ${budget} MiB memory budget are in use; ` +
           "no other version can give a replica back (each is at its minimum or has queries waiting or in flight)";
@@ -337,11 +359,30 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         throw new ResourceExhaustedError(why, "raise --memory-budget-mb, lower other versions' --min-replicas, or retry when they are idle");
       }
       const idleS = Math.round((performance.now() - victim.lastQueryMs) / 1000);
-      const reason = `least recently used (last query ${idleS} s ago): model ${pool.queue.key} needed about ${Math.round(needMb)} MiB, ${Math.round(usedMb)} of ${budget} MiB in use`;
+      const reason = pool
+        ? `least recently used (last query ${idleS} s ago): model ${pool.queue.key} needed about ${Math.round(needMb)} MiB, ${Math.round(usedMb)} of ${budget} MiB in use`
+        : `least recently used (last query ${idleS} s ago): the memory budget was lowered to ${budget} MiB, ${Math.round(usedMb)} MiB in use`;
       this.#event(victim, "evict", victim.replicas.length, victim.replicas.length - 1, reason);
       victim.lastChangeMs = performance.now();
       await this.#resize(victim, victim.replicas.length - 1);
     }
+  }
+
+  /** The memory budget (MiB; 0: none) and the idle timeout in force. */
+  limits(): { memoryBudgetMb: number; idleTimeoutMs: number } {
+    return { memoryBudgetMb: this.#budgetMb, idleTimeoutMs: this.#idleTimeoutMs };
+  }
+
+  /**
+   * Changes the memory budget and the idle timeout live (clipper.yaml's `server:` through `clipper apply`; a
+   * restart goes back to the flags). A lower budget takes replicas back from the least recently used versions
+   * at once, as far as they may give them (resolves when done); a timeout applies from the next tick.
+   */
+  async setLimits(l: { memoryBudgetMb?: number | undefined; idleTimeoutMs?: number | undefined }): Promise<void> {
+    if (l.idleTimeoutMs !== undefined) this.#idleTimeoutMs = l.idleTimeoutMs;
+    if (l.memoryBudgetMb === undefined || l.memoryBudgetMb === this.#budgetMb) return;
+    this.#budgetMb = l.memoryBudgetMb;
+    await this.#budgetTurnFor(() => this.#makeRoom(undefined));
   }
 
   /** Runs `fn` when the starts before it have passed the budget (one start at a time through it). */
@@ -384,25 +425,16 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       });
   }
 
-  /** Starts a spare when spares are on and none is alive. */
-  #warmSpare(): void {
-    if (this.#config.pythonSpares === 0 || this.#stopping || this.#spare?.alive) return;
-    this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
-    try {
-      this.#spare = new Spare([this.#config.python, this.#workerPath, "--standby"]);
-    } catch {
-      this.#spare = undefined; // No such interpreter: Python replicas will report it when one is asked for.
-    }
-    this.#recordPids();
-  }
-
-  /** The live spare for a Python replica on the server's own environment (others start cold), replaced at once. */
-  #takeSpare(pool: Pool<Q>): Spare | undefined {
-    if (pool.model.runtime !== "python" || pool.python !== undefined || pool.model.options.format || !this.#spare?.alive) return undefined;
-    const spare = this.#spare;
-    this.#spare = undefined;
-    setTimeout(() => this.#warmSpare(), 0);
-    return spare;
+  /**
+   * What a spare for a replica of `pool` is warm for: Python replicas only; the interpreter of the model's own
+   * environment or the server's, and for a model format the framework it imports (a scikit-learn spare would
+   * leave the slow part, importing torch or onnxruntime, to the load).
+   */
+  #spareKind(pool: Pool<Q>): SpareKind | undefined {
+    if (pool.model.runtime !== "python") return undefined;
+    const format = pool.model.options.format;
+    const module = format ? FORMAT_MODULES[format] : undefined;
+    return { python: pool.python ?? this.#config.python, preload: module ? [module, "clipper_formats"] : [] };
   }
 
   #checkMemory(limitMb: number): void {
@@ -416,7 +448,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   #recordPids(): void {
     const pids = this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid]));
-    if (this.#spare?.alive) pids.push(this.#spare.proc.pid);
+    pids.push(...this.#spares.pids());
     pids.push(...this.#versionSpares.list().pids);
     writePidFile(this.#pidFile, pids);
   }
@@ -542,8 +574,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     clearInterval(this.#watch);
     clearInterval(this.#tick);
     this.#stopping = true;
-    this.#spare?.kill();
-    this.#spare = undefined;
+    this.#spares.killAll();
     this.#versionSpares.dropAll();
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
     await this.#containers.settled();
@@ -594,7 +625,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   /** The memory budget (MiB; 0: none), what all replicas hold, and the evictions so far. */
   memory(): { budgetMb: number; usedMb: number; evictions: number } {
-    return { budgetMb: this.#config.memoryBudgetMb, usedMb: Math.round(this.memoryMb().reduce((a, r) => a + r.mb, 0)), evictions: this.evictions };
+    return { budgetMb: this.#budgetMb, usedMb: Math.round(this.memoryMb().reduce((a, r) => a + r.mb, 0)), evictions: this.evictions };
   }
 
   /** Every running version as the invariant check sees it: what it runs, its range, how many replicas it wants and has. */
@@ -607,9 +638,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return this.#versionSpares.list();
   }
 
-  /** The warm spare's pid (a child process that is no replica), when one is alive. */
-  get sparePid(): number | undefined {
-    return this.#spare?.alive ? this.#spare.proc.pid : undefined;
+  /** The warm spares' pids (child processes that are no replicas). */
+  get sparePids(): number[] {
+    return this.#spares.pids();
   }
 
   /** Containers started and not yet removed, and how many removals are under way. */
@@ -717,7 +748,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
-    const spare = routed ? this.#takeSpare(pool) : undefined;
+    const kind = routed && !this.#stopping ? this.#spareKind(pool) : undefined;
+    const spare = kind && this.#spares.take(kind);
     const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
     const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
     const id = pool.nextReplicaId();
@@ -737,7 +769,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       onContractError: (_r, message) => this.#onContractError(pool, message),
       ...(spare
         ? {
-            spare: { spare, load: { artifact: pool.artifactPath!, predict_method: pool.model.predictMethod, module: pool.model.artifactName.endsWith(".py") } },
+            spare: { spare, load: loadFrame(pool.model, pool.artifactPath!) },
           }
         : versionSpare
           ? {
@@ -763,6 +795,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
+    // The spare taken is replaced once this replica is up, not meanwhile: its imports would slow this start down.
+    if (kind)
+      ready.then(
+        () => this.#stopping || this.#spares.refill(kind),
+        () => this.#stopping || this.#spares.refill(kind),
+      );
     return { replica, ready };
   }
 
@@ -803,7 +841,10 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   }
 
   #onReplicaExit(pool: Pool<Q>, replica: Replica, reason: string): void {
-    if (replica.container) this.#containers.remove(replica.container);
+    if (replica.container) {
+      this.#containers.remove(replica.container);
+      this.#containerMemory.forget(replica.container);
+    }
     this.#rssMb.delete(replica);
     this.#leaving.delete(replica);
     const wasRouted = pool.replicas.includes(replica);

@@ -32,7 +32,7 @@ export type ServerMessage =
   | PredictRequest
   | { v: number; type: "ping"; id: number }
   /** To a Python worker started with --standby only: the model to load (it then says hello as usual). */
-  | { v: number; type: "load"; id: number; artifact: string; predict_method: string; module: boolean }
+  | ({ v: number; type: "load"; id: number } & LoadFields)
   | { v: number; type: "shutdown"; id: number };
 
 export interface RuntimeInfo {
@@ -163,4 +163,18 @@ export function asRuntimeMessage(value: unknown): RuntimeMessage {
     default:
       throw new ProtocolError(`unknown message type '${m.type}'`);
   }
+}
+
+/** What a `load` frame names: the model a warm spare loads, as a cold start's command line would have said it. */
+export interface LoadFields {
+  artifact: string;
+  predict_method: string;
+  module: boolean;
+  /** A model format and its loader's options (--format, --threads, --input-shape, --output). */
+  format?: string;
+  threads?: number;
+  input_shape?: readonly number[];
+  output?: string;
+  /** Packages whose versions the hello reports (CLIPPER_REPORT_PACKAGES of a cold start). */
+  report_packages?: readonly string[];
 }

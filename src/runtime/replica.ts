@@ -11,6 +11,7 @@ import {
   asRuntimeMessage,
   encodeFrame,
   FrameDecoder,
+  type LoadFields,
   OversizedFrame,
   PROTOCOL_VERSION,
   PROTOCOL_VERSION_PACKED,
@@ -49,7 +50,7 @@ export interface ReplicaOptions {
   /** Called once when the process exits for any reason. */
   readonly onExit?: (replica: Replica, reason: string) => void;
   /** A warm Python worker to adopt instead of spawning `command`, and the model it is to load. */
-  readonly spare?: { readonly spare: Spare; readonly load: { artifact: string; predict_method: string; module: boolean } };
+  readonly spare?: { readonly spare: Spare; readonly load: LoadFields };
 }
 
 type Distributive<T> = T extends unknown ? Omit<T, "v" | "id"> : never;

@@ -83,6 +83,47 @@ describe("clipper apply", () => {
     expect(refused.stderr).toContain("exists with another artifact");
   });
 
+  it("sets the memory budget and the idle timeout of its server: section live; a lower budget evicts idle versions at once", async () => {
+    const s = servers[1]!;
+    const withServer = (budget: number, idle: string) => `
+server:
+  memory_budget_mb: ${budget}
+  idle_timeout: ${idle}
+models:
+  - name: lazy
+    version: "1"
+    artifact: ./const-a.pkl
+    min_replicas: 0
+    max_replicas: 1
+`;
+    const first = await apply(s, withServer(4096, "2m"));
+    expect(first.stderr).toBe("");
+    expect(first.stdout).toContain("server: memory budget 4096 MiB");
+    expect(first.stdout).toContain("server: idle timeout 120000 ms");
+    expect((await s.admin("status")).json.limits).toEqual({ memory_budget_mb: 4096, idle_timeout_ms: 120_000 });
+    expect(await s.cliOk("status")).toMatch(/replica memory: \d+ MiB \(4096 MiB budget\), \d+ eviction\(s\); idle timeout 120 s/);
+    expect((await apply(s, withServer(4096, "120s"))).stdout.trim()).toEndWith("nothing to change");
+    // The deploy's replica is up (its probe); a budget of 1 MiB takes it back at once: it is idle and may go to zero.
+    expect((await s.admin("status")).json.memory.replicas.some((r: { model_id: string }) => r.model_id === "lazy:1")).toBe(true);
+    expect((await apply(s, withServer(1, "120s"))).stdout).toContain("server: memory budget 1 MiB");
+    const status = (await s.admin("status")).json;
+    expect(status.memory.replicas.filter((r: { model_id: string }) => r.model_id === "lazy:1")).toEqual([]);
+    expect(status.scaling_events.find((e: { model: string; action: string }) => e.model === "lazy:1" && e.action === "evict").reason).toContain(
+      "the memory budget was lowered to 1 MiB",
+    );
+    // Bad values name their field; the API refuses an empty change.
+    const bad = await apply(s, withServer(-1, "2m"));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("server.memory_budget_mb:");
+    const badIdle = await apply(s, withServer(100, "soon"));
+    expect(badIdle.code).not.toBe(0);
+    expect(badIdle.stderr).toContain("server.idle_timeout: must be a duration such as 300s, 5m or 1500ms, got 'soon'");
+    const empty = await s.admin("set_server_limits", {});
+    expect(empty.status).toBe(400);
+    expect(JSON.stringify(empty.json)).toContain("memory_budget_mb");
+    expect((await s.admin("set_server_limits", { memory_budget_mb: 0 })).json).toEqual({ memory_budget_mb: 0, idle_timeout_ms: 120_000 });
+  });
+
   it("names the field when the file is wrong", async () => {
     const res = await apply(servers[0]!, "models:\n  - name: Bad Name\n    version: 1\n    artifact: x\n");
     expect(res.code).not.toBe(0);

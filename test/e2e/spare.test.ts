@@ -1,22 +1,23 @@
 /** End to end: the warm Python spare (`--python-spares`) that Python replicas start from, and the Node one (`--node-spares`). */
 import { afterEach, describe, expect, it } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { alive, makeFixtures, nodeModel, type Server, shutdown, startServer, replicaPids, waitFor } from "./harness.ts";
+import { missingRequirement } from "../provisioned.ts";
+import { alive, cleanup, FIXTURES, makeFixtures, nodeModel, ROOT, type Server, shutdown, startServer, replicaPids, tempDir, waitFor } from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server | undefined;
 afterEach(() => shutdown(server));
 
 /** PIDs of the processes whose command line names `dataDir`, with whether they are standing by. */
-function processesOf(dataDir: string): { pid: number; standby: boolean }[] {
-  const out: { pid: number; standby: boolean }[] = [];
+function processesOf(dataDir: string): { pid: number; standby: boolean; preload: string }[] {
+  const out: { pid: number; standby: boolean; preload: string }[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
       if (argv.some((a) => a.startsWith(dataDir)) && argv.some((a) => a.includes("clipper_worker")))
-        out.push({ pid: Number(entry), standby: argv.includes("--standby") });
+        out.push({ pid: Number(entry), standby: argv.includes("--standby"), preload: argv.includes("--preload") ? argv[argv.indexOf("--preload") + 1]! : "" });
     } catch {
       // exited while we looked
     }
@@ -117,4 +118,42 @@ describe("warm Node spare", () => {
     expect((await server.predict("nup", { input: [1, 2] })).json).toMatchObject({ output: "yes", default: false });
     expect(nodeSpares(server)).toEqual([]);
   });
+});
+
+const FRAMEWORKS_PY = join(ROOT, ".venv-frameworks/bin/python");
+const noFrameworks = missingRequirement(
+  existsSync(FRAMEWORKS_PY) ? undefined : `no frameworks environment at ${FRAMEWORKS_PY} (scripts/lib/frameworks-venv makes it)`,
+);
+
+describe.skipIf(noFrameworks !== undefined)("warm spares per kind", () => {
+  it("keeps an onnxruntime spare once an ONNX model ran, and the ONNX model's cold start from zero is that process", async () => {
+    const work = tempDir("clipper-spare-onnx-");
+    try {
+      const made = Bun.spawnSync([FRAMEWORKS_PY, join(FIXTURES, "make_framework_models.py"), work, "onnx"], { env: { ...process.env, OMP_NUM_THREADS: "1" } });
+      if (made.exitCode !== 0) throw new Error(`make_framework_models.py onnx failed: ${made.stderr.toString().slice(-2000)}`);
+      const onnx = JSON.parse(readFileSync(join(work, "models.json"), "utf8")).onnx as { path: string; rows: number[][]; expected: number[][] };
+      server = await startServer({ args: ["--idle-timeout", "1s"], env: { CLIPPER_PYTHON: FRAMEWORKS_PY, CLIPPER_REPLICA_START_TIMEOUT_MS: "120000" } });
+      const s = server;
+      await s.cliOk("deploy", onnx.path, "--name", "scorer", "--app", "scorer", "--slo-micros", "60000000", "--min-replicas", "0");
+      // The deploy's replica started cold (no kind of spare for onnx yet); once it was up, a spare of its kind was started.
+      const spare = await until(
+        "an onnxruntime spare",
+        () => processesOf(s.dataDir).find((p) => p.standby && p.preload === "onnxruntime,clipper_formats")?.pid,
+        60_000,
+      );
+      for (let i = 0; i < 400 && (await replicaPids(s, "scorer")).length > 0; i++) await Bun.sleep(50);
+      expect(await replicaPids(s, "scorer")).toEqual([]);
+      const res = await s.predict("scorer", { input: onnx.rows[0] });
+      expect(res.json.default).toBe(false);
+      const out = (typeof res.json.output === "string" ? JSON.parse(res.json.output) : res.json.output) as number[];
+      out.forEach((v, k) => expect(v).toBeCloseTo(onnx.expected[0]![k]!, 4));
+      expect(await replicaPids(s, "scorer")).toEqual([spare]);
+      const status = (await s.admin("status")).json;
+      const scorer = status.models.find((m: { model_name: string }) => m.model_name === "scorer");
+      console.log(`ONNX cold start from its warm spare: ${scorer.last_cold_start.ms} ms`);
+      expect(scorer.runtime_info.format).toBe("onnx");
+    } finally {
+      cleanup(work);
+    }
+  }, 180_000);
 });

@@ -25,7 +25,7 @@ export class FakeRuntimes implements Runtimes {
   /** While set, drained() waits for it: a long batch on the version being retired. */
   drain: Promise<void> | undefined;
   starts: string[] = [];
-  readonly sparePid = undefined;
+  readonly sparePids: number[] = [];
   standby() {
     return { pids: [] as number[], containers: [] as string[] };
   }
@@ -69,6 +69,8 @@ export class FakeRuntimes implements Runtimes {
   scaling = () => undefined;
   memory = () => ({ budgetMb: 0, usedMb: 0, evictions: 0 });
   memoryMb = () => [];
+  limits = () => ({ memoryBudgetMb: 0, idleTimeoutMs: 300_000 });
+  setLimits = async () => undefined;
   events = () => [];
   running = (key: string) => this.#pools.has(key);
   async drained(): Promise<void> {

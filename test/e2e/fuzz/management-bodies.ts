@@ -41,6 +41,8 @@ const MGMT_FIELDS: Record<string, Record<string, fc.Arbitrary<Loose>>> = {
   "POST /admin/get_model_versions": { model_name: readName },
   "POST /admin/set_model_version": { model_name: freshName, model_version: versionValue },
   "POST /admin/set_num_replicas": { model_name: freshName, num_replicas: fc.integer({ min: 1, max: 3 }) },
+  // Limits that change nothing the final check trusts: no budget or a large one, a long idle timeout.
+  "POST /admin/set_server_limits": { memory_budget_mb: fc.constantFrom(0, 100_000), idle_timeout_ms: fc.constantFrom(300_000, 600_000) },
   "POST /admin/set_policy": {
     app_name: freshName,
     policy: fc.constantFrom("single", "split", "exp3", "shadow"),
