@@ -10,21 +10,26 @@ import { makeFixtures, type Server, shutdown, startServer, waitUntil } from "./h
 const fx = makeFixtures();
 let server: Server;
 
-/** Sends `n` labelled inputs, 8 at a time; returns the weights of the last answer. */
+/** Sends one labelled input; returns the weights its answer carries. */
+async function update(i: number): Promise<Record<string, number>> {
+  const res = await fetch(`${server.queryUrl}/fb/update`, { method: "POST", body: JSON.stringify({ input: fx.rows[i], label: fx.hrExpected[i] }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { weights: Record<string, number> }).weights;
+}
+
+/**
+ * Sends `n` labelled inputs, 8 at a time, then one alone; returns the weights of that last answer. (Among
+ * concurrent updates the answer the client reads last need not be the update applied last, so only a
+ * final update sent alone says what the server holds.)
+ */
 async function feedback(n: number): Promise<Record<string, number>> {
-  let weights: Record<string, number> = {};
   let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
-      while (next < n) {
-        const i = next++ % fx.rows.length;
-        const res = await fetch(`${server.queryUrl}/fb/update`, { method: "POST", body: JSON.stringify({ input: fx.rows[i], label: fx.hrExpected[i] }) });
-        expect(res.status).toBe(200);
-        weights = ((await res.json()) as { weights: Record<string, number> }).weights;
-      }
+      while (next < n - 1) await update(next++ % fx.rows.length);
     }),
   );
-  return weights;
+  return update(next % fx.rows.length);
 }
 
 /** The weights the registry file holds now (what a restart would read). */
