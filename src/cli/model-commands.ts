@@ -1,6 +1,7 @@
 /** Model commands: deploy, rollback, versions, scale, logs, stop, stop-inactive, models. */
 import { basename } from "node:path";
 import { FORMATS } from "../management/formats.ts";
+import { FORMAT_MODULES } from "../runtime/kinds.ts";
 import { artifactBody } from "./artifact-body.ts";
 import { CliError } from "./client.ts";
 import { type Call, type Command, int, JSON_OPT, mgmt, MGMT_URL, out, str, URL_HELP, type Values } from "./command.ts";
@@ -272,7 +273,7 @@ function describeRuntime(info: ModelInfo["runtime_info"]): string {
   if (info.kind !== "python") return `${info.kind} runtime`;
   const pkgs = info.packages ?? {};
   if (info.format) {
-    const lib = FORMAT_LIBRARY[info.format] ?? info.format;
+    const lib = FORMAT_MODULES[info.format] ?? info.format;
     return (
       `${info.format}, python ${info.python ?? "?"}, ${lib} ${pkgs[lib] ?? "?"} from ${info.packages_source === "server" ? "the server's Python" : `an environment (${info.packages_source})`}` +
       (info.input_shape ? `, input shape [${info.input_shape.join(", ")}]` : "") +
@@ -281,18 +282,6 @@ function describeRuntime(info: ModelInfo["runtime_info"]): string {
   }
   return `python ${info.python ?? "?"}${pkgs["scikit-learn"] ? `, scikit-learn ${pkgs["scikit-learn"]}` : ""}`;
 }
-
-/** The package whose version a format's deploy line shows. */
-const FORMAT_LIBRARY: Record<string, string> = {
-  torchscript: "torch",
-  "torch-export": "torch",
-  savedmodel: "tensorflow",
-  keras: "keras",
-  xgboost: "xgboost",
-  lightgbm: "lightgbm",
-  onnx: "onnxruntime",
-  mlflow: "mlflow",
-};
 
 export const models: Command = {
   name: "models",
