@@ -14,6 +14,9 @@ export type TypedRow = Float64Array | Float32Array | Int32Array;
 /** One validated input: numbers for numeric types (a list, or a typed view), a string for strings, bytes for bytes. */
 export type Row = number[] | TypedRow | string | Uint8Array;
 
+/** What one row came to: its model's output, or the reason it has none (it is then answered the default). */
+export type RowOutcome = { ok: true; output: unknown } | { ok: false; reason: string };
+
 /** The number of values of a numeric row, or undefined for a string or bytes row. */
 export function numericWidth(row: Row | undefined): number | undefined {
   return Array.isArray(row) || row instanceof Float64Array || row instanceof Float32Array || row instanceof Int32Array ? row.length : undefined;

@@ -20,8 +20,7 @@ import { withLog } from "./metrics/batch-log.ts";
 import { ModelQueue, RowFailure } from "./batching/model-queue.ts";
 import { CaptureWriter } from "./capture/writer.ts";
 import { CanaryBoard } from "./query/canary.ts";
-import type { Asked } from "./management/replay.ts";
-import type { Row } from "./domain.ts";
+import type { Row, RowOutcome } from "./domain.ts";
 import { registerRolloutMetrics } from "./metrics/rollouts.ts";
 
 export interface RunningServer {
@@ -210,7 +209,7 @@ async function replayLastInput(runtimes: RuntimeManager<ModelQueue>, fromKey: st
 const REPLAY_TIMEOUT_MS = 10_000;
 
 /** One row to a running version's queue (a replay): its output, or why it has none (raised, too late, not running). */
-async function askVersion(runtimes: RuntimeManager<ModelQueue>, key: string, row: Row, timeoutMs: number): Promise<Asked> {
+async function askVersion(runtimes: RuntimeManager<ModelQueue>, key: string, row: Row, timeoutMs: number): Promise<RowOutcome> {
   const queue = runtimes.queue(key);
   if (!queue) return { ok: false, reason: `model ${key} has no running replicas` };
   try {

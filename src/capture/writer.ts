@@ -10,6 +10,7 @@
 import { appendFile, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { RowOutcome } from "../domain.ts";
 import { promisify } from "node:util";
 import { gunzipSync, gzip } from "node:zlib";
 import { InputStats } from "./input-stats.ts";
@@ -38,7 +39,7 @@ export interface CaptureEntry {
   readonly model: string | undefined;
   readonly version: string | undefined;
   readonly rows: readonly unknown[];
-  readonly outcomes: readonly ({ ok: true; output: unknown } | { ok: false; reason: string })[];
+  readonly outcomes: readonly RowOutcome[];
   readonly defaultOutput: string;
   readonly latencyMicros: number;
   readonly timeMs: number;

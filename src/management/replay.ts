@@ -5,16 +5,15 @@
  * numeric outputs the shift of the distribution (means and the Kolmogorov–Smirnov distance).
  */
 import type { CapturedRow } from "../capture/writer.ts";
-import { modelKey, plainOutput, type Row } from "../domain.ts";
+import { modelKey, plainOutput, type Row, type RowOutcome } from "../domain.ts";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import { quantile } from "../query/canary.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { ModelWrites } from "./model-writes.ts";
 
 /** One row's answer from a version's queue. */
-export type Asked = { ok: true; output: unknown } | { ok: false; reason: string };
 /** Sends one row to a running model version (by its key) and answers when it has. */
-export type AskVersion = (key: string, row: Row) => Promise<Asked>;
+export type AskVersion = (key: string, row: Row) => Promise<RowOutcome>;
 
 /** Rows in flight at once when no rate is given. */
 const CONCURRENCY = 16;
@@ -66,7 +65,7 @@ export async function replay(d: ReplayDeps, app: string, version: string, rows: 
   const other = current && current !== version ? current : undefined;
   const inputs = rows.map((r, i) => toRow(r.input, i));
   return d.models.withVersionRunning(model, version, async () => {
-    const asked = new Array<Asked>(rows.length);
+    const asked = new Array<RowOutcome>(rows.length);
     const versionMicros: number[] = [];
     const currentMicros: number[] = [];
     const one = async (i: number) => {
@@ -116,7 +115,7 @@ function report(
   version: string,
   current: string | undefined,
   rows: readonly CapturedRow[],
-  asked: readonly Asked[],
+  asked: readonly RowOutcome[],
   versionMicros: number[],
   currentMicros: number[],
 ): ReplayReport {

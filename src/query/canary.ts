@@ -3,9 +3,7 @@
  * current version (shadowed), counted in one window per canary: failed rows, agreement, latencies. Reads
  * are cheap summaries; management judges them (src/management/canary-writes.ts).
  */
-import type { Row } from "../domain.ts";
-
-type RowOutcome = { ok: true; output: unknown } | { ok: false; reason: string };
+import type { Row, RowOutcome } from "../domain.ts";
 
 /** Latencies kept per side: a uniform sample of the window once it holds more (reservoir). */
 const MAX_LATENCIES = 4096;

@@ -8,7 +8,7 @@
  */
 import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { tokenMatchesHash } from "../auth.ts";
-import { modelChoice, modelKey, numericWidth, plainOutput } from "../domain.ts";
+import { modelChoice, modelKey, numericWidth, plainOutput, type RowOutcome } from "../domain.ts";
 import { BadRequestError, NotFoundError, OverloadedError, ShedError, UnauthorizedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
@@ -26,7 +26,7 @@ import { DeadlineTimers } from "./deadlines.ts";
 import { type AppRoute, appReady, type CanaryRoute, type Snapshot } from "./snapshot.ts";
 
 /** Per-row outcome: the model's output, or why the default went out; an ensemble's answer carries its vote. */
-export type Outcome = { ok: true; output: unknown; vote?: VoteInfo } | { ok: false; reason: string; vote?: VoteInfo };
+export type Outcome = RowOutcome & { vote?: VoteInfo };
 
 /** Who asks about which app: every adapter turns its transport's request into this and calls one entry of the core. */
 export interface QueryCall {
