@@ -98,11 +98,15 @@ async function jsonAnswer(s: Server, app: string): Promise<string[]> {
   return body.outputs[0]!.data;
 }
 
-async function binaryAnswer(app: string): Promise<{ datatype: string; shape: number[]; values: unknown[] }> {
-  const raw = Buffer.from(new Float64Array(ROWS.flat()).buffer);
+/** A binary V2 request of `rows` (FP64) asking for a binary answer: the output's datatype, shape and values, and the answer's default_rows. */
+async function binaryAnswer(
+  app: string,
+  rows: number[][] = ROWS,
+): Promise<{ datatype: string; shape: number[]; values: unknown[]; defaultRows: string | undefined }> {
+  const raw = Buffer.from(new Float64Array(rows.flat()).buffer);
   const header = Buffer.from(
     JSON.stringify({
-      inputs: [{ name: "input", shape: [ROWS.length, 2], datatype: "FP64", parameters: { binary_data_size: raw.length } }],
+      inputs: [{ name: "input", shape: [rows.length, 2], datatype: "FP64", parameters: { binary_data_size: raw.length } }],
       parameters: { binary_data_output: true },
     }),
   );
@@ -114,10 +118,18 @@ async function binaryAnswer(app: string): Promise<{ datatype: string; shape: num
   expect(res.status).toBe(200);
   const body = Buffer.from(await res.arrayBuffer());
   const at = Number(res.headers.get("inference-header-content-length"));
-  const out = (JSON.parse(body.subarray(0, at).toString()) as { outputs: { datatype: string; shape: number[]; parameters: { binary_data_size: number } }[] })
-    .outputs[0]!;
+  const head = JSON.parse(body.subarray(0, at).toString()) as {
+    outputs: { datatype: string; shape: number[]; parameters: { binary_data_size: number } }[];
+    parameters?: { default_rows?: string };
+  };
+  const out = head.outputs[0]!;
   expect(out.parameters.binary_data_size).toBe(body.length - at);
-  return { datatype: out.datatype, shape: out.shape, values: binaryValues(out.datatype, out.shape, body.subarray(at)) };
+  return {
+    datatype: out.datatype,
+    shape: out.shape,
+    values: binaryValues(out.datatype, out.shape, body.subarray(at)),
+    defaultRows: head.parameters?.default_rows,
+  };
 }
 
 describe("binary outputs", () => {
@@ -150,25 +162,9 @@ describe("binary outputs", () => {
   }, 120_000);
 
   it("answers BYTES when a row got the default (the model raised on it), the others' predictions as text", async () => {
-    const rows = [...ROWS.slice(0, 3), [13, 0]];
-    const raw = Buffer.from(new Float64Array(rows.flat()).buffer);
-    const header = Buffer.from(
-      JSON.stringify({
-        inputs: [{ name: "input", shape: [rows.length, 2], datatype: "FP64", parameters: { binary_data_size: raw.length } }],
-        parameters: { binary_data_output: true },
-      }),
-    );
-    const res = await fetch(`${server.queryUrl}/v2/models/out-raising/infer`, {
-      method: "POST",
-      headers: { "inference-header-content-length": String(header.length) },
-      body: Buffer.concat([header, raw]),
-    });
-    expect(res.status).toBe(200);
-    const body = Buffer.from(await res.arrayBuffer());
-    const at = Number(res.headers.get("inference-header-content-length"));
-    const head = JSON.parse(body.subarray(0, at).toString()) as { outputs: { datatype: string; shape: number[] }[]; parameters?: { default_rows?: string } };
-    expect(head.outputs[0]!.datatype).toBe("BYTES");
-    expect((JSON.parse(head.parameters!.default_rows!) as { row: number }[]).map((d) => d.row)).toEqual([3]);
-    expect(binaryValues("BYTES", head.outputs[0]!.shape, body.subarray(at)).slice(0, 3)).toEqual((await jsonAnswer(old, "out-f8")).slice(0, 3));
+    const answer = await binaryAnswer("out-raising", [...ROWS.slice(0, 3), [13, 0]]);
+    expect(answer.datatype).toBe("BYTES");
+    expect((JSON.parse(answer.defaultRows!) as { row: number }[]).map((d) => d.row)).toEqual([3]);
+    expect(answer.values.slice(0, 3)).toEqual((await jsonAnswer(old, "out-f8")).slice(0, 3));
   });
 });

@@ -1,17 +1,8 @@
 /** The ModelInferRequest reader gives what the generic protobuf decoder gives, with typed contents as typed arrays. */
 import { describe, expect, it } from "bun:test";
-import { loadSync } from "@grpc/proto-loader";
-import { join } from "node:path";
 import { decodeInferRequest, MalformedMessage } from "../../src/grpc/infer-request.ts";
+import { modelInfer as infer } from "./proto.ts";
 
-const definition = loadSync(join(import.meta.dir, "../../src/grpc/grpc_predict_v2.proto"), {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: false,
-  oneofs: true,
-});
-const infer = (definition["inference.GRPCInferenceService"] as any).ModelInfer;
 const plain = (v: unknown): unknown => (ArrayBuffer.isView(v) && !(v instanceof Uint8Array) ? Array.from(v as unknown as ArrayLike<number>) : v);
 
 describe("decodeInferRequest", () => {

@@ -1,17 +1,7 @@
 /** The hand-written ModelInferResponse frame decodes, with the generic protobuf decoder, to exactly what was written. */
 import { describe, expect, it } from "bun:test";
-import { loadSync } from "@grpc/proto-loader";
-import { join } from "node:path";
 import { encodeInferResponseFrame } from "../../src/grpc/infer-response.ts";
-
-const definition = loadSync(join(import.meta.dir, "../../src/grpc/grpc_predict_v2.proto"), {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: false,
-  oneofs: true,
-});
-const infer = (definition["inference.GRPCInferenceService"] as any).ModelInfer;
+import { modelInfer as infer } from "./proto.ts";
 
 describe("encodeInferResponseFrame", () => {
   it("writes the gRPC prefix and every field as protobuf: names, parameters of each kind, shape, raw bytes", () => {
