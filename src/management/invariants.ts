@@ -110,7 +110,7 @@ function processes(w: InvariantWorld): string[] {
   if (!w.processes) return out;
   const spares = new Set(w.runtimes.sparePids);
   for (const child of children(process.pid)) {
-    if (pids.has(child.pid) || spares.has(child.pid) || standby.pids.includes(child.pid) || housekeeping(child.cmdline)) continue;
+    if (pids.has(child.pid) || spares.has(child.pid) || housekeeping(child.cmdline)) continue;
     out.push(`process ${child.pid} (${child.cmdline.slice(0, 120)}) is a child of the server that no replica lists`);
   }
   return out;

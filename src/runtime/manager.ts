@@ -448,8 +448,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   #recordPids(): void {
     const pids = this.replicas().flatMap(({ replica }) => (replica.pid === undefined ? [] : [replica.pid]));
-    pids.push(...this.#spares.pids());
-    pids.push(...this.#versionSpares.list().pids);
+    pids.push(...this.sparePids);
     writePidFile(this.#pidFile, pids);
   }
 
@@ -638,9 +637,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return this.#versionSpares.list();
   }
 
-  /** The warm spares' pids (child processes that are no replicas). */
+  /** Every warm spare's pid, Python, Node and Docker alike (child processes that are no replicas). */
   get sparePids(): number[] {
-    return this.#spares.pids();
+    return [...this.#spares.pids(), ...this.#versionSpares.list().pids];
   }
 
   /** Containers started and not yet removed, and how many removals are under way. */
