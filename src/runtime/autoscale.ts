@@ -1,7 +1,9 @@
 /**
  * The autoscaler's decision for one model version (pure): add a replica when the queue's wait approaches the
  * SLO, go down to what was busy after a calm window, go to zero after the idle timeout (min 0).
- * Hysteresis: up needs the head of the queue to have waited UP_PRESSURE of its SLO; down needs a whole
+ * Hysteresis: up needs the head of the queue to have waited UP_PRESSURE of its SLO while every replica is busy
+ * (a query that waits beside an idle replica was held up by something another replica would not fix: a pause of
+ * the server or of the machine); down needs a whole
  * window in which fewer replicas than run were busy and the queue stayed below DOWN_PRESSURE, so the two
  * never trade places from one sample to the next.
  */
@@ -27,6 +29,8 @@ export interface ScaleInput {
   readonly waitMs: number;
   /** Admission control refused a query just now: the queue was too long for it to fit in its SLO. */
   readonly shed?: boolean;
+  /** Replicas with a batch in flight now. */
+  readonly busy: number;
   /** Nothing waits and no batch is in flight. */
   readonly queueIdle: boolean;
   readonly lastQueryMs: number;
@@ -45,7 +49,13 @@ export type ScaleDecision =
 
 export function decide(s: ScaleInput): ScaleDecision | undefined {
   if (s.replicas === 0) return undefined; // A query brings the first replica back (a cold start), not the tick.
-  if (s.starting === 0 && s.replicas < s.max && s.pressure >= UP_PRESSURE && s.nowMs - s.lastChangeMs >= UP_COOLDOWN_MS) {
+  if (
+    s.starting === 0 &&
+    s.replicas < s.max &&
+    s.busy >= s.replicas &&
+    s.pressure >= UP_PRESSURE &&
+    s.nowMs - s.lastChangeMs >= UP_COOLDOWN_MS
+  ) {
     return {
       action: "up",
       to: s.replicas + 1,

@@ -238,7 +238,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       if (pool.stopped || pool.failed) continue;
       pool.queried(now);
       const routed = pool.replicas;
-      pool.busy.add(now, routed.filter((r) => r.inflightBatches > 0).length, this.#config.scaleDownAfterMs);
+      const busy = routed.filter((r) => r.inflightBatches > 0).length;
+      pool.busy.add(now, busy, this.#config.scaleDownAfterMs);
       const { share, waitMs, shed } = pool.queue.pressure(now);
       const decision = decide({
         nowMs: now,
@@ -249,6 +250,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         pressure: share,
         waitMs,
         shed,
+        busy,
         queueIdle: pool.queue.idle,
         lastQueryMs: pool.lastQueryMs,
         peakBusy: pool.busy.peak,

@@ -56,7 +56,9 @@ describe("autoscale", () => {
     const t3 = performance.now();
     await Bun.sleep(3000);
     const three = ((heavy.counts.ok - ok3) * 1000) / (performance.now() - t3);
-    expect((await replicas(s)).ready).toBe(3);
+    const atThree = await replicas(s);
+    if (atThree.ready !== 3) console.log(`scaling events: ${JSON.stringify((await s.admin("status")).json.scaling_events)}`);
+    expect(atThree.ready).toBe(3);
     const heavyCounts = await heavy.stop();
     console.log(`goodput: ${one.toFixed(0)}/s with 1 replica, ${three.toFixed(0)}/s with 3 (${heavyCounts.ok} predictions, ${heavyCounts.defaults} defaults)`);
     expect(three).toBeGreaterThan(one * 1.5);
@@ -76,6 +78,8 @@ describe("autoscale", () => {
     expect(lightCounts.ok).toBeGreaterThan(0);
 
     const events = (await s.admin("status")).json.scaling_events as { model: string; action: string; to: number; reason: string }[];
+    // What the autoscaler did, printed before the checks so that a failure on a loaded machine can be read.
+    console.log(`scaling events: ${JSON.stringify(events)}; light load: ${JSON.stringify({ ...lightCounts, outputs: undefined, firstSeen: undefined, reasons: [...lightCounts.reasons] })}; heavy failed ${heavyCounts.failed}`);
     expect(events.filter((e) => e.action === "up").map((e) => e.to)).toEqual([2, 3]);
     expect(events.find((e) => e.action === "up")!.reason).toMatch(
       /^(the oldest query waited \d+ ms, \d+% of its SLO|admission control refused queries: the queue could not answer them within their SLO)$/,

@@ -10,6 +10,7 @@ const base: ScaleInput = {
   max: 3,
   pressure: 0,
   waitMs: 0,
+  busy: 1,
   queueIdle: true,
   lastQueryMs: 99_000,
   peakBusy: 1,
@@ -25,6 +26,12 @@ describe("decide", () => {
       to: 2,
       reason: "the oldest query waited 60 ms, 60% of its SLO",
     });
+  });
+
+  it("adds none while a replica is idle: the wait came from a pause that another replica would not fix", () => {
+    expect(decide({ ...base, replicas: 2, busy: 1, pressure: 0.9, waitMs: 90, queueIdle: false })).toBeUndefined();
+    expect(decide({ ...base, replicas: 2, busy: 2, pressure: 0.9, waitMs: 90, queueIdle: false })).toMatchObject({ action: "up", to: 3 });
+    expect(decide({ ...base, busy: 0, pressure: 1, shed: true })).toBeUndefined();
   });
 
   it("adds none at the top of the range, while one is starting, or within a second of the last change", () => {
