@@ -49,13 +49,7 @@ export type ScaleDecision =
 
 export function decide(s: ScaleInput): ScaleDecision | undefined {
   if (s.replicas === 0) return undefined; // A query brings the first replica back (a cold start), not the tick.
-  if (
-    s.starting === 0 &&
-    s.replicas < s.max &&
-    s.busy >= s.replicas &&
-    s.pressure >= UP_PRESSURE &&
-    s.nowMs - s.lastChangeMs >= UP_COOLDOWN_MS
-  ) {
+  if (s.starting === 0 && s.replicas < s.max && s.busy >= s.replicas && s.pressure >= UP_PRESSURE && s.nowMs - s.lastChangeMs >= UP_COOLDOWN_MS) {
     return {
       action: "up",
       to: s.replicas + 1,

@@ -79,7 +79,9 @@ describe("autoscale", () => {
 
     const events = (await s.admin("status")).json.scaling_events as { model: string; action: string; to: number; reason: string }[];
     // What the autoscaler did, printed before the checks so that a failure on a loaded machine can be read.
-    console.log(`scaling events: ${JSON.stringify(events)}; light load: ${JSON.stringify({ ...lightCounts, outputs: undefined, firstSeen: undefined, reasons: [...lightCounts.reasons] })}; heavy failed ${heavyCounts.failed}`);
+    console.log(
+      `scaling events: ${JSON.stringify(events)}; light load: ${JSON.stringify({ ...lightCounts, outputs: undefined, firstSeen: undefined, reasons: [...lightCounts.reasons] })}; heavy failed ${heavyCounts.failed}`,
+    );
     expect(events.filter((e) => e.action === "up").map((e) => e.to)).toEqual([2, 3]);
     expect(events.find((e) => e.action === "up")!.reason).toMatch(
       /^(the oldest query waited \d+ ms, \d+% of its SLO|admission control refused queries: the queue could not answer them within their SLO)$/,
