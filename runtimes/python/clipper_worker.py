@@ -64,8 +64,8 @@ def die_with_parent():
 
 # glibc's malloc returns a batch's large temporaries to the kernel when they are freed (an mmap of its own
 # past the mmap threshold, or a trim of the heap's top past the trim threshold), so the next batch faults every
-# page of them in again: a TorchScript MLP fed the server's batches of 64-384 rows took ~25 page faults and
-# ~40% more CPU a batch than the same calls without them. Batches up to MMAP_THRESHOLD_BYTES a temporary are
+# page of them in again: a TorchScript MLP fed the server's batches of 64-384 rows took 8-40 page faults and
+# 10-18% more CPU a batch (median and mean of 6 runs) than with these thresholds. Batches up to MMAP_THRESHOLD_BYTES a temporary are
 # served from the heap and up to TRIM_THRESHOLD_BYTES of freed heap is kept; larger ones still go back.
 MMAP_THRESHOLD_BYTES = 8 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
