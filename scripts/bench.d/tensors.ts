@@ -573,8 +573,8 @@ const PIECES = [
   "- TorchScript MLP, the replica: fed the server's mix of batches (64-384 rows, mean ~225) over real pipes (scripts/bench.d/worker_pipe.py), the worker spent " +
     "a median 172 µs of CPU per 64 rows (6 runs) where torch's forward alone on the same mix took 121-156; its own Python per batch (msgpack decode 0.9 µs, " +
     "numpy.frombuffer 0.7, the FP64→FP32 cast 0.4, torch.from_numpy 0.6, the finiteness check 1.8, packing the output 2.5, encoding the reply 1) is under 10 µs. " +
-    "Before issue 23's last change glibc gave each batch's temporaries back to the kernel and the next batch faulted them in again (8-40 page faults a batch, " +
-    "191 µs per 64 rows); the worker now sets malloc's thresholds (docs/runtime-protocol.md). Threads are equal: the replica and torch's own point both run one " +
+    "Before the worker set glibc's malloc thresholds, each batch's temporaries went back to the kernel and the next batch faulted them in again (8-40 page " +
+    "faults a batch, a median 191 µs per 64 rows; docs/runtime-protocol.md). Threads are equal: the replica and torch's own point both run one " +
     "intra-op thread (`--threads 1`; one busy thread in /proc; torch's default here would be 2, the machine's cores, shared with the server and the client). " +
     "torch's own point (format_direct.py) calls the forward on one fixed batch with a core to itself; clipper's replica, server and load client share 2 cores, " +
     "so the server's and the client's CPU a request (the line above) is taken from the replica's: the CPU bound above, not the replica, sets the ratio.",
