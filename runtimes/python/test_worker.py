@@ -301,5 +301,27 @@ class RowErrorsTest(unittest.TestCase):
                     self.assertEqual((reply["type"], reply["message"], reply["contract"]), ("error", message, True))
 
 
+class BatchMemoryTest(unittest.TestCase):
+    """keep_batch_memory: glibc's thresholds set at start (a batch's temporaries stay in the heap), unless the
+    environment sets them; run in a fresh interpreter, as the worker's main() does first."""
+
+    def run_it(self, env):
+        code = "import clipper_worker as w, sys; sys.stderr.write(repr(w.keep_batch_memory()))"
+        env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")} | env
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=os.path.dirname(WORKER), env=env, capture_output=True, text=True, timeout=60
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done.stderr.strip().splitlines()[-1]
+
+    @unittest.skipUnless(hasattr(os, "confstr") and "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or ""), "glibc only")
+    def test_sets_the_thresholds_on_glibc(self):
+        self.assertEqual(self.run_it({}), "True")
+
+    def test_leaves_thresholds_the_environment_sets(self):
+        self.assertEqual(self.run_it({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1048576"}), "False")
+        self.assertEqual(self.run_it({"MALLOC_MMAP_THRESHOLD_": "1048576"}), "False")
+
+
 if __name__ == "__main__":
     unittest.main()

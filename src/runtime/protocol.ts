@@ -66,6 +66,52 @@ export function encodeFrame(message: ServerMessage | RuntimeMessage): Uint8Array
   return frame;
 }
 
+/** A predict's packed rows at least this long go as their own part of the frame (frameParts), not copied into it. */
+const OWN_PART_BYTES = 1024;
+
+/**
+ * One message's frame as the parts to write in turn: a predict's packed `data` (its rows' bytes) is the last part
+ * as it is, after the length prefix, the rest of the map and the `data` key with its bin32 header; any other
+ * message is one part (encodeFrame). Bun copies one Uint8Array into another at an unaligned offset a byte at
+ * a time (12-25 µs for a batch of 15 KB against 0.2 µs aligned), and the rows' bytes are most of a predict frame.
+ */
+export function frameParts(message: ServerMessage): Uint8Array[] {
+  const data = "data" in message ? message.data : undefined;
+  if (!(data instanceof Uint8Array) || data.length < OWN_PART_BYTES) return [encodeFrame(message)];
+  const { data: _, ...rest } = message as { data: Uint8Array };
+  const head = packr.pack(rest);
+  // The map (msgpackr writes a map 16; a fixmap would do too) gains the one key; anything else is encoded whole.
+  const fixmap = head[0]! >= 0x80 && head[0]! < 0x8f;
+  if (!fixmap && !(head[0] === 0xde && (head[1]! << 8) + head[2]! < 0xffff)) return [encodeFrame(message)];
+  const prefix = new Uint8Array(4 + head.length + DATA_KEY.length + 5);
+  const n = prefix.length - 4 + data.length;
+  prefix[0] = n & 0xff;
+  prefix[1] = (n >>> 8) & 0xff;
+  prefix[2] = (n >>> 16) & 0xff;
+  prefix[3] = n >>> 24;
+  prefix.set(head, 4);
+  if (fixmap) {
+    prefix[4] = head[0]! + 1;
+  } else {
+    const keys = (head[1]! << 8) + head[2]! + 1;
+    prefix[5] = keys >>> 8;
+    prefix[6] = keys & 0xff;
+  }
+  let at = 4 + head.length;
+  prefix.set(DATA_KEY, at);
+  at += DATA_KEY.length;
+  // bin 32: 0xc6 and the length, big-endian.
+  prefix[at] = 0xc6;
+  prefix[at + 1] = data.length >>> 24;
+  prefix[at + 2] = (data.length >>> 16) & 0xff;
+  prefix[at + 3] = (data.length >>> 8) & 0xff;
+  prefix[at + 4] = data.length & 0xff;
+  return [prefix, data];
+}
+
+/** "data" as a msgpack fixstr. */
+const DATA_KEY = new Uint8Array([0xa4, 0x64, 0x61, 0x74, 0x61]);
+
 export class ProtocolError extends Error {}
 
 /** Stands in the decoded stream for a well-formed frame that was over the size limit and was skipped. */

@@ -9,7 +9,7 @@ import { ModelContractError, ModelRaisedError, ReplicaExitError, RuntimeFailure 
 import type { Spare } from "./spare.ts";
 import {
   asRuntimeMessage,
-  encodeFrame,
+  frameParts,
   FrameDecoder,
   type LoadFields,
   OversizedFrame,
@@ -185,7 +185,7 @@ export class Replica {
   #send(message: ServerMessage): void {
     const sink = this.#proc!.stdin;
     try {
-      sink.write(encodeFrame(message));
+      for (const part of frameParts(message)) sink.write(part);
       const flushed = sink.flush();
       // The exit that follows gives the reason (its code and last stderr lines), so none is set here.
       if (flushed instanceof Promise) flushed.catch(() => this.#proc?.kill("SIGKILL"));
