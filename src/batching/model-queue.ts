@@ -251,15 +251,34 @@ export class ModelQueue {
       Promise.all(parts).then((outs) => onOutputs(outs.flat(), 0), onError);
       return;
     }
-    const refused = this.#admit(rows.length, deadlineMs);
+    const refused = this.#refuse(rows.length, deadlineMs);
     if (refused) {
-      this.#lastShedMs = performance.now();
-      this.#observer?.onShed(this.key, refused.reason, 1);
       onError(refused);
       return;
     }
     const now = performance.now();
     this.#push({ rows, deadlineMs, sloMicros, enqueuedMs: now, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError });
+  }
+
+  /**
+   * Admission control on its own: why a query of `rows` plain rows with `deadlineMs` would be refused on
+   * arrival (counted as shed), or undefined when it would be queued. The query core asks first, so a query
+   * refused under a storm is answered at once without the promise and timer of one that waits. Inputs in
+   * quarantine or on the probe, and rows past the model's own batch_size, are left to `submit` (undefined).
+   */
+  refuse(rows: number, deadlineMs: number): ShedError | undefined {
+    if (this.#quarantine.size > 0 || this.#probe.pending > 0 || rows > this.#unitRows) return undefined;
+    return this.#refuse(rows, deadlineMs);
+  }
+
+  /** Admission's verdict, counted as shed when it refuses. */
+  #refuse(rows: number, deadlineMs: number): ShedError | undefined {
+    const refused = this.#admit(rows, deadlineMs);
+    if (refused) {
+      this.#lastShedMs = performance.now();
+      this.#observer?.onShed(this.key, refused.reason, 1);
+    }
+    return refused;
   }
 
   /** Called when replicas change or one finishes a batch. */
