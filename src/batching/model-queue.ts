@@ -368,13 +368,12 @@ export class ModelQueue {
     if (!latency.known) return () => 0;
     const now = performance.now();
     if (this.#inflight.size === 0 && now - this.#lastSentMs > PROBE_AFTER_MS) return (n) => latency.modelMs(n) / 2;
-    let freeAt = Infinity;
-    if (replica) freeAt = this.#clock.freeAtMs(replica, now);
-    else for (const r of this.#replicas()) if (r.state === "ready" && !r.hung) freeAt = Math.min(freeAt, this.#clock.freeAtMs(r, now));
-    const aheadMs = Number.isFinite(freeAt) ? Math.max(0, freeAt - now) : 0;
-    // An idle replica takes what is expected to make it: the margin decides between rows, never for idleness.
-    const fixedMs = aheadMs + (margin && aheadMs > 0 ? this.#clock.marginMs : 0);
-    return (n) => fixedMs + latency.modelMs(n);
+    const clock = this.#clock;
+    let aheadMs = Infinity;
+    if (replica) aheadMs = clock.aheadMs(replica, now);
+    else for (const r of this.#replicas()) if (r.state === "ready" && !r.hung) aheadMs = Math.min(aheadMs, clock.aheadMs(r, now));
+    if (!Number.isFinite(aheadMs)) aheadMs = 0;
+    return (n) => clock.finishMs(aheadMs, latency.modelMs(n), margin);
   }
 
   /** What admission weighs a query of `leftMs` against: the rows waiting, and batches as big as fit in its time. */
