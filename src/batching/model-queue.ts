@@ -235,6 +235,8 @@ export class ModelQueue {
     signal: Abortable | undefined,
     onOutputs: (outputs: readonly unknown[], start: number) => void,
     onError: (err: Error) => void,
+    /** True when the caller asked `refuse` just now and was not refused: admission is not weighed twice. */
+    admitted = false,
   ): void {
     if (this.#quarantine.size > 0 && this.#quarantinedRows(rows, deadlineMs, sloMicros, signal, onOutputs, onError)) return;
     if (this.#probe.pending > 0 && rows.length === 1 && this.#probe.suspected(rowKey(rows[0]!))) {
@@ -251,7 +253,7 @@ export class ModelQueue {
       Promise.all(parts).then((outs) => onOutputs(outs.flat(), 0), onError);
       return;
     }
-    const refused = this.#refuse(rows.length, deadlineMs);
+    const refused = admitted && this.#plainAdmission ? undefined : this.#refuse(rows.length, deadlineMs);
     if (refused) {
       onError(refused);
       return;
@@ -267,8 +269,13 @@ export class ModelQueue {
    * quarantine or on the probe, and rows past the model's own batch_size, are left to `submit` (undefined).
    */
   refuse(rows: number, deadlineMs: number): ShedError | undefined {
-    if (this.#quarantine.size > 0 || this.#probe.pending > 0 || rows > this.#unitRows) return undefined;
+    if (!this.#plainAdmission || rows > this.#unitRows) return undefined;
     return this.#refuse(rows, deadlineMs);
+  }
+
+  /** True when nothing is quarantined nor on the probe: a query's fate is admission's alone (`refuse` answers for it). */
+  get #plainAdmission(): boolean {
+    return this.#quarantine.size === 0 && this.#probe.pending === 0;
   }
 
   /** Admission's verdict, counted as shed when it refuses. */

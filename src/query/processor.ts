@@ -440,7 +440,7 @@ export class QueryProcessor {
           })
           .then((output) => onOutputs([output], 0), onError);
       } else {
-        queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError);
+        queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError, true);
       }
     });
   }
