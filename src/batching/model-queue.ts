@@ -25,6 +25,18 @@ import { HangWatchdog, hangThresholdMs, type InFlight, Quarantine, type Quaranti
 export { type Abortable, type QueuedQuery, RowFailure } from "./parts.ts";
 export { packBatch } from "./pack.ts";
 
+/**
+ * Why admission turned a query away, as plain data: under a storm thousands are refused a second, and the
+ * query core answers them from the message alone (a ShedError, with its stack, is made only for `submit`'s callers).
+ */
+export interface Refusal {
+  readonly reason: "overload" | "queue_full";
+  /** The default's reason (`overload: model m:1 cannot answer in time (…)`). */
+  readonly message: string;
+  /** When a refused client may expect room (Retry-After). */
+  readonly retryAfterSeconds: number;
+}
+
 export interface BatchObserver {
   onBatch(modelKey: string, rows: number, latencyMicros: number, predictMicros: number): void;
   /** A failed batch was split in two to isolate the rows that raise. */
@@ -255,7 +267,7 @@ export class ModelQueue {
     }
     const refused = admitted && this.#plainAdmission ? undefined : this.#refuse(rows.length, deadlineMs);
     if (refused) {
-      onError(refused);
+      onError(new ShedError(refused.reason, refused.message, true, refused.retryAfterSeconds));
       return;
     }
     const now = performance.now();
@@ -268,7 +280,7 @@ export class ModelQueue {
    * refused under a storm is answered at once without the promise and timer of one that waits. Inputs in
    * quarantine or on the probe, and rows past the model's own batch_size, are left to `submit` (undefined).
    */
-  refuse(rows: number, deadlineMs: number): ShedError | undefined {
+  refuse(rows: number, deadlineMs: number): Refusal | undefined {
     if (!this.#plainAdmission || rows > this.#unitRows) return undefined;
     return this.#refuse(rows, deadlineMs);
   }
@@ -279,7 +291,7 @@ export class ModelQueue {
   }
 
   /** Admission's verdict, counted as shed when it refuses. */
-  #refuse(rows: number, deadlineMs: number): ShedError | undefined {
+  #refuse(rows: number, deadlineMs: number): Refusal | undefined {
     const refused = this.#admit(rows, deadlineMs);
     if (refused) {
       this.#lastShedMs = performance.now();
@@ -330,26 +342,24 @@ export class ModelQueue {
   }
 
   /** Why a query of `rows` rows with `deadlineMs` is refused on arrival, or undefined when it is queued. */
-  #admit(rows: number, deadlineMs: number): ShedError | undefined {
+  #admit(rows: number, deadlineMs: number): Refusal | undefined {
     if (this.#queuedRows + rows > this.#limits.maxQueuedRows) {
-      return new ShedError(
-        "queue_full",
-        `overload: the queue of model ${this.key} holds ${this.#queuedRows} rows, its bound is ${this.#limits.maxQueuedRows}`,
-        true,
-        retryAfterSeconds(expectedWaitMs(this.#backlog(deadlineMs - performance.now()), rows), 0),
-      );
+      return {
+        reason: "queue_full",
+        message: `overload: the queue of model ${this.key} holds ${this.#queuedRows} rows, its bound is ${this.#limits.maxQueuedRows}`,
+        retryAfterSeconds: retryAfterSeconds(expectedWaitMs(this.#backlog(deadlineMs - performance.now()), rows), 0),
+      };
     }
     // An empty queue admits: the scheduler still answers at once a query its batch cannot make in time.
     if (!this.#latency.known || this.#queuedRows === 0) return undefined;
     const leftMs = deadlineMs - performance.now();
     const waitMs = expectedWaitMs(this.#backlog(leftMs), rows);
     if (waitMs <= leftMs) return undefined;
-    return new ShedError(
-      "overload",
-      `overload: model ${this.key} cannot answer in time (expected wait ${Math.round(waitMs)} ms, ${Math.max(0, Math.round(leftMs))} ms left)`,
-      true,
-      retryAfterSeconds(waitMs, leftMs),
-    );
+    return {
+      reason: "overload",
+      message: `overload: model ${this.key} cannot answer in time (expected wait ${Math.round(waitMs)} ms, ${Math.max(0, Math.round(leftMs))} ms left)`,
+      retryAfterSeconds: retryAfterSeconds(waitMs, leftMs),
+    };
   }
 
   /**

@@ -336,7 +336,7 @@ it("refuse: admission on its own turns away at once a query whose expected wait 
   expect(queue.depth).toBe(20);
   // 20 rows ahead at 5 ms a row: ~100 ms of wait; 30 ms left cannot make it, a minute can.
   const refused = queue.refuse(1, performance.now() + 30);
-  expect(refused).toMatchObject({ reason: "overload", admission: true });
+  expect(refused).toMatchObject({ reason: "overload", retryAfterSeconds: 1 });
   expect(refused?.message).toMatch(/^overload: model m:1 cannot answer in time \(expected wait \d+ ms, \d+ ms left\)$/);
   expect(queue.refuse(1, performance.now() + 60_000)).toBeUndefined();
   expect(shed).toEqual(["overload"]);
