@@ -93,10 +93,8 @@ const SLOW_PREDICT_MICROS = 1000;
 /**
  * Batches per replica in flight once rows back up (overload): a server busy answering a storm reads a
  * replica's answer tens of ms late, and a replica with only the batch it answered would wait that long.
- * Three, so two wait on the pipe behind the one computing (each sized by the ReplicaClock to come back in
- * time behind those ahead): with two the model still waited between batches under the e2e storm.
  */
-const BACKED_UP_INFLIGHT_BATCHES = 3;
+const BACKED_UP_INFLIGHT_BATCHES = 2;
 /** With nothing in flight and no batch sent for this long, the next batch goes as a probe (half the expected time suffices). */
 const PROBE_AFTER_MS = 250;
 /** How long after it last shed a query the queue counts as overloaded. */
@@ -492,8 +490,7 @@ export class ModelQueue {
   }
 
   /**
-   * While the queue is shedding queries (overload) every replica, a slow model's too, gets up to
-   * BACKED_UP_INFLIGHT_BATCHES: then the replica does not wait for the server to read its answer and send the next.
+   * A slow model gets two batches in flight too while the queue is shedding queries (overload): then the replica then never waits for the server to read its answer and send the next.
    */
   #pickReplica(): Replica | undefined {
     const backedUp = performance.now() - this.#lastShedMs < OVERLOAD_MEMORY_MS;

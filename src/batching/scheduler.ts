@@ -13,13 +13,9 @@
  * Under overload, the share of the newest query's remaining time a batch may take (its wait behind the
  * batches ahead, the model's time, the margin). There are more queries than the model can serve, so bigger
  * batches gain nothing: a batch that took all of it would answer its oldest rows at their deadline's edge,
- * where the event loop's and the network's delays make them late at the client. Three quarters rather than
- * half: the batches queued on a replica are what the model works on while a server busy with a storm has
- * not yet read its answers, and with half the model waited between batches (the e2e storm on the shared
- * machine, 3 interleaved rounds at load 6.5-8.5: 16%, 17%, 4% of its time idle in gaps against 34%, 21%,
- * 15%, goodput 65-89% of capacity against 53-78%, the client's worst latency no higher).
+ * where the event loop's and the network's delays make them late at the client.
  */
-const NEWEST_SHARE = 0.75;
+const NEWEST_SHARE = 0.5;
 
 export interface Waiting {
   readonly rows: { readonly length: number };

@@ -21,11 +21,8 @@ describe("planBatch", () => {
 
   it("sizes the batch to finish before the earliest deadline in it, and answers those who cannot wait for it", () => {
     const q = queue(...Array.from({ length: 10 }, () => 15));
-    // 15 ms left and a model of 12 ms a call and 1 ms a row: 12 + rows ≤ 15 holds for 3 rows (one query alone
-    // needs more than three quarters of 15 ms, so the batch may take all of it); the other 7 cannot wait 15 ms
-    // and then take 13.
-    const call12 = (rows: number) => 12 + rows;
-    expect(planBatch(q, 0, rowsOf(q), 0, call12, 64)).toEqual({ shed: 7, newestFirst: true, take: 3, rows: 3 });
+    // 15 ms left: 10 + rows ≤ 15 holds for 5 rows; the other 5 cannot wait 15 ms and then take 11.
+    expect(planBatch(q, 0, rowsOf(q), 0, est, 64)).toEqual({ shed: 5, newestFirst: true, take: 5, rows: 5 });
   });
 
   it("never sends more than the row limit unless one query alone has more", () => {
@@ -40,20 +37,18 @@ describe("planBatch", () => {
     const q = queue(...Array.from({ length: 40 }, () => 20), ...Array.from({ length: 40 }, () => 90));
     const plan = planBatch(q, 0, rowsOf(q), 0, est, 64);
     expect(plan.newestFirst).toBe(true);
-    // The batch takes at most three quarters of the newest's 90 ms (67.5): the 40 new rows (50 ms); the old ones
-    // (20 ms left) cannot wait 50 ms and then take 11: all shed.
-    expect(plan).toEqual({ shed: 40, newestFirst: true, take: 40, rows: 40 });
+    // The batch takes at most half the newest's 90 ms: 35 rows (45 ms); the old ones (20 ms left) cannot wait
+    // 45 ms and then take 11: all shed. The 5 new rows left over go in the next batch.
+    expect(plan).toEqual({ shed: 40, newestFirst: true, take: 35, rows: 35 });
   });
 
-  it("under overload leaves the newest a quarter of their time, unless even one query needs more (a model slow per call)", () => {
-    // 200 rows with 100 ms left, the oldest with 62: a full batch cannot make it, so the newest go; three quarters
-    // of 100 ms is 65 rows.
+  it("under overload leaves the newest half their time, unless even one query needs more (a model slow per call)", () => {
+    // 200 rows with 100 ms left, the oldest with 62: a full batch cannot make it, so the newest go; half of 100 ms is 40 rows.
     const q = queue(62, ...Array.from({ length: 200 }, () => 100));
-    expect(planBatch(q, 0, rowsOf(q), 0, est, 128)).toMatchObject({ newestFirst: true, take: 65, rows: 65 });
-    // A model that takes 80 ms a call and 0.25 ms a row: one query alone needs more than three quarters, so the
-    // batch may take all of their time: 80 rows (100 ms).
-    const slow = (rows: number) => 80 + rows / 4;
-    expect(planBatch(q, 0, rowsOf(q), 0, slow, 128)).toMatchObject({ newestFirst: true, take: 80, rows: 80 });
+    expect(planBatch(q, 0, rowsOf(q), 0, est, 64)).toMatchObject({ newestFirst: true, take: 40, rows: 40 });
+    // A model that takes 60 ms a call: one query alone needs more than half, so the batch may take all of their time.
+    const slow = (rows: number) => 60 + rows / 10;
+    expect(planBatch(q, 0, rowsOf(q), 0, slow, 64)).toMatchObject({ newestFirst: true, take: 64, rows: 64 });
   });
 
   it("keeps the old queries that can still be served after the newest batch", () => {
