@@ -113,16 +113,18 @@ export class BatchLatency {
   /** The 99th percentile of the recent round trips (ms). */
   get p99Ms(): number {
     if (this.#p99Stale) {
-      this.#p99Ms = percentile(this.#window.subarray(0, Math.min(this.#seen, WINDOW)), 0.99);
+      this.#p99Ms = quantile(this.#window.subarray(0, Math.min(this.#seen, WINDOW)), 0.99);
       this.#p99Stale = false;
     }
     return this.#p99Ms;
   }
 }
 
-function percentile(values: Float64Array, p: number): number {
+/** The q-quantile of `values` (nearest rank: the smallest value with at least q of them at or below it); 0 when empty. */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  if (values.length === 0) return 0;
   const sorted = Float64Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 /** Answer-time errors remembered for the margin. */
@@ -159,9 +161,18 @@ export class ReplicaClock {
     return ahead[ahead.length - 1]!.expectedMs;
   }
 
-  /** Expected ms from now to the answer of a batch whose model time is `modelMs`, margin included. */
-  finishMs(replica: object, nowMs: number, modelMs: number): number {
-    return Math.max(0, this.freeAtMs(replica, nowMs) - nowMs) + modelMs + this.marginMs;
+  /** Ms from now until `replica` has done what it was sent (0 when idle). */
+  aheadMs(replica: object, nowMs: number): number {
+    return Math.max(0, this.freeAtMs(replica, nowMs) - nowMs);
+  }
+
+  /**
+   * Expected ms from now to the answer of a batch whose model time is `modelMs`, sent behind `aheadMs` of
+   * work: with the margin when work is ahead (an idle replica takes what is expected to make it: the margin
+   * decides between rows, never for idleness), and without it when `margin` is false.
+   */
+  finishMs(aheadMs: number, modelMs: number, margin = true): number {
+    return aheadMs + (margin && aheadMs > 0 ? this.marginMs : 0) + modelMs;
   }
 
   /** A batch went to `replica`; the token goes back to `answered`. */
@@ -198,7 +209,7 @@ export class ReplicaClock {
   get marginMs(): number {
     if (this.#marginStale) {
       const n = Math.min(this.#seen, ERROR_WINDOW);
-      this.#marginMs = Math.max(0, percentile(this.#errors.subarray(0, n), MARGIN_QUANTILE));
+      this.#marginMs = Math.max(0, quantile(this.#errors.subarray(0, n), MARGIN_QUANTILE));
       this.#marginStale = false;
     }
     return this.#marginMs;

@@ -25,6 +25,18 @@ import { HangWatchdog, hangThresholdMs, type InFlight, Quarantine, type Quaranti
 export { type Abortable, type QueuedQuery, RowFailure } from "./parts.ts";
 export { packBatch } from "./pack.ts";
 
+/**
+ * Why admission turned a query away, as plain data: under a storm thousands are refused a second, and the
+ * query core answers them from the message alone (a ShedError, with its stack, is made only for `submit`'s callers).
+ */
+export interface Refusal {
+  readonly reason: "overload" | "queue_full";
+  /** The default's reason (`overload: model m:1 cannot answer in time (…)`). */
+  readonly message: string;
+  /** When a refused client may expect room (Retry-After). */
+  readonly retryAfterSeconds: number;
+}
+
 export interface BatchObserver {
   onBatch(modelKey: string, rows: number, latencyMicros: number, predictMicros: number): void;
   /** A failed batch was split in two to isolate the rows that raise. */
@@ -235,6 +247,8 @@ export class ModelQueue {
     signal: Abortable | undefined,
     onOutputs: (outputs: readonly unknown[], start: number) => void,
     onError: (err: Error) => void,
+    /** True when the caller asked `refuse` just now and was not refused: admission is not weighed twice. */
+    admitted = false,
   ): void {
     if (this.#quarantine.size > 0 && this.#quarantinedRows(rows, deadlineMs, sloMicros, signal, onOutputs, onError)) return;
     if (this.#probe.pending > 0 && rows.length === 1 && this.#probe.suspected(rowKey(rows[0]!))) {
@@ -251,15 +265,39 @@ export class ModelQueue {
       Promise.all(parts).then((outs) => onOutputs(outs.flat(), 0), onError);
       return;
     }
-    const refused = this.#admit(rows.length, deadlineMs);
+    const refused = admitted && this.#plainAdmission ? undefined : this.#refuse(rows.length, deadlineMs);
     if (refused) {
-      this.#lastShedMs = performance.now();
-      this.#observer?.onShed(this.key, refused.reason, 1);
-      onError(refused);
+      onError(new ShedError(refused.reason, refused.message, true, refused.retryAfterSeconds));
       return;
     }
     const now = performance.now();
     this.#push({ rows, deadlineMs, sloMicros, enqueuedMs: now, signal, retried: false, partial: undefined, resolve: onOutputs, reject: onError });
+  }
+
+  /**
+   * Admission control on its own: why a query of `rows` plain rows with `deadlineMs` would be refused on
+   * arrival (counted as shed), or undefined when it would be queued. The query core asks first, so a query
+   * refused under a storm is answered at once without the promise and timer of one that waits. Inputs in
+   * quarantine or on the probe, and rows past the model's own batch_size, are left to `submit` (undefined).
+   */
+  refuse(rows: number, deadlineMs: number): Refusal | undefined {
+    if (!this.#plainAdmission || rows > this.#unitRows) return undefined;
+    return this.#refuse(rows, deadlineMs);
+  }
+
+  /** True when nothing is quarantined nor on the probe: a query's fate is admission's alone (`refuse` answers for it). */
+  get #plainAdmission(): boolean {
+    return this.#quarantine.size === 0 && this.#probe.pending === 0;
+  }
+
+  /** Admission's verdict, counted as shed when it refuses. */
+  #refuse(rows: number, deadlineMs: number): Refusal | undefined {
+    const refused = this.#admit(rows, deadlineMs);
+    if (refused) {
+      this.#lastShedMs = performance.now();
+      this.#observer?.onShed(this.key, refused.reason, 1);
+    }
+    return refused;
   }
 
   /** Called when replicas change or one finishes a batch. */
@@ -304,26 +342,24 @@ export class ModelQueue {
   }
 
   /** Why a query of `rows` rows with `deadlineMs` is refused on arrival, or undefined when it is queued. */
-  #admit(rows: number, deadlineMs: number): ShedError | undefined {
+  #admit(rows: number, deadlineMs: number): Refusal | undefined {
     if (this.#queuedRows + rows > this.#limits.maxQueuedRows) {
-      return new ShedError(
-        "queue_full",
-        `overload: the queue of model ${this.key} holds ${this.#queuedRows} rows, its bound is ${this.#limits.maxQueuedRows}`,
-        true,
-        retryAfterSeconds(expectedWaitMs(this.#backlog(deadlineMs - performance.now()), rows), 0),
-      );
+      return {
+        reason: "queue_full",
+        message: `overload: the queue of model ${this.key} holds ${this.#queuedRows} rows, its bound is ${this.#limits.maxQueuedRows}`,
+        retryAfterSeconds: retryAfterSeconds(expectedWaitMs(this.#backlog(deadlineMs - performance.now()), rows), 0),
+      };
     }
     // An empty queue admits: the scheduler still answers at once a query its batch cannot make in time.
     if (!this.#latency.known || this.#queuedRows === 0) return undefined;
     const leftMs = deadlineMs - performance.now();
     const waitMs = expectedWaitMs(this.#backlog(leftMs), rows);
     if (waitMs <= leftMs) return undefined;
-    return new ShedError(
-      "overload",
-      `overload: model ${this.key} cannot answer in time (expected wait ${Math.round(waitMs)} ms, ${Math.max(0, Math.round(leftMs))} ms left)`,
-      true,
-      retryAfterSeconds(waitMs, leftMs),
-    );
+    return {
+      reason: "overload",
+      message: `overload: model ${this.key} cannot answer in time (expected wait ${Math.round(waitMs)} ms, ${Math.max(0, Math.round(leftMs))} ms left)`,
+      retryAfterSeconds: retryAfterSeconds(waitMs, leftMs),
+    };
   }
 
   /**
@@ -349,13 +385,12 @@ export class ModelQueue {
     if (!latency.known) return () => 0;
     const now = performance.now();
     if (this.#inflight.size === 0 && now - this.#lastSentMs > PROBE_AFTER_MS) return (n) => latency.modelMs(n) / 2;
-    let freeAt = Infinity;
-    if (replica) freeAt = this.#clock.freeAtMs(replica, now);
-    else for (const r of this.#replicas()) if (r.state === "ready" && !r.hung) freeAt = Math.min(freeAt, this.#clock.freeAtMs(r, now));
-    const aheadMs = Number.isFinite(freeAt) ? Math.max(0, freeAt - now) : 0;
-    // An idle replica takes what is expected to make it: the margin decides between rows, never for idleness.
-    const fixedMs = aheadMs + (margin && aheadMs > 0 ? this.#clock.marginMs : 0);
-    return (n) => fixedMs + latency.modelMs(n);
+    const clock = this.#clock;
+    let aheadMs = Infinity;
+    if (replica) aheadMs = clock.aheadMs(replica, now);
+    else for (const r of this.#replicas()) if (r.state === "ready" && !r.hung) aheadMs = Math.min(aheadMs, clock.aheadMs(r, now));
+    if (!Number.isFinite(aheadMs)) aheadMs = 0;
+    return (n) => clock.finishMs(aheadMs, latency.modelMs(n), margin);
   }
 
   /** What admission weighs a query of `leftMs` against: the rows waiting, and batches as big as fit in its time. */

@@ -7,7 +7,7 @@
 import type { CapturedRow } from "../capture/writer.ts";
 import { modelKey, plainOutput, type Row, type RowOutcome } from "../domain.ts";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
-import { quantile } from "../query/canary.ts";
+import { quantile } from "../batching/batch-latency.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { ModelWrites } from "./model-writes.ts";
 

@@ -4,6 +4,7 @@
  * are cheap summaries; management judges them (src/management/canary-writes.ts).
  */
 import type { Row, RowOutcome } from "../domain.ts";
+import { quantile } from "../batching/batch-latency.ts";
 
 /** Latencies kept per side: a uniform sample of the window once it holds more (reservoir). */
 const MAX_LATENCIES = 4096;
@@ -107,11 +108,4 @@ export class CanaryBoard {
   delete(key: string): void {
     this.#windows.delete(key);
   }
-}
-
-/** The q-quantile of `values` (nearest rank); 0 when empty. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }

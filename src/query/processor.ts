@@ -10,7 +10,7 @@ import type { PredictionCache } from "../cache/prediction-cache.ts";
 import { tokenMatchesHash } from "../auth.ts";
 import { modelChoice, modelKey, numericWidth, plainOutput, type RowOutcome } from "../domain.ts";
 import { BadRequestError, NotFoundError, OverloadedError, ShedError, UnauthorizedError } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { type Logger, LogThrottle } from "../log.ts";
 import type { Metrics, Protocol } from "../metrics/metrics.ts";
 import { type ModelChoice, selectModel } from "../policy/select.ts";
 import { weightsFor } from "../policy/contexts.ts";
@@ -137,6 +137,15 @@ export class QueryProcessor {
   readonly #shared = new Map<string, SharedRow>();
   /** The ensemble's record of each model's recent answer times: who is worth asking with the time left. */
   readonly #stragglers = new StragglerGuard();
+  /** The default_answer lines written: one a second per app and kind of reason, the rest counted. */
+  readonly #defaultLines = new LogThrottle(DEFAULT_LINE_WINDOW_MS, (kind, count) => {
+    const [app, reason] = kind.split(DEFAULT_LINE_SEP);
+    this.logger.warn("default_answers_held", `${count} more answers of application '${app}' got the default (${reason}…) in the last second`, {
+      app,
+      answers: count,
+    });
+  });
+  readonly #debug: boolean;
 
   constructor(
     private readonly snapshot: () => Snapshot,
@@ -149,7 +158,9 @@ export class QueryProcessor {
     /** True when the model version (by its key) has a replica ready to predict. */
     private readonly versionReady: (key: string) => boolean,
     private readonly observers: QueryObservers = {},
-  ) {}
+  ) {
+    this.#debug = logger.enabled("debug");
+  }
 
   /**
    * One predict: the app (its token checked), the pinned version or the policy's pick, the body parsed
@@ -276,7 +287,11 @@ export class QueryProcessor {
     let failed: { reason: string } | undefined;
     for (let i = 0; i < outcomes.length && !failed; i++) if (!outcomes[i]!.ok) failed = outcomes[i] as { reason: string };
     if (failed) {
-      this.logger.warn("default_answer", failed.reason, { request_id: requestId, app, model: choice?.key, rows: outcomes.length });
+      // Under a storm of defaults one line a second per app and kind of reason, and a count of the rest
+      // (at debug level every one).
+      if (this.#debug || this.#defaultLines.pass(app + DEFAULT_LINE_SEP + reasonKind(failed.reason), performance.now())) {
+        this.logger.warn("default_answer", failed.reason, { request_id: requestId, app, model: choice?.key, rows: outcomes.length });
+      }
     } else if (this.logger.enabled("debug")) {
       this.logger.debug("query", "answered", {
         request_id: requestId,
@@ -374,6 +389,16 @@ export class QueryProcessor {
       for (const i of missing) outcomes[i] = { ok: false, reason: `model ${choice.key} has no running replicas` };
       return outcomes;
     }
+    // Admission first: a query its model cannot answer in time (a storm) is answered now, with no timer and
+    // no promise; unless an identical row is in flight, which it joins.
+    if (!(cached && rows.length === 1 && this.#shared.has(prefix + keys[0]))) {
+      const refused = queue.refuse(missing.length, deadlineMs);
+      if (refused) {
+        answered?.();
+        if (reject429) return Promise.reject(new OverloadedError(refused.message, refused.retryAfterSeconds));
+        return failRows(outcomes, missing, refused.message);
+      }
+    }
     // A single row of a cached app shares an identical query in flight (getOrCompute stores its answer); other
     // uncached rows go to the queue as one unit. One promise per query, settled by the outputs or the deadline.
     const shared = cached && rows.length === 1 ? this.#joinShared(prefix + keys[0], deadlineMs, signal) : undefined;
@@ -415,7 +440,7 @@ export class QueryProcessor {
           })
           .then((output) => onOutputs([output], 0), onError);
       } else {
-        queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError);
+        queue.submit(missing.length === rows.length ? rows : missing.map((i) => rows[i]!), deadlineMs, sloMicros, signal, onOutputs, onError, true);
       }
     });
   }
@@ -490,6 +515,15 @@ function sameLabel(packedOrPlain: unknown, label: string | number): boolean {
   const a = Number(output),
     b = Number(label);
   return typeof output === "string" && output.trim() !== "" && !Number.isNaN(a) && a === b;
+}
+
+const DEFAULT_LINE_WINDOW_MS = 1000;
+const DEFAULT_LINE_SEP = "\u0000";
+
+/** What a default's reason says without its numbers: the text before its first colon (`deadline`, `overload`), else its first 40 characters. */
+function reasonKind(reason: string): string {
+  const colon = reason.indexOf(":");
+  return colon > 0 && colon <= 40 ? reason.slice(0, colon) : reason.slice(0, 40);
 }
 
 /** Every row in `missing` gets the default with `reason`. */

@@ -5,14 +5,15 @@ describe("ReplicaClock", () => {
   it("expects a batch sent behind others to start when they are done", () => {
     const clock = new ReplicaClock();
     const replica = {};
-    expect(clock.finishMs(replica, 0, 10)).toBe(10);
+    expect(clock.finishMs(clock.aheadMs(replica, 0), 10)).toBe(10);
     clock.sent(replica, 0, 20);
     clock.sent(replica, 5, 10);
     // Busy until 30 (20 then 10): a batch of 10 ms sent at 10 comes back at 40, 30 ms from now.
     expect(clock.freeAtMs(replica, 10)).toBe(30);
-    expect(clock.finishMs(replica, 10, 10)).toBe(30);
+    expect(clock.aheadMs(replica, 10)).toBe(20);
+    expect(clock.finishMs(clock.aheadMs(replica, 10), 10)).toBe(30);
     // Another replica is free.
-    expect(clock.finishMs({}, 10, 10)).toBe(10);
+    expect(clock.finishMs(clock.aheadMs({}, 10), 10)).toBe(10);
   });
 
   it("re-anchors the batches behind at each answer, and learns how late answers come as its margin", () => {
@@ -24,6 +25,10 @@ describe("ReplicaClock", () => {
     clock.answered(replica, first, 25);
     expect(clock.freeAtMs(replica, 25)).toBe(45);
     expect(clock.marginMs).toBe(5);
+    // The margin is added behind work ahead, not to an idle replica, nor when the caller weighs the expected time alone.
+    expect(clock.finishMs(20, 10)).toBe(35);
+    expect(clock.finishMs(0, 10)).toBe(10);
+    expect(clock.finishMs(20, 10, false)).toBe(30);
     clock.answered(replica, second, 45);
     expect(clock.freeAtMs(replica, 45)).toBe(45);
     // Answers on time keep the margin to the late tail: the 95th percentile of the recent errors.

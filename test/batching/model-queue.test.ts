@@ -319,6 +319,32 @@ describe("a batch that hangs", () => {
   });
 });
 
+it("refuse: admission on its own turns away at once a query whose expected wait exceeds its time, and counts it", async () => {
+  // 5 ms a row; learned from answered batches, then the replica is busy (two batches in flight) and rows wait.
+  const r = {
+    state: "ready",
+    inflightBatches: 0,
+    outstandingRows: 0,
+    predict: (_m: unknown, rows: number) =>
+      new Promise((resolve) => setTimeout(() => resolve({ outputs: Array.from({ length: rows }, () => "1"), predictMicros: rows * 5000 }), rows * 5)),
+  };
+  const shed: string[] = [];
+  const queue = new ModelQueue("m:1", "doubles", 64, () => [r as unknown as Replica], { ...quietObserver, onShed: (_m, reason) => shed.push(reason) });
+  for (let i = 0; i < 10; i++) await queue.enqueue([i], performance.now() + 10_000, 10_000_000);
+  r.inflightBatches = 2;
+  for (let i = 0; i < 20; i++) void queue.enqueue([i], performance.now() + 10_000, 10_000_000).catch(() => undefined);
+  expect(queue.depth).toBe(20);
+  // 20 rows ahead at 5 ms a row: ~100 ms of wait; 30 ms left cannot make it, a minute can.
+  const refused = queue.refuse(1, performance.now() + 30);
+  expect(refused).toMatchObject({ reason: "overload", retryAfterSeconds: 1 });
+  expect(refused?.message).toMatch(/^overload: model m:1 cannot answer in time \(expected wait \d+ ms, \d+ ms left\)$/);
+  expect(queue.refuse(1, performance.now() + 60_000)).toBeUndefined();
+  expect(shed).toEqual(["overload"]);
+  // Refused by refuse() means not queued: the depth is unchanged.
+  expect(queue.depth).toBe(20);
+  queue.drain("test over");
+});
+
 describe("the suspects of a hang, on a probe", () => {
   it("go one by one to a replica of their own: the culprit hangs it, not the traffic, and is quarantined", async () => {
     const sent: number[][] = [];

@@ -98,17 +98,25 @@ describe("overload", () => {
     expect(r.other + r.rejected + r.errors_connect + r.errors_read + r.errors_write + r.errors_timeout).toBe(0);
     expect(r.predictions + r.defaults).toBe(r.requests);
     // Every answer within the SLO + 150 ms, at the client. The model's time goes to queries answered in time:
-    // goodput at least 80% of its capacity, and most rows it was sent come back in time (first-come-first-served:
-    // 431 of ~19,000 rows, 2%). On a busy machine (load average 6 to 9 besides the test when this was written:
+    // goodput near its capacity (the issue asks 80%; the quiet bound is 70%, below), and most rows it was sent
+    // come back in time (first-come-first-served: 431 of ~19,000 rows, 2%). On a busy machine (load average 6 to 9 besides the test when this was written:
     // goodput 14–32% of capacity, 64–77% of the rows sent answered in time, max 520–860 ms) the event loop gets
     // too little of a core to feed the model, so there the bounds are below what held then, still far from FCFS.
-    // The issue's 80% of capacity is not met even on the quiet machine (2026-12-06 21:02, load 0.1 at the
-    // start: 70%, the model sent 71% of its capacity and 99% of those rows answered in time; at load 2.4, 61%):
-    // with wrk on the same two cores the server answers ~15,000 queries/s and the model waits for it between
-    // batches. The quiet bound is set below what was measured so the test guards the scheduling, not the
-    // machine; scripts/bench --overload reports the goodput against its target.
+    // Before this test's quiet bound was raised the issue's 80% was not met even on the quiet machine
+    // (2026-12-06 21:02, load 0.1 at the start: 70%, the model sent 71% of its capacity; at load 2.4, 61%):
+    // with wrk on the same two cores the server answered ~15,000 queries/s and the model waited for it
+    // between batches (a trace of the model's calls: gaps of 4-50 ms p50, while the event loop worked through
+    // the 512 connections' requests). Since then a refused query is answered before its timer and promise
+    // (and without an Error), and defaults are logged once a second per app and reason instead of once each
+    // (a line each cost the server ~10% of its CPU and this test's log reader 15-35% of a core): 30-39 µs of
+    // server CPU per answer instead of 47-60, and in interleaved rounds on the shared machine at load 6-10
+    // goodput 22-78% of capacity (mean 42%) against 14-56% (mean 30%) before, better in 6 of 7; with the
+    // machine at load 2.5 (2026-12-06 23:15, 10 s): 93% and 93%, 38,000 answers/s, 89% of the capacity
+    // answered within the SLO at the client, the worst prediction 134-141 ms. The quiet bound is 70%: the
+    // issue's 80% was met there, but not yet measured on the idle machine after the merge, and the test must
+    // not fail on a machine's hiccup; scripts/bench --overload reports the goodput against its target.
     expect(r.max_us).toBeLessThanOrEqual((quiet ? SLO_MS + 150 : 1500) * 1000);
-    expect(goodput).toBeGreaterThanOrEqual((quiet ? 0.5 : 0.1) * CAPACITY_ROWS_PER_SEC);
+    expect(goodput).toBeGreaterThanOrEqual((quiet ? 0.7 : 0.1) * CAPACITY_ROWS_PER_SEC);
     expect(r.predictions / sent).toBeGreaterThan(quiet ? 0.8 : 0.5);
     // Memory bounded.
     expect(peakMb).toBeLessThan(1024);
