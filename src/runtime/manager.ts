@@ -258,6 +258,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #onTick(): void {
     const now = performance.now();
     this.#sampleMemory();
+    this.#shedOverBudget();
     if (!this.#stopping) this.#spares.tick(now);
     for (const pool of this.#pools.values()) {
       if (pool.stopped || pool.failed) continue;
@@ -332,16 +333,35 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     return this.#spareSets().flatMap((set) => set.list());
   }
 
-  /** What a spare holds for the budget: as sampled, and at least what the most of its kind held (it may still be importing). */
+  /** What a new spare of `kind` is expected to hold: the most one of its kind held, else the most any spare held. */
+  #spareEstimateMb(kind: string): number {
+    return this.#sparePeakMb.get(kind) ?? Math.max(0, ...this.#sparePeakMb.values());
+  }
+
+  /** What a spare holds for the budget: as sampled, and at least what is expected of its kind (it may still be importing). */
   #spareMbOf(spare: Spare | undefined, kind: string): number {
     if (!spare) return 0;
-    return Math.max(this.#spareMb.get(spare) ?? 0, this.#sparePeakMb.get(kind) ?? 0);
+    return Math.max(this.#spareMb.get(spare) ?? 0, this.#spareEstimateMb(kind));
   }
 
   /** Whether one more spare of `kind` fits in the memory budget now (always without a budget). */
   #spareRoom(kind: string): boolean {
     if (this.#stopping) return false;
-    return this.#budgetMb === 0 || this.#usedMb() + (this.#sparePeakMb.get(kind) ?? 0) <= this.#budgetMb;
+    return this.#budgetMb === 0 || this.#usedMb() + this.#spareEstimateMb(kind) <= this.#budgetMb;
+  }
+
+  /** A spare never keeps the budget exceeded (one grew past its estimate, replicas grew): spares are killed until it holds. */
+  #shedOverBudget(): void {
+    if (this.#budgetMb === 0) return;
+    while (this.#usedMb() > this.#budgetMb && this.#spareSets().some((set) => set.shed(undefined))) this.#spareShed(undefined, 0);
+  }
+
+  #spareShed(pool: Pool<Q> | undefined, needMb: number): void {
+    this.sparesShed++;
+    this.#logger?.info("spare_shed", `a warm spare was killed to keep within the ${this.#budgetMb} MiB memory budget`, {
+      ...(pool ? { model: pool.queue.key } : {}),
+      need_mb: Math.round(needMb),
+    });
   }
 
   /**
@@ -422,11 +442,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       const usedMb = this.#usedMb();
       if (usedMb + needMb <= budget) return;
       if (this.#spareSets().some((set) => set.shed(adopt?.spare))) {
-        this.sparesShed++;
-        this.#logger?.info("spare_shed", `a warm spare was killed to make room within the ${budget} MiB memory budget (${Math.round(usedMb)} MiB in use)`, {
-          model: pool?.queue.key,
-          need_mb: Math.round(needMb),
-        });
+        this.#spareShed(pool, needMb);
         continue;
       }
       const victimView = chooseVictim(views, pool?.queue.key ?? "");

@@ -190,8 +190,9 @@ export class SparePool implements SpareSet {
   }
 
   /**
-   * Kills one spare other than `keep`: from the kind holding the most (beyond one each), else the least recently
-   * used kind; the youngest of its spares. Its kind's target stays: it is refilled when the budget has room again.
+   * Kills one spare other than `keep`: from the kind holding the most, else the least recently used kind; the
+   * youngest of its spares. Its kind keeps one spare less (at least one: refilled when the budget has room again),
+   * so that a full budget does not start spares only to kill them.
    */
   shed(keep: Spare | undefined): boolean {
     let from: Kind | undefined;
@@ -204,6 +205,7 @@ export class SparePool implements SpareSet {
     if (!from) return false;
     const victim = from.spares.findLast((s) => s.alive && s !== keep)!;
     from.spares = from.spares.filter((s) => s !== victim);
+    if (from.target > 1) from.target--;
     victim.kill();
     this.changed();
     return true;

@@ -93,7 +93,7 @@ describe("SparePool", () => {
     expect(count(p)).toBe(1);
   });
 
-  it("sheds the spare of the kind holding most first, never the one kept, until none is left", async () => {
+  it("sheds the spare of the kind holding most first, never the one kept, until none is left, and keeps fewer", async () => {
     const p = make(3);
     p.warm(SKLEARN);
     p.warm(TORCH);
@@ -109,6 +109,8 @@ describe("SparePool", () => {
     expect(p.shed(keep)).toBe(true);
     expect(p.shed(keep)).toBe(false);
     expect(p.list().map((e) => e.spare)).toEqual([keep]);
+    // Each spare shed lowers its kind's count (not below one): a full budget does not start spares to kill them.
+    expect(p.targets()).toEqual({ "python:py": 1, "python:py+torch": 1 });
   });
 
   it("keeps none with a cap of 0", () => {
