@@ -145,6 +145,10 @@ class Pool<Q extends PoolQueue> {
   peakReplicaMb = 0;
   coldStarts = 0;
   coldStartsFromSpare = 0;
+  /** How long the last replica started waited for its turn at the memory budget and the room it needed (ms). */
+  lastRoomWaitMs = 0;
+  /** Whether the spare the last replica adopted had finished importing (undefined: it started without one). */
+  lastSpareWarm: boolean | undefined;
   lastColdStart: { at: string; ms: number; spare: boolean } | undefined;
   #seq = 0;
 
@@ -427,8 +431,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   /**
    * Makes room for one more replica of `pool` within the memory budget: kills warm spares first (all but the
-   * one the replica adopts: the cheapest to lose), then takes replicas back from the least recently used
-   * versions (waiting until they exit), or refuses when none may give one back.
+   * one the replica adopts: the cheapest to lose) when that makes the room, else takes replicas back from the
+   * least recently used versions (waiting until they exit; spares killed as well would be lost for nothing),
+   * killing the spares only when no replica may give one back, and refuses when that is not enough either.
    */
   async #makeRoom(pool: Pool<Q> | undefined): Promise<void> {
     const budget = this.#budgetMb;
@@ -441,12 +446,15 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       const needMb = pool ? Math.max(0, estimateMb(this.#budgetView(pool), views) - this.#spareMbOf(adopt?.spare, adopt?.kind ?? "")) : 0;
       const usedMb = this.#usedMb();
       if (usedMb + needMb <= budget) return;
-      if (this.#spareSets().some((set) => set.shed(adopt?.spare))) {
+      const victimView = chooseVictim(views, pool?.queue.key ?? "");
+      const victim = victimView && this.#pools.get(victimView.key);
+      const sheddableMb = this.#spareEntries()
+        .filter((e) => e.spare !== adopt?.spare)
+        .reduce((a, e) => a + this.#spareMbOf(e.spare, e.kind), 0);
+      if ((!victim || sheddableMb >= usedMb + needMb - budget) && this.#spareSets().some((set) => set.shed(adopt?.spare))) {
         this.#spareShed(pool, needMb);
         continue;
       }
-      const victimView = chooseVictim(views, pool?.queue.key ?? "");
-      const victim = victimView && this.#pools.get(victimView.key);
       if (!victim) {
         if (!pool) return; // A lowered budget: what cannot give a replica back now is left until it can.
         const why =
@@ -515,11 +523,19 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
         pool.coldStarts++;
         if (spare) pool.coldStartsFromSpare++;
         pool.lastColdStart = { at: new Date().toISOString(), ms, spare };
-        this.#logger?.info("cold_start", `model ${pool.queue.key} started ${spare ? "from a warm spare" : "cold"} in ${ms} ms`, {
-          model: pool.queue.key,
-          ms,
-          spare,
-        });
+        const roomMs = Math.round(pool.lastRoomWaitMs);
+        this.#logger?.info(
+          "cold_start",
+          `model ${pool.queue.key} started ${spare ? "from a warm spare" : "cold"} in ${ms} ms (${roomMs} ms waiting for memory)`,
+          {
+            model: pool.queue.key,
+            ms,
+            room_ms: roomMs,
+            spare,
+            // A Python spare still importing when adopted: spares were taken faster than they warmed up.
+            ...(pool.lastSpareWarm === undefined ? {} : { spare_warm: pool.lastSpareWarm }),
+          },
+        );
       })
       .catch((err: Error) => {
         pool.wanted = pool.replicas.length;
@@ -821,9 +837,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
    * once, so a failed scale can stop what it began.
    */
   async #startReplica(pool: Pool<Q>, started?: Replica[]): Promise<RuntimeInfo> {
+    const t0 = performance.now();
     const { ready } = await this.#budgetTurnFor(async () => {
       await this.#makeRoom(pool);
       if (pool.stopped) throw new ConflictError(`model ${pool.queue.key} was stopped while its replica waited for memory`);
+      pool.lastRoomWaitMs = performance.now() - t0;
       return this.#spawn(pool, started);
     });
     const info = await ready;
@@ -877,6 +895,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
     const kind = routed && !this.#stopping ? this.#spareKind(pool) : undefined;
     const spare = kind && this.#spares.take(kind);
+    if (routed) pool.lastSpareWarm = spare ? spare.warm : undefined;
     const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
     const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
     const id = pool.nextReplicaId();
