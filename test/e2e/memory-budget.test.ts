@@ -139,8 +139,8 @@ describe("memory budget and warm spares", () => {
       expect(Math.abs(both.used_mb - (both.replicas_mb + both.spares_mb))).toBeLessThanOrEqual(1);
       const sparePids = both.spares.map((x) => x.pid);
 
-      // A budget with room for the replica but not for the spare beside it: the spare goes, the replica stays.
-      const budgetMb = both.replicas_mb + Math.max(10, Math.floor(both.spares_mb / 2));
+      // A budget with room for the replica but for no spare beside it: the spares go, the replica stays.
+      const budgetMb = both.replicas_mb + Math.max(10, Math.floor(Math.min(...both.spares.map((x) => x.memory_mb)) / 2));
       expect((await s.admin("set_server_limits", { memory_budget_mb: budgetMb })).status).toBe(200);
       const after = await memory();
       expect(after).toMatchObject({ evictions: 0, spares: [] });
