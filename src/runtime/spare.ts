@@ -108,8 +108,8 @@ interface Kind {
 
 /**
  * The Python spares of every kind asked for lately. Each kind keeps `target` spares, 1 at first: a replica that
- * takes a spare while none of its kind is warm (still importing, or none left) shows that spares are taken faster
- * than they warm up, and the target grows by one, up to `maxPerKind`; after `calmMs` without a take it shrinks
+ * takes a spare while none of its kind is warm (all still importing) shows that spares are taken faster than
+ * they warm up, and the target grows by one, up to `maxPerKind`; after `calmMs` without a take it shrinks
  * by one, back to 1. A spare taken is replaced at once, the replacements of a burst in parallel. `room` says
  * whether the memory budget has room for one more spare of a kind: none starts without it.
  */
@@ -153,7 +153,8 @@ export class SparePool implements SpareSet {
     entry.changedMs = now;
     entry.spares = entry.spares.filter((s) => s.alive);
     const spare = this.peek(kind);
-    if (!spare?.warm && entry.target < this.maxPerKind) entry.target++;
+    // None at all is no sign of a burst (the budget had no room, or one died): a spare still importing is.
+    if (spare && !spare.warm && entry.target < this.maxPerKind) entry.target++;
     if (spare) entry.spares = entry.spares.filter((s) => s !== spare);
     return spare;
   }
