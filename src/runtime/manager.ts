@@ -894,7 +894,10 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
     const kind = routed && !this.#stopping ? this.#spareKind(pool) : undefined;
-    const spare = kind && this.#spares.take(kind);
+    // Cold starts from zero come in bursts (a wave of queries to idle versions): they grow the pool and have their
+    // spare replaced at once. A scale-up or a replacement runs under load: its spare is replaced once it is up.
+    const coldStart = pool.queue.coldStarting;
+    const spare = kind && this.#spares.take(kind, coldStart);
     if (routed) pool.lastSpareWarm = spare ? spare.warm : undefined;
     const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
     const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
@@ -929,7 +932,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     if (routed) pool.replicas = [...pool.replicas, replica];
     else this.#leaving.set(replica, pool);
     // The spare taken is replaced at once (it counts in the budget after this replica, which counts from now).
-    if (spare) this.#spares.refill(kind!);
+    if (spare && coldStart) this.#spares.refill(kind!);
     started?.push(replica);
     let ready: Promise<RuntimeInfo>;
     try {
@@ -943,8 +946,9 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
-    // A kind first asked for by this cold replica gets its first spare once the replica is up, not meanwhile.
-    if (kind && !spare)
+    // A kind first asked for by this cold replica gets its first spare once the replica is up, not meanwhile; so
+    // does the replacement of a spare a scale-up or a replacement took (its imports would slow the replicas down).
+    if (kind && (!spare || !coldStart))
       ready.then(
         () => this.#stopping || this.#spares.warm(kind),
         () => this.#stopping || this.#spares.warm(kind),

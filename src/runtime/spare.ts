@@ -100,14 +100,15 @@ interface Kind {
   /** When the target last changed or a spare was taken: the target shrinks after a calm window from then. */
   changedMs: number;
   /**
-   * A kind first asked for by a replica that starts cold: its first spare waits until `warm` (that replica is
-   * up), or its imports would compete for the CPU with the very start it is meant to speed up next time.
+   * A kind first asked for by a replica that starts cold, or whose spare a scale-up or a replacement took: its
+   * next spare waits until `warm` (that replica is up), or its imports would compete for the CPU with that start
+   * and with the replicas under load.
    */
   held: boolean;
 }
 
 /**
- * The Python spares of every kind asked for lately. Each kind keeps `target` spares, 1 at first: a replica that
+ * The Python spares of every kind asked for lately. Each kind keeps `target` spares, 1 at first: a cold start that
  * takes a spare while none of its kind is warm (all still importing) shows that spares are taken faster than
  * they warm up, and the target grows by one, up to `maxPerKind`; after `calmMs` without a take it shrinks
  * by one, back to 1. A spare taken is replaced at once, the replacements of a burst in parallel. `room` says
@@ -139,8 +140,12 @@ export class SparePool implements SpareSet {
     return entry.spares.find((s) => s.alive && s.warm) ?? entry.spares.find((s) => s.alive);
   }
 
-  /** A live spare of `kind` (a warm one first), taken out of the pool (`refill` replaces it). Undefined when none is alive. */
-  take(kind: SpareKind): Spare | undefined {
+  /**
+   * A live spare of `kind` (a warm one first), taken out of the pool (`refill` replaces it). Undefined when none
+   * is alive. `burst` false: a take that does not count toward growing the kind (a scale-up or a replacement,
+   * whose extra spares would only take the CPU from the replicas under load).
+   */
+  take(kind: SpareKind, burst = true): Spare | undefined {
     const known = this.#kinds.has(kindKey(kind));
     const entry = this.#entry(kind);
     if (!entry) return undefined;
@@ -154,8 +159,10 @@ export class SparePool implements SpareSet {
     entry.spares = entry.spares.filter((s) => s.alive);
     const spare = this.peek(kind);
     // None at all is no sign of a burst (the budget had no room, or one died): a spare still importing is.
-    if (spare && !spare.warm && entry.target < this.maxPerKind) entry.target++;
+    if (burst && spare && !spare.warm && entry.target < this.maxPerKind) entry.target++;
     if (spare) entry.spares = entry.spares.filter((s) => s !== spare);
+    // Not a burst: the kind waits for `warm` (the replica that took it is up) before it starts another.
+    if (spare && !burst) entry.held = true;
     return spare;
   }
 
