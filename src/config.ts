@@ -46,7 +46,7 @@ export interface ServerConfig {
   readonly memoryBudgetMb: number;
   /**
    * The most Python workers kept warm (libraries imported) per kind (interpreter, and framework of a model format)
-   * for the next replicas to start from: one each, more while replicas take them faster than they warm up; 0: none.
+   * for the next replicas to start from: one each, more while cold starts take them faster than they warm up; 0: none.
    */
   readonly pythonSpares: number;
   /** 1: keep a container of each Docker version warm (runtime loaded, artifact mounted) for its next replica; 0: none. */
