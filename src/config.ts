@@ -44,7 +44,10 @@ export interface ServerConfig {
   readonly scaleDownAfterMs: number;
   /** The most resident memory all replicas together may hold (MiB); 0 means no budget. */
   readonly memoryBudgetMb: number;
-  /** Python workers kept warm (libraries imported) per kind (interpreter, and framework of a model format) for the next replicas to start from; 0: none. */
+  /**
+   * The most Python workers kept warm (libraries imported) per kind (interpreter, and framework of a model format)
+   * for the next replicas to start from: one each, more while cold starts take them faster than they warm up; 0: none.
+   */
   readonly pythonSpares: number;
   /** 1: keep a container of each Docker version warm (runtime loaded, artifact mounted) for its next replica; 0: none. */
   readonly dockerSpares: number;
@@ -112,7 +115,7 @@ const DEFAULTS: ServerConfig = {
   idleTimeoutMs: 300_000,
   scaleDownAfterMs: 30_000,
   memoryBudgetMb: 0,
-  pythonSpares: 1,
+  pythonSpares: 4,
   dockerSpares: 1,
   nodeSpares: 1,
   logFormat: "json",
@@ -170,7 +173,7 @@ export function buildConfig(flags: Overrides, env: Record<string, string | undef
     idleTimeoutMs: intOf("idleTimeoutMs", 100, 7 * 24 * 3_600_000),
     scaleDownAfterMs: intOf("scaleDownAfterMs", 100, 24 * 3_600_000),
     memoryBudgetMb: intOf("memoryBudgetMb", 0, 1_048_576),
-    pythonSpares: intOf("pythonSpares", 0, 4),
+    pythonSpares: intOf("pythonSpares", 0, 8),
     dockerSpares: intOf("dockerSpares", 0, 1),
     nodeSpares: intOf("nodeSpares", 0, 1),
     logFormat: oneOf("logFormat", ["json", "pretty"] as const),

@@ -9,7 +9,7 @@
  * and without it (two servers side by side, interleaved). The server's Python is .venv-frameworks (it has
  * scikit-learn, onnxruntime and torch), so every format runs on the server's environment.
  * Bounded: --max-minutes (default 30) stops it with an error. Writes many-models.md and many-models.json.
- * usage: scripts/bench --many-models [--models N] [--budget-mb MB] [--duration S] [--probes K] [--skip-resident] [--no-mlserver] [--max-minutes M] [--out DIR]
+ * usage: scripts/bench --many-models [--models N] [--budget-mb MB] [--duration S] [--probes K] [--skip-resident] [--no-mlserver] [--max-minutes M] [--out DIR] [--binary PATH]
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -44,6 +44,8 @@ const { values: opts } = parseArgs({
     out: { type: "string", default: join(ROOT, "bench") },
     "skip-resident": { type: "boolean", default: false },
     "no-mlserver": { type: "boolean", default: false },
+    /** Another clipper executable to measure (e.g. a build of an earlier commit, for a before/after at the same load). */
+    binary: { type: "string", default: join(ROOT, "clipper") },
   },
 });
 const N = Number(opts.models);
@@ -106,7 +108,7 @@ async function startServer(work: string, tag: string, extra: string[]): Promise<
   const service = spawnService(
     `clipper (${tag})`,
     [
-      join(ROOT, "clipper"),
+      resolve(opts.binary!),
       "serve",
       "--data-dir",
       join(work, `data-${tag}`),
@@ -338,7 +340,9 @@ async function main(): Promise<void> {
   const budget = await startServer(work, "budget", ["--memory-budget-mb", String(BUDGET_MB)]);
   const resident: number[] = [];
   const memory: number[] = [];
-  const coldStarts = new Map<string, { format: string; ms: number }>();
+  const spareCount: number[] = [];
+  const spareMb: number[] = [];
+  const coldStarts = new Map<string, { format: string; ms: number; spare: boolean }>();
   const replicaPeakMb = new Map<string, number>();
   let phase: Phase;
   let evictions = 0;
@@ -352,12 +356,18 @@ async function main(): Promise<void> {
       const st = await admin(budget, "status");
       resident.push(st.models.filter((m: { running_replicas: number }) => m.running_replicas > 0).length);
       memory.push(st.memory.used_mb);
+      spareCount.push(st.memory.spares?.length ?? 0);
+      spareMb.push(st.memory.spares_mb ?? 0);
       for (const r of st.memory.replicas as { model_id: string; memory_mb: number }[]) {
         replicaPeakMb.set(r.model_id, Math.max(replicaPeakMb.get(r.model_id) ?? 0, r.memory_mb));
       }
       for (const m of st.models) {
         if (m.last_cold_start && m.cold_starts > (coldBefore.get(m.model_name) ?? 0)) {
-          coldStarts.set(`${m.model_name}@${m.last_cold_start.at}`, { format: formatOf(Number(m.model_name.slice(1))), ms: m.last_cold_start.ms });
+          coldStarts.set(`${m.model_name}@${m.last_cold_start.at}`, {
+            format: formatOf(Number(m.model_name.slice(1))),
+            ms: m.last_cold_start.ms,
+            spare: m.last_cold_start.spare === true,
+          });
         }
       }
     };
@@ -431,11 +441,9 @@ async function main(): Promise<void> {
   }
 
   const perFormat = FORMATS.map((f) => {
-    const ms = [...coldStarts.values()]
-      .filter((c) => c.format === f)
-      .map((c) => c.ms)
-      .sort((a, b) => a - b);
-    return { format: f, count: ms.length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99) };
+    const of = [...coldStarts.values()].filter((c) => c.format === f);
+    const ms = of.map((c) => c.ms).sort((a, b) => a - b);
+    return { format: f, count: ms.length, fromSpare: of.filter((c) => c.spare).length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99) };
   });
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -461,6 +469,7 @@ async function main(): Promise<void> {
     hotSet: HOT,
     resident: { mean: mean(resident), max: Math.max(...resident) },
     memoryMb: { mean: mean(memory), max: Math.max(...memory) },
+    spares: { meanCount: mean(spareCount), maxCount: Math.max(0, ...spareCount), meanMb: mean(spareMb) },
     coldStartsPerMin: (coldStarts.size / phase.seconds) * 60,
     coldStartsSeen: coldStarts.size,
     evictions,
@@ -490,7 +499,7 @@ async function main(): Promise<void> {
     "",
     `${N} models (${counts.pickle} scikit-learn pickles, ${counts.joblib} joblib files, ${counts.module} Python modules, ${counts.onnx} ONNX graphs, ${counts.torchscript} TorchScript modules; ` +
       "scripts/bench.d/many_models.py), each its own app with a 30 s SLO, cache off, the server's Python .venv-frameworks (scikit-learn, onnxruntime, torch), " +
-      `the default warm spares (\`--python-spares 1\`: one per kind). For ${DURATION_S} s, ${MIX_CALLERS} callers back to back each query a model drawn from a ` +
+      `the default warm spares (\`--python-spares 4\`: one per kind, up to 4 while cold starts take them faster than they warm up; counted in the budget). For ${DURATION_S} s, ${MIX_CALLERS} callers back to back each query a model drawn from a ` +
       `Zipf distribution over all (s = ${ZIPF_S}) and ${HOT_CALLERS} callers the hot set (the ${HOT} most popular, Zipf among them). Run 1: \`--memory-budget-mb ${BUDGET_MB}\`, every version ` +
       "`--min-replicas 0 --max-replicas 1` (a version not resident starts on its query: a cold start). Run 2, the same load right after: " +
       "the same models all resident (1 replica each, no budget). " +
@@ -504,7 +513,8 @@ async function main(): Promise<void> {
     "|---|---|---|",
     ...(residentSkipped ? [`| all-resident run | | skipped: ${residentSkipped} |`] : []),
     `| resident models (mean / max) | ${f1(result.resident.mean)} / ${result.resident.max} | ${N} |`,
-    `| replica memory MiB (mean / max) | ${f0(result.memoryMb.mean)} / ${f0(result.memoryMb.max)} (budget ${BUDGET_MB}) | ${f0(residentMemoryMb)} |`,
+    `| memory MiB, replicas and warm spares (mean / max) | ${f0(result.memoryMb.mean)} / ${f0(result.memoryMb.max)} (budget ${BUDGET_MB}) | ${f0(residentMemoryMb)} |`,
+    `| warm spares (mean / max count; mean MiB) | ${f1(result.spares.meanCount)} / ${result.spares.maxCount}; ${f0(result.spares.meanMb)} | – |`,
     `| cold starts per minute | ${f1(result.coldStartsPerMin)} (${evictions} evictions) | 0 |`,
     `| queries: all callers (errors, defaults) | ${phase.queries} (${phase.errors}, ${phase.defaults}) | ${allResident ? `${allResident.queries} (${allResident.errors}, ${allResident.defaults})` : "–"} |`,
     `| hot set: queries/s | ${f1(phase.hot.perSec)} | ${f1(allResident?.hot.perSec)} |`,
@@ -513,9 +523,9 @@ async function main(): Promise<void> {
     "",
     "Cold-start latency by format (run 1, under the Zipf load, evictions included):",
     "",
-    "| format | cold starts seen | p50 ms | p99 ms |",
-    "|---|---|---|---|",
-    ...perFormat.map((p) => `| ${p.format} | ${p.count} | ${f0(p.p50Ms)} | ${f0(p.p99Ms)} |`),
+    "| format | cold starts seen | from a warm spare | p50 ms | p99 ms |",
+    "|---|---|---|---|---|",
+    ...perFormat.map((p) => `| ${p.format} | ${p.count} | ${p.fromSpare} | ${f0(p.p50Ms)} | ${f0(p.p99Ms)} |`),
     "",
     `Cold starts one at a time, with and without the warm spare: two servers side by side (\`--python-spares 1\` and \`0\`, no budget, idle timeout 2 s), ${PROBES} models of each format, ` +
       "each queried at zero on one server then the other, 6 s apart (the spare warms again in between):",

@@ -116,7 +116,7 @@ export const status: Command = {
       models: ModelInfo[];
       cache: Record<string, unknown>;
       canaries?: { model: string; version: string; compared_with: string; share: number; state: string; reason: string; remaining_ms: number }[];
-      memory?: { budget_mb: number; used_mb: number; evictions: number };
+      memory?: { budget_mb: number; used_mb: number; replicas_mb?: number; spares_mb?: number; spares?: unknown[]; evictions: number; spares_shed?: number };
       limits?: { memory_budget_mb: number; idle_timeout_ms: number };
       scaling_events?: { at: string; model: string; action: string; from: number; to: number; reason: string }[];
     };
@@ -145,7 +145,11 @@ export const status: Command = {
     if (s.memory) {
       const budget = s.memory.budget_mb ? `${s.memory.budget_mb} MiB budget` : "no budget";
       const idle = s.limits ? `; idle timeout ${s.limits.idle_timeout_ms / 1000} s` : "";
-      out(`\nreplica memory: ${s.memory.used_mb} MiB (${budget}), ${s.memory.evictions} eviction(s)${idle}`);
+      const m = s.memory;
+      out(`\nreplica memory: ${m.replicas_mb ?? m.used_mb} MiB (${budget}), ${m.evictions} eviction(s)${idle}`);
+      if (m.spares_mb !== undefined) {
+        out(`warm spares: ${m.spares?.length ?? 0} holding ${m.spares_mb} MiB, ${m.spares_shed ?? 0} killed for room; the budget counts ${m.used_mb} MiB`);
+      }
     }
     const events = s.scaling_events ?? [];
     if (events.length) {

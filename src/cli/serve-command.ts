@@ -55,7 +55,7 @@ export const serve: Command = {
     "memory-budget-mb":
       "the most resident memory all replicas may hold together; least recently used versions give replicas back to stay under it, 0 = none (CLIPPER_MEMORY_BUDGET_MB)",
     "python-spares":
-      "Python workers kept with their libraries imported, per kind (interpreter; scikit-learn, or a model format's framework), for the next replicas: fast deploys, restarts and cold starts; 0 none, at most 4 (CLIPPER_PYTHON_SPARES, default 1)",
+      "the most Python workers kept with their libraries imported per kind (interpreter; scikit-learn, or a model format's framework) for the next replicas (fast deploys, restarts and cold starts): 1 each, more while cold starts take them faster than they warm up; counted in --memory-budget-mb; 0 none, at most 8 (CLIPPER_PYTHON_SPARES, default 4)",
     "docker-spares":
       "1 keeps a container of each Docker model version started (runtime loaded, artifact mounted) for its next replica: a hung or crashed replica is replaced in tens of ms; 0 none (CLIPPER_DOCKER_SPARES, default 1)",
     "node-spares": "1 keeps a Node runtime started for the next Node replica (fast restarts after a hang or crash), 0 none (CLIPPER_NODE_SPARES, default 1)",

@@ -278,8 +278,10 @@ function renderReplicas(list) {
 function renderScaling(memory, events) {
   if (memory) {
     const per = memory.replicas.map((r) => r.replica_id + " " + r.memory_mb + " MiB" + (r.leaving ? " (stopping)" : "")).join(", ");
-    $("memory-summary").textContent = "replica memory " + memory.used_mb + " MiB" + (memory.budget_mb ? " of a " + memory.budget_mb + " MiB budget" : " (no budget)") +
-      ", " + memory.evictions + " eviction(s)" + (per ? ": " + per : "");
+    const spares = memory.spares || [];
+    $("memory-summary").textContent = "memory " + memory.used_mb + " MiB" + (memory.budget_mb ? " of a " + memory.budget_mb + " MiB budget" : " (no budget)") +
+      " (replicas " + memory.replicas_mb + " MiB, " + spares.length + " warm spare(s) " + memory.spares_mb + " MiB)" +
+      ", " + memory.evictions + " eviction(s), " + memory.spares_shed + " spare(s) killed for room" + (per ? ": " + per : "");
   }
   fill("scaling", ["time", "model", "action", "replicas", "reason"],
     events.slice(-20).reverse().map((e) => tr([new Date(e.at).toLocaleTimeString(), e.model, e.action, e.from + " → " + e.to, e.reason])),

@@ -155,14 +155,22 @@ export class ManagementReads {
     return { memory_budget_mb: l.memoryBudgetMb, idle_timeout_ms: l.idleTimeoutMs };
   }
 
-  /** The memory budget, what the replicas hold (each one's resident memory) and the evictions so far. */
+  /**
+   * The memory budget, what it counts (the replicas and the warm spares: each replica's and spare's resident
+   * memory), how many spares each Python kind keeps now, the evictions and the spares killed for room so far.
+   */
   #memory() {
     const m = this.runtimes.memory();
     return {
       budget_mb: m.budgetMb,
       used_mb: m.usedMb,
+      replicas_mb: m.replicasMb,
+      spares_mb: m.sparesMb,
       evictions: m.evictions,
-      // Warm spares are no replicas (they hold no model) and are not counted: shown so that a reader can tell them apart.
+      spares_shed: m.sparesShed,
+      spare_targets: m.spareTargets,
+      spares: m.spares.map((s) => ({ pid: s.pid, kind: s.kind, memory_mb: s.mb, warm: s.warm, ...(s.container ? { container: s.container } : {}) })),
+      // Spares are no replicas (they hold no model): their pids, so that a reader can tell them apart.
       spare_pid: this.runtimes.sparePids[0] ?? null,
       spare_pids: this.runtimes.sparePids,
       replicas: this.runtimes.memoryMb().map((r) => ({ replica_id: r.replica, model_id: r.model, memory_mb: Math.round(r.mb), leaving: r.leaving })),
@@ -234,8 +242,9 @@ export class ManagementReads {
       running_replicas: s?.running ?? 0,
       wanted_replicas: s?.wanted ?? 0,
       idle_seconds: s ? Math.round(s.idleMs / 1000) : null,
-      last_cold_start: s?.lastColdStart ? { at: s.lastColdStart.at, ms: s.lastColdStart.ms } : null,
+      last_cold_start: s?.lastColdStart ? { at: s.lastColdStart.at, ms: s.lastColdStart.ms, spare: s.lastColdStart.spare } : null,
       cold_starts: s?.coldStarts ?? 0,
+      cold_starts_from_spare: s?.coldStartsFromSpare ?? 0,
       replica_memory_mb: s?.memoryMb ?? {},
     };
   }

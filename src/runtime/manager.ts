@@ -21,7 +21,7 @@ import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { BusyWindow, decide } from "./autoscale.ts";
 import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
-import { type SpareKind, SparePool } from "./spare.ts";
+import { type Spare, type SpareEntry, type SpareKind, SparePool, type SpareSet } from "./spare.ts";
 import { type VersionSpare, VersionSpares } from "./version-spares.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
@@ -56,10 +56,26 @@ export interface PoolScaling {
   readonly wanted: number;
   readonly running: number;
   readonly idleMs: number;
-  readonly lastColdStart: { readonly at: string; readonly ms: number } | undefined;
+  readonly lastColdStart: { readonly at: string; readonly ms: number; readonly spare: boolean } | undefined;
   readonly coldStarts: number;
+  /** Of the cold starts, those whose replica adopted a warm spare. */
+  readonly coldStartsFromSpare: number;
   /** Resident memory of each replica (MiB), by replica id. */
   readonly memoryMb: Record<string, number>;
+}
+
+/** What the replicas and warm spares hold against the memory budget (MiB). */
+export interface MemoryStatus {
+  readonly budgetMb: number;
+  /** Replicas and spares: what the budget counts. */
+  readonly usedMb: number;
+  readonly replicasMb: number;
+  readonly sparesMb: number;
+  readonly evictions: number;
+  readonly sparesShed: number;
+  readonly spares: readonly { pid: number; kind: string; mb: number; warm: boolean; container: string | undefined }[];
+  /** How many spares each Python kind keeps now. */
+  readonly spareTargets: Readonly<Record<string, number>>;
 }
 
 export interface PoolStatus {
@@ -128,7 +144,12 @@ class Pool<Q extends PoolQueue> {
   readonly busy = new BusyWindow();
   peakReplicaMb = 0;
   coldStarts = 0;
-  lastColdStart: { at: string; ms: number } | undefined;
+  coldStartsFromSpare = 0;
+  /** How long the last replica started waited for its turn at the memory budget and the room it needed (ms). */
+  lastRoomWaitMs = 0;
+  /** Whether the spare the last replica adopted had finished importing (undefined: it started without one). */
+  lastSpareWarm: boolean | undefined;
+  lastColdStart: { at: string; ms: number; spare: boolean } | undefined;
   #seq = 0;
 
   constructor(
@@ -171,8 +192,13 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   readonly #pidFile: string;
   #watch: Timer | undefined;
-  /** Warm Python workers the next Python replicas of their kind start from (pythonSpares of each kind). */
+  /** Warm Python workers the next Python replicas of their kind start from (up to pythonSpares of each kind). */
   readonly #spares: SparePool;
+  /** Resident memory last sampled, per spare (MiB), and the most a spare of each kind was seen to hold. */
+  readonly #spareMb = new Map<Spare, number>();
+  readonly #sparePeakMb = new Map<string, number>();
+  /** Spares killed to make room for a replica within the memory budget, since start. */
+  sparesShed = 0;
   #stopping = false;
   /** Docker runtime: the containers started and not removed yet. */
   readonly #containers: ContainerRecord;
@@ -210,10 +236,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     this.#versionSpares = new VersionSpares((name) => this.#containers.remove(name));
     this.#spares = new SparePool(
       config.pythonSpares,
+      config.scaleDownAfterMs,
       (kind) => {
         this.#workerPath ??= extractPythonWorker(this.#config.dataDir);
         return [kind.python, this.#workerPath, "--standby", ...(kind.preload.length ? ["--preload", kind.preload.join(",")] : [])];
       },
+      (kind) => this.#spareRoom(kind),
       () => this.#recordPids(),
     );
   }
@@ -234,6 +262,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   #onTick(): void {
     const now = performance.now();
     this.#sampleMemory();
+    this.#shedOverBudget();
+    if (!this.#stopping) this.#spares.tick(now);
     for (const pool of this.#pools.values()) {
       if (pool.stopped || pool.failed) continue;
       pool.queried(now);
@@ -285,6 +315,57 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   #sampleMemory(): void {
     for (const { replica } of this.replicas()) this.#measure(replica);
+    const live = new Set<Spare>();
+    for (const e of this.#spareEntries()) {
+      live.add(e.spare);
+      const processMb = residentMb(e.spare.proc.pid);
+      const containerMb = e.container ? this.#containerMemory.mb(e.container) : 0;
+      if (processMb === undefined && containerMb === undefined) continue;
+      const mb = (processMb ?? 0) + (containerMb ?? 0);
+      this.#spareMb.set(e.spare, mb);
+      if (mb > (this.#sparePeakMb.get(e.kind) ?? 0)) this.#sparePeakMb.set(e.kind, mb);
+    }
+    for (const s of this.#spareMb.keys()) if (!live.has(s)) this.#spareMb.delete(s);
+  }
+
+  /** Both sets of warm spares: the Python workers by kind, the Node and Docker ones by version. */
+  #spareSets(): readonly SpareSet[] {
+    return [this.#spares, this.#versionSpares];
+  }
+
+  #spareEntries(): SpareEntry[] {
+    return this.#spareSets().flatMap((set) => set.list());
+  }
+
+  /** What a new spare of `kind` is expected to hold: the most one of its kind held, else the most any spare held. */
+  #spareEstimateMb(kind: string): number {
+    return this.#sparePeakMb.get(kind) ?? Math.max(0, ...this.#sparePeakMb.values());
+  }
+
+  /** What a spare holds for the budget: as sampled, and at least what is expected of its kind (it may still be importing). */
+  #spareMbOf(spare: Spare | undefined, kind: string): number {
+    if (!spare) return 0;
+    return Math.max(this.#spareMb.get(spare) ?? 0, this.#spareEstimateMb(kind));
+  }
+
+  /** Whether one more spare of `kind` fits in the memory budget now (always without a budget). */
+  #spareRoom(kind: string): boolean {
+    if (this.#stopping) return false;
+    return this.#budgetMb === 0 || this.#usedMb() + this.#spareEstimateMb(kind) <= this.#budgetMb;
+  }
+
+  /** A spare never keeps the budget exceeded (one grew past its estimate, replicas grew): spares are killed until it holds. */
+  #shedOverBudget(): void {
+    if (this.#budgetMb === 0) return;
+    while (this.#usedMb() > this.#budgetMb && this.#spareSets().some((set) => set.shed(undefined))) this.#spareShed(undefined, 0);
+  }
+
+  #spareShed(pool: Pool<Q> | undefined, needMb: number): void {
+    this.sparesShed++;
+    this.#logger?.info("spare_shed", `a warm spare was killed to keep within the ${this.#budgetMb} MiB memory budget`, {
+      ...(pool ? { model: pool.queue.key } : {}),
+      need_mb: Math.round(needMb),
+    });
   }
 
   /**
@@ -334,12 +415,25 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       }
     }
     for (const r of this.#leaving.keys()) used += this.#rssMb.get(r) ?? 0;
+    for (const e of this.#spareEntries()) used += this.#spareMbOf(e.spare, e.kind);
     return used;
   }
 
+  /** The spare a new replica of `pool` would adopt now, and its kind (its memory becomes the replica's). */
+  #spareFor(pool: Pool<Q>): { spare: Spare; kind: string } | undefined {
+    const kind = this.#spareKind(pool);
+    const spare = kind ? this.#spares.peek(kind) : undefined;
+    if (spare) return { spare, kind: this.#spares.list().find((e) => e.spare === spare)!.kind };
+    const key = this.#spareKey(pool);
+    const versionSpare = key === undefined ? undefined : this.#versionSpares.peek(key);
+    return versionSpare && key !== undefined ? { spare: versionSpare, kind: key } : undefined;
+  }
+
   /**
-   * Makes room for one more replica of `pool` within the memory budget: takes replicas back from the least
-   * recently used versions (waiting until they exit), or refuses when none may give one back.
+   * Makes room for one more replica of `pool` within the memory budget: kills warm spares first (all but the
+   * one the replica adopts: the cheapest to lose) when that makes the room, else takes replicas back from the
+   * least recently used versions (waiting until they exit; spares killed as well would be lost for nothing),
+   * killing the spares only when no replica may give one back, and refuses when that is not enough either.
    */
   async #makeRoom(pool: Pool<Q> | undefined): Promise<void> {
     const budget = this.#budgetMb;
@@ -347,11 +441,20 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     for (;;) {
       this.#sampleMemory();
       const views = [...this.#pools.values()].map((p) => this.#budgetView(p));
-      const needMb = pool ? estimateMb(this.#budgetView(pool), views) : 0;
+      // A replica that adopts a spare only adds what it holds beyond the spare (already counted).
+      const adopt = pool ? this.#spareFor(pool) : undefined;
+      const needMb = pool ? Math.max(0, estimateMb(this.#budgetView(pool), views) - this.#spareMbOf(adopt?.spare, adopt?.kind ?? "")) : 0;
       const usedMb = this.#usedMb();
       if (usedMb + needMb <= budget) return;
       const victimView = chooseVictim(views, pool?.queue.key ?? "");
       const victim = victimView && this.#pools.get(victimView.key);
+      const sheddableMb = this.#spareEntries()
+        .filter((e) => e.spare !== adopt?.spare)
+        .reduce((a, e) => a + this.#spareMbOf(e.spare, e.kind), 0);
+      if ((!victim || sheddableMb >= usedMb + needMb - budget) && this.#spareSets().some((set) => set.shed(adopt?.spare))) {
+        this.#spareShed(pool, needMb);
+        continue;
+      }
       if (!victim) {
         if (!pool) return; // A lowered budget: what cannot give a replica back now is left until it can.
         const why =
@@ -412,10 +515,27 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     pool.wanted = Math.max(pool.wanted, 1);
     const t0 = performance.now();
     this.#event(pool, "cold start", 0, 1, "a query came and no replica was running");
-    this.#startReplica(pool)
+    const started: Replica[] = [];
+    this.#startReplica(pool, started)
       .then(() => {
+        const spare = started[0]?.warm === true;
+        const ms = Math.round(performance.now() - t0);
         pool.coldStarts++;
-        pool.lastColdStart = { at: new Date().toISOString(), ms: Math.round(performance.now() - t0) };
+        if (spare) pool.coldStartsFromSpare++;
+        pool.lastColdStart = { at: new Date().toISOString(), ms, spare };
+        const roomMs = Math.round(pool.lastRoomWaitMs);
+        this.#logger?.info(
+          "cold_start",
+          `model ${pool.queue.key} started ${spare ? "from a warm spare" : "cold"} in ${ms} ms (${roomMs} ms waiting for memory)`,
+          {
+            model: pool.queue.key,
+            ms,
+            room_ms: roomMs,
+            spare,
+            // A Python spare still importing when adopted: spares were taken faster than they warmed up.
+            ...(pool.lastSpareWarm === undefined ? {} : { spare_warm: pool.lastSpareWarm }),
+          },
+        );
       })
       .catch((err: Error) => {
         pool.wanted = pool.replicas.length;
@@ -575,8 +695,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     clearInterval(this.#watch);
     clearInterval(this.#tick);
     this.#stopping = true;
-    this.#spares.killAll();
-    this.#versionSpares.dropAll();
+    for (const set of this.#spareSets()) set.killAll();
     await Promise.all([...this.#pools.keys()].map((k) => this.stop(k)));
     await this.#containers.settled();
     this.#recordPids();
@@ -620,13 +739,36 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       idleMs: Math.round(performance.now() - pool.lastQueryMs),
       lastColdStart: pool.lastColdStart,
       coldStarts: pool.coldStarts,
+      coldStartsFromSpare: pool.coldStartsFromSpare,
       memoryMb,
     };
   }
 
-  /** The memory budget (MiB; 0: none), what all replicas hold, and the evictions so far. */
-  memory(): { budgetMb: number; usedMb: number; evictions: number } {
-    return { budgetMb: this.#budgetMb, usedMb: Math.round(this.memoryMb().reduce((a, r) => a + r.mb, 0)), evictions: this.evictions };
+  /**
+   * The memory budget (MiB; 0: none), what all replicas and warm spares hold (both count in the budget), each
+   * spare (its memory as sampled, what it is warm for), how many spares each Python kind keeps now, the
+   * evictions and the spares killed for room so far.
+   */
+  memory(): MemoryStatus {
+    const replicasMb = this.memoryMb().reduce((a, r) => a + r.mb, 0);
+    const spares = this.#spareEntries().map((e) => ({
+      pid: e.spare.proc.pid,
+      kind: e.kind,
+      mb: Math.round(this.#spareMb.get(e.spare) ?? 0),
+      warm: e.spare.warm,
+      container: e.container,
+    }));
+    const sparesMb = spares.reduce((a, s) => a + s.mb, 0);
+    return {
+      budgetMb: this.#budgetMb,
+      usedMb: Math.round(replicasMb + sparesMb),
+      replicasMb: Math.round(replicasMb),
+      sparesMb,
+      evictions: this.evictions,
+      sparesShed: this.sparesShed,
+      spares,
+      spareTargets: this.#spares.targets(),
+    };
   }
 
   /** Every running version as the invariant check sees it: what it runs, its range, how many replicas it wants and has. */
@@ -636,12 +778,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
 
   /** The Docker and Node runtimes' warm spares: their pids and containers (children of the server that are no replica). */
   standby(): { pids: number[]; containers: string[] } {
-    return this.#versionSpares.list();
+    return this.#versionSpares.standby();
   }
 
   /** Every warm spare's pid, Python, Node and Docker alike (child processes that are no replicas). */
   get sparePids(): number[] {
-    return [...this.#spares.pids(), ...this.#versionSpares.list().pids];
+    return this.#spareEntries().map((e) => e.spare.proc.pid);
   }
 
   /** Containers started and not yet removed, and how many removals are under way. */
@@ -695,9 +837,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
    * once, so a failed scale can stop what it began.
    */
   async #startReplica(pool: Pool<Q>, started?: Replica[]): Promise<RuntimeInfo> {
+    const t0 = performance.now();
     const { ready } = await this.#budgetTurnFor(async () => {
       await this.#makeRoom(pool);
       if (pool.stopped) throw new ConflictError(`model ${pool.queue.key} was stopped while its replica waited for memory`);
+      pool.lastRoomWaitMs = performance.now() - t0;
       return this.#spawn(pool, started);
     });
     const info = await ready;
@@ -738,7 +882,7 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   /** Docker and Node: a warm spare for the next replica, started once one of the runtime's replicas is ready. */
   #warmVersionSpare(pool: Pool<Q>): void {
     const key = this.#spareKey(pool);
-    if (key === undefined || pool.stopped || this.#stopping) return;
+    if (key === undefined || pool.stopped || this.#stopping || !this.#spareRoom(key)) return;
     this.#versionSpares.warm(key, () => {
       if (pool.model.runtime === "node") return { command: [...this.#self, "runtime", "node", "--standby"] };
       const container = this.#container(pool, `${pool.queue.key}#spare`, pool.nextReplicaId())!;
@@ -750,7 +894,11 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   /** Spawns one replica of `pool` and routes to it (it counts as starting until its hello); `routed` false: a probe. */
   #spawn(pool: Pool<Q>, started?: Replica[], routed = true): { replica: Replica; ready: Promise<RuntimeInfo> } {
     const kind = routed && !this.#stopping ? this.#spareKind(pool) : undefined;
-    const spare = kind && this.#spares.take(kind);
+    // Cold starts from zero come in bursts (a wave of queries to idle versions): they grow the pool and have their
+    // spare replaced at once. A scale-up or a replacement runs under load: its spare is replaced once it is up.
+    const coldStart = pool.queue.coldStarting;
+    const spare = kind && this.#spares.take(kind, coldStart);
+    if (routed) pool.lastSpareWarm = spare ? spare.warm : undefined;
     const spareKey = routed && !spare ? this.#spareKey(pool) : undefined;
     const versionSpare: VersionSpare | undefined = spareKey === undefined ? undefined : this.#versionSpares.take(spareKey);
     const id = pool.nextReplicaId();
@@ -783,6 +931,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     });
     if (routed) pool.replicas = [...pool.replicas, replica];
     else this.#leaving.set(replica, pool);
+    // The spare taken is replaced at once (it counts in the budget after this replica, which counts from now).
+    if (spare && coldStart) this.#spares.refill(kind!);
     started?.push(replica);
     let ready: Promise<RuntimeInfo>;
     try {
@@ -796,11 +946,12 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
       throw typed instanceof ServeError ? typed : new RuntimeFailure(`could not start a replica of model ${pool.queue.key}: ${(err as Error).message}`);
     }
     this.#recordPids();
-    // The spare taken is replaced once this replica is up, not meanwhile: its imports would slow this start down.
-    if (kind)
+    // A kind first asked for by this cold replica gets its first spare once the replica is up, not meanwhile; so
+    // does the replacement of a spare a scale-up or a replacement took (its imports would slow the replicas down).
+    if (kind && (!spare || !coldStart))
       ready.then(
-        () => this.#stopping || this.#spares.refill(kind),
-        () => this.#stopping || this.#spares.refill(kind),
+        () => this.#stopping || this.#spares.warm(kind),
+        () => this.#stopping || this.#spares.warm(kind),
       );
     return { replica, ready };
   }

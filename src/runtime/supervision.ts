@@ -46,3 +46,17 @@ export function killLeftovers(path: string, dataDir: string): number {
   writePidFile(path, []);
   return killed;
 }
+
+/**
+ * A process's scheduler state letter (R running, S sleeping, ...) and the CPU time it used, in clock ticks
+ * (Linux /proc/PID/stat), or undefined when it cannot be read.
+ */
+export function cpuState(pid: number): { state: string; ticks: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0]!, ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,8 +1,8 @@
 /**
  * The memory budget through the compiled binary: twelve models whose replicas each hold ~200 MB, a budget of
- * 1200 MB, each model queried in turn twice. Every model answers (a bounded number of retries); the replicas'
- * resident memory, sampled from /proc every 100 ms by the test itself, never exceeds the budget by more than one
- * replica; and the versions that give their replica back are the least recently used ones, in order.
+ * 1200 MB, each model queried in turn twice. Every model answers (a bounded number of retries); the resident
+ * memory of the replicas and warm spares, sampled from /proc every 100 ms by the test itself, never exceeds the
+ * budget by more than one replica; and the versions that give their replica back are the least recently used ones, in order.
  * Docker replicas on the real engine count with their container's memory (what `docker stats` says), not only
  * their `docker run` client's: three 200 MB containers under a 600 MB budget evict the least recently used.
  */
@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { docker, dockerMissing, RUNTIME_IMAGE } from "./docker.ts";
-import { FIXTURES, makeFixtures, type Server, settledInvariants, shutdown, startServer, waitFor } from "./harness.ts";
+import { FIXTURES, makeFixtures, replicaPids, type Server, settledInvariants, shutdown, startServer, waitFor, waitUntil } from "./harness.ts";
 
 let server: Server | undefined;
 let sampling = true;
@@ -52,18 +52,20 @@ describe("memory budget", () => {
   it("keeps twelve 200 MB models within 1200 MB by evicting the least recently used, and every model answers", async () => {
     server = await startServer({ args: ["--memory-budget-mb", String(BUDGET_MB)] });
     const s = server;
-    // The test's own sampler: every 100 ms, the resident memory of the server's children but the warm spare.
+    // The test's own sampler: every 100 ms, the resident memory of all the server's children, warm spares
+    // included (the budget counts them), and how many of them were spares.
     let peakSumMb = 0;
     let peakReplicaMb = 0;
+    let sparesSeen = 0;
     const sampler = (async () => {
       while (sampling) {
         const spares = ((await s.admin("status").catch(() => undefined))?.json.memory?.spare_pids ?? []) as number[];
         let sum = 0;
         for (const pid of children(s.proc.pid)) {
-          if (spares.includes(pid)) continue;
           const mb = rssMb(pid);
           sum += mb;
-          peakReplicaMb = Math.max(peakReplicaMb, mb);
+          if (spares.includes(pid)) sparesSeen = Math.max(sparesSeen, 1);
+          else peakReplicaMb = Math.max(peakReplicaMb, mb);
         }
         peakSumMb = Math.max(peakSumMb, sum);
         await Bun.sleep(100);
@@ -94,10 +96,11 @@ describe("memory budget", () => {
     await sampler;
     const status = (await s.admin("status")).json;
     console.log(
-      `peak replica memory ${peakSumMb.toFixed(0)} MiB of a ${BUDGET_MB} MiB budget (largest replica ${peakReplicaMb.toFixed(0)} MiB), ` +
-        `${status.memory.evictions} evictions, tries per query ${Math.max(...attempts)} at most`,
+      `peak memory of replicas and spares ${peakSumMb.toFixed(0)} MiB of a ${BUDGET_MB} MiB budget (largest replica ${peakReplicaMb.toFixed(0)} MiB), ` +
+        `${status.memory.evictions} evictions, ${status.memory.spares_shed} spares killed for room, tries per query ${Math.max(...attempts)} at most`,
     );
     expect(peakReplicaMb).toBeGreaterThan(200);
+    expect(sparesSeen).toBe(1);
     expect(peakSumMb).toBeLessThanOrEqual(BUDGET_MB + peakReplicaMb);
     expect(status.memory).toMatchObject({ budget_mb: BUDGET_MB });
     expect(status.memory.used_mb).toBeLessThanOrEqual(BUDGET_MB);
@@ -110,6 +113,54 @@ describe("memory budget", () => {
     for (let k = 1; k < order.length; k++) expect([order[k - 1], order[k]]).toEqual([order[k - 1], (order[k - 1]! + 1) % MODELS]);
     expect((await settledInvariants(s)).violations).toEqual([]);
   }, 300_000);
+});
+
+describe("memory budget and warm spares", () => {
+  it("counts the warm spares, kills them first when the room is needed, and starts none without room", async () => {
+    const s = await startServer({ args: ["--memory-budget-mb", "4000"] });
+    try {
+      type Mem = {
+        used_mb: number;
+        replicas_mb: number;
+        spares_mb: number;
+        evictions: number;
+        spares_shed: number;
+        spares: { pid: number; memory_mb: number }[];
+      };
+      const memory = async () => (await s.admin("status")).json.memory as Mem;
+      await s.cliOk("deploy", join(FIXTURES, "big_resident.py"), "--name", "keep", "--app", "keep", "--slo-micros", "30000000", "--min-replicas", "0");
+      // The replica holds its 200 MB, and a warm spare waits beside it: both counted.
+      const both = await waitFor(async () => {
+        const m = await memory();
+        return m.replicas_mb > 200 && m.spares.length > 0 && m.spares.every((x) => x.memory_mb > 0) ? m : undefined;
+      }, 60_000);
+      if (!both) throw new Error(`no replica and measured spare: ${JSON.stringify(await memory())}`);
+      expect(both.spares_mb).toBe(both.spares.reduce((a, x) => a + x.memory_mb, 0));
+      expect(Math.abs(both.used_mb - (both.replicas_mb + both.spares_mb))).toBeLessThanOrEqual(1);
+      const sparePids = both.spares.map((x) => x.pid);
+
+      // A budget with room for the replica but for no spare beside it: the spares go, the replica stays.
+      const budgetMb = both.replicas_mb + Math.max(10, Math.floor(Math.min(...both.spares.map((x) => x.memory_mb)) / 2));
+      expect((await s.admin("set_server_limits", { memory_budget_mb: budgetMb })).status).toBe(200);
+      const after = await memory();
+      expect(after).toMatchObject({ evictions: 0, spares: [] });
+      expect(after.spares_shed).toBeGreaterThanOrEqual(sparePids.length);
+      expect(after.used_mb).toBeLessThanOrEqual(budgetMb);
+      expect(await waitUntil(() => sparePids.every((pid) => !children(s.proc.pid).includes(pid)), 10_000)).toBeGreaterThanOrEqual(0);
+      expect((await s.predict("keep", { input: [1, 2] })).json).toMatchObject({ output: "3.0", default: false });
+      expect((await replicaPids(s, "keep")).length).toBe(1);
+      // No spare starts while it would not fit (the autoscaler's ticks try every 100 ms): none comes back while queries run.
+      for (let i = 0; i < 20; i++) expect((await s.predict("keep", { input: [i, 1] })).json.default).toBe(false);
+      expect((await memory()).spares).toEqual([]);
+
+      // Room again: a spare is started into it.
+      await s.admin("set_server_limits", { memory_budget_mb: 4000 });
+      expect(await waitFor(async () => ((await memory()).spares.length > 0 ? true : undefined), 30_000)).toBe(true);
+      expect((await settledInvariants(s)).violations).toEqual([]);
+    } finally {
+      await shutdown(s);
+    }
+  }, 180_000);
 });
 
 const dockerSkip = dockerMissing(RUNTIME_IMAGE);

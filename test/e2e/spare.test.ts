@@ -3,7 +3,22 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { missingRequirement } from "../provisioned.ts";
-import { alive, cleanup, FIXTURES, makeFixtures, nodeModel, ROOT, type Server, shutdown, startServer, replicaPids, tempDir, waitFor } from "./harness.ts";
+import {
+  alive,
+  cleanup,
+  FIXTURES,
+  makeFixtures,
+  nodeModel,
+  ROOT,
+  type Server,
+  replicaPids,
+  settledInvariants,
+  shutdown,
+  startServer,
+  tempDir,
+  waitFor,
+  waitUntil,
+} from "./harness.ts";
 
 const fx = makeFixtures();
 let server: Server | undefined;
@@ -68,6 +83,51 @@ describe("warm Python spare", () => {
     expect((await server.predict("hr", { input: fx.rows[0] })).json).toMatchObject({ output: fx.hrExpected[0], default: false });
     expect(processesOf(server.dataDir).filter((p) => p.standby)).toEqual([]);
   });
+});
+
+describe("warm Python spares under a burst of cold starts", () => {
+  it("grows to one spare per cold start of a burst, and the next burst of cold starts is served from spares", async () => {
+    const MODELS = 4;
+    // The calm window after which the pool shrinks is longer than the test: what grew stays for the second burst.
+    server = await startServer({ args: ["--idle-timeout", "1s", "--python-spares", String(MODELS), "--scale-down-after", "300s"] });
+    const s = server;
+    const names = Array.from({ length: MODELS }, (_, i) => `burst${i}`);
+    for (const n of names) {
+      await s.cliOk("deploy", join(FIXTURES, "module_model.py"), "--name", n, "--app", n, "--slo-micros", "60000000", "--min-replicas", "0");
+    }
+    type M = { model_name: string; cold_starts: number; cold_starts_from_spare: number; running_replicas: number; last_cold_start: { spare: boolean } | null };
+    const models = async () => ((await s.admin("status")).json.models as M[]).filter((m) => names.includes(m.model_name));
+    const allAtZero = async () => (await models()).every((m) => m.running_replicas === 0) && (await replicaPids(s)).length === 0;
+    const burst = async (round: number) => {
+      const answers = await Promise.all(names.map((n, i) => s.predict(n, { input: [round, i] })));
+      for (const [i, a] of answers.entries()) expect(a.json).toMatchObject({ output: (round + i).toFixed(1), default: false });
+    };
+
+    // The first burst takes spares faster than they warm up: the pool grows to one per cold start of the burst.
+    expect(await waitUntil(allAtZero, 60_000)).toBeGreaterThanOrEqual(0);
+    await burst(1);
+    expect(Object.values((await s.admin("status")).json.memory.spare_targets)).toEqual([MODELS]);
+
+    // Once every version is back at zero and the spares are warm, a second burst starts every replica from a spare.
+    expect(await waitUntil(allAtZero, 60_000)).toBeGreaterThanOrEqual(0);
+    const warm = await waitFor(async () => {
+      const spares = (await s.admin("status")).json.memory.spares as { warm: boolean; memory_mb: number }[];
+      return spares.length === MODELS && spares.every((x) => x.warm && x.memory_mb > 0) ? spares : undefined;
+    }, 90_000);
+    expect(warm).toHaveLength(MODELS);
+    const before = await models();
+    await burst(2);
+    const after = await models();
+    const fromSpare = after.reduce((a, m) => a + m.cold_starts_from_spare, 0) - before.reduce((a, m) => a + m.cold_starts_from_spare, 0);
+    const cold = after.reduce((a, m) => a + m.cold_starts, 0) - before.reduce((a, m) => a + m.cold_starts, 0);
+    console.log(`second burst: ${cold} cold starts, ${fromSpare} from a warm spare`);
+    expect(cold).toBe(MODELS);
+    expect(fromSpare).toBe(MODELS);
+    for (const m of after) expect(m.last_cold_start?.spare).toBe(true);
+    // The log says it per cold start too.
+    expect(s.log().match(/"event":"cold_start"[^\n]*"spare":true/g)?.length).toBeGreaterThanOrEqual(MODELS);
+    expect((await settledInvariants(s)).violations).toEqual([]);
+  }, 240_000);
 });
 
 /** PIDs of the server's children that are Node runtimes standing by (`clipper runtime node --standby`). */

@@ -67,7 +67,7 @@ export class FakeRuntimes implements Runtimes {
   }
   canServe = (key: string) => this.#pools.has(key);
   scaling = () => undefined;
-  memory = () => ({ budgetMb: 0, usedMb: 0, evictions: 0 });
+  memory = () => ({ budgetMb: 0, usedMb: 0, replicasMb: 0, sparesMb: 0, evictions: 0, sparesShed: 0, spares: [], spareTargets: {} });
   memoryMb = () => [];
   limits = () => ({ memoryBudgetMb: 0, idleTimeoutMs: 300_000 });
   setLimits = async () => undefined;
