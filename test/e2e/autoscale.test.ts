@@ -1,8 +1,14 @@
 /**
  * Autoscaling through the compiled binary: a model that costs 2 ms a row, deployed with --min-replicas 1
- * --max-replicas 3, under 64 connections: the queue's wait nears the SLO, replicas are added up to 3 and the
+ * --max-replicas 3, under 128 connections: the queue's wait nears the SLO, replicas are added up to 3 and the
  * goodput (predictions within the SLO per second) rises with them; once the load drops, the replicas that are
  * no longer busy are drained and stopped after the calm window, back to 1, without losing a query.
+ *
+ * Why 128 connections and not the issue's 64: closed-loop callers wait for their answers, so by Little's law a
+ * query takes connections / capacity. With 64 callers and 2 replicas (1,000 rows/s) that is 64 ms, inside the
+ * 100 ms SLO: two replicas are enough, the queue's wait stays under half the SLO, and the autoscaler rightly
+ * stops at 2 (it reached 3 only when a pause made some query wait longer: 1 run in 5 stayed at 2 for 15 s).
+ * 128 callers need 128 ms at 2 replicas (the queue sheds) and 85 ms at 3.
  */
 import { afterAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
@@ -41,7 +47,7 @@ describe("autoscale", () => {
     // The baseline: the range's top held at 1 for 3 s under the load, then 1..3 again (`clipper scale --min --max`).
     await s.cliOk("scale", "cost", "--min", "1", "--max", "1");
     let n = 0;
-    const heavy = steadyLoad(`${s.queryUrl}/cost/predict`, () => ({ input: [n++, 1] }), 64, 20_000);
+    const heavy = steadyLoad(`${s.queryUrl}/cost/predict`, () => ({ input: [n++, 1] }), 128, 20_000);
     await waitUntil(() => heavy.counts.ok > 0, 10_000);
     const ok0 = heavy.counts.ok;
     const t0 = performance.now();
@@ -50,7 +56,9 @@ describe("autoscale", () => {
     expect((await replicas(s)).all).toBe(1);
     await s.cliOk("scale", "cost", "--min", "1", "--max", "3");
     const reached = await waitUntil(async () => (await replicas(s)).ready === 3, 15_000);
-    expect(reached).toBeGreaterThanOrEqual(0);
+    if (reached === Infinity)
+      console.log(`scaling events: ${JSON.stringify((await s.admin("status")).json.scaling_events)}; ${JSON.stringify(await replicas(s))}`);
+    expect(reached).toBeLessThan(Infinity);
     // Goodput at 3 replicas, over 3 s.
     const ok3 = heavy.counts.ok;
     const t3 = performance.now();
@@ -71,7 +79,7 @@ describe("autoscale", () => {
       return r.all === 1 && r.ready === 1;
     }, 30_000);
     const lightCounts = await light.stop();
-    expect(backMs).toBeGreaterThanOrEqual(0);
+    expect(backMs).toBeLessThan(Infinity);
     // Under the heavy load admission control may refuse queries (a 503 with Retry-After): that is overload, not loss.
     expect(heavyCounts.failed).toBe(0);
     expect({ errors: lightCounts.errors5xx + lightCounts.errors4xx, failed: lightCounts.failed }).toEqual({ errors: 0, failed: 0 });
