@@ -292,7 +292,7 @@ export class QueryProcessor {
       if (this.#debug || this.#defaultLines.pass(app + DEFAULT_LINE_SEP + reasonKind(failed.reason), performance.now())) {
         this.logger.warn("default_answer", failed.reason, { request_id: requestId, app, model: choice?.key, rows: outcomes.length });
       }
-    } else if (this.logger.enabled("debug")) {
+    } else if (this.#debug) {
       this.logger.debug("query", "answered", {
         request_id: requestId,
         app,
