@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { modelKey } from "../domain.ts";
 import { buildSnapshot, type AppRoute, type Snapshot } from "../query/snapshot.ts";
 import { maxReplicas, type Registry } from "../registry/registry.ts";
+import { procStat } from "../runtime/supervision.ts";
 import type { ArtifactUsage } from "./artifact-usage.ts";
 import type { ArtifactStore } from "./artifacts.ts";
 import type { KeyLock } from "./key-lock.ts";
@@ -185,11 +186,9 @@ function children(parent: number): { pid: number; cmdline: string }[] {
   const out: { pid: number; cmdline: string }[] = [];
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
+    const stat = procStat(e);
+    if (!stat || stat.ppid !== parent || stat.state === "Z") continue;
     try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      // Fields after the command (which may hold spaces) start after its closing parenthesis: state, ppid, …
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) !== parent || fields[0] === "Z") continue;
       out.push({ pid: Number(e), cmdline: readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() });
     } catch {
       // Exited meanwhile.

@@ -48,14 +48,15 @@ export function killLeftovers(path: string, dataDir: string): number {
 }
 
 /**
- * A process's scheduler state letter (R running, S sleeping, ...) and the CPU time it used, in clock ticks
- * (Linux /proc/PID/stat), or undefined when it cannot be read.
+ * A process's scheduler state letter (R running, S sleeping, Z zombie, ...), its parent and the CPU time it used,
+ * in clock ticks (Linux /proc/PID/stat), or undefined when it cannot be read (gone, or no /proc).
  */
-export function cpuState(pid: number): { state: string; ticks: number } | undefined {
+export function procStat(pid: number | string): { state: string; ppid: number; ticks: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command (which may hold spaces) start after its closing parenthesis: state, ppid, …
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0]!, ticks: Number(fields[11]) + Number(fields[12]) };
+    return { state: fields[0]!, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
   } catch {
     return undefined;
   }
