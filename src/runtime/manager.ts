@@ -21,7 +21,7 @@ import type { RuntimeInfo } from "./protocol.ts";
 import { Replica } from "./replica.ts";
 import { BusyWindow, decide } from "./autoscale.ts";
 import { type BudgetPool, chooseVictim, estimateMb } from "./memory-budget.ts";
-import { type Spare, type SpareEntry, type SpareKind, SparePool, type SpareSet } from "./spare.ts";
+import { type Spare, type SpareEntry, type SpareKind, SparePool, type SpareSet, spareKindKey } from "./spare.ts";
 import { type VersionSpare, VersionSpares } from "./version-spares.ts";
 
 /** Consecutive early exits (before ready, or within STABLE_AFTER_MS of it) after which a version is marked failed. */
@@ -318,10 +318,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
     const live = new Set<Spare>();
     for (const e of this.#spareEntries()) {
       live.add(e.spare);
-      const processMb = residentMb(e.spare.proc.pid);
-      const containerMb = e.container ? this.#containerMemory.mb(e.container) : 0;
-      if (processMb === undefined && containerMb === undefined) continue;
-      const mb = (processMb ?? 0) + (containerMb ?? 0);
+      const mb = this.#residentMb(e.spare.proc.pid, e.container);
+      if (mb === undefined) continue;
       this.#spareMb.set(e.spare, mb);
       if (mb > (this.#sparePeakMb.get(e.kind) ?? 0)) this.#sparePeakMb.set(e.kind, mb);
     }
@@ -369,14 +367,20 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   }
 
   /**
-   * A replica's resident memory: its process's; for a Docker replica its container's (as `docker stats` counts
-   * it) plus its `docker run` client's, which holds memory on this machine too.
+   * What a replica or a spare holds (MiB): its process's resident memory; for a Docker one its container's (as
+   * `docker stats` counts it) plus its `docker run` client's, which holds memory on this machine too. Undefined
+   * when neither can be read.
    */
+  #residentMb(pid: number | undefined, container: string | undefined): number | undefined {
+    const processMb = pid === undefined ? undefined : residentMb(pid);
+    const containerMb = container ? this.#containerMemory.mb(container) : 0;
+    if (processMb === undefined && containerMb === undefined) return undefined;
+    return (processMb ?? 0) + (containerMb ?? 0);
+  }
+
   #measure(replica: Replica): void {
-    const processMb = replica.pid === undefined ? undefined : residentMb(replica.pid);
-    const containerMb = replica.container ? this.#containerMemory.mb(replica.container) : 0;
-    if (processMb === undefined && containerMb === undefined) return;
-    const mb = (processMb ?? 0) + (containerMb ?? 0);
+    const mb = this.#residentMb(replica.pid, replica.container);
+    if (mb === undefined) return;
     this.#rssMb.set(replica, mb);
     const pool = this.#pools.get(replica.id.slice(0, replica.id.lastIndexOf("#")));
     if (pool && mb > pool.peakReplicaMb) pool.peakReplicaMb = mb;
@@ -422,8 +426,8 @@ export class RuntimeManager<Q extends PoolQueue = PoolQueue> {
   /** The spare a new replica of `pool` would adopt now, and its kind (its memory becomes the replica's). */
   #spareFor(pool: Pool<Q>): { spare: Spare; kind: string } | undefined {
     const kind = this.#spareKind(pool);
-    const spare = kind ? this.#spares.peek(kind) : undefined;
-    if (spare) return { spare, kind: this.#spares.list().find((e) => e.spare === spare)!.kind };
+    const spare = kind && this.#spares.peek(kind);
+    if (spare) return { spare, kind: spareKindKey(kind) };
     const key = this.#spareKey(pool);
     const versionSpare = key === undefined ? undefined : this.#versionSpares.peek(key);
     return versionSpare && key !== undefined ? { spare: versionSpare, kind: key } : undefined;

@@ -8,7 +8,7 @@
  * memory budget has no room for it, and it is the first thing killed when a replica needs the room.
  */
 import type { Subprocess } from "bun";
-import { cpuState } from "./supervision.ts";
+import { procStat } from "./supervision.ts";
 
 type ExitHandler = (code: number | null, signal: number | string | null) => void;
 
@@ -45,7 +45,7 @@ export class Spare {
   /** Looks at the process once (each tick): a runtime still importing runs or waits for the CPU. */
   look(): void {
     if (this.#warm || this.#exited) return;
-    const s = cpuState(this.proc.pid);
+    const s = procStat(this.proc.pid);
     if (!s) return;
     if (s.state === "S" && s.ticks === this.#lastTicks) this.#warm = true;
     this.#lastTicks = s.ticks;
@@ -88,7 +88,8 @@ export interface SpareKind {
 /** Kinds kept warm at once: a kind not asked for since four others were is dropped (its spares killed). */
 const MAX_KINDS = 4;
 
-const kindKey = (k: SpareKind) => `python:${k.python}${k.preload.length ? `+${k.preload.join(",")}` : ""}`;
+/** The key of a Python spare kind: `SpareEntry.kind` and status name it so. */
+export const spareKindKey = (k: SpareKind) => `python:${k.python}${k.preload.length ? `+${k.preload.join(",")}` : ""}`;
 
 interface Kind {
   readonly kind: SpareKind;
@@ -135,7 +136,7 @@ export class SparePool implements SpareSet {
 
   /** The spare `take` would hand out now (the memory budget counts it as the replica's already). */
   peek(kind: SpareKind): Spare | undefined {
-    const entry = this.#kinds.get(kindKey(kind));
+    const entry = this.#kinds.get(spareKindKey(kind));
     if (!entry) return undefined;
     return entry.spares.find((s) => s.alive && s.warm) ?? entry.spares.find((s) => s.alive);
   }
@@ -146,7 +147,7 @@ export class SparePool implements SpareSet {
    * whose extra spares would only take the CPU from the replicas under load).
    */
   take(kind: SpareKind, burst = true): Spare | undefined {
-    const known = this.#kinds.has(kindKey(kind));
+    const known = this.#kinds.has(spareKindKey(kind));
     const entry = this.#entry(kind);
     if (!entry) return undefined;
     if (!known) {
@@ -168,7 +169,7 @@ export class SparePool implements SpareSet {
 
   /** Starts the spares `kind` lacks now (after a take: once the replica that took one counts in the budget). */
   refill(kind: SpareKind): void {
-    const entry = this.#kinds.get(kindKey(kind));
+    const entry = this.#kinds.get(spareKindKey(kind));
     if (entry) this.#topUp(entry);
   }
 
@@ -204,11 +205,14 @@ export class SparePool implements SpareSet {
    */
   shed(keep: Spare | undefined): boolean {
     let from: Kind | undefined;
+    let fromN = 0;
     for (const e of this.#kinds.values()) {
       const n = e.spares.filter((s) => s.alive && s !== keep).length;
       if (n === 0) continue;
-      const fromN = from ? from.spares.filter((s) => s.alive && s !== keep).length : 0;
-      if (!from || n > fromN || (n === fromN && e.usedMs < from.usedMs)) from = e;
+      if (!from || n > fromN || (n === fromN && e.usedMs < from.usedMs)) {
+        from = e;
+        fromN = n;
+      }
     }
     if (!from) return false;
     const victim = from.spares.findLast((s) => s.alive && s !== keep)!;
@@ -227,7 +231,7 @@ export class SparePool implements SpareSet {
   /** The kind's entry, made (and the oldest kinds dropped) when it is new; undefined with 0 spares. */
   #entry(kind: SpareKind): Kind | undefined {
     if (this.maxPerKind === 0) return undefined;
-    const key = kindKey(kind);
+    const key = spareKindKey(kind);
     let entry = this.#kinds.get(key);
     if (!entry) {
       const now = performance.now();
