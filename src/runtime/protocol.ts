@@ -57,13 +57,18 @@ export function encodeFrame(message: ServerMessage | RuntimeMessage): Uint8Array
   const body = packr.pack(message);
   const n = body.length;
   const frame = new Uint8Array(4 + n);
+  putLength(frame, n);
+  frame.set(body, 4);
+  return frame;
+}
+
+/** A frame's length prefix (uint32, little-endian) into its first 4 bytes. */
+function putLength(frame: Uint8Array, n: number): void {
   // Bytes written one by one: a DataView would need the typed array's .buffer, which JSC materializes at a cost.
   frame[0] = n & 0xff;
   frame[1] = (n >>> 8) & 0xff;
   frame[2] = (n >>> 16) & 0xff;
   frame[3] = n >>> 24;
-  frame.set(body, 4);
-  return frame;
 }
 
 /** A predict's packed rows at least this long go as their own part of the frame (frameParts), not copied into it. */
@@ -84,11 +89,7 @@ export function frameParts(message: ServerMessage): Uint8Array[] {
   const fixmap = head[0]! >= 0x80 && head[0]! < 0x8f;
   if (!fixmap && !(head[0] === 0xde && (head[1]! << 8) + head[2]! < 0xffff)) return [encodeFrame(message)];
   const prefix = new Uint8Array(4 + head.length + DATA_KEY.length + 5);
-  const n = prefix.length - 4 + data.length;
-  prefix[0] = n & 0xff;
-  prefix[1] = (n >>> 8) & 0xff;
-  prefix[2] = (n >>> 16) & 0xff;
-  prefix[3] = n >>> 24;
+  putLength(prefix, prefix.length - 4 + data.length);
   prefix.set(head, 4);
   if (fixmap) {
     prefix[4] = head[0]! + 1;
